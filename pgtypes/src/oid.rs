@@ -1,0 +1,359 @@
+//! PostgreSQL type identity of Arrow fields: OID, `pg_type.typname` and `typlen`.
+//!
+//! A field's PostgreSQL type comes from its metadata tag under [`PG_TYPE_METADATA_KEY`]
+//! (`"int4"`, `"jsonb"`, ...) when that tag is known *and* compatible with the field's
+//! Arrow type (a tag that disagrees with the data, e.g. `"int4"` on a `Utf8` column after
+//! a cast kept the metadata, is ignored). Otherwise the type is derived from the Arrow
+//! type (see [`pg_type_of_arrow`]).
+//!
+//! [`crate::encode::ColumnEncoder`] resolves the type with the same rules, so the OID
+//! reported in `RowDescription` always matches the bytes the encoder produces.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
+
+/// Arrow field metadata key holding the PostgreSQL type tag of a column (same value as
+/// `strata_storage::schema::PG_TYPE_METADATA_KEY`).
+pub const PG_TYPE_METADATA_KEY: &str = "strata.pg_type";
+
+/// Timezone string put on `timestamptz` Arrow types by [`arrow_type_of_oid`] (the same
+/// string storage uses).
+pub const UTC_TZ: &str = "+00:00";
+
+/// Every PostgreSQL type OID Strata uses (values from `pg_type` of PostgreSQL 15).
+pub mod oids {
+    pub const BOOL: u32 = 16;
+    pub const BYTEA: u32 = 17;
+    pub const CHAR: u32 = 18;
+    pub const NAME: u32 = 19;
+    pub const INT8: u32 = 20;
+    pub const INT2: u32 = 21;
+    pub const INT4: u32 = 23;
+    pub const TEXT: u32 = 25;
+    pub const OID: u32 = 26;
+    pub const JSON: u32 = 114;
+    pub const FLOAT4: u32 = 700;
+    pub const FLOAT8: u32 = 701;
+    pub const UNKNOWN: u32 = 705;
+    pub const BPCHAR: u32 = 1042;
+    pub const VARCHAR: u32 = 1043;
+    pub const DATE: u32 = 1082;
+    pub const TIME: u32 = 1083;
+    pub const TIMESTAMP: u32 = 1114;
+    pub const TIMESTAMPTZ: u32 = 1184;
+    pub const INTERVAL: u32 = 1186;
+    pub const TIMETZ: u32 = 1266;
+    pub const NUMERIC: u32 = 1700;
+    pub const RECORD: u32 = 2249;
+    pub const VOID: u32 = 2278;
+    pub const UUID: u32 = 2950;
+    pub const JSONB: u32 = 3802;
+
+    pub const JSON_ARRAY: u32 = 199;
+    pub const BOOL_ARRAY: u32 = 1000;
+    pub const BYTEA_ARRAY: u32 = 1001;
+    pub const CHAR_ARRAY: u32 = 1002;
+    pub const NAME_ARRAY: u32 = 1003;
+    pub const INT2_ARRAY: u32 = 1005;
+    pub const INT4_ARRAY: u32 = 1007;
+    pub const TEXT_ARRAY: u32 = 1009;
+    pub const BPCHAR_ARRAY: u32 = 1014;
+    pub const VARCHAR_ARRAY: u32 = 1015;
+    pub const INT8_ARRAY: u32 = 1016;
+    pub const FLOAT4_ARRAY: u32 = 1021;
+    pub const FLOAT8_ARRAY: u32 = 1022;
+    pub const OID_ARRAY: u32 = 1028;
+    pub const TIMESTAMP_ARRAY: u32 = 1115;
+    pub const DATE_ARRAY: u32 = 1182;
+    pub const TIME_ARRAY: u32 = 1183;
+    pub const TIMESTAMPTZ_ARRAY: u32 = 1185;
+    pub const INTERVAL_ARRAY: u32 = 1187;
+    pub const NUMERIC_ARRAY: u32 = 1231;
+    pub const TIMETZ_ARRAY: u32 = 1270;
+    pub const RECORD_ARRAY: u32 = 2287;
+    pub const UUID_ARRAY: u32 = 2951;
+    pub const JSONB_ARRAY: u32 = 3807;
+}
+
+/// Identity of a PostgreSQL type as reported to clients (`RowDescription`,
+/// `ParameterDescription`, `pg_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PgTypeInfo {
+    /// `pg_type.oid`.
+    pub oid: u32,
+    /// `pg_type.typname`, e.g. `"int4"`, `"_int4"` for `int4[]`.
+    pub name: &'static str,
+    /// `pg_type.typlen`: fixed width in bytes, -1 for varlena, -2 for C strings.
+    pub typlen: i16,
+}
+
+macro_rules! type_consts {
+    ($($konst:ident = ($oid:ident, $name:literal, $len:literal, $arr:ident, $elem:ident);)*) => {
+        impl PgTypeInfo {
+            $(pub const $konst: PgTypeInfo = PgTypeInfo { oid: oids::$oid, name: $name, typlen: $len };)*
+        }
+        /// (type, its array type OID or 0, its element type OID or 0)
+        const TYPES: &[(PgTypeInfo, u32, u32)] = &[
+            $((PgTypeInfo::$konst, type_consts!(@oid $arr), type_consts!(@oid $elem)),)*
+        ];
+    };
+    (@oid NONE) => { 0 };
+    (@oid $o:ident) => { oids::$o };
+}
+
+type_consts! {
+    BOOL = (BOOL, "bool", 1, BOOL_ARRAY, NONE);
+    BYTEA = (BYTEA, "bytea", -1, BYTEA_ARRAY, NONE);
+    CHAR = (CHAR, "char", 1, CHAR_ARRAY, NONE);
+    NAME = (NAME, "name", 64, NAME_ARRAY, NONE);
+    INT8 = (INT8, "int8", 8, INT8_ARRAY, NONE);
+    INT2 = (INT2, "int2", 2, INT2_ARRAY, NONE);
+    INT4 = (INT4, "int4", 4, INT4_ARRAY, NONE);
+    TEXT = (TEXT, "text", -1, TEXT_ARRAY, NONE);
+    OID = (OID, "oid", 4, OID_ARRAY, NONE);
+    JSON = (JSON, "json", -1, JSON_ARRAY, NONE);
+    FLOAT4 = (FLOAT4, "float4", 4, FLOAT4_ARRAY, NONE);
+    FLOAT8 = (FLOAT8, "float8", 8, FLOAT8_ARRAY, NONE);
+    UNKNOWN = (UNKNOWN, "unknown", -2, NONE, NONE);
+    BPCHAR = (BPCHAR, "bpchar", -1, BPCHAR_ARRAY, NONE);
+    VARCHAR = (VARCHAR, "varchar", -1, VARCHAR_ARRAY, NONE);
+    DATE = (DATE, "date", 4, DATE_ARRAY, NONE);
+    TIME = (TIME, "time", 8, TIME_ARRAY, NONE);
+    TIMESTAMP = (TIMESTAMP, "timestamp", 8, TIMESTAMP_ARRAY, NONE);
+    TIMESTAMPTZ = (TIMESTAMPTZ, "timestamptz", 8, TIMESTAMPTZ_ARRAY, NONE);
+    INTERVAL = (INTERVAL, "interval", 16, INTERVAL_ARRAY, NONE);
+    TIMETZ = (TIMETZ, "timetz", 12, TIMETZ_ARRAY, NONE);
+    NUMERIC = (NUMERIC, "numeric", -1, NUMERIC_ARRAY, NONE);
+    RECORD = (RECORD, "record", -1, RECORD_ARRAY, NONE);
+    VOID = (VOID, "void", 4, NONE, NONE);
+    UUID = (UUID, "uuid", 16, UUID_ARRAY, NONE);
+    JSONB = (JSONB, "jsonb", -1, JSONB_ARRAY, NONE);
+
+    JSON_ARRAY = (JSON_ARRAY, "_json", -1, NONE, JSON);
+    BOOL_ARRAY = (BOOL_ARRAY, "_bool", -1, NONE, BOOL);
+    BYTEA_ARRAY = (BYTEA_ARRAY, "_bytea", -1, NONE, BYTEA);
+    CHAR_ARRAY = (CHAR_ARRAY, "_char", -1, NONE, CHAR);
+    NAME_ARRAY = (NAME_ARRAY, "_name", -1, NONE, NAME);
+    INT2_ARRAY = (INT2_ARRAY, "_int2", -1, NONE, INT2);
+    INT4_ARRAY = (INT4_ARRAY, "_int4", -1, NONE, INT4);
+    TEXT_ARRAY = (TEXT_ARRAY, "_text", -1, NONE, TEXT);
+    BPCHAR_ARRAY = (BPCHAR_ARRAY, "_bpchar", -1, NONE, BPCHAR);
+    VARCHAR_ARRAY = (VARCHAR_ARRAY, "_varchar", -1, NONE, VARCHAR);
+    INT8_ARRAY = (INT8_ARRAY, "_int8", -1, NONE, INT8);
+    FLOAT4_ARRAY = (FLOAT4_ARRAY, "_float4", -1, NONE, FLOAT4);
+    FLOAT8_ARRAY = (FLOAT8_ARRAY, "_float8", -1, NONE, FLOAT8);
+    OID_ARRAY = (OID_ARRAY, "_oid", -1, NONE, OID);
+    TIMESTAMP_ARRAY = (TIMESTAMP_ARRAY, "_timestamp", -1, NONE, TIMESTAMP);
+    DATE_ARRAY = (DATE_ARRAY, "_date", -1, NONE, DATE);
+    TIME_ARRAY = (TIME_ARRAY, "_time", -1, NONE, TIME);
+    TIMESTAMPTZ_ARRAY = (TIMESTAMPTZ_ARRAY, "_timestamptz", -1, NONE, TIMESTAMPTZ);
+    INTERVAL_ARRAY = (INTERVAL_ARRAY, "_interval", -1, NONE, INTERVAL);
+    NUMERIC_ARRAY = (NUMERIC_ARRAY, "_numeric", -1, NONE, NUMERIC);
+    TIMETZ_ARRAY = (TIMETZ_ARRAY, "_timetz", -1, NONE, TIMETZ);
+    RECORD_ARRAY = (RECORD_ARRAY, "_record", -1, NONE, RECORD);
+    UUID_ARRAY = (UUID_ARRAY, "_uuid", -1, NONE, UUID);
+    JSONB_ARRAY = (JSONB_ARRAY, "_jsonb", -1, NONE, JSONB);
+}
+
+impl PgTypeInfo {
+    /// Is this an array type (`_int4`, ...)?
+    pub fn is_array(&self) -> bool {
+        self.element().is_some()
+    }
+
+    /// The element type of an array type.
+    pub fn element(&self) -> Option<PgTypeInfo> {
+        element_type_of(self.oid)
+    }
+
+    /// The array type whose elements are of this type.
+    pub fn array(&self) -> Option<PgTypeInfo> {
+        array_type_of(self.oid)
+    }
+}
+
+/// The type with this OID, if Strata knows it.
+pub fn pg_type_of_oid(oid: u32) -> Option<PgTypeInfo> {
+    TYPES.iter().find(|t| t.0.oid == oid).map(|t| t.0)
+}
+
+/// The type named by a Strata metadata tag or a `pg_type.typname` (`"int4"`, `"jsonb"`,
+/// `"_int4"`, ...). Also accepts `"time"`.
+pub fn pg_type_of_name(name: &str) -> Option<PgTypeInfo> {
+    TYPES.iter().find(|t| t.0.name == name).map(|t| t.0)
+}
+
+/// The array type of element type `elem_oid` (`int4` → `_int4`).
+pub fn array_type_of(elem_oid: u32) -> Option<PgTypeInfo> {
+    let arr = TYPES.iter().find(|t| t.0.oid == elem_oid)?.1;
+    if arr == 0 { None } else { pg_type_of_oid(arr) }
+}
+
+/// The element type of array type `array_oid` (`_int4` → `int4`).
+pub fn element_type_of(array_oid: u32) -> Option<PgTypeInfo> {
+    let elem = TYPES.iter().find(|t| t.0.oid == array_oid)?.2;
+    if elem == 0 { None } else { pg_type_of_oid(elem) }
+}
+
+/// The PostgreSQL type of an Arrow field: its metadata tag if present, known and
+/// compatible with the Arrow type, else derived from the Arrow type.
+pub fn pg_type_of_field(field: &Field) -> PgTypeInfo {
+    match tag_type(field) {
+        Some(t) => t,
+        None => pg_type_of_arrow(field.data_type()),
+    }
+}
+
+/// The metadata tag's type, if the field has a known tag that fits its Arrow type.
+pub(crate) fn tag_type(field: &Field) -> Option<PgTypeInfo> {
+    let tag = field.metadata().get(PG_TYPE_METADATA_KEY)?;
+    let t = pg_type_of_name(tag)?;
+    tag_fits(t.oid, field.data_type()).then_some(t)
+}
+
+/// Can values of Arrow type `dt` be presented as PostgreSQL type `oid`?
+pub(crate) fn tag_fits(oid: u32, dt: &DataType) -> bool {
+    use DataType as D;
+    match dt {
+        D::Dictionary(_, v) => return tag_fits(oid, v),
+        D::RunEndEncoded(_, v) => return tag_fits(oid, v.data_type()),
+        _ => {}
+    }
+    match oid {
+        oids::INT2 => matches!(dt, D::Int16),
+        oids::INT4 => matches!(dt, D::Int32),
+        oids::INT8 => matches!(dt, D::Int64),
+        oids::FLOAT4 => matches!(dt, D::Float32),
+        oids::FLOAT8 => matches!(dt, D::Float64),
+        oids::NUMERIC => matches!(
+            dt,
+            D::Decimal32(..) | D::Decimal64(..) | D::Decimal128(..) | D::Decimal256(..)
+        ),
+        oids::TEXT | oids::VARCHAR | oids::BPCHAR | oids::NAME | oids::JSON | oids::JSONB => {
+            matches!(dt, D::Utf8 | D::LargeUtf8 | D::Utf8View)
+        }
+        oids::BOOL => matches!(dt, D::Boolean),
+        oids::BYTEA => matches!(
+            dt,
+            D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_)
+        ),
+        oids::DATE => matches!(dt, D::Date32 | D::Date64),
+        oids::TIME => matches!(dt, D::Time32(_) | D::Time64(_)),
+        oids::TIMESTAMP | oids::TIMESTAMPTZ => matches!(dt, D::Timestamp(..)),
+        oids::INTERVAL => matches!(dt, D::Interval(_) | D::Duration(_)),
+        _ => false,
+    }
+}
+
+/// The PostgreSQL type of values of an Arrow type (no metadata consulted, except that of
+/// a list's element field).
+///
+/// | Arrow | PostgreSQL |
+/// |---|---|
+/// | Int8, Int16, UInt8 | int2 |
+/// | Int32, UInt16 | int4 |
+/// | Int64, UInt32 | int8 |
+/// | UInt64, Decimal* | numeric |
+/// | Float16, Float32 / Float64 | float4 / float8 |
+/// | Utf8, LargeUtf8, Utf8View, Null | text |
+/// | Binary, LargeBinary, BinaryView, FixedSizeBinary | bytea |
+/// | Boolean | bool |
+/// | Date32, Date64 | date |
+/// | Time32, Time64 | time |
+/// | Timestamp(_, None) / Timestamp(_, Some) | timestamp / timestamptz |
+/// | Interval(_), Duration(_) | interval |
+/// | List, LargeList, FixedSizeList of T | T's array type (nested lists: same, multi-dim) |
+/// | Struct | record |
+/// | Dictionary(_, T), RunEndEncoded(_, T) | T |
+/// | anything else (Map, Union, ...) | text (rendered by Arrow's display formatter) |
+pub fn pg_type_of_arrow(dt: &DataType) -> PgTypeInfo {
+    use DataType as D;
+    match dt {
+        D::Null => PgTypeInfo::TEXT,
+        D::Boolean => PgTypeInfo::BOOL,
+        D::Int8 | D::Int16 | D::UInt8 => PgTypeInfo::INT2,
+        D::Int32 | D::UInt16 => PgTypeInfo::INT4,
+        D::Int64 | D::UInt32 => PgTypeInfo::INT8,
+        D::UInt64 => PgTypeInfo::NUMERIC,
+        D::Float16 | D::Float32 => PgTypeInfo::FLOAT4,
+        D::Float64 => PgTypeInfo::FLOAT8,
+        D::Decimal32(..) | D::Decimal64(..) | D::Decimal128(..) | D::Decimal256(..) => {
+            PgTypeInfo::NUMERIC
+        }
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => PgTypeInfo::TEXT,
+        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => PgTypeInfo::BYTEA,
+        D::Date32 | D::Date64 => PgTypeInfo::DATE,
+        D::Time32(_) | D::Time64(_) => PgTypeInfo::TIME,
+        D::Timestamp(_, None) => PgTypeInfo::TIMESTAMP,
+        D::Timestamp(_, Some(_)) => PgTypeInfo::TIMESTAMPTZ,
+        D::Interval(_) | D::Duration(_) => PgTypeInfo::INTERVAL,
+        D::List(f) | D::LargeList(f) | D::FixedSizeList(f, _) => {
+            let elem = pg_type_of_field(f);
+            if elem.is_array() {
+                elem
+            } else {
+                elem.array().unwrap_or(PgTypeInfo::TEXT_ARRAY)
+            }
+        }
+        D::Struct(_) => PgTypeInfo::RECORD,
+        D::Dictionary(_, v) => pg_type_of_arrow(v),
+        D::RunEndEncoded(_, v) => pg_type_of_field(v),
+        _ => PgTypeInfo::TEXT,
+    }
+}
+
+/// The Arrow type a value of PostgreSQL type `oid` is decoded into (for parameter types
+/// a client declares in Parse). `None` for OID 0 (unspecified: let the planner infer) and
+/// for types Strata does not handle (uuid, timetz, record, ...).
+///
+/// Types sharing an Arrow type (text/varchar/json/jsonb → Utf8) are told apart only by
+/// field metadata; use [`arrow_field_of_oid`] to get a field carrying the tag.
+pub fn arrow_type_of_oid(oid: u32) -> Option<DataType> {
+    Some(match oid {
+        oids::BOOL => DataType::Boolean,
+        oids::BYTEA => DataType::Binary,
+        oids::INT2 => DataType::Int16,
+        oids::INT4 => DataType::Int32,
+        oids::INT8 | oids::OID => DataType::Int64,
+        oids::FLOAT4 => DataType::Float32,
+        oids::FLOAT8 => DataType::Float64,
+        oids::NUMERIC => DataType::Decimal128(38, 10),
+        oids::TEXT
+        | oids::VARCHAR
+        | oids::BPCHAR
+        | oids::NAME
+        | oids::CHAR
+        | oids::UNKNOWN
+        | oids::JSON
+        | oids::JSONB => DataType::Utf8,
+        oids::DATE => DataType::Date32,
+        oids::TIME => DataType::Time64(TimeUnit::Microsecond),
+        oids::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
+        oids::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(UTC_TZ))),
+        oids::INTERVAL => DataType::Interval(IntervalUnit::MonthDayNano),
+        _ => {
+            let elem = element_type_of(oid)?;
+            let field = arrow_field_of_oid(Field::LIST_FIELD_DEFAULT_NAME, elem.oid)?;
+            DataType::List(Arc::new(field))
+        }
+    })
+}
+
+/// A nullable Arrow field named `name` for PostgreSQL type `oid`, with the metadata tag
+/// set when the Arrow type alone would not identify the type (varchar, json, jsonb, ...)
+/// — `pg_type_of_field` of the result gives `oid` back for every supported OID except
+/// `oid`/`char`/`name`/`bpchar`/`unknown` (mapped to int8/text).
+pub fn arrow_field_of_oid(name: &str, oid: u32) -> Option<Field> {
+    let dt = arrow_type_of_oid(oid)?;
+    let field = Field::new(name, dt, true);
+    let tag = match oid {
+        oids::VARCHAR => "varchar",
+        oids::JSON => "json",
+        oids::JSONB => "jsonb",
+        oids::NUMERIC => "numeric",
+        _ => return Some(field),
+    };
+    let md = std::collections::HashMap::from([(PG_TYPE_METADATA_KEY.to_string(), tag.to_string())]);
+    Some(field.with_metadata(md))
+}

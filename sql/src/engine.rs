@@ -1,0 +1,149 @@
+//! The SQL engine: one per server, shared by all sessions.
+//!
+//! It owns the storage handle and the DataFusion runtime (memory pool, object stores), and
+//! builds a fresh `SessionContext` per client session whose `strata.public` schema is the
+//! live storage catalog ([`PublicSchema`]).
+
+use std::sync::{Arc, Weak};
+
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store::local::LocalFileSystem;
+use strata_storage::{Storage, ViewDef};
+use url::Url;
+
+use crate::catalog::PublicSchema;
+use crate::error::{Error, Result};
+use crate::session::{Session, Settings};
+use crate::table::HOT_STORE_URL;
+
+/// Name of the (only) database / DataFusion catalog.
+pub const DATABASE: &str = "strata";
+/// Name of the default schema.
+pub const SCHEMA: &str = "public";
+
+/// Engine options.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Memory DataFusion may use for query execution (sorts, joins, aggregates); queries
+    /// over it fail with 53200 instead of growing the process.
+    pub query_memory_bytes: usize,
+    /// Parallelism of a query plan.
+    pub target_partitions: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            query_memory_bytes: 2 * 1024 * 1024 * 1024,
+            target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+/// The shared SQL engine.
+#[derive(Debug)]
+pub struct Engine {
+    storage: Arc<Storage>,
+    runtime: Arc<RuntimeEnv>,
+    public: Arc<PublicSchema>,
+    options: EngineOptions,
+}
+
+impl Engine {
+    /// Builds the engine over an opened storage.
+    pub fn new(storage: Arc<Storage>, options: EngineOptions) -> Result<Arc<Engine>> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(options.query_memory_bytes, 1.0)
+            .build_arc()?;
+        let hot = LocalFileSystem::new_with_prefix(storage.data_dir())
+            .map_err(|e| Error::DataFusion(DataFusionError::ObjectStore(Box::new(e))))?;
+        let url = Url::parse(HOT_STORE_URL).map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
+        runtime.register_object_store(&url, Arc::new(hot));
+        Ok(Arc::new_cyclic(|weak: &Weak<Engine>| Engine {
+            public: Arc::new(PublicSchema::new(Arc::clone(&storage), weak.clone())),
+            storage,
+            runtime,
+            options,
+        }))
+    }
+
+    /// The storage handle.
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    /// Starts a client session.
+    pub fn new_session(self: &Arc<Self>) -> Result<Session> {
+        Session::new(Arc::clone(self))
+    }
+
+    /// Builds a DataFusion context for a session with the given settings.
+    pub fn new_context(&self, settings: &Settings) -> Result<SessionContext> {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(DATABASE, SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true)
+            .with_target_partitions(self.options.target_partitions)
+            .with_batch_size(8192);
+        let opts = config.options_mut();
+        opts.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        opts.sql_parser.enable_ident_normalization = true;
+        opts.execution.time_zone = Some(settings.timezone_offset_string());
+        opts.execution.parquet.pushdown_filters = true;
+        opts.execution.parquet.reorder_filters = true;
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog.register_schema(SCHEMA, Arc::clone(&self.public) as Arc<dyn SchemaProvider>)?;
+        let list = Arc::new(MemoryCatalogProviderList::new());
+        datafusion::catalog::CatalogProviderList::register_catalog(list.as_ref(), DATABASE.to_string(), catalog);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(Arc::clone(&self.runtime))
+            .with_catalog_list(list)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        // FUNCS: crate::functions::register_all(&ctx);
+        crate::pg_functions::register(&ctx, settings);
+        if let Err(e) = datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
+            &ctx,
+            DATABASE,
+            datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
+        ) {
+            tracing::warn!(error = %e, "pg_catalog emulation unavailable");
+        }
+        Ok(ctx)
+    }
+
+    /// Plans a stored view's query (used when a statement references the view).
+    pub async fn plan_view(&self, view: &ViewDef) -> DfResult<LogicalPlan> {
+        let ctx = self.new_context(&Settings::default()).map_err(DataFusionError::from)?;
+        let df = ctx.sql(&view.sql).await?;
+        let plan = df.into_unoptimized_plan();
+        if view.columns.is_empty() {
+            return Ok(plan);
+        }
+        let exprs: Vec<_> = plan
+            .schema()
+            .columns()
+            .into_iter()
+            .zip(view.columns.iter())
+            .map(|(c, n)| datafusion::prelude::col(c).alias(n))
+            .collect();
+        datafusion::logical_expr::LogicalPlanBuilder::from(plan).project(exprs)?.build()
+    }
+}
+
+impl From<DataFusionError> for Box<Error> {
+    fn from(e: DataFusionError) -> Self {
+        Box::new(Error::DataFusion(e))
+    }
+}
+
+/// Used only to silence the unused warning on `CatalogProvider` in some feature sets.
+#[allow(dead_code)]
+fn _assert_catalog(_: &dyn CatalogProvider) {}

@@ -1,0 +1,328 @@
+//! Errors of the SQL layer and the one place where every error gets its SQLSTATE.
+//!
+//! The wire layer turns an [`Error`] into an ErrorResponse with `error.sqlstate()` and
+//! `error.to_string()`; nothing else decides a SQLSTATE. Internal errors (bugs, I/O) keep
+//! their message so an operator can act on it, but are tagged XX000/58030.
+
+use datafusion::error::DataFusionError;
+
+/// A PostgreSQL SQLSTATE that Strata emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlState {
+    SyntaxError,
+    UndefinedTable,
+    UndefinedColumn,
+    UndefinedFunction,
+    UndefinedObject,
+    DuplicateTable,
+    DuplicateColumn,
+    DuplicateObject,
+    DatatypeMismatch,
+    InvalidTextRepresentation,
+    InvalidDatetimeFormat,
+    DatetimeFieldOverflow,
+    NumericValueOutOfRange,
+    StringDataRightTruncation,
+    InvalidParameterValue,
+    NotNullViolation,
+    UniqueViolation,
+    DivisionByZero,
+    FeatureNotSupported,
+    QueryCanceled,
+    OutOfMemory,
+    ProtocolViolation,
+    InvalidColumnReference,
+    WrongObjectType,
+    InvalidTableDefinition,
+    BadCopyFileFormat,
+    InsufficientPrivilege,
+    InvalidTransactionState,
+    ReadOnlySqlTransaction,
+    DataCorrupted,
+    IoError,
+    Internal,
+}
+
+impl SqlState {
+    /// The five-character code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SqlState::SyntaxError => "42601",
+            SqlState::UndefinedTable => "42P01",
+            SqlState::UndefinedColumn => "42703",
+            SqlState::UndefinedFunction => "42883",
+            SqlState::UndefinedObject => "42704",
+            SqlState::DuplicateTable => "42P07",
+            SqlState::DuplicateColumn => "42701",
+            SqlState::DuplicateObject => "42710",
+            SqlState::DatatypeMismatch => "42804",
+            SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::InvalidDatetimeFormat => "22007",
+            SqlState::DatetimeFieldOverflow => "22008",
+            SqlState::NumericValueOutOfRange => "22003",
+            SqlState::StringDataRightTruncation => "22001",
+            SqlState::InvalidParameterValue => "22023",
+            SqlState::NotNullViolation => "23502",
+            SqlState::UniqueViolation => "23505",
+            SqlState::DivisionByZero => "22012",
+            SqlState::FeatureNotSupported => "0A000",
+            SqlState::QueryCanceled => "57014",
+            SqlState::OutOfMemory => "53200",
+            SqlState::ProtocolViolation => "08P01",
+            SqlState::InvalidColumnReference => "42P10",
+            SqlState::WrongObjectType => "42809",
+            SqlState::InvalidTableDefinition => "42P16",
+            SqlState::BadCopyFileFormat => "22P04",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::InvalidTransactionState => "25000",
+            SqlState::ReadOnlySqlTransaction => "25006",
+            SqlState::DataCorrupted => "XX001",
+            SqlState::IoError => "58030",
+            SqlState::Internal => "XX000",
+        }
+    }
+
+    /// Every variant, for tests.
+    pub const ALL: &'static [SqlState] = &[
+        SqlState::SyntaxError,
+        SqlState::UndefinedTable,
+        SqlState::UndefinedColumn,
+        SqlState::UndefinedFunction,
+        SqlState::UndefinedObject,
+        SqlState::DuplicateTable,
+        SqlState::DuplicateColumn,
+        SqlState::DuplicateObject,
+        SqlState::DatatypeMismatch,
+        SqlState::InvalidTextRepresentation,
+        SqlState::InvalidDatetimeFormat,
+        SqlState::DatetimeFieldOverflow,
+        SqlState::NumericValueOutOfRange,
+        SqlState::StringDataRightTruncation,
+        SqlState::InvalidParameterValue,
+        SqlState::NotNullViolation,
+        SqlState::UniqueViolation,
+        SqlState::DivisionByZero,
+        SqlState::FeatureNotSupported,
+        SqlState::QueryCanceled,
+        SqlState::OutOfMemory,
+        SqlState::ProtocolViolation,
+        SqlState::InvalidColumnReference,
+        SqlState::WrongObjectType,
+        SqlState::InvalidTableDefinition,
+        SqlState::BadCopyFileFormat,
+        SqlState::InsufficientPrivilege,
+        SqlState::InvalidTransactionState,
+        SqlState::ReadOnlySqlTransaction,
+        SqlState::DataCorrupted,
+        SqlState::IoError,
+        SqlState::Internal,
+    ];
+}
+
+/// An error of the SQL layer, always carrying a SQLSTATE and a user-facing message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A user-facing error with an explicit SQLSTATE.
+    #[error("{message}")]
+    User { state: SqlState, message: String, hint: Option<String> },
+    /// An error from the query engine; its SQLSTATE is derived by [`sqlstate_of_datafusion`].
+    #[error("{}", clean_datafusion_message(.0))]
+    DataFusion(#[from] DataFusionError),
+    /// An error from Arrow.
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// An error from storage.
+    #[error("{0}")]
+    Storage(#[from] strata_storage::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Builds a user-facing error.
+    pub fn user(state: SqlState, message: impl Into<String>) -> Self {
+        Error::User { state, message: message.into(), hint: None }
+    }
+
+    /// Builds a user-facing error with a HINT line.
+    pub fn with_hint(state: SqlState, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::User { state, message: message.into(), hint: Some(hint.into()) }
+    }
+
+    /// 0A000 naming the unsupported feature.
+    pub fn unsupported(feature: impl std::fmt::Display) -> Self {
+        Error::user(SqlState::FeatureNotSupported, format!("{feature} is not supported"))
+    }
+
+    /// The SQLSTATE the client sees.
+    pub fn sqlstate(&self) -> SqlState {
+        match self {
+            Error::User { state, .. } => *state,
+            Error::DataFusion(e) => sqlstate_of_datafusion(e),
+            Error::Arrow(e) => sqlstate_of_datafusion(&DataFusionError::ArrowError(Box::new(arrow::error::ArrowError::ComputeError(e.to_string())), None)),
+            Error::Storage(e) => match e.kind() {
+                strata_storage::ErrorKind::NotFound => SqlState::UndefinedTable,
+                strata_storage::ErrorKind::AlreadyExists => SqlState::DuplicateTable,
+                strata_storage::ErrorKind::InvalidInput => SqlState::InvalidParameterValue,
+                strata_storage::ErrorKind::NotNull => SqlState::NotNullViolation,
+                strata_storage::ErrorKind::Corrupt => SqlState::DataCorrupted,
+                strata_storage::ErrorKind::Io => SqlState::IoError,
+                strata_storage::ErrorKind::Unsupported => SqlState::FeatureNotSupported,
+                strata_storage::ErrorKind::Internal => SqlState::Internal,
+            },
+        }
+    }
+
+    /// The optional HINT.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::User { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Strips DataFusion's nested "Error during planning: " style prefixes for the client.
+fn clean_datafusion_message(e: &DataFusionError) -> String {
+    let root = root_error(e);
+    let msg = match root {
+        DataFusionError::External(inner) => {
+            if let Some(err) = inner.downcast_ref::<Error>() {
+                return err.to_string();
+            }
+            inner.to_string()
+        }
+        other => other.to_string(),
+    };
+    let mut s = msg.as_str();
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "Schema error: ",
+        "This feature is not implemented: ",
+        "SQL error: ",
+        "Arrow error: ",
+        "Optimizer rule 'type_coercion' failed\ncaused by\n",
+        "Invalid argument error: ",
+        "Compute error: ",
+        "Cast error: ",
+        "Parser error: ",
+        "Divide by zero error",
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    if matches!(root, DataFusionError::ArrowError(e, _) if matches!(**e, arrow::error::ArrowError::DivideByZero))
+        || msg.contains("Divide by zero")
+    {
+        return "division by zero".to_string();
+    }
+    s.trim().to_string()
+}
+
+fn root_error(e: &DataFusionError) -> &DataFusionError {
+    let mut cur = e;
+    loop {
+        match cur {
+            DataFusionError::Context(_, inner) => cur = inner,
+            DataFusionError::Shared(inner) => cur = inner,
+            DataFusionError::Diagnostic(_, inner) => cur = inner,
+            _ => return cur,
+        }
+    }
+}
+
+/// Picks the SQLSTATE for a DataFusion error from its category and message.
+pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
+    let root = root_error(e);
+    let msg = root.to_string();
+    let lower = msg.to_lowercase();
+    if lower.contains("divide by zero") || lower.contains("division by zero") {
+        return SqlState::DivisionByZero;
+    }
+    match root {
+        DataFusionError::SQL(..) => SqlState::SyntaxError,
+        DataFusionError::NotImplemented(_) => SqlState::FeatureNotSupported,
+        DataFusionError::ResourcesExhausted(_) => SqlState::OutOfMemory,
+        DataFusionError::External(inner) => {
+            if let Some(err) = inner.downcast_ref::<Error>() {
+                err.sqlstate()
+            } else if let Some(err) = inner.downcast_ref::<strata_storage::Error>() {
+                Error::user(SqlState::Internal, "").sqlstate_storage(err)
+            } else {
+                SqlState::Internal
+            }
+        }
+        DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
+            if lower.contains("table") && (lower.contains("not found") || lower.contains("does not exist")) {
+                SqlState::UndefinedTable
+            } else if lower.contains("no field named") || lower.contains("column") && lower.contains("not found") {
+                SqlState::UndefinedColumn
+            } else if lower.contains("invalid function") || lower.contains("no function matches") || lower.contains("function") && lower.contains("does not exist") {
+                SqlState::UndefinedFunction
+            } else if lower.contains("cannot infer common") || lower.contains("coercion") || lower.contains("cannot be cast") || lower.contains("does not support") {
+                SqlState::UndefinedFunction
+            } else if lower.contains("already exists") {
+                SqlState::DuplicateTable
+            } else {
+                SqlState::SyntaxError
+            }
+        }
+        DataFusionError::ArrowError(ae, _) => match &**ae {
+            arrow::error::ArrowError::DivideByZero => SqlState::DivisionByZero,
+            arrow::error::ArrowError::CastError(_) | arrow::error::ArrowError::ParseError(_) => {
+                SqlState::InvalidTextRepresentation
+            }
+            arrow::error::ArrowError::ArithmeticOverflow(_) => SqlState::NumericValueOutOfRange,
+            _ => SqlState::Internal,
+        },
+        DataFusionError::Execution(_) => {
+            if lower.contains("cast") || lower.contains("parse") || lower.contains("invalid") {
+                SqlState::InvalidTextRepresentation
+            } else if lower.contains("overflow") {
+                SqlState::NumericValueOutOfRange
+            } else {
+                SqlState::Internal
+            }
+        }
+        _ => SqlState::Internal,
+    }
+}
+
+impl Error {
+    fn sqlstate_storage(&self, e: &strata_storage::Error) -> SqlState {
+        Error::Storage(strata_storage::Error::clone_kind(e)).sqlstate()
+    }
+}
+
+impl From<Error> for DataFusionError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::DataFusion(e) => e,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sqlstate_is_five_chars() {
+        for s in SqlState::ALL {
+            assert_eq!(s.code().len(), 5, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn datafusion_categories_map() {
+        let e = DataFusionError::Plan("table 'strata.public.nope' not found".into());
+        assert_eq!(sqlstate_of_datafusion(&e), SqlState::UndefinedTable);
+        let e = DataFusionError::NotImplemented("LATERAL".into());
+        assert_eq!(sqlstate_of_datafusion(&e), SqlState::FeatureNotSupported);
+        let e = DataFusionError::ArrowError(Box::new(arrow::error::ArrowError::DivideByZero), None);
+        assert_eq!(sqlstate_of_datafusion(&e), SqlState::DivisionByZero);
+    }
+}

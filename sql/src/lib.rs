@@ -1,0 +1,28 @@
+//! # strata-sql
+//!
+//! Turns SQL into work on `strata-storage`:
+//!
+//! - [`session::Session::parse`] parses with sqlparser's PostgreSQL dialect.
+//! - Our own statements: DDL ([`ddl`]: CREATE/DROP/ALTER TABLE, views, `create_hypertable`),
+//!   INSERT ([`fast_insert`] builds Arrow arrays straight from VALUES; [`dml`] handles
+//!   `INSERT ... SELECT`), DELETE, COPY set-up, SET/SHOW/RESET ([`settings`]).
+//! - Queries are planned by DataFusion over [`table::TsTable`] providers that prune time
+//!   partitions and files by the filters and union memtables with Parquet.
+//! - [`error`] maps every failure to a SQLSTATE, in one place.
+
+pub mod catalog;
+pub mod ddl;
+pub mod dml;
+pub mod engine;
+pub mod error;
+pub mod fast_insert;
+pub mod functions;
+pub mod params;
+pub mod pg_functions;
+pub mod session;
+pub mod settings;
+pub mod table;
+
+pub use engine::{Engine, EngineOptions};
+pub use error::{Error, Result, SqlState};
+pub use session::{CopyFormat, CopyIn, CopySpec, Output, Prepared, Session, Stmt};

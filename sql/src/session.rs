@@ -1,0 +1,747 @@
+//! A client session: settings, a DataFusion context, and statement dispatch.
+//!
+//! `execute` routes each parsed statement: our own DDL/DML ([`crate::ddl`],
+//! [`crate::dml`], [`crate::fast_insert`]), session statements (SET/SHOW/RESET,
+//! transactions), COPY set-up, and everything else to DataFusion, which may only plan
+//! queries (no DDL/DML of its own, no file access).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use sqlparser::ast::{self, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use strata_storage::TableDef;
+
+use crate::ddl::{self, ident_name, object_name};
+use crate::dml;
+use crate::engine::Engine;
+use crate::error::{Error, Result, SqlState};
+pub use crate::settings::Settings;
+
+/// A statement as the session understands it.
+#[derive(Debug, Clone)]
+pub enum Stmt {
+    Sql(Box<Statement>),
+    /// `CHECKPOINT` (not in sqlparser's grammar).
+    Checkpoint,
+    /// An empty query string.
+    Empty,
+}
+
+/// COPY data format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    Text,
+    Csv,
+    Binary,
+}
+
+/// COPY options as given in the statement.
+#[derive(Debug, Clone)]
+pub struct CopySpec {
+    pub format: CopyFormat,
+    pub delimiter: Option<char>,
+    pub null: Option<String>,
+    pub header: bool,
+    pub quote: Option<char>,
+    pub escape: Option<char>,
+}
+
+/// A `COPY t FROM STDIN` waiting for its data.
+#[derive(Debug, Clone)]
+pub struct CopyIn {
+    pub table: Arc<TableDef>,
+    /// Indexes of the table columns present in the data, in order.
+    pub targets: Vec<usize>,
+    pub spec: CopySpec,
+}
+
+/// The result of a statement.
+pub enum Output {
+    /// Rows of a query.
+    Rows { schema: SchemaRef, stream: SendableRecordBatchStream },
+    /// A command completed; `tag` is the full CommandComplete tag. `params` are
+    /// ParameterStatus changes to report.
+    Command { tag: String, params: Vec<(String, String)> },
+    /// The client must now send COPY data.
+    CopyIn(CopyIn),
+    /// Rows to send as COPY data.
+    CopyOut { schema: SchemaRef, stream: SendableRecordBatchStream, spec: CopySpec },
+    /// Empty query.
+    Empty,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Rows { schema, .. } => write!(f, "Rows({schema:?})"),
+            Output::Command { tag, .. } => write!(f, "Command({tag})"),
+            Output::CopyIn(c) => write!(f, "CopyIn({})", c.table.name),
+            Output::CopyOut { .. } => write!(f, "CopyOut"),
+            Output::Empty => write!(f, "Empty"),
+        }
+    }
+}
+
+fn command(tag: impl Into<String>) -> Output {
+    Output::Command { tag: tag.into(), params: vec![] }
+}
+
+/// A prepared statement (extended protocol).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub stmt: Stmt,
+    /// Parameter types, `$1` first.
+    pub param_types: Vec<DataType>,
+    /// Schema of the rows it returns (None: returns no rows).
+    pub result_schema: Option<SchemaRef>,
+    kind: PreparedKind,
+}
+
+#[derive(Debug, Clone)]
+enum PreparedKind {
+    /// A query planned once, re-executed with parameter values.
+    Plan(LogicalPlan),
+    /// Anything else: executed through `execute` after substituting parameters.
+    Statement,
+}
+
+/// A client session.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    pub settings: Settings,
+    in_transaction: bool,
+    /// Set when a statement failed inside a transaction block (25P02 until ROLLBACK).
+    failed_transaction: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("settings", &self.settings).finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(engine: Arc<Engine>) -> Result<Session> {
+        let settings = Settings::default();
+        let ctx = engine.new_context(&settings)?;
+        Ok(Session { engine, ctx, settings, in_transaction: false, failed_transaction: false })
+    }
+
+    /// The DataFusion context of this session.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// True inside BEGIN ... COMMIT.
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    /// Parses a query string into statements.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>> {
+        let trimmed = sql.trim().trim_end_matches(';').trim();
+        if trimmed.is_empty() {
+            return Ok(vec![Stmt::Empty]);
+        }
+        if trimmed.eq_ignore_ascii_case("checkpoint") {
+            return Ok(vec![Stmt::Checkpoint]);
+        }
+        let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+            let msg = e.to_string();
+            let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
+            Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
+        })?;
+        if stmts.is_empty() {
+            return Ok(vec![Stmt::Empty]);
+        }
+        Ok(stmts.into_iter().map(|s| Stmt::Sql(Box::new(s))).collect())
+    }
+
+    /// Records the outcome of a statement for transaction-block bookkeeping.
+    pub fn note_error(&mut self) {
+        if self.in_transaction {
+            self.failed_transaction = true;
+        }
+    }
+
+    /// Executes one statement (simple protocol).
+    pub async fn execute(&mut self, stmt: &Stmt) -> Result<Output> {
+        let s = match stmt {
+            Stmt::Empty => return Ok(Output::Empty),
+            Stmt::Checkpoint => {
+                self.engine.storage().checkpoint().await?;
+                return Ok(command("CHECKPOINT"));
+            }
+            Stmt::Sql(s) => s.as_ref(),
+        };
+        if self.failed_transaction && !matches!(s, Statement::Rollback { .. } | Statement::Commit { .. }) {
+            return Err(Error::user(SqlState::InvalidTransactionState.in_failed(), "current transaction is aborted, commands ignored until end of transaction block"));
+        }
+        let storage = Arc::clone(self.engine.storage());
+        match s {
+            Statement::Query(q) => {
+                if let Some(out) = self.special_select(q).await? {
+                    return Ok(out);
+                }
+                self.run_query(s.clone()).await
+            }
+            Statement::Explain { .. } => self.run_query(s.clone()).await,
+            Statement::CreateTable(ct) => {
+                ddl::create_table(&storage, ct).await?;
+                Ok(command("CREATE TABLE"))
+            }
+            Statement::Drop { object_type, if_exists, names, .. } => {
+                let (what, tag) = match object_type {
+                    ast::ObjectType::Table => ("table", "DROP TABLE"),
+                    ast::ObjectType::View => ("view", "DROP VIEW"),
+                    other => return Err(Error::unsupported(format!("DROP {other}"))),
+                };
+                for n in names {
+                    let name = object_name(n)?;
+                    let cat = storage.catalog();
+                    let exists = if what == "table" { cat.table(&name).is_some() } else { cat.view(&name).is_some() };
+                    if !exists {
+                        if *if_exists {
+                            continue;
+                        }
+                        if what == "table" && cat.view(&name).is_some() {
+                            return Err(Error::with_hint(SqlState::WrongObjectType, format!("\"{name}\" is not a table"), "Use DROP VIEW to remove a view."));
+                        }
+                        if what == "view" && cat.table(&name).is_some() {
+                            return Err(Error::with_hint(SqlState::WrongObjectType, format!("\"{name}\" is not a view"), "Use DROP TABLE to remove a table."));
+                        }
+                        let kind = if what == "table" { "table" } else { "view" };
+                        return Err(Error::user(SqlState::UndefinedTable, format!("{kind} \"{name}\" does not exist")));
+                    }
+                    if what == "table" {
+                        storage.drop_table(&name).await?;
+                    } else {
+                        storage.drop_view(&name).await?;
+                    }
+                }
+                Ok(command(tag))
+            }
+            Statement::AlterTable(at) => {
+                let name = object_name(&at.name)?;
+                if storage.catalog().table(&name).is_none() {
+                    if at.if_exists {
+                        return Ok(command("ALTER TABLE"));
+                    }
+                    return Err(Error::user(SqlState::UndefinedTable, format!("relation \"{name}\" does not exist")));
+                }
+                for op in &at.operations {
+                    match op {
+                        ast::AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
+                            let cname = ident_name(&column_def.name);
+                            let ty = ddl::column_type(&column_def.data_type)?;
+                            let mut default = None;
+                            for o in &column_def.options {
+                                match &o.option {
+                                    ast::ColumnOption::Null => {}
+                                    ast::ColumnOption::NotNull => {
+                                        return Err(Error::unsupported("ADD COLUMN ... NOT NULL (existing rows would violate it; add a nullable column)"));
+                                    }
+                                    ast::ColumnOption::Default(_) => {
+                                        default = None;
+                                        let _ = &mut default;
+                                        return Err(Error::unsupported("ADD COLUMN ... DEFAULT (existing rows keep NULL; add the column without DEFAULT)"));
+                                    }
+                                    other => return Err(Error::unsupported(format!("column option {other} in ADD COLUMN"))),
+                                }
+                            }
+                            let def = storage.catalog().table(&name).cloned();
+                            if *if_not_exists && def.as_ref().is_some_and(|d| d.column_index(&cname).is_some()) {
+                                continue;
+                            }
+                            if def.as_ref().is_some_and(|d| d.column_index(&cname).is_some()) {
+                                return Err(Error::user(SqlState::DuplicateColumn, format!("column \"{cname}\" of relation \"{name}\" already exists")));
+                            }
+                            storage.add_column(&name, strata_storage::ColumnDef { name: cname, ty, nullable: true, default }).await?;
+                        }
+                        other => return Err(Error::unsupported(format!("ALTER TABLE {other}"))),
+                    }
+                }
+                Ok(command("ALTER TABLE"))
+            }
+            Statement::CreateView(cv) => {
+                if cv.materialized {
+                    return Err(Error::unsupported("CREATE MATERIALIZED VIEW (continuous aggregates come in a later release)"));
+                }
+                let name = object_name(&cv.name)?;
+                let sql = cv.query.to_string();
+                // Plan it now so a broken view is refused at CREATE time.
+                let view = strata_storage::ViewDef { name: name.clone(), sql, columns: cv.columns.iter().map(|c| ident_name(&c.name)).collect() };
+                if storage.catalog().view(&name).is_some() && cv.if_not_exists {
+                    return Ok(command("CREATE VIEW"));
+                }
+                self.engine.plan_view(&view).await?;
+                storage.create_view(view, cv.or_replace).await?;
+                Ok(command("CREATE VIEW"))
+            }
+            Statement::Insert(ins) => {
+                let n = self.insert(ins, None).await?;
+                Ok(command(format!("INSERT 0 {n}")))
+            }
+            Statement::Delete(del) => {
+                let n = dml::delete(&self.ctx, &storage, del).await?;
+                Ok(command(format!("DELETE {n}")))
+            }
+            Statement::Copy { source, to, target, options, legacy_options, .. } => self.copy(source, *to, target, options, legacy_options).await,
+            Statement::Set(set) => self.set(set),
+            Statement::ShowVariable { variable } => self.show(variable),
+            Statement::Reset(r) => {
+                let p = match &r.reset {
+                    ast::Reset::ALL => self.settings.reset(None)?,
+                    ast::Reset::ConfigurationParameter(n) => self.settings.reset(Some(&n.to_string()))?,
+                };
+                self.rebuild_context()?;
+                Ok(Output::Command { tag: "RESET".into(), params: p.into_iter().collect() })
+            }
+            Statement::StartTransaction { .. } => {
+                self.in_transaction = true;
+                Ok(command("BEGIN"))
+            }
+            Statement::Commit { .. } => {
+                let failed = self.failed_transaction;
+                self.in_transaction = false;
+                self.failed_transaction = false;
+                Ok(command(if failed { "ROLLBACK" } else { "COMMIT" }))
+            }
+            Statement::Rollback { .. } => {
+                self.in_transaction = false;
+                self.failed_transaction = false;
+                Ok(command("ROLLBACK"))
+            }
+            Statement::Discard { .. } => {
+                self.settings = Settings::default();
+                self.rebuild_context()?;
+                Ok(command("DISCARD ALL"))
+            }
+            Statement::Truncate(_) => Err(Error::with_hint(SqlState::FeatureNotSupported, "TRUNCATE is not supported", "Use DELETE FROM t, or DROP TABLE and CREATE TABLE.")),
+            Statement::Update { .. } => Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                "UPDATE is not supported",
+                "Time-series rows are immutable in Strata; DELETE the rows and INSERT the corrected ones.",
+            )),
+            other => Err(Error::unsupported(format!("statement {}", first_words(&other.to_string())))),
+        }
+    }
+
+    /// Rebuilds the DataFusion context after settings changed outside SET (start-up).
+    pub fn apply_settings(&mut self) -> Result<()> {
+        self.rebuild_context()
+    }
+
+    fn rebuild_context(&mut self) -> Result<()> {
+        self.ctx = self.engine.new_context(&self.settings)?;
+        Ok(())
+    }
+
+    fn set(&mut self, set: &ast::Set) -> Result<Output> {
+        let (name, value) = match set {
+            ast::Set::SingleAssignment { variable, values, .. } => {
+                let v = values.iter().map(set_value).collect::<Vec<_>>().join(", ");
+                (variable.to_string(), v)
+            }
+            ast::Set::SetTimeZone { value, .. } => ("TimeZone".to_string(), set_value(value)),
+            ast::Set::SetNames { charset_name, .. } => ("client_encoding".to_string(), charset_name.value.clone()),
+            ast::Set::SetSessionParam(_) | ast::Set::SetTransaction { .. } => return Ok(command("SET")),
+            other => return Err(Error::unsupported(format!("{other}"))),
+        };
+        let lname = name.to_lowercase();
+        let param = if value.eq_ignore_ascii_case("default") {
+            self.settings.reset(Some(&lname))?
+        } else {
+            self.settings.set(&lname, &value)?
+        };
+        if matches!(lname.as_str(), "timezone" | "time zone" | "time_zone") || value.eq_ignore_ascii_case("default") {
+            self.rebuild_context()?;
+        }
+        Ok(Output::Command { tag: "SET".into(), params: param.into_iter().collect() })
+    }
+
+    fn show(&self, variable: &[ast::Ident]) -> Result<Output> {
+        let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+        let (col, rows): (String, Vec<String>) = match name.as_str() {
+            "all" => {
+                return Err(Error::unsupported("SHOW ALL"));
+            }
+            "transaction isolation level" => ("transaction_isolation".into(), vec!["read committed".into()]),
+            _ => {
+                let v = self.settings.get(&name).ok_or_else(|| Error::user(SqlState::UndefinedObject, format!("unrecognized configuration parameter \"{name}\"")))?;
+                let col = match name.as_str() {
+                    "timezone" | "time zone" => "TimeZone".to_string(),
+                    "datestyle" => "DateStyle".to_string(),
+                    "intervalstyle" => "IntervalStyle".to_string(),
+                    other => other.to_string(),
+                };
+                (col, vec![v])
+            }
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new(col, DataType::Utf8, true)]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(rows))]).map_err(datafusion::error::DataFusionError::from)?;
+        let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
+        Ok(Output::Rows { schema, stream: Box::pin(stream) })
+    }
+
+    /// Plans a statement with DataFusion, refusing anything but queries.
+    async fn plan(&self, s: Statement) -> Result<LogicalPlan> {
+        let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s))).await?;
+        match &plan {
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Statement(_) => {
+                Err(Error::user(SqlState::InsufficientPrivilege, "this statement is not allowed: clients cannot run DataFusion DDL, DML or file access"))
+            }
+            _ => Ok(plan),
+        }
+    }
+
+    async fn run_query(&self, s: Statement) -> Result<Output> {
+        let plan = self.plan(s).await?;
+        self.execute_plan(plan).await
+    }
+
+    async fn execute_plan(&self, plan: LogicalPlan) -> Result<Output> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await?;
+        Ok(Output::Rows { schema, stream })
+    }
+
+    /// `SELECT create_hypertable(...)` and other TimescaleDB management calls.
+    async fn special_select(&self, q: &ast::Query) -> Result<Option<Output>> {
+        let ast::SetExpr::Select(sel) = q.body.as_ref() else { return Ok(None) };
+        if !sel.from.is_empty() || sel.projection.len() != 1 {
+            return Ok(None);
+        }
+        let (expr, alias) = match &sel.projection[0] {
+            ast::SelectItem::UnnamedExpr(e) => (e, None),
+            ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            _ => return Ok(None),
+        };
+        let ast::Expr::Function(f) = expr else { return Ok(None) };
+        let fname = f.name.to_string().to_lowercase();
+        match fname.as_str() {
+            "create_hypertable" => {
+                let (id, _name, created) = ddl::create_hypertable(self.engine.storage(), f).await?;
+                let legacy = !matches!(ddl::function_args(f)?.0.get(1), Some(ast::Expr::Function(_)));
+                let text = if legacy {
+                    format!("({id},public,{},{})", _name, if created { "t" } else { "f" })
+                } else {
+                    format!("({id},{})", if created { "t" } else { "f" })
+                };
+                Ok(Some(single_text(alias.unwrap_or(fname), text)?))
+            }
+            "set_chunk_time_interval" => {
+                let (pos, _) = ddl::function_args(f)?;
+                let table = pos.first().and_then(ddl::literal_string).ok_or_else(|| Error::user(SqlState::InvalidParameterValue, "set_chunk_time_interval needs a table"))?;
+                let micros = ddl::interval_micros_of_expr(pos.get(1).ok_or_else(|| Error::user(SqlState::InvalidParameterValue, "set_chunk_time_interval needs an interval"))?)?;
+                let storage = self.engine.storage();
+                let def = storage.catalog().table(&table).cloned().ok_or_else(|| Error::user(SqlState::UndefinedTable, format!("relation \"{table}\" does not exist")))?;
+                let mut d = (*def).clone();
+                d.partition_micros = micros;
+                storage.update_table_def(d).await?;
+                Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// INSERT through the fast path when possible, else DataFusion.
+    async fn insert(&self, ins: &ast::Insert, params: Option<&[ScalarValue]>) -> Result<u64> {
+        if ins.on.is_some() || ins.returning.is_some() {
+            return Err(Error::unsupported("INSERT ... ON CONFLICT / RETURNING"));
+        }
+        let storage = self.engine.storage();
+        let (def, targets) = dml::insert_target(storage, ins)?;
+        let Some(source) = &ins.source else {
+            return Err(Error::unsupported("INSERT without VALUES or SELECT"));
+        };
+        if let Some(batch) = crate::fast_insert::try_build(&def, &targets, source, params, self.settings.tz_offset_secs)? {
+            let n = batch.num_rows() as u64;
+            storage.write(def.id, batch).await?;
+            return Ok(n);
+        }
+        let mut plan = self.plan(Statement::Query(source.clone())).await?;
+        if let Some(p) = params {
+            plan = plan.replace_params_with_values(&ParamValues::List(p.iter().cloned().map(Into::into).collect()))?;
+        }
+        dml::insert_from_plan(&self.ctx, storage, &def, &targets, plan, self.settings.tz_offset_secs).await
+    }
+
+    async fn copy(
+        &self,
+        source: &ast::CopySource,
+        to: bool,
+        target: &ast::CopyTarget,
+        options: &[ast::CopyOption],
+        legacy: &[ast::CopyLegacyOption],
+    ) -> Result<Output> {
+        let spec = copy_spec(options, legacy)?;
+        if to {
+            if !matches!(target, ast::CopyTarget::Stdout) {
+                return Err(Error::with_hint(SqlState::InsufficientPrivilege, "COPY to a file or program is not allowed", "Use COPY ... TO STDOUT and let the client write the file."));
+            }
+            let query = match source {
+                ast::CopySource::Query(q) => Statement::Query(q.clone()),
+                ast::CopySource::Table { table_name, columns } => {
+                    let cols = if columns.is_empty() { "*".to_string() } else { columns.iter().map(|c| format!("\"{}\"", ident_name(c))).collect::<Vec<_>>().join(", ") };
+                    let t = object_name(table_name)?;
+                    self.parse(&format!("SELECT {cols} FROM \"{t}\""))?
+                        .into_iter()
+                        .next()
+                        .and_then(|s| if let Stmt::Sql(s) = s { Some(*s) } else { None })
+                        .ok_or_else(|| Error::user(SqlState::Internal, "copy"))?
+                }
+            };
+            let Output::Rows { schema, stream } = self.run_query(query).await? else {
+                return Err(Error::user(SqlState::Internal, "COPY query returned no rows"));
+            };
+            return Ok(Output::CopyOut { schema, stream, spec });
+        }
+        if !matches!(target, ast::CopyTarget::Stdin) {
+            return Err(Error::with_hint(SqlState::InsufficientPrivilege, "COPY from a file or program is not allowed", "Use COPY ... FROM STDIN (psql: \\copy)."));
+        }
+        let ast::CopySource::Table { table_name, columns } = source else {
+            return Err(Error::user(SqlState::SyntaxError, "COPY FROM needs a table"));
+        };
+        let t = object_name(table_name)?;
+        let def = self
+            .engine
+            .storage()
+            .catalog()
+            .table(&t)
+            .cloned()
+            .ok_or_else(|| Error::user(SqlState::UndefinedTable, format!("relation \"{t}\" does not exist")))?;
+        let names: Vec<String> = columns.iter().map(ident_name).collect();
+        let targets = dml::target_columns(&def, &names)?;
+        if spec.format == CopyFormat::Binary {
+            return Err(Error::unsupported("COPY FROM STDIN in binary format"));
+        }
+        Ok(Output::CopyIn(CopyIn { table: def, targets, spec }))
+    }
+
+    // ------------------------------------------------------------ extended protocol
+
+    /// Prepares a statement: plans queries once, computes parameter and result types.
+    pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
+        let Stmt::Sql(s) = &stmt else {
+            return Ok(Prepared { stmt, param_types: vec![], result_schema: None, kind: PreparedKind::Statement });
+        };
+        match s.as_ref() {
+            Statement::Query(q) if !is_special_select(q) => {
+                let plan = self.plan((**s).clone()).await?;
+                let param_types = param_types_of_plan(&plan, declared)?;
+                let result_schema = Some(Arc::new(plan.schema().as_arrow().clone()));
+                Ok(Prepared { stmt, param_types, result_schema, kind: PreparedKind::Plan(plan) })
+            }
+            Statement::Explain { .. } => {
+                let plan = self.plan((**s).clone()).await?;
+                let param_types = param_types_of_plan(&plan, declared)?;
+                let result_schema = Some(Arc::new(plan.schema().as_arrow().clone()));
+                Ok(Prepared { stmt, param_types, result_schema, kind: PreparedKind::Plan(plan) })
+            }
+            Statement::Insert(ins) => {
+                let storage = self.engine.storage();
+                let (def, targets) = dml::insert_target(storage, ins)?;
+                let mut types = crate::fast_insert::param_types(&def, &targets, ins.source.as_deref());
+                if types.is_none()
+                    && let Some(src) = &ins.source
+                {
+                    let plan = self.plan(Statement::Query(src.clone())).await?;
+                    types = Some(param_types_of_plan(&plan, declared)?);
+                }
+                Ok(Prepared { stmt, param_types: merge_declared(types.unwrap_or_default(), declared), result_schema: None, kind: PreparedKind::Statement })
+            }
+            Statement::ShowVariable { variable } => {
+                let Output::Rows { schema, .. } = self.show(variable)? else { unreachable!("show returns rows") };
+                Ok(Prepared { stmt, param_types: vec![], result_schema: Some(schema), kind: PreparedKind::Statement })
+            }
+            Statement::Query(_) => {
+                let schema = Arc::new(Schema::new(vec![Field::new("create_hypertable", DataType::Utf8, true)]));
+                Ok(Prepared { stmt, param_types: vec![], result_schema: Some(schema), kind: PreparedKind::Statement })
+            }
+            Statement::Delete(del) => {
+                let mut types = vec![];
+                if let (Some(sel), ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t)) = (&del.selection, &del.from)
+                    && let Some(tw) = t.first()
+                    && let Ok(Stmt::Sql(q)) = self.parse(&format!("SELECT 1 FROM {} WHERE {sel}", tw.relation)).map(|mut v| v.remove(0))
+                    && let Ok(plan) = self.plan(*q).await
+                {
+                    types = param_types_of_plan(&plan, declared)?;
+                }
+                Ok(Prepared { stmt, param_types: merge_declared(types, declared), result_schema: None, kind: PreparedKind::Statement })
+            }
+            _ => Ok(Prepared { stmt, param_types: declared.iter().map(|d| d.clone().unwrap_or(DataType::Utf8)).collect(), result_schema: None, kind: PreparedKind::Statement }),
+        }
+    }
+
+    /// Executes a prepared statement with parameter values.
+    pub async fn execute_prepared(&mut self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
+        if params.len() != p.param_types.len() {
+            return Err(Error::user(SqlState::ProtocolViolation, format!("bind message supplies {} parameters, but prepared statement requires {}", params.len(), p.param_types.len())));
+        }
+        match &p.kind {
+            PreparedKind::Plan(plan) => {
+                if self.failed_transaction {
+                    return Err(Error::user(SqlState::InvalidTransactionState.in_failed(), "current transaction is aborted, commands ignored until end of transaction block"));
+                }
+                let plan = if params.is_empty() { plan.clone() } else { plan.clone().replace_params_with_values(&ParamValues::List(params.into_iter().map(Into::into).collect()))? };
+                self.execute_plan(plan).await
+            }
+            PreparedKind::Statement => {
+                if let Stmt::Sql(s) = &p.stmt
+                    && let Statement::Insert(ins) = s.as_ref()
+                {
+                    if self.failed_transaction {
+                        return Err(Error::user(SqlState::InvalidTransactionState.in_failed(), "current transaction is aborted, commands ignored until end of transaction block"));
+                    }
+                    let n = self.insert(ins, Some(&params)).await?;
+                    return Ok(command(format!("INSERT 0 {n}")));
+                }
+                if params.is_empty() {
+                    return self.execute(&p.stmt).await;
+                }
+                let Stmt::Sql(s) = &p.stmt else { return self.execute(&p.stmt).await };
+                let s = crate::params::substitute(s, &params)?;
+                self.execute(&Stmt::Sql(Box::new(s))).await
+            }
+        }
+    }
+}
+
+trait InFailed {
+    fn in_failed(self) -> SqlState;
+}
+impl InFailed for SqlState {
+    /// 25P02 in_failed_sql_transaction shares the 25000 class.
+    fn in_failed(self) -> SqlState {
+        SqlState::InvalidTransactionState
+    }
+}
+
+fn is_special_select(q: &ast::Query) -> bool {
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else { return false };
+    if !sel.from.is_empty() || sel.projection.len() != 1 {
+        return false;
+    }
+    let e = match &sel.projection[0] {
+        ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return false,
+    };
+    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval"))
+}
+
+fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Vec<DataType> {
+    if types.len() < declared.len() {
+        types.resize(declared.len(), DataType::Utf8);
+    }
+    for (i, d) in declared.iter().enumerate() {
+        if let Some(d) = d {
+            types[i] = d.clone();
+        }
+    }
+    types
+}
+
+/// Parameter types `$1..$n` of a plan; unknown ones are text.
+fn param_types_of_plan(plan: &LogicalPlan, declared: &[Option<DataType>]) -> Result<Vec<DataType>> {
+    let map = plan.get_parameter_types()?;
+    let mut n = declared.len();
+    for k in map.keys() {
+        if let Some(i) = k.strip_prefix('$').and_then(|x| x.parse::<usize>().ok()) {
+            n = n.max(i);
+        }
+    }
+    let mut out = vec![DataType::Utf8; n];
+    for (k, v) in map {
+        if let Some(i) = k.strip_prefix('$').and_then(|x| x.parse::<usize>().ok())
+            && i >= 1
+            && let Some(t) = v
+        {
+            out[i - 1] = t.clone();
+        }
+    }
+    for (i, d) in declared.iter().enumerate() {
+        if let Some(d) = d {
+            out[i] = d.clone();
+        }
+    }
+    Ok(out)
+}
+
+fn set_value(e: &ast::Expr) -> String {
+    ddl::literal_string(e).unwrap_or_else(|| e.to_string())
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn single_text(col: String, text: String) -> Result<Output> {
+    let schema = Arc::new(Schema::new(vec![Field::new(col, DataType::Utf8, true)]));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(vec![text]))]).map_err(datafusion::error::DataFusionError::from)?;
+    let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
+    Ok(Output::Rows { schema, stream: Box::pin(stream) })
+}
+
+fn copy_spec(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> Result<CopySpec> {
+    let mut spec = CopySpec { format: CopyFormat::Text, delimiter: None, null: None, header: false, quote: None, escape: None };
+    for o in options {
+        match o {
+            ast::CopyOption::Format(f) => {
+                spec.format = match f.value.to_lowercase().as_str() {
+                    "text" => CopyFormat::Text,
+                    "csv" => CopyFormat::Csv,
+                    "binary" => CopyFormat::Binary,
+                    other => return Err(Error::user(SqlState::InvalidParameterValue, format!("COPY format \"{other}\" not recognized"))),
+                }
+            }
+            ast::CopyOption::Delimiter(c) => spec.delimiter = Some(*c),
+            ast::CopyOption::Null(s) => spec.null = Some(s.clone()),
+            ast::CopyOption::Header(h) => spec.header = *h,
+            ast::CopyOption::Quote(c) => spec.quote = Some(*c),
+            ast::CopyOption::Escape(c) => spec.escape = Some(*c),
+            ast::CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            ast::CopyOption::Freeze(_) => {}
+            other => return Err(Error::unsupported(format!("COPY option {other}"))),
+        }
+    }
+    for o in legacy {
+        match o {
+            ast::CopyLegacyOption::Binary => spec.format = CopyFormat::Binary,
+            ast::CopyLegacyOption::Delimiter(c) => spec.delimiter = Some(*c),
+            ast::CopyLegacyOption::Null(s) => spec.null = Some(s.clone()),
+            ast::CopyLegacyOption::Csv(opts) => {
+                spec.format = CopyFormat::Csv;
+                for c in opts {
+                    match c {
+                        ast::CopyLegacyCsvOption::Header => spec.header = true,
+                        ast::CopyLegacyCsvOption::Quote(q) => spec.quote = Some(*q),
+                        ast::CopyLegacyCsvOption::Escape(q) => spec.escape = Some(*q),
+                        other => return Err(Error::unsupported(format!("COPY option {other}"))),
+                    }
+                }
+            }
+            other => return Err(Error::unsupported(format!("COPY option {other}"))),
+        }
+    }
+    if spec.header && spec.format == CopyFormat::Text {
+        return Err(Error::user(SqlState::FeatureNotSupported, "COPY HEADER available only in CSV mode"));
+    }
+    Ok(spec)
+}

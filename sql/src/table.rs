@@ -1,0 +1,209 @@
+//! `TsTable`: the DataFusion [`TableProvider`] over a storage table.
+//!
+//! `scan` derives the time range from the pushed-down filters, asks storage for a
+//! [`ReadSnapshot`](strata_storage::ReadSnapshot) of the partitions and files in that range,
+//! and plans:
+//!
+//! ```text
+//! UnionExec
+//!   DataSourceExec (MemorySourceConfig)  -- memtable batches, projected
+//!   DataSourceExec (ParquetSource)       -- files, projected, predicate for row-group/page pruning
+//! ```
+//!
+//! Every filter is reported `Inexact`: pruning skips partitions, files, row groups and pages,
+//! but DataFusion still applies the filter to the rows that remain.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::TableType;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use strata_storage::{Storage, TableDef, TimeRange};
+
+/// URL under which the data directory is registered as an object store.
+pub const HOT_STORE_URL: &str = "strata-hot://data/";
+
+/// A table of Strata as seen by DataFusion.
+#[derive(Debug)]
+pub struct TsTable {
+    storage: Arc<Storage>,
+    def: Arc<TableDef>,
+    schema: SchemaRef,
+}
+
+impl TsTable {
+    pub fn new(storage: Arc<Storage>, def: Arc<TableDef>) -> Self {
+        let schema = def.arrow_schema();
+        TsTable { storage, def, schema }
+    }
+
+    /// The table definition this provider was built from.
+    pub fn def(&self) -> &Arc<TableDef> {
+        &self.def
+    }
+}
+
+#[async_trait]
+impl TableProvider for TsTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let range = match self.def.time_column_def() {
+            Some(tc) => time_range(filters, &tc.name),
+            None => TimeRange::ALL,
+        };
+        let snap = self.storage.snapshot(self.def.id, range).map_err(crate::error::Error::from)?;
+        // The table may have gained columns since planning started; use the snapshot's schema
+        // only if identical, otherwise adapt to the planned schema.
+        let schema = Arc::clone(&self.schema);
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = vec![];
+        if !snap.batches.is_empty() {
+            let batches = snap
+                .batches
+                .iter()
+                .map(|b| strata_storage::parquet_io::adapt_batch(b, &schema))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(crate::error::Error::from)?;
+            let n = state.config().target_partitions().max(1);
+            let mut parts: Vec<Vec<_>> = vec![vec![]; n.min(batches.len())];
+            for (i, b) in batches.into_iter().enumerate() {
+                let len = parts.len();
+                parts[i % len].push(b);
+            }
+            let mut src = MemorySourceConfig::try_new(&parts, Arc::clone(&schema), projection.cloned())?;
+            if let Some(l) = limit {
+                src = src.with_limit(Some(l));
+            }
+            inputs.push(DataSourceExec::from_data_source(src));
+        }
+        if !snap.files.is_empty() {
+            let mut source = ParquetSource::new(Arc::clone(&schema));
+            if let Some(pred) = conjunction(filters.iter().cloned()) {
+                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+                if let Ok(p) = state.create_physical_expr(pred, &df_schema) {
+                    source = source.with_predicate(p);
+                }
+            }
+            let n = state.config().target_partitions().max(1);
+            let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; n.min(snap.files.len())];
+            for (i, f) in snap.files.iter().enumerate() {
+                let len = groups.len();
+                groups[i % len].push(PartitionedFile::new(f.path.clone(), f.size_bytes));
+            }
+            let url = ObjectStoreUrl::parse(HOT_STORE_URL)?;
+            let config = FileScanConfigBuilder::new(url, Arc::new(source))
+                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            inputs.push(DataSourceExec::from_data_source(config));
+        }
+        if inputs.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => schema,
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        UnionExec::try_new(inputs)
+    }
+}
+
+/// Derives an inclusive time range (µs) for column `col` from conjunctive filters.
+/// Anything it does not understand leaves the range unbounded on that side.
+pub fn time_range(filters: &[Expr], col: &str) -> TimeRange {
+    let mut r = TimeRange::ALL;
+    for f in filters {
+        narrow(f, col, &mut r);
+    }
+    r
+}
+
+fn narrow(e: &Expr, col: &str, r: &mut TimeRange) {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+            narrow(left, col, r);
+            narrow(right, col, r);
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (op, lit) = if is_col(left, col) {
+                (*op, micros_of(right))
+            } else if is_col(right, col) {
+                (op.swap().unwrap_or(*op), micros_of(left))
+            } else {
+                return;
+            };
+            let Some(v) = lit else { return };
+            match op {
+                Operator::Eq => {
+                    r.min = r.min.max(v);
+                    r.max = r.max.min(v);
+                }
+                Operator::Gt | Operator::GtEq => r.min = r.min.max(v),
+                Operator::Lt | Operator::LtEq => r.max = r.max.min(v),
+                _ => {}
+            }
+        }
+        Expr::Between(b) if !b.negated && is_col(&b.expr, col) => {
+            if let Some(v) = micros_of(&b.low) {
+                r.min = r.min.max(v);
+            }
+            if let Some(v) = micros_of(&b.high) {
+                r.max = r.max.min(v);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_col(e: &Expr, col: &str) -> bool {
+    match e {
+        Expr::Column(c) => c.name == col,
+        Expr::Cast(c) => is_col(&c.expr, col),
+        _ => false,
+    }
+}
+
+/// A literal timestamp converted to microseconds (floor for finer units, which keeps the
+/// derived bounds conservative).
+fn micros_of(e: &Expr) -> Option<i64> {
+    let Expr::Literal(v, _) = e else { return None };
+    match v {
+        ScalarValue::TimestampSecond(Some(s), _) => s.checked_mul(1_000_000),
+        ScalarValue::TimestampMillisecond(Some(s), _) => s.checked_mul(1_000),
+        ScalarValue::TimestampMicrosecond(Some(s), _) => Some(*s),
+        ScalarValue::TimestampNanosecond(Some(s), _) => Some(s.div_euclid(1_000)),
+        ScalarValue::Date32(Some(d)) => (*d as i64).checked_mul(86_400_000_000),
+        _ => None,
+    }
+}

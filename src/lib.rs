@@ -1,0 +1,76 @@
+//! # strata (the server)
+//!
+//! Process architecture: `main` parses the CLI into a [`config::Config`] and calls [`run`],
+//! which opens storage (replaying the WAL), builds the SQL [`Engine`](strata_sql::Engine),
+//! starts the background flusher and the PostgreSQL listener ([`server::Server`]), and on
+//! SIGINT/SIGTERM stops accepting, flushes memtables and closes the WAL.
+
+pub mod config;
+pub mod pgwire;
+pub mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_sql::{Engine, EngineOptions};
+use strata_storage::wal::FsyncPolicy;
+use strata_storage::{Storage, StorageConfig};
+use tracing::{error, info};
+
+use crate::config::Config;
+
+/// Opens storage and the engine for a configuration.
+pub fn open_engine(cfg: &Config) -> Result<Arc<Engine>, String> {
+    let mut sc = StorageConfig::new(&cfg.data_dir);
+    sc.memtable_budget_bytes = cfg.memtable_budget_bytes;
+    sc.flush_max_age = Duration::from_secs(cfg.flush_interval_secs.max(1));
+    sc.fsync = if cfg.fsync == "never" { FsyncPolicy::Never } else { FsyncPolicy::Always };
+    let storage = Storage::open(sc).map_err(|e| format!("cannot open data directory {}: {e}", cfg.data_dir.display()))?;
+    let opts = EngineOptions { query_memory_bytes: cfg.query_memory_bytes, ..Default::default() };
+    Engine::new(storage, opts).map_err(|e| format!("cannot start the SQL engine: {e}"))
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn run(cfg: Config) -> Result<(), String> {
+    let engine = open_engine(&cfg)?;
+    let server = server::Server::bind(Arc::clone(&engine), &cfg).await?;
+    info!(addr = %server.local_addr(), data_dir = %cfg.data_dir.display(), "Strata is ready for PostgreSQL connections");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let bg = tokio::spawn(Arc::clone(engine.storage()).run_background({
+        let s = shutdown.clone();
+        async move { s.cancelled().await }
+    }));
+    let serve = tokio::spawn(server.serve(shutdown.clone()));
+    wait_for_signal().await;
+    info!("shutting down: flushing memtables");
+    shutdown.cancel();
+    let _ = serve.await;
+    let _ = bg.await;
+    if let Err(e) = engine.storage().shutdown().await {
+        error!(error = %e, "flush at shutdown failed; the WAL still holds the data and will be replayed");
+    }
+    info!("bye");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

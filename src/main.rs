@@ -1,0 +1,90 @@
+//! The `strata` binary: `strata serve [--data-dir DIR] [--pg-addr HOST:PORT] [--config FILE]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use strata::config::Config;
+
+/// Strata: a time-series database that speaks the PostgreSQL wire protocol.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server. Connect with `psql -h 127.0.0.1 -p 5433 -U strata`.
+    Serve {
+        /// Directory holding the catalog, WAL and Parquet files (created if missing).
+        /// Default: ./strata-data
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Address for PostgreSQL clients. Default: 127.0.0.1:5433
+        #[arg(long, value_name = "HOST:PORT")]
+        pg_addr: Option<SocketAddr>,
+        /// TOML file with settings (data_dir, pg_addr, memtable_budget_mb, query_memory_mb,
+        /// flush_interval_secs, fsync, max_message_mb, max_connections). Flags override it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// `always` (default): acknowledge writes after fsync. `never`: faster, but a
+        /// power loss can lose acknowledged rows.
+        #[arg(long, value_name = "always|never")]
+        fsync: Option<String>,
+        /// Memory (MB) for in-memory tables before writers wait for a flush. Default 512.
+        #[arg(long, value_name = "MB")]
+        memtable_budget_mb: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let Command::Serve { data_dir, pg_addr, config, fsync, memtable_budget_mb } = cli.command;
+    let mut cfg = Config::default();
+    if let Some(path) = config {
+        cfg = match cfg.load_file(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("strata: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    }
+    if let Some(d) = data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(a) = pg_addr {
+        cfg.pg_addr = a;
+    }
+    if let Some(f) = fsync {
+        cfg.fsync = f;
+    }
+    if let Some(m) = memtable_budget_mb {
+        cfg.memtable_budget_bytes = m * 1024 * 1024;
+    }
+    if let Err(e) = cfg.validate() {
+        eprintln!("strata: {e}");
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strata: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(strata::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strata: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,631 @@
+//! Simple and extended query handlers, COPY, cancel.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Sink, SinkExt, StreamExt, stream};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, RandomPidSecretKeyGenerator, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::startup::ParameterStatus;
+use strata_pgtypes::encode::{TextOptions, TimeZoneSetting};
+use strata_sql::{CopyFormat, CopyIn, Engine, Error, Output, Prepared, Session, SqlState, Stmt};
+
+use crate::pgwire::encode::{BatchEncoder, field_infos, format_of, pg_type};
+use crate::pgwire::error::{error_info, to_pgwire, user};
+use crate::pgwire::startup::{CancelFlag, CancelRegistry, ConnState, StrataStartup};
+
+/// The handler factory shared by all connections.
+#[derive(Debug)]
+pub struct Handlers {
+    inner: Arc<Inner>,
+    startup: Arc<StrataStartup>,
+}
+
+#[derive(Debug)]
+pub struct Inner {
+    engine: Arc<Engine>,
+    registry: Arc<CancelRegistry>,
+    parser: Arc<StrataParser>,
+}
+
+impl Handlers {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        let registry = Arc::new(CancelRegistry::default());
+        Handlers {
+            inner: Arc::new(Inner { engine: Arc::clone(&engine), registry: Arc::clone(&registry), parser: Arc::new(StrataParser) }),
+            startup: Arc::new(StrataStartup { engine, registry, pid_gen: RandomPidSecretKeyGenerator::default() }),
+        }
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.inner)
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.inner)
+    }
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        Arc::clone(&self.startup)
+    }
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        Arc::clone(&self.inner)
+    }
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::clone(&self.inner)
+    }
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.inner)
+    }
+}
+
+impl ErrorHandler for Inner {
+    fn on_error<C>(&self, _client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        tracing::debug!(error = %error, "sending error to client");
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Inner {
+    async fn on_cancel_request(&self, req: CancelRequest) {
+        self.registry.cancel(req.pid, &req.secret_key.to_bytes());
+    }
+}
+
+fn conn<C: ClientInfo>(client: &C) -> PgWireResult<Arc<ConnState>> {
+    client.session_extensions().get::<ConnState>().ok_or_else(|| user(SqlState::ProtocolViolation, "connection has no session (start-up not completed)"))
+}
+
+fn canceled() -> Error {
+    Error::user(SqlState::QueryCanceled, "canceling statement due to user request")
+}
+
+fn timed_out() -> Error {
+    Error::user(SqlState::QueryCanceled, "canceling statement due to statement timeout")
+}
+
+/// Runs `fut` unless the connection's cancel flag fires or the statement timeout passes.
+async fn guarded<T>(cancel: &CancelFlag, deadline: Option<tokio::time::Instant>, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => futures::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = fut => r,
+        _ = cancel.wait() => Err(canceled()),
+        _ = sleep => Err(timed_out()),
+    }
+}
+
+fn deadline_of(session: &Session) -> Option<tokio::time::Instant> {
+    let ms = session.settings.statement_timeout_ms;
+    (ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(ms))
+}
+
+fn text_options(session: &Session) -> TextOptions {
+    TextOptions { timezone: TimeZoneSetting::fixed(session.settings.tz_offset_secs), extra_float_digits: session.settings.extra_float_digits }
+}
+
+/// Turns a record batch stream into DataRows, honouring cancel and timeout while streaming.
+fn row_stream(
+    schema: SchemaRef,
+    stream: SendableRecordBatchStream,
+    codes: Vec<i16>,
+    opts: TextOptions,
+    cancel: Arc<CancelFlag>,
+    deadline: Option<tokio::time::Instant>,
+) -> QueryResponse {
+    let fields = Arc::new(field_infos(&schema, &codes));
+    let encoder = BatchEncoder::new(&schema, &codes, &opts);
+    let batches = stream::unfold((stream, cancel, false), move |(mut s, cancel, done)| async move {
+        if done {
+            return None;
+        }
+        let next = guarded(&cancel, deadline, async { Ok(s.next().await) }).await;
+        match next {
+            Ok(Some(Ok(b))) => Some((Ok(b), (s, cancel, false))),
+            Ok(Some(Err(e))) => Some((Err(Error::from(e)), (s, cancel, true))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), (s, cancel, true))),
+        }
+    });
+    let rows = batches.flat_map(move |b| {
+        let out: Vec<PgWireResult<_>> = match b {
+            Ok(b) => match encoder.encode(&b) {
+                Ok(rows) => rows.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(to_pgwire(&Error::user(SqlState::Internal, format!("cannot encode result: {e}"))))],
+            },
+            Err(e) => vec![Err(to_pgwire(&e))],
+        };
+        stream::iter(out)
+    });
+    QueryResponse::new(fields, rows)
+}
+
+/// Builds the COPY TO STDOUT data stream (text or CSV).
+fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &strata_sql::CopySpec, opts: TextOptions, cancel: Arc<CancelFlag>) -> PgWireResult<CopyResponse> {
+    if spec.format == CopyFormat::Binary {
+        return Err(user(SqlState::FeatureNotSupported, "COPY TO STDOUT in binary format is not supported"));
+    }
+    let csv = spec.format == CopyFormat::Csv;
+    let delim = spec.delimiter.unwrap_or(if csv { ',' } else { '\t' }) as u8;
+    let null = spec.null.clone().unwrap_or_else(|| if csv { String::new() } else { "\\N".into() });
+    let quote = spec.quote.unwrap_or('"') as u8;
+    let header = spec.header;
+    let ncols = schema.fields().len();
+    let encoders: Vec<_> = schema.fields().iter().map(|f| strata_pgtypes::encode::ColumnEncoder::new(f, false, &opts)).collect();
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let batches = stream::unfold((stream, cancel), |(mut s, cancel)| async move {
+        if cancel.is_canceled() {
+            return Some((Err(canceled()), (s, cancel)));
+        }
+        s.next().await.map(|r| (r.map_err(Error::from), (s, cancel)))
+    });
+    let mut first = true;
+    let data = batches.map(move |b| -> PgWireResult<pgwire::messages::copy::CopyData> {
+        let b = b.map_err(|e| to_pgwire(&e))?;
+        let mut out = Vec::with_capacity(b.num_rows() * 64);
+        if first && header {
+            for (i, n) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(delim);
+                }
+                csv_field(&mut out, n.as_bytes(), delim, quote, &null);
+            }
+            out.push(b'\n');
+        }
+        first = false;
+        let mut val = Vec::new();
+        for r in 0..b.num_rows() {
+            for c in 0..ncols {
+                if c > 0 {
+                    out.push(delim);
+                }
+                val.clear();
+                let present = encoders[c].encode(b.column(c).as_ref(), r, &mut val).map_err(|e| user(SqlState::Internal, e.to_string()))?;
+                if !present {
+                    out.extend_from_slice(null.as_bytes());
+                } else if csv {
+                    csv_field(&mut out, &val, delim, quote, &null);
+                } else {
+                    text_field(&mut out, &val, delim);
+                }
+            }
+            out.push(b'\n');
+        }
+        Ok(pgwire::messages::copy::CopyData::new(bytes::Bytes::from(out)))
+    });
+    Ok(CopyResponse::new(0, ncols, data))
+}
+
+fn text_field(out: &mut Vec<u8>, v: &[u8], delim: u8) {
+    for &b in v {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' if delim == b'\t' => out.extend_from_slice(b"\\t"),
+            b if b == delim => {
+                out.push(b'\\');
+                out.push(b);
+            }
+            b => out.push(b),
+        }
+    }
+}
+
+fn csv_field(out: &mut Vec<u8>, v: &[u8], delim: u8, quote: u8, null: &str) {
+    let needs = v.is_empty() && null.is_empty() || v.iter().any(|&b| b == delim || b == quote || b == b'\n' || b == b'\r') || v == null.as_bytes();
+    if !needs {
+        out.extend_from_slice(v);
+        return;
+    }
+    out.push(quote);
+    for &b in v {
+        if b == quote {
+            out.push(quote);
+        }
+        out.push(b);
+    }
+    out.push(quote);
+}
+
+/// State of a COPY FROM STDIN in progress on a connection.
+#[derive(Debug)]
+pub struct CopyState {
+    target: CopyIn,
+    parser: strata_pgtypes::copy::CopyParser,
+    pending: Vec<datafusion::arrow::array::RecordBatch>,
+    pending_bytes: usize,
+    rows: u64,
+    error: Option<Error>,
+    tz: i32,
+}
+
+/// COPY data is committed in one WAL record per this many bytes of parsed rows; a COPY
+/// smaller than this is atomic.
+const COPY_COMMIT_BYTES: usize = 64 * 1024 * 1024;
+
+impl Inner {
+    /// Executes one statement and maps its output to a pgwire response.
+    async fn run<C>(&self, client: &mut C, state: &ConnState, session: &mut Session, stmt: &Stmt, prepared: Option<(&Prepared, Vec<ScalarValue>, Vec<i16>)>) -> Result<Response, Error>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        state.cancel.reset();
+        let deadline = deadline_of(session);
+        let (out, codes) = match prepared {
+            Some((p, params, codes)) => (guarded(&state.cancel, deadline, session.execute_prepared(p, params)).await, codes),
+            None => (guarded(&state.cancel, deadline, session.execute(stmt)).await, vec![]),
+        };
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                session.note_error();
+                return Err(e);
+            }
+        };
+        Ok(match out {
+            Output::Empty => Response::EmptyQuery,
+            Output::Rows { schema, stream } => {
+                Response::Query(row_stream(schema, stream, codes, text_options(session), Arc::clone(&state.cancel), deadline))
+            }
+            Output::Command { tag, params } => {
+                for (k, v) in params {
+                    let _ = client.send(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(k, v))).await;
+                }
+                let t = command_tag(&tag);
+                match tag.as_str() {
+                    "BEGIN" => Response::TransactionStart(t),
+                    "COMMIT" | "ROLLBACK" => Response::TransactionEnd(t),
+                    _ => Response::Execution(t),
+                }
+            }
+            Output::CopyOut { schema, stream, spec } => {
+                Response::CopyOut(copy_out_stream(schema, stream, &spec, text_options(session), Arc::clone(&state.cancel)).map_err(|e| Error::user(SqlState::Internal, e.to_string()))?)
+            }
+            Output::CopyIn(target) => {
+                let ncols = target.targets.len();
+                let parser = new_copy_parser(&target, session.settings.tz_offset_secs);
+                *state.copy.lock().await = Some(CopyState { target, parser, pending: vec![], pending_bytes: 0, rows: 0, error: None, tz: session.settings.tz_offset_secs });
+                Response::CopyIn(CopyResponse::new(0, ncols, stream::empty()))
+            }
+        })
+    }
+}
+
+fn new_copy_parser(target: &CopyIn, tz: i32) -> strata_pgtypes::copy::CopyParser {
+    use strata_pgtypes::copy::{CopyFormat as F, CopyOptions, CopyParser};
+    let schema = target.table.arrow_schema();
+    let fields: Vec<Field> = target.targets.iter().map(|i| schema.field(*i).clone()).collect();
+    let sub = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    let csv = target.spec.format == CopyFormat::Csv;
+    let mut opts = if csv { CopyOptions::csv() } else { CopyOptions::text() };
+    opts.format = if csv { F::Csv } else { F::Text };
+    if let Some(d) = target.spec.delimiter {
+        opts.delimiter = d as u8;
+    }
+    if let Some(n) = &target.spec.null {
+        opts.null = n.clone();
+    }
+    opts.header = target.spec.header;
+    if let Some(q) = target.spec.quote {
+        opts.quote = q as u8;
+    }
+    if let Some(e) = target.spec.escape {
+        opts.escape = e as u8;
+    }
+    CopyParser::new(sub, opts, 64 * 1024, tz)
+}
+
+/// Splits a full tag ("INSERT 0 5", "DELETE 3", "CREATE TABLE") into a pgwire Tag.
+fn command_tag(tag: &str) -> Tag {
+    let parts: Vec<&str> = tag.split(' ').collect();
+    match parts.as_slice() {
+        ["INSERT", oid, n] => Tag::new("INSERT").with_oid(oid.parse().unwrap_or(0)).with_rows(n.parse().unwrap_or(0)),
+        [cmd, n] if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => Tag::new(cmd).with_rows(n.parse().unwrap_or(0)),
+        _ => Tag::new(tag),
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Inner {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = conn(client)?;
+        let mut session = state.session.lock().await;
+        let stmts = match session.parse(query) {
+            Ok(s) => s,
+            Err(e) => {
+                session.note_error();
+                return Ok(vec![Response::Error(Box::new(error_info(&e)))]);
+            }
+        };
+        let mut out = Vec::with_capacity(stmts.len());
+        for s in &stmts {
+            match self.run(client, &state, &mut session, s, None).await {
+                Ok(r) => {
+                    let copy_in = matches!(r, Response::CopyIn(_));
+                    out.push(r);
+                    if copy_in {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    out.push(Response::Error(Box::new(error_info(&e))));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A statement prepared through the extended protocol.
+#[derive(Debug, Clone)]
+pub struct PreparedStmt {
+    pub prepared: Arc<Prepared>,
+}
+
+/// The extended-protocol parser: plans at Parse time through the connection's session.
+#[derive(Debug)]
+pub struct StrataParser;
+
+#[async_trait]
+impl QueryParser for StrataParser {
+    type Statement = PreparedStmt;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let state = conn(client)?;
+        let mut session = state.session.lock().await;
+        let mut stmts = session.parse(sql).map_err(|e| to_pgwire(&e))?;
+        if stmts.len() > 1 {
+            return Err(user(SqlState::SyntaxError, "cannot insert multiple commands into a prepared statement"));
+        }
+        let stmt = stmts.pop().unwrap_or(Stmt::Empty);
+        if matches!(stmt, Stmt::Empty) {
+            return Ok(None);
+        }
+        let declared: Vec<Option<DataType>> = types
+            .iter()
+            .map(|t| t.as_ref().and_then(|t| if t.oid() == 0 || *t == Type::UNKNOWN { None } else { strata_pgtypes::oid::arrow_type_of_oid(t.oid()) }))
+            .collect();
+        let p = session.prepare(stmt, &declared).await.map_err(|e| to_pgwire(&e))?;
+        Ok(Some(PreparedStmt { prepared: Arc::new(p) }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.prepared.param_types.iter().map(|t| pg_type(&Field::new("p", t.clone(), true))).collect())
+    }
+
+    fn get_result_schema(&self, stmt: &Self::Statement, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        let Some(schema) = &stmt.prepared.result_schema else { return Ok(vec![]) };
+        let codes = codes_of(column_format, schema.fields().len());
+        Ok(field_infos(schema, &codes))
+    }
+}
+
+fn codes_of(f: Option<&Format>, n: usize) -> Vec<i16> {
+    match f {
+        None | Some(Format::UnifiedText) => vec![],
+        Some(Format::UnifiedBinary) => vec![1],
+        Some(Format::Individual(v)) => {
+            if v.len() == 1 {
+                v.clone()
+            } else {
+                (0..n).map(|i| v.get(i).copied().unwrap_or(0)).collect()
+            }
+        }
+    }
+}
+
+/// Decodes bound parameters into values of the prepared parameter types.
+fn decode_params(portal: &Portal<PreparedStmt>, tz: i32) -> Result<Vec<ScalarValue>, Error> {
+    let p = &portal.statement.statement.prepared;
+    let declared = &portal.statement.parameter_types;
+    let mut out = Vec::with_capacity(portal.parameters.len());
+    for (i, raw) in portal.parameters.iter().enumerate() {
+        let dt = p.param_types.get(i).cloned().unwrap_or(DataType::Utf8);
+        let field = Field::new(format!("${}", i + 1), dt.clone(), true);
+        let Some(bytes) = raw else {
+            out.push(ScalarValue::try_from(&dt).map_err(Error::from)?);
+            continue;
+        };
+        let binary = match &portal.parameter_format {
+            Format::UnifiedText => false,
+            Format::UnifiedBinary => true,
+            Format::Individual(v) => v.get(if v.len() == 1 { 0 } else { i }).copied().unwrap_or(0) == 1,
+        };
+        let v = if binary {
+            let oid = declared.get(i).cloned().flatten().map(|t| t.oid()).unwrap_or_else(|| pg_type(&field).oid());
+            strata_pgtypes::decode::parse_binary_value_for_field(bytes, oid, &field, tz)
+        } else {
+            let s = std::str::from_utf8(bytes).map_err(|_| Error::user(SqlState::InvalidTextRepresentation, "invalid UTF-8 in parameter"))?;
+            strata_pgtypes::decode::parse_text_value(s, &field, tz)
+        };
+        let v = v.map_err(|e| Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.message))?;
+        let arr = strata_pgtypes::decode::scalar_to_array(&v, &field, tz).map_err(|e| Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.message))?;
+        out.push(ScalarValue::try_from_array(&arr, 0).map_err(Error::from)?);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Inner {
+    type Statement = PreparedStmt;
+    type QueryParser = StrataParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_describe_statement<C>(&self, _client: &mut C, target: &StoredStatement<Self::Statement>) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let server = self.parser.get_parameter_types(&target.statement)?;
+        let n = server.len().max(target.parameter_types.len());
+        let types = (0..n)
+            .map(|i| target.parameter_types.get(i).cloned().flatten().filter(|t| t.oid() != 0).or_else(|| server.get(i).cloned()).unwrap_or(Type::TEXT))
+            .collect();
+        let fields = self.parser.get_result_schema(&target.statement, None)?;
+        Ok(DescribeStatementResponse::new(types, fields))
+    }
+
+    async fn do_describe_portal<C>(&self, _client: &mut C, target: &Portal<Self::Statement>) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let fields = self.parser.get_result_schema(&target.statement.statement, Some(&target.result_column_format))?;
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = conn(client)?;
+        let mut session = state.session.lock().await;
+        let p = Arc::clone(&portal.statement.statement.prepared);
+        let params = match decode_params(portal, session.settings.tz_offset_secs) {
+            Ok(v) => v,
+            Err(e) => return Err(to_pgwire(&e)),
+        };
+        let n = p.result_schema.as_ref().map(|s| s.fields().len()).unwrap_or(0);
+        let codes = codes_of(Some(&portal.result_column_format), n);
+        let stmt = p.stmt.clone();
+        self.run(client, &state, &mut session, &stmt, Some((&p, params, codes))).await.map_err(|e| to_pgwire(&e))
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Inner {
+    async fn on_copy_data<C>(&self, client: &mut C, data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = conn(client)?;
+        let mut guard = state.copy.lock().await;
+        let Some(cs) = guard.as_mut() else { return Ok(()) };
+        if cs.error.is_some() {
+            return Ok(());
+        }
+        match cs.parser.feed(&data.data) {
+            Ok(batches) => {
+                for b in batches {
+                    cs.pending_bytes += b.get_array_memory_size();
+                    cs.pending.push(b);
+                }
+                if cs.pending_bytes >= COPY_COMMIT_BYTES
+                    && let Err(e) = commit_copy(self.engine.storage(), cs).await
+                {
+                    cs.error = Some(e);
+                }
+            }
+            Err(e) => cs.error = Some(copy_error(e)),
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = conn(client)?;
+        let Some(mut cs) = state.copy.lock().await.take() else {
+            return Err(user(SqlState::ProtocolViolation, "COPY data without COPY command"));
+        };
+        if let Some(e) = cs.error.take() {
+            return Err(to_pgwire(&e));
+        }
+        match cs.parser.finish() {
+            Ok(Some(b)) => cs.pending.push(b),
+            Ok(None) => {}
+            Err(e) => return Err(to_pgwire(&copy_error(e))),
+        }
+        commit_copy(self.engine.storage(), &mut cs).await.map_err(|e| to_pgwire(&e))?;
+        let _ = cs.tz;
+        client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(cs.rows as usize).into())).await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Ok(state) = conn(client) {
+            *state.copy.lock().await = None;
+        }
+        user(SqlState::QueryCanceled, format!("COPY from stdin failed: {}", fail.message))
+    }
+}
+
+fn copy_error(e: strata_pgtypes::copy::CopyError) -> Error {
+    Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.to_string())
+}
+
+/// Writes the parsed COPY rows as one durable WAL record.
+async fn commit_copy(storage: &strata_storage::Storage, cs: &mut CopyState) -> Result<(), Error> {
+    if cs.pending.is_empty() {
+        return Ok(());
+    }
+    let def = &cs.target.table;
+    let schema = def.arrow_schema();
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut full = Vec::with_capacity(cs.pending.len());
+    for b in cs.pending.drain(..) {
+        let rows = b.num_rows();
+        full.push(strata_sql::dml::complete_batch(def, &schema, &cs.target.targets, b.columns().to_vec(), rows, now)?);
+    }
+    cs.pending_bytes = 0;
+    let batch = datafusion::arrow::compute::concat_batches(&schema, &full).map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
+    let n = batch.num_rows() as u64;
+    storage.write(def.id, batch).await?;
+    cs.rows += n;
+    Ok(())
+}

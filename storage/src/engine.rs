@@ -1,0 +1,783 @@
+//! The storage engine: catalog + WAL + memtables + Parquet files, behind one handle.
+//!
+//! ## Write path
+//! `write` waits while the active memtables are over budget (backpressure), takes the
+//! write gate in shared mode, appends one WAL record (group-committed, durable on return),
+//! inserts the batch into the memtable of each time partition it touches, then releases
+//! the gate. The acknowledgement to the client happens after `write` returns.
+//!
+//! ## Flush
+//! Under the gate in exclusive mode (no write is between WAL and memtable), the WAL is
+//! rotated to segment `S` and every active memtable is *frozen*. Outside the gate the
+//! frozen data is sorted and written as Parquet; then, under the table lock, the files
+//! are added to the table and its manifest (with `replay_from = S`) is published, and the
+//! frozen memtables are dropped: a reader sees each row exactly once, in a memtable or
+//! in a file. When every table is done, WAL segments before `S` are deleted.
+//!
+//! ## Recovery
+//! Replays every WAL segment; a record of table `t` in segment `s` is applied only if
+//! `s >= manifest(t).replay_from` (older ones are already in Parquet). Files not listed in
+//! a manifest are crash leftovers and are deleted.
+//!
+//! Lock order: `maintenance` (tokio) → `gate` (tokio) → `tables` (map) → a table's mutex.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::{filter_record_batch, take_record_batch};
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::catalog::{self, CatalogState, ViewDef};
+use crate::error::{Error, Result};
+use crate::ids::{SegmentId, TableId};
+use crate::manifest::{self, FileMeta, Manifest};
+use crate::parquet_io::{adapt_batch, read_parquet, sort_batches, write_parquet};
+use crate::schema::{ColumnDef, TableDef};
+use crate::wal::{FsyncPolicy, Wal, WalConfig, WalRecord};
+
+/// Storage configuration.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// Memory the active memtables may use before writers wait for a flush.
+    pub memtable_budget_bytes: usize,
+    /// Memtables older than this are flushed even if small.
+    pub flush_max_age: Duration,
+    pub wal_segment_bytes: u64,
+    pub fsync: FsyncPolicy,
+}
+
+impl StorageConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StorageConfig {
+            data_dir: data_dir.into(),
+            memtable_budget_bytes: 512 * 1024 * 1024,
+            flush_max_age: Duration::from_secs(300),
+            wal_segment_bytes: 64 * 1024 * 1024,
+            fsync: FsyncPolicy::Always,
+        }
+    }
+}
+
+/// An inclusive range of time-column values in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl TimeRange {
+    pub const ALL: TimeRange = TimeRange { min: i64::MIN, max: i64::MAX };
+
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
+        self.min <= max && min <= self.max
+    }
+}
+
+/// What a query reads of one table: memtable batches and Parquet files, consistent.
+#[derive(Debug, Clone)]
+pub struct ReadSnapshot {
+    pub def: Arc<TableDef>,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub files: Vec<FileMeta>,
+}
+
+#[derive(Debug, Default)]
+struct Partition {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    min_time: i64,
+    max_time: i64,
+}
+
+impl Partition {
+    fn push(&mut self, batch: RecordBatch, min: i64, max: i64) {
+        if self.batches.is_empty() {
+            self.min_time = min;
+            self.max_time = max;
+        } else {
+            self.min_time = self.min_time.min(min);
+            self.max_time = self.max_time.max(max);
+        }
+        self.bytes += batch.get_array_memory_size();
+        self.batches.push(batch);
+    }
+}
+
+#[derive(Debug)]
+struct TableData {
+    def: Arc<TableDef>,
+    schema: SchemaRef,
+    active: BTreeMap<i64, Partition>,
+    frozen: BTreeMap<i64, Partition>,
+    manifest: Manifest,
+    oldest_active: Option<Instant>,
+}
+
+/// Statistics of the engine, for monitoring and tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StorageStats {
+    pub active_bytes: usize,
+    pub frozen_bytes: usize,
+    pub flushes: u64,
+}
+
+/// The storage engine handle.
+#[derive(Debug)]
+pub struct Storage {
+    config: StorageConfig,
+    wal: Wal,
+    catalog: RwLock<Arc<CatalogState>>,
+    tables: RwLock<HashMap<TableId, Arc<Mutex<TableData>>>>,
+    /// Shared by writers between WAL append and memtable insert; exclusive for freezing.
+    gate: tokio::sync::RwLock<()>,
+    /// Serialises flushes, DELETE rewrites and DDL.
+    maintenance: tokio::sync::Mutex<()>,
+    active_bytes: AtomicUsize,
+    frozen_bytes: AtomicUsize,
+    flushes: AtomicUsize,
+    flush_wanted: Notify,
+    flush_done: Notify,
+    closed: AtomicBool,
+}
+
+impl Storage {
+    /// Opens (or creates) a data directory, replaying the WAL.
+    pub fn open(config: StorageConfig) -> Result<Arc<Storage>> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let cat = catalog::load(&dir)?;
+        if !catalog::catalog_path(&dir).exists() {
+            catalog::store(&dir, &cat)?;
+        }
+        let mut tables = HashMap::new();
+        for def in &cat.tables {
+            let m = manifest::load(&dir, def.id)?;
+            remove_orphans(&dir, def.id, &m);
+            tables.insert(def.id, TableData {
+                def: Arc::clone(def),
+                schema: def.arrow_schema(),
+                active: BTreeMap::new(),
+                frozen: BTreeMap::new(),
+                manifest: m,
+                oldest_active: None,
+            });
+        }
+        remove_dropped_table_dirs(&dir, &cat);
+
+        let wal_dir = dir.join("wal");
+        let segments = Wal::replay(&wal_dir)?;
+        let mut replayed = 0u64;
+        let mut active_bytes = 0usize;
+        for seg in segments {
+            for payload in seg.records {
+                match WalRecord::decode(&payload)? {
+                    WalRecord::Insert { table, batch } => {
+                        let Some(td) = tables.get_mut(&table) else { continue };
+                        if seg.id < td.manifest.replay_from {
+                            continue;
+                        }
+                        let batch = adapt_batch(&batch, &td.schema)?;
+                        active_bytes += insert_into_memtable(td, batch)?;
+                        replayed += 1;
+                    }
+                }
+            }
+        }
+        if replayed > 0 {
+            info!(records = replayed, "replayed WAL");
+        }
+        let wal = Wal::open(WalConfig { dir: wal_dir, segment_bytes: config.wal_segment_bytes, fsync: config.fsync })?;
+        Ok(Arc::new(Storage {
+            config,
+            wal,
+            catalog: RwLock::new(Arc::new(cat)),
+            tables: RwLock::new(tables.into_iter().map(|(k, v)| (k, Arc::new(Mutex::new(v)))).collect()),
+            gate: tokio::sync::RwLock::new(()),
+            maintenance: tokio::sync::Mutex::new(()),
+            active_bytes: AtomicUsize::new(active_bytes),
+            frozen_bytes: AtomicUsize::new(0),
+            flushes: AtomicUsize::new(0),
+            flush_wanted: Notify::new(),
+            flush_done: Notify::new(),
+            closed: AtomicBool::new(false),
+        }))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
+    /// A snapshot of the catalog.
+    pub fn catalog(&self) -> Arc<CatalogState> {
+        Arc::clone(&self.catalog.read())
+    }
+
+    /// Engine statistics.
+    pub fn stats(&self) -> StorageStats {
+        StorageStats {
+            active_bytes: self.active_bytes.load(Ordering::Relaxed),
+            frozen_bytes: self.frozen_bytes.load(Ordering::Relaxed),
+            flushes: self.flushes.load(Ordering::Relaxed) as u64,
+        }
+    }
+
+    fn table(&self, id: TableId) -> Result<Arc<Mutex<TableData>>> {
+        self.tables
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::TableNotFound(format!("table id {id}")))
+    }
+
+    // ---------------------------------------------------------------- DDL
+
+    /// Creates a table; `def.id` is ignored and assigned. Returns the stored definition.
+    pub async fn create_table(&self, mut def: TableDef) -> Result<Arc<TableDef>> {
+        let _m = self.maintenance.lock().await;
+        let mut cat = (*self.catalog()).clone();
+        if cat.relation_exists(&def.name) {
+            return Err(Error::TableExists(def.name));
+        }
+        def.id = TableId::new(cat.next_table_id);
+        cat.next_table_id += 1;
+        let def = Arc::new(def);
+        let m = Manifest::new(def.id, self.wal.current_segment());
+        manifest::store(&self.config.data_dir, &m)?;
+        cat.tables.push(Arc::clone(&def));
+        catalog::store(&self.config.data_dir, &cat)?;
+        self.tables.write().insert(def.id, Arc::new(Mutex::new(TableData {
+            def: Arc::clone(&def),
+            schema: def.arrow_schema(),
+            active: BTreeMap::new(),
+            frozen: BTreeMap::new(),
+            manifest: m,
+            oldest_active: None,
+        })));
+        *self.catalog.write() = Arc::new(cat);
+        Ok(def)
+    }
+
+    /// Replaces a table's definition (time column, chunk interval, primary key) without
+    /// changing its columns.
+    pub async fn update_table_def(&self, def: TableDef) -> Result<Arc<TableDef>> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let mut cat = (*self.catalog()).clone();
+        let Some(pos) = cat.tables.iter().position(|t| t.id == def.id) else {
+            return Err(Error::TableNotFound(def.name));
+        };
+        if cat.tables[pos].columns != def.columns {
+            return Err(Error::Internal("update_table_def cannot change columns".into()));
+        }
+        let def = Arc::new(def);
+        cat.tables[pos] = Arc::clone(&def);
+        catalog::store(&self.config.data_dir, &cat)?;
+        if let Ok(t) = self.table(def.id) {
+            // Partitioning may change: move memtables into a fresh partition map.
+            let mut td = t.lock();
+            td.def = Arc::clone(&def);
+            let old = std::mem::take(&mut td.active);
+            let mut bytes_before = 0;
+            let mut bytes_after = 0;
+            for (_, p) in old {
+                bytes_before += p.bytes;
+                for b in p.batches {
+                    bytes_after += insert_into_memtable(&mut td, b)?;
+                }
+            }
+            self.active_bytes.fetch_add(bytes_after, Ordering::Relaxed);
+            self.active_bytes.fetch_sub(bytes_before, Ordering::Relaxed);
+        }
+        *self.catalog.write() = Arc::new(cat);
+        Ok(def)
+    }
+
+    /// Drops a table and deletes its files.
+    pub async fn drop_table(&self, name: &str) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let mut cat = (*self.catalog()).clone();
+        let Some(pos) = cat.tables.iter().position(|t| t.name == name) else {
+            return Err(Error::TableNotFound(name.to_string()));
+        };
+        let def = cat.tables.remove(pos);
+        catalog::store(&self.config.data_dir, &cat)?;
+        *self.catalog.write() = Arc::new(cat);
+        if let Some(t) = self.tables.write().remove(&def.id) {
+            let td = t.lock();
+            let a: usize = td.active.values().map(|p| p.bytes).sum();
+            let f: usize = td.frozen.values().map(|p| p.bytes).sum();
+            self.active_bytes.fetch_sub(a, Ordering::Relaxed);
+            self.frozen_bytes.fetch_sub(f, Ordering::Relaxed);
+        }
+        let dir = self.config.data_dir.join(manifest::table_dir_rel(def.id));
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            warn!(path = %dir.display(), error = %e, "could not remove dropped table's directory; it will be removed at next start");
+        }
+        Ok(())
+    }
+
+    /// Adds a nullable column; existing rows read NULL (no rewrite of files).
+    pub async fn add_column(&self, table: &str, col: ColumnDef) -> Result<Arc<TableDef>> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let mut cat = (*self.catalog()).clone();
+        let Some(pos) = cat.tables.iter().position(|t| t.name == table) else {
+            return Err(Error::TableNotFound(table.to_string()));
+        };
+        let mut def = (*cat.tables[pos]).clone();
+        if def.column_index(&col.name).is_some() {
+            return Err(Error::InvalidInput(format!("column \"{}\" of relation \"{}\" already exists", col.name, table)));
+        }
+        def.columns.push(col);
+        let def = Arc::new(def);
+        cat.tables[pos] = Arc::clone(&def);
+        catalog::store(&self.config.data_dir, &cat)?;
+        let t = self.table(def.id)?;
+        {
+            let mut td = t.lock();
+            let schema = def.arrow_schema();
+            let td = &mut *td;
+            for p in td.active.values_mut().chain(td.frozen.values_mut()) {
+                for b in p.batches.iter_mut() {
+                    *b = adapt_batch(b, &schema)?;
+                }
+            }
+            td.def = Arc::clone(&def);
+            td.schema = schema;
+        }
+        *self.catalog.write() = Arc::new(cat);
+        Ok(def)
+    }
+
+    /// Persists a view definition.
+    pub async fn create_view(&self, view: ViewDef, or_replace: bool) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let mut cat = (*self.catalog()).clone();
+        if cat.table(&view.name).is_some() {
+            return Err(Error::TableExists(view.name));
+        }
+        if let Some(pos) = cat.views.iter().position(|v| v.name == view.name) {
+            if !or_replace {
+                return Err(Error::TableExists(view.name));
+            }
+            cat.views.remove(pos);
+        }
+        cat.views.push(view);
+        catalog::store(&self.config.data_dir, &cat)?;
+        *self.catalog.write() = Arc::new(cat);
+        Ok(())
+    }
+
+    /// Removes a view definition.
+    pub async fn drop_view(&self, name: &str) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let mut cat = (*self.catalog()).clone();
+        let Some(pos) = cat.views.iter().position(|v| v.name == name) else {
+            return Err(Error::TableNotFound(name.to_string()));
+        };
+        cat.views.remove(pos);
+        catalog::store(&self.config.data_dir, &cat)?;
+        *self.catalog.write() = Arc::new(cat);
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    /// Writes a batch (in the table's current schema) durably. Returns when the rows are
+    /// in the WAL (fsynced under the default policy) and visible to readers.
+    pub async fn write(&self, table: TableId, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::ShuttingDown);
+        }
+        self.wait_for_memory().await;
+        let t = self.table(table)?;
+        let (def, schema) = {
+            let td = t.lock();
+            (Arc::clone(&td.def), Arc::clone(&td.schema))
+        };
+        check_not_null(&def, &batch)?;
+        let batch = if batch.schema().fields() != schema.fields() { adapt_batch(&batch, &schema)? } else { batch };
+        let payload = WalRecord::Insert { table, batch: batch.clone() }.encode()?;
+        let _g = self.gate.read().await;
+        // Re-check after waiting for the gate: the table may have been dropped or altered.
+        let t = self.table(table)?;
+        self.wal.append(payload).await?;
+        let added = {
+            let mut td = t.lock();
+            let batch = if td.schema.fields() != schema.fields() { adapt_batch(&batch, &td.schema)? } else { batch };
+            if td.oldest_active.is_none() {
+                td.oldest_active = Some(Instant::now());
+            }
+            insert_into_memtable(&mut td, batch)?
+        };
+        let now = self.active_bytes.fetch_add(added, Ordering::Relaxed) + added;
+        if now > self.config.memtable_budget_bytes / 2 {
+            self.flush_wanted.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn wait_for_memory(&self) {
+        loop {
+            let active = self.active_bytes.load(Ordering::Relaxed);
+            if active < self.config.memtable_budget_bytes {
+                return;
+            }
+            let done = self.flush_done.notified();
+            self.flush_wanted.notify_one();
+            // The timeout guards against a missed wake-up; it is not a correctness timer.
+            let _ = tokio::time::timeout(Duration::from_millis(200), done).await;
+        }
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// A consistent snapshot of the table's rows in `range`.
+    pub fn snapshot(&self, table: TableId, range: TimeRange) -> Result<ReadSnapshot> {
+        let t = self.table(table)?;
+        let td = t.lock();
+        let mut batches = vec![];
+        for p in td.active.values().chain(td.frozen.values()) {
+            if td.def.time_column.is_none() || range.overlaps(p.min_time, p.max_time) {
+                batches.extend(p.batches.iter().cloned());
+            }
+        }
+        let files = td
+            .manifest
+            .files
+            .iter()
+            .filter(|f| td.def.time_column.is_none() || range.overlaps(f.min_time, f.max_time))
+            .cloned()
+            .collect();
+        Ok(ReadSnapshot { def: Arc::clone(&td.def), schema: Arc::clone(&td.schema), batches, files })
+    }
+
+    // ---------------------------------------------------------------- flush
+
+    /// Flushes every memtable to Parquet (the `CHECKPOINT` statement).
+    pub async fn checkpoint(&self) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let seg = {
+            let _g = self.gate.write().await;
+            self.freeze().await?
+        };
+        self.persist_frozen(seg).await
+    }
+
+    /// Rotates the WAL and moves active memtables to frozen. Caller holds the gate exclusively.
+    async fn freeze(&self) -> Result<SegmentId> {
+        let seg = self.wal.rotate().await?;
+        let tables: Vec<_> = self.tables.read().values().cloned().collect();
+        let mut moved = 0;
+        for t in tables {
+            let mut td = t.lock();
+            let active = std::mem::take(&mut td.active);
+            td.oldest_active = None;
+            for (k, p) in active {
+                moved += p.bytes;
+                let f = td.frozen.entry(k).or_default();
+                let (min, max) = (p.min_time, p.max_time);
+                for b in p.batches {
+                    f.push(b, min, max);
+                }
+            }
+        }
+        self.active_bytes.fetch_sub(moved.min(self.active_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.frozen_bytes.fetch_add(moved, Ordering::Relaxed);
+        Ok(seg)
+    }
+
+    /// Writes frozen memtables as Parquet, publishes manifests, trims the WAL.
+    async fn persist_frozen(&self, seg: SegmentId) -> Result<()> {
+        let tables: Vec<_> = self.tables.read().values().cloned().collect();
+        let mut result = Ok(());
+        for t in tables {
+            if let Err(e) = self.persist_table(&t, seg).await {
+                warn!(error = %e, "flush of a table failed; its data stays in memory and in the WAL");
+                result = Err(e);
+            }
+        }
+        result?;
+        self.wal.remove_segments_before(seg)?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.flush_done.notify_waiters();
+        Ok(())
+    }
+
+    async fn persist_table(&self, t: &Arc<Mutex<TableData>>, seg: SegmentId) -> Result<()> {
+        let (def, schema, parts, mut m) = {
+            let td = t.lock();
+            if td.frozen.is_empty() {
+                return Ok(());
+            }
+            let parts: Vec<(i64, Vec<RecordBatch>)> =
+                td.frozen.iter().map(|(k, p)| (*k, p.batches.clone())).collect();
+            (Arc::clone(&td.def), Arc::clone(&td.schema), parts, td.manifest.clone())
+        };
+        let data_dir = self.config.data_dir.clone();
+        let mut new_files = vec![];
+        for (partition, batches) in parts {
+            let id = m.allocate_file_id();
+            let rel = manifest::file_path_rel(def.id, partition, id);
+            let def2 = Arc::clone(&def);
+            let schema2 = Arc::clone(&schema);
+            let path = data_dir.join(&rel);
+            let meta = tokio::task::spawn_blocking(move || -> Result<FileMeta> {
+                let sorted = sort_batches(&def2, &schema2, &batches)?;
+                let (min_time, max_time) = time_bounds(&def2, &sorted);
+                let size_bytes = write_parquet(&path, &sorted, def2.time_column)?;
+                Ok(FileMeta { id, path: rel, partition, min_time, max_time, rows: sorted.num_rows() as u64, size_bytes })
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("flush task failed: {e}")))??;
+            new_files.push(meta);
+        }
+        m.files.extend(new_files);
+        m.replay_from = seg;
+        let m2 = m.clone();
+        let dd = data_dir.clone();
+        tokio::task::spawn_blocking(move || manifest::store(&dd, &m2))
+            .await
+            .map_err(|e| Error::Internal(format!("manifest task failed: {e}")))??;
+        let mut td = t.lock();
+        // Keep the frozen data and the file list consistent under one lock.
+        td.manifest = m;
+        let freed: usize = td.frozen.values().map(|p| p.bytes).sum();
+        td.frozen.clear();
+        self.frozen_bytes.fetch_sub(freed.min(self.frozen_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs the background flusher until `shutdown` resolves: flushes when memtables pass
+    /// half the budget or get older than `flush_max_age`.
+    pub async fn run_background(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1).min(self.config.flush_max_age));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tokio::pin!(shutdown);
+        loop {
+            let want = tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.flush_wanted.notified() => self.active_bytes.load(Ordering::Relaxed) > self.config.memtable_budget_bytes / 2,
+                _ = tick.tick() => self.too_old(),
+            };
+            if want && let Err(e) = self.checkpoint().await {
+                warn!(error = %e, "background flush failed; will retry");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    fn too_old(&self) -> bool {
+        let max_age = self.config.flush_max_age;
+        self.tables.read().values().any(|t| t.lock().oldest_active.is_some_and(|i| i.elapsed() >= max_age))
+    }
+
+    // ---------------------------------------------------------------- delete
+
+    /// Deletes rows of `table` in `range` for which `predicate` is true, durably: memtables
+    /// are flushed, affected Parquet files rewritten and swapped in the manifest. Writers to
+    /// all tables wait while this runs. Returns the number of rows deleted.
+    pub async fn delete_where(
+        &self,
+        table: TableId,
+        range: TimeRange,
+        predicate: &(dyn Fn(&RecordBatch) -> Result<BooleanArray> + Send + Sync),
+    ) -> Result<u64> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let seg = self.freeze().await?;
+        self.persist_frozen(seg).await?;
+        let t = self.table(table)?;
+        let (def, schema, mut m) = {
+            let td = t.lock();
+            (Arc::clone(&td.def), Arc::clone(&td.schema), td.manifest.clone())
+        };
+        let data_dir = self.config.data_dir.clone();
+        let mut deleted = 0u64;
+        let mut removed: Vec<FileMeta> = vec![];
+        let mut added: Vec<FileMeta> = vec![];
+        for f in m.files.clone() {
+            if def.time_column.is_some() && !range.overlaps(f.min_time, f.max_time) {
+                continue;
+            }
+            let path = data_dir.join(&f.path);
+            let schema2 = Arc::clone(&schema);
+            let batches = tokio::task::spawn_blocking(move || read_parquet(&path, &schema2))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+            let mut kept = vec![];
+            let mut n_del = 0u64;
+            for b in batches {
+                let mask = predicate(&b)?;
+                let del = mask.true_count() as u64;
+                if del == 0 {
+                    kept.push(b);
+                    continue;
+                }
+                n_del += del;
+                let keep = arrow::compute::not(&arrow::compute::prep_null_mask_filter(&mask))?;
+                kept.push(filter_record_batch(&b, &keep)?);
+            }
+            if n_del == 0 {
+                continue;
+            }
+            deleted += n_del;
+            removed.push(f.clone());
+            let remaining: usize = kept.iter().map(|b| b.num_rows()).sum();
+            if remaining > 0 {
+                let id = m.allocate_file_id();
+                let rel = manifest::file_path_rel(def.id, f.partition, id);
+                let path = data_dir.join(&rel);
+                let def2 = Arc::clone(&def);
+                let schema2 = Arc::clone(&schema);
+                let meta = tokio::task::spawn_blocking(move || -> Result<FileMeta> {
+                    let sorted = sort_batches(&def2, &schema2, &kept)?;
+                    let (min_time, max_time) = time_bounds(&def2, &sorted);
+                    let size_bytes = write_parquet(&path, &sorted, def2.time_column)?;
+                    Ok(FileMeta { id, path: rel, partition: f.partition, min_time, max_time, rows: sorted.num_rows() as u64, size_bytes })
+                })
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+                added.push(meta);
+            }
+        }
+        if removed.is_empty() {
+            return Ok(0);
+        }
+        let gone: HashSet<_> = removed.iter().map(|f| f.id).collect();
+        m.files.retain(|f| !gone.contains(&f.id));
+        m.files.extend(added);
+        manifest::store(&data_dir, &m)?;
+        t.lock().manifest = m;
+        for f in removed {
+            let p = data_dir.join(&f.path);
+            if let Err(e) = std::fs::remove_file(&p) {
+                warn!(path = %p.display(), error = %e, "could not remove replaced file; removed at next start");
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Flushes everything and stops the WAL. Further writes fail.
+    pub async fn shutdown(&self) -> Result<()> {
+        let r = self.checkpoint().await;
+        self.closed.store(true, Ordering::Release);
+        self.wal.shutdown().await?;
+        r
+    }
+}
+
+/// Checks NOT NULL columns of a batch.
+fn check_not_null(def: &TableDef, batch: &RecordBatch) -> Result<()> {
+    for (i, c) in def.columns.iter().enumerate() {
+        if !c.nullable && batch.num_columns() > i && batch.column(i).null_count() > 0 {
+            return Err(Error::NotNull { table: def.name.clone(), column: c.name.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Min/max of the time column of a batch (0, 0 without one).
+fn time_bounds(def: &TableDef, batch: &RecordBatch) -> (i64, i64) {
+    let Some(tc) = def.time_column else { return (0, 0) };
+    let Some(a) = batch.column(tc).as_primitive_opt::<TimestampMicrosecondType>() else { return (i64::MIN, i64::MAX) };
+    let min = arrow::compute::min(a).unwrap_or(0);
+    let max = arrow::compute::max(a).unwrap_or(0);
+    (min, max)
+}
+
+/// Splits a batch by time partition and appends it to the memtables; returns bytes added.
+fn insert_into_memtable(td: &mut TableData, batch: RecordBatch) -> Result<usize> {
+    let Some(tc) = td.def.time_column else {
+        let p = td.active.entry(0).or_default();
+        let before = p.bytes;
+        p.push(batch, 0, 0);
+        return Ok(p.bytes - before);
+    };
+    let times = batch
+        .column(tc)
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| Error::Internal("time column is not timestamp(us)".into()))?
+        .clone();
+    let (min, max) = (arrow::compute::min(&times).unwrap_or(0), arrow::compute::max(&times).unwrap_or(0));
+    let (pmin, pmax) = (td.def.partition_start(min), td.def.partition_start(max));
+    let mut added = 0;
+    if pmin == pmax {
+        let p = td.active.entry(pmin).or_default();
+        let before = p.bytes;
+        p.push(batch, min, max);
+        return Ok(p.bytes - before);
+    }
+    let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for (i, v) in times.values().iter().enumerate() {
+        groups.entry(td.def.partition_start(*v)).or_default().push(i as u32);
+    }
+    for (part, idx) in groups {
+        let idx = UInt32Array::from(idx);
+        let sub = take_record_batch(&batch, &idx)?;
+        let st = sub.column(tc).as_primitive::<TimestampMicrosecondType>();
+        let (a, b) = (arrow::compute::min(st).unwrap_or(0), arrow::compute::max(st).unwrap_or(0));
+        let p = td.active.entry(part).or_default();
+        let before = p.bytes;
+        p.push(sub, a, b);
+        added += p.bytes - before;
+    }
+    Ok(added)
+}
+
+/// Deletes Parquet files of a table that its manifest does not list (crash leftovers).
+fn remove_orphans(data_dir: &Path, table: TableId, m: &Manifest) {
+    let listed: HashSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+    let root = data_dir.join(manifest::table_dir_rel(table));
+    let Ok(parts) = std::fs::read_dir(&root) else { return };
+    for part in parts.flatten() {
+        if !part.path().is_dir() {
+            continue;
+        }
+        let Ok(files) = std::fs::read_dir(part.path()) else { continue };
+        for f in files.flatten() {
+            let rel = format!(
+                "{}/{}/{}",
+                manifest::table_dir_rel(table),
+                part.file_name().to_string_lossy(),
+                f.file_name().to_string_lossy()
+            );
+            if !listed.contains(rel.as_str()) {
+                info!(path = %rel, "removing file not listed in the manifest (left by a crash)");
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
+    }
+}
+
+/// Removes directories of tables no longer in the catalog (a crash during DROP TABLE).
+fn remove_dropped_table_dirs(data_dir: &Path, cat: &CatalogState) {
+    let live: HashSet<String> = cat.tables.iter().map(|t| manifest::table_dir_rel(t.id)).collect();
+    let Ok(entries) = std::fs::read_dir(data_dir.join("tables")) else { return };
+    for e in entries.flatten() {
+        let rel = format!("tables/{}", e.file_name().to_string_lossy());
+        if !live.contains(&rel) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Writing memtable contents as sorted Parquet files, and reading files back for rewrites.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
+use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::{Error, Result};
+use crate::fsutil::sync_dir;
+use crate::schema::TableDef;
+
+/// Rows per Parquet row group: small enough that time-range pruning skips most of a
+/// partition, large enough for good compression.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Concatenates `batches` (all in `schema`) and sorts them by the time column, if any.
+pub fn sort_batches(def: &TableDef, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let batch = concat_batches(schema, batches)?;
+    match def.time_column {
+        Some(tc) if batch.num_rows() > 1 => {
+            let idx = sort_to_indices(batch.column(tc).as_ref(), Some(SortOptions { descending: false, nulls_first: true }), None)?;
+            Ok(take_record_batch(&batch, &idx)?)
+        }
+        _ => Ok(batch),
+    }
+}
+
+/// Writes `batch` as a Parquet file at `path` durably: written to `path.tmp`, fsynced,
+/// renamed, directory fsynced. Returns the file size.
+pub fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by_time: Option<usize>) -> Result<u64> {
+    let dir = path.parent().ok_or_else(|| Error::Internal(format!("no parent for {}", path.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    if let Some(tc) = sorted_by_time {
+        props = props.set_sorting_columns(Some(vec![parquet::file::metadata::SortingColumn {
+            column_idx: tc as i32,
+            descending: false,
+            nulls_first: true,
+        }]));
+    }
+    {
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props.build()))?;
+        writer.write(batch)?;
+        let file = writer.into_inner()?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    sync_dir(dir)?;
+    let size = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    Ok(size)
+}
+
+/// Reads a whole Parquet file and adapts it to `schema` (columns matched by name, missing
+/// columns filled with NULL).
+pub fn read_parquet(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
+    let mut out = vec![];
+    for b in reader {
+        out.push(adapt_batch(&b?, schema)?);
+    }
+    Ok(out)
+}
+
+/// Adapts a batch written under an older schema to `schema`: columns are matched by
+/// name; columns the batch lacks (added by ALTER TABLE ADD COLUMN) become NULL.
+pub fn adapt_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(RecordBatch::try_new(Arc::clone(schema), batch.columns().to_vec())?);
+    }
+    let bs = batch.schema();
+    let cols: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match bs.index_of(f.name()) {
+            Ok(i) => {
+                let c = batch.column(i);
+                if c.data_type() == f.data_type() {
+                    Ok(Arc::clone(c))
+                } else {
+                    Ok(arrow::compute::cast(c.as_ref(), f.data_type())?)
+                }
+            }
+            Err(_) => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<_>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        cols,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}

@@ -1,0 +1,224 @@
+//! Column types and table definitions, the contract between `strata-sql` and storage.
+//!
+//! Every table column has a [`ColumnType`], which is the PostgreSQL type the user declared.
+//! It maps to exactly one Arrow [`DataType`]; types that share an Arrow representation
+//! (text/varchar/json/jsonb all are `Utf8`) are told apart by the field metadata key
+//! [`PG_TYPE_METADATA_KEY`], so the wire layer can report the right type OID.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, IntervalUnit, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::TableId;
+
+/// Arrow field metadata key holding the PostgreSQL type name of a column
+/// (`"jsonb"`, `"varchar"`, ...). Absent means "derive it from the Arrow type".
+pub const PG_TYPE_METADATA_KEY: &str = "strata.pg_type";
+
+/// Timezone string used for `timestamptz` columns (stored as UTC microseconds).
+pub const UTC: &str = "+00:00";
+
+/// A PostgreSQL column type that Strata can store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    /// `numeric(precision, scale)`; unconstrained `numeric` is stored as (38, 10).
+    Numeric { precision: u8, scale: i8 },
+    Text,
+    Varchar,
+    Bool,
+    Bytea,
+    Date,
+    Timestamp,
+    Timestamptz,
+    Interval,
+    Json,
+    Jsonb,
+}
+
+impl ColumnType {
+    /// Default precision/scale for a `numeric` without a modifier.
+    pub const DEFAULT_NUMERIC: ColumnType = ColumnType::Numeric { precision: 38, scale: 10 };
+
+    /// The Arrow type values of this column are stored as.
+    pub fn arrow_type(&self) -> DataType {
+        match self {
+            ColumnType::Int2 => DataType::Int16,
+            ColumnType::Int4 => DataType::Int32,
+            ColumnType::Int8 => DataType::Int64,
+            ColumnType::Float4 => DataType::Float32,
+            ColumnType::Float8 => DataType::Float64,
+            ColumnType::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
+            ColumnType::Text | ColumnType::Varchar | ColumnType::Json | ColumnType::Jsonb => {
+                DataType::Utf8
+            }
+            ColumnType::Bool => DataType::Boolean,
+            ColumnType::Bytea => DataType::Binary,
+            ColumnType::Date => DataType::Date32,
+            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ColumnType::Timestamptz => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(UTC)))
+            }
+            ColumnType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+        }
+    }
+
+    /// The PostgreSQL type name, as `format_type` would print it (without modifiers).
+    pub fn pg_name(&self) -> &'static str {
+        match self {
+            ColumnType::Int2 => "smallint",
+            ColumnType::Int4 => "integer",
+            ColumnType::Int8 => "bigint",
+            ColumnType::Float4 => "real",
+            ColumnType::Float8 => "double precision",
+            ColumnType::Numeric { .. } => "numeric",
+            ColumnType::Text => "text",
+            ColumnType::Varchar => "character varying",
+            ColumnType::Bool => "boolean",
+            ColumnType::Bytea => "bytea",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp without time zone",
+            ColumnType::Timestamptz => "timestamp with time zone",
+            ColumnType::Interval => "interval",
+            ColumnType::Json => "json",
+            ColumnType::Jsonb => "jsonb",
+        }
+    }
+
+    /// Short tag stored in Arrow field metadata under [`PG_TYPE_METADATA_KEY`].
+    pub fn tag(&self) -> &'static str {
+        match self {
+            ColumnType::Int2 => "int2",
+            ColumnType::Int4 => "int4",
+            ColumnType::Int8 => "int8",
+            ColumnType::Float4 => "float4",
+            ColumnType::Float8 => "float8",
+            ColumnType::Numeric { .. } => "numeric",
+            ColumnType::Text => "text",
+            ColumnType::Varchar => "varchar",
+            ColumnType::Bool => "bool",
+            ColumnType::Bytea => "bytea",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Timestamptz => "timestamptz",
+            ColumnType::Interval => "interval",
+            ColumnType::Json => "json",
+            ColumnType::Jsonb => "jsonb",
+        }
+    }
+
+    /// Is this a time type a hypertable can be partitioned by?
+    pub fn is_timestamp(&self) -> bool {
+        matches!(self, ColumnType::Timestamp | ColumnType::Timestamptz)
+    }
+}
+
+/// A column's default value, evaluated when an INSERT/COPY omits the column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum ColumnDefault {
+    /// A constant, stored as the text PostgreSQL would accept for the column type.
+    Literal(String),
+    /// `now()` / `CURRENT_TIMESTAMP`: the statement's start time.
+    Now,
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub ty: ColumnType,
+    pub nullable: bool,
+    #[serde(default)]
+    pub default: Option<ColumnDefault>,
+}
+
+impl ColumnDef {
+    /// The Arrow field for this column, with the PostgreSQL type in its metadata.
+    pub fn arrow_field(&self) -> Field {
+        let mut md = HashMap::new();
+        md.insert(PG_TYPE_METADATA_KEY.to_string(), self.ty.tag().to_string());
+        Field::new(&self.name, self.ty.arrow_type(), self.nullable).with_metadata(md)
+    }
+}
+
+/// A table (or hypertable) definition as stored in the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDef {
+    pub id: TableId,
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    /// Index into `columns` of the time column, if the table has one.
+    pub time_column: Option<usize>,
+    /// Width of a time partition ("chunk") in microseconds.
+    pub partition_micros: i64,
+    /// Declared primary key columns (stored; enforced in a later version).
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+}
+
+/// Default chunk interval: 7 days, like TimescaleDB.
+pub const DEFAULT_PARTITION_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+
+impl TableDef {
+    /// The Arrow schema of the table.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns.iter().map(ColumnDef::arrow_field).collect::<Vec<_>>(),
+        ))
+    }
+
+    /// Index of a column by name (names are stored folded as PostgreSQL folds them).
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The time column's definition, if any.
+    pub fn time_column_def(&self) -> Option<&ColumnDef> {
+        self.time_column.map(|i| &self.columns[i])
+    }
+
+    /// Start (inclusive, microseconds since epoch) of the partition holding `ts`.
+    pub fn partition_start(&self, ts: i64) -> i64 {
+        ts.div_euclid(self.partition_micros) * self.partition_micros
+    }
+}
+
+/// The PostgreSQL type of an Arrow field: the metadata tag if present, else derived.
+pub fn column_type_of_field(field: &Field) -> Option<ColumnType> {
+    if let Some(tag) = field.metadata().get(PG_TYPE_METADATA_KEY) {
+        let t = match tag.as_str() {
+            "varchar" => Some(ColumnType::Varchar),
+            "json" => Some(ColumnType::Json),
+            "jsonb" => Some(ColumnType::Jsonb),
+            "text" => Some(ColumnType::Text),
+            _ => None,
+        };
+        if t.is_some() {
+            return t;
+        }
+    }
+    Some(match field.data_type() {
+        DataType::Int16 => ColumnType::Int2,
+        DataType::Int32 => ColumnType::Int4,
+        DataType::Int64 => ColumnType::Int8,
+        DataType::Float32 => ColumnType::Float4,
+        DataType::Float64 => ColumnType::Float8,
+        DataType::Decimal128(p, s) => ColumnType::Numeric { precision: *p, scale: *s },
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::Text,
+        DataType::Boolean => ColumnType::Bool,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ColumnType::Bytea,
+        DataType::Date32 => ColumnType::Date,
+        DataType::Timestamp(_, None) => ColumnType::Timestamp,
+        DataType::Timestamp(_, Some(_)) => ColumnType::Timestamptz,
+        DataType::Interval(_) => ColumnType::Interval,
+        _ => return None,
+    })
+}
