@@ -1,1 +1,74 @@
-//! functions (being written)
+//! Strata's SQL functions beyond DataFusion's built-ins: TimescaleDB's `time_bucket`,
+//! `first` and `last`.
+//!
+//! Register them on a context with [`register_all`] (or on a `SessionState` with
+//! [`register_all_state`]). DataFusion's own `date_bin`, `date_trunc`, `extract`/`date_part`
+//! and `now()` are used as they are; `tests.rs` pins how they compare with PostgreSQL.
+//!
+//! Errors a user can cause carry their SQLSTATE (a [`crate::error::Error::User`] inside
+//! `DataFusionError::External`), with TimescaleDB's messages, e.g. `period must be greater
+//! than 0` (22023) or `month intervals cannot have day or time component` (0A000).
+
+mod first_last;
+mod time_bucket;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::FunctionRegistry;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::prelude::SessionContext;
+
+pub use first_last::FirstLast;
+pub use time_bucket::TimeBucket;
+
+/// `time_bucket(bucket_width, ts [, origin | offset | timezone [, origin [, offset]]])`.
+pub fn time_bucket_udf() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(TimeBucket::new()))
+}
+
+/// `first(value, time)`: the value at the smallest time.
+pub fn first_udaf() -> Arc<AggregateUDF> {
+    Arc::new(AggregateUDF::new_from_impl(FirstLast::first()))
+}
+
+/// `last(value, time)`: the value at the largest time.
+pub fn last_udaf() -> Arc<AggregateUDF> {
+    Arc::new(AggregateUDF::new_from_impl(FirstLast::last()))
+}
+
+/// Every scalar function of this module.
+pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![time_bucket_udf()]
+}
+
+/// Every aggregate function of this module.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![first_udaf(), last_udaf()]
+}
+
+/// Registers every function of this module on `ctx`.
+pub fn register_all(ctx: &SessionContext) {
+    for f in scalar_functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
+    for f in aggregate_functions() {
+        ctx.register_udaf(f.as_ref().clone());
+    }
+}
+
+/// Registers every function of this module on a `SessionState` (for code that builds its
+/// state before the context).
+pub fn register_all_state(state: &mut SessionState) -> Result<()> {
+    for f in scalar_functions() {
+        state.register_udf(f)?;
+    }
+    for f in aggregate_functions() {
+        state.register_udaf(f)?;
+    }
+    Ok(())
+}

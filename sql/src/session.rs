@@ -411,13 +411,17 @@ impl Session {
     }
 
     async fn run_query(&self, s: Statement) -> Result<Output> {
+        let names = output_names_of(&s);
         let plan = self.plan(s).await?;
-        self.execute_plan(plan).await
+        self.execute_plan(plan, names.as_ref()).await
     }
 
-    async fn execute_plan(&self, plan: LogicalPlan) -> Result<Output> {
+    async fn execute_plan(&self, plan: LogicalPlan, query: Option<&ast::Query>) -> Result<Output> {
         let df = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let mut schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        if let Some(q) = query {
+            schema = crate::names::pg_output_schema(q, &schema);
+        }
         let stream = df.execute_stream().await?;
         Ok(Output::Rows { schema, stream })
     }
@@ -546,7 +550,7 @@ impl Session {
             Statement::Query(q) if !is_special_select(q) => {
                 let plan = self.plan((**s).clone()).await?;
                 let param_types = param_types_of_plan(&plan, declared)?;
-                let result_schema = Some(Arc::new(plan.schema().as_arrow().clone()));
+                let result_schema = Some(crate::names::pg_output_schema(q, &Arc::new(plan.schema().as_arrow().clone())));
                 Ok(Prepared { stmt, param_types, result_schema, kind: PreparedKind::Plan(plan) })
             }
             Statement::Explain { .. } => {
@@ -601,7 +605,11 @@ impl Session {
                     return Err(Error::user(SqlState::InvalidTransactionState.in_failed(), "current transaction is aborted, commands ignored until end of transaction block"));
                 }
                 let plan = if params.is_empty() { plan.clone() } else { plan.clone().replace_params_with_values(&ParamValues::List(params.into_iter().map(Into::into).collect()))? };
-                self.execute_plan(plan).await
+                let q = match &p.stmt {
+                    Stmt::Sql(s) => output_names_of(s),
+                    _ => None,
+                };
+                self.execute_plan(plan, q.as_ref()).await
             }
             PreparedKind::Statement => {
                 if let Stmt::Sql(s) = &p.stmt
@@ -631,6 +639,13 @@ impl InFailed for SqlState {
     /// 25P02 in_failed_sql_transaction shares the 25000 class.
     fn in_failed(self) -> SqlState {
         SqlState::InvalidTransactionState
+    }
+}
+
+fn output_names_of(s: &Statement) -> Option<ast::Query> {
+    match s {
+        Statement::Query(q) => Some((**q).clone()),
+        _ => None,
     }
 }
 

@@ -635,7 +635,9 @@ impl Storage {
                     continue;
                 }
                 n_del += del;
-                let keep = arrow::compute::not(&arrow::compute::prep_null_mask_filter(&mask))?;
+                // NULL (unknown) means "not deleted", as in SQL.
+                let mask = if mask.null_count() > 0 { arrow::compute::prep_null_mask_filter(&mask) } else { mask };
+                let keep = arrow::compute::not(&mask)?;
                 kept.push(filter_record_batch(&b, &keep)?);
             }
             if n_del == 0 {
@@ -781,3 +783,6 @@ fn remove_dropped_table_dirs(data_dir: &Path, cat: &CatalogState) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

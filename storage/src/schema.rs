@@ -142,10 +142,14 @@ pub struct ColumnDef {
 
 impl ColumnDef {
     /// The Arrow field for this column, with the PostgreSQL type in its metadata.
+    ///
+    /// Always nullable in Arrow terms: NOT NULL is enforced by the write path with
+    /// PostgreSQL's error (23502), not by Arrow's schema check, and a column added later
+    /// reads NULL in older files.
     pub fn arrow_field(&self) -> Field {
         let mut md = HashMap::new();
         md.insert(PG_TYPE_METADATA_KEY.to_string(), self.ty.tag().to_string());
-        Field::new(&self.name, self.ty.arrow_type(), self.nullable).with_metadata(md)
+        Field::new(&self.name, self.ty.arrow_type(), true).with_metadata(md)
     }
 }
 

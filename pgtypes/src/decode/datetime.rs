@@ -494,6 +494,23 @@ fn tz_name(w: &[u8]) -> Option<i32> {
     }
 }
 
+/// POSIX-style `UTC+3`, `GMT-2`, `Etc/GMT+3`, `UTC+03:30`: the sign means *west* of UTC.
+fn posix_utc_offset(w: &[u8]) -> Option<i32> {
+    let k = w.iter().position(|&c| c == b'+' || c == b'-')?;
+    if !matches!(&w[..k], b"utc" | b"gmt" | b"ut" | b"etc/utc" | b"etc/gmt" | b"uct") {
+        return None;
+    }
+    let mut p = w[k + 1..].split(|&c| c == b':');
+    let h = num(p.next()?).ok()?;
+    let m = p.next().map(num).transpose().ok()?.unwrap_or(0);
+    let sec = p.next().map(num).transpose().ok()?.unwrap_or(0);
+    if p.next().is_some() || h > 24 || m >= 60 || sec >= 60 {
+        return None;
+    }
+    let off = (h * 3600 + m * 60 + sec) as i32;
+    Some(if w[k] == b'+' { -off } else { off })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Special {
     Epoch,
@@ -595,11 +612,8 @@ fn parse_tz_tok(s: &[u8]) -> Result<i32, DtErr> {
             _ => return Err(DtErr::BadFormat),
         }
     };
-    if h > 15 {
+    if h > 15 || m >= 60 || sec >= 60 {
         return Err(DtErr::TzDispOverflow);
-    }
-    if m >= 60 || sec >= 60 {
-        return Err(DtErr::FieldOverflow);
     }
     let t = (h * 3600 + m * 60 + sec) as i32;
     Ok(if neg { -t } else { t })
@@ -704,11 +718,14 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
                     if st.tz.is_some() {
                         return Err(DtErr::BadFormat);
                     }
-                    match tz_name(s) {
+                    match tz_name(s).or_else(|| posix_utc_offset(s)) {
                         Some(z) => st.tz = Some(z),
                         None => return Err(DtErr::UnknownTz(String::from_utf8_lossy(s).into_owned())),
                     }
                 } else {
+                    if st.time.is_some() {
+                        return Err(DtErr::BadFormat); // PostgreSQL rejects "12:00 2024-01-31"
+                    }
                     decode_date_tok(s, &mut st)?;
                 }
             }

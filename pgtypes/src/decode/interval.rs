@@ -20,6 +20,8 @@ pub(crate) struct Itv {
 enum IErr {
     BadFormat,
     Overflow,
+    /// The final months/days/time do not fit (PostgreSQL: 22008 `interval out of range`).
+    Range,
 }
 
 const USECS_PER_MINUTE: i64 = 60 * USECS_PER_SEC;
@@ -39,6 +41,7 @@ pub(crate) fn parse_interval(b: &[u8]) -> Result<Itv, DecodeError> {
             IErr::Overflow => {
                 DecodeError::new("22015", format!("interval field value out of range: \"{s}\""))
             }
+            IErr::Range => DecodeError::new("22008", "interval out of range"),
         }
     })
 }
@@ -106,7 +109,7 @@ impl Acc {
             .year
             .checked_mul(12)
             .and_then(|y| y.checked_add(self.mon))
-            .ok_or(IErr::Overflow)?;
+            .ok_or(IErr::Range)?;
         let mut r = Itv { months, days: self.mday, usecs: self.usec };
         if negate {
             r.months = r.months.checked_neg().ok_or(IErr::Overflow)?;

@@ -280,7 +280,6 @@ async fn group_commit_batches_concurrent_appends() {
         t.await.unwrap();
     }
     let used = wal.sync_count() - before;
-    eprintln!("SYNCS {used}");
     assert!(used <= 50, "100 concurrent appends used {used} syncs");
 
     // Deterministic: with the writer paused, 100 queued appends are committed by exactly one sync.

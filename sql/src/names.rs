@@ -1,0 +1,123 @@
+//! PostgreSQL's output column names.
+//!
+//! DataFusion names an unaliased expression by its display (`count(*)`,
+//! `avg(cpu.usage)`, `Int64(1)`); PostgreSQL names it by the rule in `FigureColname`:
+//! a column reference gives the column name, a function call its function name, a cast
+//! the name of what is cast (or the type name for a literal), `CASE` gives `case`, and
+//! anything else `?column?`. Clients (and every ORM mapping rows by name) see these.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use sqlparser::ast::{self, Expr, SelectItem, SetExpr};
+
+use crate::ddl::ident_name;
+
+/// The PostgreSQL name of an unaliased select-list expression, or None when PostgreSQL
+/// would also take it from elsewhere (handled by the caller).
+fn figure_colname(e: &Expr) -> Option<String> {
+    Some(match e {
+        Expr::Identifier(i) => ident_name(i),
+        Expr::CompoundIdentifier(parts) => parts.last().map(ident_name)?,
+        Expr::Function(f) => {
+            let n = f.name.0.last()?.as_ident().map(ident_name)?;
+            match n.as_str() {
+                // current_timestamp etc. are parsed as functions; PostgreSQL names them.
+                _ => n,
+            }
+        }
+        Expr::Cast { expr, data_type, .. } => match figure_colname(expr) {
+            Some(n) if n != "?column?" => n,
+            _ => pg_type_colname(data_type),
+        },
+        Expr::Nested(inner) => figure_colname(inner)?,
+        Expr::Case { .. } => "case".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Array(_) => "array".into(),
+        Expr::Extract { .. } => "extract".into(),
+        Expr::Ceil { .. } => "ceil".into(),
+        Expr::Floor { .. } => "floor".into(),
+        Expr::Position { .. } => "position".into(),
+        Expr::Substring { .. } => "substring".into(),
+        Expr::Trim { .. } => "btrim".into(),
+        Expr::Overlay { .. } => "overlay".into(),
+        Expr::TypedString(ts) => pg_type_colname(&ts.data_type),
+        Expr::Interval(_) => "interval".into(),
+        Expr::Subquery(q) => subquery_name(q).unwrap_or_else(|| "?column?".into()),
+        _ => "?column?".into(),
+    })
+}
+
+fn subquery_name(q: &ast::Query) -> Option<String> {
+    let SetExpr::Select(s) = q.body.as_ref() else { return None };
+    match s.projection.first()? {
+        SelectItem::UnnamedExpr(e) => figure_colname(e),
+        SelectItem::ExprWithAlias { alias, .. } => Some(ident_name(alias)),
+        _ => None,
+    }
+}
+
+fn pg_type_colname(dt: &ast::DataType) -> String {
+    use ast::DataType as D;
+    match dt {
+        D::Int(_) | D::Integer(_) | D::Int4(_) => "int4".into(),
+        D::BigInt(_) | D::Int8(_) => "int8".into(),
+        D::SmallInt(_) | D::Int2(_) => "int2".into(),
+        D::Real | D::Float4 => "float4".into(),
+        D::Double(_) | D::DoublePrecision | D::Float8 => "float8".into(),
+        D::Boolean | D::Bool => "bool".into(),
+        D::Text => "text".into(),
+        D::Varchar(_) | D::CharacterVarying(_) => "varchar".into(),
+        D::Numeric(_) | D::Decimal(_) => "numeric".into(),
+        D::Date => "date".into(),
+        D::Timestamp(_, tz) => match tz {
+            ast::TimezoneInfo::Tz | ast::TimezoneInfo::WithTimeZone => "timestamptz".into(),
+            _ => "timestamp".into(),
+        },
+        D::Interval { .. } => "interval".into(),
+        D::JSON => "json".into(),
+        D::JSONB => "jsonb".into(),
+        D::Bytea => "bytea".into(),
+        D::Custom(n, _) => n.to_string().to_lowercase(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// Renames the fields of `schema` (the output of `query`) to PostgreSQL's names.
+/// Only unaliased expressions of a plain top-level SELECT are renamed; anything the
+/// function does not understand (wildcards followed by expressions, set operations)
+/// keeps DataFusion's names except for the generic function-call rule.
+pub fn pg_output_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
+    let SetExpr::Select(sel) = query.body.as_ref() else { return Arc::clone(schema) };
+    let mut names: Vec<Option<String>> = Vec::with_capacity(schema.fields().len());
+    let mut ok = true;
+    for item in &sel.projection {
+        match item {
+            SelectItem::UnnamedExpr(e) => names.push(match e {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) => None,
+                other => figure_colname(other),
+            }),
+            SelectItem::ExprWithAlias { .. } => names.push(None),
+            _ => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    if !ok || names.len() != schema.fields().len() {
+        return Arc::clone(schema);
+    }
+    if names.iter().all(Option::is_none) {
+        return Arc::clone(schema);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(names)
+        .map(|(f, n)| match n {
+            Some(n) => f.as_ref().clone().with_name(n),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
