@@ -36,6 +36,7 @@ mod datetime;
 mod float;
 mod json;
 mod numeric;
+mod ryu;
 #[cfg(test)]
 mod tests;
 

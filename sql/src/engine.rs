@@ -107,7 +107,7 @@ impl Engine {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
-        // FUNCS: crate::functions::register_all(&ctx);
+        crate::functions::register_all(&ctx);
         crate::pg_functions::register(&ctx, settings);
         if let Err(e) = datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,

@@ -6,9 +6,10 @@
 //! `extra_float_digits <= 0` it prints `%.*g` with `15 + extra_float_digits` (float8) or
 //! `6 + extra_float_digits` (float4) significant digits.
 //!
-//! Both come from std's float formatting: `{:e}` yields the shortest round-trip digits,
-//! `{:.Ne}` the exactly rounded (ties-to-even, as glibc's printf) digits; the layout is
-//! then rewritten PostgreSQL's way. No heap allocation.
+//! The shortest digits come from a port of PostgreSQL's Ryu ([`super::ryu`]; std's `{:e}`
+//! differs in rare boundary and tie cases), the `%g` digits from std's exactly rounded
+//! `{:.Ne}` (ties-to-even on the exact binary value, as glibc's printf); the layout is
+//! then written PostgreSQL's way. No heap allocation.
 
 use std::fmt::Write as _;
 
@@ -46,6 +47,23 @@ struct Digits {
     digits: [u8; 40],
     n: usize,
     exp: i32,
+}
+
+impl Digits {
+    /// `m × 10^e` (`m > 0`).
+    fn from_int(mut m: u64, e: i32) -> Digits {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        while m != 0 {
+            i -= 1;
+            tmp[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        let n = tmp.len() - i;
+        let mut d = Digits { digits: [0; 40], n, exp: e + n as i32 - 1 };
+        d.digits[..n].copy_from_slice(&tmp[i..]);
+        d
+    }
 }
 
 fn parse_sci(s: &[u8]) -> Digits {
@@ -155,10 +173,12 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64, extra_float_digits: i32) {
         return;
     }
     if extra_float_digits > 0 {
-        let mut buf = StackBuf::<40>::new();
-        let _ = write!(buf, "{:e}", v.abs());
-        let d = parse_sci(buf.as_bytes());
-        layout(out, &d, 15);
+        if v == 0.0 {
+            out.push(b'0');
+            return;
+        }
+        let (m, e) = super::ryu::f64_shortest(v);
+        layout(out, &Digits::from_int(m, e), 15);
     } else {
         write_g(out, v, 15 + extra_float_digits.max(-15));
     }
@@ -170,10 +190,12 @@ pub(crate) fn write_f32(out: &mut Vec<u8>, v: f32, extra_float_digits: i32) {
         return;
     }
     if extra_float_digits > 0 {
-        let mut buf = StackBuf::<40>::new();
-        let _ = write!(buf, "{:e}", v.abs());
-        let d = parse_sci(buf.as_bytes());
-        layout(out, &d, 6);
+        if v == 0.0 {
+            out.push(b'0');
+            return;
+        }
+        let (m, e) = super::ryu::f32_shortest(v);
+        layout(out, &Digits::from_int(u64::from(m), e), 6);
     } else {
         write_g(out, f64::from(v), 6 + extra_float_digits.max(-15));
     }
