@@ -162,7 +162,12 @@ struct Span {
 
 enum Scan {
     /// A complete row: content is `[row_start, content_end)`, next row starts at `next`.
-    Row { content_end: usize, next: usize, eol: Eol, embedded: u64 },
+    Row {
+        content_end: usize,
+        next: usize,
+        eol: Eol,
+        embedded: u64,
+    },
     Incomplete,
 }
 
@@ -187,6 +192,9 @@ pub struct CopyParser {
     in_batch: usize,
     out: Vec<RecordBatch>,
     header_pending: bool,
+    /// Text format: the NULL marker contains a backslash, so only fields with escapes can
+    /// match it (the default `\N`); saves a comparison per field.
+    null_needs_escape: bool,
     done: bool,
     failed: bool,
     eol: Eol,
@@ -197,7 +205,12 @@ impl CopyParser {
     /// types/metadata decide the input syntax (see [`crate::decode`]); non-nullable fields
     /// reject NULL with 23502. `session_tz_offset_secs` (seconds east of UTC) applies to
     /// `timestamptz` values without an explicit zone.
-    pub fn new(schema: SchemaRef, options: CopyOptions, batch_rows: usize, session_tz_offset_secs: i32) -> Self {
+    pub fn new(
+        schema: SchemaRef,
+        options: CopyOptions,
+        batch_rows: usize,
+        session_tz_offset_secs: i32,
+    ) -> Self {
         let batch_rows = batch_rows.max(1);
         let builders: Vec<ColumnBuilder> = schema
             .fields()
@@ -222,6 +235,7 @@ impl CopyParser {
         }
         CopyParser {
             header_pending: options.header,
+            null_needs_escape: options.null.as_bytes().contains(&b'\\'),
             schema,
             opts: options,
             batch_rows,
@@ -338,7 +352,9 @@ impl CopyParser {
 
     fn check_usable(&self) -> Result<(), CopyError> {
         if self.failed {
-            return Err(internal_error("COPY parser used after an error".to_string()));
+            return Err(internal_error(
+                "COPY parser used after an error".to_string(),
+            ));
         }
         Ok(())
     }
@@ -348,8 +364,18 @@ impl CopyParser {
         let mut pos = 0;
         let csv = self.opts.format == CopyFormat::Csv;
         while pos < data.len() && !self.done {
-            let scan = if csv { self.scan_csv(data, pos, eof)? } else { self.scan_text(data, pos, eof)? };
-            let Scan::Row { content_end, next, eol, embedded } = scan else {
+            let scan = if csv {
+                self.scan_csv(data, pos, eof)?
+            } else {
+                self.scan_text(data, pos, eof)?
+            };
+            let Scan::Row {
+                content_end,
+                next,
+                eol,
+                embedded,
+            } = scan
+            else {
                 break;
             };
             self.line += 1 + embedded;
@@ -359,7 +385,11 @@ impl CopyParser {
             let row = &data[pos..content_end];
             if self.header_pending {
                 self.header_pending = false;
-            } else if row == b"\\." && (!csv || self.spans.len() == 1 && self.spans[0].marks == 0) {
+            } else if row.len() == 2
+                && row[0] == b'\\'
+                && row[1] == b'.'
+                && (!csv || self.spans[0].marks == 0)
+            {
                 self.done = true;
             } else {
                 self.process_row(data, row, csv)?;
@@ -403,8 +433,17 @@ impl CopyParser {
             }
             if i >= n {
                 if eof {
-                    self.spans.push(Span { start: fstart, end: n, marks: esc });
-                    return Ok(Scan::Row { content_end: n, next: n, eol: Eol::Unknown, embedded: 0 });
+                    self.spans.push(Span {
+                        start: fstart,
+                        end: n,
+                        marks: esc,
+                    });
+                    return Ok(Scan::Row {
+                        content_end: n,
+                        next: n,
+                        eol: Eol::Unknown,
+                        embedded: 0,
+                    });
                 }
                 return Ok(Scan::Incomplete);
             }
@@ -418,27 +457,58 @@ impl CopyParser {
                 continue;
             }
             if c == delim {
-                self.spans.push(Span { start: fstart, end: i, marks: esc });
+                self.spans.push(Span {
+                    start: fstart,
+                    end: i,
+                    marks: esc,
+                });
                 i += 1;
                 fstart = i;
                 esc = 0;
                 continue;
             }
             if c == b'\n' {
-                self.spans.push(Span { start: fstart, end: i, marks: esc });
-                return Ok(Scan::Row { content_end: i, next: i + 1, eol: Eol::Nl, embedded: 0 });
+                self.spans.push(Span {
+                    start: fstart,
+                    end: i,
+                    marks: esc,
+                });
+                return Ok(Scan::Row {
+                    content_end: i,
+                    next: i + 1,
+                    eol: Eol::Nl,
+                    embedded: 0,
+                });
             }
             // '\r'
             if i + 1 >= n {
                 if eof {
-                    self.spans.push(Span { start: fstart, end: i, marks: esc });
-                    return Ok(Scan::Row { content_end: i, next: n, eol: Eol::CrNl, embedded: 0 });
+                    self.spans.push(Span {
+                        start: fstart,
+                        end: i,
+                        marks: esc,
+                    });
+                    return Ok(Scan::Row {
+                        content_end: i,
+                        next: n,
+                        eol: Eol::CrNl,
+                        embedded: 0,
+                    });
                 }
                 return Ok(Scan::Incomplete);
             }
             if data[i + 1] == b'\n' {
-                self.spans.push(Span { start: fstart, end: i, marks: esc });
-                return Ok(Scan::Row { content_end: i, next: i + 2, eol: Eol::CrNl, embedded: 0 });
+                self.spans.push(Span {
+                    start: fstart,
+                    end: i,
+                    marks: esc,
+                });
+                return Ok(Scan::Row {
+                    content_end: i,
+                    next: i + 2,
+                    eol: Eol::CrNl,
+                    embedded: 0,
+                });
             }
             return Err(self.line_error(
                 "22P04",
@@ -471,8 +541,17 @@ impl CopyParser {
             }
             if i >= n {
                 if eof {
-                    self.spans.push(Span { start: fstart, end: n, marks });
-                    return Ok(Scan::Row { content_end: n, next: n, eol: Eol::Unknown, embedded });
+                    self.spans.push(Span {
+                        start: fstart,
+                        end: n,
+                        marks,
+                    });
+                    return Ok(Scan::Row {
+                        content_end: n,
+                        next: n,
+                        eol: Eol::Unknown,
+                        embedded,
+                    });
                 }
                 return Ok(Scan::Incomplete);
             }
@@ -533,27 +612,58 @@ impl CopyParser {
                 continue;
             }
             if c == delim {
-                self.spans.push(Span { start: fstart, end: i, marks });
+                self.spans.push(Span {
+                    start: fstart,
+                    end: i,
+                    marks,
+                });
                 i += 1;
                 fstart = i;
                 marks = 0;
                 continue;
             }
             if c == b'\n' {
-                self.spans.push(Span { start: fstart, end: i, marks });
-                return Ok(Scan::Row { content_end: i, next: i + 1, eol: Eol::Nl, embedded });
+                self.spans.push(Span {
+                    start: fstart,
+                    end: i,
+                    marks,
+                });
+                return Ok(Scan::Row {
+                    content_end: i,
+                    next: i + 1,
+                    eol: Eol::Nl,
+                    embedded,
+                });
             }
             // '\r'
             if i + 1 >= n {
                 if eof {
-                    self.spans.push(Span { start: fstart, end: i, marks });
-                    return Ok(Scan::Row { content_end: i, next: n, eol: Eol::CrNl, embedded });
+                    self.spans.push(Span {
+                        start: fstart,
+                        end: i,
+                        marks,
+                    });
+                    return Ok(Scan::Row {
+                        content_end: i,
+                        next: n,
+                        eol: Eol::CrNl,
+                        embedded,
+                    });
                 }
                 return Ok(Scan::Incomplete);
             }
             if data[i + 1] == b'\n' {
-                self.spans.push(Span { start: fstart, end: i, marks });
-                return Ok(Scan::Row { content_end: i, next: i + 2, eol: Eol::CrNl, embedded });
+                self.spans.push(Span {
+                    start: fstart,
+                    end: i,
+                    marks,
+                });
+                return Ok(Scan::Row {
+                    content_end: i,
+                    next: i + 2,
+                    eol: Eol::CrNl,
+                    embedded,
+                });
             }
             return Err(self.line_error(
                 "22P04",
@@ -571,7 +681,12 @@ impl CopyParser {
         let ncols = self.builders.len();
         let nf = self.spans.len();
         if nf > ncols && !(ncols == 0 && nf == 1 && row.is_empty()) {
-            return Err(self.line_error("22P04", "extra data after last expected column".to_string(), row, 0));
+            return Err(self.line_error(
+                "22P04",
+                "extra data after last expected column".to_string(),
+                row,
+                0,
+            ));
         }
         let mut null_violation: Option<usize> = None;
         for c in 0..ncols {
@@ -584,7 +699,7 @@ impl CopyParser {
             let value: &[u8];
             if csv {
                 if sp.marks == 0 {
-                    if raw == self.opts.null.as_bytes() {
+                    if short_eq(raw, self.opts.null.as_bytes()) {
                         self.builders[c].append_null();
                         if !self.nullable[c] && null_violation.is_none() {
                             null_violation = Some(c);
@@ -603,7 +718,9 @@ impl CopyParser {
                     value = &self.scratch;
                 }
             } else {
-                if raw == self.opts.null.as_bytes() {
+                if (sp.marks != 0 || !self.null_needs_escape)
+                    && short_eq(raw, self.opts.null.as_bytes())
+                {
                     self.builders[c].append_null();
                     if !self.nullable[c] && null_violation.is_none() {
                         null_violation = Some(c);
@@ -634,7 +751,10 @@ impl CopyParser {
             let msg = if self.table.is_empty() {
                 format!("null value in column \"{name}\" violates not-null constraint")
             } else {
-                format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", name, self.table)
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    name, self.table
+                )
             };
             let mut e = self.line_error("23502", msg, row, 0);
             e.column = Some(name);
@@ -644,19 +764,34 @@ impl CopyParser {
     }
 
     fn copy_prefix(&self) -> String {
-        if self.table.is_empty() { "COPY".to_string() } else { format!("COPY {}", self.table) }
+        if self.table.is_empty() {
+            "COPY".to_string()
+        } else {
+            format!("COPY {}", self.table)
+        }
     }
 
     /// An error tied to a whole line. `line_delta` is added to the current line number
     /// (scan errors happen before the row's line is counted).
-    fn line_error(&self, sqlstate: &'static str, message: String, row: &[u8], line_delta: u64) -> CopyError {
+    fn line_error(
+        &self,
+        sqlstate: &'static str,
+        message: String,
+        row: &[u8],
+        line_delta: u64,
+    ) -> CopyError {
         let line = self.line + line_delta;
         CopyError {
             sqlstate,
             message,
             line,
             column: None,
-            context: format!("{}, line {}: \"{}\"", self.copy_prefix(), line, limit_printout(row)),
+            context: format!(
+                "{}, line {}: \"{}\"",
+                self.copy_prefix(),
+                line,
+                limit_printout(row)
+            ),
         }
     }
 
@@ -666,14 +801,32 @@ impl CopyParser {
             sqlstate: e.sqlstate,
             message: e.message,
             line: self.line,
-            context: format!("{}, line {}, column {}: \"{}\"", self.copy_prefix(), self.line, name, limit_printout(value)),
+            context: format!(
+                "{}, line {}, column {}: \"{}\"",
+                self.copy_prefix(),
+                self.line,
+                name,
+                limit_printout(value)
+            ),
             column: Some(name),
         }
     }
 }
 
+/// Byte-slice equality without a `bcmp` call (the NULL marker is short).
+#[inline(always)]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 fn internal_error(message: String) -> CopyError {
-    CopyError { sqlstate: "XX000", message, line: 0, column: None, context: String::new() }
+    CopyError {
+        sqlstate: "XX000",
+        message,
+        line: 0,
+        column: None,
+        context: String::new(),
+    }
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
@@ -760,7 +913,10 @@ fn csv_unquote(raw: &[u8], quote: u8, escape: u8, out: &mut Vec<u8>) {
                 out.push(c);
             }
             i += 1;
-        } else if c == escape && i + 1 < n && (raw[i + 1] == quote || (escape != quote && raw[i + 1] == escape)) {
+        } else if c == escape
+            && i + 1 < n
+            && (raw[i + 1] == quote || (escape != quote && raw[i + 1] == escape))
+        {
             out.push(raw[i + 1]);
             i += 2;
         } else if c == quote {

@@ -43,16 +43,16 @@ mod tests;
 use std::io::Write as _;
 
 use arrow::array::{
-    Array, ArrowPrimitiveType, BinaryArray, BinaryViewArray, BooleanArray, Date32Array, Date64Array,
-    Decimal32Array, Decimal64Array, Decimal128Array, Decimal256Array, DictionaryArray,
-    DurationMicrosecondArray, DurationMillisecondArray, DurationNanosecondArray, DurationSecondArray,
-    FixedSizeBinaryArray, FixedSizeListArray, Float16Array, Float32Array, Float64Array, Int8Array,
-    Int16Array, Int32Array, Int64Array, IntervalDayTimeArray, IntervalMonthDayNanoArray,
-    IntervalYearMonthArray, LargeBinaryArray, LargeListArray, LargeStringArray, ListArray,
-    RunArray, StringArray, StringViewArray, StructArray, Time32MillisecondArray, Time32SecondArray,
-    Time64MicrosecondArray, Time64NanosecondArray, TimestampMicrosecondArray,
-    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray, UInt8Array,
-    UInt16Array, UInt32Array, UInt64Array,
+    Array, ArrowPrimitiveType, BinaryArray, BinaryViewArray, BooleanArray, Date32Array,
+    Date64Array, Decimal32Array, Decimal64Array, Decimal128Array, Decimal256Array, DictionaryArray,
+    DurationMicrosecondArray, DurationMillisecondArray, DurationNanosecondArray,
+    DurationSecondArray, FixedSizeBinaryArray, FixedSizeListArray, Float16Array, Float32Array,
+    Float64Array, Int8Array, Int16Array, Int32Array, Int64Array, IntervalDayTimeArray,
+    IntervalMonthDayNanoArray, IntervalYearMonthArray, LargeBinaryArray, LargeListArray,
+    LargeStringArray, ListArray, RunArray, StringArray, StringViewArray, StructArray,
+    Time32MillisecondArray, Time32SecondArray, Time64MicrosecondArray, Time64NanosecondArray,
+    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    TimestampSecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{
     ArrowDictionaryKeyType, DataType, Field, Int8Type, Int16Type, Int32Type, Int64Type,
@@ -98,14 +98,31 @@ impl TimeZoneSetting {
     /// - `UTC`, `GMT`, `Etc/UTC`, `Z`, ... (case-insensitive): UTC;
     /// - a plain number of hours (`5`, `-8`, `-08`, `5.5`, `+3`): **east** of UTC (SQL
     ///   convention);
-    /// - a POSIX zone `[NAME]±hh[:mm[:ss]]` (`+05:30`, `UTC+3`, `<+0530>-05:30`): the
-    ///   offset is **west** of UTC (POSIX convention), so `SET timezone = '+05:30'`
-    ///   shows timestamps at `-05:30`, exactly as PostgreSQL does.
+    /// - a POSIX zone `[NAME]±hh[:mm[:ss]]` (`+05:30`, `UTC+3`, `EST5`, `<+0530>-05:30`,
+    ///   and the tz database's `Etc/GMT+3`): the offset is **west** of UTC (POSIX
+    ///   convention), so `SET timezone = '+05:30'` shows timestamps at `-05:30`, exactly
+    ///   as PostgreSQL does.
     pub fn parse(s: &str) -> Option<Self> {
         const UTC_NAMES: &[&str] = &[
-            "utc", "gmt", "uct", "z", "zulu", "universal", "greenwich", "gmt0", "gmt+0",
-            "gmt-0", "etc/utc", "etc/gmt", "etc/uct", "etc/zulu", "etc/universal",
-            "etc/greenwich", "etc/gmt0", "etc/gmt+0", "etc/gmt-0",
+            "utc",
+            "gmt",
+            "uct",
+            "z",
+            "zulu",
+            "universal",
+            "greenwich",
+            "gmt0",
+            "gmt+0",
+            "gmt-0",
+            "etc/utc",
+            "etc/gmt",
+            "etc/uct",
+            "etc/zulu",
+            "etc/universal",
+            "etc/greenwich",
+            "etc/gmt0",
+            "etc/gmt+0",
+            "etc/gmt-0",
         ];
         if UTC_NAMES.iter().any(|n| n.eq_ignore_ascii_case(s)) {
             return Some(Self::UTC);
@@ -124,7 +141,12 @@ impl TimeZoneSetting {
             let hours: f64 = num.parse().ok()?;
             return whole_minutes((hours * 3600.0) as i64);
         }
-        // POSIX: optional name (alphabetic, or <...>), then [+-]hh[:mm[:ss]], nothing else
+        // POSIX: optional name (alphabetic, or <...>), then [+-]hh[:mm[:ss]], nothing else.
+        // The tz database's Etc/GMT+3 (= 3 hours west) follows the same convention.
+        let s = match s.get(..4) {
+            Some(p) if p.eq_ignore_ascii_case("etc/") => &s[4..],
+            _ => s,
+        };
         let rest = if let Some(r) = s.strip_prefix('<') {
             &r[r.find('>')? + 1..]
         } else {
@@ -171,7 +193,10 @@ pub struct TextOptions {
 
 impl Default for TextOptions {
     fn default() -> Self {
-        TextOptions { timezone: TimeZoneSetting::UTC, extra_float_digits: 1 }
+        TextOptions {
+            timezone: TimeZoneSetting::UTC,
+            extra_float_digits: 1,
+        }
     }
 }
 
@@ -231,7 +256,12 @@ impl ColumnEncoder {
     /// Appends the value at `row` of `array` (an array of the field's type) to `out`.
     /// Returns false, appending nothing, if it is NULL. On error `out` is left as it was.
     #[inline]
-    pub fn encode(&self, array: &dyn Array, row: usize, out: &mut Vec<u8>) -> Result<bool, EncodeError> {
+    pub fn encode(
+        &self,
+        array: &dyn Array,
+        row: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, EncodeError> {
         let mark = out.len();
         let r = if self.binary {
             self.enc.binary(array, row, out)
@@ -247,7 +277,12 @@ impl ColumnEncoder {
     /// Appends the value as a `DataRow` column: a big-endian i32 length then the bytes, or
     /// length -1 for NULL. On error `out` is left as it was.
     #[inline]
-    pub fn encode_with_len(&self, array: &dyn Array, row: usize, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    pub fn encode_with_len(
+        &self,
+        array: &dyn Array,
+        row: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         let mark = out.len();
         out.extend_from_slice(&[0; 4]);
         match self.encode(array, row, out) {
@@ -275,16 +310,28 @@ fn patch_len(out: &mut [u8], mark: usize) -> Result<(), EncodeError> {
 // ---------------------------------------------------------------------------------------
 // integer formatting
 
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 pub(crate) fn write_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
-    loop {
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        tmp[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&tmp[i..]);
 }
@@ -323,13 +370,28 @@ enum Enc {
     F16,
     F32,
     F64,
-    Dec32 { scale: i8 },
-    Dec64 { scale: i8 },
-    Dec128 { scale: i8, trim: bool },
-    Dec256 { scale: i8 },
-    Utf8 { jsonb: bool },
-    LargeUtf8 { jsonb: bool },
-    Utf8View { jsonb: bool },
+    Dec32 {
+        scale: i8,
+    },
+    Dec64 {
+        scale: i8,
+    },
+    Dec128 {
+        scale: i8,
+        trim: bool,
+    },
+    Dec256 {
+        scale: i8,
+    },
+    Utf8 {
+        jsonb: bool,
+    },
+    LargeUtf8 {
+        jsonb: bool,
+    },
+    Utf8View {
+        jsonb: bool,
+    },
     Binary,
     LargeBinary,
     BinaryView,
@@ -337,15 +399,30 @@ enum Enc {
     Date32,
     Date64,
     Time(DataType),
-    Timestamp { unit: TimeUnit, tz: bool },
+    Timestamp {
+        unit: TimeUnit,
+        tz: bool,
+    },
     IntervalYM,
     IntervalDT,
     IntervalMDN,
     Duration(TimeUnit),
-    List { kind: ListKind, elem: Box<Enc>, elem_oid: u32 },
-    Dict { key: DataType, values: Box<Enc> },
-    RunEnd { run: DataType, values: Box<Enc> },
-    Struct { fields: Vec<(Enc, u32)> },
+    List {
+        kind: ListKind,
+        elem: Box<Enc>,
+        elem_oid: u32,
+    },
+    Dict {
+        key: DataType,
+        values: Box<Enc>,
+    },
+    RunEnd {
+        run: DataType,
+        values: Box<Enc>,
+    },
+    Struct {
+        fields: Vec<(Enc, u32)>,
+    },
     /// No PostgreSQL counterpart: Arrow's display text, typed `text`.
     Display,
 }
@@ -358,7 +435,12 @@ enum Val<'a> {
     I64(i64),
     F32(f32),
     F64(f64),
-    Dec { neg: bool, digits: DecDigits, scale: i32, trim: bool },
+    Dec {
+        neg: bool,
+        digits: DecDigits,
+        scale: i32,
+        trim: bool,
+    },
     Str(&'a str),
     Jsonb(&'a str),
     Bytes(&'a [u8]),
@@ -367,8 +449,15 @@ enum Val<'a> {
     /// microseconds since midnight
     Time(i64),
     /// microseconds since the Unix epoch; `i64::MAX`/`i64::MIN` are ±infinity
-    Ts { usecs: i64, tz: bool },
-    Interval { months: i32, days: i32, usecs: i64 },
+    Ts {
+        usecs: i64,
+        tz: bool,
+    },
+    Interval {
+        months: i32,
+        days: i32,
+        usecs: i64,
+    },
 }
 
 fn downcast<T: 'static>(array: &dyn Array) -> Result<&T, EncodeError> {
@@ -390,8 +479,12 @@ fn ts_usecs(v: i64, unit: TimeUnit) -> Result<i64, EncodeError> {
         return Ok(v);
     }
     match unit {
-        TimeUnit::Second => v.checked_mul(1_000_000).ok_or_else(|| out_of_range("timestamp")),
-        TimeUnit::Millisecond => v.checked_mul(1_000).ok_or_else(|| out_of_range("timestamp")),
+        TimeUnit::Second => v
+            .checked_mul(1_000_000)
+            .ok_or_else(|| out_of_range("timestamp")),
+        TimeUnit::Millisecond => v
+            .checked_mul(1_000)
+            .ok_or_else(|| out_of_range("timestamp")),
         TimeUnit::Microsecond => Ok(v),
         TimeUnit::Nanosecond => Ok(v.div_euclid(1_000)),
     }
@@ -400,7 +493,9 @@ fn ts_usecs(v: i64, unit: TimeUnit) -> Result<i64, EncodeError> {
 /// Duration in `unit` → microseconds (truncated toward zero).
 fn dur_usecs(v: i64, unit: TimeUnit) -> Result<i64, EncodeError> {
     match unit {
-        TimeUnit::Second => v.checked_mul(1_000_000).ok_or_else(|| out_of_range("interval")),
+        TimeUnit::Second => v
+            .checked_mul(1_000_000)
+            .ok_or_else(|| out_of_range("interval")),
         TimeUnit::Millisecond => v.checked_mul(1_000).ok_or_else(|| out_of_range("interval")),
         TimeUnit::Microsecond => Ok(v),
         TimeUnit::Nanosecond => Ok(v / 1_000),
@@ -467,17 +562,28 @@ impl Enc {
                 };
                 let t = pg_type_of_field(f);
                 let elem_oid = t.element().map_or(t.oid, |e| e.oid);
-                Enc::List { kind, elem: Box::new(Enc::for_field(f)), elem_oid }
+                Enc::List {
+                    kind,
+                    elem: Box::new(Enc::for_field(f)),
+                    elem_oid,
+                }
             }
-            D::Dictionary(k, v) if k.is_dictionary_key_type() => {
-                Enc::Dict { key: (**k).clone(), values: Box::new(Enc::build(v, tag)) }
-            }
+            D::Dictionary(k, v) if k.is_dictionary_key_type() => Enc::Dict {
+                key: (**k).clone(),
+                values: Box::new(Enc::build(v, tag)),
+            },
             D::RunEndEncoded(r, v) => Enc::RunEnd {
                 run: r.data_type().clone(),
-                values: Box::new(Enc::build(v.data_type(), tag.or(tag_type(v).map(|t| t.oid)))),
+                values: Box::new(Enc::build(
+                    v.data_type(),
+                    tag.or(tag_type(v).map(|t| t.oid)),
+                )),
             },
             D::Struct(fields) => Enc::Struct {
-                fields: fields.iter().map(|f| (Enc::for_field(f), pg_type_of_field(f).oid)).collect(),
+                fields: fields
+                    .iter()
+                    .map(|f| (Enc::for_field(f), pg_type_of_field(f).oid))
+                    .collect(),
             },
             _ => Enc::Display,
         }
@@ -503,21 +609,33 @@ impl Enc {
             Enc::F16 => Val::F32(downcast::<Float16Array>(a)?.value(row).to_f32()),
             Enc::F32 => Val::F32(downcast::<Float32Array>(a)?.value(row)),
             Enc::F64 => Val::F64(downcast::<Float64Array>(a)?.value(row)),
-            Enc::Dec32 { scale } => {
-                dec_val(i128::from(downcast::<Decimal32Array>(a)?.value(row)), *scale, false)
-            }
-            Enc::Dec64 { scale } => {
-                dec_val(i128::from(downcast::<Decimal64Array>(a)?.value(row)), *scale, false)
-            }
+            Enc::Dec32 { scale } => dec_val(
+                i128::from(downcast::<Decimal32Array>(a)?.value(row)),
+                *scale,
+                false,
+            ),
+            Enc::Dec64 { scale } => dec_val(
+                i128::from(downcast::<Decimal64Array>(a)?.value(row)),
+                *scale,
+                false,
+            ),
             Enc::Dec128 { scale, trim } => {
                 dec_val(downcast::<Decimal128Array>(a)?.value(row), *scale, *trim)
             }
             Enc::Dec256 { scale } => {
-                let (neg, digits) = DecDigits::from_i256(downcast::<Decimal256Array>(a)?.value(row));
-                Val::Dec { neg, digits, scale: i32::from(*scale), trim: false }
+                let (neg, digits) =
+                    DecDigits::from_i256(downcast::<Decimal256Array>(a)?.value(row));
+                Val::Dec {
+                    neg,
+                    digits,
+                    scale: i32::from(*scale),
+                    trim: false,
+                }
             }
             Enc::Utf8 { jsonb } => str_val(downcast::<StringArray>(a)?.value(row), *jsonb),
-            Enc::LargeUtf8 { jsonb } => str_val(downcast::<LargeStringArray>(a)?.value(row), *jsonb),
+            Enc::LargeUtf8 { jsonb } => {
+                str_val(downcast::<LargeStringArray>(a)?.value(row), *jsonb)
+            }
             Enc::Utf8View { jsonb } => str_val(downcast::<StringViewArray>(a)?.value(row), *jsonb),
             Enc::Binary => Val::Bytes(downcast::<BinaryArray>(a)?.value(row)),
             Enc::LargeBinary => Val::Bytes(downcast::<LargeBinaryArray>(a)?.value(row)),
@@ -539,9 +657,9 @@ impl Enc {
                 DataType::Time32(_) => {
                     i64::from(downcast::<Time32MillisecondArray>(a)?.value(row)) * 1_000
                 }
-                DataType::Time64(TimeUnit::Nanosecond) => {
-                    downcast::<Time64NanosecondArray>(a)?.value(row).div_euclid(1_000)
-                }
+                DataType::Time64(TimeUnit::Nanosecond) => downcast::<Time64NanosecondArray>(a)?
+                    .value(row)
+                    .div_euclid(1_000),
                 _ => downcast::<Time64MicrosecondArray>(a)?.value(row),
             }),
             Enc::Timestamp { unit, tz } => {
@@ -551,7 +669,10 @@ impl Enc {
                     TimeUnit::Microsecond => downcast::<TimestampMicrosecondArray>(a)?.value(row),
                     TimeUnit::Nanosecond => downcast::<TimestampNanosecondArray>(a)?.value(row),
                 };
-                Val::Ts { usecs: ts_usecs(v, *unit)?, tz: *tz }
+                Val::Ts {
+                    usecs: ts_usecs(v, *unit)?,
+                    tz: *tz,
+                }
             }
             Enc::IntervalYM => Val::Interval {
                 months: downcast::<IntervalYearMonthArray>(a)?.value(row),
@@ -560,11 +681,19 @@ impl Enc {
             },
             Enc::IntervalDT => {
                 let v = downcast::<IntervalDayTimeArray>(a)?.value(row);
-                Val::Interval { months: 0, days: v.days, usecs: i64::from(v.milliseconds) * 1_000 }
+                Val::Interval {
+                    months: 0,
+                    days: v.days,
+                    usecs: i64::from(v.milliseconds) * 1_000,
+                }
             }
             Enc::IntervalMDN => {
                 let v = downcast::<IntervalMonthDayNanoArray>(a)?.value(row);
-                Val::Interval { months: v.months, days: v.days, usecs: v.nanoseconds / 1_000 }
+                Val::Interval {
+                    months: v.months,
+                    days: v.days,
+                    usecs: v.nanoseconds / 1_000,
+                }
             }
             Enc::Duration(unit) => {
                 let v = match unit {
@@ -573,7 +702,15 @@ impl Enc {
                     TimeUnit::Microsecond => downcast::<DurationMicrosecondArray>(a)?.value(row),
                     TimeUnit::Nanosecond => downcast::<DurationNanosecondArray>(a)?.value(row),
                 };
-                Val::Interval { months: 0, days: 0, usecs: dur_usecs(v, *unit)? }
+                // A duration comes from subtracting timestamps; PostgreSQL's timestamp_mi
+                // justifies whole 24-hour periods into days (`1 day 23:59:50`).
+                let us = dur_usecs(v, *unit)?;
+                const DAY_US: i64 = 86_400_000_000;
+                Val::Interval {
+                    months: 0,
+                    days: (us / DAY_US) as i32,
+                    usecs: us % DAY_US,
+                }
             }
             Enc::Null
             | Enc::List { .. }
@@ -585,7 +722,13 @@ impl Enc {
     }
 
     /// Text of `a[row]`; false if NULL.
-    fn text(&self, a: &dyn Array, row: usize, opts: &TextOptions, out: &mut Vec<u8>) -> Result<bool, EncodeError> {
+    fn text(
+        &self,
+        a: &dyn Array,
+        row: usize,
+        opts: &TextOptions,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, EncodeError> {
         if matches!(self, Enc::Null) || a.is_null(row) {
             return Ok(false);
         }
@@ -675,14 +818,24 @@ impl Enc {
     }
 
     /// `array_send` of the (non-null) list at `a[row]`; nested lists are dimensions.
-    fn binary_array(&self, a: &dyn Array, row: usize, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn binary_array(
+        &self,
+        a: &dyn Array,
+        row: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         const MAXDIM: usize = 6;
         let mut dims = [0usize; MAXDIM];
         let mut ndim = 0;
         let mut leaf_oid = oids::TEXT;
         // walk down the first elements to learn the dimensions
         let (mut enc, mut arr, mut r) = (self, a, row);
-        while let Enc::List { kind, elem, elem_oid } = enc {
+        while let Enc::List {
+            kind,
+            elem,
+            elem_oid,
+        } = enc
+        {
             if ndim == MAXDIM {
                 return Err(EncodeError::Invalid(format!(
                     "number of array dimensions exceeds the maximum allowed ({MAXDIM})"
@@ -700,7 +853,14 @@ impl Enc {
             }
             (enc, arr, r) = (elem, values, start);
         }
-        out.extend_from_slice(&(if dims[..ndim].contains(&0) { 0i32 } else { ndim as i32 }).to_be_bytes());
+        out.extend_from_slice(
+            &(if dims[..ndim].contains(&0) {
+                0i32
+            } else {
+                ndim as i32
+            })
+            .to_be_bytes(),
+        );
         let hasnull_at = out.len();
         out.extend_from_slice(&0i32.to_be_bytes());
         out.extend_from_slice(&leaf_oid.to_be_bytes());
@@ -728,7 +888,9 @@ impl Enc {
         hasnull: &mut bool,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        let Enc::List { kind, elem, .. } = self else { unreachable!("list encoder") };
+        let Enc::List { kind, elem, .. } = self else {
+            unreachable!("list encoder")
+        };
         let (values, start, end) = list_range(*kind, a, row)?;
         for i in start..end {
             if let Some((&d, rest)) = inner_dims.split_first() {
@@ -745,11 +907,15 @@ impl Enc {
 }
 
 fn ragged() -> EncodeError {
-    EncodeError::Invalid("multidimensional arrays must have sub-arrays with matching dimensions".into())
+    EncodeError::Invalid(
+        "multidimensional arrays must have sub-arrays with matching dimensions".into(),
+    )
 }
 
 fn list_range_len(enc: &Enc, a: &dyn Array, row: usize) -> Result<usize, EncodeError> {
-    let Enc::List { kind, .. } = enc else { return Err(ragged()) };
+    let Enc::List { kind, .. } = enc else {
+        return Err(ragged());
+    };
     let (_, s, e) = list_range(*kind, a, row)?;
     Ok(e - s)
 }
@@ -773,7 +939,12 @@ fn with_len(
 }
 
 fn dec_val<'a>(v: i128, scale: i8, trim: bool) -> Val<'a> {
-    Val::Dec { neg: v < 0, digits: DecDigits::from_u128(v.unsigned_abs()), scale: i32::from(scale), trim }
+    Val::Dec {
+        neg: v < 0,
+        digits: DecDigits::from_u128(v.unsigned_abs()),
+        scale: i32::from(scale),
+        trim,
+    }
 }
 
 fn str_val(s: &str, jsonb: bool) -> Val<'_> {
@@ -781,7 +952,11 @@ fn str_val(s: &str, jsonb: bool) -> Val<'_> {
 }
 
 /// (child values, start, end) of the list at `row`.
-fn list_range(kind: ListKind, a: &dyn Array, row: usize) -> Result<(&dyn Array, usize, usize), EncodeError> {
+fn list_range(
+    kind: ListKind,
+    a: &dyn Array,
+    row: usize,
+) -> Result<(&dyn Array, usize, usize), EncodeError> {
     Ok(match kind {
         ListKind::List => {
             let l = downcast::<ListArray>(a)?;
@@ -796,22 +971,35 @@ fn list_range(kind: ListKind, a: &dyn Array, row: usize) -> Result<(&dyn Array, 
         ListKind::Fixed => {
             let l = downcast::<FixedSizeListArray>(a)?;
             let start = l.value_offset(row) as usize;
-            (l.values().as_ref(), start, start + l.value_length() as usize)
+            (
+                l.values().as_ref(),
+                start,
+                start + l.value_length() as usize,
+            )
         }
     })
 }
 
-fn dict_index<K: ArrowDictionaryKeyType>(a: &dyn Array, row: usize) -> Result<(&dyn Array, usize), EncodeError>
+fn dict_index<K: ArrowDictionaryKeyType>(
+    a: &dyn Array,
+    row: usize,
+) -> Result<(&dyn Array, usize), EncodeError>
 where
     <K as ArrowPrimitiveType>::Native: TryInto<usize>,
 {
     let d = downcast::<DictionaryArray<K>>(a)?;
     let k = d.keys().value(row);
-    let i = k.try_into().map_err(|_| EncodeError::Invalid("negative dictionary key".into()))?;
+    let i = k
+        .try_into()
+        .map_err(|_| EncodeError::Invalid("negative dictionary key".into()))?;
     Ok((d.values().as_ref(), i))
 }
 
-fn dict_lookup<'a>(key: &DataType, a: &'a dyn Array, row: usize) -> Result<(&'a dyn Array, usize), EncodeError> {
+fn dict_lookup<'a>(
+    key: &DataType,
+    a: &'a dyn Array,
+    row: usize,
+) -> Result<(&'a dyn Array, usize), EncodeError> {
     match key {
         DataType::Int8 => dict_index::<Int8Type>(a, row),
         DataType::Int16 => dict_index::<Int16Type>(a, row),
@@ -821,16 +1009,25 @@ fn dict_lookup<'a>(key: &DataType, a: &'a dyn Array, row: usize) -> Result<(&'a 
         DataType::UInt16 => dict_index::<UInt16Type>(a, row),
         DataType::UInt32 => dict_index::<UInt32Type>(a, row),
         DataType::UInt64 => dict_index::<UInt64Type>(a, row),
-        other => Err(EncodeError::Unsupported(format!("dictionary key type {other}"))),
+        other => Err(EncodeError::Unsupported(format!(
+            "dictionary key type {other}"
+        ))),
     }
 }
 
-fn run_index<R: RunEndIndexType>(a: &dyn Array, row: usize) -> Result<(&dyn Array, usize), EncodeError> {
+fn run_index<R: RunEndIndexType>(
+    a: &dyn Array,
+    row: usize,
+) -> Result<(&dyn Array, usize), EncodeError> {
     let r = downcast::<RunArray<R>>(a)?;
     Ok((r.values().as_ref(), r.get_physical_index(row)))
 }
 
-fn run_lookup<'a>(run: &DataType, a: &'a dyn Array, row: usize) -> Result<(&'a dyn Array, usize), EncodeError> {
+fn run_lookup<'a>(
+    run: &DataType,
+    a: &'a dyn Array,
+    row: usize,
+) -> Result<(&'a dyn Array, usize), EncodeError> {
     match run {
         DataType::Int16 => run_index::<Int16Type>(a, row),
         DataType::Int32 => run_index::<Int32Type>(a, row),
@@ -865,11 +1062,12 @@ fn quote_in_place(out: &mut Vec<u8>, mark: usize, q: Quoting) {
         || match q {
             Quoting::Array => {
                 s.eq_ignore_ascii_case(b"NULL")
-                    || s.iter().any(|&c| matches!(c, b'"' | b'\\' | b'{' | b'}' | b',') || is_space(c))
+                    || s.iter()
+                        .any(|&c| matches!(c, b'"' | b'\\' | b'{' | b'}' | b',') || is_space(c))
             }
-            Quoting::Record => {
-                s.iter().any(|&c| matches!(c, b'"' | b'\\' | b'(' | b')' | b',') || is_space(c))
-            }
+            Quoting::Record => s
+                .iter()
+                .any(|&c| matches!(c, b'"' | b'\\' | b'(' | b')' | b',') || is_space(c)),
         };
     if !needs {
         return;
@@ -909,7 +1107,12 @@ fn write_text(v: Val<'_>, opts: &TextOptions, out: &mut Vec<u8>) {
         Val::I64(i) => write_i64(out, i),
         Val::F32(f) => float::write_f32(out, f, opts.extra_float_digits),
         Val::F64(f) => float::write_f64(out, f, opts.extra_float_digits),
-        Val::Dec { neg, digits, scale, trim } => numeric::write_text(out, neg, digits.digits(), scale, trim),
+        Val::Dec {
+            neg,
+            digits,
+            scale,
+            trim,
+        } => numeric::write_text(out, neg, digits.digits(), scale, trim),
         Val::Str(s) => out.extend_from_slice(s.as_bytes()),
         Val::Jsonb(s) => {
             if !json::write_jsonb(out, s) {
@@ -929,7 +1132,11 @@ fn write_text(v: Val<'_>, opts: &TextOptions, out: &mut Vec<u8>) {
         Val::Ts { usecs, tz } => {
             datetime::write_timestamp(out, usecs, tz.then_some(opts.timezone.seconds_east))
         }
-        Val::Interval { months, days, usecs } => datetime::write_interval(out, months, days, usecs),
+        Val::Interval {
+            months,
+            days,
+            usecs,
+        } => datetime::write_interval(out, months, days, usecs),
     }
 }
 
@@ -941,7 +1148,12 @@ fn write_binary(v: Val<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         Val::I64(i) => out.extend_from_slice(&i.to_be_bytes()),
         Val::F32(f) => out.extend_from_slice(&f.to_bits().to_be_bytes()),
         Val::F64(f) => out.extend_from_slice(&f.to_bits().to_be_bytes()),
-        Val::Dec { neg, digits, scale, trim } => numeric::write_binary(out, neg, digits.digits(), scale, trim),
+        Val::Dec {
+            neg,
+            digits,
+            scale,
+            trim,
+        } => numeric::write_binary(out, neg, digits.digits(), scale, trim),
         Val::Str(s) => out.extend_from_slice(s.as_bytes()),
         Val::Jsonb(s) => {
             out.push(1);
@@ -963,11 +1175,17 @@ fn write_binary(v: Val<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
             let pg = if usecs == i64::MAX || usecs == i64::MIN {
                 usecs
             } else {
-                usecs.checked_sub(PG_EPOCH_USECS).ok_or_else(|| out_of_range("timestamp"))?
+                usecs
+                    .checked_sub(PG_EPOCH_USECS)
+                    .ok_or_else(|| out_of_range("timestamp"))?
             };
             out.extend_from_slice(&pg.to_be_bytes());
         }
-        Val::Interval { months, days, usecs } => {
+        Val::Interval {
+            months,
+            days,
+            usecs,
+        } => {
             out.extend_from_slice(&usecs.to_be_bytes());
             out.extend_from_slice(&days.to_be_bytes());
             out.extend_from_slice(&months.to_be_bytes());

@@ -193,7 +193,11 @@ pub fn array_type_of(elem_oid: u32) -> Option<PgTypeInfo> {
 /// The element type of array type `array_oid` (`_int4` → `int4`).
 pub fn element_type_of(array_oid: u32) -> Option<PgTypeInfo> {
     let elem = TYPES.iter().find(|t| t.0.oid == array_oid)?.2;
-    if elem == 0 { None } else { pg_type_of_oid(elem) }
+    if elem == 0 {
+        None
+    } else {
+        pg_type_of_oid(elem)
+    }
 }
 
 /// The PostgreSQL type of an Arrow field: its metadata tag if present, known and
@@ -356,4 +360,205 @@ pub fn arrow_field_of_oid(name: &str, oid: u32) -> Option<Field> {
     };
     let md = std::collections::HashMap::from([(PG_TYPE_METADATA_KEY.to_string(), tag.to_string())]);
     Some(field.with_metadata(md))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tagged(dt: DataType, tag: &str) -> Field {
+        Field::new("c", dt, true).with_metadata(std::collections::HashMap::from([(
+            PG_TYPE_METADATA_KEY.to_string(),
+            tag.to_string(),
+        )]))
+    }
+
+    #[test]
+    fn table_matches_pg_type() {
+        // select oid, typname, typlen, typarray from pg_type where ... (PostgreSQL 15)
+        let rows: &[(u32, &str, i16, u32)] = &[
+            (16, "bool", 1, 1000),
+            (17, "bytea", -1, 1001),
+            (18, "char", 1, 1002),
+            (19, "name", 64, 1003),
+            (20, "int8", 8, 1016),
+            (21, "int2", 2, 1005),
+            (23, "int4", 4, 1007),
+            (25, "text", -1, 1009),
+            (26, "oid", 4, 1028),
+            (114, "json", -1, 199),
+            (700, "float4", 4, 1021),
+            (701, "float8", 8, 1022),
+            (705, "unknown", -2, 0),
+            (1042, "bpchar", -1, 1014),
+            (1043, "varchar", -1, 1015),
+            (1082, "date", 4, 1182),
+            (1083, "time", 8, 1183),
+            (1114, "timestamp", 8, 1115),
+            (1184, "timestamptz", 8, 1185),
+            (1186, "interval", 16, 1187),
+            (1266, "timetz", 12, 1270),
+            (1700, "numeric", -1, 1231),
+            (2249, "record", -1, 2287),
+            (2278, "void", 4, 0),
+            (2950, "uuid", 16, 2951),
+            (3802, "jsonb", -1, 3807),
+        ];
+        for &(oid, name, len, arr) in rows {
+            let t = pg_type_of_oid(oid).unwrap();
+            assert_eq!((t.name, t.typlen), (name, len), "{oid}");
+            assert_eq!(pg_type_of_name(name), Some(t));
+            assert_eq!(t.array().map(|a| a.oid).unwrap_or(0), arr, "{name}");
+            if let Some(a) = t.array() {
+                assert_eq!(a.name, format!("_{name}"));
+                assert_eq!(a.typlen, -1);
+                assert_eq!(a.element(), Some(t));
+                assert!(a.is_array() && !t.is_array());
+            }
+        }
+    }
+
+    #[test]
+    fn arrow_to_pg() {
+        use DataType as D;
+        let cases: Vec<(DataType, PgTypeInfo)> = vec![
+            (D::Int8, PgTypeInfo::INT2),
+            (D::Int16, PgTypeInfo::INT2),
+            (D::Int32, PgTypeInfo::INT4),
+            (D::Int64, PgTypeInfo::INT8),
+            (D::UInt8, PgTypeInfo::INT2),
+            (D::UInt16, PgTypeInfo::INT4),
+            (D::UInt32, PgTypeInfo::INT8),
+            (D::UInt64, PgTypeInfo::NUMERIC),
+            (D::Float16, PgTypeInfo::FLOAT4),
+            (D::Float32, PgTypeInfo::FLOAT4),
+            (D::Float64, PgTypeInfo::FLOAT8),
+            (D::Decimal128(10, 2), PgTypeInfo::NUMERIC),
+            (D::Decimal256(50, 2), PgTypeInfo::NUMERIC),
+            (D::Utf8, PgTypeInfo::TEXT),
+            (D::LargeUtf8, PgTypeInfo::TEXT),
+            (D::Utf8View, PgTypeInfo::TEXT),
+            (D::Binary, PgTypeInfo::BYTEA),
+            (D::BinaryView, PgTypeInfo::BYTEA),
+            (D::Boolean, PgTypeInfo::BOOL),
+            (D::Date32, PgTypeInfo::DATE),
+            (D::Date64, PgTypeInfo::DATE),
+            (D::Time64(TimeUnit::Nanosecond), PgTypeInfo::TIME),
+            (
+                D::Timestamp(TimeUnit::Microsecond, None),
+                PgTypeInfo::TIMESTAMP,
+            ),
+            (
+                D::Timestamp(TimeUnit::Second, Some("+00:00".into())),
+                PgTypeInfo::TIMESTAMPTZ,
+            ),
+            (
+                D::Interval(IntervalUnit::MonthDayNano),
+                PgTypeInfo::INTERVAL,
+            ),
+            (D::Interval(IntervalUnit::YearMonth), PgTypeInfo::INTERVAL),
+            (D::Duration(TimeUnit::Millisecond), PgTypeInfo::INTERVAL),
+            (D::Null, PgTypeInfo::TEXT),
+            (
+                D::Dictionary(Box::new(D::Int32), Box::new(D::Utf8)),
+                PgTypeInfo::TEXT,
+            ),
+            (D::new_list(D::Int32, true), PgTypeInfo::INT4_ARRAY),
+            (D::new_large_list(D::Utf8, true), PgTypeInfo::TEXT_ARRAY),
+            (
+                D::new_fixed_size_list(D::Float64, 3, true),
+                PgTypeInfo::FLOAT8_ARRAY,
+            ),
+            (
+                D::new_list(D::new_list(D::Int64, true), true),
+                PgTypeInfo::INT8_ARRAY,
+            ),
+            (
+                D::new_list(D::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), true),
+                PgTypeInfo::TIMESTAMPTZ_ARRAY,
+            ),
+            (
+                D::Struct(vec![Field::new("a", D::Int32, true)].into()),
+                PgTypeInfo::RECORD,
+            ),
+            (
+                D::new_list(
+                    D::Struct(vec![Field::new("a", D::Int32, true)].into()),
+                    true,
+                ),
+                PgTypeInfo::RECORD_ARRAY,
+            ),
+        ];
+        for (dt, want) in cases {
+            assert_eq!(pg_type_of_arrow(&dt), want, "{dt}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        for (tag, dt, want) in [
+            ("varchar", DataType::Utf8, PgTypeInfo::VARCHAR),
+            ("json", DataType::Utf8, PgTypeInfo::JSON),
+            ("jsonb", DataType::LargeUtf8, PgTypeInfo::JSONB),
+            ("numeric", DataType::Decimal128(38, 10), PgTypeInfo::NUMERIC),
+            (
+                "timestamptz",
+                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC_TZ.into())),
+                PgTypeInfo::TIMESTAMPTZ,
+            ),
+            (
+                "jsonb",
+                DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8)),
+                PgTypeInfo::JSONB,
+            ),
+            // a tag that does not fit the data, or an unknown tag, is ignored
+            ("int4", DataType::Int64, PgTypeInfo::INT8),
+            ("jsonb", DataType::Int32, PgTypeInfo::INT4),
+            ("geometry", DataType::Utf8, PgTypeInfo::TEXT),
+        ] {
+            assert_eq!(
+                pg_type_of_field(&tagged(dt.clone(), tag)),
+                want,
+                "{tag} on {dt}"
+            );
+        }
+    }
+
+    #[test]
+    fn oid_to_arrow() {
+        for t in [
+            PgTypeInfo::BOOL,
+            PgTypeInfo::BYTEA,
+            PgTypeInfo::INT2,
+            PgTypeInfo::INT4,
+            PgTypeInfo::INT8,
+            PgTypeInfo::FLOAT4,
+            PgTypeInfo::FLOAT8,
+            PgTypeInfo::NUMERIC,
+            PgTypeInfo::TEXT,
+            PgTypeInfo::VARCHAR,
+            PgTypeInfo::JSON,
+            PgTypeInfo::JSONB,
+            PgTypeInfo::DATE,
+            PgTypeInfo::TIME,
+            PgTypeInfo::TIMESTAMP,
+            PgTypeInfo::TIMESTAMPTZ,
+            PgTypeInfo::INTERVAL,
+            PgTypeInfo::INT4_ARRAY,
+            PgTypeInfo::TEXT_ARRAY,
+            PgTypeInfo::JSONB_ARRAY,
+            PgTypeInfo::TIMESTAMPTZ_ARRAY,
+        ] {
+            let f = arrow_field_of_oid("p", t.oid).unwrap();
+            assert_eq!(pg_type_of_field(&f), t, "{}", t.name);
+            assert_eq!(arrow_type_of_oid(t.oid).as_ref(), Some(f.data_type()));
+        }
+        assert_eq!(
+            arrow_type_of_oid(oids::NUMERIC),
+            Some(DataType::Decimal128(38, 10))
+        );
+        assert_eq!(arrow_type_of_oid(0), None);
+        assert_eq!(arrow_type_of_oid(oids::UUID), None);
+        assert_eq!(arrow_type_of_oid(oids::BPCHAR), Some(DataType::Utf8));
+    }
 }

@@ -196,7 +196,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
             other => return Err(Error::unsupported(format!("table constraint {other}"))),
         }
     }
-    let mut def = TableDef { id: Default::default(), name: name.clone(), columns, time_column: None, partition_micros: DEFAULT_PARTITION_MICROS, primary_key };
+    let mut def = TableDef { id: Default::default(), name: name.clone(), columns, time_column: None, partition_micros: DEFAULT_PARTITION_MICROS, primary_key, hypertable: false };
     // Default time column: the first NOT NULL timestamp/timestamptz column.
     def.time_column = def.columns.iter().position(|c| c.ty.is_timestamp() && !c.nullable);
     apply_tsdb_options(&mut def, &ct.table_options)?;
@@ -218,7 +218,8 @@ fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<(
             SqlOption::Ident(i) => (i.value.to_lowercase(), None),
             other => return Err(Error::unsupported(format!("table option {other}"))),
         };
-        let key = key.trim_start_matches("tsdb.").trim_start_matches("timescaledb.").to_string();
+        // `tsdb.x` is rewritten to `tsdb_x` before parsing (see `session::rewrite_dotted_options`).
+        let key = key.trim_start_matches("tsdb.").trim_start_matches("timescaledb.").trim_start_matches("tsdb_").trim_start_matches("timescaledb_").to_string();
         match key.as_str() {
             "hypertable" => hyper = value.and_then(literal_string).map(|v| v != "false").unwrap_or(true),
             "partition_column" | "time_column" => part_col = value.and_then(literal_string),
@@ -227,7 +228,10 @@ fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<(
             other => return Err(Error::unsupported(format!("table option \"{other}\""))),
         }
     }
-    let _ = hyper;
+    def.hypertable = hyper;
+    if hyper && part_col.is_none() && def.time_column.is_none() {
+        return Err(Error::with_hint(SqlState::InvalidTableDefinition, "a hypertable needs a time column", "Add tsdb.partition_column = '<timestamp column>'."));
+    }
     if let Some(c) = part_col {
         set_time_column(def, &c)?;
     }
@@ -337,9 +341,13 @@ pub async fn create_hypertable(storage: &Storage, f: &ast::Function) -> Result<(
         return Err(Error::user(SqlState::UndefinedTable, format!("relation \"{table}\" does not exist")));
     };
     let mut def = (**def).clone();
-    if def.time_column.is_some() && def.time_column == def.column_index(&time_col) && !if_not_exists && chunk.is_none() {
-        // Already partitioned by this column (implicitly): TimescaleDB would say it is a hypertable already.
+    if def.hypertable {
+        if if_not_exists {
+            return Ok((def.id.as_u64() as i64, def.name.clone(), false));
+        }
+        return Err(Error::user(SqlState::DuplicateObject, format!("table \"{}\" is already a hypertable", def.name)));
     }
+    def.hypertable = true;
     let was_null = def.column_index(&time_col).is_some_and(|i| def.columns[i].nullable);
     set_time_column(&mut def, &time_col)?;
     if let Some(c) = chunk {
@@ -351,9 +359,7 @@ pub async fn create_hypertable(storage: &Storage, f: &ast::Function) -> Result<(
         if !snap.batches.is_empty() || !snap.files.is_empty() {
             return Err(Error::user(SqlState::InvalidTableDefinition, format!("column \"{time_col}\" of a non-empty table must be NOT NULL to become the time column")));
         }
-        let name = def.name.clone();
-        storage.drop_table(&name).await?;
-        let new = storage.create_table(def).await?;
+        let new = storage.update_table_def(def).await?;
         return Ok((new.id.as_u64() as i64, new.name.clone(), true));
     }
     let new = storage.update_table_def(def).await?;

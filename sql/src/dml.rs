@@ -81,7 +81,7 @@ pub fn complete_batch(def: &TableDef, schema: &SchemaRef, targets: &[usize], col
             None => default_array(def, schema, i, rows, now_micros),
         })
         .collect::<Result<Vec<_>>>()?;
-    let opts = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(Arc::clone(schema), columns, &opts).map_err(datafusion::error::DataFusionError::from)?)
 }
 
@@ -110,13 +110,13 @@ fn default_array(def: &TableDef, schema: &SchemaRef, i: usize, rows: usize, now_
 /// Converts a column computed by DataFusion to the storage type of the target column.
 /// Strings go through PostgreSQL's input syntax (so `'2024-01-01 00:00:00+00'` works for
 /// timestamptz); other types through Arrow's cast, with range checks.
-pub fn convert_column(array: &ArrayRef, field: &datafusion::arrow::datatypes::Field, tz_offset_secs: i32) -> Result<ArrayRef> {
+pub fn convert_column(array: &ArrayRef, field: &arrow::datatypes::Field, tz_offset_secs: i32) -> Result<ArrayRef> {
     if array.data_type() == field.data_type() {
         return Ok(Arc::clone(array));
     }
     let is_str = matches!(array.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     if is_str && !matches!(field.data_type(), DataType::Utf8) {
-        let strings = datafusion::arrow::compute::cast(array, &DataType::Utf8)?;
+        let strings = arrow::compute::cast(array, &DataType::Utf8)?;
         let strings = strings.as_string::<i32>();
         let mut b = strata_pgtypes::decode::ColumnBuilder::new(field, strings.len(), tz_offset_secs);
         for v in strings.iter() {
@@ -130,8 +130,8 @@ pub fn convert_column(array: &ArrayRef, field: &datafusion::arrow::datatypes::Fi
     if matches!(array.data_type(), DataType::Null) {
         return Ok(new_null_array(field.data_type(), array.len()));
     }
-    let opts = datafusion::arrow::compute::CastOptions { safe: false, ..Default::default() };
-    datafusion::arrow::compute::cast_with_options(array, field.data_type(), &opts).map_err(|e| {
+    let opts = arrow::compute::CastOptions { safe: false, ..Default::default() };
+    arrow::compute::cast_with_options(array, field.data_type(), &opts).map_err(|e| {
         let msg = e.to_string();
         if msg.contains("overflow") || msg.contains("Overflow") || msg.contains("out of range") || msg.contains("Can't cast value") {
             Error::user(SqlState::NumericValueOutOfRange, format!("value out of range for column \"{}\" of type {}", field.name(), pg_type_name(field)))
@@ -144,7 +144,7 @@ pub fn convert_column(array: &ArrayRef, field: &datafusion::arrow::datatypes::Fi
     })
 }
 
-fn pg_type_name(field: &datafusion::arrow::datatypes::Field) -> &'static str {
+fn pg_type_name(field: &arrow::datatypes::Field) -> &'static str {
     strata_storage::schema::column_type_of_field(field).map(|t| t.pg_name()).unwrap_or("unknown")
 }
 
@@ -186,7 +186,7 @@ pub async fn insert_from_plan(
     if out.is_empty() {
         return Ok(0);
     }
-    let batch = datafusion::arrow::compute::concat_batches(&schema, &out).map_err(datafusion::error::DataFusionError::from)?;
+    let batch = arrow::compute::concat_batches(&schema, &out).map_err(datafusion::error::DataFusionError::from)?;
     storage.write(def.id, batch).await?;
     Ok(rows as u64)
 }
@@ -228,9 +228,9 @@ pub async fn delete(ctx: &SessionContext, storage: &Storage, del: &ast::Delete) 
         }
         None => None,
     };
-    let eval = move |b: &RecordBatch| -> strata_storage::Result<datafusion::arrow::array::BooleanArray> {
+    let eval = move |b: &RecordBatch| -> strata_storage::Result<arrow::array::BooleanArray> {
         match &phys {
-            None => Ok(datafusion::arrow::array::BooleanArray::from(vec![true; b.num_rows()])),
+            None => Ok(arrow::array::BooleanArray::from(vec![true; b.num_rows()])),
             Some(p) => {
                 let v = p.evaluate(b).map_err(|e| strata_storage::Error::InvalidInput(e.to_string()))?;
                 let a = v.into_array(b.num_rows()).map_err(|e| strata_storage::Error::InvalidInput(e.to_string()))?;

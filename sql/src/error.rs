@@ -41,6 +41,10 @@ pub enum SqlState {
     DataCorrupted,
     IoError,
     Internal,
+    AmbiguousColumn,
+    GroupingError,
+    InFailedTransaction,
+    InvalidRowCountInLimit,
 }
 
 impl SqlState {
@@ -79,6 +83,10 @@ impl SqlState {
             SqlState::DataCorrupted => "XX001",
             SqlState::IoError => "58030",
             SqlState::Internal => "XX000",
+            SqlState::AmbiguousColumn => "42702",
+            SqlState::GroupingError => "42803",
+            SqlState::InFailedTransaction => "25P02",
+            SqlState::InvalidRowCountInLimit => "2201W",
         }
     }
 
@@ -116,6 +124,10 @@ impl SqlState {
         SqlState::DataCorrupted,
         SqlState::IoError,
         SqlState::Internal,
+        SqlState::AmbiguousColumn,
+        SqlState::GroupingError,
+        SqlState::InFailedTransaction,
+        SqlState::InvalidRowCountInLimit,
     ];
 }
 
@@ -218,7 +230,56 @@ fn clean_datafusion_message(e: &DataFusionError) -> String {
     {
         return "division by zero".to_string();
     }
-    s.trim().to_string()
+    pg_message(s.trim())
+}
+
+/// Rewrites DataFusion's wording into PostgreSQL's for the errors clients match on.
+fn pg_message(s: &str) -> String {
+    // "table 'strata.public.x' not found" -> relation "x" does not exist
+    if let Some(rest) = s.strip_prefix("table '")
+        && let Some(end) = rest.find("' not found")
+    {
+        let name = rest[..end].rsplit('.').next().unwrap_or(&rest[..end]);
+        return format!("relation \"{name}\" does not exist");
+    }
+    // "No field named nope. Did you mean ...?" / "No field named t.nope." -> column "nope" does not exist
+    if let Some(rest) = s.strip_prefix("No field named ") {
+        let name = rest.split(['.', ' ']).filter(|p| !p.is_empty()).collect::<Vec<_>>();
+        let raw = rest.split(". ").next().unwrap_or(rest).trim_end_matches('.');
+        let col = raw.rsplit('.').next().unwrap_or(raw).trim_matches('"');
+        let _ = name;
+        return format!("column \"{col}\" does not exist");
+    }
+    if let Some(rest) = s.strip_prefix("Ambiguous reference to unqualified field ") {
+        return format!("column reference \"{}\" is ambiguous", rest.trim());
+    }
+    if s.starts_with("LIMIT must be >= 0") {
+        return "LIMIT must not be negative".to_string();
+    }
+    if s.starts_with("OFFSET must be >= 0") {
+        return "OFFSET must not be negative".to_string();
+    }
+    // "Cannot cast string 'abc' to value of Int32 type" -> invalid input syntax for type integer: "abc"
+    if let Some(rest) = s.strip_prefix("Cannot cast string '")
+        && let Some(end) = rest.find("' to value of ")
+    {
+        let val = &rest[..end];
+        let ty = rest[end + 14..].trim_end_matches(" type");
+        let pg = match ty {
+            "Int16" => "smallint",
+            "Int32" => "integer",
+            "Int64" => "bigint",
+            "Float32" => "real",
+            "Float64" => "double precision",
+            t if t.starts_with("Decimal") => "numeric",
+            t if t.starts_with("Timestamp") => "timestamp",
+            "Date32" => "date",
+            "Boolean" => "boolean",
+            other => other,
+        };
+        return format!("invalid input syntax for type {pg}: \"{val}\"");
+    }
+    s.to_string()
 }
 
 fn root_error(e: &DataFusionError) -> &DataFusionError {
@@ -254,8 +315,18 @@ pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
                 SqlState::Internal
             }
         }
+        _ if lower.starts_with("table '") && lower.contains("' not found") => SqlState::UndefinedTable,
+        _ if lower.contains("cannot cast string") => SqlState::InvalidTextRepresentation,
         DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
-            if lower.contains("table") && (lower.contains("not found") || lower.contains("does not exist")) {
+            if lower.starts_with("limit must be >= 0") || lower.starts_with("offset must be >= 0") {
+                SqlState::InvalidRowCountInLimit
+            } else if lower.contains("ambiguous") {
+                SqlState::AmbiguousColumn
+            } else if lower.contains("must be in group by") || lower.contains("must appear in the group by") || lower.contains("group by or an aggregate") {
+                SqlState::GroupingError
+            } else if lower.contains("cannot coerce") {
+                SqlState::UndefinedFunction
+            } else if lower.contains("table") && (lower.contains("not found") || lower.contains("does not exist")) {
                 SqlState::UndefinedTable
             } else if lower.contains("no field named") || lower.contains("column") && lower.contains("not found") {
                 SqlState::UndefinedColumn

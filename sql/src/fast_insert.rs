@@ -19,8 +19,11 @@ use crate::error::{Error, Result, SqlState};
 /// One VALUES cell as the fast path understands it.
 enum Cell<'a> {
     Null,
-    /// Text in PostgreSQL input syntax (string literals, numbers, booleans).
+    /// Text in PostgreSQL input syntax (string literals, booleans).
     Text(std::borrow::Cow<'a, str>),
+    /// A numeric literal: assigned with PostgreSQL's numeric → column cast (`1.5` into an
+    /// integer column rounds to 2).
+    Number(std::borrow::Cow<'a, str>),
     /// `$n` (1-based).
     Param(usize),
     /// `now()` / `CURRENT_TIMESTAMP`.
@@ -33,7 +36,7 @@ fn cell(e: &Expr) -> Option<Cell<'_>> {
     Some(match e {
         Expr::Value(v) => match &v.value {
             Value::Null => Cell::Null,
-            Value::Number(n, _) => Cell::Text(n.as_str().into()),
+            Value::Number(n, _) => Cell::Number(n.as_str().into()),
             Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Cell::Text(s.as_str().into()),
             Value::Boolean(b) => Cell::Text(if *b { "t".into() } else { "f".into() }),
             Value::Placeholder(p) => Cell::Param(p.strip_prefix('$')?.parse().ok()?),
@@ -41,7 +44,7 @@ fn cell(e: &Expr) -> Option<Cell<'_>> {
         },
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match expr.as_ref() {
             Expr::Value(v) => match &v.value {
-                Value::Number(n, _) => Cell::Text(format!("-{n}").into()),
+                Value::Number(n, _) => Cell::Number(format!("-{n}").into()),
                 _ => return None,
             },
             _ => return None,
@@ -50,6 +53,7 @@ fn cell(e: &Expr) -> Option<Cell<'_>> {
         // which is what PostgreSQL's assignment cast does for these literal forms.
         Expr::Cast { expr, .. } => match cell(expr)? {
             c @ (Cell::Text(_) | Cell::Null | Cell::Param(_)) => c,
+            Cell::Number(n) => Cell::Text(n),
             _ => return None,
         },
         Expr::TypedString(ts) => match &ts.value.value {
@@ -124,22 +128,22 @@ pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params:
         let field = schema.field(t);
         let has_default = cells.iter().any(|r| matches!(r[ci], Cell::Default));
         let has_param_or_now = cells.iter().any(|r| matches!(r[ci], Cell::Param(_) | Cell::Now));
-        if has_default {
-            // Rare: fall back to the default machinery per row by treating DEFAULT as
-            // "column omitted" only when the whole column is DEFAULT.
-            if cells.iter().all(|r| matches!(r[ci], Cell::Default)) {
-                let d = complete_batch(def, &schema, &[], vec![], rows, now)?;
-                cols.push(Arc::clone(d.column(t)));
-                continue;
-            }
-            return Ok(None);
-        }
-        if !has_param_or_now {
+        // DEFAULT in some rows: the column's default values, taken row by row.
+        let defaults = if has_default { Some(Arc::clone(complete_batch(def, &schema, &[], vec![], rows, now)?.column(t))) } else { None };
+        if !has_param_or_now && !has_default {
+            // Numbers into float/text columns parse as text input (same result, faster);
+            // into integer/numeric columns they take the numeric assignment cast.
+            let numeric_cast = !matches!(field.data_type(), DataType::Float32 | DataType::Float64 | DataType::Utf8);
             let mut b = ColumnBuilder::new(field, rows, tz_offset_secs);
             for r in &cells {
                 match &r[ci] {
                     Cell::Null => b.append_null(),
                     Cell::Text(s) => b.append_text(s).map_err(|e| value_error(e, field))?,
+                    Cell::Number(s) if numeric_cast => {
+                        let v = strata_pgtypes::decode::parse_numeric_literal(s).map_err(|e| value_error(e, field))?;
+                        b.append_scalar_owned(v).map_err(|e| value_error(e, field))?
+                    }
+                    Cell::Number(s) => b.append_text(s).map_err(|e| value_error(e, field))?,
                     _ => unreachable!("checked above"),
                 }
             }
@@ -147,7 +151,7 @@ pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params:
             continue;
         }
         let mut vals = Vec::with_capacity(rows);
-        for r in &cells {
+        for (ri, r) in cells.iter().enumerate() {
             let v = match &r[ci] {
                 Cell::Null => ScalarValue::try_from(field.data_type())?,
                 Cell::Text(s) => {
@@ -155,6 +159,15 @@ pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params:
                     b.append_text(s).map_err(|e| value_error(e, field))?;
                     ScalarValue::try_from_array(&b.finish(), 0)?
                 }
+                Cell::Number(s) => {
+                    let v = strata_pgtypes::decode::parse_numeric_literal(s).map_err(|e| value_error(e, field))?;
+                    let a = strata_pgtypes::decode::scalar_to_array(&v, field, tz_offset_secs).map_err(|e| value_error(e, field))?;
+                    ScalarValue::try_from_array(&a, 0)?
+                }
+                Cell::Default => match &defaults {
+                    Some(d) => ScalarValue::try_from_array(d, ri)?,
+                    None => ScalarValue::try_from(field.data_type())?,
+                },
                 Cell::Param(n) => {
                     let p = params.and_then(|p| p.get(n - 1)).ok_or_else(|| Error::user(SqlState::ProtocolViolation, format!("there is no parameter ${n}")))?;
                     scalar_to_field(p, field, tz_offset_secs)?
@@ -164,7 +177,6 @@ pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params:
                     DataType::Date32 => ScalarValue::Date32(Some(now.div_euclid(86_400_000_000) as i32)),
                     other => return Err(Error::user(SqlState::DatatypeMismatch, format!("column \"{}\" is of type {other} but now() is a timestamp", field.name()))),
                 },
-                Cell::Default => unreachable!("handled above"),
             };
             vals.push(v);
         }

@@ -30,6 +30,7 @@ pub fn register(ctx: &SessionContext, settings: &Settings) {
         Volatility::Stable,
         Arc::new(move |_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v.clone()))))),
     ));
+    ctx.register_udf(pg_typeof_udf());
     let s = settings.clone();
     ctx.register_udf(create_udf(
         "current_setting",
@@ -49,4 +50,55 @@ pub fn register(ctx: &SessionContext, settings: &Settings) {
             }
         }),
     ));
+}
+
+/// `pg_typeof(any)`: the PostgreSQL type name of the argument's type, as `regtype` prints.
+pub fn pg_typeof_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDFImpl, Signature};
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct PgTypeOf {
+        sig: Signature,
+    }
+    impl ScalarUDFImpl for PgTypeOf {
+        fn name(&self) -> &str {
+            "pg_typeof"
+        }
+        fn signature(&self) -> &Signature {
+            &self.sig
+        }
+        fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+            Ok(DataType::Utf8)
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::common::Result<ColumnarValue> {
+            let field = &args.arg_fields[0];
+            let name = regtype_name(field.as_ref());
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
+        }
+    }
+    datafusion::logical_expr::ScalarUDF::new_from_impl(PgTypeOf { sig: Signature::any(1, Volatility::Immutable) })
+}
+
+/// The `regtype` display name of an Arrow field's PostgreSQL type.
+pub fn regtype_name(field: &datafusion::arrow::datatypes::Field) -> String {
+    let info = strata_pgtypes::oid::pg_type_of_field(field);
+    let base = |n: &str| -> String {
+        match n {
+            "int2" => "smallint".into(),
+            "int4" => "integer".into(),
+            "int8" => "bigint".into(),
+            "float4" => "real".into(),
+            "float8" => "double precision".into(),
+            "bool" => "boolean".into(),
+            "varchar" => "character varying".into(),
+            "timestamp" => "timestamp without time zone".into(),
+            "timestamptz" => "timestamp with time zone".into(),
+            "time" => "time without time zone".into(),
+            "bpchar" => "character".into(),
+            other => other.to_string(),
+        }
+    };
+    match info.name.strip_prefix('_') {
+        Some(elem) => format!("{}[]", base(elem)),
+        None => base(info.name),
+    }
 }

@@ -161,7 +161,8 @@ impl Session {
         if trimmed.eq_ignore_ascii_case("checkpoint") {
             return Ok(vec![Stmt::Checkpoint]);
         }
-        let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+        let rewritten = rewrite_dotted_options(sql);
+        let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql)).map_err(|e| {
             let msg = e.to_string();
             let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
             Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
@@ -190,7 +191,7 @@ impl Session {
             Stmt::Sql(s) => s.as_ref(),
         };
         if self.failed_transaction && !matches!(s, Statement::Rollback { .. } | Statement::Commit { .. }) {
-            return Err(Error::user(SqlState::InvalidTransactionState.in_failed(), "current transaction is aborted, commands ignored until end of transaction block"));
+            return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
         }
         let storage = Arc::clone(self.engine.storage());
         match s {
@@ -473,7 +474,11 @@ impl Session {
         let storage = self.engine.storage();
         let (def, targets) = dml::insert_target(storage, ins)?;
         let Some(source) = &ins.source else {
-            return Err(Error::unsupported("INSERT without VALUES or SELECT"));
+            // INSERT INTO t DEFAULT VALUES: one row of defaults.
+            let now = chrono::Utc::now().timestamp_micros();
+            let batch = dml::complete_batch(&def, &def.arrow_schema(), &[], vec![], 1, now)?;
+            storage.write(def.id, batch).await?;
+            return Ok(1);
         };
         if let Some(batch) = crate::fast_insert::try_build(&def, &targets, source, params, self.settings.tz_offset_secs)? {
             let n = batch.num_rows() as u64;
@@ -602,7 +607,7 @@ impl Session {
         match &p.kind {
             PreparedKind::Plan(plan) => {
                 if self.failed_transaction {
-                    return Err(Error::user(SqlState::InvalidTransactionState.in_failed(), "current transaction is aborted, commands ignored until end of transaction block"));
+                    return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
                 }
                 let plan = if params.is_empty() { plan.clone() } else { plan.clone().replace_params_with_values(&ParamValues::List(params.into_iter().map(Into::into).collect()))? };
                 let q = match &p.stmt {
@@ -616,7 +621,7 @@ impl Session {
                     && let Statement::Insert(ins) = s.as_ref()
                 {
                     if self.failed_transaction {
-                        return Err(Error::user(SqlState::InvalidTransactionState.in_failed(), "current transaction is aborted, commands ignored until end of transaction block"));
+                        return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
                     }
                     let n = self.insert(ins, Some(&params)).await?;
                     return Ok(command(format!("INSERT 0 {n}")));
@@ -632,14 +637,67 @@ impl Session {
     }
 }
 
-trait InFailed {
-    fn in_failed(self) -> SqlState;
-}
-impl InFailed for SqlState {
-    /// 25P02 in_failed_sql_transaction shares the 25000 class.
-    fn in_failed(self) -> SqlState {
-        SqlState::InvalidTransactionState
+
+/// TimescaleDB's `WITH (tsdb.hypertable, timescaledb.continuous, ...)` options have dotted
+/// keys that sqlparser does not accept; they are rewritten to `tsdb_hypertable` before
+/// parsing (outside string literals and quoted identifiers only). None if nothing changed.
+fn rewrite_dotted_options(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("tsdb.") && !lower.contains("timescaledb.") {
+        return None;
     }
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<u8> = None;
+    let mut j = 0;
+    while j < b.len() {
+        let c = b[j];
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            out.push(c as char);
+            j += 1;
+            continue;
+        }
+        if c == b'\'' || c == b'"' {
+            quote = Some(c);
+            out.push(c as char);
+            j += 1;
+            continue;
+        }
+        let prev_ident = j > 0 && (b[j - 1].is_ascii_alphanumeric() || b[j - 1] == b'_');
+        let mut matched = false;
+        for prefix in ["timescaledb.", "tsdb."] {
+            if !prev_ident && lower[j..].starts_with(prefix) {
+                out.push_str(&sql[j..j + prefix.len() - 1]);
+                out.push('_');
+                j += prefix.len();
+                // The option name itself.
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    out.push(b[j] as char);
+                    j += 1;
+                }
+                // A bare flag (`tsdb.hypertable,`) becomes `tsdb_hypertable = true`.
+                let mut k = j;
+                while k < b.len() && b[k].is_ascii_whitespace() {
+                    k += 1;
+                }
+                if k < b.len() && (b[k] == b',' || b[k] == b')') {
+                    out.push_str(" = true");
+                }
+                matched = true;
+                break;
+            }
+        }
+        if !matched {
+            // Copy one UTF-8 character.
+            let ch = sql[j..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            j += ch.len_utf8();
+        }
+    }
+    Some(out)
 }
 
 fn output_names_of(s: &Statement) -> Option<ast::Query> {

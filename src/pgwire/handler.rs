@@ -25,7 +25,7 @@ use pgwire::messages::startup::ParameterStatus;
 use strata_pgtypes::encode::{TextOptions, TimeZoneSetting};
 use strata_sql::{CopyFormat, CopyIn, Engine, Error, Output, Prepared, Session, SqlState, Stmt};
 
-use crate::pgwire::encode::{BatchEncoder, field_infos, format_of, pg_type};
+use crate::pgwire::encode::{BatchEncoder, field_infos, pg_type};
 use crate::pgwire::error::{error_info, to_pgwire, user};
 use crate::pgwire::startup::{CancelFlag, CancelRegistry, ConnState, StrataStartup};
 
@@ -134,6 +134,7 @@ fn row_stream(
     opts: TextOptions,
     cancel: Arc<CancelFlag>,
     deadline: Option<tokio::time::Instant>,
+    failed: Arc<std::sync::atomic::AtomicBool>,
 ) -> QueryResponse {
     let fields = Arc::new(field_infos(&schema, &codes));
     let encoder = BatchEncoder::new(&schema, &codes, &opts);
@@ -155,7 +156,10 @@ fn row_stream(
                 Ok(rows) => rows.into_iter().map(Ok).collect(),
                 Err(e) => vec![Err(to_pgwire(&Error::user(SqlState::Internal, format!("cannot encode result: {e}"))))],
             },
-            Err(e) => vec![Err(to_pgwire(&e))],
+            Err(e) => {
+                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                vec![Err(to_pgwire(&e))]
+            }
         };
         stream::iter(out)
     });
@@ -182,7 +186,7 @@ fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &
         s.next().await.map(|r| (r.map_err(Error::from), (s, cancel)))
     });
     let mut first = true;
-    let data = batches.map(move |b| -> PgWireResult<pgwire::messages::copy::CopyData> {
+    let data = batches.map(move |b| -> PgWireResult<CopyData> {
         let b = b.map_err(|e| to_pgwire(&e))?;
         let mut out = Vec::with_capacity(b.num_rows() * 64);
         if first && header {
@@ -213,7 +217,7 @@ fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &
             }
             out.push(b'\n');
         }
-        Ok(pgwire::messages::copy::CopyData::new(bytes::Bytes::from(out)))
+        Ok(CopyData::new(bytes::Bytes::from(out)))
     });
     Ok(CopyResponse::new(0, ncols, data))
 }
@@ -255,7 +259,7 @@ fn csv_field(out: &mut Vec<u8>, v: &[u8], delim: u8, quote: u8, null: &str) {
 pub struct CopyState {
     target: CopyIn,
     parser: strata_pgtypes::copy::CopyParser,
-    pending: Vec<datafusion::arrow::array::RecordBatch>,
+    pending: Vec<arrow::array::RecordBatch>,
     pending_bytes: usize,
     rows: u64,
     error: Option<Error>,
@@ -275,6 +279,9 @@ impl Inner {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         state.cancel.reset();
+        if state.stream_failed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            session.note_error();
+        }
         let deadline = deadline_of(session);
         let (out, codes) = match prepared {
             Some((p, params, codes)) => (guarded(&state.cancel, deadline, session.execute_prepared(p, params)).await, codes),
@@ -290,7 +297,7 @@ impl Inner {
         Ok(match out {
             Output::Empty => Response::EmptyQuery,
             Output::Rows { schema, stream } => {
-                Response::Query(row_stream(schema, stream, codes, text_options(session), Arc::clone(&state.cancel), deadline))
+                Response::Query(row_stream(schema, stream, codes, text_options(session), Arc::clone(&state.cancel), deadline, Arc::clone(&state.stream_failed)))
             }
             Output::Command { tag, params } => {
                 for (k, v) in params {
@@ -320,7 +327,7 @@ fn new_copy_parser(target: &CopyIn, tz: i32) -> strata_pgtypes::copy::CopyParser
     use strata_pgtypes::copy::{CopyFormat as F, CopyOptions, CopyParser};
     let schema = target.table.arrow_schema();
     let fields: Vec<Field> = target.targets.iter().map(|i| schema.field(*i).clone()).collect();
-    let sub = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    let sub = Arc::new(arrow::datatypes::Schema::new(fields));
     let csv = target.spec.format == CopyFormat::Csv;
     let mut opts = if csv { CopyOptions::csv() } else { CopyOptions::text() };
     opts.format = if csv { F::Csv } else { F::Text };
@@ -623,7 +630,7 @@ async fn commit_copy(storage: &strata_storage::Storage, cs: &mut CopyState) -> R
         full.push(strata_sql::dml::complete_batch(def, &schema, &cs.target.targets, b.columns().to_vec(), rows, now)?);
     }
     cs.pending_bytes = 0;
-    let batch = datafusion::arrow::compute::concat_batches(&schema, &full).map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
+    let batch = arrow::compute::concat_batches(&schema, &full).map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
     let n = batch.num_rows() as u64;
     storage.write(def.id, batch).await?;
     cs.rows += n;

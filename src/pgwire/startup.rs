@@ -82,6 +82,9 @@ pub struct ConnState {
     pub session: tokio::sync::Mutex<Session>,
     pub cancel: Arc<CancelFlag>,
     pub copy: tokio::sync::Mutex<Option<crate::pgwire::handler::CopyState>>,
+    /// Set when a result stream failed after the statement returned (the session could
+    /// not see it); the next statement marks the transaction block failed.
+    pub stream_failed: Arc<AtomicBool>,
     _guard: CancelGuard,
 }
 
@@ -173,6 +176,7 @@ impl StartupHandler for StrataStartup {
             session: tokio::sync::Mutex::new(session),
             cancel,
             copy: tokio::sync::Mutex::new(None),
+            stream_failed: Arc::new(AtomicBool::new(false)),
             _guard: CancelGuard { registry: Arc::clone(&self.registry), key: (pid, key_bytes) },
         });
         finish_authentication(client, &params).await

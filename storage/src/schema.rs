@@ -166,6 +166,9 @@ pub struct TableDef {
     /// Declared primary key columns (stored; enforced in a later version).
     #[serde(default)]
     pub primary_key: Vec<String>,
+    /// Made a hypertable explicitly (`create_hypertable` or `WITH (tsdb.hypertable)`).
+    #[serde(default)]
+    pub hypertable: bool,
 }
 
 /// Default chunk interval: 7 days, like TimescaleDB.

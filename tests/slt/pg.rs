@@ -199,7 +199,7 @@ impl Cluster {
             .arg(self.data().join("server.log"))
             .args(["-w", "-t", "60", "-o"])
             .arg(format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c TimeZone=UTC -c lc_messages=C",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c TimeZone=UTC -c lc_messages=C",
                 self.port,
                 self.dir.path().display()
             ))

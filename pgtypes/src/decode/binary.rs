@@ -1,7 +1,7 @@
 //! PostgreSQL binary (`*recv`) formats of bind parameters.
 
 use super::datetime::{PG_EPOCH_DAYS, PG_EPOCH_USECS};
-use super::num::{numeric_overflow, pow10_i128};
+use super::num::{DecimalParts, decimal_to_i128, numeric_overflow, pow10_i128};
 use super::{DecodeError, ScalarLike, oids};
 
 fn bad_format() -> DecodeError {
@@ -30,7 +30,11 @@ pub(crate) fn rescale_i128(v: i128, from: i64, to: i64) -> Option<i128> {
         let r = (v % p).abs();
         // half away from zero: compare 2r with p without overflow
         let up = r >= p - r;
-        Some(if up { if v < 0 { q - 1 } else { q + 1 } } else { q })
+        Some(if up {
+            if v < 0 { q - 1 } else { q + 1 }
+        } else {
+            q
+        })
     }
 }
 
@@ -55,25 +59,46 @@ fn numeric_recv(b: &[u8]) -> Result<ScalarLike, DecodeError> {
             ));
         }
         0xD000 | 0xF000 => return Err(numeric_overflow()),
-        _ => return Err(DecodeError::new("22P03", "invalid sign in external \"numeric\" value".to_string())),
+        _ => {
+            return Err(DecodeError::new(
+                "22P03",
+                "invalid sign in external \"numeric\" value".to_string(),
+            ));
+        }
     }
     if dscale > 0x3FFF {
-        return Err(DecodeError::new("22P03", "invalid scale in external \"numeric\" value".to_string()));
+        return Err(DecodeError::new(
+            "22P03",
+            "invalid scale in external \"numeric\" value".to_string(),
+        ));
     }
-    let mut acc: i128 = 0;
+    // Expand the base-10000 digits to decimal digits and round to min(dscale, 38).
+    let mut digits = Vec::with_capacity(4 * ndigits as usize);
     for k in 0..ndigits as usize {
         let d = u16::from_be_bytes([b[8 + 2 * k], b[9 + 2 * k]]);
         if d >= 10000 {
-            return Err(DecodeError::new("22P03", "invalid digit in external \"numeric\" value".to_string()));
+            return Err(DecodeError::new(
+                "22P03",
+                "invalid digit in external \"numeric\" value".to_string(),
+            ));
         }
-        acc = acc.checked_mul(10000).and_then(|a| a.checked_add(d as i128)).ok_or_else(numeric_overflow)?;
+        digits.extend_from_slice(&[
+            b'0' + (d / 1000) as u8,
+            b'0' + (d / 100 % 10) as u8,
+            b'0' + (d / 10 % 10) as u8,
+            b'0' + (d % 10) as u8,
+        ]);
     }
-    // acc has an implicit scale of 4 * (ndigits - 1 - weight)
+    // The digits have an implicit scale of 4 * (ndigits - 1 - weight).
     let implicit = 4 * (ndigits as i64 - 1 - weight);
+    let parts = DecimalParts {
+        neg: sign == 0x4000,
+        digits,
+        frac_len: implicit.max(0),
+        exp: (-implicit).max(0),
+    };
     let target = dscale.min(38);
-    let v = if ndigits == 0 { Some(0) } else { rescale_i128(acc, implicit, target) };
-    let v = v.ok_or_else(numeric_overflow)?;
-    let v = if sign == 0x4000 { -v } else { v };
+    let v = decimal_to_i128(&parts, 38, target as i8).ok_or_else(numeric_overflow)?;
     Ok(ScalarLike::Decimal(v, target as i8))
 }
 
@@ -89,13 +114,24 @@ pub(crate) fn decode_binary(b: &[u8], oid: u32) -> Result<ScalarLike, DecodeErro
         oids::FLOAT4 => ScalarLike::F64(f32::from_be_bytes(fixed(b)?) as f64),
         oids::FLOAT8 => ScalarLike::F64(f64::from_be_bytes(fixed(b)?)),
         oids::TEXT | oids::VARCHAR | oids::UNKNOWN | oids::BPCHAR | oids::NAME | oids::JSON => {
-            ScalarLike::Str(std::str::from_utf8(b).map_err(|_| super::invalid_utf8(b))?.to_string())
+            ScalarLike::Str(
+                std::str::from_utf8(b)
+                    .map_err(|_| super::invalid_utf8(b))?
+                    .to_string(),
+            )
         }
         oids::JSONB => {
             if b.first() != Some(&1) {
-                return Err(DecodeError::new("22P03", "unsupported jsonb version number".to_string()));
+                return Err(DecodeError::new(
+                    "22P03",
+                    "unsupported jsonb version number".to_string(),
+                ));
             }
-            ScalarLike::Str(std::str::from_utf8(&b[1..]).map_err(|_| super::invalid_utf8(&b[1..]))?.to_string())
+            ScalarLike::Str(
+                std::str::from_utf8(&b[1..])
+                    .map_err(|_| super::invalid_utf8(&b[1..]))?
+                    .to_string(),
+            )
         }
         oids::DATE => {
             let d = i32::from_be_bytes(fixed(b)?);
@@ -117,9 +153,15 @@ pub(crate) fn decode_binary(b: &[u8], oid: u32) -> Result<ScalarLike, DecodeErro
                 _ => t
                     .checked_add(PG_EPOCH_USECS)
                     .filter(|v| *v != i64::MAX)
-                    .ok_or_else(|| DecodeError::new("22008", "timestamp out of range".to_string()))?,
+                    .ok_or_else(|| {
+                        DecodeError::new("22008", "timestamp out of range".to_string())
+                    })?,
             };
-            if oid == oids::TIMESTAMP { ScalarLike::TimestampMicros(v) } else { ScalarLike::TimestamptzMicros(v) }
+            if oid == oids::TIMESTAMP {
+                ScalarLike::TimestampMicros(v)
+            } else {
+                ScalarLike::TimestamptzMicros(v)
+            }
         }
         oids::INTERVAL => {
             let a: [u8; 16] = fixed(b)?;
@@ -129,7 +171,11 @@ pub(crate) fn decode_binary(b: &[u8], oid: u32) -> Result<ScalarLike, DecodeErro
             let nanos = usecs
                 .checked_mul(1000)
                 .ok_or_else(|| DecodeError::new("22008", "interval out of range".to_string()))?;
-            ScalarLike::IntervalMDN { months, days, nanos }
+            ScalarLike::IntervalMDN {
+                months,
+                days,
+                nanos,
+            }
         }
         oids::NUMERIC => numeric_recv(b)?,
         _ => {

@@ -56,14 +56,20 @@ fn dt_error(e: DtErr, input: &[u8], target: DtTarget) -> DecodeError {
     match e {
         DtErr::BadFormat => DecodeError::new(
             "22007",
-            format!("invalid input syntax for type {}: \"{}\"", target.type_name(), s),
+            format!(
+                "invalid input syntax for type {}: \"{}\"",
+                target.type_name(),
+                s
+            ),
         ),
-        DtErr::FieldOverflow => {
-            DecodeError::new("22008", format!("date/time field value out of range: \"{s}\""))
-        }
-        DtErr::TzDispOverflow => {
-            DecodeError::new("22009", format!("time zone displacement out of range: \"{s}\""))
-        }
+        DtErr::FieldOverflow => DecodeError::new(
+            "22008",
+            format!("date/time field value out of range: \"{s}\""),
+        ),
+        DtErr::TzDispOverflow => DecodeError::new(
+            "22009",
+            format!("time zone displacement out of range: \"{s}\""),
+        ),
         DtErr::UnknownTz(name) => {
             DecodeError::new("22023", format!("time zone \"{name}\" not recognized"))
         }
@@ -112,6 +118,11 @@ pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
+/// Today's date (days since 1970) in a zone `tz` seconds east of UTC.
+pub(crate) fn local_today(tz: i32) -> i64 {
+    (now_usecs() + tz as i64 * USECS_PER_SEC).div_euclid(USECS_PER_DAY)
+}
+
 /// Current time as microseconds since 1970 UTC.
 pub(crate) fn now_usecs() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -125,19 +136,14 @@ pub(crate) fn parse_date(b: &[u8], session_tz: i32) -> Result<i32, DecodeError> 
     if let Some(d) = fast_date(b) {
         return Ok(d);
     }
-    let r = decode(b, DtTarget::Date).map_err(|e| dt_error(e, b, DtTarget::Date))?;
+    let r = decode(b, session_tz).map_err(|e| dt_error(e, b, DtTarget::Date))?;
     let days = match r {
-        Decoded::Special(sp) => {
-            let today = (now_usecs() + session_tz as i64 * USECS_PER_SEC).div_euclid(USECS_PER_DAY);
-            match sp {
-                Special::Infinity => return Ok(i32::MAX),
-                Special::NegInfinity => return Ok(i32::MIN),
-                Special::Epoch => 0,
-                Special::Now | Special::Today => today,
-                Special::Tomorrow => today + 1,
-                Special::Yesterday => today - 1,
-            }
-        }
+        Decoded::Special(sp) => match sp {
+            Special::Infinity => return Ok(i32::MAX),
+            Special::NegInfinity => return Ok(i32::MIN),
+            Special::Epoch => 0,
+            Special::Now => local_today(session_tz),
+        },
         Decoded::Fields(f) => f.days,
     };
     if !(MIN_DATE_DAYS..END_DATE_DAYS).contains(&days) {
@@ -160,32 +166,33 @@ pub(crate) fn parse_timestamptz(b: &[u8], session_tz: i32) -> Result<i64, Decode
 fn parse_ts(b: &[u8], session_tz: i32, target: DtTarget) -> Result<i64, DecodeError> {
     let with_tz = target == DtTarget::Timestamptz;
     if let Some((local, tz)) = fast_timestamp(b) {
-        return Ok(if with_tz { local - tz.unwrap_or(session_tz) as i64 * USECS_PER_SEC } else { local });
+        return Ok(if with_tz {
+            local - tz.unwrap_or(session_tz) as i64 * USECS_PER_SEC
+        } else {
+            local
+        });
     }
-    let r = decode(b, target).map_err(|e| dt_error(e, b, target))?;
+    let r = decode(b, session_tz).map_err(|e| dt_error(e, b, target))?;
     let tzu = session_tz as i64 * USECS_PER_SEC;
     let v = match r {
-        Decoded::Special(sp) => {
-            let now = now_usecs();
-            let local_midnight = (now + tzu).div_euclid(USECS_PER_DAY) * USECS_PER_DAY;
-            let local = match sp {
-                Special::Infinity => return Ok(i64::MAX),
-                Special::NegInfinity => return Ok(i64::MIN),
-                Special::Epoch => return Ok(0),
-                Special::Now => return Ok(if with_tz { now } else { now + tzu }),
-                Special::Today => local_midnight,
-                Special::Tomorrow => local_midnight + USECS_PER_DAY,
-                Special::Yesterday => local_midnight - USECS_PER_DAY,
-            };
-            if with_tz { local - tzu } else { local }
-        }
+        Decoded::Special(sp) => match sp {
+            Special::Infinity => return Ok(i64::MAX),
+            Special::NegInfinity => return Ok(i64::MIN),
+            Special::Epoch => return Ok(0),
+            Special::Now => {
+                let now = now_usecs();
+                return Ok(if with_tz { now } else { now + tzu });
+            }
+        },
         Decoded::Fields(f) => {
             if !(MIN_DATE_DAYS..END_DATE_DAYS).contains(&f.days) {
                 return Err(dt_error(DtErr::OutOfRange, b, target));
             }
             let local = f.days as i128 * USECS_PER_DAY as i128 + f.time_usecs as i128;
             let v = if with_tz {
-                local - f.tz.map(|t| t as i64).unwrap_or(session_tz as i64) as i128 * USECS_PER_SEC as i128
+                local
+                    - f.tz.map(|t| t as i64).unwrap_or(session_tz as i64) as i128
+                        * USECS_PER_SEC as i128
             } else {
                 local
             };
@@ -268,12 +275,15 @@ fn fast_timestamp(b: &[u8]) -> Option<(i64, Option<i32>)> {
     let mut tz = None;
     if i < n {
         let rest = &b[i..];
+        // (no byte-string literal patterns here: they compile to memcmp calls)
         match rest {
-            b"Z" | b"z" | b"+00" | b"-00" | b"+00:00" | b"-00:00" | b" UTC" | b"+0000" => {
-                tz = Some(0);
-            }
+            [b'Z' | b'z'] | [b' ', b'U', b'T', b'C'] => tz = Some(0),
             [sg @ (b'+' | b'-'), ..] => {
-                let hh = if rest.len() >= 3 { d2(rest, 1)? } else { return None };
+                let hh = if rest.len() >= 3 {
+                    d2(rest, 1)?
+                } else {
+                    return None;
+                };
                 let mm = match rest.len() {
                     3 => 0,
                     5 => d2(rest, 3)?,
@@ -339,7 +349,11 @@ fn tokenize(lc: &[u8]) -> Result<Vec<Tok<'_>>, DtErr> {
                 let delim = lc[i];
                 i += 1;
                 if dig(i) {
-                    let mut tt = if delim == b'.' { FType::Number } else { FType::Date };
+                    let mut tt = if delim == b'.' {
+                        FType::Number
+                    } else {
+                        FType::Date
+                    };
                     while dig(i) {
                         i += 1;
                     }
@@ -378,7 +392,8 @@ fn tokenize(lc: &[u8]) -> Result<Vec<Tok<'_>>, DtErr> {
             }
             if is_date {
                 while i < n
-                    && (lc[i].is_ascii_alphanumeric() || matches!(lc[i], b'+' | b'-' | b'/' | b'_' | b'.' | b':'))
+                    && (lc[i].is_ascii_alphanumeric()
+                        || matches!(lc[i], b'+' | b'-' | b'/' | b'_' | b'.' | b':'))
                 {
                     i += 1;
                 }
@@ -410,9 +425,23 @@ fn tokenize(lc: &[u8]) -> Result<Vec<Tok<'_>>, DtErr> {
         } else {
             return Err(DtErr::BadFormat);
         }
-        toks.push(Tok { t, s: &lc[start..i] });
+        toks.push(Tok {
+            t,
+            s: &lc[start..i],
+        });
     }
     Ok(toks)
+}
+
+/// Does an alphabetic-first date token start with a month or weekday name (`jan-31-2024`)
+/// rather than being a time zone name (`america/new_york`, `gmt-2`)?
+fn starts_with_date_word(s: &[u8]) -> bool {
+    let end = s
+        .iter()
+        .position(|c| !c.is_ascii_alphabetic())
+        .unwrap_or(s.len());
+    let w = &s[..end];
+    month_of(w).is_some() || is_dow(w)
 }
 
 /// Words of PostgreSQL's core date token table that may be followed by digits.
@@ -421,8 +450,23 @@ fn is_keyword(w: &[u8]) -> bool {
         || is_dow(w)
         || matches!(
             w,
-            b"t" | b"am" | b"pm" | b"bc" | b"ad" | b"epoch" | b"infinity" | b"now" | b"today" | b"tomorrow"
-                | b"yesterday" | b"allballs" | b"at" | b"on" | b"z" | b"zulu" | b"j" | b"julian"
+            b"t" | b"am"
+                | b"pm"
+                | b"bc"
+                | b"ad"
+                | b"epoch"
+                | b"infinity"
+                | b"now"
+                | b"today"
+                | b"tomorrow"
+                | b"yesterday"
+                | b"allballs"
+                | b"at"
+                | b"on"
+                | b"z"
+                | b"zulu"
+                | b"j"
+                | b"julian"
         )
 }
 
@@ -447,8 +491,23 @@ fn month_of(w: &[u8]) -> Option<u32> {
 fn is_dow(w: &[u8]) -> bool {
     matches!(
         w,
-        b"sun" | b"sunday" | b"mon" | b"monday" | b"tue" | b"tues" | b"tuesday" | b"wed" | b"wednesday"
-            | b"thu" | b"thur" | b"thurs" | b"thursday" | b"fri" | b"friday" | b"sat" | b"saturday"
+        b"sun"
+            | b"sunday"
+            | b"mon"
+            | b"monday"
+            | b"tue"
+            | b"tues"
+            | b"tuesday"
+            | b"wed"
+            | b"wednesday"
+            | b"thu"
+            | b"thur"
+            | b"thurs"
+            | b"thursday"
+            | b"fri"
+            | b"friday"
+            | b"sat"
+            | b"saturday"
     )
 }
 
@@ -497,7 +556,10 @@ fn tz_name(w: &[u8]) -> Option<i32> {
 /// POSIX-style `UTC+3`, `GMT-2`, `Etc/GMT+3`, `UTC+03:30`: the sign means *west* of UTC.
 fn posix_utc_offset(w: &[u8]) -> Option<i32> {
     let k = w.iter().position(|&c| c == b'+' || c == b'-')?;
-    if !matches!(&w[..k], b"utc" | b"gmt" | b"ut" | b"etc/utc" | b"etc/gmt" | b"uct") {
+    if !matches!(
+        &w[..k],
+        b"utc" | b"gmt" | b"ut" | b"etc/utc" | b"etc/gmt" | b"uct"
+    ) {
         return None;
     }
     let mut p = w[k + 1..].split(|&c| c == b':');
@@ -517,9 +579,6 @@ pub(crate) enum Special {
     Infinity,
     NegInfinity,
     Now,
-    Today,
-    Tomorrow,
-    Yesterday,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -539,7 +598,11 @@ pub(crate) enum Decoded {
 
 fn num(s: &[u8]) -> Result<i64, DtErr> {
     if s.is_empty() || s.len() > 12 {
-        return Err(if s.is_empty() { DtErr::BadFormat } else { DtErr::FieldOverflow });
+        return Err(if s.is_empty() {
+            DtErr::BadFormat
+        } else {
+            DtErr::FieldOverflow
+        });
     }
     let mut v = 0i64;
     for &c in s {
@@ -590,7 +653,13 @@ fn parse_time_tok(s: &[u8]) -> Result<(i64, i64, i64, i64), DtErr> {
 /// Signed zone displacement `+H`, `+HH`, `+HHMM`, `+HH:MM`, `+HH:MM:SS`, `+HHMMSS` → seconds east.
 fn parse_tz_tok(s: &[u8]) -> Result<i32, DtErr> {
     let neg = s[0] == b'-';
-    let body = &s[1..];
+    let mut body = &s[1..];
+    while let [c, rest @ ..] = body {
+        if !is_pg_space(*c) {
+            break;
+        }
+        body = rest;
+    }
     let (h, m, sec) = if body.contains(&b':') {
         let mut p = body.split(|&c| c == b':');
         let h = num(p.next().ok_or(DtErr::BadFormat)?)?;
@@ -604,12 +673,12 @@ fn parse_tz_tok(s: &[u8]) -> Result<i32, DtErr> {
         }
         (h, m, sec)
     } else {
+        // PostgreSQL's DecodeTimezone: up to two digits are hours, more are HH...MM.
         let v = num(body)?;
-        match body.len() {
-            1 | 2 => (v, 0, 0),
-            3 | 4 => (v / 100, v % 100, 0),
-            5 | 6 => (v / 10000, (v / 100) % 100, v % 100),
-            _ => return Err(DtErr::BadFormat),
+        if body.len() <= 2 {
+            (v, 0, 0)
+        } else {
+            (v / 100, v % 100, 0)
         }
     };
     if h > 15 || m >= 60 || sec >= 60 {
@@ -635,7 +704,7 @@ fn set_ymd(st: &mut St, y: (i64, bool), m: u32, d: i64) -> Result<(), DtErr> {
     if st.year.is_some() || st.mon.is_some() || st.mday.is_some() {
         return Err(DtErr::BadFormat);
     }
-    if d > 31 || d < 0 {
+    if !(0..=31).contains(&d) {
         return Err(DtErr::FieldOverflow);
     }
     st.year = Some(y);
@@ -646,7 +715,10 @@ fn set_ymd(st: &mut St, y: (i64, bool), m: u32, d: i64) -> Result<(), DtErr> {
 
 /// `DecodeDate` for a date field like `2024-01-31`, `1/31/2024`, `2024-jan-31`, `jan-31-2024`.
 fn decode_date_tok(s: &[u8], st: &mut St) -> Result<(), DtErr> {
-    let delim = *s.iter().find(|c| matches!(c, b'-' | b'/' | b'.')).ok_or(DtErr::BadFormat)?;
+    let delim = *s
+        .iter()
+        .find(|c| matches!(c, b'-' | b'/' | b'.'))
+        .ok_or(DtErr::BadFormat)?;
     let parts: Vec<&[u8]> = s.split(|&c| c == delim).collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(DtErr::BadFormat);
@@ -672,7 +744,11 @@ fn decode_date_tok(s: &[u8], st: &mut St) -> Result<(), DtErr> {
     match (mon_name, nums.len()) {
         (Some(m), 2) => {
             // year first if it has more than two digits, else day first (DMY/MDY with name)
-            let (y, d) = if nums[0].len() > 2 { (nums[0], nums[1]) } else { (nums[1], nums[0]) };
+            let (y, d) = if nums[0].len() > 2 {
+                (nums[0], nums[1])
+            } else {
+                (nums[1], nums[0])
+            };
             set_ymd(st, (num(y)?, y.len() <= 2), m, num(d)?)
         }
         (None, 3) => {
@@ -689,7 +765,12 @@ fn decode_date_tok(s: &[u8], st: &mut St) -> Result<(), DtErr> {
                 if !(1..=12).contains(&m) {
                     return Err(DtErr::FieldOverflow);
                 }
-                set_ymd(st, (num(nums[2])?, nums[2].len() <= 2), m as u32, num(nums[1])?)
+                set_ymd(
+                    st,
+                    (num(nums[2])?, nums[2].len() <= 2),
+                    m as u32,
+                    num(nums[1])?,
+                )
             }
         }
         _ => Err(DtErr::BadFormat),
@@ -697,7 +778,11 @@ fn decode_date_tok(s: &[u8], st: &mut St) -> Result<(), DtErr> {
 }
 
 /// Decode lowercased input into fields or a special value.
-pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
+///
+/// `today`/`tomorrow`/`yesterday` resolve against the session zone (`session_tz` seconds
+/// east of UTC) and combine with a time of day; `epoch`/`infinity` ignore other fields
+/// (as PostgreSQL does); `now` must stand alone.
+pub(crate) fn decode(input: &[u8], session_tz: i32) -> Result<Decoded, DtErr> {
     let lc = input.to_ascii_lowercase();
     let toks = tokenize(&lc)?;
     if toks.is_empty() {
@@ -706,6 +791,7 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
     let mut st = St::default();
     let mut loose: Vec<&[u8]> = Vec::new();
     let mut iso_t = false;
+    let mut rel_day: Option<i64> = None;
     let mut i = 0;
     while i < toks.len() {
         let tok = toks[i];
@@ -713,14 +799,16 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
         i += 1;
         match tok.t {
             FType::Date => {
-                if s[0].is_ascii_alphabetic() && (s.contains(&b'/') || s.contains(&b'_')) || s.contains(&b'+') {
+                if s[0].is_ascii_alphabetic() && !starts_with_date_word(s) || s.contains(&b'+') {
                     // A time zone name.
                     if st.tz.is_some() {
                         return Err(DtErr::BadFormat);
                     }
                     match tz_name(s).or_else(|| posix_utc_offset(s)) {
                         Some(z) => st.tz = Some(z),
-                        None => return Err(DtErr::UnknownTz(String::from_utf8_lossy(s).into_owned())),
+                        None => {
+                            return Err(DtErr::UnknownTz(String::from_utf8_lossy(s).into_owned()));
+                        }
                     }
                 } else {
                     if st.time.is_some() {
@@ -751,12 +839,20 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
                 if (iso_t || date_done) && st.time.is_none() && matches!(ip.len(), 4 | 6) {
                     // HHMM / HHMMSS[.ffff] (ISO basic time)
                     let v = num(ip)?;
-                    let (h, m, sec) = if ip.len() == 6 { (v / 10000, (v / 100) % 100, v % 100) } else { (v / 100, v % 100, 0) };
+                    let (h, m, sec) = if ip.len() == 6 {
+                        (v / 10000, (v / 100) % 100, v % 100)
+                    } else {
+                        (v / 100, v % 100, 0)
+                    };
                     st.time = Some((h, m, sec, frac_usecs(fp)?));
                     iso_t = false;
                 } else if !fp.is_empty() || s.contains(&b'.') {
                     return Err(DtErr::BadFormat);
-                } else if !date_done && st.mon.is_none() && loose.is_empty() && matches!(ip.len(), 8 | 6) {
+                } else if !date_done
+                    && st.mon.is_none()
+                    && loose.is_empty()
+                    && matches!(ip.len(), 8 | 6)
+                {
                     // YYYYMMDD / YYMMDD
                     let v = num(ip)?;
                     let (y, m, d) = (v / 10000, (v / 100) % 100, v % 100);
@@ -790,13 +886,20 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
                         return Err(DtErr::BadFormat);
                     }
                     st.time = Some((0, 0, 0, 0));
+                } else if let Some(k) = match s {
+                    b"today" => Some(0),
+                    b"tomorrow" => Some(1),
+                    b"yesterday" => Some(-1),
+                    _ => None,
+                } {
+                    if rel_day.is_some() {
+                        return Err(DtErr::BadFormat);
+                    }
+                    rel_day = Some(k);
                 } else if let Some(sp) = match s {
                     b"epoch" => Some(Special::Epoch),
                     b"infinity" => Some(Special::Infinity),
                     b"now" => Some(Special::Now),
-                    b"today" => Some(Special::Today),
-                    b"tomorrow" => Some(Special::Tomorrow),
-                    b"yesterday" => Some(Special::Yesterday),
                     _ => None,
                 } {
                     if st.special.is_some() {
@@ -815,8 +918,6 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
             FType::Special => {
                 if s == b"-infinity" && st.special.is_none() {
                     st.special = Some(Special::NegInfinity);
-                } else if s == b"+infinity" && st.special.is_none() {
-                    st.special = Some(Special::Infinity);
                 } else {
                     return Err(DtErr::BadFormat);
                 }
@@ -827,16 +928,29 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
         return Err(DtErr::BadFormat);
     }
     if let Some(sp) = st.special {
-        if toks.len() != 1 {
+        if sp == Special::Now && toks.len() != 1 || rel_day.is_some() {
             return Err(DtErr::BadFormat);
         }
         return Ok(Decoded::Special(sp));
+    }
+    if let Some(k) = rel_day {
+        if st.year.is_some() || st.mon.is_some() || st.mday.is_some() || !loose.is_empty() {
+            return Err(DtErr::BadFormat);
+        }
+        let (y, m, d) = civil_from_days(local_today(session_tz) + k);
+        st.year = Some((y, false));
+        st.mon = Some(m);
+        st.mday = Some(d);
     }
     // Resolve loose numbers (textual month forms: "Jan 31 2024", "31 Jan 2024").
     if !loose.is_empty() {
         match (st.mon, st.year, st.mday, loose.len()) {
             (Some(_), None, None, 2) => {
-                let (y, d) = if loose[0].len() > 2 { (loose[0], loose[1]) } else { (loose[1], loose[0]) };
+                let (y, d) = if loose[0].len() > 2 {
+                    (loose[0], loose[1])
+                } else {
+                    (loose[1], loose[0])
+                };
                 st.year = Some((num(y)?, y.len() <= 2));
                 st.mday = Some(num(d)?.min(99) as u32);
             }
@@ -870,8 +984,7 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
             h = 0;
         }
     }
-    if h < 0
-        || h > 24
+    if !(0..=24).contains(&h)
         || !(0..=59).contains(&m)
         || !(0..=60).contains(&s)
         || !(0..=USECS_PER_SEC).contains(&fsec)
@@ -880,11 +993,10 @@ pub(crate) fn decode(input: &[u8], target: DtTarget) -> Result<Decoded, DtErr> {
         return Err(DtErr::FieldOverflow);
     }
     // Julian-day validity (PostgreSQL checks this before anything else).
-    if year < -4713 || year > 5_874_898 {
+    if !(-4713..=5_874_898).contains(&year) {
         return Err(DtErr::OutOfRange);
     }
     let days = days_from_civil(year, mon, mday);
-    let _ = target;
     Ok(Decoded::Fields(Fields {
         days,
         time_usecs: ((h * 60 + m) * 60 + s) * USECS_PER_SEC + fsec,

@@ -35,12 +35,14 @@ pub(crate) fn parse_interval(b: &[u8]) -> Result<Itv, DecodeError> {
     r.map_err(|e| {
         let s = String::from_utf8_lossy(b);
         match e {
-            IErr::BadFormat => {
-                DecodeError::new("22007", format!("invalid input syntax for type interval: \"{s}\""))
-            }
-            IErr::Overflow => {
-                DecodeError::new("22015", format!("interval field value out of range: \"{s}\""))
-            }
+            IErr::BadFormat => DecodeError::new(
+                "22007",
+                format!("invalid input syntax for type interval: \"{s}\""),
+            ),
+            IErr::Overflow => DecodeError::new(
+                "22015",
+                format!("interval field value out of range: \"{s}\""),
+            ),
             IErr::Range => DecodeError::new("22008", "interval out of range"),
         }
     })
@@ -110,7 +112,11 @@ impl Acc {
             .checked_mul(12)
             .and_then(|y| y.checked_add(self.mon))
             .ok_or(IErr::Range)?;
-        let mut r = Itv { months, days: self.mday, usecs: self.usec };
+        let mut r = Itv {
+            months,
+            days: self.mday,
+            usecs: self.usec,
+        };
         if negate {
             r.months = r.months.checked_neg().ok_or(IErr::Overflow)?;
             r.days = r.days.checked_neg().ok_or(IErr::Overflow)?;
@@ -147,16 +153,15 @@ const TIME_MASK: u32 = (1 << Unit::Hour as u32)
     | (1 << Unit::Second as u32)
     | (1 << Unit::Millisec as u32)
     | (1 << Unit::Microsec as u32);
-const ALL_SECS_MASK: u32 = (1 << Unit::Second as u32) | (1 << Unit::Millisec as u32) | (1 << Unit::Microsec as u32);
+const ALL_SECS_MASK: u32 =
+    (1 << Unit::Second as u32) | (1 << Unit::Millisec as u32) | (1 << Unit::Microsec as u32);
 
 fn unit_of(w: &[u8]) -> Option<Unit> {
     Some(match w {
-        b"us" | b"usec" | b"usecs" | b"useconds" | b"microsecon" | b"microsecond" | b"microseconds" => {
-            Unit::Microsec
-        }
-        b"ms" | b"msec" | b"msecs" | b"mseconds" | b"millisecon" | b"millisecond" | b"milliseconds" => {
-            Unit::Millisec
-        }
+        b"us" | b"usec" | b"usecs" | b"useconds" | b"microsecon" | b"microsecond"
+        | b"microseconds" => Unit::Microsec,
+        b"ms" | b"msec" | b"msecs" | b"mseconds" | b"millisecon" | b"millisecond"
+        | b"milliseconds" => Unit::Millisec,
         b"s" | b"sec" | b"secs" | b"second" | b"seconds" => Unit::Second,
         b"m" | b"min" | b"mins" | b"minute" | b"minutes" => Unit::Minute,
         b"h" | b"hr" | b"hrs" | b"hour" | b"hours" => Unit::Hour,
@@ -179,7 +184,9 @@ enum T {
     Word,
 }
 
-fn tokenize(lc: &[u8]) -> Result<Vec<(T, Cow<'_, [u8]>)>, IErr> {
+type Toks<'a> = Vec<(T, Cow<'a, [u8]>)>;
+
+fn tokenize(lc: &[u8]) -> Result<Toks<'_>, IErr> {
     let n = lc.len();
     let mut out = Vec::with_capacity(8);
     let mut i = 0;
@@ -255,7 +262,10 @@ fn parse_i64_prefix(s: &[u8]) -> Result<(i64, &[u8]), IErr> {
     }
     let mut v: i64 = 0;
     while i < s.len() && s[i].is_ascii_digit() {
-        v = v.checked_mul(10).and_then(|v| v.checked_add((s[i] - b'0') as i64)).ok_or(IErr::Overflow)?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((s[i] - b'0') as i64))
+            .ok_or(IErr::Overflow)?;
         i += 1;
     }
     Ok((if neg { -v } else { v }, &s[i..]))
@@ -270,7 +280,10 @@ fn parse_fraction(rest: &[u8]) -> Result<f64, IErr> {
     if digits.is_empty() {
         return Ok(0.0);
     }
-    let s = format!("0.{}", std::str::from_utf8(digits).map_err(|_| IErr::BadFormat)?);
+    let s = format!(
+        "0.{}",
+        std::str::from_utf8(digits).map_err(|_| IErr::BadFormat)?
+    );
     s.parse().map_err(|_| IErr::BadFormat)
 }
 
@@ -286,7 +299,10 @@ fn time_usecs(s: &[u8]) -> Result<i64, IErr> {
     };
     let split_frac = |p: &[u8]| -> Result<(i64, i64), IErr> {
         match p.iter().position(|&c| c == b'.') {
-            Some(k) => Ok((int(&p[..k])?, frac_usecs(&p[k + 1..]).map_err(|_| IErr::BadFormat)?)),
+            Some(k) => Ok((
+                int(&p[..k])?,
+                frac_usecs(&p[k + 1..]).map_err(|_| IErr::BadFormat)?,
+            )),
             None => Ok((int(p)?, 0)),
         }
     };
@@ -358,7 +374,10 @@ fn decode_postgres_inner(lc: &[u8]) -> Result<Itv, IErr> {
                         return Err(IErr::Overflow);
                     }
                     let v2 = if s[0] == b'-' { -v2 } else { v2 };
-                    val = val.checked_mul(12).and_then(|v| v.checked_add(v2)).ok_or(IErr::Overflow)?;
+                    val = val
+                        .checked_mul(12)
+                        .and_then(|v| v.checked_add(v2))
+                        .ok_or(IErr::Overflow)?;
                     unit = Unit::Month;
                 } else if rest.first() == Some(&b'.') {
                     fval = parse_fraction(rest)?;

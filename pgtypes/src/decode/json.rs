@@ -21,7 +21,9 @@ enum JErr {
 fn to_decode_err(e: JErr) -> DecodeError {
     match e {
         JErr::Syntax => DecodeError::new("22P02", "invalid input syntax for type json".to_string()),
-        JErr::NulEscape => DecodeError::new("22P05", "unsupported Unicode escape sequence".to_string()),
+        JErr::NulEscape => {
+            DecodeError::new("22P05", "unsupported Unicode escape sequence".to_string())
+        }
         JErr::Depth => DecodeError::new("54001", "stack depth limit exceeded".to_string()),
     }
 }
@@ -182,14 +184,18 @@ impl P<'_> {
             }
         }
         // A number token must end at a delimiter (PostgreSQL: "Token "1x" is invalid").
-        if self.i < self.b.len() && (self.b[self.i].is_ascii_alphanumeric() || self.b[self.i] == b'.') {
+        if self.i < self.b.len()
+            && (self.b[self.i].is_ascii_alphanumeric() || self.b[self.i] == b'.')
+        {
             return Err(JErr::Syntax);
         }
         if !self.build {
             return Ok(Jv::Null);
         }
         let txt = &self.b[st..self.i];
-        let parts = parse_decimal_parts(txt).map_err(|_| JErr::Syntax)?.map_err(|_| JErr::Syntax)?;
+        let parts = parse_decimal_parts(txt)
+            .map_err(|_| JErr::Syntax)?
+            .map_err(|_| JErr::Syntax)?;
         let canon = canonical_numeric_text(&parts).ok_or(JErr::Syntax)?;
         Ok(Jv::Num(canon))
     }
@@ -254,7 +260,9 @@ impl P<'_> {
                             }
                             if (0xD800..0xDC00).contains(&u) {
                                 // high surrogate: must be followed by \uDC00-\uDFFF
-                                if self.b.get(self.i) != Some(&b'\\') || self.b.get(self.i + 1) != Some(&b'u') {
+                                if self.b.get(self.i) != Some(&b'\\')
+                                    || self.b.get(self.i + 1) != Some(&b'u')
+                                {
                                     return Err(JErr::Syntax);
                                 }
                                 self.i += 2;
@@ -286,7 +294,12 @@ fn parse(b: &[u8], build: bool) -> Result<Jv, DecodeError> {
     if std::str::from_utf8(b).is_err() {
         return Err(super::invalid_utf8(b));
     }
-    let mut p = P { b, i: 0, build, depth: 0 };
+    let mut p = P {
+        b,
+        i: 0,
+        build,
+        depth: 0,
+    };
     let v = p.value().map_err(to_decode_err)?;
     p.ws();
     if p.i != b.len() {
@@ -315,14 +328,18 @@ fn canonicalize(v: &mut Jv) {
         Jv::Obj(members) => {
             members.iter_mut().for_each(|(_, v)| canonicalize(v));
             // stable sort by (length, bytes); keep the last of duplicate keys
-            members.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.as_bytes().cmp(b.0.as_bytes())));
+            members.sort_by(|a, b| {
+                a.0.len()
+                    .cmp(&b.0.len())
+                    .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
+            });
             let mut out: Vec<(String, Jv)> = Vec::with_capacity(members.len());
             for m in members.drain(..) {
-                if let Some(last) = out.last_mut() {
-                    if last.0 == m.0 {
-                        *last = m;
-                        continue;
-                    }
+                if let Some(last) = out.last_mut()
+                    && last.0 == m.0
+                {
+                    *last = m;
+                    continue;
                 }
                 out.push(m);
             }

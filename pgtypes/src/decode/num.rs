@@ -155,6 +155,14 @@ fn is_inf_literal(t: &[u8]) -> bool {
 /// glibc's strtod accepts) are not supported.
 #[inline]
 pub(crate) fn parse_f64(b: &[u8]) -> Result<f64, DecodeError> {
+    if let Some((m, frac, neg)) = simple_decimal(b)
+        && m <= (1u64 << 53)
+        && frac <= 22
+    {
+        // Clinger's fast path: both operands exact, one correctly rounded division.
+        let v = m as f64 / POW10_F64[frac];
+        return Ok(if neg { -v } else { v });
+    }
     let t = trim_pg(b);
     let s = std::str::from_utf8(t).map_err(|_| DecodeError::syntax("double precision", b))?;
     match s.parse::<f64>() {
@@ -174,6 +182,13 @@ pub(crate) fn parse_f64(b: &[u8]) -> Result<f64, DecodeError> {
 /// `float4in`: like [`parse_f64`] but parsed directly as `f32` (no double rounding).
 #[inline]
 pub(crate) fn parse_f32(b: &[u8]) -> Result<f32, DecodeError> {
+    if let Some((m, frac, neg)) = simple_decimal(b)
+        && m <= (1u64 << 24)
+        && frac <= 10
+    {
+        let v = m as f32 / POW10_F32[frac];
+        return Ok(if neg { -v } else { v });
+    }
     let t = trim_pg(b);
     let s = std::str::from_utf8(t).map_err(|_| DecodeError::syntax("real", b))?;
     match s.parse::<f32>() {
@@ -190,10 +205,53 @@ pub(crate) fn parse_f32(b: &[u8]) -> Result<f32, DecodeError> {
     }
 }
 
+const POW10_F64: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+const POW10_F32: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
+/// `[-]digits[.digits]` with at most 19 digits → (mantissa, fraction digits, negative).
+#[inline]
+fn simple_decimal(b: &[u8]) -> Option<(u64, usize, bool)> {
+    let n = b.len();
+    let neg = n > 0 && b[0] == b'-';
+    let mut i = neg as usize;
+    let mut m: u64 = 0;
+    let mut nd = 0;
+    let mut frac = 0;
+    let mut point = false;
+    while i < n {
+        let c = b[i];
+        let d = c.wrapping_sub(b'0');
+        if d <= 9 {
+            nd += 1;
+            if nd > 19 {
+                return None;
+            }
+            m = m * 10 + d as u64;
+            frac += point as usize;
+        } else if c == b'.' && !point {
+            point = true;
+        } else {
+            return None;
+        }
+        i += 1;
+    }
+    if nd == 0 {
+        return None;
+    }
+    Some((m, frac, neg))
+}
+
 fn float_range(b: &[u8], ty: &str) -> DecodeError {
     DecodeError::new(
         "22003",
-        format!("\"{}\" is out of range for type {}", String::from_utf8_lossy(b), ty),
+        format!(
+            "\"{}\" is out of range for type {}",
+            String::from_utf8_lossy(b),
+            ty
+        ),
     )
 }
 
@@ -225,7 +283,11 @@ pub(crate) fn parse_decimal_parts(b: &[u8]) -> Result<Result<DecimalParts, Numer
         return Ok(Err(NumericSpecial::NaN));
     }
     if is_inf_literal(t) {
-        return Ok(Err(if t[0] == b'-' { NumericSpecial::NegInf } else { NumericSpecial::PosInf }));
+        return Ok(Err(if t[0] == b'-' {
+            NumericSpecial::NegInf
+        } else {
+            NumericSpecial::PosInf
+        }));
     }
     let n = t.len();
     let mut i = 0;
@@ -277,7 +339,12 @@ pub(crate) fn parse_decimal_parts(b: &[u8]) -> Result<Result<DecimalParts, Numer
     if i != n {
         return Err(());
     }
-    Ok(Ok(DecimalParts { neg, digits, frac_len, exp }))
+    Ok(Ok(DecimalParts {
+        neg,
+        digits,
+        frac_len,
+        exp,
+    }))
 }
 
 /// Round a decimal to `scale` digits after the point (half away from zero) and return the
@@ -334,10 +401,11 @@ pub(crate) fn numeric_overflow() -> DecodeError {
 /// `numeric_in` into a `Decimal128(precision, scale)` value.
 pub(crate) fn parse_numeric(b: &[u8], precision: u8, scale: i8) -> Result<i128, DecodeError> {
     // Fast path: [-]digits[.digits] with few digits, already at most `scale` fraction digits.
-    if b.len() <= 30 && scale >= 0 {
-        if let Some(v) = fast_numeric(b, precision, scale as u32) {
-            return Ok(v);
-        }
+    if b.len() <= 30
+        && scale >= 0
+        && let Some(v) = fast_numeric(b, precision, scale as u32)
+    {
+        return Ok(v);
     }
     match parse_decimal_parts(b) {
         Err(()) => Err(DecodeError::syntax("numeric", b)),
@@ -394,7 +462,9 @@ fn fast_numeric(b: &[u8], precision: u8, scale: u32) -> Option<i128> {
 pub(crate) fn parse_bool(b: &[u8]) -> Result<bool, DecodeError> {
     let t = trim_pg(b);
     let is_prefix = |word: &str, min: usize| {
-        t.len() >= min && t.len() <= word.len() && word.as_bytes()[..t.len()].eq_ignore_ascii_case(t)
+        t.len() >= min
+            && t.len() <= word.len()
+            && word.as_bytes()[..t.len()].eq_ignore_ascii_case(t)
     };
     if t.is_empty() {
         return Err(DecodeError::syntax("boolean", b));
@@ -568,9 +638,17 @@ pub(crate) fn format_float(v: f64, is_f32: bool) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
-    let sci = if is_f32 { format!("{:e}", v as f32) } else { format!("{v:e}") };
+    let sci = if is_f32 {
+        format!("{:e}", v as f32)
+    } else {
+        format!("{v:e}")
+    };
     // sci looks like "-1.2345e-7" / "1e15" / "0e0"
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);

@@ -3,8 +3,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
-    Date32Type, Decimal128Type, Float64Type, Int16Type, Int32Type, Int64Type, IntervalMonthDayNanoType,
-    TimestampMicrosecondType,
+    Date32Type, Decimal128Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    IntervalMonthDayNanoType, TimestampMicrosecondType,
 };
 
 use super::*;
@@ -25,8 +25,14 @@ fn field(t: &str) -> Field {
         "bool" => (DataType::Boolean, "bool"),
         "bytea" => (DataType::Binary, "bytea"),
         "date" => (DataType::Date32, "date"),
-        "timestamp" => (DataType::Timestamp(TimeUnit::Microsecond, None), "timestamp"),
-        "timestamptz" => (DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("+00:00"))), "timestamptz"),
+        "timestamp" => (
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            "timestamp",
+        ),
+        "timestamptz" => (
+            DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("+00:00"))),
+            "timestamptz",
+        ),
         "interval" => (DataType::Interval(IntervalUnit::MonthDayNano), "interval"),
         "json" => (DataType::Utf8, "json"),
         "jsonb" => (DataType::Utf8, "jsonb"),
@@ -34,8 +40,10 @@ fn field(t: &str) -> Field {
         "varchar" => (DataType::Utf8, "varchar"),
         other => panic!("unknown test type {other}"),
     };
-    Field::new("v", dt, true)
-        .with_metadata(HashMap::from([(PG_TYPE_METADATA_KEY.to_string(), tag.to_string())]))
+    Field::new("v", dt, true).with_metadata(HashMap::from([(
+        PG_TYPE_METADATA_KEY.to_string(),
+        tag.to_string(),
+    )]))
 }
 
 fn oid_of(t: &str) -> u32 {
@@ -60,7 +68,10 @@ fn oid_of(t: &str) -> u32 {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Equality that treats NaN == NaN (bitwise for floats).
@@ -72,7 +83,12 @@ fn same(a: &ScalarLike, b: &ScalarLike) -> bool {
 }
 
 /// Inputs where Strata deliberately differs from PostgreSQL 15 (documented in decode.rs).
-const KNOWN_DIFFS: &[(&str, &str, Result<(), (&str, &str)>)] = &[
+type KnownDiff = (
+    &'static str,
+    &'static str,
+    Result<(), (&'static str, &'static str)>,
+);
+const KNOWN_DIFFS: &[KnownDiff] = &[
     // No tz database: full zone names other than UTC aliases are rejected.
     (
         "date",
@@ -84,8 +100,26 @@ const KNOWN_DIFFS: &[(&str, &str, Result<(), (&str, &str)>)] = &[
         "2024-01-01 00:05:00 America/New_York",
         Err(("22023", "time zone \"america/new_york\" not recognized")),
     ),
+    (
+        "timestamptz",
+        "2024-01-01 00:05:00 Europe/Berlin",
+        Err(("22023", "time zone \"europe/berlin\" not recognized")),
+    ),
+    // Decimal128 has no NaN.
+    (
+        "numeric(38,10)",
+        "NaN",
+        Err((
+            "0A000",
+            "NaN cannot be stored in a numeric column with a fixed precision",
+        )),
+    ),
     // Arrow's MonthDayNano holds ±2562047 hours in its time part (PostgreSQL: ±2562047788).
-    ("interval", "2562047788 hours", Err(("22008", "interval out of range"))),
+    (
+        "interval",
+        "2562047788 hours",
+        Err(("22008", "interval out of range")),
+    ),
 ];
 
 #[test]
@@ -94,7 +128,10 @@ fn text_input_matches_postgres() {
     for (t, input, expect) in pg_cases::PG_CASES {
         let f = field(t);
         let got = parse_text_value(input, &f, 0);
-        if let Some((_, _, known)) = KNOWN_DIFFS.iter().find(|(kt, ki, _)| kt == t && ki == input) {
+        if let Some((_, _, known)) = KNOWN_DIFFS
+            .iter()
+            .find(|(kt, ki, _)| kt == t && ki == input)
+        {
             match (known, &got) {
                 (Ok(()), Ok(_)) => {}
                 (Err((c, m)), Err(e)) if e.sqlstate == *c && e.message == *m => {}
@@ -111,7 +148,9 @@ fn text_input_matches_postgres() {
                     _ => match parse_binary_value_for_field(&bytes, oid_of(t), &f, 0) {
                         Ok(w) => w,
                         Err(e) => {
-                            failures.push(format!("{t} {input:?}: binary decode of PG bytes failed: {e:?}"));
+                            failures.push(format!(
+                                "{t} {input:?}: binary decode of PG bytes failed: {e:?}"
+                            ));
                             continue;
                         }
                     },
@@ -122,16 +161,26 @@ fn text_input_matches_postgres() {
             }
             (Err((code, msg)), Err(e)) => {
                 if e.sqlstate != *code || e.message != *msg {
-                    failures.push(format!("{t} {input:?}: got error {} {:?}, PostgreSQL {code} {msg:?}", e.sqlstate, e.message));
+                    failures.push(format!(
+                        "{t} {input:?}: got error {} {:?}, PostgreSQL {code} {msg:?}",
+                        e.sqlstate, e.message
+                    ));
                 }
             }
-            (Ok(_), Err(e)) => failures.push(format!("{t} {input:?}: got error {e:?}, PostgreSQL accepts it")),
-            (Err((code, msg)), Ok(v)) => {
-                failures.push(format!("{t} {input:?}: got {v:?}, PostgreSQL errors {code} {msg:?}"))
-            }
+            (Ok(_), Err(e)) => failures.push(format!(
+                "{t} {input:?}: got error {e:?}, PostgreSQL accepts it"
+            )),
+            (Err((code, msg)), Ok(v)) => failures.push(format!(
+                "{t} {input:?}: got {v:?}, PostgreSQL errors {code} {msg:?}"
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -163,19 +212,46 @@ fn ts(s: &str, tz: i32) -> ScalarLike {
 fn timestamptz_session_zone() {
     // 2024-01-01 00:05:00 UTC
     let utc = 1_704_067_500_000_000i64;
-    assert_eq!(ts("2024-01-01 00:05:00", 0), ScalarLike::TimestamptzMicros(utc));
+    assert_eq!(
+        ts("2024-01-01 00:05:00", 0),
+        ScalarLike::TimestamptzMicros(utc)
+    );
     // Session at +05:30: local wall time → UTC is 5h30 earlier.
-    assert_eq!(ts("2024-01-01 00:05:00", 19_800), ScalarLike::TimestamptzMicros(utc - 19_800_000_000));
-    assert_eq!(ts("2024-01-01 00:05:00", -28_800), ScalarLike::TimestamptzMicros(utc + 28_800_000_000));
+    assert_eq!(
+        ts("2024-01-01 00:05:00", 19_800),
+        ScalarLike::TimestamptzMicros(utc - 19_800_000_000)
+    );
+    assert_eq!(
+        ts("2024-01-01 00:05:00", -28_800),
+        ScalarLike::TimestamptzMicros(utc + 28_800_000_000)
+    );
     // An explicit zone wins over the session zone.
-    assert_eq!(ts("2024-01-01 00:05:00Z", 19_800), ScalarLike::TimestamptzMicros(utc));
-    assert_eq!(ts("2024-01-01 00:05:00+00", -3600), ScalarLike::TimestamptzMicros(utc));
-    assert_eq!(ts("2024-01-01 00:05:00 UTC", 3600), ScalarLike::TimestamptzMicros(utc));
-    assert_eq!(ts("2024-01-01 05:35:00+05:30", 7), ScalarLike::TimestamptzMicros(utc));
+    assert_eq!(
+        ts("2024-01-01 00:05:00Z", 19_800),
+        ScalarLike::TimestamptzMicros(utc)
+    );
+    assert_eq!(
+        ts("2024-01-01 00:05:00+00", -3600),
+        ScalarLike::TimestamptzMicros(utc)
+    );
+    assert_eq!(
+        ts("2024-01-01 00:05:00 UTC", 3600),
+        ScalarLike::TimestamptzMicros(utc)
+    );
+    assert_eq!(
+        ts("2024-01-01 05:35:00+05:30", 7),
+        ScalarLike::TimestamptzMicros(utc)
+    );
     // epoch/infinity do not depend on the zone
     assert_eq!(ts("epoch", 3600), ScalarLike::TimestamptzMicros(0));
-    assert_eq!(ts("infinity", 3600), ScalarLike::TimestamptzMicros(i64::MAX));
-    assert_eq!(ts("-infinity", 3600), ScalarLike::TimestamptzMicros(i64::MIN));
+    assert_eq!(
+        ts("infinity", 3600),
+        ScalarLike::TimestamptzMicros(i64::MAX)
+    );
+    assert_eq!(
+        ts("-infinity", 3600),
+        ScalarLike::TimestamptzMicros(i64::MIN)
+    );
     // Plain timestamps ignore both.
     let f = field("timestamp");
     assert_eq!(
@@ -193,45 +269,95 @@ fn timestamptz_session_zone() {
 fn now_today_tomorrow() {
     let now = datetime::now_usecs();
     let day = datetime::USECS_PER_DAY;
-    let ScalarLike::TimestamptzMicros(n) = ts("now", 0) else { panic!() };
+    let ScalarLike::TimestamptzMicros(n) = ts("now", 0) else {
+        panic!()
+    };
     assert!((n - now).abs() < 60_000_000);
-    let ScalarLike::TimestamptzMicros(t) = ts("today", 0) else { panic!() };
+    let ScalarLike::TimestamptzMicros(t) = ts("today", 0) else {
+        panic!()
+    };
     assert_eq!(t, now.div_euclid(day) * day);
-    let ScalarLike::TimestamptzMicros(t1) = ts("tomorrow", 0) else { panic!() };
+    let ScalarLike::TimestamptzMicros(t1) = ts("tomorrow", 0) else {
+        panic!()
+    };
     assert_eq!(t1 - t, day);
-    let ScalarLike::TimestamptzMicros(y) = ts(" YESTERDAY ", 0) else { panic!() };
+    let ScalarLike::TimestamptzMicros(y) = ts(" YESTERDAY ", 0) else {
+        panic!()
+    };
     assert_eq!(t - y, day);
     // today at +10:00 is local midnight, which is 10h before UTC midnight of that local day
-    let ScalarLike::TimestamptzMicros(tl) = ts("today", 36_000) else { panic!() };
+    let ScalarLike::TimestamptzMicros(tl) = ts("today", 36_000) else {
+        panic!()
+    };
     assert_eq!((tl + 36_000_000_000).rem_euclid(day), 0);
     let f = field("timestamp");
-    let ScalarLike::TimestampMicros(ln) = parse_text_value("now", &f, 7200).unwrap() else { panic!() };
+    let ScalarLike::TimestampMicros(ln) = parse_text_value("now", &f, 7200).unwrap() else {
+        panic!()
+    };
     assert!((ln - (now + 7_200_000_000)).abs() < 60_000_000);
     let d = field("date");
-    let ScalarLike::Date(dd) = parse_text_value("today", &d, 0).unwrap() else { panic!() };
+    let ScalarLike::Date(dd) = parse_text_value("today", &d, 0).unwrap() else {
+        panic!()
+    };
     assert_eq!(dd as i64, now.div_euclid(day));
-    assert_eq!(parse_text_value("now", &d, 0).unwrap(), ScalarLike::Date(dd));
-    assert_eq!(parse_text_value("tomorrow", &d, 0).unwrap(), ScalarLike::Date(dd + 1));
+    assert_eq!(
+        parse_text_value("now", &d, 0).unwrap(),
+        ScalarLike::Date(dd)
+    );
+    assert_eq!(
+        parse_text_value("tomorrow", &d, 0).unwrap(),
+        ScalarLike::Date(dd + 1)
+    );
 }
 
 #[test]
 fn special_date_values() {
     let d = field("date");
-    assert_eq!(parse_text_value("infinity", &d, 0).unwrap(), ScalarLike::Date(DATE_INFINITY));
-    assert_eq!(parse_text_value("-infinity", &d, 0).unwrap(), ScalarLike::Date(DATE_NEG_INFINITY));
-    assert_eq!(parse_text_value("epoch", &d, 0).unwrap(), ScalarLike::Date(0));
-    assert_eq!(parse_text_value("2000-01-01", &d, 0).unwrap(), ScalarLike::Date(10_957));
+    assert_eq!(
+        parse_text_value("infinity", &d, 0).unwrap(),
+        ScalarLike::Date(DATE_INFINITY)
+    );
+    assert_eq!(
+        parse_text_value("-infinity", &d, 0).unwrap(),
+        ScalarLike::Date(DATE_NEG_INFINITY)
+    );
+    assert_eq!(
+        parse_text_value("epoch", &d, 0).unwrap(),
+        ScalarLike::Date(0)
+    );
+    assert_eq!(
+        parse_text_value("2000-01-01", &d, 0).unwrap(),
+        ScalarLike::Date(10_957)
+    );
 }
 
 #[test]
 fn numeric_literal_classification() {
     assert_eq!(parse_numeric_literal("42").unwrap(), ScalarLike::I64(42));
-    assert_eq!(parse_numeric_literal("-9223372036854775808").unwrap(), ScalarLike::I64(i64::MIN));
-    assert_eq!(parse_numeric_literal("9223372036854775808").unwrap(), ScalarLike::Decimal(9223372036854775808, 0));
-    assert_eq!(parse_numeric_literal("1.50").unwrap(), ScalarLike::Decimal(150, 2));
-    assert_eq!(parse_numeric_literal("1e3").unwrap(), ScalarLike::Decimal(1000, 0));
-    assert_eq!(parse_numeric_literal("1.5e-3").unwrap(), ScalarLike::Decimal(15, 4));
-    assert_eq!(parse_numeric_literal("1e100").unwrap(), ScalarLike::F64(1e100));
+    assert_eq!(
+        parse_numeric_literal("-9223372036854775808").unwrap(),
+        ScalarLike::I64(i64::MIN)
+    );
+    assert_eq!(
+        parse_numeric_literal("9223372036854775808").unwrap(),
+        ScalarLike::Decimal(9223372036854775808, 0)
+    );
+    assert_eq!(
+        parse_numeric_literal("1.50").unwrap(),
+        ScalarLike::Decimal(150, 2)
+    );
+    assert_eq!(
+        parse_numeric_literal("1e3").unwrap(),
+        ScalarLike::Decimal(1000, 0)
+    );
+    assert_eq!(
+        parse_numeric_literal("1.5e-3").unwrap(),
+        ScalarLike::Decimal(15, 4)
+    );
+    assert_eq!(
+        parse_numeric_literal("1e100").unwrap(),
+        ScalarLike::F64(1e100)
+    );
     assert!(parse_numeric_literal("abc").is_err());
 }
 
@@ -249,16 +375,30 @@ fn append_scalar_coercions() {
     let a = coerce_into(S::I64(12), "int2", 0).unwrap();
     assert_eq!(a.as_primitive::<Int16Type>().value(0), 12);
     let e = coerce_into(S::I64(40_000), "int2", 0).unwrap_err();
-    assert_eq!((e.sqlstate, e.message.as_str()), ("22003", "smallint out of range"));
+    assert_eq!(
+        (e.sqlstate, e.message.as_str()),
+        ("22003", "smallint out of range")
+    );
     let e = coerce_into(S::I64(1 << 40), "int4", 0).unwrap_err();
-    assert_eq!((e.sqlstate, e.message.as_str()), ("22003", "integer out of range"));
+    assert_eq!(
+        (e.sqlstate, e.message.as_str()),
+        ("22003", "integer out of range")
+    );
     // float → int: rint (half to even), as float8 → int4
     let a = coerce_into(S::F64(2.5), "int4", 0).unwrap();
     assert_eq!(a.as_primitive::<Int32Type>().value(0), 2);
     let a = coerce_into(S::F64(3.0), "int8", 0).unwrap();
     assert_eq!(a.as_primitive::<Int64Type>().value(0), 3);
-    assert_eq!(coerce_into(S::F64(f64::NAN), "int8", 0).unwrap_err().sqlstate, "22003");
-    assert_eq!(coerce_into(S::F64(1e19), "int8", 0).unwrap_err().message, "bigint out of range");
+    assert_eq!(
+        coerce_into(S::F64(f64::NAN), "int8", 0)
+            .unwrap_err()
+            .sqlstate,
+        "22003"
+    );
+    assert_eq!(
+        coerce_into(S::F64(1e19), "int8", 0).unwrap_err().message,
+        "bigint out of range"
+    );
     // numeric → int: half away from zero
     let a = coerce_into(S::Decimal(25, 1), "int4", 0).unwrap();
     assert_eq!(a.as_primitive::<Int32Type>().value(0), 3);
@@ -269,14 +409,20 @@ fn append_scalar_coercions() {
     assert_eq!(a.as_primitive::<Float64Type>().value(0), 7.0);
     let a = coerce_into(S::Decimal(15, 1), "float8", 0).unwrap();
     assert_eq!(a.as_primitive::<Float64Type>().value(0), 1.5);
-    assert_eq!(coerce_into(S::F64(1e300), "float4", 0).unwrap_err().message, "value out of range: overflow");
+    assert_eq!(
+        coerce_into(S::F64(1e300), "float4", 0).unwrap_err().message,
+        "value out of range: overflow"
+    );
     // → numeric: rescale with rounding, precision check
     let a = coerce_into(S::Decimal(123456, 4), "numeric(5,2)", 0).unwrap();
     assert_eq!(a.as_primitive::<Decimal128Type>().value(0), 1235);
     let a = coerce_into(S::I64(999), "numeric(5,2)", 0).unwrap();
     assert_eq!(a.as_primitive::<Decimal128Type>().value(0), 99900);
     let e = coerce_into(S::I64(1000), "numeric(5,2)", 0).unwrap_err();
-    assert_eq!((e.sqlstate, e.message.as_str()), ("22003", "numeric field overflow"));
+    assert_eq!(
+        (e.sqlstate, e.message.as_str()),
+        ("22003", "numeric field overflow")
+    );
     let a = coerce_into(S::F64(0.1), "numeric(5,2)", 0).unwrap();
     assert_eq!(a.as_primitive::<Decimal128Type>().value(0), 10);
     let a = coerce_into(S::F64(1.005), "numeric(5,2)", 0).unwrap(); // %.15g → 1.005 → 1.01
@@ -288,7 +434,12 @@ fn append_scalar_coercions() {
     assert_eq!(e.message, "invalid input syntax for type integer: \"abc\"");
     let a = coerce_into(S::Str("{\"b\":1,\"a\":2}".into()), "jsonb", 0).unwrap();
     assert_eq!(a.as_string::<i32>().value(0), "{\"a\": 2, \"b\": 1}");
-    assert_eq!(coerce_into(S::Str("{".into()), "json", 0).unwrap_err().sqlstate, "22P02");
+    assert_eq!(
+        coerce_into(S::Str("{".into()), "json", 0)
+            .unwrap_err()
+            .sqlstate,
+        "22P02"
+    );
     // anything → text via its output form
     for (v, want) in [
         (S::I64(-5), "-5"),
@@ -300,29 +451,56 @@ fn append_scalar_coercions() {
         (S::Bytes(vec![1, 0xab]), "\\x01ab"),
         (S::Date(19_753), "2024-01-31"),
         (S::Date(i32::MAX), "infinity"),
-        (S::TimestampMicros(1_704_067_500_500_000), "2024-01-01 00:05:00.5"),
-        (S::TimestamptzMicros(1_704_067_500_000_000), "2024-01-01 01:05:00+01"),
+        (
+            S::TimestampMicros(1_704_067_500_500_000),
+            "2024-01-01 00:05:00.5",
+        ),
+        (
+            S::TimestamptzMicros(1_704_067_500_000_000),
+            "2024-01-01 01:05:00+01",
+        ),
     ] {
         let a = coerce_into(v.clone(), "text", 3600).unwrap();
         assert_eq!(a.as_string::<i32>().value(0), want, "{v:?}");
     }
     // date/timestamp conversions
     let a = coerce_into(S::Date(1), "timestamp", 0).unwrap();
-    assert_eq!(a.as_primitive::<TimestampMicrosecondType>().value(0), 86_400_000_000);
+    assert_eq!(
+        a.as_primitive::<TimestampMicrosecondType>().value(0),
+        86_400_000_000
+    );
     let a = coerce_into(S::Date(1), "timestamptz", 3600).unwrap();
-    assert_eq!(a.as_primitive::<TimestampMicrosecondType>().value(0), 86_400_000_000 - 3_600_000_000);
+    assert_eq!(
+        a.as_primitive::<TimestampMicrosecondType>().value(0),
+        86_400_000_000 - 3_600_000_000
+    );
     let a = coerce_into(S::TimestamptzMicros(-1), "date", 0).unwrap();
     assert_eq!(a.as_primitive::<Date32Type>().value(0), -1);
     let a = coerce_into(S::TimestamptzMicros(0), "timestamp", -3600).unwrap();
-    assert_eq!(a.as_primitive::<TimestampMicrosecondType>().value(0), -3_600_000_000);
+    assert_eq!(
+        a.as_primitive::<TimestampMicrosecondType>().value(0),
+        -3_600_000_000
+    );
     let a = coerce_into(S::TimestampMicros(i64::MAX), "timestamptz", 3600).unwrap();
-    assert_eq!(a.as_primitive::<TimestampMicrosecondType>().value(0), i64::MAX);
+    assert_eq!(
+        a.as_primitive::<TimestampMicrosecondType>().value(0),
+        i64::MAX
+    );
     // mismatches
     let e = coerce_into(S::I64(1), "bool", 0).unwrap_err();
     assert_eq!(e.sqlstate, "42804");
-    assert_eq!(e.message, "column \"v\" is of type boolean but expression is of type bigint");
-    assert_eq!(coerce_into(S::Bool(true), "int4", 0).unwrap_err().sqlstate, "42804");
-    assert_eq!(coerce_into(S::I64(1), "json", 0).unwrap_err().sqlstate, "42804");
+    assert_eq!(
+        e.message,
+        "column \"v\" is of type boolean but expression is of type bigint"
+    );
+    assert_eq!(
+        coerce_into(S::Bool(true), "int4", 0).unwrap_err().sqlstate,
+        "42804"
+    );
+    assert_eq!(
+        coerce_into(S::I64(1), "json", 0).unwrap_err().sqlstate,
+        "42804"
+    );
     // NULL goes anywhere
     let a = coerce_into(S::Null, "interval", 0).unwrap();
     assert!(a.is_null(0));
@@ -343,7 +521,10 @@ fn builder_types_and_reuse() {
     assert_eq!(b.len(), 0);
     b.append_text("1970-01-01 00:00:01Z").unwrap();
     let a = b.finish();
-    assert_eq!(a.as_primitive::<TimestampMicrosecondType>().value(0), 1_000_000);
+    assert_eq!(
+        a.as_primitive::<TimestampMicrosecondType>().value(0),
+        1_000_000
+    );
 
     let f = field("numeric(5,2)");
     let mut b = ColumnBuilder::new(&f, 1, 0);
@@ -357,7 +538,10 @@ fn builder_types_and_reuse() {
     b.append_text("1 year 2 mons 3 days 04:05:06.5").unwrap();
     let a = b.finish();
     let v = a.as_primitive::<IntervalMonthDayNanoType>().value(0);
-    assert_eq!((v.months, v.days, v.nanoseconds), (14, 3, 14_706_500_000_000));
+    assert_eq!(
+        (v.months, v.days, v.nanoseconds),
+        (14, 3, 14_706_500_000_000)
+    );
 
     // unsupported Arrow types: NULLs fine, values rejected
     let f = Field::new("u", DataType::UInt8, true);
@@ -373,9 +557,15 @@ fn builder_types_and_reuse() {
     // text rejects NUL and invalid UTF-8 (PostgreSQL: 22021)
     let mut b = ColumnBuilder::new(&field("text"), 1, 0);
     let e = b.append_text_bytes(b"a\0b").unwrap_err();
-    assert_eq!((e.sqlstate, e.message.as_str()), ("22021", "invalid byte sequence for encoding \"UTF8\": 0x00"));
+    assert_eq!(
+        (e.sqlstate, e.message.as_str()),
+        ("22021", "invalid byte sequence for encoding \"UTF8\": 0x00")
+    );
     let e = b.append_text_bytes(b"a\xc3\x28").unwrap_err();
-    assert_eq!(e.message, "invalid byte sequence for encoding \"UTF8\": 0xc3 0x28");
+    assert_eq!(
+        e.message,
+        "invalid byte sequence for encoding \"UTF8\": 0xc3 0x28"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -389,39 +579,96 @@ fn bin(bytes: &[u8], oid: u32, t: &str) -> Result<ScalarLike, DecodeError> {
 fn binary_scalars() {
     use ScalarLike as S;
     assert_eq!(bin(&[0x00, 0x0c], oids::INT2, "int2").unwrap(), S::I64(12));
-    assert_eq!(bin(&(-5i32).to_be_bytes(), oids::INT4, "int4").unwrap(), S::I64(-5));
-    assert_eq!(bin(&7i64.to_be_bytes(), oids::INT8, "int8").unwrap(), S::I64(7));
+    assert_eq!(
+        bin(&(-5i32).to_be_bytes(), oids::INT4, "int4").unwrap(),
+        S::I64(-5)
+    );
+    assert_eq!(
+        bin(&7i64.to_be_bytes(), oids::INT8, "int8").unwrap(),
+        S::I64(7)
+    );
     // int4/int8 parameters into narrower/wider columns, by value
-    assert_eq!(bin(&300i64.to_be_bytes(), oids::INT8, "int2").unwrap(), S::I64(300));
+    assert_eq!(
+        bin(&300i64.to_be_bytes(), oids::INT8, "int2").unwrap(),
+        S::I64(300)
+    );
     let e = bin(&40_000i32.to_be_bytes(), oids::INT4, "int2").unwrap_err();
-    assert_eq!((e.sqlstate, e.message.as_str()), ("22003", "smallint out of range"));
+    assert_eq!(
+        (e.sqlstate, e.message.as_str()),
+        ("22003", "smallint out of range")
+    );
     assert_eq!(bin(&[0x00, 0x0c], oids::INT2, "int8").unwrap(), S::I64(12));
-    assert_eq!(bin(&3i32.to_be_bytes(), oids::INT4, "float8").unwrap(), S::F64(3.0));
-    assert_eq!(bin(&3i32.to_be_bytes(), oids::INT4, "numeric(5,2)").unwrap(), S::Decimal(300, 2));
+    assert_eq!(
+        bin(&3i32.to_be_bytes(), oids::INT4, "float8").unwrap(),
+        S::F64(3.0)
+    );
+    assert_eq!(
+        bin(&3i32.to_be_bytes(), oids::INT4, "numeric(5,2)").unwrap(),
+        S::Decimal(300, 2)
+    );
     // wrong lengths
-    assert_eq!(bin(&[1, 2, 3], oids::INT4, "int4").unwrap_err().sqlstate, "22P03");
+    assert_eq!(
+        bin(&[1, 2, 3], oids::INT4, "int4").unwrap_err().sqlstate,
+        "22P03"
+    );
     assert_eq!(bin(&[], oids::BOOL, "bool").unwrap_err().sqlstate, "22P03");
     // floats
-    assert_eq!(bin(&1.5f32.to_be_bytes(), oids::FLOAT4, "float4").unwrap(), S::F64(1.5));
-    assert_eq!(bin(&0.1f64.to_be_bytes(), oids::FLOAT8, "float8").unwrap(), S::F64(0.1));
-    assert_eq!(bin(&0.1f32.to_be_bytes(), oids::FLOAT4, "float8").unwrap(), S::F64(0.1f32 as f64));
+    assert_eq!(
+        bin(&1.5f32.to_be_bytes(), oids::FLOAT4, "float4").unwrap(),
+        S::F64(1.5)
+    );
+    assert_eq!(
+        bin(&0.1f64.to_be_bytes(), oids::FLOAT8, "float8").unwrap(),
+        S::F64(0.1)
+    );
+    assert_eq!(
+        bin(&0.1f32.to_be_bytes(), oids::FLOAT4, "float8").unwrap(),
+        S::F64(0.1f32 as f64)
+    );
     // bool, text, bytea
     assert_eq!(bin(&[1], oids::BOOL, "bool").unwrap(), S::Bool(true));
     assert_eq!(bin(&[0], oids::BOOL, "bool").unwrap(), S::Bool(false));
-    assert_eq!(bin("héllo".as_bytes(), oids::TEXT, "text").unwrap(), S::Str("héllo".into()));
-    assert_eq!(bin(b"x", oids::VARCHAR, "varchar").unwrap(), S::Str("x".into()));
-    assert_eq!(bin(&[0xff], oids::TEXT, "text").unwrap_err().sqlstate, "22021");
-    assert_eq!(bin(&[0, 1, 2], oids::BYTEA, "bytea").unwrap(), S::Bytes(vec![0, 1, 2]));
+    assert_eq!(
+        bin("héllo".as_bytes(), oids::TEXT, "text").unwrap(),
+        S::Str("héllo".into())
+    );
+    assert_eq!(
+        bin(b"x", oids::VARCHAR, "varchar").unwrap(),
+        S::Str("x".into())
+    );
+    assert_eq!(
+        bin(&[0xff], oids::TEXT, "text").unwrap_err().sqlstate,
+        "22021"
+    );
+    assert_eq!(
+        bin(&[0, 1, 2], oids::BYTEA, "bytea").unwrap(),
+        S::Bytes(vec![0, 1, 2])
+    );
     // unknown/text parameters are parsed with the column's text syntax
     assert_eq!(bin(b"42", oids::UNKNOWN, "int4").unwrap(), S::I64(42));
-    assert_eq!(bin(b"2024-01-01", oids::TEXT, "date").unwrap(), S::Date(19_723));
+    assert_eq!(
+        bin(b"2024-01-01", oids::TEXT, "date").unwrap(),
+        S::Date(19_723)
+    );
     // json / jsonb
-    assert_eq!(bin(b"{\"a\":1}", oids::JSON, "json").unwrap(), S::Str("{\"a\":1}".into()));
-    assert_eq!(bin(b"\x01{\"b\":1,\"a\":2}", oids::JSONB, "jsonb").unwrap(), S::Str("{\"a\": 2, \"b\": 1}".into()));
-    assert_eq!(bin(b"\x02{}", oids::JSONB, "jsonb").unwrap_err().sqlstate, "22P03");
+    assert_eq!(
+        bin(b"{\"a\":1}", oids::JSON, "json").unwrap(),
+        S::Str("{\"a\":1}".into())
+    );
+    assert_eq!(
+        bin(b"\x01{\"b\":1,\"a\":2}", oids::JSONB, "jsonb").unwrap(),
+        S::Str("{\"a\": 2, \"b\": 1}".into())
+    );
+    assert_eq!(
+        bin(b"\x02{}", oids::JSONB, "jsonb").unwrap_err().sqlstate,
+        "22P03"
+    );
     // oid 0 = the column's natural type
     assert_eq!(bin(&[0x00, 0x0c], 0, "int2").unwrap(), S::I64(12));
-    assert_eq!(parse_binary_value(&5i64.to_be_bytes(), 0, &DataType::Int64).unwrap(), S::I64(5));
+    assert_eq!(
+        parse_binary_value(&5i64.to_be_bytes(), 0, &DataType::Int64).unwrap(),
+        S::I64(5)
+    );
     assert_eq!(bin(&[1], 9999, "int4").unwrap_err().sqlstate, "42883");
 }
 
@@ -429,12 +676,24 @@ fn binary_scalars() {
 fn binary_datetime() {
     use ScalarLike as S;
     // date_send('2024-01-31') = 0x0000225c (8796 days since 2000-01-01)
-    assert_eq!(bin(&unhex("0000225c"), oids::DATE, "date").unwrap(), S::Date(19_753));
-    assert_eq!(bin(&unhex("7fffffff"), oids::DATE, "date").unwrap(), S::Date(i32::MAX));
-    assert_eq!(bin(&unhex("80000000"), oids::DATE, "date").unwrap(), S::Date(i32::MIN));
+    assert_eq!(
+        bin(&unhex("0000225c"), oids::DATE, "date").unwrap(),
+        S::Date(19_753)
+    );
+    assert_eq!(
+        bin(&unhex("7fffffff"), oids::DATE, "date").unwrap(),
+        S::Date(i32::MAX)
+    );
+    assert_eq!(
+        bin(&unhex("80000000"), oids::DATE, "date").unwrap(),
+        S::Date(i32::MIN)
+    );
     // timestamp_send('2024-01-01 00:05:00') = 0x0002b0d5e6cae300
     let want = 1_704_067_500_000_000i64;
-    assert_eq!(bin(&unhex("0002b0d5e6cae300"), oids::TIMESTAMP, "timestamp").unwrap(), S::TimestampMicros(want));
+    assert_eq!(
+        bin(&unhex("0002b0d5e6cae300"), oids::TIMESTAMP, "timestamp").unwrap(),
+        S::TimestampMicros(want)
+    );
     assert_eq!(
         bin(&unhex("0002b0d5e6cae300"), oids::TIMESTAMPTZ, "timestamptz").unwrap(),
         S::TimestamptzMicros(want)
@@ -449,8 +708,13 @@ fn binary_datetime() {
     );
     // a timestamptz parameter for a timestamp column converts through the session zone
     assert_eq!(
-        parse_binary_value_tz(&unhex("0002b0d5e6cae300"), oids::TIMESTAMPTZ, &field("timestamp").data_type().clone(), 3600)
-            .unwrap(),
+        parse_binary_value_tz(
+            &unhex("0002b0d5e6cae300"),
+            oids::TIMESTAMPTZ,
+            &field("timestamp").data_type().clone(),
+            3600
+        )
+        .unwrap(),
         S::TimestampMicros(want + 3_600_000_000)
     );
     // interval_send('1 year 2 mons 3 days 04:05:06.5') = usecs, days, months
@@ -460,9 +724,18 @@ fn binary_datetime() {
     b.extend_from_slice(&14i32.to_be_bytes());
     assert_eq!(
         bin(&b, oids::INTERVAL, "interval").unwrap(),
-        S::IntervalMDN { months: 14, days: 3, nanos: 14_706_500_000_000 }
+        S::IntervalMDN {
+            months: 14,
+            days: 3,
+            nanos: 14_706_500_000_000
+        }
     );
-    assert_eq!(bin(&b[..12], oids::INTERVAL, "interval").unwrap_err().sqlstate, "22P03");
+    assert_eq!(
+        bin(&b[..12], oids::INTERVAL, "interval")
+            .unwrap_err()
+            .sqlstate,
+        "22P03"
+    );
 }
 
 #[test]
@@ -471,15 +744,31 @@ fn binary_numeric() {
     // Bytes from PostgreSQL 15's numeric_send.
     let cases: &[(&str, &str, Result<i128, &str>)] = &[
         // numeric_send(-12.345) : ndigits 2, weight 0, sign 4000, dscale 3, digits 12, 3450
-        ("0002000040000003000c0d7a", "numeric(38,10)", Ok(-123_450_000_000)),
+        (
+            "0002000040000003000c0d7a",
+            "numeric(38,10)",
+            Ok(-123_450_000_000),
+        ),
         ("0002000040000003000c0d7a", "numeric(5,2)", Ok(-1235)),
         // numeric_send(0) : no digits
         ("0000000000000000", "numeric(5,2)", Ok(0)),
         // numeric_send(123456789.000001)
-        ("0005000200000006000109291a8500000064", "numeric(38,10)", Ok(1_234_567_890_000_010_000)),
+        (
+            "0005000200000006000109291a8500000064",
+            "numeric(38,10)",
+            Ok(1_234_567_890_000_010_000),
+        ),
         // numeric_send(1e20::numeric) : 1 digit (1), weight 5
-        ("0001000500000000" /* then digits */, "numeric(38,10)", Err("22P03")),
-        ("00010005000000000001", "numeric(38,10)", Ok(100_000_000_000_000_000_000 * 10_000_000_000)),
+        (
+            "0001000500000000", /* then digits */
+            "numeric(38,10)",
+            Err("22P03"),
+        ),
+        (
+            "00010005000000000001",
+            "numeric(38,10)",
+            Ok(100_000_000_000_000_000_000 * 10_000_000_000),
+        ),
         ("00010005000000000001", "numeric(5,2)", Err("22003")),
         // numeric_send(0.0001) : 1 digit, weight -1, dscale 4
         ("0001ffff000000040001", "numeric(38,10)", Ok(1_000_000)),
@@ -504,6 +793,52 @@ fn binary_numeric() {
 #[test]
 fn error_display() {
     let e = parse_text_value("abc", &field("int4"), 0).unwrap_err();
-    assert_eq!(e.to_string(), "invalid input syntax for type integer: \"abc\"");
+    assert_eq!(
+        e.to_string(),
+        "invalid input syntax for type integer: \"abc\""
+    );
     let _: &dyn std::error::Error = &e;
+}
+
+/// Random inputs built from the characters the parsers care about must never panic
+/// (debug builds check arithmetic overflow), and the builder must agree with
+/// `parse_text_value`.
+#[test]
+fn random_inputs_do_not_panic() {
+    const ALPHABET: &[u8] = b"0123456789999--++::..  TtZzPpYMDHSWaAeEnNiIfFbBcCuUlLyYoOgGrR/\\x{}[]\",\t@";
+    const WORDS: &[&str] = &[
+        "2024-01-31", "12:34:56.789", "infinity", "epoch", "today", "jan", "day", "hours", "ago", "utc",
+        "+05:30", "1e5", "NaN", "P1Y", "T", "bc", "pm", "9223372036854775808", "1.5", "\\x", "\\\\", "\"a\"",
+    ];
+    let types = [
+        "int2", "int4", "int8", "float4", "float8", "numeric(5,2)", "numeric(38,10)", "bool", "bytea", "date",
+        "timestamp", "timestamptz", "interval", "json", "jsonb", "text",
+    ];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for t in types {
+        let f = field(t);
+        for _ in 0..3000 {
+            let mut s = String::new();
+            let parts = next() % 5;
+            for _ in 0..=parts {
+                if next() % 3 == 0 {
+                    s.push_str(WORDS[(next() % WORDS.len() as u64) as usize]);
+                } else {
+                    for _ in 0..next() % 6 {
+                        s.push(ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char);
+                    }
+                }
+            }
+            let via = parse_text_value(&s, &f, 3600);
+            let mut b = ColumnBuilder::new(&f, 1, 3600);
+            let direct = b.append_text(&s);
+            assert_eq!(via.is_ok(), direct.is_ok(), "{t} {s:?}: {via:?} vs {direct:?}");
+        }
+    }
 }

@@ -185,8 +185,20 @@ pub(crate) fn write_interval(out: &mut Vec<u8>, months: i32, days: i32, usecs: i
     let mut is_zero = true;
     let mut is_before = false;
     // C division truncates toward zero, as Rust's does.
-    int_part(out, i64::from(months / 12), b"year", &mut is_zero, &mut is_before);
-    int_part(out, i64::from(months % 12), b"mon", &mut is_zero, &mut is_before);
+    int_part(
+        out,
+        i64::from(months / 12),
+        b"year",
+        &mut is_zero,
+        &mut is_before,
+    );
+    int_part(
+        out,
+        i64::from(months % 12),
+        b"mon",
+        &mut is_zero,
+        &mut is_before,
+    );
     int_part(out, i64::from(days), b"day", &mut is_zero, &mut is_before);
     if is_zero || usecs != 0 {
         let minus = usecs < 0;

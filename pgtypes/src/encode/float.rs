@@ -21,7 +21,10 @@ pub(crate) struct StackBuf<const N: usize> {
 
 impl<const N: usize> StackBuf<N> {
     pub(crate) fn new() -> Self {
-        StackBuf { buf: [0; N], len: 0 }
+        StackBuf {
+            buf: [0; N],
+            len: 0,
+        }
     }
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
@@ -60,14 +63,22 @@ impl Digits {
             m /= 10;
         }
         let n = tmp.len() - i;
-        let mut d = Digits { digits: [0; 40], n, exp: e + n as i32 - 1 };
+        let mut d = Digits {
+            digits: [0; 40],
+            n,
+            exp: e + n as i32 - 1,
+        };
         d.digits[..n].copy_from_slice(&tmp[i..]);
         d
     }
 }
 
 fn parse_sci(s: &[u8]) -> Digits {
-    let mut d = Digits { digits: [0; 40], n: 0, exp: 0 };
+    let mut d = Digits {
+        digits: [0; 40],
+        n: 0,
+        exp: 0,
+    };
     let mut i = 0;
     while i < s.len() && s[i] != b'e' {
         if s[i].is_ascii_digit() && d.n < d.digits.len() {
@@ -146,7 +157,11 @@ fn special(out: &mut Vec<u8>, v: f64) -> bool {
         return false;
     }
     if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 { b"Infinity" as &[u8] } else { b"-Infinity" });
+        out.extend_from_slice(if v > 0.0 {
+            b"Infinity" as &[u8]
+        } else {
+            b"-Infinity"
+        });
         return false;
     }
     if v.is_sign_negative() {

@@ -253,7 +253,9 @@ impl<'a> Parser<'a> {
 }
 
 fn key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 /// `escape_json`.
@@ -288,19 +290,25 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// `numeric_out(numeric_in(text))` for a validated JSON number. `None` if the exponent
-/// is out of `numeric`'s range (PostgreSQL rejects such input).
+/// `numeric_out(numeric_in(text))` for a validated JSON number. `None` if the value is
+/// out of `numeric`'s range (PostgreSQL rejects such input).
 fn write_number(out: &mut Vec<u8>, num: &[u8]) -> Option<()> {
     let (neg, rest) = match num.first() {
         Some(b'-') => (true, &num[1..]),
         _ => (false, num),
     };
-    let mut int_end = rest.iter().position(|c| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let mut int_end = rest
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     let int = &rest[..int_end];
     let mut frac: &[u8] = b"";
     if rest.get(int_end) == Some(&b'.') {
         let f = &rest[int_end + 1..];
-        let n = f.iter().position(|c| !c.is_ascii_digit()).unwrap_or(f.len());
+        let n = f
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(f.len());
         frac = &f[..n];
         int_end += 1 + n;
     }
@@ -313,10 +321,9 @@ fn write_number(out: &mut Vec<u8>, num: &[u8]) -> Option<()> {
             _ => (false, e),
         };
         for &c in ed {
-            exp = exp * 10 + i64::from(c - b'0');
-            if exp > 1000 {
-                return None; // NUMERIC_MAX_PRECISION
-            }
+            // saturate: such exponents fail the range checks below anyway (or are moot
+            // for zero)
+            exp = (exp * 10 + i64::from(c - b'0')).min(1 << 40);
         }
         if eneg {
             exp = -exp;
@@ -324,13 +331,24 @@ fn write_number(out: &mut Vec<u8>, num: &[u8]) -> Option<()> {
     }
     let dscale = (frac.len() as i64 - exp).max(0) as usize;
     // the significand's digits: int ++ frac without leading zeros
-    let all = |j: usize| if j < int.len() { int[j] } else { frac[j - int.len()] };
+    let all = |j: usize| {
+        if j < int.len() {
+            int[j]
+        } else {
+            frac[j - int.len()]
+        }
+    };
     let total = int.len() + frac.len();
     let lead = (0..total).take_while(|&j| all(j) == b'0').count();
     let sig_len = total - lead;
     let sig = |i: usize| all(lead + i);
     // number of significand digits before the decimal point (may be <= 0 or > sig_len)
     let point = int.len() as i64 + exp - lead as i64;
+    // numeric's storage limits (NUMERIC_DSCALE_MAX, NUMERIC_WEIGHT_MAX): PostgreSQL
+    // rejects such input with "value overflows numeric format"
+    if dscale > 16383 || (sig_len > 0 && point > 131_072) {
+        return None;
+    }
     if sig_len == 0 {
         out.push(b'0');
         if dscale > 0 {
@@ -353,7 +371,11 @@ fn write_number(out: &mut Vec<u8>, num: &[u8]) -> Option<()> {
         out.push(b'.');
         for k in 0..dscale as i64 {
             let idx = point + k;
-            out.push(if idx >= 0 && (idx as usize) < sig_len { sig(idx as usize) } else { b'0' });
+            out.push(if idx >= 0 && (idx as usize) < sig_len {
+                sig(idx as usize)
+            } else {
+                b'0'
+            });
         }
     }
     Some(())
@@ -404,7 +426,12 @@ fn write_node(out: &mut Vec<u8>, node: &mut Node<'_>) -> Option<()> {
 /// Appends the `jsonb_out` text of JSON text `src`. Returns false (having appended
 /// nothing) if `src` is not valid JSON, or holds something `jsonb` rejects.
 pub(crate) fn write_jsonb(out: &mut Vec<u8>, src: &str) -> bool {
-    let mut p = Parser { s: src.as_bytes(), src, pos: 0, depth: 0 };
+    let mut p = Parser {
+        s: src.as_bytes(),
+        src,
+        pos: 0,
+        depth: 0,
+    };
     let Some(mut node) = p.value() else {
         return false;
     };

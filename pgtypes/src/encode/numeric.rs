@@ -16,7 +16,10 @@ impl DecDigits {
     }
 
     pub(crate) fn from_u64(mut v: u64) -> Self {
-        let mut d = DecDigits { buf: [b'0'; 80], start: 80 };
+        let mut d = DecDigits {
+            buf: [b'0'; 80],
+            start: 80,
+        };
         loop {
             d.start -= 1;
             d.buf[d.start] = b'0' + (v % 10) as u8;
@@ -34,7 +37,10 @@ impl DecDigits {
         }
         // Split into 19-digit chunks so the digit loop runs on u64.
         const CHUNK: u128 = 10_000_000_000_000_000_000;
-        let mut d = DecDigits { buf: [b'0'; 80], start: 80 };
+        let mut d = DecDigits {
+            buf: [b'0'; 80],
+            start: 80,
+        };
         let mut v = v;
         while v >= CHUNK {
             let mut low = (v % CHUNK) as u64;
@@ -73,7 +79,10 @@ impl DecDigits {
                 carry = c;
             }
         }
-        let mut d = DecDigits { buf: [b'0'; 80], start: 80 };
+        let mut d = DecDigits {
+            buf: [b'0'; 80],
+            start: 80,
+        };
         const CHUNK: u64 = 10_000_000_000_000_000_000;
         loop {
             // divide the 256-bit magnitude by 10^19
@@ -139,7 +148,11 @@ pub(crate) fn write_text(out: &mut Vec<u8>, neg: bool, digits: &[u8], scale: i32
     let s = scale as usize;
     let n = digits.len();
     let shown = display_scale(digits, scale, trim);
-    let (int, frac): (&[u8], &[u8]) = if n > s { (&digits[..n - s], &digits[n - s..]) } else { (b"0", digits) };
+    let (int, frac): (&[u8], &[u8]) = if n > s {
+        (&digits[..n - s], &digits[n - s..])
+    } else {
+        (b"0", digits)
+    };
     out.extend_from_slice(int);
     if shown == 0 {
         return;

@@ -163,10 +163,26 @@ fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
     T.get_or_init(|| {
         let split = |v: u128| [v as u64, (v >> 64) as u64];
-        let (dp, _) = gen_tables(326, DOUBLE_POW5_BITCOUNT as u32, DOUBLE_POW5_INV_BITCOUNT as u32);
-        let (_, di) = gen_tables(292, DOUBLE_POW5_BITCOUNT as u32, DOUBLE_POW5_INV_BITCOUNT as u32);
-        let (fp, _) = gen_tables(48, FLOAT_POW5_BITCOUNT as u32, FLOAT_POW5_INV_BITCOUNT as u32);
-        let (_, fi) = gen_tables(31, FLOAT_POW5_BITCOUNT as u32, FLOAT_POW5_INV_BITCOUNT as u32);
+        let (dp, _) = gen_tables(
+            326,
+            DOUBLE_POW5_BITCOUNT as u32,
+            DOUBLE_POW5_INV_BITCOUNT as u32,
+        );
+        let (_, di) = gen_tables(
+            292,
+            DOUBLE_POW5_BITCOUNT as u32,
+            DOUBLE_POW5_INV_BITCOUNT as u32,
+        );
+        let (fp, _) = gen_tables(
+            48,
+            FLOAT_POW5_BITCOUNT as u32,
+            FLOAT_POW5_INV_BITCOUNT as u32,
+        );
+        let (_, fi) = gen_tables(
+            31,
+            FLOAT_POW5_BITCOUNT as u32,
+            FLOAT_POW5_INV_BITCOUNT as u32,
+        );
         Tables {
             d_pow: dp.into_iter().map(split).collect(),
             d_inv: di.into_iter().map(split).collect(),
@@ -204,7 +220,10 @@ fn mul_shift64(m: u64, mul: &[u64; 2], j: i32) -> u64 {
 fn d2d(ieee_mantissa: u64, ieee_exponent: u32) -> (u64, i32) {
     let t = tables();
     let (e2, m2) = if ieee_exponent == 0 {
-        (1 - DOUBLE_BIAS - DOUBLE_MANTISSA_BITS as i32 - 2, ieee_mantissa)
+        (
+            1 - DOUBLE_BIAS - DOUBLE_MANTISSA_BITS as i32 - 2,
+            ieee_mantissa,
+        )
     } else {
         (
             ieee_exponent as i32 - DOUBLE_BIAS - DOUBLE_MANTISSA_BITS as i32 - 2,
@@ -277,7 +296,6 @@ fn d2d(ieee_mantissa: u64, ieee_exponent: u32) -> (u64, i32) {
                 vr_is_trailing_zeros &= last_removed_digit == 0;
                 last_removed_digit = vr % 10;
                 vr /= 10;
-                vp /= 10;
                 vm /= 10;
                 removed += 1;
             }
@@ -285,7 +303,9 @@ fn d2d(ieee_mantissa: u64, ieee_exponent: u32) -> (u64, i32) {
         if vr_is_trailing_zeros && last_removed_digit == 5 && vr % 2 == 0 {
             last_removed_digit = 4;
         }
-        vr + u64::from((vr == vm && (!accept_bounds || !vm_is_trailing_zeros)) || last_removed_digit >= 5)
+        vr + u64::from(
+            (vr == vm && (!accept_bounds || !vm_is_trailing_zeros)) || last_removed_digit >= 5,
+        )
     } else {
         let mut round_up = false;
         while vp / 10 > vm / 10 {
@@ -305,7 +325,8 @@ fn d2d(ieee_mantissa: u64, ieee_exponent: u32) -> (u64, i32) {
 pub(crate) fn f64_shortest(v: f64) -> (u64, i32) {
     let bits = v.to_bits();
     let ieee_mantissa = bits & ((1u64 << DOUBLE_MANTISSA_BITS) - 1);
-    let ieee_exponent = ((bits >> DOUBLE_MANTISSA_BITS) & ((1u64 << DOUBLE_EXPONENT_BITS) - 1)) as u32;
+    let ieee_exponent =
+        ((bits >> DOUBLE_MANTISSA_BITS) & ((1u64 << DOUBLE_EXPONENT_BITS) - 1)) as u32;
     // d2d_small_int
     let e2 = ieee_exponent as i32 - DOUBLE_BIAS - DOUBLE_MANTISSA_BITS as i32;
     if (-(DOUBLE_MANTISSA_BITS as i32)..=0).contains(&e2) {
@@ -336,7 +357,10 @@ fn mul_shift32(m: u32, factor: u64, shift: i32) -> u32 {
 fn f2d(ieee_mantissa: u32, ieee_exponent: u32) -> (u32, i32) {
     let t = tables();
     let (e2, m2) = if ieee_exponent == 0 {
-        (1 - FLOAT_BIAS - FLOAT_MANTISSA_BITS as i32 - 2, ieee_mantissa)
+        (
+            1 - FLOAT_BIAS - FLOAT_MANTISSA_BITS as i32 - 2,
+            ieee_mantissa,
+        )
     } else {
         (
             ieee_exponent as i32 - FLOAT_BIAS - FLOAT_MANTISSA_BITS as i32 - 2,
@@ -365,7 +389,8 @@ fn f2d(ieee_mantissa: u32, ieee_exponent: u32) -> (u32, i32) {
         vm = mul_shift32(mm, f, i);
         if q != 0 && (vp - 1) / 10 <= vm / 10 {
             let l = FLOAT_POW5_INV_BITCOUNT + pow5bits(q as i32 - 1) - 1;
-            last_removed_digit = mul_shift32(mv, t.f_inv[q as usize - 1], -e2 + q as i32 - 1 + l) % 10;
+            last_removed_digit =
+                mul_shift32(mv, t.f_inv[q as usize - 1], -e2 + q as i32 - 1 + l) % 10;
         }
         if q <= 9 {
             if mv % 5 == 0 {
@@ -418,7 +443,6 @@ fn f2d(ieee_mantissa: u32, ieee_exponent: u32) -> (u32, i32) {
                 vr_is_trailing_zeros &= last_removed_digit == 0;
                 last_removed_digit = vr % 10;
                 vr /= 10;
-                vp /= 10;
                 vm /= 10;
                 removed += 1;
             }
@@ -426,7 +450,9 @@ fn f2d(ieee_mantissa: u32, ieee_exponent: u32) -> (u32, i32) {
         if vr_is_trailing_zeros && last_removed_digit == 5 && vr % 2 == 0 {
             last_removed_digit = 4;
         }
-        vr + u32::from((vr == vm && (!accept_bounds || !vm_is_trailing_zeros)) || last_removed_digit >= 5)
+        vr + u32::from(
+            (vr == vm && (!accept_bounds || !vm_is_trailing_zeros)) || last_removed_digit >= 5,
+        )
     } else {
         while vp / 10 > vm / 10 {
             last_removed_digit = vr % 10;

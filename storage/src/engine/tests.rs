@@ -26,6 +26,7 @@ fn def(name: &str) -> TableDef {
         time_column: Some(0),
         partition_micros: DAY,
         primary_key: vec![],
+        hypertable: true,
     }
 }
 
