@@ -315,10 +315,10 @@ pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
                 SqlState::Internal
             }
         }
-        _ if lower.starts_with("table '") && lower.contains("' not found") => SqlState::UndefinedTable,
+        _ if lower.contains("table '") && lower.contains("' not found") => SqlState::UndefinedTable,
         _ if lower.contains("cannot cast string") => SqlState::InvalidTextRepresentation,
         DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
-            if lower.starts_with("limit must be >= 0") || lower.starts_with("offset must be >= 0") {
+            if lower.contains("limit must be >= 0") || lower.contains("offset must be >= 0") {
                 SqlState::InvalidRowCountInLimit
             } else if lower.contains("ambiguous") {
                 SqlState::AmbiguousColumn

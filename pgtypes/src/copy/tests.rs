@@ -513,6 +513,53 @@ fn split_at_every_offset_csv() {
     );
 }
 
+/// Random COPY payloads (over the bytes that matter to the framing) split at random
+/// points must give exactly the one-shot result, errors included.
+#[test]
+fn random_payloads_chunking_invariant() {
+    const ALPHABET: &[u8] = b"ab1\t\t\n\n\r\\\\\",,,N.x";
+    let mut x: u64 = 0xDEAD_BEEF_1234_5678;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let s = schema_avw_text();
+    let opts = [
+        CopyOptions::text(),
+        CopyOptions::csv(),
+        CopyOptions {
+            header: true,
+            escape: b'\\',
+            ..CopyOptions::csv()
+        },
+        CopyOptions {
+            delimiter: b',',
+            null: "N".into(),
+            ..CopyOptions::text()
+        },
+    ];
+    for _ in 0..3000 {
+        let len = (next() % 40) as usize;
+        let data: Vec<u8> = (0..len)
+            .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+            .collect();
+        let o = &opts[(next() % opts.len() as u64) as usize];
+        let whole = parse_all(&s, o, &[&data], 2).map(|b| rows(&b));
+        let i = (next() % (len as u64 + 1)) as usize;
+        let j = i + (next() % ((len - i) as u64 + 1)) as usize;
+        let split = parse_all(&s, o, &[&data[..i], &data[i..j], &data[j..]], 2).map(|b| rows(&b));
+        assert_eq!(
+            split,
+            whole,
+            "{:?} split at {i},{j} ({:?})",
+            String::from_utf8_lossy(&data),
+            o.format
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Throughput (run with: cargo test -p strata-pgtypes --release -- --ignored --nocapture copy_throughput)
 

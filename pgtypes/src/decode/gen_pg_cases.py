@@ -7,6 +7,7 @@ the error's SQLSTATE and message. The Rust test parses the input with
 `parse_text_value` and compares it with `parse_binary_value` of the expected bytes.
 
 Usage: PGHOST=/tmp PGPORT=55433 PGUSER=pgtest python3 gen_pg_cases.py > pg_cases.rs
+       rustfmt --edition 2024 pg_cases.rs
 """
 import os
 import subprocess

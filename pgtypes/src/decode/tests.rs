@@ -805,14 +805,49 @@ fn error_display() {
 /// `parse_text_value`.
 #[test]
 fn random_inputs_do_not_panic() {
-    const ALPHABET: &[u8] = b"0123456789999--++::..  TtZzPpYMDHSWaAeEnNiIfFbBcCuUlLyYoOgGrR/\\x{}[]\",\t@";
+    const ALPHABET: &[u8] =
+        b"0123456789999--++::..  TtZzPpYMDHSWaAeEnNiIfFbBcCuUlLyYoOgGrR/\\x{}[]\",\t@";
     const WORDS: &[&str] = &[
-        "2024-01-31", "12:34:56.789", "infinity", "epoch", "today", "jan", "day", "hours", "ago", "utc",
-        "+05:30", "1e5", "NaN", "P1Y", "T", "bc", "pm", "9223372036854775808", "1.5", "\\x", "\\\\", "\"a\"",
+        "2024-01-31",
+        "12:34:56.789",
+        "infinity",
+        "epoch",
+        "today",
+        "jan",
+        "day",
+        "hours",
+        "ago",
+        "utc",
+        "+05:30",
+        "1e5",
+        "NaN",
+        "P1Y",
+        "T",
+        "bc",
+        "pm",
+        "9223372036854775808",
+        "1.5",
+        "\\x",
+        "\\\\",
+        "\"a\"",
     ];
     let types = [
-        "int2", "int4", "int8", "float4", "float8", "numeric(5,2)", "numeric(38,10)", "bool", "bytea", "date",
-        "timestamp", "timestamptz", "interval", "json", "jsonb", "text",
+        "int2",
+        "int4",
+        "int8",
+        "float4",
+        "float8",
+        "numeric(5,2)",
+        "numeric(38,10)",
+        "bool",
+        "bytea",
+        "date",
+        "timestamp",
+        "timestamptz",
+        "interval",
+        "json",
+        "jsonb",
+        "text",
     ];
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
@@ -838,7 +873,11 @@ fn random_inputs_do_not_panic() {
             let via = parse_text_value(&s, &f, 3600);
             let mut b = ColumnBuilder::new(&f, 1, 3600);
             let direct = b.append_text(&s);
-            assert_eq!(via.is_ok(), direct.is_ok(), "{t} {s:?}: {via:?} vs {direct:?}");
+            assert_eq!(
+                via.is_ok(),
+                direct.is_ok(),
+                "{t} {s:?}: {via:?} vs {direct:?}"
+            );
         }
     }
 }
