@@ -20,6 +20,7 @@ pub mod names;
 pub mod functions;
 pub mod params;
 pub mod pg_functions;
+pub mod pg_types;
 pub mod session;
 pub mod settings;
 pub mod table;

@@ -403,6 +403,7 @@ impl Session {
     /// Plans a statement with DataFusion, refusing anything but queries.
     async fn plan(&self, s: Statement) -> Result<LogicalPlan> {
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s))).await?;
+        let plan = crate::pg_types::rewrite(plan)?;
         match &plan {
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Statement(_) => {
                 Err(Error::user(SqlState::InsufficientPrivilege, "this statement is not allowed: clients cannot run DataFusion DDL, DML or file access"))
