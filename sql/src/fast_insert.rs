@@ -78,11 +78,12 @@ fn values_of(source: &ast::Query) -> Option<&ast::Values> {
     }
 }
 
-/// Parameter types for a prepared fast-path INSERT: `$n` takes its column's type.
+/// Parameter fields for a prepared fast-path INSERT: `$n` takes its column's type (with
+/// its PostgreSQL tag, so a jsonb column's parameter is described as jsonb).
 /// None if the statement does not take the fast path.
-pub fn param_types(def: &TableDef, targets: &[usize], source: Option<&ast::Query>) -> Option<Vec<DataType>> {
+pub fn param_fields(def: &TableDef, targets: &[usize], source: Option<&ast::Query>) -> Option<Vec<Field>> {
     let values = values_of(source?)?;
-    let mut types: Vec<Option<DataType>> = vec![];
+    let mut types: Vec<Option<Field>> = vec![];
     for row in &values.rows {
         for (i, e) in row.content.iter().enumerate() {
             let c = cell(e)?;
@@ -91,11 +92,11 @@ pub fn param_types(def: &TableDef, targets: &[usize], source: Option<&ast::Query
                 if types.len() < n {
                     types.resize(n, None);
                 }
-                types[n - 1] = Some(def.columns[col].ty.arrow_type());
+                types[n - 1] = Some(def.columns[col].arrow_field().with_name(format!("${n}")));
             }
         }
     }
-    Some(types.into_iter().map(|t| t.unwrap_or(DataType::Utf8)).collect())
+    Some(types.into_iter().enumerate().map(|(i, t)| t.unwrap_or_else(|| Field::new(format!("${}", i + 1), DataType::Utf8, true))).collect())
 }
 
 /// Builds the batch for `INSERT INTO def (targets) VALUES ...` if every cell is a literal,

@@ -101,6 +101,8 @@ pub struct Prepared {
     pub stmt: Stmt,
     /// Parameter types, `$1` first.
     pub param_types: Vec<DataType>,
+    /// Parameter fields (types plus the PostgreSQL type tag, e.g. jsonb), `$1` first.
+    pub param_fields: Vec<Field>,
     /// Schema of the rows it returns (None: returns no rows).
     pub result_schema: Option<SchemaRef>,
     kind: PreparedKind,
@@ -550,40 +552,51 @@ impl Session {
     /// Prepares a statement: plans queries once, computes parameter and result types.
     pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
         let Stmt::Sql(s) = &stmt else {
-            return Ok(Prepared { stmt, param_types: vec![], result_schema: None, kind: PreparedKind::Statement });
+            return Ok(Prepared::new(stmt, vec![], None, PreparedKind::Statement));
         };
         match s.as_ref() {
             Statement::Query(q) if !is_special_select(q) => {
                 let plan = self.plan((**s).clone()).await?;
-                let param_types = param_types_of_plan(&plan, declared)?;
+                let param_types = param_types_of_plan(&plan, declared, s)?;
                 let result_schema = Some(crate::names::pg_output_schema(q, &Arc::new(plan.schema().as_arrow().clone())));
-                Ok(Prepared { stmt, param_types, result_schema, kind: PreparedKind::Plan(plan) })
+                Ok(Prepared::new(stmt, param_types, result_schema, PreparedKind::Plan(plan)))
             }
             Statement::Explain { .. } => {
                 let plan = self.plan((**s).clone()).await?;
-                let param_types = param_types_of_plan(&plan, declared)?;
+                let param_types = param_types_of_plan(&plan, declared, s)?;
                 let result_schema = Some(Arc::new(plan.schema().as_arrow().clone()));
-                Ok(Prepared { stmt, param_types, result_schema, kind: PreparedKind::Plan(plan) })
+                Ok(Prepared::new(stmt, param_types, result_schema, PreparedKind::Plan(plan)))
             }
             Statement::Insert(ins) => {
                 let storage = self.engine.storage();
                 let (def, targets) = dml::insert_target(storage, ins)?;
-                let mut types = crate::fast_insert::param_types(&def, &targets, ins.source.as_deref());
-                if types.is_none()
-                    && let Some(src) = &ins.source
-                {
-                    let plan = self.plan(Statement::Query(src.clone())).await?;
-                    types = Some(param_types_of_plan(&plan, declared)?);
+                if let Some(fields) = crate::fast_insert::param_fields(&def, &targets, ins.source.as_deref()) {
+                    let mut p = Prepared::new(stmt, fields.iter().map(|f| f.data_type().clone()).collect(), None, PreparedKind::Statement);
+                    p.param_fields = fields;
+                    for (i, d) in declared.iter().enumerate() {
+                        if let (Some(d), Some(f)) = (d, p.param_fields.get_mut(i))
+                            && d != f.data_type()
+                        {
+                            *f = Field::new(f.name(), d.clone(), true);
+                            p.param_types[i] = d.clone();
+                        }
+                    }
+                    return Ok(p);
                 }
-                Ok(Prepared { stmt, param_types: merge_declared(types.unwrap_or_default(), declared), result_schema: None, kind: PreparedKind::Statement })
+                let mut types = vec![];
+                if let Some(src) = &ins.source {
+                    let plan = self.plan(Statement::Query(src.clone())).await?;
+                    types = param_types_of_plan(&plan, declared, s)?;
+                }
+                Ok(Prepared::new(stmt, merge_declared(types, declared), None, PreparedKind::Statement))
             }
             Statement::ShowVariable { variable } => {
                 let Output::Rows { schema, .. } = self.show(variable)? else { unreachable!("show returns rows") };
-                Ok(Prepared { stmt, param_types: vec![], result_schema: Some(schema), kind: PreparedKind::Statement })
+                Ok(Prepared::new(stmt, vec![], Some(schema), PreparedKind::Statement))
             }
             Statement::Query(_) => {
                 let schema = Arc::new(Schema::new(vec![Field::new("create_hypertable", DataType::Utf8, true)]));
-                Ok(Prepared { stmt, param_types: vec![], result_schema: Some(schema), kind: PreparedKind::Statement })
+                Ok(Prepared::new(stmt, vec![], Some(schema), PreparedKind::Statement))
             }
             Statement::Delete(del) => {
                 let mut types = vec![];
@@ -592,11 +605,11 @@ impl Session {
                     && let Ok(Stmt::Sql(q)) = self.parse(&format!("SELECT 1 FROM {} WHERE {sel}", tw.relation)).map(|mut v| v.remove(0))
                     && let Ok(plan) = self.plan(*q).await
                 {
-                    types = param_types_of_plan(&plan, declared)?;
+                    types = param_types_of_plan(&plan, declared, s)?;
                 }
-                Ok(Prepared { stmt, param_types: merge_declared(types, declared), result_schema: None, kind: PreparedKind::Statement })
+                Ok(Prepared::new(stmt, merge_declared(types, declared), None, PreparedKind::Statement))
             }
-            _ => Ok(Prepared { stmt, param_types: declared.iter().map(|d| d.clone().unwrap_or(DataType::Utf8)).collect(), result_schema: None, kind: PreparedKind::Statement }),
+            _ => Ok(Prepared::new(stmt, declared.iter().map(|d| d.clone().unwrap_or(DataType::Utf8)).collect(), None, PreparedKind::Statement)),
         }
     }
 
@@ -708,6 +721,13 @@ fn output_names_of(s: &Statement) -> Option<ast::Query> {
     }
 }
 
+impl Prepared {
+    fn new(stmt: Stmt, param_types: Vec<DataType>, result_schema: Option<SchemaRef>, kind: PreparedKind) -> Self {
+        let param_fields = param_types.iter().enumerate().map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true)).collect();
+        Prepared { stmt, param_types, param_fields, result_schema, kind }
+    }
+}
+
 fn is_special_select(q: &ast::Query) -> bool {
     let ast::SetExpr::Select(sel) = q.body.as_ref() else { return false };
     if !sel.from.is_empty() || sel.projection.len() != 1 {
@@ -732,9 +752,16 @@ fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Ve
     types
 }
 
-/// Parameter types `$1..$n` of a plan; unknown ones are text.
-fn param_types_of_plan(plan: &LogicalPlan, declared: &[Option<DataType>]) -> Result<Vec<DataType>> {
-    let map = plan.get_parameter_types()?;
+/// Parameter types `$1..$n` of a plan; `$n::type` casts in the statement fill the ones
+/// DataFusion cannot infer; unknown ones are text.
+fn param_types_of_plan(plan: &LogicalPlan, declared: &[Option<DataType>], stmt: &Statement) -> Result<Vec<DataType>> {
+    let mut map = plan.get_parameter_types()?;
+    for (k, t) in placeholder_casts(stmt) {
+        let e = map.entry(k).or_insert(None);
+        if e.is_none() {
+            *e = Some(t);
+        }
+    }
     let mut n = declared.len();
     for k in map.keys() {
         if let Some(i) = k.strip_prefix('$').and_then(|x| x.parse::<usize>().ok()) {
@@ -756,6 +783,28 @@ fn param_types_of_plan(plan: &LogicalPlan, declared: &[Option<DataType>]) -> Res
         }
     }
     Ok(out)
+}
+
+/// `$n::type` / `CAST($n AS type)` in a statement: the types they name.
+fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
+    use sqlparser::ast::Visit;
+    struct V(Vec<(String, DataType)>);
+    impl ast::Visitor for V {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &ast::Expr) -> std::ops::ControlFlow<()> {
+            if let ast::Expr::Cast { expr, data_type, .. } = e
+                && let ast::Expr::Value(v) = expr.as_ref()
+                && let ast::Value::Placeholder(p) = &v.value
+                && let Ok(t) = ddl::column_type(data_type)
+            {
+                self.0.push((p.clone(), t.arrow_type()));
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut v = V(vec![]);
+    let _ = stmt.visit(&mut v);
+    v.0
 }
 
 fn set_value(e: &ast::Expr) -> String {

@@ -186,9 +186,11 @@ fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &
         s.next().await.map(|r| (r.map_err(Error::from), (s, cancel)))
     });
     let mut first = true;
-    let data = batches.map(move |b| -> PgWireResult<CopyData> {
+    // One CopyData message per row, as PostgreSQL sends (and as clients count rows).
+    let data = batches.map(move |b| -> PgWireResult<Vec<CopyData>> {
         let b = b.map_err(|e| to_pgwire(&e))?;
-        let mut out = Vec::with_capacity(b.num_rows() * 64);
+        let mut msgs = Vec::with_capacity(b.num_rows() + 1);
+        let mut out = Vec::with_capacity(256);
         if first && header {
             for (i, n) in names.iter().enumerate() {
                 if i > 0 {
@@ -197,6 +199,8 @@ fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &
                 csv_field(&mut out, n.as_bytes(), delim, quote, &null);
             }
             out.push(b'\n');
+            msgs.push(CopyData::new(bytes::Bytes::copy_from_slice(&out)));
+            out.clear();
         }
         first = false;
         let mut val = Vec::new();
@@ -216,8 +220,14 @@ fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &
                 }
             }
             out.push(b'\n');
+            msgs.push(CopyData::new(bytes::Bytes::copy_from_slice(&out)));
+            out.clear();
         }
-        Ok(CopyData::new(bytes::Bytes::from(out)))
+        Ok(msgs)
+    });
+    let data = data.flat_map(|r| match r {
+        Ok(v) => stream::iter(v.into_iter().map(Ok).collect::<Vec<_>>()),
+        Err(e) => stream::iter(vec![Err(e)]),
     });
     Ok(CopyResponse::new(0, ncols, data))
 }
@@ -272,7 +282,7 @@ const COPY_COMMIT_BYTES: usize = 64 * 1024 * 1024;
 
 impl Inner {
     /// Executes one statement and maps its output to a pgwire response.
-    async fn run<C>(&self, client: &mut C, state: &ConnState, session: &mut Session, stmt: &Stmt, prepared: Option<(&Prepared, Vec<ScalarValue>, Vec<i16>)>) -> Result<Response, Error>
+    async fn run<C>(&self, client: &mut C, state: &ConnState, session: &mut Session, stmt: &Stmt, prepared: Option<(&Prepared, Vec<ScalarValue>, Vec<i16>)>, materialize: bool) -> Result<Response, Error>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -296,6 +306,22 @@ impl Inner {
         };
         Ok(match out {
             Output::Empty => Response::EmptyQuery,
+            Output::Rows { schema, stream } if materialize => {
+                // Later statements of the same message must not run if this one fails
+                // while producing rows: collect them now.
+                let batches: Vec<_> = guarded(&state.cancel, deadline, async {
+                    let mut s = stream;
+                    let mut v = vec![];
+                    while let Some(b) = s.next().await {
+                        v.push(b.map_err(Error::from)?);
+                    }
+                    Ok(v)
+                })
+                .await
+                .inspect_err(|_| session.note_error())?;
+                let mem = datafusion::physical_plan::memory::MemoryStream::try_new(batches, Arc::clone(&schema), None).map_err(Error::from)?;
+                Response::Query(row_stream(schema, Box::pin(mem), codes, text_options(session), Arc::clone(&state.cancel), deadline, Arc::clone(&state.stream_failed)))
+            }
             Output::Rows { schema, stream } => {
                 Response::Query(row_stream(schema, stream, codes, text_options(session), Arc::clone(&state.cancel), deadline, Arc::clone(&state.stream_failed)))
             }
@@ -376,8 +402,9 @@ impl SimpleQueryHandler for Inner {
             }
         };
         let mut out = Vec::with_capacity(stmts.len());
-        for s in &stmts {
-            match self.run(client, &state, &mut session, s, None).await {
+        let n = stmts.len();
+        for (i, s) in stmts.iter().enumerate() {
+            match self.run(client, &state, &mut session, s, None, i + 1 < n).await {
                 Ok(r) => {
                     let copy_in = matches!(r, Response::CopyIn(_));
                     out.push(r);
@@ -432,7 +459,7 @@ impl QueryParser for StrataParser {
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        Ok(stmt.prepared.param_types.iter().map(|t| pg_type(&Field::new("p", t.clone(), true))).collect())
+        Ok(stmt.prepared.param_fields.iter().map(pg_type).collect())
     }
 
     fn get_result_schema(&self, stmt: &Self::Statement, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
@@ -462,8 +489,8 @@ fn decode_params(portal: &Portal<PreparedStmt>, tz: i32) -> Result<Vec<ScalarVal
     let declared = &portal.statement.parameter_types;
     let mut out = Vec::with_capacity(portal.parameters.len());
     for (i, raw) in portal.parameters.iter().enumerate() {
-        let dt = p.param_types.get(i).cloned().unwrap_or(DataType::Utf8);
-        let field = Field::new(format!("${}", i + 1), dt.clone(), true);
+        let field = p.param_fields.get(i).cloned().unwrap_or_else(|| Field::new(format!("${}", i + 1), DataType::Utf8, true));
+        let dt = field.data_type().clone();
         let Some(bytes) = raw else {
             out.push(ScalarValue::try_from(&dt).map_err(Error::from)?);
             continue;
@@ -540,7 +567,7 @@ impl ExtendedQueryHandler for Inner {
         let n = p.result_schema.as_ref().map(|s| s.fields().len()).unwrap_or(0);
         let codes = codes_of(Some(&portal.result_column_format), n);
         let stmt = p.stmt.clone();
-        self.run(client, &state, &mut session, &stmt, Some((&p, params, codes))).await.map_err(|e| to_pgwire(&e))
+        self.run(client, &state, &mut session, &stmt, Some((&p, params, codes)), false).await.map_err(|e| to_pgwire(&e))
     }
 }
 
