@@ -739,7 +739,7 @@ async fn copy_from_stdin_text_100k() {
         Err(e) => k.fail(format!("COPY ct FROM STDIN failed: {e:?}")),
     }
     println!("copy of {} rows took {:?}", N + 3, t0.elapsed());
-    match c.query_one(&format!("select count(*), sum(id), count(v), sum(v), sum(length(s)), min(ts), max(ts) from ct where id <= {N}"), &[]).await {
+    match c.query_one(&format!("select count(*), sum(id)::bigint, count(v), sum(v), sum(length(s)), min(ts), max(ts) from ct where id <= {N}"), &[]).await {
         Ok(r) => {
             k.eq("count(*)", r.get::<_, i64>(0), N);
             k.eq("sum(id)", r.get::<_, Option<i64>>(1), Some(N * (N + 1) / 2));
@@ -790,7 +790,7 @@ async fn copy_from_stdin_csv_options() {
         Ok(n) => k.eq("COPY csv row count reported", n, N as u64 + 5),
         Err(e) => k.fail(format!("COPY csv failed: {e:?}")),
     }
-    match c.query_one(&format!("select count(*), sum(id), count(v), sum(v) from cc where id <= {N}"), &[]).await {
+    match c.query_one(&format!("select count(*), sum(id)::bigint, count(v), sum(v) from cc where id <= {N}"), &[]).await {
         Ok(r) => {
             k.eq("count(*)", r.get::<_, i64>(0), N);
             k.eq("sum(id)", r.get::<_, Option<i64>>(1), Some(N * (N + 1) / 2));
@@ -1550,7 +1550,7 @@ async fn concurrent_inserts_are_all_counted() {
     }
     assert!(errors.is_empty(), "concurrent inserts failed: {errors:#?}\nserver log:\n{}", s.log());
     let total = CLIENTS * BATCHES * ROWS;
-    let r = c.query_one("select count(*), count(distinct id), sum(id), min(id), max(id) from cc8", &[]).await.expect("final count");
+    let r = c.query_one("select count(*), count(distinct id), sum(id)::bigint, min(id), max(id) from cc8", &[]).await.expect("final count");
     assert_eq!(
         (r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, Option<i64>>(2), r.get::<_, Option<i64>>(3), r.get::<_, Option<i64>>(4)),
         (total, total, Some(total * (total - 1) / 2), Some(0), Some(total - 1)),
@@ -1631,7 +1631,7 @@ async fn insert_range(c: &Client, table: &str, from: i64, to: i64) -> Result<u64
 }
 
 async fn check_range(k: &mut Checks, c: &Client, when: &str, n: i64) {
-    match c.query_one("select count(*), count(distinct id), sum(id), min(ts), max(ts), sum(length(s)) from r", &[]).await {
+    match c.query_one("select count(*), count(distinct id), sum(id)::bigint, min(ts), max(ts), sum(length(s)) from r", &[]).await {
         Ok(r) => {
             k.eq(&format!("{when}: count(*)"), r.get::<_, i64>(0), n);
             k.eq(&format!("{when}: count(distinct id)"), r.get::<_, i64>(1), n);

@@ -52,6 +52,7 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     public: Arc<PublicSchema>,
     options: EngineOptions,
+    exec: tokio::runtime::Handle,
 }
 
 impl Engine {
@@ -64,12 +65,19 @@ impl Engine {
             .map_err(|e| Error::DataFusion(DataFusionError::ObjectStore(Box::new(e))))?;
         let url = Url::parse(HOT_STORE_URL).map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
         runtime.register_object_store(&url, Arc::new(hot));
+        let exec = crate::exec::new_runtime(options.target_partitions).map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
         Ok(Arc::new_cyclic(|weak: &Weak<Engine>| Engine {
+            exec,
             public: Arc::new(PublicSchema::new(Arc::clone(&storage), weak.clone())),
             storage,
             runtime,
             options,
         }))
+    }
+
+    /// The runtime queries execute on (see [`crate::exec`]).
+    pub fn exec_handle(&self) -> &tokio::runtime::Handle {
+        &self.exec
     }
 
     /// The storage handle.
@@ -83,7 +91,7 @@ impl Engine {
     }
 
     /// Builds a DataFusion context for a session with the given settings.
-    pub fn new_context(&self, settings: &Settings) -> Result<SessionContext> {
+    pub fn new_context(&self, settings: &Settings, shared: Arc<parking_lot::RwLock<Settings>>) -> Result<SessionContext> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -108,7 +116,7 @@ impl Engine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);
-        crate::pg_functions::register(&ctx, settings);
+        crate::pg_functions::register(&ctx, shared);
         if let Err(e) = datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,
             DATABASE,
@@ -121,7 +129,8 @@ impl Engine {
 
     /// Plans a stored view's query (used when a statement references the view).
     pub async fn plan_view(&self, view: &ViewDef) -> DfResult<LogicalPlan> {
-        let ctx = self.new_context(&Settings::default()).map_err(DataFusionError::from)?;
+        let s = Settings::default();
+        let ctx = self.new_context(&s, Arc::new(parking_lot::RwLock::new(s.clone()))).map_err(DataFusionError::from)?;
         let df = ctx.sql(&view.sql).await?;
         let plan = df.into_unoptimized_plan();
         if view.columns.is_empty() {

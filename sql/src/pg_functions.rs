@@ -21,7 +21,7 @@ pub fn version_string() -> String {
 }
 
 /// Registers the functions into a session context.
-pub fn register(ctx: &SessionContext, settings: &Settings) {
+pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings>>) {
     let v = version_string();
     ctx.register_udf(create_udf(
         "version",
@@ -31,13 +31,14 @@ pub fn register(ctx: &SessionContext, settings: &Settings) {
         Arc::new(move |_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v.clone()))))),
     ));
     ctx.register_udf(pg_typeof_udf());
-    let s = settings.clone();
+    let s = settings;
     ctx.register_udf(create_udf(
         "current_setting",
         vec![DataType::Utf8],
         DataType::Utf8,
         Volatility::Stable,
         Arc::new(move |args: &[ColumnarValue]| {
+            let s = s.read();
             let get = |name: Option<&str>| name.and_then(|n| s.get(n));
             match &args[0] {
                 ColumnarValue::Scalar(ScalarValue::Utf8(n)) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(get(n.as_deref())))),
@@ -79,7 +80,7 @@ pub fn pg_typeof_udf() -> datafusion::logical_expr::ScalarUDF {
 }
 
 /// The `regtype` display name of an Arrow field's PostgreSQL type.
-pub fn regtype_name(field: &datafusion::arrow::datatypes::Field) -> String {
+pub fn regtype_name(field: &arrow::datatypes::Field) -> String {
     let info = strata_pgtypes::oid::pg_type_of_field(field);
     let base = |n: &str| -> String {
         match n {

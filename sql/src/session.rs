@@ -121,6 +121,10 @@ pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
     pub settings: Settings,
+    /// Values at connection start (after start-up parameters): what RESET returns to.
+    startup_settings: Settings,
+    /// The settings as seen by SQL functions (`current_setting`), updated after each change.
+    shared_settings: Arc<parking_lot::RwLock<Settings>>,
     in_transaction: bool,
     /// Set when a statement failed inside a transaction block (25P02 until ROLLBACK).
     failed_transaction: bool,
@@ -135,8 +139,9 @@ impl std::fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(engine: Arc<Engine>) -> Result<Session> {
         let settings = Settings::default();
-        let ctx = engine.new_context(&settings)?;
-        Ok(Session { engine, ctx, settings, in_transaction: false, failed_transaction: false })
+        let shared_settings = Arc::new(parking_lot::RwLock::new(settings.clone()));
+        let ctx = engine.new_context(&settings, Arc::clone(&shared_settings))?;
+        Ok(Session { engine, ctx, startup_settings: settings.clone(), settings, shared_settings, in_transaction: false, failed_transaction: false })
     }
 
     /// The DataFusion context of this session.
@@ -309,8 +314,8 @@ impl Session {
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::Reset(r) => {
                 let p = match &r.reset {
-                    ast::Reset::ALL => self.settings.reset(None)?,
-                    ast::Reset::ConfigurationParameter(n) => self.settings.reset(Some(&n.to_string()))?,
+                    ast::Reset::ALL => self.settings.reset(None, &self.startup_settings)?,
+                    ast::Reset::ConfigurationParameter(n) => self.settings.reset(Some(&n.to_string()), &self.startup_settings)?,
                 };
                 self.rebuild_context()?;
                 Ok(Output::Command { tag: "RESET".into(), params: p.into_iter().collect() })
@@ -331,7 +336,7 @@ impl Session {
                 Ok(command("ROLLBACK"))
             }
             Statement::Discard { .. } => {
-                self.settings = Settings::default();
+                self.settings = self.startup_settings.clone();
                 self.rebuild_context()?;
                 Ok(command("DISCARD ALL"))
             }
@@ -345,14 +350,21 @@ impl Session {
         }
     }
 
-    /// Rebuilds the DataFusion context after settings changed outside SET (start-up).
+    /// Rebuilds the DataFusion context after settings changed outside SET (start-up) and
+    /// records them as the values RESET returns to.
     pub fn apply_settings(&mut self) -> Result<()> {
+        self.startup_settings = self.settings.clone();
         self.rebuild_context()
     }
 
     fn rebuild_context(&mut self) -> Result<()> {
-        self.ctx = self.engine.new_context(&self.settings)?;
+        *self.shared_settings.write() = self.settings.clone();
+        self.ctx = self.engine.new_context(&self.settings, Arc::clone(&self.shared_settings))?;
         Ok(())
+    }
+
+    fn publish_settings(&self) {
+        *self.shared_settings.write() = self.settings.clone();
     }
 
     fn set(&mut self, set: &ast::Set) -> Result<Output> {
@@ -368,12 +380,14 @@ impl Session {
         };
         let lname = name.to_lowercase();
         let param = if value.eq_ignore_ascii_case("default") {
-            self.settings.reset(Some(&lname))?
+            self.settings.reset(Some(&lname), &self.startup_settings)?
         } else {
             self.settings.set(&lname, &value)?
         };
         if matches!(lname.as_str(), "timezone" | "time zone" | "time_zone") || value.eq_ignore_ascii_case("default") {
             self.rebuild_context()?;
+        } else {
+            self.publish_settings();
         }
         Ok(Output::Command { tag: "SET".into(), params: param.into_iter().collect() })
     }
@@ -403,7 +417,8 @@ impl Session {
     }
 
     /// Plans a statement with DataFusion, refusing anything but queries.
-    async fn plan(&self, s: Statement) -> Result<LogicalPlan> {
+    async fn plan(&self, mut s: Statement) -> Result<LogicalPlan> {
+        crate::rewrite::rewrite(&mut s);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s))).await?;
         let plan = crate::pg_types::rewrite(plan)?;
         match &plan {
@@ -426,7 +441,7 @@ impl Session {
         if let Some(q) = query {
             schema = crate::names::pg_output_schema(q, &schema);
         }
-        let stream = df.execute_stream().await?;
+        let stream = crate::exec::execute(self.engine.exec_handle(), df, Arc::new(schema.as_ref().clone()));
         Ok(Output::Rows { schema, stream })
     }
 

@@ -180,12 +180,15 @@ impl Settings {
     }
 
     /// `RESET name` / `RESET ALL`.
-    pub fn reset(&mut self, name: Option<&str>) -> Result<Option<(String, String)>> {
-        let d = Settings::default();
+    /// `defaults` are the session's start-up values (PostgreSQL resets to those, not to the
+    /// server defaults).
+    pub fn reset(&mut self, name: Option<&str>, defaults: &Settings) -> Result<Option<(String, String)>> {
+        let d = defaults.clone();
         match name {
             None => {
+                let tz = d.timezone.clone();
                 *self = d;
-                Ok(Some(("TimeZone".into(), "UTC".into())))
+                Ok(Some(("TimeZone".into(), tz)))
             }
             Some(n) => {
                 let Some(canon) = Self::canonical(n) else {
@@ -279,7 +282,7 @@ mod tests {
         assert_eq!(s.get("statement_timeout").unwrap(), "5s");
         assert_eq!(s.statement_timeout_ms, 5000);
         s.set("application_name", "x").unwrap();
-        s.reset(Some("application_name")).unwrap();
+        s.reset(Some("application_name"), &Settings::default()).unwrap();
         assert_eq!(s.get("application_name").unwrap(), "");
         assert!(s.set("no_such_thing", "1").is_err());
         s.set("work_mem", "64MB").unwrap();

@@ -199,10 +199,13 @@ fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &
                 csv_field(&mut out, n.as_bytes(), delim, quote, &null);
             }
             out.push(b'\n');
-            msgs.push(CopyData::new(bytes::Bytes::copy_from_slice(&out)));
-            out.clear();
+            // The header travels with the first row so that the client's row count is right.
+            if b.num_rows() == 0 {
+                msgs.push(CopyData::new(bytes::Bytes::copy_from_slice(&out)));
+                out.clear();
+            }
         }
-        first = false;
+        first = first && b.num_rows() == 0;
         let mut val = Vec::new();
         for r in 0..b.num_rows() {
             for c in 0..ncols {

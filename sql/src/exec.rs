@@ -1,0 +1,63 @@
+//! Query execution on a dedicated runtime.
+//!
+//! DataFusion operators are CPU-bound and do not always yield; run on the same tokio
+//! runtime as the protocol handlers, a heavy join could keep every worker busy so that a
+//! CancelRequest or `statement_timeout` is noticed seconds late and other connections
+//! stall. Queries therefore execute on their own runtime, and batches reach the
+//! connection's task through a small channel. Dropping the stream (cancel, timeout, client
+//! gone) aborts the producer task; DataFusion's own spawned tasks are aborted with it.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
+use tokio::runtime::Handle;
+
+/// Creates the execution runtime (it lives as long as the process).
+///
+/// It has more threads than cores: a cancelled query's operators stop only at their next
+/// yield point (a nested-loop join may compute a whole batch first), and the extra threads
+/// let the next queries run meanwhile instead of queueing behind the abandoned work.
+pub fn new_runtime(parallelism: usize) -> std::io::Result<Handle> {
+    let threads = parallelism.max(1) * 2 + 2;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).thread_name("strata-exec").enable_all().build()?;
+    let handle = rt.handle().clone();
+    // The runtime must outlive every engine and cannot be dropped from async code.
+    std::mem::forget(rt);
+    Ok(handle)
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Executes `df` on `exec`, returning a stream of its batches.
+pub fn execute(exec: &Handle, df: DataFrame, schema: SchemaRef) -> SendableRecordBatchStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<_, DataFusionError>>(2);
+    let task = exec.spawn(async move {
+        match df.execute_stream().await {
+            Ok(mut s) => {
+                while let Some(b) = s.next().await {
+                    let stop = b.is_err();
+                    if tx.send(b).await.is_err() || stop {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+            }
+        }
+    });
+    let guard = Arc::new(AbortOnDrop(task));
+    let stream = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move { rx.recv().await.map(|b| (b, (rx, guard))) });
+    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+}

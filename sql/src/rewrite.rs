@@ -1,0 +1,125 @@
+//! sqlparser AST rewrites that make PostgreSQL syntax mean what it means in PostgreSQL
+//! before DataFusion plans it:
+//!
+//! - string literals cast to `interval`, `bytea`, `json`/`jsonb` are parsed with
+//!   PostgreSQL's input syntax (`'1 day 23:59:50'`, `'\x00ff'`, jsonb normalisation);
+//!   DataFusion's own parsers differ or lack these types;
+//! - integer literals in a select list that fit in 32 bits are `integer`, as in
+//!   PostgreSQL (DataFusion types every integer literal as bigint).
+
+use std::ops::ControlFlow;
+
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit};
+use sqlparser::ast::{self, Expr, Value, VisitMut, VisitorMut};
+use strata_pgtypes::decode::{ScalarLike, parse_text_value};
+
+fn literal_text(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_interval(dt: &ast::DataType) -> bool {
+    matches!(dt, ast::DataType::Interval { .. })
+}
+
+/// The replacement literal for `'text'::dt`, if PostgreSQL parses it differently.
+fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
+    match dt {
+        ast::DataType::Interval { .. } => {
+            let f = Field::new("v", DataType::Interval(IntervalUnit::MonthDayNano), true);
+            let ScalarLike::IntervalMDN { months, days, nanos } = parse_text_value(text, &f, 0).ok()? else { return None };
+            Some(Expr::Interval(ast::Interval {
+                value: Box::new(Expr::value(Value::SingleQuotedString(format!("{months} months {days} days {nanos} nanoseconds")))),
+                leading_field: None,
+                leading_precision: None,
+                last_field: None,
+                fractional_seconds_precision: None,
+            }))
+        }
+        ast::DataType::Bytea => {
+            let f = Field::new("v", DataType::Binary, true);
+            let ScalarLike::Bytes(b) = parse_text_value(text, &f, 0).ok()? else { return None };
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            Some(Expr::value(Value::HexStringLiteral(hex)))
+        }
+        ast::DataType::JSON | ast::DataType::JSONB => {
+            let tag = if matches!(dt, ast::DataType::JSONB) { "jsonb" } else { "json" };
+            let mut md = std::collections::HashMap::new();
+            md.insert(strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(), tag.to_string());
+            let f = Field::new("v", DataType::Utf8, true).with_metadata(md);
+            let ScalarLike::Str(s) = parse_text_value(text, &f, 0).ok()? else { return None };
+            Some(Expr::value(Value::SingleQuotedString(s)))
+        }
+        _ => None,
+    }
+}
+
+struct Literals;
+
+impl VisitorMut for Literals {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let replacement = match e {
+            Expr::Cast { expr, data_type, .. } => literal_text(expr).and_then(|t| pg_literal(t, data_type)),
+            Expr::TypedString(ts) => match &ts.value.value {
+                Value::SingleQuotedString(t) => pg_literal(t, &ts.data_type),
+                _ => None,
+            },
+            Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
+                literal_text(&iv.value).and_then(|t| pg_literal(t, &ast::DataType::Interval { fields: None, precision: None }))
+            }
+            _ => None,
+        };
+        if let Some(r) = replacement {
+            // JSON stays text-typed for DataFusion (it has no json type).
+            *e = r;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+struct IntLiterals;
+
+impl VisitorMut for IntLiterals {
+    type Break = ();
+
+    fn post_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+        if let ast::SetExpr::Select(sel) = q.body.as_mut() {
+            for item in sel.projection.iter_mut() {
+                match item {
+                    ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => int4_literal(e),
+                    _ => {}
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `1` → `CAST(1 AS integer)` when the whole select-list expression is an integer literal
+/// (or its negation) that fits in 32 bits.
+fn int4_literal(e: &mut Expr) {
+    let fits = |n: &str| !n.contains(['.', 'e', 'E']) && n.parse::<i64>().is_ok_and(|v| i32::try_from(v).is_ok());
+    let is_small = match e {
+        Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if fits(n)),
+        Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => matches!(expr.as_ref(), Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if fits(n))),
+        _ => false,
+    };
+    if is_small {
+        let inner = std::mem::replace(e, Expr::value(Value::Null));
+        *e = Expr::Cast { kind: ast::CastKind::Cast, expr: Box::new(inner), data_type: ast::DataType::Int(None), array: false, format: None };
+    }
+}
+
+/// Applies every rewrite to a statement that DataFusion will plan.
+pub fn rewrite(stmt: &mut ast::Statement) {
+    let _ = stmt.visit(&mut Literals);
+    let _ = stmt.visit(&mut IntLiterals);
+    let _ = is_interval;
+}
