@@ -1817,9 +1817,9 @@ pub(super) fn random_decimals(n: usize) -> Vec<(i128, i8)> {
 }
 
 /// Writes the inputs of the cross-checks to the temp dir, for regenerating the pinned
-/// hashes with psql: `cargo test -p strata-pgtypes dump_crosscheck_inputs -- --ignored`.
+/// hashes with psql: `cargo test -p strata-pgtypes dump_crosscheck_inputs` (cheap, so it
+/// runs with the suite and keeps the generators exercised).
 #[test]
-#[ignore]
 fn dump_crosscheck_inputs() {
     use std::fmt::Write as _;
     let dir = std::env::temp_dir();
