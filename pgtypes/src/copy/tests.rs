@@ -563,72 +563,7 @@ fn random_payloads_chunking_invariant() {
 // ---------------------------------------------------------------------------------------
 // Throughput (run with: cargo test -p strata-pgtypes --release -- --ignored --nocapture copy_throughput)
 
-fn tsbs_schema() -> SchemaRef {
-    let f = |n: &str| col(n, DataType::Float64, "float8", true);
-    Arc::new(Schema::new(vec![
-        col(
-            "time",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-            "timestamptz",
-            false,
-        ),
-        col("tags_id", DataType::Int32, "int4", true),
-        col("hostname", DataType::Utf8, "text", true),
-        f("usage_user"),
-        f("usage_system"),
-        f("usage_idle"),
-        f("usage_nice"),
-        f("usage_iowait"),
-        f("usage_irq"),
-        f("usage_softirq"),
-        f("usage_steal"),
-        f("usage_guest"),
-        f("usage_guest_nice"),
-        col("additional_tags", DataType::Utf8, "jsonb", true),
-    ]))
-}
 
-fn tsbs_data(n: usize, csv: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n * 120);
-    let d = if csv { ',' } else { '\t' };
-    let null = if csv { "" } else { "\\N" };
-    let mut x: u64 = 12345;
-    for i in 0..n {
-        let secs = 1_451_606_400 + i as u64 * 10;
-        let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-        let day = 1 + (secs - 1_451_606_400) / 86_400 % 28;
-        out.extend_from_slice(
-            format!(
-                "2016-01-{day:02} {h:02}:{m:02}:{s:02}+00{d}{}{d}host_{}",
-                i % 4000,
-                i % 4000
-            )
-            .as_bytes(),
-        );
-        for _ in 0..10 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let v = (x >> 33) % 10_000_000;
-            if v.is_multiple_of(3) {
-                out.extend_from_slice(format!("{d}{}", v % 100).as_bytes());
-            } else {
-                out.extend_from_slice(
-                    format!("{d}{}.{:05}", v % 100, v / 100 % 100_000).as_bytes(),
-                );
-            }
-        }
-        out.extend_from_slice(format!("{d}{null}\n").as_bytes());
-    }
-    out
-}
 
-/// CPU time of this thread in seconds (robust to other processes on the machine), or
-/// `None` off Linux.
-fn thread_cpu_secs() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
-}
 
 // The COPY parsing throughput benchmark lives in `benches/copy_parse.rs`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{Float64Type, Int64Type};
+use std::path::Path;
 
 use super::*;
 use crate::ErrorKind;
@@ -39,7 +40,7 @@ fn batch(d: &TableDef, ids: std::ops::Range<i64>, ts_of: impl Fn(i64) -> i64) ->
     RecordBatch::try_new(d.arrow_schema(), vec![Arc::new(ts), Arc::new(host), Arc::new(v), Arc::new(id)]).unwrap()
 }
 
-fn config(dir: &std::path::Path) -> StorageConfig {
+fn config(dir: &Path) -> StorageConfig {
     let mut c = StorageConfig::new(dir);
     c.flush_max_age = Duration::from_secs(3600);
     c
