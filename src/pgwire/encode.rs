@@ -59,18 +59,26 @@ impl BatchEncoder {
         BatchEncoder { encoders }
     }
 
-    /// Encodes every row of `batch` into DataRow messages.
+    /// Encodes every row of `batch` into DataRow messages. All rows are written into one
+    /// buffer and split into messages without copying.
     pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<DataRow>, strata_pgtypes::encode::EncodeError> {
         let n = batch.num_rows();
         let mut rows = Vec::with_capacity(n);
-        let mut buf: Vec<u8> = Vec::with_capacity(64);
+        let mut buf: Vec<u8> = Vec::with_capacity(n * 16 * self.encoders.len().max(1));
+        let mut ends = Vec::with_capacity(n);
         let cols: Vec<_> = batch.columns().iter().map(Arc::clone).collect();
         for r in 0..n {
-            buf.clear();
             for (c, enc) in self.encoders.iter().enumerate() {
                 enc.encode_with_len(cols[c].as_ref(), r, &mut buf)?;
             }
-            rows.push(DataRow::new(BytesMut::from(&buf[..]), self.encoders.len() as i16));
+            ends.push(buf.len());
+        }
+        // Zero-copy: the Vec becomes the BytesMut (unique owner).
+        let mut all = bytes::Bytes::from(buf).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+        let mut start = 0;
+        for end in ends {
+            rows.push(DataRow::new(all.split_to(end - start), self.encoders.len() as i16));
+            start = end;
         }
         Ok(rows)
     }
