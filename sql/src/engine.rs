@@ -117,6 +117,7 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);
         crate::pg_functions::register(&ctx, shared);
+        ctx.register_udf(crate::extract::pg_extract_udf(settings.tz_offset_secs));
         if let Err(e) = datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,
             DATABASE,

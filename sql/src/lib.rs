@@ -16,6 +16,7 @@ pub mod dml;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod extract;
 pub mod fast_insert;
 pub mod names;
 pub mod functions;

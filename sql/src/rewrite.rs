@@ -71,6 +71,25 @@ impl VisitorMut for Literals {
                 Value::SingleQuotedString(t) => pg_literal(t, &ts.data_type),
                 _ => None,
             },
+            Expr::Extract { field, expr, .. } => extract_field_name(field).map(|name| {
+                Expr::Function(ast::Function {
+                    name: ast::ObjectName::from(vec![ast::Ident::new("pg_extract")]),
+                    uses_odbc_syntax: false,
+                    parameters: ast::FunctionArguments::None,
+                    args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: vec![
+                            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(Expr::value(Value::SingleQuotedString(name)))),
+                            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr((**expr).clone())),
+                        ],
+                        clauses: vec![],
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                })
+            }),
             Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
                 literal_text(&iv.value).and_then(|t| pg_literal(t, &ast::DataType::Interval { fields: None, precision: None }))
             }
@@ -82,6 +101,19 @@ impl VisitorMut for Literals {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The field name PostgreSQL uses, for the fields `pg_extract` handles.
+fn extract_field_name(f: &ast::DateTimeField) -> Option<String> {
+    let s = f.to_string().to_lowercase();
+    let s = s.trim_matches('\'').trim_matches('"').to_string();
+    matches!(
+        s.as_str(),
+        "year" | "years" | "month" | "months" | "day" | "days" | "hour" | "hours" | "minute" | "minutes" | "second" | "seconds" | "millisecond"
+            | "milliseconds" | "microsecond" | "microseconds" | "epoch" | "dow" | "isodow" | "doy" | "week" | "isoyear" | "quarter" | "decade"
+            | "century" | "millennium"
+    )
+    .then_some(s)
 }
 
 struct IntLiterals;

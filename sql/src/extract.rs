@@ -1,0 +1,145 @@
+//! `EXTRACT(field FROM value)` with PostgreSQL's result type: numeric.
+//!
+//! DataFusion's `date_part` returns integers (and drops the fraction of `second`) or a
+//! double for `epoch`; PostgreSQL 14+ returns numeric with scale 6 for `second`/`epoch`
+//! (`56.500000`, `1704067200.000000`), 3 for `milliseconds`, 0 otherwise. `EXTRACT` is
+//! rewritten to `pg_extract('field', value)` (see [`crate::rewrite`]); `date_part(...)`
+//! keeps DataFusion's behaviour (PostgreSQL's `date_part` returns double precision).
+//! Fields of a timestamptz are taken in the session time zone, as in PostgreSQL.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Builder};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+
+/// Scale of the numeric result for a field.
+fn scale_of(field: &str) -> i8 {
+    match field {
+        "second" | "seconds" | "epoch" => 6,
+        "millisecond" | "milliseconds" => 3,
+        _ => 0,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgExtract {
+    sig: Signature,
+    tz_offset_secs: i32,
+}
+
+fn field_name(args: &[ScalarValue]) -> Option<String> {
+    match args.first() {
+        Some(ScalarValue::Utf8(Some(s))) | Some(ScalarValue::Utf8View(Some(s))) | Some(ScalarValue::LargeUtf8(Some(s))) => Some(s.to_lowercase()),
+        _ => None,
+    }
+}
+
+/// Value of `field` for a wall-clock datetime with `micros` fractional microseconds, or
+/// None for an unknown field. Returned as an unscaled integer at `scale_of(field)`.
+fn extract(field: &str, dt: NaiveDateTime, epoch_micros: i64) -> Option<i128> {
+    let us_in_min = dt.second() as i128 * 1_000_000 + (dt.nanosecond() / 1000) as i128;
+    Some(match field {
+        "year" | "years" => dt.year() as i128,
+        "month" | "months" => dt.month() as i128,
+        "day" | "days" => dt.day() as i128,
+        "hour" | "hours" => dt.hour() as i128,
+        "minute" | "minutes" => dt.minute() as i128,
+        "second" | "seconds" => us_in_min,
+        "millisecond" | "milliseconds" => us_in_min,
+        "microsecond" | "microseconds" => us_in_min,
+        "epoch" => epoch_micros as i128,
+        "dow" | "dayofweek" => dt.weekday().num_days_from_sunday() as i128,
+        "isodow" => dt.weekday().number_from_monday() as i128,
+        "doy" | "dayofyear" => dt.ordinal() as i128,
+        "week" | "weeks" => dt.iso_week().week() as i128,
+        "isoyear" => dt.iso_week().year() as i128,
+        "quarter" => ((dt.month() - 1) / 3 + 1) as i128,
+        "decade" => dt.year().div_euclid(10) as i128,
+        "century" => {
+            let y = dt.year();
+            if y > 0 { ((y + 99) / 100) as i128 } else { -(((99 - (y - 1)) / 100) as i128) }
+        }
+        "millennium" => {
+            let y = dt.year();
+            if y > 0 { ((y + 999) / 1000) as i128 } else { -(((999 - (y - 1)) / 1000) as i128) }
+        }
+        "timezone" | "timezone_hour" | "timezone_minute" => 0,
+        _ => return None,
+    })
+}
+
+impl ScalarUDFImpl for PgExtract {
+    fn name(&self) -> &str {
+        "pg_extract"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Decimal128(38, 6))
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<Arc<arrow::datatypes::Field>> {
+        let field = args.scalar_arguments.first().and_then(|v| v.and_then(|v| field_name(std::slice::from_ref(v))));
+        let Some(field) = field else {
+            return plan_err!("EXTRACT needs a literal field name");
+        };
+        Ok(Arc::new(arrow::datatypes::Field::new(self.name(), DataType::Decimal128(38, scale_of(&field)), true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let DataType::Decimal128(_, scale) = args.return_field.data_type().clone() else {
+            return exec_err!("pg_extract: unexpected return type");
+        };
+        let field = match &args.args[0] {
+            ColumnarValue::Scalar(s) => field_name(std::slice::from_ref(s)),
+            _ => None,
+        };
+        let Some(field) = field else { return exec_err!("EXTRACT needs a literal field name") };
+        let n = args.number_rows;
+        let arr: ArrayRef = args.args[1].clone().into_array(n)?;
+        let (micros, is_tz, is_date): (ArrayRef, bool, bool) = match arr.data_type() {
+            DataType::Timestamp(_, tz) => (cast(&arr, &DataType::Timestamp(TimeUnit::Microsecond, None))?, tz.is_some(), false),
+            DataType::Date32 | DataType::Date64 => (cast(&cast(&arr, &DataType::Date32)?, &DataType::Timestamp(TimeUnit::Microsecond, None))?, false, true),
+            other => return exec_err!("EXTRACT from {other} is not supported; extract from a timestamp, timestamptz or date"),
+        };
+        let ts = micros.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let mut b = Decimal128Builder::with_capacity(n).with_precision_and_scale(38, scale)?;
+        for i in 0..n {
+            if ts.is_null(i) {
+                b.append_null();
+                continue;
+            }
+            let utc = ts.value(i);
+            let local = if is_tz { utc + self.tz_offset_secs as i64 * 1_000_000 } else { utc };
+            let Some(dt) = DateTime::from_timestamp_micros(local).map(|d| d.naive_utc()) else {
+                b.append_null();
+                continue;
+            };
+            let Some(v) = extract(&field, dt, utc) else {
+                return exec_err!("unit \"{field}\" not supported for type {}", if is_date { "date" } else if is_tz { "timestamp with time zone" } else { "timestamp without time zone" });
+            };
+            // Fields in µs (second/millisecond/epoch) carry 6 fractional digits of input;
+            // scale them to the result's scale. Others are whole numbers.
+            let unscaled = match field.as_str() {
+                "second" | "seconds" | "epoch" => v,                 // µs at scale 6
+                "millisecond" | "milliseconds" => v,                  // µs = ms at scale 3
+                _ => v,                                               // integer at scale 0
+            };
+            b.append_value(unscaled);
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    }
+}
+
+/// The `pg_extract` function for a session with time zone offset `tz_offset_secs`.
+pub fn pg_extract_udf(tz_offset_secs: i32) -> ScalarUDF {
+    ScalarUDF::new_from_impl(PgExtract { sig: Signature::any(2, Volatility::Stable), tz_offset_secs })
+}
