@@ -207,3 +207,59 @@ fn scalar_to_field(v: &ScalarValue, field: &Field, tz_offset_secs: i32) -> Resul
     let c = crate::dml::convert_column(&arr, field, tz_offset_secs)?;
     Ok(ScalarValue::try_from_array(&c, 0)?)
 }
+
+/// Builds the batch of a statement recognised by [`crate::fast_scan`]. None if a cell
+/// needs the general path (DEFAULT).
+pub fn build_raw(def: &TableDef, targets: &[usize], sql: &str, raw: &crate::fast_scan::RawInsert, tz_offset_secs: i32) -> Result<Option<RecordBatch>> {
+    use crate::fast_scan::RawCell;
+    for row in &raw.rows {
+        if row.len() > targets.len() {
+            return Err(Error::user(SqlState::SyntaxError, "INSERT has more expressions than target columns"));
+        }
+        if row.len() < targets.len() {
+            return Err(Error::user(SqlState::SyntaxError, "INSERT has more target columns than expressions"));
+        }
+        if row.iter().any(|c| matches!(c, RawCell::Default)) {
+            return Ok(None);
+        }
+    }
+    let schema = def.arrow_schema();
+    let rows = raw.rows.len();
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(targets.len());
+    let mut unescaped = String::new();
+    for (ci, &t) in targets.iter().enumerate() {
+        let field = schema.field(t);
+        let numeric_cast = !matches!(field.data_type(), DataType::Float32 | DataType::Float64 | DataType::Utf8);
+        let mut b = ColumnBuilder::new(field, rows, tz_offset_secs);
+        for r in &raw.rows {
+            match r[ci] {
+                RawCell::Null => b.append_null(),
+                RawCell::Text { start, end, escaped } => {
+                    let s = &sql[start..end];
+                    let s = if escaped {
+                        unescaped.clear();
+                        unescaped.push_str(&s.replace("''", "'"));
+                        unescaped.as_str()
+                    } else {
+                        s
+                    };
+                    b.append_text(s).map_err(|e| value_error(e, field))?
+                }
+                RawCell::Number { start, end } => {
+                    let s = &sql[start..end];
+                    if numeric_cast {
+                        let v = strata_pgtypes::decode::parse_numeric_literal(s).map_err(|e| value_error(e, field))?;
+                        b.append_scalar_owned(v).map_err(|e| value_error(e, field))?
+                    } else {
+                        b.append_text(s).map_err(|e| value_error(e, field))?
+                    }
+                }
+                RawCell::Bool(v) => b.append_text(if v { "t" } else { "f" }).map_err(|e| value_error(e, field))?,
+                RawCell::Default => return Ok(None),
+            }
+        }
+        cols.push(b.finish());
+    }
+    Ok(Some(complete_batch(def, &schema, targets, cols, rows, now)?))
+}

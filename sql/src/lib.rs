@@ -18,6 +18,7 @@ pub mod error;
 pub mod exec;
 pub mod extract;
 pub mod fast_insert;
+pub mod fast_scan;
 pub mod names;
 pub mod functions;
 pub mod params;

@@ -32,6 +32,9 @@ pub enum Stmt {
     Sql(Box<Statement>),
     /// `CHECKPOINT` (not in sqlparser's grammar).
     Checkpoint,
+    /// A literal-only `INSERT ... VALUES` recognised without sqlparser
+    /// ([`crate::fast_scan`]); the SQL text is kept for the cells' byte ranges.
+    FastInsert(Arc<(String, crate::fast_scan::RawInsert)>),
     /// An empty query string.
     Empty,
 }
@@ -168,6 +171,9 @@ impl Session {
         if trimmed.eq_ignore_ascii_case("checkpoint") {
             return Ok(vec![Stmt::Checkpoint]);
         }
+        if let Some(raw) = crate::fast_scan::scan(sql) {
+            return Ok(vec![Stmt::FastInsert(Arc::new((sql.to_string(), raw)))]);
+        }
         let rewritten = rewrite_dotted_options(sql);
         let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql)).map_err(|e| {
             let msg = e.to_string();
@@ -194,6 +200,31 @@ impl Session {
             Stmt::Checkpoint => {
                 self.engine.storage().checkpoint().await?;
                 return Ok(command("CHECKPOINT"));
+            }
+            Stmt::FastInsert(fi) => {
+                if self.failed_transaction {
+                    return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
+                }
+                let (sql, raw) = fi.as_ref();
+                let storage = self.engine.storage();
+                let cat = storage.catalog();
+                let built = match cat.table(&raw.table) {
+                    Some(def) => {
+                        let targets = dml::target_columns(def, &raw.columns)?;
+                        crate::fast_insert::build_raw(def, &targets, sql, raw, self.settings.tz_offset_secs)?.map(|b| (Arc::clone(def), b))
+                    }
+                    None => None,
+                };
+                if let Some((def, batch)) = built {
+                    let n = batch.num_rows();
+                    storage.write(def.id, batch).await?;
+                    return Ok(command(format!("INSERT 0 {n}")));
+                }
+                // Not for the fast path after all (DEFAULT, unknown table for the error
+                // message, a view...): parse it properly.
+                let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Error::user(SqlState::SyntaxError, format!("syntax error: {e}")))?;
+                let Some(s) = parsed.into_iter().next() else { return Ok(Output::Empty) };
+                return Box::pin(self.execute(&Stmt::Sql(Box::new(s)))).await;
             }
             Stmt::Sql(s) => s.as_ref(),
         };
