@@ -145,7 +145,7 @@ pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params:
                         b.append_scalar_owned(v).map_err(|e| value_error(e, field))?
                     }
                     Cell::Number(s) => b.append_text(s).map_err(|e| value_error(e, field))?,
-                    _ => unreachable!("checked above"),
+                    Cell::Param(_) | Cell::Now | Cell::Default => return Ok(None),
                 }
             }
             cols.push(b.finish());

@@ -71,6 +71,12 @@ impl VisitorMut for Literals {
                 Value::SingleQuotedString(t) => pg_literal(t, &ts.data_type),
                 _ => None,
             },
+            // `INTERVAL '1 hour' * 3` / `3 * INTERVAL ...` with an integer literal: folded here,
+            // since DataFusion has no interval × number operator.
+            Expr::BinaryOp { left, op: ast::BinaryOperator::Multiply, right } => match (interval_parts(left), int_literal(right), interval_parts(right), int_literal(left)) {
+                (Some(iv), Some(n), _, _) | (_, _, Some(iv), Some(n)) => scale_interval(iv, n),
+                _ => None,
+            },
             Expr::Extract { field, expr, .. } => extract_field_name(field).map(|name| {
                 Expr::Function(ast::Function {
                     name: ast::ObjectName::from(vec![ast::Ident::new("pg_extract")]),
@@ -101,6 +107,41 @@ impl VisitorMut for Literals {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// (months, days, nanoseconds) of an interval literal in the canonical form this module
+/// writes (`M months D days N nanoseconds`).
+fn interval_parts(e: &Expr) -> Option<(i64, i64, i64)> {
+    let Expr::Interval(iv) = e else { return None };
+    let text = literal_text(&iv.value)?;
+    let t: Vec<&str> = text.split_whitespace().collect();
+    match t.as_slice() {
+        [m, "months", d, "days", n, "nanoseconds"] => Some((m.parse().ok()?, d.parse().ok()?, n.parse().ok()?)),
+        _ => None,
+    }
+}
+
+fn int_literal(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().ok(),
+            _ => None,
+        },
+        Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => int_literal(expr).map(|v| -v),
+        Expr::Nested(e) => int_literal(e),
+        _ => None,
+    }
+}
+
+fn scale_interval((m, d, n): (i64, i64, i64), k: i64) -> Option<Expr> {
+    let (m, d, n) = (m.checked_mul(k)?, d.checked_mul(k)?, n.checked_mul(k)?);
+    Some(Expr::Interval(ast::Interval {
+        value: Box::new(Expr::value(Value::SingleQuotedString(format!("{m} months {d} days {n} nanoseconds")))),
+        leading_field: None,
+        leading_precision: None,
+        last_field: None,
+        fractional_seconds_precision: None,
+    }))
 }
 
 /// The field name PostgreSQL uses, for the fields `pg_extract` handles.

@@ -637,7 +637,9 @@ impl Session {
                 Ok(Prepared::new(stmt, merge_declared(types, declared), None, PreparedKind::Statement))
             }
             Statement::ShowVariable { variable } => {
-                let Output::Rows { schema, .. } = self.show(variable)? else { unreachable!("show returns rows") };
+                let Output::Rows { schema, .. } = self.show(variable)? else {
+                    return Err(Error::user(SqlState::Internal, "SHOW returned no row description"));
+                };
                 Ok(Prepared::new(stmt, vec![], Some(schema), PreparedKind::Statement))
             }
             Statement::Query(_) => {
