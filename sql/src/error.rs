@@ -233,6 +233,19 @@ fn clean_datafusion_message(e: &DataFusionError) -> String {
     pg_message(s.trim())
 }
 
+/// `YYYY-MM-DD...` with numbers in the right places: a well-formed date whose fields are
+/// out of range (PostgreSQL: 22008), rather than garbage (22P02).
+fn looks_like_date(v: &str) -> bool {
+    let parts: Vec<&str> = v.splitn(3, '-').collect();
+    parts.len() == 3
+        && parts[0].len() == 4
+        && parts[0].bytes().all(|b| b.is_ascii_digit())
+        && !parts[1].is_empty()
+        && parts[1].len() <= 2
+        && parts[1].bytes().all(|b| b.is_ascii_digit())
+        && parts[2].bytes().take_while(u8::is_ascii_digit).count() >= 1
+}
+
 /// Rewrites DataFusion's wording into PostgreSQL's for the errors clients match on.
 fn pg_message(s: &str) -> String {
     // "table 'strata.public.x' not found" -> relation "x" does not exist
@@ -265,6 +278,9 @@ fn pg_message(s: &str) -> String {
     {
         let val = &rest[..end];
         let ty = rest[end + 14..].trim_end_matches(" type");
+        if (ty.starts_with("Date") || ty.starts_with("Timestamp")) && looks_like_date(val) {
+            return format!("date/time field value out of range: \"{val}\"");
+        }
         let pg = match ty {
             "Int16" => "smallint",
             "Int32" => "integer",
@@ -316,7 +332,14 @@ pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
             }
         }
         _ if lower.contains("table '") && lower.contains("' not found") => SqlState::UndefinedTable,
-        _ if lower.contains("cannot cast string") => SqlState::InvalidTextRepresentation,
+        _ if lower.contains("cannot cast string") => {
+            let val = msg.split("string '").nth(1).and_then(|r| r.split('\'').next()).unwrap_or("");
+            if (lower.contains("date") || lower.contains("timestamp")) && looks_like_date(val) {
+                SqlState::DatetimeFieldOverflow
+            } else {
+                SqlState::InvalidTextRepresentation
+            }
+        }
         DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
             if lower.contains("limit must be >= 0") || lower.contains("offset must be >= 0") {
                 SqlState::InvalidRowCountInLimit
