@@ -540,19 +540,7 @@ impl Storage {
         let mut new_files = vec![];
         for (partition, batches) in parts {
             let id = m.allocate_file_id();
-            let rel = manifest::file_path_rel(def.id, partition, id);
-            let def2 = Arc::clone(&def);
-            let schema2 = Arc::clone(&schema);
-            let path = data_dir.join(&rel);
-            let meta = tokio::task::spawn_blocking(move || -> Result<FileMeta> {
-                let sorted = sort_batches(&def2, &schema2, &batches)?;
-                let (min_time, max_time) = time_bounds(&def2, &sorted);
-                let size_bytes = write_parquet(&path, &sorted, def2.time_column)?;
-                Ok(FileMeta { id, path: rel, partition, min_time, max_time, rows: sorted.num_rows() as u64, size_bytes })
-            })
-            .await
-            .map_err(|e| Error::Internal(format!("flush task failed: {e}")))??;
-            new_files.push(meta);
+            new_files.push(write_file(&data_dir, &def, &schema, partition, id, batches).await?);
         }
         m.files.extend(new_files);
         m.replay_from = seg;
@@ -650,19 +638,7 @@ impl Storage {
             let remaining: usize = kept.iter().map(|b| b.num_rows()).sum();
             if remaining > 0 {
                 let id = m.allocate_file_id();
-                let rel = manifest::file_path_rel(def.id, f.partition, id);
-                let path = data_dir.join(&rel);
-                let def2 = Arc::clone(&def);
-                let schema2 = Arc::clone(&schema);
-                let meta = tokio::task::spawn_blocking(move || -> Result<FileMeta> {
-                    let sorted = sort_batches(&def2, &schema2, &kept)?;
-                    let (min_time, max_time) = time_bounds(&def2, &sorted);
-                    let size_bytes = write_parquet(&path, &sorted, def2.time_column)?;
-                    Ok(FileMeta { id, path: rel, partition: f.partition, min_time, max_time, rows: sorted.num_rows() as u64, size_bytes })
-                })
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
-                added.push(meta);
+                added.push(write_file(&data_dir, &def, &schema, f.partition, id, kept).await?);
             }
         }
         if removed.is_empty() {
@@ -689,6 +665,31 @@ impl Storage {
         self.wal.shutdown().await?;
         r
     }
+}
+
+/// Sorts `batches` by time and writes them as a new Parquet file of `partition`, off the
+/// async runtime. The file is durable and renamed into place before this returns; it is
+/// not visible to readers until a manifest lists it.
+async fn write_file(
+    data_dir: &Path,
+    def: &Arc<TableDef>,
+    schema: &SchemaRef,
+    partition: i64,
+    id: crate::ids::FileId,
+    batches: Vec<RecordBatch>,
+) -> Result<FileMeta> {
+    let rel = manifest::file_path_rel(def.id, partition, id);
+    let path = data_dir.join(&rel);
+    let def = Arc::clone(def);
+    let schema = Arc::clone(schema);
+    tokio::task::spawn_blocking(move || -> Result<FileMeta> {
+        let sorted = sort_batches(&def, &schema, &batches)?;
+        let (min_time, max_time) = time_bounds(&def, &sorted);
+        let size_bytes = write_parquet(&path, &sorted, def.time_column)?;
+        Ok(FileMeta { id, path: rel, partition, min_time, max_time, rows: sorted.num_rows() as u64, size_bytes })
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("Parquet write task failed: {e}")))?
 }
 
 /// Checks NOT NULL columns of a batch.

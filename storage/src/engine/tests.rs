@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{Float64Type, Int64Type};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use std::path::Path;
 
 use super::*;
@@ -117,7 +117,7 @@ async fn partitions_become_files_and_snapshot_prunes_by_range() {
     assert_eq!(day2.files[0].rows, 100);
     // Files are sorted by time.
     let b = &read_parquet(&s.data_dir().join(&day2.files[0].path), &snap.schema).unwrap()[0];
-    let ts = b.column(0).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let ts = b.column(0).as_primitive::<TimestampMicrosecondType>();
     assert!(ts.values().windows(2).all(|w| w[0] <= w[1]));
 }
 
