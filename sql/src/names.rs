@@ -83,14 +83,12 @@ fn pg_type_colname(dt: &ast::DataType) -> String {
     }
 }
 
-/// Renames the fields of `schema` (the output of `query`) to PostgreSQL's names.
-/// Only unaliased expressions of a plain top-level SELECT are renamed; anything the
-/// function does not understand (wildcards followed by expressions, set operations)
-/// keeps DataFusion's names except for the generic function-call rule.
-pub fn pg_output_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
-    let SetExpr::Select(sel) = query.body.as_ref() else { return Arc::clone(schema) };
-    let mut names: Vec<Option<String>> = Vec::with_capacity(schema.fields().len());
-    let mut ok = true;
+/// PostgreSQL's names for the select list of `query`: `Some(name)` for an unaliased
+/// expression to rename, `None` to keep DataFusion's. `None` overall when the select list
+/// has wildcards or the query is not a plain SELECT.
+pub fn pg_names(query: &ast::Query) -> Option<Vec<Option<String>>> {
+    let SetExpr::Select(sel) = query.body.as_ref() else { return None };
+    let mut names = Vec::with_capacity(sel.projection.len());
     for item in &sel.projection {
         match item {
             SelectItem::UnnamedExpr(e) => names.push(match e {
@@ -98,16 +96,16 @@ pub fn pg_output_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
                 other => figure_colname(other),
             }),
             SelectItem::ExprWithAlias { .. } => names.push(None),
-            _ => {
-                ok = false;
-                break;
-            }
+            _ => return None,
         }
     }
-    if !ok || names.len() != schema.fields().len() {
-        return Arc::clone(schema);
-    }
-    if names.iter().all(Option::is_none) {
+    names.iter().any(Option::is_some).then_some(names)
+}
+
+/// Renames the fields of `schema` with names from [`pg_names`].
+pub fn apply_names(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
+    let Some(names) = names else { return Arc::clone(schema) };
+    if names.len() != schema.fields().len() {
         return Arc::clone(schema);
     }
     let fields: Vec<Field> = schema
@@ -120,4 +118,9 @@ pub fn pg_output_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Renames the fields of `schema` (the output of `query`) to PostgreSQL's names.
+pub fn pg_output_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
+    apply_names(schema, pg_names(query).as_deref())
 }

@@ -461,17 +461,19 @@ impl Session {
     }
 
     async fn run_query(&self, s: Statement) -> Result<Output> {
-        let names = output_names_of(&s);
+        let names = match &s {
+            Statement::Query(q) => crate::names::pg_names(q),
+            _ => None,
+        };
         let plan = self.plan(s).await?;
-        self.execute_plan(plan, names.as_ref()).await
+        self.execute_plan(plan, |schema| crate::names::apply_names(&schema, names.as_deref())).await
     }
 
-    async fn execute_plan(&self, plan: LogicalPlan, query: Option<&ast::Query>) -> Result<Output> {
+    /// Executes a plan; `name` turns DataFusion's output schema into the one the client
+    /// sees (PostgreSQL's column names).
+    async fn execute_plan(&self, plan: LogicalPlan, name: impl FnOnce(SchemaRef) -> SchemaRef) -> Result<Output> {
         let df = self.ctx.execute_logical_plan(plan).await?;
-        let mut schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        if let Some(q) = query {
-            schema = crate::names::pg_output_schema(q, &schema);
-        }
+        let schema = name(Arc::new(df.schema().as_arrow().clone()));
         let stream = crate::exec::execute(self.engine.exec_handle(), df, Arc::new(schema.as_ref().clone()));
         Ok(Output::Rows { schema, stream })
     }
@@ -672,11 +674,16 @@ impl Session {
                     return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
                 }
                 let plan = if params.is_empty() { plan.clone() } else { plan.clone().replace_params_with_values(&ParamValues::List(params.into_iter().map(Into::into).collect()))? };
-                let q = match &p.stmt {
-                    Stmt::Sql(s) => output_names_of(s),
-                    _ => None,
-                };
-                self.execute_plan(plan, q.as_ref()).await
+                // The names were worked out once, at prepare time.
+                let described = p.result_schema.clone();
+                self.execute_plan(plan, move |schema| match described {
+                    Some(d) if d.fields().len() == schema.fields().len() => {
+                        let names: Vec<Option<String>> = d.fields().iter().map(|f| Some(f.name().clone())).collect();
+                        crate::names::apply_names(&schema, Some(&names))
+                    }
+                    _ => schema,
+                })
+                .await
             }
             PreparedKind::Statement => {
                 if let Stmt::Sql(s) = &p.stmt
@@ -704,10 +711,12 @@ impl Session {
 /// keys that sqlparser does not accept; they are rewritten to `tsdb_hypertable` before
 /// parsing (outside string literals and quoted identifiers only). None if nothing changed.
 fn rewrite_dotted_options(sql: &str) -> Option<String> {
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains("tsdb.") && !lower.contains("timescaledb.") {
+    // Cheap pre-check without allocating: most statements have no dotted option at all.
+    let has = |needle: &[u8]| sql.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+    if !has(b"tsdb.") && !has(b"timescaledb.") {
         return None;
     }
+    let lower = sql.to_ascii_lowercase();
     let b = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut quote: Option<u8> = None;
@@ -760,13 +769,6 @@ fn rewrite_dotted_options(sql: &str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-fn output_names_of(s: &Statement) -> Option<ast::Query> {
-    match s {
-        Statement::Query(q) => Some((**q).clone()),
-        _ => None,
-    }
 }
 
 impl Prepared {

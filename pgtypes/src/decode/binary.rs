@@ -165,9 +165,9 @@ pub(crate) fn decode_binary(b: &[u8], oid: u32) -> Result<ScalarLike, DecodeErro
         }
         oids::INTERVAL => {
             let a: [u8; 16] = fixed(b)?;
-            let usecs = i64::from_be_bytes(a[0..8].try_into().expect("8 bytes"));
-            let days = i32::from_be_bytes(a[8..12].try_into().expect("4 bytes"));
-            let months = i32::from_be_bytes(a[12..16].try_into().expect("4 bytes"));
+            let usecs = i64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
+            let days = i32::from_be_bytes([a[8], a[9], a[10], a[11]]);
+            let months = i32::from_be_bytes([a[12], a[13], a[14], a[15]]);
             let nanos = usecs
                 .checked_mul(1000)
                 .ok_or_else(|| DecodeError::new("22008", "interval out of range".to_string()))?;
