@@ -16,7 +16,11 @@ use strata_pgtypes::copy::{CopyOptions, CopyParser};
 
 fn schema() -> Arc<Schema> {
     let mut f = vec![
-        Field::new("time", DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())), true),
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            true,
+        ),
         Field::new("hostname", DataType::Utf8, true),
         Field::new("region", DataType::Utf8, true),
         Field::new("datacenter", DataType::Utf8, true),
@@ -32,7 +36,9 @@ fn data(n: usize, csv: bool) -> Vec<u8> {
     let mut s = String::with_capacity(n * 120);
     for i in 0..n {
         let secs = 1_704_067_200 + (i / 100) as i64 * 10;
-        let ts = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().format("%Y-%m-%d %H:%M:%S+00");
+        let ts = chrono::DateTime::from_timestamp(secs, 0)
+            .unwrap_or_default()
+            .format("%Y-%m-%d %H:%M:%S+00");
         let _ = write!(s, "{ts}{d}host_{}{d}us-east-1{d}us-east-1a", i % 100);
         for m in 0..10 {
             let _ = write!(s, "{d}{}.{}", (i * 7 + m) % 100, (i + m) % 100);
@@ -46,13 +52,25 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: usize = std::env::var("STRATA_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("STRATA_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     for csv in [false, true] {
         let bytes = data(n, csv);
         let mut best = f64::MAX;
         for _ in 0..3 {
             let t = Instant::now();
-            let mut p = CopyParser::new(schema(), if csv { CopyOptions::csv() } else { CopyOptions::text() }, 8192, 0);
+            let mut p = CopyParser::new(
+                schema(),
+                if csv {
+                    CopyOptions::csv()
+                } else {
+                    CopyOptions::text()
+                },
+                8192,
+                0,
+            );
             let mut rows = 0;
             for chunk in bytes.chunks(65536) {
                 for b in p.feed(chunk).expect("valid input") {

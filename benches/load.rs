@@ -27,25 +27,41 @@ use futures::SinkExt;
 use tokio_postgres::NoTls;
 
 const METRICS: [&str; 10] = [
-    "usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait", "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice",
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
 ];
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-south-1"];
 const START_EPOCH: i64 = 1_704_067_200; // 2024-01-01 00:00:00 UTC
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 /// Deterministic row `i` as one COPY text line (tab separated) and as a VALUES tuple.
 fn row(i: u64, hosts: u64, line: &mut String, tuple: Option<&mut String>) {
     let h = i % hosts;
     let t = START_EPOCH + (i / hosts) as i64 * 10;
-    let ts = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%d %H:%M:%S+00");
+    let ts = chrono::DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S+00");
     let region = REGIONS[(h % 3) as usize];
     let dc = format!("{}{}", region, ['a', 'b', 'c'][(h % 3) as usize]);
     line.clear();
     let _ = write!(line, "{ts}\thost_{h}\t{region}\t{dc}");
-    let mut x = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = i
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut vals = [0f64; 10];
     for v in vals.iter_mut() {
         x ^= x >> 33;
@@ -77,7 +93,11 @@ struct Target {
 
 fn peak_rss_kb(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Sum of the peak RSS of a process and its children (PostgreSQL is multi-process).
@@ -99,7 +119,11 @@ fn dir_size(p: &Path) -> u64 {
                 Ok(m) => m,
                 Err(_) => continue,
             };
-            n += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+            n += if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            };
         }
     }
     n
@@ -125,7 +149,10 @@ async fn load_copy(conn: &str, rows: u64, hosts: u64, conns: usize) -> Duration 
             let mut line = String::new();
             while i < rows {
                 let end = (i + chunk).min(rows);
-                let sink = client.copy_in("COPY cpu FROM STDIN").await.expect("copy_in");
+                let sink = client
+                    .copy_in("COPY cpu FROM STDIN")
+                    .await
+                    .expect("copy_in");
                 let mut sink = Box::pin(sink);
                 let mut buf = String::with_capacity(((end - i) * 120) as usize);
                 for r in i..end {
@@ -190,13 +217,20 @@ fn start_strata(dir: &Path, fsync: &str) -> (Child, u16) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn wait_port(port: u16) {
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(60), "server on {port} did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "server on {port} did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -205,7 +239,10 @@ fn wait_port(port: u16) {
 fn as_pg_user(cmd: &str) -> Command {
     let root = std::env::var("USER").map(|u| u == "root").unwrap_or(false) || unsafe_is_root();
     if root {
-        let _ = Command::new("useradd").args(["-m", "strata_pg"]).stderr(Stdio::null()).status();
+        let _ = Command::new("useradd")
+            .args(["-m", "strata_pg"])
+            .stderr(Stdio::null())
+            .status();
         let mut c = Command::new("runuser");
         c.args(["-u", "strata_pg", "--", "bash", "-c", cmd]);
         c
@@ -217,18 +254,30 @@ fn as_pg_user(cmd: &str) -> Command {
 }
 
 fn unsafe_is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 fn start_postgres(dir: &Path) -> Option<(u16, PathBuf)> {
-    let bin = ["/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin"].iter().map(PathBuf::from).find(|p| p.join("initdb").exists())?;
+    let bin = ["/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("initdb").exists())?;
     let _ = std::fs::create_dir_all(dir);
     let _ = Command::new("chmod").args(["777"]).arg(dir).status();
     let port = free_port();
     let data = dir.join("pgdata");
     let d = data.display();
     let b = bin.display();
-    let ok = as_pg_user(&format!("{b}/initdb -D {d} -U strata --auth=trust -E UTF8 >/dev/null")).status().ok()?.success();
+    let ok = as_pg_user(&format!(
+        "{b}/initdb -D {d} -U strata --auth=trust -E UTF8 >/dev/null"
+    ))
+    .status()
+    .ok()?
+    .success();
     if !ok {
         return None;
     }
@@ -242,14 +291,25 @@ fn start_postgres(dir: &Path) -> Option<(u16, PathBuf)> {
 }
 
 fn stop_postgres(data: &Path) {
-    let bin = ["/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin"].iter().map(PathBuf::from).find(|p| p.join("pg_ctl").exists());
+    let bin = ["/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("pg_ctl").exists());
     if let Some(b) = bin {
-        let _ = as_pg_user(&format!("{}/pg_ctl -D {} -m fast stop >/dev/null", b.display(), data.display())).status();
+        let _ = as_pg_user(&format!(
+            "{}/pg_ctl -D {} -m fast stop >/dev/null",
+            b.display(),
+            data.display()
+        ))
+        .status();
     }
 }
 
 fn pg_postmaster_pid(data: &Path) -> u32 {
-    std::fs::read_to_string(data.join("postmaster.pid")).ok().and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok())).unwrap_or(0)
+    std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
+        .unwrap_or(0)
 }
 
 struct Result_ {
@@ -264,19 +324,37 @@ async fn run_target(t: &Target, rows: u64, hosts: u64, conns: usize, pg: bool) -
     let admin = connect(&t.conn).await;
     admin.batch_execute(CREATE).await.expect("create");
     if pg {
-        admin.batch_execute("CREATE INDEX ON cpu (hostname, time DESC); CREATE INDEX ON cpu (time DESC);").await.expect("indexes");
+        admin
+            .batch_execute(
+                "CREATE INDEX ON cpu (hostname, time DESC); CREATE INDEX ON cpu (time DESC);",
+            )
+            .await
+            .expect("indexes");
     }
     let copy = load_copy(&t.conn, rows, hosts, conns).await;
     let insert_rows = (rows / 2).max(1000);
     let insert = load_insert(&t.conn, insert_rows, hosts, conns, rows).await;
-    let n: i64 = admin.query_one("SELECT count(*) FROM cpu", &[]).await.expect("count").get(0);
-    assert_eq!(n as u64, rows + insert_rows, "{}: row count after load", t.name);
+    let n: i64 = admin
+        .query_one("SELECT count(*) FROM cpu", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(
+        n as u64,
+        rows + insert_rows,
+        "{}: row count after load",
+        t.name
+    );
     if !pg {
         admin.batch_execute("CHECKPOINT").await.expect("checkpoint");
     } else {
         admin.batch_execute("CHECKPOINT").await.expect("checkpoint");
     }
-    let rss = if pg { peak_rss_tree_kb(t.pid) } else { peak_rss_kb(t.pid) };
+    let rss = if pg {
+        peak_rss_tree_kb(t.pid)
+    } else {
+        peak_rss_kb(t.pid)
+    };
     Result_ {
         name: t.name,
         copy_rps: rows as f64 / copy.as_secs_f64(),
@@ -295,39 +373,75 @@ fn main() {
     let hosts = env_usize("STRATA_BENCH_HOSTS", 100) as u64;
     let conns = env_usize("STRATA_BENCH_CONNS", 2);
     let fsync = std::env::var("STRATA_BENCH_FSYNC").unwrap_or_else(|_| "always".into());
-    let want_pg = std::env::var("STRATA_BENCH_PG").map(|v| v != "0").unwrap_or(true);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let want_pg = std::env::var("STRATA_BENCH_PG")
+        .map(|v| v != "0")
+        .unwrap_or(true);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut results = vec![];
 
     let sdir = tmp.path().join("strata");
     let (mut child, port) = start_strata(&sdir, &fsync);
-    let t = Target { name: "Strata", conn: format!("host=127.0.0.1 port={port} user=strata dbname=strata"), pid: child.id(), data_dir: sdir.clone() };
+    let t = Target {
+        name: "Strata",
+        conn: format!("host=127.0.0.1 port={port} user=strata dbname=strata"),
+        pid: child.id(),
+        data_dir: sdir.clone(),
+    };
     results.push(rt.block_on(run_target(&t, rows, hosts, conns, false)));
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
 
     if want_pg {
         let pdir = tmp.path().join("pg");
         match start_postgres(&pdir) {
             Some((port, data)) => {
-                let t = Target { name: "PostgreSQL 15", conn: format!("host=127.0.0.1 port={port} user=strata dbname=postgres"), pid: pg_postmaster_pid(&data), data_dir: data.clone() };
+                let t = Target {
+                    name: "PostgreSQL 15",
+                    conn: format!("host=127.0.0.1 port={port} user=strata dbname=postgres"),
+                    pid: pg_postmaster_pid(&data),
+                    data_dir: data.clone(),
+                };
                 results.push(rt.block_on(run_target(&t, rows, hosts, conns, true)));
                 stop_postgres(&data);
             }
-            None => eprintln!("PostgreSQL 15 not available (initdb not found or failed): skipping the comparison"),
+            None => eprintln!(
+                "PostgreSQL 15 not available (initdb not found or failed): skipping the comparison"
+            ),
         }
     }
 
     let mut out = String::new();
-    let _ = writeln!(out, "Load: {rows} rows by COPY + {} rows by 1000-row INSERTs, {hosts} hosts, {conns} connections, fsync {fsync} (Strata), fsync on (PostgreSQL)\n", (rows / 2).max(1000));
-    let _ = writeln!(out, "| system | COPY rows/s | INSERT rows/s | peak RSS MB | on disk MB |");
+    let _ = writeln!(
+        out,
+        "Load: {rows} rows by COPY + {} rows by 1000-row INSERTs, {hosts} hosts, {conns} connections, fsync {fsync} (Strata), fsync on (PostgreSQL)\n",
+        (rows / 2).max(1000)
+    );
+    let _ = writeln!(
+        out,
+        "| system | COPY rows/s | INSERT rows/s | peak RSS MB | on disk MB |"
+    );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
     for r in &results {
-        let _ = writeln!(out, "| {} | {:.0} | {:.0} | {:.0} | {:.1} |", r.name, r.copy_rps, r.insert_rps, r.rss_mb, r.disk_mb);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.1} |",
+            r.name, r.copy_rps, r.insert_rps, r.rss_mb, r.disk_mb
+        );
     }
     if results.len() == 2 {
-        let _ = writeln!(out, "\nStrata / PostgreSQL: COPY {:.1}x, INSERT {:.1}x", results[0].copy_rps / results[1].copy_rps, results[0].insert_rps / results[1].insert_rps);
+        let _ = writeln!(
+            out,
+            "\nStrata / PostgreSQL: COPY {:.1}x, INSERT {:.1}x",
+            results[0].copy_rps / results[1].copy_rps,
+            results[0].insert_rps / results[1].insert_rps
+        );
     }
     println!("{out}");
     let _ = std::fs::create_dir_all("target");

@@ -28,7 +28,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./strata-data"),
-            pg_addr: "127.0.0.1:5433".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5433))),
+            pg_addr: "127.0.0.1:5433"
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5433))),
             memtable_budget_bytes: 512 * 1024 * 1024,
             query_memory_bytes: 2 * 1024 * 1024 * 1024,
             flush_interval_secs: 300,
@@ -56,13 +58,17 @@ struct FileConfig {
 impl Config {
     /// Applies a TOML config file on top of the defaults.
     pub fn load_file(mut self, path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        let f: FileConfig = toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let f: FileConfig = toml::from_str(&text)
+            .map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
         if let Some(v) = f.data_dir {
             self.data_dir = v;
         }
         if let Some(v) = f.pg_addr {
-            self.pg_addr = v.parse().map_err(|e| format!("invalid pg_addr {v:?} in {}: {e}", path.display()))?;
+            self.pg_addr = v
+                .parse()
+                .map_err(|e| format!("invalid pg_addr {v:?} in {}: {e}", path.display()))?;
         }
         if let Some(v) = f.memtable_budget_mb {
             self.memtable_budget_bytes = v * 1024 * 1024;
@@ -89,7 +95,10 @@ impl Config {
     /// Checks values that cannot be expressed in types.
     pub fn validate(&self) -> Result<(), String> {
         if !matches!(self.fsync.as_str(), "always" | "never") {
-            return Err(format!("fsync must be 'always' or 'never', not {:?}", self.fsync));
+            return Err(format!(
+                "fsync must be 'always' or 'never', not {:?}",
+                self.fsync
+            ));
         }
         if self.memtable_budget_bytes < 1024 * 1024 {
             return Err("memtable budget must be at least 1 MB".into());

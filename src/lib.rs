@@ -24,9 +24,17 @@ pub fn open_engine(cfg: &Config) -> Result<Arc<Engine>, String> {
     let mut sc = StorageConfig::new(&cfg.data_dir);
     sc.memtable_budget_bytes = cfg.memtable_budget_bytes;
     sc.flush_max_age = Duration::from_secs(cfg.flush_interval_secs.max(1));
-    sc.fsync = if cfg.fsync == "never" { FsyncPolicy::Never } else { FsyncPolicy::Always };
-    let storage = Storage::open(sc).map_err(|e| format!("cannot open data directory {}: {e}", cfg.data_dir.display()))?;
-    let opts = EngineOptions { query_memory_bytes: cfg.query_memory_bytes, ..Default::default() };
+    sc.fsync = if cfg.fsync == "never" {
+        FsyncPolicy::Never
+    } else {
+        FsyncPolicy::Always
+    };
+    let storage = Storage::open(sc)
+        .map_err(|e| format!("cannot open data directory {}: {e}", cfg.data_dir.display()))?;
+    let opts = EngineOptions {
+        query_memory_bytes: cfg.query_memory_bytes,
+        ..Default::default()
+    };
     Engine::new(storage, opts).map_err(|e| format!("cannot start the SQL engine: {e}"))
 }
 

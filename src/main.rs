@@ -42,11 +42,19 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let Command::Serve { data_dir, pg_addr, config, fsync, memtable_budget_mb } = cli.command;
+    let Command::Serve {
+        data_dir,
+        pg_addr,
+        config,
+        fsync,
+        memtable_budget_mb,
+    } = cli.command;
     let mut cfg = Config::default();
     if let Some(path) = config {
         cfg = match cfg.load_file(&path) {
@@ -73,7 +81,10 @@ fn main() -> ExitCode {
         eprintln!("strata: {e}");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("strata: cannot start the runtime: {e}");

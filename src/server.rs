@@ -23,13 +23,21 @@ pub struct Server {
 impl Server {
     /// Binds the listener (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind(engine: Arc<Engine>, cfg: &Config) -> Result<Server, String> {
-        let listener = TcpListener::bind(cfg.pg_addr).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.pg_addr))?;
-        Ok(Server { listener, handlers: Arc::new(Handlers::new(engine)), limit: Arc::new(Semaphore::new(cfg.max_connections.max(1))) })
+        let listener = TcpListener::bind(cfg.pg_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", cfg.pg_addr))?;
+        Ok(Server {
+            listener,
+            handlers: Arc::new(Handlers::new(engine)),
+            limit: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
+        })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// Accepts connections until `shutdown` is cancelled. Each connection runs in its own

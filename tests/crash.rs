@@ -36,7 +36,10 @@ async fn connect(s: &TestServer) -> Client {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("cannot connect after restart: {last:?}\nserver log:\n{}", s.log());
+    panic!(
+        "cannot connect after restart: {last:?}\nserver log:\n{}",
+        s.log()
+    );
 }
 
 fn log_tail(s: &TestServer) -> String {
@@ -46,7 +49,15 @@ fn log_tail(s: &TestServer) -> String {
 }
 
 /// Checks the table against what the client knows. Panics with everything needed to debug.
-async fn verify(s: &TestServer, c: &Client, acked: &HashSet<i64>, next_id: i64, seed: u64, when: &str, history: &[String]) -> usize {
+async fn verify(
+    s: &TestServer,
+    c: &Client,
+    acked: &HashSet<i64>,
+    next_id: i64,
+    seed: u64,
+    when: &str,
+    history: &[String],
+) -> usize {
     let fail = |msg: String| -> ! {
         panic!(
             "seed {seed}: {when}: {msg}\nreproduce with STRATA_CRASH_SEED={seed}\ncycle history:\n  {}\n--- server log tail ---\n{}",
@@ -54,20 +65,28 @@ async fn verify(s: &TestServer, c: &Client, acked: &HashSet<i64>, next_id: i64, 
             log_tail(s)
         )
     };
-    let r = match c.query_one("select count(*), count(distinct id) from t", &[]).await {
+    let r = match c
+        .query_one("select count(*), count(distinct id) from t", &[])
+        .await
+    {
         Ok(r) => r,
         Err(e) => fail(format!("count query failed: {e:?}")),
     };
     let (n, distinct): (i64, i64) = (r.get(0), r.get(1));
     if n != distinct {
-        fail(format!("duplicate rows: count(*) = {n} but count(distinct id) = {distinct}"));
+        fail(format!(
+            "duplicate rows: count(*) = {n} but count(distinct id) = {distinct}"
+        ));
     }
     let rows = match c.query("select id, ts, payload from t", &[]).await {
         Ok(r) => r,
         Err(e) => fail(format!("select ids failed: {e:?}")),
     };
     if rows.len() as i64 != n {
-        fail(format!("select returned {} rows but count(*) = {n}", rows.len()));
+        fail(format!(
+            "select returned {} rows but count(*) = {n}",
+            rows.len()
+        ));
     }
     let mut present = HashSet::with_capacity(rows.len());
     let mut bad = vec![];
@@ -84,7 +103,12 @@ async fn verify(s: &TestServer, c: &Client, acked: &HashSet<i64>, next_id: i64, 
         if ts != base_ts() + chrono::Duration::milliseconds(id) {
             bad.push(format!("id {id}: ts {ts} does not match"));
         }
-        if payload.as_deref().and_then(|p| p.rsplit_once('-')).map(|(_, x)| x) != Some(id.to_string().as_str()) {
+        if payload
+            .as_deref()
+            .and_then(|p| p.rsplit_once('-'))
+            .map(|(_, x)| x)
+            != Some(id.to_string().as_str())
+        {
             bad.push(format!("id {id}: payload {payload:?} does not match"));
         }
     }
@@ -107,10 +131,19 @@ async fn verify(s: &TestServer, c: &Client, acked: &HashSet<i64>, next_id: i64, 
 }
 
 fn seed_and_cycles(default_cycles: usize) -> (u64, usize) {
-    let seed: u64 = std::env::var("STRATA_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
-    let cycles: usize = std::env::var("STRATA_CRASH_CYCLES").ok().and_then(|s| s.parse().ok()).unwrap_or(default_cycles);
+    let seed: u64 = std::env::var("STRATA_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    let cycles: usize = std::env::var("STRATA_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_cycles);
     (seed, cycles)
 }
 
@@ -127,7 +160,14 @@ async fn kill9_at_random_moments_loses_no_acknowledged_insert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_during_background_flushes_with_two_writers() {
     let (seed, cycles) = seed_and_cycles(20);
-    crash_cycles("memtable-budget-mb 1", &["--memtable-budget-mb", "1"], seed.wrapping_add(1), cycles, true).await;
+    crash_cycles(
+        "memtable-budget-mb 1",
+        &["--memtable-budget-mb", "1"],
+        seed.wrapping_add(1),
+        cycles,
+        true,
+    )
+    .await;
 }
 
 /// `--fsync never` may lose acknowledged rows on power loss, but not when only the process
@@ -135,7 +175,14 @@ async fn kill9_during_background_flushes_with_two_writers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_with_fsync_never_loses_nothing_acknowledged() {
     let (seed, cycles) = seed_and_cycles(20);
-    crash_cycles("fsync never", &["--fsync", "never"], seed.wrapping_add(2), cycles, false).await;
+    crash_cycles(
+        "fsync never",
+        &["--fsync", "never"],
+        seed.wrapping_add(2),
+        cycles,
+        false,
+    )
+    .await;
 }
 
 async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, second_writer: bool) {
@@ -147,7 +194,11 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
     let mut s = TestServer::start_with(args);
     {
         let c = connect(&s).await;
-        c.batch_execute("create table t (ts timestamptz not null, id bigint not null, cycle int, payload text)").await.expect("create table");
+        c.batch_execute(
+            "create table t (ts timestamptz not null, id bigint not null, cycle int, payload text)",
+        )
+        .await
+        .expect("create table");
     }
     let next_id = Arc::new(AtomicI64::new(0));
     let mut acked: HashSet<i64> = HashSet::new();
@@ -159,7 +210,16 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
             tokio::task::block_in_place(|| s.restart());
         }
         let c = connect(&s).await;
-        let present = verify(&s, &c, &acked, next_id.load(Ordering::SeqCst), seed, &format!("after restart {cycle}"), &history).await;
+        let present = verify(
+            &s,
+            &c,
+            &acked,
+            next_id.load(Ordering::SeqCst),
+            seed,
+            &format!("after restart {cycle}"),
+            &history,
+        )
+        .await;
 
         // Writer: small batches with unique ids; an id counts as acknowledged only after Ok.
         let writer_seed: u64 = rng.r#gen();
@@ -178,7 +238,8 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
                     if id > first {
                         sql.push(',');
                     }
-                    let ts = (base_ts() + chrono::Duration::milliseconds(id)).format("%Y-%m-%d %H:%M:%S%.3f+00");
+                    let ts = (base_ts() + chrono::Duration::milliseconds(id))
+                        .format("%Y-%m-%d %H:%M:%S%.3f+00");
                     sql.push_str(&format!("('{ts}', {id}, {cycle_i}, 'c{cycle_i}-{id}')"));
                 }
                 match c.execute(sql.as_str(), &[]).await {
@@ -205,7 +266,10 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
             let ids = Arc::clone(&next_id);
             Some(tokio::spawn(async move {
                 let mut acked_now = vec![];
-                let st = match c2.prepare("insert into t (ts, id, cycle, payload) values ($1, $2, $3, $4)").await {
+                let st = match c2
+                    .prepare("insert into t (ts, id, cycle, payload) values ($1, $2, $3, $4)")
+                    .await
+                {
                     Ok(st) => st,
                     Err(e) => return (acked_now, 0, format!("prepare: {e}")),
                 };
@@ -213,12 +277,17 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
                 loop {
                     let id = ids.fetch_add(1, Ordering::SeqCst);
                     let ts = base_ts() + chrono::Duration::milliseconds(id);
-                    match c2.execute(&st, &[&ts, &id, &cycle_i, &format!("p{cycle_i}-{id}")]).await {
+                    match c2
+                        .execute(&st, &[&ts, &id, &cycle_i, &format!("p{cycle_i}-{id}")])
+                        .await
+                    {
                         Ok(1) => {
                             acked_now.push(id);
                             inserts += 1;
                         }
-                        Ok(k) => return (acked_now, inserts, format!("INSERT of 1 row reported {k}")),
+                        Ok(k) => {
+                            return (acked_now, inserts, format!("INSERT of 1 row reported {k}"));
+                        }
                         Err(e) => return (acked_now, inserts, format!("{e}")),
                     }
                 }
@@ -229,13 +298,19 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
 
         // Sometimes a CHECKPOINT at a random moment, so kills land during and after flushes.
         let delay = rng.gen_range(50..=400u64);
-        let checkpoint_at = if rng.gen_bool(0.4) { Some(rng.gen_range(0..=delay)) } else { None };
+        let checkpoint_at = if rng.gen_bool(0.4) {
+            Some(rng.gen_range(0..=delay))
+        } else {
+            None
+        };
         let checkpointer = if let Some(at) = checkpoint_at {
             total_checkpoints += 1;
             let c2 = connect(&s).await;
             Some(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(at)).await;
-                c2.batch_execute("CHECKPOINT").await.map_err(|e| e.to_string())
+                c2.batch_execute("CHECKPOINT")
+                    .await
+                    .map_err(|e| e.to_string())
             }))
         } else {
             None
@@ -243,11 +318,14 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
         tokio::time::sleep(Duration::from_millis(delay)).await;
         tokio::task::block_in_place(|| s.kill9());
 
-        let (acked_now, inserts, err) = match tokio::time::timeout(Duration::from_secs(30), writer).await {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => panic!("seed {seed}: writer task panicked: {e:?}"),
-            Err(_) => panic!("seed {seed}: cycle {cycle}: writer did not notice the kill within 30 s"),
-        };
+        let (acked_now, inserts, err) =
+            match tokio::time::timeout(Duration::from_secs(30), writer).await {
+                Ok(Ok(x)) => x,
+                Ok(Err(e)) => panic!("seed {seed}: writer task panicked: {e:?}"),
+                Err(_) => {
+                    panic!("seed {seed}: cycle {cycle}: writer did not notice the kill within 30 s")
+                }
+            };
         let cp = match checkpointer {
             Some(h) => match tokio::time::timeout(Duration::from_secs(30), h).await {
                 Ok(Ok(Ok(()))) => "checkpoint done".to_string(),
@@ -265,7 +343,9 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
                     format!(", writer 2: {n} prepared inserts acked, stopped by: {e}")
                 }
                 Ok(Err(e)) => panic!("seed {seed}: writer 2 panicked: {e:?}"),
-                Err(_) => panic!("seed {seed}: cycle {cycle}: writer 2 did not notice the kill within 30 s"),
+                Err(_) => panic!(
+                    "seed {seed}: cycle {cycle}: writer 2 did not notice the kill within 30 s"
+                ),
             },
             None => String::new(),
         };
@@ -279,20 +359,49 @@ async fn crash_cycles(name: &str, args: &[&str], seed: u64, cycles: usize, secon
 
     tokio::task::block_in_place(|| s.restart());
     let c = connect(&s).await;
-    let present = verify(&s, &c, &acked, next_id.load(Ordering::SeqCst), seed, "final check", &history).await;
+    let present = verify(
+        &s,
+        &c,
+        &acked,
+        next_id.load(Ordering::SeqCst),
+        seed,
+        "final check",
+        &history,
+    )
+    .await;
     // And once more after a clean shutdown.
     drop(c);
     let clean = tokio::task::block_in_place(|| s.stop());
-    assert!(clean, "seed {seed}: clean shutdown after the crash cycles failed\n{}", log_tail(&s));
+    assert!(
+        clean,
+        "seed {seed}: clean shutdown after the crash cycles failed\n{}",
+        log_tail(&s)
+    );
     tokio::task::block_in_place(|| s.restart());
     let c = connect(&s).await;
-    let present2 = verify(&s, &c, &acked, next_id.load(Ordering::SeqCst), seed, "after clean stop + restart", &history).await;
-    assert_eq!(present, present2, "seed {seed}: row count changed across a clean restart");
+    let present2 = verify(
+        &s,
+        &c,
+        &acked,
+        next_id.load(Ordering::SeqCst),
+        seed,
+        "after clean stop + restart",
+        &history,
+    )
+    .await;
+    assert_eq!(
+        present, present2,
+        "seed {seed}: row count changed across a clean restart"
+    );
     println!(
         "[{name}] seed {seed}: {cycles} kill -9 cycles ({total_checkpoints} with a CHECKPOINT), {} acknowledged rows all present, {} rows total, {:?}",
         acked.len(),
         present,
         started.elapsed()
     );
-    assert!(acked.len() > 100, "seed {seed}: too few acknowledged inserts ({}) for the test to mean anything", acked.len());
+    assert!(
+        acked.len() > 100,
+        "seed {seed}: too few acknowledged inserts ({}) for the test to mean anything",
+        acked.len()
+    );
 }

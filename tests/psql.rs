@@ -12,20 +12,41 @@ use common::TestServer;
 /// Runs psql like `TestServer::psql` does, but also returns the exit code.
 fn psql(s: &TestServer, args: &[&str], cwd: Option<&Path>) -> (Option<i32>, String, String) {
     let mut cmd = Command::new("psql");
-    cmd.args(["-X", "-h", "127.0.0.1", "-p", &s.port.to_string(), "-U", "strata", "-d", "strata", "-v", "ON_ERROR_STOP=1"])
-        .args(args)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env_remove("PGOPTIONS")
-        .env_remove("PGTZ")
-        .env_remove("PGDATESTYLE");
+    cmd.args([
+        "-X",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &s.port.to_string(),
+        "-U",
+        "strata",
+        "-d",
+        "strata",
+        "-v",
+        "ON_ERROR_STOP=1",
+    ])
+    .args(args)
+    .env("PGCONNECT_TIMEOUT", "10")
+    .env_remove("PGOPTIONS")
+    .env_remove("PGTZ")
+    .env_remove("PGDATESTYLE");
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
     let out = cmd.output().expect("run psql");
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
-fn assert_output(what: &str, got: &(Option<i32>, String, String), want_stdout: &str, s: &TestServer) {
+fn assert_output(
+    what: &str,
+    got: &(Option<i32>, String, String),
+    want_stdout: &str,
+    s: &TestServer,
+) {
     let (code, out, err) = got;
     if *code != Some(0) || out != want_stdout {
         panic!(
@@ -40,7 +61,10 @@ fn psql_c_with_several_statements() {
     let s = TestServer::start();
     let r = psql(
         &s,
-        &["-c", "create table m (ts timestamptz not null, id int, name text); insert into m values ('2024-01-01 00:00:00+00', 1, 'a'), ('2024-01-01 00:00:01+00', 2, 'b'); select id, name from m order by id"],
+        &[
+            "-c",
+            "create table m (ts timestamptz not null, id int, name text); insert into m values ('2024-01-01 00:00:00+00', 1, 'a'), ('2024-01-01 00:00:01+00', 2, 'b'); select id, name from m order by id",
+        ],
         None,
     );
     assert_output(
@@ -49,7 +73,16 @@ fn psql_c_with_several_statements() {
         "CREATE TABLE\nINSERT 0 2\n id | name \n----+------\n  1 | a\n  2 | b\n(2 rows)\n\n",
         &s,
     );
-    let r = psql(&s, &["-c", "select count(*) from m", "-c", "select 'x' as y, null::text as z, 2.5::float8 as w"], None);
+    let r = psql(
+        &s,
+        &[
+            "-c",
+            "select count(*) from m",
+            "-c",
+            "select 'x' as y, null::text as z, 2.5::float8 as w",
+        ],
+        None,
+    );
     assert_output(
         "psql -c ... -c ...",
         &r,
@@ -57,7 +90,11 @@ fn psql_c_with_several_statements() {
         &s,
     );
     // Unaligned, tuples only: what scripts use.
-    let r = psql(&s, &["-At", "-c", "select id, name from m order by id"], None);
+    let r = psql(
+        &s,
+        &["-At", "-c", "select id, name from m order by id"],
+        None,
+    );
     assert_output("psql -At -c", &r, "1|a\n2|b\n", &s);
 }
 
@@ -65,11 +102,22 @@ fn psql_c_with_several_statements() {
 fn write_readings(path: &Path) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create csv"));
     writeln!(f, "ts,id,name,value").unwrap();
-    let base = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    let base = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
     for i in 1..=1000i64 {
         let ts = (base + chrono::Duration::minutes(i)).format("%Y-%m-%d %H:%M:%S+00");
-        let name = if i == 2 { "\"a, \"\"quoted\"\" name\"".to_string() } else { format!("sensor-{}", i % 10) };
-        let value = if i % 100 == 0 { String::new() } else { format!("{}", i as f64 * 0.25) };
+        let name = if i == 2 {
+            "\"a, \"\"quoted\"\" name\"".to_string()
+        } else {
+            format!("sensor-{}", i % 10)
+        };
+        let value = if i % 100 == 0 {
+            String::new()
+        } else {
+            format!("{}", i as f64 * 0.25)
+        };
         writeln!(f, "{ts},{i},{name},{value}").unwrap();
     }
     f.flush().unwrap();
@@ -80,10 +128,26 @@ fn psql_backslash_copy_csv_header_then_aligned_query() {
     let s = TestServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     write_readings(&dir.path().join("readings.csv"));
-    let r = psql(&s, &["-c", "create table readings (ts timestamptz not null, id int, name text, value double precision)"], None);
+    let r = psql(
+        &s,
+        &[
+            "-c",
+            "create table readings (ts timestamptz not null, id int, name text, value double precision)",
+        ],
+        None,
+    );
     assert_output("create table readings", &r, "CREATE TABLE\n", &s);
-    let r = psql(&s, &["-c", "\\copy readings from 'readings.csv' csv header"], Some(dir.path()));
-    assert_output("\\copy readings from 'readings.csv' csv header", &r, "COPY 1000\n", &s);
+    let r = psql(
+        &s,
+        &["-c", "\\copy readings from 'readings.csv' csv header"],
+        Some(dir.path()),
+    );
+    assert_output(
+        "\\copy readings from 'readings.csv' csv header",
+        &r,
+        "COPY 1000\n",
+        &s,
+    );
     let r = psql(
         &s,
         &[
@@ -95,7 +159,8 @@ fn psql_backslash_copy_csv_header_then_aligned_query() {
         None,
     );
     // (The first line starts with spaces, so it cannot follow a `\` line continuation.)
-    let want = "  n   | sum_id | n_value | sum_value |        first_ts        |        last_ts         
+    let want =
+        "  n   | sum_id | n_value | sum_value |        first_ts        |        last_ts         
 ------+--------+---------+-----------+------------------------+------------------------
  1000 | 500500 |     990 |    123750 | 2024-01-01 00:01:00+00 | 2024-01-01 16:40:00+00
 (1 row)
@@ -113,12 +178,23 @@ fn psql_backslash_copy_csv_header_then_aligned_query() {
 ";
     assert_output("aggregate and row queries after \\copy", &r, want, &s);
     // \copy out again, and the bytes equal the input (same header, same quoting, NULL as empty).
-    let r = psql(&s, &["-c", "\\copy (select ts, id, name, value from readings order by id) to 'out.csv' csv header"], Some(dir.path()));
+    let r = psql(
+        &s,
+        &[
+            "-c",
+            "\\copy (select ts, id, name, value from readings order by id) to 'out.csv' csv header",
+        ],
+        Some(dir.path()),
+    );
     let input = std::fs::read_to_string(dir.path().join("readings.csv")).unwrap();
     let output = std::fs::read_to_string(dir.path().join("out.csv")).unwrap_or_default();
     let mut problems = vec![];
     if input != output {
-        let first_diff = input.lines().zip(output.lines()).enumerate().find(|(_, (a, b))| a != b);
+        let first_diff = input
+            .lines()
+            .zip(output.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b);
         problems.push(format!(
             "\\copy to file differs from the loaded file; first differing line: {first_diff:?}; lines in {} out {}",
             input.lines().count(),
@@ -177,8 +253,15 @@ done with metrics
     // Running the script again: the table exists now, so CREATE fails
     // with 42P07, psql stops (ON_ERROR_STOP) and exits 3.
     let (code, out, err) = psql(&s, &["-f", "script.sql"], Some(dir.path()));
-    assert_eq!(code, Some(3), "second run of the script: psql exit code (stdout {out:?}, stderr {err:?})");
-    assert!(err.contains("psql:script.sql:7: ERROR:  relation \"metrics\" already exists"), "stderr of the second run: {err:?}");
+    assert_eq!(
+        code,
+        Some(3),
+        "second run of the script: psql exit code (stdout {out:?}, stderr {err:?})"
+    );
+    assert!(
+        err.contains("psql:script.sql:7: ERROR:  relation \"metrics\" already exists"),
+        "stderr of the second run: {err:?}"
+    );
     assert_eq!(out, "", "nothing after the failing statement runs");
 }
 
@@ -187,24 +270,48 @@ fn psql_error_exits_nonzero_with_message() {
     let s = TestServer::start();
     // -c: exit code 1, message on stderr.
     let (code, out, err) = psql(&s, &["-c", "select * from nope"], None);
-    assert_eq!(code, Some(1), "psql -c 'select * from nope' exit code (stdout {out:?}, stderr {err:?})");
-    assert!(err.contains("ERROR:  relation \"nope\" does not exist"), "stderr of select * from nope: {err:?}");
+    assert_eq!(
+        code,
+        Some(1),
+        "psql -c 'select * from nope' exit code (stdout {out:?}, stderr {err:?})"
+    );
+    assert!(
+        err.contains("ERROR:  relation \"nope\" does not exist"),
+        "stderr of select * from nope: {err:?}"
+    );
     // VERBOSITY=verbose shows the SQLSTATE.
-    let (code, _, err) = psql(&s, &["-v", "VERBOSITY=verbose", "-c", "select * from nope"], None);
+    let (code, _, err) = psql(
+        &s,
+        &["-v", "VERBOSITY=verbose", "-c", "select * from nope"],
+        None,
+    );
     assert_eq!(code, Some(1));
-    assert!(err.contains("ERROR:  42P01: relation \"nope\" does not exist"), "verbose stderr of select * from nope: {err:?}");
+    assert!(
+        err.contains("ERROR:  42P01: relation \"nope\" does not exist"),
+        "verbose stderr of select * from nope: {err:?}"
+    );
     // The other common errors, by SQLSTATE.
-    psql(&s, &["-c", "create table e (ts timestamptz not null, a int)"], None);
+    psql(
+        &s,
+        &["-c", "create table e (ts timestamptz not null, a int)"],
+        None,
+    );
     for (sql, state) in [
         ("selec 1", "42601"),
         ("select nocol from e", "42703"),
         ("create table e (x int)", "42P07"),
         ("select 1/0", "22012"),
-        ("insert into e values ('2024-01-01 00:00:00+00', 'abc')", "22P02"),
+        (
+            "insert into e values ('2024-01-01 00:00:00+00', 'abc')",
+            "22P02",
+        ),
     ] {
         let (code, _, err) = psql(&s, &["-v", "VERBOSITY=verbose", "-c", sql], None);
         assert_eq!(code, Some(1), "exit code of `{sql}` (stderr {err:?})");
-        assert!(err.contains(&format!("ERROR:  {state}: ")), "`{sql}` should report SQLSTATE {state}; stderr: {err:?}");
+        assert!(
+            err.contains(&format!("ERROR:  {state}: ")),
+            "`{sql}` should report SQLSTATE {state}; stderr: {err:?}"
+        );
     }
     // -f: exit code 3, the file and line in the message, nothing after the error runs.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -214,9 +321,20 @@ fn psql_error_exits_nonzero_with_message() {
     )
     .unwrap();
     let (code, out, err) = psql(&s, &["-f", "err.sql"], Some(dir.path()));
-    assert_eq!(code, Some(3), "psql -f err.sql exit code (stdout {out:?}, stderr {err:?})");
+    assert_eq!(
+        code,
+        Some(3),
+        "psql -f err.sql exit code (stdout {out:?}, stderr {err:?})"
+    );
     assert_eq!(out, "INSERT 0 1\n", "stdout of err.sql");
-    assert!(err.contains("psql:err.sql:2: ERROR:  relation \"nope\" does not exist"), "stderr of err.sql: {err:?}");
+    assert!(
+        err.contains("psql:err.sql:2: ERROR:  relation \"nope\" does not exist"),
+        "stderr of err.sql: {err:?}"
+    );
     let (code, out, err) = psql(&s, &["-At", "-c", "select count(*) from e"], None);
-    assert_eq!((code, out.as_str()), (Some(0), "1\n"), "rows in e after err.sql (stderr {err:?})");
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "1\n"),
+        "rows in e after err.sql (stderr {err:?})"
+    );
 }

@@ -33,7 +33,14 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { filters: vec![], skips: vec![], jobs: 2, no_pg: false, pg_only: false, list: false };
+    let mut a = Args {
+        filters: vec![],
+        skips: vec![],
+        jobs: 2,
+        no_pg: false,
+        pg_only: false,
+        list: false,
+    };
     if let Ok(j) = std::env::var("SLT_JOBS")
         && let Ok(n) = j.parse::<usize>()
     {
@@ -59,7 +66,8 @@ fn parse_args() -> Args {
                 std::process::exit(0);
             }
             // libtest flags that take a value: swallow the value.
-            "--test-threads" | "--color" | "--format" | "--logfile" | "-Z" | "--report-time" | "--shuffle-seed" => {
+            "--test-threads" | "--color" | "--format" | "--logfile" | "-Z" | "--report-time"
+            | "--shuffle-seed" => {
                 let _ = it.next();
             }
             s if s.starts_with("--jobs=") => {
@@ -98,14 +106,36 @@ fn main() {
         })
         .collect();
 
-    let mut jobs: Vec<Job> = if args.pg_only { vec![] } else { files.iter().map(|f| Job { file: f.clone(), engine: Engine::Strata }).collect() };
-    let pg_files: Vec<&PathBuf> = files.iter().filter(|f| args.pg_only || f.file_name().unwrap().to_string_lossy().starts_with("pg_compat_")).collect();
+    let mut jobs: Vec<Job> = if args.pg_only {
+        vec![]
+    } else {
+        files
+            .iter()
+            .map(|f| Job {
+                file: f.clone(),
+                engine: Engine::Strata,
+            })
+            .collect()
+    };
+    let pg_files: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| {
+            args.pg_only
+                || f.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("pg_compat_")
+        })
+        .collect();
     if args.list {
         for j in &jobs {
             println!("{}: test", j.file.file_name().unwrap().to_string_lossy());
         }
         for f in &pg_files {
-            println!("{} [postgres]: test", f.file_name().unwrap().to_string_lossy());
+            println!(
+                "{} [postgres]: test",
+                f.file_name().unwrap().to_string_lossy()
+            );
         }
         return;
     }
@@ -115,18 +145,29 @@ fn main() {
         } else {
             match slt::pg::find_binaries() {
                 Some(bins) => {
-                    println!("note: pg_compat files also run against PostgreSQL ({})", bins.version);
+                    println!(
+                        "note: pg_compat files also run against PostgreSQL ({})",
+                        bins.version
+                    );
                     // PostgreSQL runs are quick; queue them last.
-                    jobs.extend(pg_files.iter().map(|f| Job { file: (*f).clone(), engine: Engine::Postgres }));
+                    jobs.extend(pg_files.iter().map(|f| Job {
+                        file: (*f).clone(),
+                        engine: Engine::Postgres,
+                    }));
                 }
-                None => println!("NOTICE: PostgreSQL binaries (initdb, pg_ctl) not found; pg_compat files run against Strata only"),
+                None => println!(
+                    "NOTICE: PostgreSQL binaries (initdb, pg_ctl) not found; pg_compat files run against Strata only"
+                ),
             }
         }
     }
 
     let started = Instant::now();
     let total_jobs = jobs.len();
-    let queue = Arc::new(Mutex::new(jobs.into_iter().collect::<std::collections::VecDeque<Job>>()));
+    let queue = Arc::new(Mutex::new(
+        jobs.into_iter()
+            .collect::<std::collections::VecDeque<Job>>(),
+    ));
     let reports: Arc<Mutex<Vec<FileReport>>> = Arc::new(Mutex::new(vec![]));
     let workers = args.jobs.min(total_jobs.max(1));
     let handles: Vec<_> = (0..workers)
@@ -134,9 +175,14 @@ fn main() {
             let queue = Arc::clone(&queue);
             let reports = Arc::clone(&reports);
             std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 loop {
-                    let Some(job) = queue.lock().unwrap().pop_front() else { break };
+                    let Some(job) = queue.lock().unwrap().pop_front() else {
+                        break;
+                    };
                     let report = rt.block_on(slt::run_job(&job));
                     report.print();
                     reports.lock().unwrap().push(report);
@@ -151,11 +197,28 @@ fn main() {
 
     let reports = reports.lock().unwrap();
     let passed: usize = reports.iter().map(|r| r.passed).sum();
-    let failed: usize = reports.iter().map(|r| r.failures.len() + usize::from(r.fatal.is_some())).sum();
+    let failed: usize = reports
+        .iter()
+        .map(|r| r.failures.len() + usize::from(r.fatal.is_some()))
+        .sum();
     let skipped: usize = reports.iter().map(|r| r.skipped).sum();
-    let bad_files: Vec<String> = reports.iter().filter(|r| !r.failures.is_empty() || r.fatal.is_some()).map(|r| r.label()).collect();
+    let bad_files: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.failures.is_empty() || r.fatal.is_some())
+        .map(|r| r.label())
+        .collect();
     println!();
-    println!("{} file run(s) in {:.1}s; {} with failures{}", reports.len(), started.elapsed().as_secs_f64(), bad_files.len(), if bad_files.is_empty() { String::new() } else { format!(": {}", bad_files.join(", ")) });
+    println!(
+        "{} file run(s) in {:.1}s; {} with failures{}",
+        reports.len(),
+        started.elapsed().as_secs_f64(),
+        bad_files.len(),
+        if bad_files.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", bad_files.join(", "))
+        }
+    );
     println!("sqllogictests: {passed} passed, {failed} failed, {skipped} skipped");
     if failed > 0 || !bad_files.is_empty() {
         std::process::exit(1);

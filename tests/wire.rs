@@ -37,7 +37,9 @@ struct Checks {
 impl Checks {
     fn eq<T: PartialEq + Debug>(&mut self, what: &str, actual: T, expected: T) {
         if actual != expected {
-            self.fails.push(format!("{what}:\n      expected: {expected:?}\n      actual:   {actual:?}"));
+            self.fails.push(format!(
+                "{what}:\n      expected: {expected:?}\n      actual:   {actual:?}"
+            ));
         }
     }
 
@@ -54,19 +56,36 @@ impl Checks {
     fn finish(self, server: &TestServer) {
         if !self.fails.is_empty() {
             let log = server.log();
-            let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-            panic!("{} check(s) failed:\n  - {}\n--- server log tail ---\n{tail}", self.fails.len(), self.fails.join("\n  - "));
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!(
+                "{} check(s) failed:\n  - {}\n--- server log tail ---\n{tail}",
+                self.fails.len(),
+                self.fails.join("\n  - ")
+            );
         }
     }
 }
 
 /// All data rows of a simple query (all statements), as text.
-async fn simple_rows(c: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+async fn simple_rows(
+    c: &Client,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
     let msgs = c.simple_query(sql).await?;
     Ok(msgs
         .iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
             _ => None,
         })
         .collect())
@@ -74,19 +93,26 @@ async fn simple_rows(c: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, 
 
 /// The single text value of a simple query.
 async fn simple_one(c: &Client, sql: &str) -> Option<String> {
-    let rows = simple_rows(c, sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    let rows = simple_rows(c, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
     assert_eq!(rows.len(), 1, "{sql}: expected one row, got {rows:?}");
     assert_eq!(rows[0].len(), 1, "{sql}: expected one column, got {rows:?}");
     rows[0][0].clone()
 }
 
 async fn count(c: &Client, sql: &str) -> i64 {
-    c.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e:?}")).get::<_, i64>(0)
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get::<_, i64>(0)
 }
 
 /// Connects with extra libpq-style connection parameters.
 async fn connect_with(s: &TestServer, extra: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(&format!("{} {extra}", s.conn_str()), NoTls).await.expect("connect");
+    let (client, conn) = tokio_postgres::connect(&format!("{} {extra}", s.conn_str()), NoTls)
+        .await
+        .expect("connect");
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -98,15 +124,24 @@ fn ts(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> DateTime<Utc
 }
 
 fn naive(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_micro_opt(h, mi, s, us).unwrap()
+    NaiveDate::from_ymd_opt(y, mo, d)
+        .unwrap()
+        .and_hms_micro_opt(h, mi, s, us)
+        .unwrap()
 }
 
 /// Queries that run for many seconds in a debug build if nothing stops them: a long scan
 /// (~20 s) and a nested-loop join of 10^10 pairs (~10 s; the filter defeats hash joins and
 /// statistics shortcuts).
 const SLOW_QUERIES: &[(&str, &str)] = &[
-    ("scan", "select sum(value % 7) from generate_series(1,5000000000)"),
-    ("join", "select count(*) from generate_series(1,100000) a, generate_series(1,100000) b where a.value + b.value = 7"),
+    (
+        "scan",
+        "select sum(value % 7) from generate_series(1,5000000000)",
+    ),
+    (
+        "join",
+        "select count(*) from generate_series(1,100000) a, generate_series(1,100000) b where a.value + b.value = 7",
+    ),
 ];
 
 /// How soon a timeout or cancel must take effect.
@@ -135,11 +170,18 @@ async fn simple_protocol_multiple_statements_in_one_message() {
     let mut seq = vec![];
     for m in &msgs {
         match m {
-            SimpleQueryMessage::Row(r) => seq.push(format!("row:{}", (0..r.len()).map(|i| r.get(i).unwrap_or("NULL")).collect::<Vec<_>>().join("|"))),
+            SimpleQueryMessage::Row(r) => seq.push(format!(
+                "row:{}",
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("NULL"))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            )),
             SimpleQueryMessage::CommandComplete(n) => seq.push(format!("complete:{n}")),
-            SimpleQueryMessage::RowDescription(cols) => {
-                seq.push(format!("desc:{}", cols.iter().map(|c| c.name()).collect::<Vec<_>>().join(",")))
-            }
+            SimpleQueryMessage::RowDescription(cols) => seq.push(format!(
+                "desc:{}",
+                cols.iter().map(|c| c.name()).collect::<Vec<_>>().join(",")
+            )),
             _ => seq.push("other".into()),
         }
     }
@@ -158,7 +200,11 @@ async fn simple_protocol_multiple_statements_in_one_message() {
             "complete:1".into(),
         ],
     );
-    k.eq("count after the INSERT of the batch", count(&c, "select count(*) from m").await, 4);
+    k.eq(
+        "count after the INSERT of the batch",
+        count(&c, "select count(*) from m").await,
+        4,
+    );
 
     // An error stops the rest of the message: the statement after the error never runs.
     let err = c
@@ -166,18 +212,39 @@ async fn simple_protocol_multiple_statements_in_one_message() {
         .await;
     match err {
         Ok(_) => k.fail("`...; select 1/0; ...` in one message succeeded".into()),
-        Err(e) => k.eq("SQLSTATE of select 1/0 inside a multi-statement message", sqlstate(&e), "22012".into()),
+        Err(e) => k.eq(
+            "SQLSTATE of select 1/0 inside a multi-statement message",
+            sqlstate(&e),
+            "22012".into(),
+        ),
     }
-    k.eq("statement after the failing one must not run (id 101)", count(&c, "select count(*) from m where id = 101").await, 0);
+    k.eq(
+        "statement after the failing one must not run (id 101)",
+        count(&c, "select count(*) from m where id = 101").await,
+        0,
+    );
     // Empty statements and trailing semicolons.
     match c.simple_query(";;select 7;;").await {
         Ok(m) => {
-            let rows: Vec<_> = m.iter().filter_map(|x| if let SimpleQueryMessage::Row(r) = x { r.get(0).map(str::to_string) } else { None }).collect();
+            let rows: Vec<_> = m
+                .iter()
+                .filter_map(|x| {
+                    if let SimpleQueryMessage::Row(r) = x {
+                        r.get(0).map(str::to_string)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             k.eq("`;;select 7;;` rows", rows, vec!["7".to_string()]);
         }
         Err(e) => k.fail(format!("`;;select 7;;` failed: {e:?}")),
     }
-    k.eq("connection still usable", simple_one(&c, "select 'ok'").await, Some("ok".into()));
+    k.eq(
+        "connection still usable",
+        simple_one(&c, "select 'ok'").await,
+        Some("ok".into()),
+    );
     k.finish(&s);
 }
 
@@ -213,7 +280,9 @@ enum J {
 }
 
 fn obj(kv: &[(&str, J)]) -> Json<J> {
-    Json(J::Obj(kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()))
+    Json(J::Obj(
+        kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+    ))
 }
 
 const TYPED_COLS: &str = "ts, c_i2, c_i4, c_i8, c_f4, c_f8, c_t, c_b, c_bin, c_d, c_tsn, c_tz";
@@ -248,7 +317,20 @@ fn typed_rows() -> Vec<TypedRow> {
             tsn: Some(naive(1969, 12, 31, 23, 59, 59, 999_999)),
             tz: Some(ts(1970, 1, 1, 0, 0, 0, 0)),
         },
-        TypedRow { ts: ts(2024, 1, 1, 0, 0, 2, 0), i2: None, i4: None, i8: None, f4: None, f8: None, t: None, b: None, bin: None, d: None, tsn: None, tz: None },
+        TypedRow {
+            ts: ts(2024, 1, 1, 0, 0, 2, 0),
+            i2: None,
+            i4: None,
+            i8: None,
+            f4: None,
+            f8: None,
+            t: None,
+            b: None,
+            bin: None,
+            d: None,
+            tsn: None,
+            tz: None,
+        },
         TypedRow {
             ts: ts(2024, 1, 1, 0, 0, 3, 999_999),
             i2: Some(i16::MAX),
@@ -281,7 +363,9 @@ fn typed_rows() -> Vec<TypedRow> {
 }
 
 async fn read_typed(c: &Client) -> Result<Vec<TypedRow>, tokio_postgres::Error> {
-    let rows = c.query(&format!("select {TYPED_COLS} from typed order by ts"), &[]).await?;
+    let rows = c
+        .query(&format!("select {TYPED_COLS} from typed order by ts"), &[])
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(TypedRow {
@@ -302,9 +386,16 @@ async fn read_typed(c: &Client) -> Result<Vec<TypedRow>, tokio_postgres::Error> 
         .collect()
 }
 
-fn compare_typed(k: &mut Checks, when: &str, got: Result<Vec<TypedRow>, tokio_postgres::Error>, expected: &[TypedRow]) {
+fn compare_typed(
+    k: &mut Checks,
+    when: &str,
+    got: Result<Vec<TypedRow>, tokio_postgres::Error>,
+    expected: &[TypedRow],
+) {
     match got {
-        Err(e) => k.fail(format!("{when}: reading the typed table back failed: {e:?}")),
+        Err(e) => k.fail(format!(
+            "{when}: reading the typed table back failed: {e:?}"
+        )),
         Ok(got) => {
             k.eq(&format!("{when}: row count"), got.len(), expected.len());
             for (i, (g, e)) in got.iter().zip(expected).enumerate() {
@@ -319,7 +410,14 @@ fn compare_typed(k: &mut Checks, when: &str, got: Result<Vec<TypedRow>, tokio_po
                         .map(|(a, b)| format!("got {a} want {b}"))
                         .collect();
                     let diff = diff.join("; ");
-                    k.fail(format!("{when}: row {i} differs: {}", if diff.len() > 2000 { format!("{}…", &diff[..2000]) } else { diff }));
+                    k.fail(format!(
+                        "{when}: row {i} differs: {}",
+                        if diff.len() > 2000 {
+                            format!("{}…", &diff[..2000])
+                        } else {
+                            diff
+                        }
+                    ));
                 }
             }
         }
@@ -363,7 +461,15 @@ async fn extended_protocol_all_types_roundtrip() {
     );
     let rows = typed_rows();
     for (i, r) in rows.iter().enumerate() {
-        let res = c.execute(&ins, &[&r.ts, &r.i2, &r.i4, &r.i8, &r.f4, &r.f8, &r.t, &r.b, &r.bin, &r.d, &r.tsn, &r.tz]).await;
+        let res = c
+            .execute(
+                &ins,
+                &[
+                    &r.ts, &r.i2, &r.i4, &r.i8, &r.f4, &r.f8, &r.t, &r.b, &r.bin, &r.d, &r.tsn,
+                    &r.tz,
+                ],
+            )
+            .await;
         match res {
             Ok(n) => k.eq(&format!("rows affected by INSERT of typed row {i}"), n, 1),
             Err(e) => k.fail(format!("INSERT of typed row {i} failed: {e:?}")),
@@ -372,26 +478,78 @@ async fn extended_protocol_all_types_roundtrip() {
     compare_typed(&mut k, "in memory", read_typed(&c).await, &rows);
 
     // Parameters in WHERE, including NULL handling.
-    let sel = c.prepare("select c_i8 from typed where ts >= $1 order by ts").await.expect("prepare where ts >= $1");
-    k.eq("param type of `ts >= $1`", sel.params().to_vec(), vec![Type::TIMESTAMPTZ]);
+    let sel = c
+        .prepare("select c_i8 from typed where ts >= $1 order by ts")
+        .await
+        .expect("prepare where ts >= $1");
+    k.eq(
+        "param type of `ts >= $1`",
+        sel.params().to_vec(),
+        vec![Type::TIMESTAMPTZ],
+    );
     match c.query(&sel, &[&ts(2024, 1, 1, 0, 0, 2, 0)]).await {
-        Ok(r) => k.eq("where ts >= $1", r.iter().map(|r| r.get::<_, Option<i64>>(0)).collect::<Vec<_>>(), vec![None, Some(i64::MAX), Some(0)]),
+        Ok(r) => k.eq(
+            "where ts >= $1",
+            r.iter()
+                .map(|r| r.get::<_, Option<i64>>(0))
+                .collect::<Vec<_>>(),
+            vec![None, Some(i64::MAX), Some(0)],
+        ),
         Err(e) => k.fail(format!("where ts >= $1: {e:?}")),
     }
-    match c.query("select ts from typed where c_t = $1 and c_b = $2", &[&"hello", &true]).await {
-        Ok(r) => k.eq("where c_t = $1 and c_b = $2", r.iter().map(|r| r.get::<_, DateTime<Utc>>(0)).collect::<Vec<_>>(), vec![rows[0].ts]),
+    match c
+        .query(
+            "select ts from typed where c_t = $1 and c_b = $2",
+            &[&"hello", &true],
+        )
+        .await
+    {
+        Ok(r) => k.eq(
+            "where c_t = $1 and c_b = $2",
+            r.iter()
+                .map(|r| r.get::<_, DateTime<Utc>>(0))
+                .collect::<Vec<_>>(),
+            vec![rows[0].ts],
+        ),
         Err(e) => k.fail(format!("where c_t = $1 and c_b = $2: {e:?}")),
     }
-    match c.query("select count(*) from typed where c_i4 = $1", &[&None::<i32>]).await {
-        Ok(r) => k.eq("`c_i4 = NULL` parameter matches nothing", r[0].get::<_, i64>(0), 0),
+    match c
+        .query(
+            "select count(*) from typed where c_i4 = $1",
+            &[&None::<i32>],
+        )
+        .await
+    {
+        Ok(r) => k.eq(
+            "`c_i4 = NULL` parameter matches nothing",
+            r[0].get::<_, i64>(0),
+            0,
+        ),
         Err(e) => k.fail(format!("where c_i4 = $1 (NULL): {e:?}")),
     }
-    match c.query("select count(*) from typed where c_i4 is null", &[]).await {
-        Ok(r) => k.eq("rows with NULL c_i4 (inserted as NULL parameters)", r[0].get::<_, i64>(0), 1),
+    match c
+        .query("select count(*) from typed where c_i4 is null", &[])
+        .await
+    {
+        Ok(r) => k.eq(
+            "rows with NULL c_i4 (inserted as NULL parameters)",
+            r[0].get::<_, i64>(0),
+            1,
+        ),
         Err(e) => k.fail(format!("where c_i4 is null: {e:?}")),
     }
-    match c.query_one("select $1::text as t, $2::bigint as n", &[&None::<String>, &None::<i64>]).await {
-        Ok(r) => k.eq("NULL parameters selected back", (r.get::<_, Option<String>>(0), r.get::<_, Option<i64>>(1)), (None, None)),
+    match c
+        .query_one(
+            "select $1::text as t, $2::bigint as n",
+            &[&None::<String>, &None::<i64>],
+        )
+        .await
+    {
+        Ok(r) => k.eq(
+            "NULL parameters selected back",
+            (r.get::<_, Option<String>>(0), r.get::<_, Option<i64>>(1)),
+            (None, None),
+        ),
         Err(e) => k.fail(format!("select $1::text, $2::bigint with NULLs: {e:?}")),
     }
 
@@ -401,7 +559,11 @@ async fn extended_protocol_all_types_roundtrip() {
     }
     compare_typed(&mut k, "after CHECKPOINT", read_typed(&c).await, &rows);
     drop(c);
-    k.ok("clean stop (SIGTERM) exits with success", s.stop(), "exit status not success");
+    k.ok(
+        "clean stop (SIGTERM) exits with success",
+        s.stop(),
+        "exit status not success",
+    );
     s.restart();
     let c = s.connect().await;
     compare_typed(&mut k, "after restart", read_typed(&c).await, &rows);
@@ -415,10 +577,30 @@ async fn extended_protocol_jsonb_roundtrip() {
     let s = TestServer::start();
     let c = s.connect().await;
     let mut k = Checks::default();
-    c.batch_execute("create table js (ts timestamptz not null, j jsonb)").await.expect("create js");
+    c.batch_execute("create table js (ts timestamptz not null, j jsonb)")
+        .await
+        .expect("create js");
     let values: Vec<Option<Json<J>>> = vec![
-        Some(obj(&[("a", J::Num(1.0)), ("b", J::Arr(vec![J::Bool(true), J::Null, J::Num(2.5), J::Str("x".into())])), ("c", obj(&[("d", J::Str("é".into()))]).0)])),
-        Some(Json(J::Arr(vec![J::Num(1.0), J::Str("two".into()), obj(&[("three", J::Arr(vec![J::Num(3.0)]))]).0, J::Null, J::Bool(false)]))),
+        Some(obj(&[
+            ("a", J::Num(1.0)),
+            (
+                "b",
+                J::Arr(vec![
+                    J::Bool(true),
+                    J::Null,
+                    J::Num(2.5),
+                    J::Str("x".into()),
+                ]),
+            ),
+            ("c", obj(&[("d", J::Str("é".into()))]).0),
+        ])),
+        Some(Json(J::Arr(vec![
+            J::Num(1.0),
+            J::Str("two".into()),
+            obj(&[("three", J::Arr(vec![J::Num(3.0)]))]).0,
+            J::Null,
+            J::Bool(false),
+        ]))),
         Some(obj(&[])),
         Some(Json(J::Str("just a string".into()))),
         None,
@@ -426,19 +608,38 @@ async fn extended_protocol_jsonb_roundtrip() {
     let base = ts(2024, 1, 1, 0, 0, 0, 0);
     match c.prepare("insert into js (ts, j) values ($1, $2)").await {
         Ok(st) => {
-            k.eq("parameter types inferred for a jsonb column", st.params().to_vec(), vec![Type::TIMESTAMPTZ, Type::JSONB]);
+            k.eq(
+                "parameter types inferred for a jsonb column",
+                st.params().to_vec(),
+                vec![Type::TIMESTAMPTZ, Type::JSONB],
+            );
             for (i, v) in values.iter().enumerate() {
-                if let Err(e) = c.execute(&st, &[&(base + chrono::Duration::seconds(i as i64)), v]).await {
+                if let Err(e) = c
+                    .execute(&st, &[&(base + chrono::Duration::seconds(i as i64)), v])
+                    .await
+                {
                     k.fail(format!("insert jsonb value {i} with inferred types: {e:?}"));
                 }
             }
         }
         Err(e) => k.fail(format!("prepare insert into js: {e:?}")),
     }
-    match c.prepare_typed("insert into js (ts, j) values ($1, $2)", &[Type::TIMESTAMPTZ, Type::JSONB]).await {
+    match c
+        .prepare_typed(
+            "insert into js (ts, j) values ($1, $2)",
+            &[Type::TIMESTAMPTZ, Type::JSONB],
+        )
+        .await
+    {
         Ok(st) => {
             for (i, v) in values.iter().enumerate() {
-                if let Err(e) = c.execute(&st, &[&(base + chrono::Duration::seconds(100 + i as i64)), v]).await {
+                if let Err(e) = c
+                    .execute(
+                        &st,
+                        &[&(base + chrono::Duration::seconds(100 + i as i64)), v],
+                    )
+                    .await
+                {
                     k.fail(format!("insert jsonb value {i} with declared JSONB: {e:?}"));
                 }
             }
@@ -448,7 +649,11 @@ async fn extended_protocol_jsonb_roundtrip() {
     match c.query("select ts, j from js order by ts", &[]).await {
         Ok(rows) => {
             if let Some(r) = rows.first() {
-                k.eq("result type of a jsonb column", r.columns()[1].type_().clone(), Type::JSONB);
+                k.eq(
+                    "result type of a jsonb column",
+                    r.columns()[1].type_().clone(),
+                    Type::JSONB,
+                );
             }
             let mut got = vec![];
             for r in &rows {
@@ -474,11 +679,21 @@ async fn extended_protocol_jsonb_roundtrip() {
     // (The row inserted with a declared JSONB parameter, so this check does not depend on
     // parameter-type inference.)
     let t100 = base + chrono::Duration::seconds(100);
-    match simple_rows(&c, &format!("select j from js where ts = '{}'", t100.format("%Y-%m-%d %H:%M:%S+00"))).await {
+    match simple_rows(
+        &c,
+        &format!(
+            "select j from js where ts = '{}'",
+            t100.format("%Y-%m-%d %H:%M:%S+00")
+        ),
+    )
+    .await
+    {
         Ok(r) => k.eq(
             "jsonb text output",
             r,
-            vec![vec![Some("{\"a\": 1.0, \"b\": [true, null, 2.5, \"x\"], \"c\": {\"d\": \"é\"}}".into())]],
+            vec![vec![Some(
+                "{\"a\": 1.0, \"b\": [true, null, 2.5, \"x\"], \"c\": {\"d\": \"é\"}}".into(),
+            )]],
         ),
         Err(e) => k.fail(format!("select jsonb as text: {e:?}")),
     }
@@ -491,10 +706,21 @@ async fn extended_protocol_named_statements_reused() {
     let s = TestServer::start();
     let c = s.connect().await;
     let mut k = Checks::default();
-    c.batch_execute("create table kv (ts timestamptz not null, id bigint not null, v text)").await.unwrap();
-    let ins = c.prepare("insert into kv (ts, id, v) values ($1, $2, $3)").await.expect("prepare insert");
-    let get = c.prepare("select v from kv where id = $1").await.expect("prepare select");
-    let cnt = c.prepare("select count(*) from kv").await.expect("prepare count");
+    c.batch_execute("create table kv (ts timestamptz not null, id bigint not null, v text)")
+        .await
+        .unwrap();
+    let ins = c
+        .prepare("insert into kv (ts, id, v) values ($1, $2, $3)")
+        .await
+        .expect("prepare insert");
+    let get = c
+        .prepare("select v from kv where id = $1")
+        .await
+        .expect("prepare select");
+    let cnt = c
+        .prepare("select count(*) from kv")
+        .await
+        .expect("prepare count");
     let base = ts(2024, 3, 1, 0, 0, 0, 0);
     for i in 0..500i64 {
         let t = base + chrono::Duration::seconds(i);
@@ -514,7 +740,12 @@ async fn extended_protocol_named_statements_reused() {
             Ok(r) => {
                 wrong += 1;
                 if wrong < 5 {
-                    k.fail(format!("select v where id = {i}: got {:?}", r.iter().map(|r| r.get::<_, Option<String>>(0)).collect::<Vec<_>>()));
+                    k.fail(format!(
+                        "select v where id = {i}: got {:?}",
+                        r.iter()
+                            .map(|r| r.get::<_, Option<String>>(0))
+                            .collect::<Vec<_>>()
+                    ));
                 }
             }
             Err(e) => {
@@ -525,14 +756,30 @@ async fn extended_protocol_named_statements_reused() {
     }
     // prepare_typed: declared parameter types are used, including a narrower integer
     // for a bigint column (assignment cast, as in PostgreSQL).
-    match c.prepare_typed("insert into kv (ts, id, v) values ($1, $2, $3)", &[Type::TIMESTAMPTZ, Type::INT4, Type::TEXT]).await {
+    match c
+        .prepare_typed(
+            "insert into kv (ts, id, v) values ($1, $2, $3)",
+            &[Type::TIMESTAMPTZ, Type::INT4, Type::TEXT],
+        )
+        .await
+    {
         Ok(st) => {
-            k.eq("prepare_typed params", st.params().to_vec(), vec![Type::TIMESTAMPTZ, Type::INT4, Type::TEXT]);
+            k.eq(
+                "prepare_typed params",
+                st.params().to_vec(),
+                vec![Type::TIMESTAMPTZ, Type::INT4, Type::TEXT],
+            );
             if let Err(e) = c.execute(&st, &[&base, &1_000_000i32, &"typed"]).await {
                 k.fail(format!("execute prepare_typed insert: {e:?}"));
             }
             match c.query(&get, &[&1_000_000i64]).await {
-                Ok(r) => k.eq("row inserted through prepare_typed", r.iter().map(|r| r.get::<_, Option<String>>(0)).collect::<Vec<_>>(), vec![Some("typed".into())]),
+                Ok(r) => k.eq(
+                    "row inserted through prepare_typed",
+                    r.iter()
+                        .map(|r| r.get::<_, Option<String>>(0))
+                        .collect::<Vec<_>>(),
+                    vec![Some("typed".into())],
+                ),
                 Err(e) => k.fail(format!("select the prepare_typed row: {e:?}")),
             }
         }
@@ -540,18 +787,40 @@ async fn extended_protocol_named_statements_reused() {
     }
     match c.prepare_typed("select $1 + 1 as n", &[Type::INT8]).await {
         Ok(st) => {
-            k.eq("prepare_typed `select $1 + 1` param types", st.params().to_vec(), vec![Type::INT8]);
-            k.eq("prepare_typed `select $1 + 1` result type", st.columns().first().map(|c| c.type_().clone()), Some(Type::INT8));
+            k.eq(
+                "prepare_typed `select $1 + 1` param types",
+                st.params().to_vec(),
+                vec![Type::INT8],
+            );
+            k.eq(
+                "prepare_typed `select $1 + 1` result type",
+                st.columns().first().map(|c| c.type_().clone()),
+                Some(Type::INT8),
+            );
             match c.query_one(&st, &[&41i64]).await {
-                Ok(r) => k.eq("select $1 + 1 with 41", r.try_get::<_, i64>(0).ok(), Some(42)),
+                Ok(r) => k.eq(
+                    "select $1 + 1 with 41",
+                    r.try_get::<_, i64>(0).ok(),
+                    Some(42),
+                ),
                 Err(e) => k.fail(format!("execute `select $1 + 1`: {e:?}")),
             }
         }
         Err(e) => k.fail(format!("prepare_typed `select $1 + 1`: {e:?}")),
     }
-    match c.prepare_typed("select count(*) from kv where id >= $1 and v <> $2", &[Type::INT8, Type::TEXT]).await {
+    match c
+        .prepare_typed(
+            "select count(*) from kv where id >= $1 and v <> $2",
+            &[Type::INT8, Type::TEXT],
+        )
+        .await
+    {
         Ok(st) => match c.query_one(&st, &[&490i64, &"v499"]).await {
-            Ok(r) => k.eq("count where id >= 490 and v <> 'v499'", r.get::<_, i64>(0), 10),
+            Ok(r) => k.eq(
+                "count where id >= 490 and v <> 'v499'",
+                r.get::<_, i64>(0),
+                10,
+            ),
             Err(e) => k.fail(format!("prepare_typed count: {e:?}")),
         },
         Err(e) => k.fail(format!("prepare_typed count: {e:?}")),
@@ -602,11 +871,19 @@ async fn result_column_type_oids() {
     for (sql, want) in cases {
         match c.prepare(sql).await {
             Ok(st) => {
-                k.eq(&format!("type of `{sql}` (Describe)"), st.columns().first().map(|c| c.type_().clone()), Some(want.clone()));
+                k.eq(
+                    &format!("type of `{sql}` (Describe)"),
+                    st.columns().first().map(|c| c.type_().clone()),
+                    Some(want.clone()),
+                );
                 match c.query(&st, &[]).await {
                     Ok(rows) => {
                         if let Some(r) = rows.first() {
-                            k.eq(&format!("type of `{sql}` (rows)"), r.columns()[0].type_().clone(), want.clone());
+                            k.eq(
+                                &format!("type of `{sql}` (rows)"),
+                                r.columns()[0].type_().clone(),
+                                want.clone(),
+                            );
                         }
                     }
                     Err(e) => k.fail(format!("`{sql}` failed: {e:?}")),
@@ -616,12 +893,23 @@ async fn result_column_type_oids() {
         }
     }
     // Values of the aggregates in binary, with the types above.
-    match c.query_one("select count(*), avg(f8), min(ts), max(t) from o", &[]).await {
+    match c
+        .query_one("select count(*), avg(f8), min(ts), max(t) from o", &[])
+        .await
+    {
         Ok(r) => {
             k.eq("count(*) as i64", r.try_get::<_, i64>(0).ok(), Some(1));
             k.eq("avg(f8) as f64", r.try_get::<_, f64>(1).ok(), Some(5.5));
-            k.eq("min(ts) as DateTime<Utc>", r.try_get::<_, DateTime<Utc>>(2).ok(), Some(ts(2024, 1, 1, 0, 0, 0, 0)));
-            k.eq("max(t) as String", r.try_get::<_, String>(3).ok(), Some("t".into()));
+            k.eq(
+                "min(ts) as DateTime<Utc>",
+                r.try_get::<_, DateTime<Utc>>(2).ok(),
+                Some(ts(2024, 1, 1, 0, 0, 0, 0)),
+            );
+            k.eq(
+                "max(t) as String",
+                r.try_get::<_, String>(3).ok(),
+                Some("t".into()),
+            );
         }
         Err(e) => k.fail(format!("aggregates: {e:?}")),
     }
@@ -635,14 +923,26 @@ async fn text_format_exactness() {
     let c = s.connect().await;
     let mut k = Checks::default();
     let cases: &[(&str, Option<&str>)] = &[
-        ("select timestamptz '2024-01-01 00:05:00+00'", Some("2024-01-01 00:05:00+00")),
-        ("select timestamptz '2024-01-01 00:05:00.25+00'", Some("2024-01-01 00:05:00.25+00")),
-        ("select timestamp '2024-01-01 00:05:00.5'", Some("2024-01-01 00:05:00.5")),
+        (
+            "select timestamptz '2024-01-01 00:05:00+00'",
+            Some("2024-01-01 00:05:00+00"),
+        ),
+        (
+            "select timestamptz '2024-01-01 00:05:00.25+00'",
+            Some("2024-01-01 00:05:00.25+00"),
+        ),
+        (
+            "select timestamp '2024-01-01 00:05:00.5'",
+            Some("2024-01-01 00:05:00.5"),
+        ),
         ("select date '2024-02-29'", Some("2024-02-29")),
         ("select true", Some("t")),
         ("select false", Some("f")),
         ("select 4::float8", Some("4")),
-        ("select 0.1::float8 + 0.2::float8", Some("0.30000000000000004")),
+        (
+            "select 0.1::float8 + 0.2::float8",
+            Some("0.30000000000000004"),
+        ),
         ("select 1e100::float8", Some("1e+100")),
         ("select 1e16::float8", Some("1e+16")),
         ("select 123456789012::float8", Some("123456789012")),
@@ -651,12 +951,21 @@ async fn text_format_exactness() {
         ("select 'NaN'::float8", Some("NaN")),
         ("select '-Infinity'::float8", Some("-Infinity")),
         ("select 0.1::real", Some("0.1")),
-        ("select 9223372036854775807::bigint", Some("9223372036854775807")),
+        (
+            "select 9223372036854775807::bigint",
+            Some("9223372036854775807"),
+        ),
         ("select interval '1 day 23:59:50'", Some("1 day 23:59:50")),
-        ("select timestamp '2024-01-02 23:59:50' - timestamp '2024-01-01 00:00:00'", Some("1 day 23:59:50")),
+        (
+            "select timestamp '2024-01-02 23:59:50' - timestamp '2024-01-01 00:00:00'",
+            Some("1 day 23:59:50"),
+        ),
         ("select interval '90 minutes'", Some("01:30:00")),
         ("select '\\x00ff10'::bytea", Some("\\x00ff10")),
-        ("select '{\"b\":[1,2],\"a\":\"x\"}'::jsonb", Some("{\"a\": \"x\", \"b\": [1, 2]}")),
+        (
+            "select '{\"b\":[1,2],\"a\":\"x\"}'::jsonb",
+            Some("{\"a\": \"x\", \"b\": [1, 2]}"),
+        ),
         ("select null::int", None),
         ("select null", None),
     ];
@@ -680,7 +989,12 @@ async fn text_format_exactness() {
         Ok(rows) => k.eq(
             "table row as text",
             rows,
-            vec![vec![Some("2024-01-01 00:05:00+00".into()), Some("4".into()), Some("t".into()), None]],
+            vec![vec![
+                Some("2024-01-01 00:05:00+00".into()),
+                Some("4".into()),
+                Some("t".into()),
+                None,
+            ]],
         ),
         Err(e) => k.fail(format!("select from tf: {e:?}")),
     }
@@ -710,7 +1024,11 @@ async fn copy_from_stdin_text_100k() {
     let s = TestServer::start();
     let c = s.connect().await;
     let mut k = Checks::default();
-    c.batch_execute("create table ct (ts timestamptz not null, id bigint, v double precision, s text)").await.unwrap();
+    c.batch_execute(
+        "create table ct (ts timestamptz not null, id bigint, v double precision, s text)",
+    )
+    .await
+    .unwrap();
     const N: i64 = 100_000;
     let mut data = String::with_capacity(N as usize * 48);
     let base = ts(2024, 1, 1, 0, 0, 0, 0);
@@ -719,7 +1037,11 @@ async fn copy_from_stdin_text_100k() {
     let mut sum_len = 0i64;
     for i in 1..=N {
         let t = (base + chrono::Duration::milliseconds(i * 10)).format("%Y-%m-%d %H:%M:%S%.3f+00");
-        let v = if i % 10 == 0 { "\\N".to_string() } else { (i % 1000).to_string() };
+        let v = if i % 10 == 0 {
+            "\\N".to_string()
+        } else {
+            (i % 1000).to_string()
+        };
         if i % 10 != 0 {
             sum_v += i % 1000;
             non_null_v += 1;
@@ -751,11 +1073,29 @@ async fn copy_from_stdin_text_100k() {
         }
         Err(e) => k.fail(format!("aggregate check: {e:?}")),
     }
-    match c.query("select id, v, s from ct where id > 1000000 order by id", &[]).await {
+    match c
+        .query(
+            "select id, v, s from ct where id > 1000000 order by id",
+            &[],
+        )
+        .await
+    {
         Ok(rows) => k.eq(
             "escaped rows",
-            rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, Option<f64>>(1), r.get::<_, Option<String>>(2))).collect::<Vec<_>>(),
-            vec![(1000001, Some(1.0), Some("tab\there".into())), (1000002, Some(2.0), Some("new\nline and back\\slash".into())), (1000003, None, None)],
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0),
+                        r.get::<_, Option<f64>>(1),
+                        r.get::<_, Option<String>>(2),
+                    )
+                })
+                .collect::<Vec<_>>(),
+            vec![
+                (1000001, Some(1.0), Some("tab\there".into())),
+                (1000002, Some(2.0), Some("new\nline and back\\slash".into())),
+                (1000003, None, None),
+            ],
         ),
         Err(e) => k.fail(format!("select escaped rows: {e:?}")),
     }
@@ -768,14 +1108,22 @@ async fn copy_from_stdin_csv_options() {
     let s = TestServer::start();
     let c = s.connect().await;
     let mut k = Checks::default();
-    c.batch_execute("create table cc (ts timestamptz not null, id bigint, v double precision, s text)").await.unwrap();
+    c.batch_execute(
+        "create table cc (ts timestamptz not null, id bigint, v double precision, s text)",
+    )
+    .await
+    .unwrap();
     const N: i64 = 50_000;
     let mut data = String::from("ts;id;v;s\n");
     let base = ts(2024, 5, 1, 0, 0, 0, 0);
     let mut sum_v = 0i64;
     for i in 1..=N {
         let t = (base + chrono::Duration::seconds(i)).format("%Y-%m-%d %H:%M:%S+00");
-        let v = if i % 7 == 0 { "NA".to_string() } else { (i % 100).to_string() };
+        let v = if i % 7 == 0 {
+            "NA".to_string()
+        } else {
+            (i % 100).to_string()
+        };
         if i % 7 != 0 {
             sum_v += i % 100;
         }
@@ -790,7 +1138,13 @@ async fn copy_from_stdin_csv_options() {
         Ok(n) => k.eq("COPY csv row count reported", n, N as u64 + 5),
         Err(e) => k.fail(format!("COPY csv failed: {e:?}")),
     }
-    match c.query_one(&format!("select count(*), sum(id)::bigint, count(v), sum(v) from cc where id <= {N}"), &[]).await {
+    match c
+        .query_one(
+            &format!("select count(*), sum(id)::bigint, count(v), sum(v) from cc where id <= {N}"),
+            &[],
+        )
+        .await
+    {
         Ok(r) => {
             k.eq("count(*)", r.get::<_, i64>(0), N);
             k.eq("sum(id)", r.get::<_, Option<i64>>(1), Some(N * (N + 1) / 2));
@@ -799,10 +1153,24 @@ async fn copy_from_stdin_csv_options() {
         }
         Err(e) => k.fail(format!("aggregate check: {e:?}")),
     }
-    match c.query("select id, v, s from cc where id > 1000000 order by id", &[]).await {
+    match c
+        .query(
+            "select id, v, s from cc where id > 1000000 order by id",
+            &[],
+        )
+        .await
+    {
         Ok(rows) => k.eq(
             "quoted CSV rows",
-            rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, Option<f64>>(1), r.get::<_, Option<String>>(2))).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0),
+                        r.get::<_, Option<f64>>(1),
+                        r.get::<_, Option<String>>(2),
+                    )
+                })
+                .collect::<Vec<_>>(),
             vec![
                 (1000001, Some(1.0), Some("semi;colon".into())),
                 (1000002, Some(2.0), Some("quote \" inside".into())),
@@ -843,12 +1211,27 @@ async fn copy_bad_row_is_atomic() {
     match copy_in_chunks(&c, "COPY cb FROM STDIN", data.as_bytes()).await {
         Ok(n) => k.fail(format!("COPY with a bad bigint succeeded ({n} rows)")),
         Err(e) => {
-            k.eq("SQLSTATE of COPY with a bad bigint", sqlstate(&e), "22P02".into());
-            let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
-            k.ok("message names the bad value", msg.contains("not_a_number"), &msg);
+            k.eq(
+                "SQLSTATE of COPY with a bad bigint",
+                sqlstate(&e),
+                "22P02".into(),
+            );
+            let msg = e
+                .as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_default();
+            k.ok(
+                "message names the bad value",
+                msg.contains("not_a_number"),
+                &msg,
+            );
         }
     }
-    k.eq("rows visible after the failed COPY (only the one inserted before)", count(&c, "select count(*) from cb").await, 1);
+    k.eq(
+        "rows visible after the failed COPY (only the one inserted before)",
+        count(&c, "select count(*) from cb").await,
+        1,
+    );
     // CSV with a bad timestamp in the middle.
     let mut csv = String::new();
     for i in 1..=1000i64 {
@@ -856,13 +1239,29 @@ async fn copy_bad_row_is_atomic() {
     }
     csv.push_str("not a time,5000,bad\n");
     match copy_in_chunks(&c, "COPY cb FROM STDIN (FORMAT csv)", csv.as_bytes()).await {
-        Ok(n) => k.fail(format!("COPY csv with a bad timestamptz succeeded ({n} rows)")),
-        Err(e) => k.ok("SQLSTATE of a bad timestamptz in COPY is 22007 or 22P02", ["22007", "22P02", "22008"].contains(&sqlstate(&e).as_str()), sqlstate(&e)),
+        Ok(n) => k.fail(format!(
+            "COPY csv with a bad timestamptz succeeded ({n} rows)"
+        )),
+        Err(e) => k.ok(
+            "SQLSTATE of a bad timestamptz in COPY is 22007 or 22P02",
+            ["22007", "22P02", "22008"].contains(&sqlstate(&e).as_str()),
+            sqlstate(&e),
+        ),
     }
     // Too many columns.
-    match copy_in_chunks(&c, "COPY cb FROM STDIN", b"2024-01-01 00:00:00+00\t1\tx\textra\n").await {
+    match copy_in_chunks(
+        &c,
+        "COPY cb FROM STDIN",
+        b"2024-01-01 00:00:00+00\t1\tx\textra\n",
+    )
+    .await
+    {
         Ok(n) => k.fail(format!("COPY with an extra column succeeded ({n} rows)")),
-        Err(e) => k.eq("SQLSTATE of COPY with extra data", sqlstate(&e), "22P04".into()),
+        Err(e) => k.eq(
+            "SQLSTATE of COPY with extra data",
+            sqlstate(&e),
+            "22P04".into(),
+        ),
     }
     // The client aborts a COPY half-way (CopyFail): nothing of it is visible.
     match c.copy_in::<_, Bytes>("COPY cb FROM STDIN").await {
@@ -883,15 +1282,29 @@ async fn copy_bad_row_is_atomic() {
         Err(e) => k.fail(format!("COPY cb FROM STDIN (to abort): {e:?}")),
     }
     match c.query_one("select count(*) from cb", &[]).await {
-        Ok(r) => k.eq("rows visible after the failed and aborted COPYs", r.get::<_, i64>(0), 1),
+        Ok(r) => k.eq(
+            "rows visible after the failed and aborted COPYs",
+            r.get::<_, i64>(0),
+            1,
+        ),
         Err(e) => k.fail(format!("connection unusable after an aborted COPY: {e:?}")),
     }
     // The connection is still usable, and a good COPY afterwards works.
-    match copy_in_chunks(&c, "COPY cb FROM STDIN", b"2024-01-02 00:00:00+00\t7\tgood\n").await {
+    match copy_in_chunks(
+        &c,
+        "COPY cb FROM STDIN",
+        b"2024-01-02 00:00:00+00\t7\tgood\n",
+    )
+    .await
+    {
         Ok(n) => k.eq("good COPY after failures", n, 1),
         Err(e) => k.fail(format!("good COPY after failures: {e:?}")),
     }
-    k.eq("rows after the good COPY", count(&c, "select count(*) from cb").await, 2);
+    k.eq(
+        "rows after the good COPY",
+        count(&c, "select count(*) from cb").await,
+        2,
+    );
     k.finish(&s);
 }
 
@@ -913,7 +1326,11 @@ async fn copy_to_stdout_text_and_csv() {
     )
     .await
     .expect("create + insert co");
-    let text = copy_out_bytes(&c, "COPY (select ts, id, v, s, b from co order by id) TO STDOUT").await;
+    let text = copy_out_bytes(
+        &c,
+        "COPY (select ts, id, v, s, b from co order by id) TO STDOUT",
+    )
+    .await;
     let want_text = "2024-01-01 00:00:00+00\t1\t1.5\tplain\tt\n\
                      2024-01-01 00:00:01+00\t2\t\\N\t\\N\tf\n\
                      2024-01-01 00:00:02+00\t3\t0.1\ttab\\there\t\\N\n\
@@ -921,10 +1338,18 @@ async fn copy_to_stdout_text_and_csv() {
                      2024-01-01 00:00:04+00\t5\t1e+100\tback\\\\slash\\nnl\tt\n\
                      2024-01-01 00:00:05+00\t6\t0\t\tf\n";
     match text {
-        Ok(b) => k.eq("COPY TO STDOUT text bytes", String::from_utf8_lossy(&b).into_owned(), want_text.to_string()),
+        Ok(b) => k.eq(
+            "COPY TO STDOUT text bytes",
+            String::from_utf8_lossy(&b).into_owned(),
+            want_text.to_string(),
+        ),
         Err(e) => k.fail(format!("COPY text out: {e:?}")),
     }
-    let csv = copy_out_bytes(&c, "COPY (select ts, id, v, s, b from co order by id) TO STDOUT WITH (FORMAT csv, HEADER)").await;
+    let csv = copy_out_bytes(
+        &c,
+        "COPY (select ts, id, v, s, b from co order by id) TO STDOUT WITH (FORMAT csv, HEADER)",
+    )
+    .await;
     let want_csv = "ts,id,v,s,b\n\
                     2024-01-01 00:00:00+00,1,1.5,plain,t\n\
                     2024-01-01 00:00:01+00,2,,,f\n\
@@ -933,7 +1358,11 @@ async fn copy_to_stdout_text_and_csv() {
                     2024-01-01 00:00:04+00,5,1e+100,\"back\\slash\nnl\",t\n\
                     2024-01-01 00:00:05+00,6,0,\"\",f\n";
     match csv {
-        Ok(b) => k.eq("COPY TO STDOUT csv bytes", String::from_utf8_lossy(&b).into_owned(), want_csv.to_string()),
+        Ok(b) => k.eq(
+            "COPY TO STDOUT csv bytes",
+            String::from_utf8_lossy(&b).into_owned(),
+            want_csv.to_string(),
+        ),
         Err(e) => k.fail(format!("COPY csv out: {e:?}")),
     }
     let opts = copy_out_bytes(&c, "COPY (select id, s from co order by id) TO STDOUT WITH (FORMAT csv, DELIMITER '|', NULL 'NULL')").await;
@@ -941,9 +1370,12 @@ async fn copy_to_stdout_text_and_csv() {
         Ok(b) => k.eq(
             "COPY TO STDOUT csv with DELIMITER '|' and NULL 'NULL'",
             String::from_utf8_lossy(&b).into_owned(),
-            "1|plain\n2|NULL\n3|tab\there\n4|\"a,b \"\"q\"\"\"\n5|\"back\\slash\nnl\"\n6|\n".to_string(),
+            "1|plain\n2|NULL\n3|tab\there\n4|\"a,b \"\"q\"\"\"\n5|\"back\\slash\nnl\"\n6|\n"
+                .to_string(),
         ),
-        Err(e) => k.fail(format!("COPY (select id, s) TO STDOUT csv with options: {e:?}")),
+        Err(e) => k.fail(format!(
+            "COPY (select id, s) TO STDOUT csv with options: {e:?}"
+        )),
     }
     // COPY table (columns) TO STDOUT: table order is unspecified, so sort the lines.
     match copy_out_bytes(&c, "COPY co (id, b) TO STDOUT").await {
@@ -951,7 +1383,11 @@ async fn copy_to_stdout_text_and_csv() {
             let text = String::from_utf8_lossy(&b).into_owned();
             let mut lines: Vec<&str> = text.lines().collect();
             lines.sort();
-            k.eq("COPY co (id, b) TO STDOUT", lines, vec!["1\tt", "2\tf", "3\t\\N", "4\tt", "5\tt", "6\tf"]);
+            k.eq(
+                "COPY co (id, b) TO STDOUT",
+                lines,
+                vec!["1\tt", "2\tf", "3\t\\N", "4\tt", "5\tt", "6\tf"],
+            );
         }
         Err(e) => k.fail(format!("COPY co (id, b) TO STDOUT: {e:?}")),
     }
@@ -967,8 +1403,12 @@ async fn sqlstates_and_connection_survives() {
     let s = TestServer::start();
     let c = s.connect().await;
     let mut k = Checks::default();
-    c.batch_execute("create table e (ts timestamptz not null, a int, s text not null)").await.unwrap();
-    c.batch_execute("insert into e values ('2024-01-01 00:00:00+00', 1, 'x')").await.unwrap();
+    c.batch_execute("create table e (ts timestamptz not null, a int, s text not null)")
+        .await
+        .unwrap();
+    c.batch_execute("insert into e values ('2024-01-01 00:00:00+00', 1, 'x')")
+        .await
+        .unwrap();
     let cases: &[(&str, &str)] = &[
         ("selec 1", "42601"),
         ("select * from e where", "42601"),
@@ -976,10 +1416,19 @@ async fn sqlstates_and_connection_survives() {
         ("insert into nope values (1)", "42P01"),
         ("select nocol from e", "42703"),
         ("create table e (x int)", "42P07"),
-        ("insert into e (ts, a, s) values ('2024-01-01 00:00:00+00', 1, null)", "23502"),
-        ("insert into e (ts, a) values ('2024-01-01 00:00:00+00', 1)", "23502"),
+        (
+            "insert into e (ts, a, s) values ('2024-01-01 00:00:00+00', 1, null)",
+            "23502",
+        ),
+        (
+            "insert into e (ts, a) values ('2024-01-01 00:00:00+00', 1)",
+            "23502",
+        ),
         ("insert into e (ts, a, s) values (null, 1, 'x')", "23502"),
-        ("insert into e (ts, a, s) values ('2024-01-01 00:00:00+00', 'abc', 'x')", "22P02"),
+        (
+            "insert into e (ts, a, s) values ('2024-01-01 00:00:00+00', 'abc', 'x')",
+            "22P02",
+        ),
         ("select 'abc'::int", "22P02"),
         ("select 1/0", "22012"),
         ("select a/0 from e", "22012"),
@@ -992,7 +1441,11 @@ async fn sqlstates_and_connection_survives() {
             Err(e) => k.eq(&format!("simple `{sql}`"), sqlstate(&e), want.to_string()),
         }
         match simple_rows(&c, "select 1").await {
-            Ok(r) => k.eq(&format!("select 1 after simple `{sql}`"), r, vec![vec![Some("1".into())]]),
+            Ok(r) => k.eq(
+                &format!("select 1 after simple `{sql}`"),
+                r,
+                vec![vec![Some("1".into())]],
+            ),
             Err(e) => k.fail(format!("connection unusable after simple `{sql}`: {e:?}")),
         }
         // Extended protocol (Parse/Bind/Execute).
@@ -1001,30 +1454,60 @@ async fn sqlstates_and_connection_survives() {
             Err(e) => k.eq(&format!("extended `{sql}`"), sqlstate(&e), want.to_string()),
         }
         match c.query_one("select 2::int8", &[]).await {
-            Ok(r) => k.eq(&format!("select 2 after extended `{sql}`"), r.get::<_, i64>(0), 2),
+            Ok(r) => k.eq(
+                &format!("select 2 after extended `{sql}`"),
+                r.get::<_, i64>(0),
+                2,
+            ),
             Err(e) => k.fail(format!("connection unusable after extended `{sql}`: {e:?}")),
         }
     }
     // Wrong number of parameters: refused by the server, connection usable.
     match c.prepare("select a from e where a = $1").await {
         Ok(st) => {
-            k.eq("param type of `a = $1` on an int column", st.params().to_vec(), vec![Type::INT4]);
+            k.eq(
+                "param type of `a = $1` on an int column",
+                st.params().to_vec(),
+                vec![Type::INT4],
+            );
         }
         Err(e) => k.fail(format!("prepare `a = $1`: {e:?}")),
     }
-    k.eq("table unchanged by the failed statements", count(&c, "select count(*) from e").await, 1);
+    k.eq(
+        "table unchanged by the failed statements",
+        count(&c, "select count(*) from e").await,
+        1,
+    );
     k.finish(&s);
 }
 
 // ---------------------------------------------------------------------- SET/SHOW/RESET
 
 /// Connects and keeps the ParameterStatus values the server sends, readable at any time.
-async fn connect_watching(s: &TestServer, extra: &str) -> (Client, std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>) {
-    let (client, mut conn) = tokio_postgres::connect(&format!("{} {extra}", s.conn_str()), NoTls).await.expect("connect");
+async fn connect_watching(
+    s: &TestServer,
+    extra: &str,
+) -> (
+    Client,
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+) {
+    let (client, mut conn) = tokio_postgres::connect(&format!("{} {extra}", s.conn_str()), NoTls)
+        .await
+        .expect("connect");
     let params = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    for name in ["TimeZone", "application_name", "DateStyle", "client_encoding", "server_version", "IntervalStyle"] {
+    for name in [
+        "TimeZone",
+        "application_name",
+        "DateStyle",
+        "client_encoding",
+        "server_version",
+        "IntervalStyle",
+    ] {
         if let Some(v) = conn.parameter(name) {
-            params.lock().unwrap().insert(name.to_string(), v.to_string());
+            params
+                .lock()
+                .unwrap()
+                .insert(name.to_string(), v.to_string());
         }
     }
     let p2 = std::sync::Arc::clone(&params);
@@ -1033,7 +1516,14 @@ async fn connect_watching(s: &TestServer, extra: &str) -> (Client, std::sync::Ar
             let r = futures::future::poll_fn(|cx| {
                 let r = conn.poll_message(cx);
                 let mut m = p2.lock().unwrap();
-                for name in ["TimeZone", "application_name", "DateStyle", "client_encoding", "server_version", "IntervalStyle"] {
+                for name in [
+                    "TimeZone",
+                    "application_name",
+                    "DateStyle",
+                    "client_encoding",
+                    "server_version",
+                    "IntervalStyle",
+                ] {
                     if let Some(v) = conn.parameter(name) {
                         m.insert(name.to_string(), v.to_string());
                     }
@@ -1057,51 +1547,109 @@ async fn set_show_reset_timezone() {
     let mut k = Checks::default();
     let p = |n: &str| params.lock().unwrap().get(n).cloned();
     k.eq("TimeZone at start-up", p("TimeZone"), Some("UTC".into()));
-    k.ok("server_version starts with a PostgreSQL version", p("server_version").is_some_and(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit())), p("server_version"));
+    k.ok(
+        "server_version starts with a PostgreSQL version",
+        p("server_version").is_some_and(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit())),
+        p("server_version"),
+    );
     c.batch_execute("create table tz (ts timestamptz not null, n int); insert into tz values ('2024-01-01 00:05:00+00', 1)").await.unwrap();
 
     if let Err(e) = c.batch_execute("SET TIME ZONE 5").await {
         k.fail(format!("SET TIME ZONE 5: {e:?}"));
     }
     let reported = p("TimeZone");
-    k.ok("ParameterStatus TimeZone sent after SET TIME ZONE 5", reported.as_deref().is_some_and(|v| v != "UTC"), &reported);
-    let shown = simple_rows(&c, "SHOW TimeZone").await.ok().and_then(|r| r.first().and_then(|r| r[0].clone()));
-    k.eq("SHOW TimeZone equals the reported ParameterStatus", shown, reported);
-    k.eq("timestamptz literal rendered in +05", simple_one(&c, "select timestamptz '2024-01-01 00:05:00+00'").await, Some("2024-01-01 05:05:00+05".into()));
-    k.eq("timestamptz column rendered in +05", simple_one(&c, "select ts from tz").await, Some("2024-01-01 05:05:00+05".into()));
+    k.ok(
+        "ParameterStatus TimeZone sent after SET TIME ZONE 5",
+        reported.as_deref().is_some_and(|v| v != "UTC"),
+        &reported,
+    );
+    let shown = simple_rows(&c, "SHOW TimeZone")
+        .await
+        .ok()
+        .and_then(|r| r.first().and_then(|r| r[0].clone()));
+    k.eq(
+        "SHOW TimeZone equals the reported ParameterStatus",
+        shown,
+        reported,
+    );
+    k.eq(
+        "timestamptz literal rendered in +05",
+        simple_one(&c, "select timestamptz '2024-01-01 00:05:00+00'").await,
+        Some("2024-01-01 05:05:00+05".into()),
+    );
+    k.eq(
+        "timestamptz column rendered in +05",
+        simple_one(&c, "select ts from tz").await,
+        Some("2024-01-01 05:05:00+05".into()),
+    );
     // Binary results are instants: unchanged by the session time zone.
     match c.query_one("select ts from tz", &[]).await {
-        Ok(r) => k.eq("binary timestamptz under TIME ZONE 5", r.get::<_, DateTime<Utc>>(0), ts(2024, 1, 1, 0, 5, 0, 0)),
+        Ok(r) => k.eq(
+            "binary timestamptz under TIME ZONE 5",
+            r.get::<_, DateTime<Utc>>(0),
+            ts(2024, 1, 1, 0, 5, 0, 0),
+        ),
         Err(e) => k.fail(format!("binary select under TIME ZONE 5: {e:?}")),
     }
     // Input without an offset is read in the session time zone.
-    if let Err(e) = c.batch_execute("insert into tz values ('2024-01-01 10:00:00', 2)").await {
+    if let Err(e) = c
+        .batch_execute("insert into tz values ('2024-01-01 10:00:00', 2)")
+        .await
+    {
         k.fail(format!("insert local time under TIME ZONE 5: {e:?}"));
     }
     match c.query_one("select ts from tz where n = 2", &[]).await {
-        Ok(r) => k.eq("'2024-01-01 10:00:00' under TIME ZONE 5 is 05:00 UTC", r.get::<_, DateTime<Utc>>(0), ts(2024, 1, 1, 5, 0, 0, 0)),
+        Ok(r) => k.eq(
+            "'2024-01-01 10:00:00' under TIME ZONE 5 is 05:00 UTC",
+            r.get::<_, DateTime<Utc>>(0),
+            ts(2024, 1, 1, 5, 0, 0, 0),
+        ),
         Err(e) => k.fail(format!("select n = 2: {e:?}")),
     }
     if let Err(e) = c.batch_execute("SET TIME ZONE -3").await {
         k.fail(format!("SET TIME ZONE -3: {e:?}"));
     }
-    k.eq("timestamptz rendered in -03", simple_one(&c, "select ts from tz where n = 1").await, Some("2023-12-31 21:05:00-03".into()));
+    k.eq(
+        "timestamptz rendered in -03",
+        simple_one(&c, "select ts from tz where n = 1").await,
+        Some("2023-12-31 21:05:00-03".into()),
+    );
     if let Err(e) = c.batch_execute("SET TimeZone = 'UTC'").await {
         k.fail(format!("SET TimeZone = 'UTC': {e:?}"));
     }
-    k.eq("ParameterStatus after SET TimeZone = 'UTC'", p("TimeZone"), Some("UTC".into()));
+    k.eq(
+        "ParameterStatus after SET TimeZone = 'UTC'",
+        p("TimeZone"),
+        Some("UTC".into()),
+    );
     if let Err(e) = c.batch_execute("SET TIME ZONE 5; RESET TimeZone").await {
         k.fail(format!("RESET TimeZone: {e:?}"));
     }
-    k.eq("ParameterStatus after RESET TimeZone", p("TimeZone"), Some("UTC".into()));
-    k.eq("rendering after RESET TimeZone", simple_one(&c, "select ts from tz where n = 1").await, Some("2024-01-01 00:05:00+00".into()));
+    k.eq(
+        "ParameterStatus after RESET TimeZone",
+        p("TimeZone"),
+        Some("UTC".into()),
+    );
+    k.eq(
+        "rendering after RESET TimeZone",
+        simple_one(&c, "select ts from tz where n = 1").await,
+        Some("2024-01-01 00:05:00+00".into()),
+    );
     match c.batch_execute("SET TimeZone = 'Mars/Olympus_Mons'").await {
         Ok(()) => k.fail("SET TimeZone to an unknown zone succeeded".into()),
-        Err(e) => k.eq("SQLSTATE of an unknown time zone", sqlstate(&e), "22023".into()),
+        Err(e) => k.eq(
+            "SQLSTATE of an unknown time zone",
+            sqlstate(&e),
+            "22023".into(),
+        ),
     }
     match c.batch_execute("SET no_such_setting = 1").await {
         Ok(()) => k.fail("SET of an unknown parameter succeeded".into()),
-        Err(e) => k.eq("SQLSTATE of an unknown parameter", sqlstate(&e), "42704".into()),
+        Err(e) => k.eq(
+            "SQLSTATE of an unknown parameter",
+            sqlstate(&e),
+            "42704".into(),
+        ),
     }
     k.finish(&s);
 }
@@ -1112,23 +1660,51 @@ async fn set_show_reset_application_name() {
     let (c, params) = connect_watching(&s, "application_name=wiretest").await;
     let mut k = Checks::default();
     let p = |n: &str| params.lock().unwrap().get(n).cloned();
-    k.eq("application_name ParameterStatus at start-up", p("application_name"), Some("wiretest".into()));
-    k.eq("SHOW application_name at start-up", simple_one(&c, "SHOW application_name").await, Some("wiretest".into()));
+    k.eq(
+        "application_name ParameterStatus at start-up",
+        p("application_name"),
+        Some("wiretest".into()),
+    );
+    k.eq(
+        "SHOW application_name at start-up",
+        simple_one(&c, "SHOW application_name").await,
+        Some("wiretest".into()),
+    );
     if let Err(e) = c.batch_execute("SET application_name = 'other app'").await {
         k.fail(format!("SET application_name: {e:?}"));
     }
-    k.eq("application_name ParameterStatus after SET", p("application_name"), Some("other app".into()));
-    k.eq("SHOW application_name after SET", simple_one(&c, "SHOW application_name").await, Some("other app".into()));
+    k.eq(
+        "application_name ParameterStatus after SET",
+        p("application_name"),
+        Some("other app".into()),
+    );
+    k.eq(
+        "SHOW application_name after SET",
+        simple_one(&c, "SHOW application_name").await,
+        Some("other app".into()),
+    );
     match simple_rows(&c, "select current_setting('application_name')").await {
-        Ok(r) => k.eq("current_setting('application_name') after SET", r, vec![vec![Some("other app".into())]]),
+        Ok(r) => k.eq(
+            "current_setting('application_name') after SET",
+            r,
+            vec![vec![Some("other app".into())]],
+        ),
         Err(e) => k.fail(format!("current_setting('application_name'): {e:?}")),
     }
     // RESET goes back to the session default, which is the start-up value (PostgreSQL).
     if let Err(e) = c.batch_execute("RESET application_name").await {
         k.fail(format!("RESET application_name: {e:?}"));
     }
-    k.eq("SHOW application_name after RESET (start-up value)", simple_one(&c, "SHOW application_name").await, Some("wiretest".into()));
-    k.eq("application_name ParameterStatus after RESET", p("application_name"), Some("wiretest".into()));
+    k.eq(
+        "SHOW application_name after RESET (start-up value)",
+        simple_one(&c, "SHOW application_name").await,
+        Some("wiretest".into()),
+    );
+    k.eq(
+        "application_name ParameterStatus after RESET",
+        p("application_name"),
+        Some("wiretest".into()),
+    );
     k.finish(&s);
 }
 
@@ -1140,14 +1716,24 @@ async fn statement_timeout_enforced() {
     if let Err(e) = c.batch_execute("SET statement_timeout = '200ms'").await {
         k.fail(format!("SET statement_timeout: {e:?}"));
     }
-    k.eq("SHOW statement_timeout", simple_one(&c, "SHOW statement_timeout").await, Some("200ms".into()));
+    k.eq(
+        "SHOW statement_timeout",
+        simple_one(&c, "SHOW statement_timeout").await,
+        Some("200ms".into()),
+    );
     for (name, sql) in SLOW_QUERIES {
         for proto in ["simple", "extended"] {
             let t0 = Instant::now();
             let r = if proto == "simple" {
-                tokio::time::timeout(Duration::from_secs(60), async { c.simple_query(sql).await.map(|_| ()) }).await
+                tokio::time::timeout(Duration::from_secs(60), async {
+                    c.simple_query(sql).await.map(|_| ())
+                })
+                .await
             } else {
-                tokio::time::timeout(Duration::from_secs(60), async { c.query(*sql, &[]).await.map(|_| ()) }).await
+                tokio::time::timeout(Duration::from_secs(60), async {
+                    c.query(*sql, &[]).await.map(|_| ())
+                })
+                .await
             };
             let el = t0.elapsed();
             let what = format!("{name} query, {proto} protocol, statement_timeout=200ms");
@@ -1159,18 +1745,33 @@ async fn statement_timeout_enforced() {
                     k.ok(&format!("{what}: fails within {PROMPT:?}"), el < PROMPT, el);
                 }
             }
-            match c.query_one("select count(*) from generate_series(1, 10)", &[]).await {
-                Ok(r) => k.eq(&format!("{what}: connection usable afterwards"), r.get::<_, i64>(0), 10),
+            match c
+                .query_one("select count(*) from generate_series(1, 10)", &[])
+                .await
+            {
+                Ok(r) => k.eq(
+                    &format!("{what}: connection usable afterwards"),
+                    r.get::<_, i64>(0),
+                    10,
+                ),
                 Err(e) => k.fail(format!("{what}: connection unusable afterwards: {e:?}")),
             }
         }
     }
     // A quick statement is unaffected.
-    k.eq("short query under the timeout", count(&c, "select count(*) from generate_series(1, 1000)").await, 1000);
+    k.eq(
+        "short query under the timeout",
+        count(&c, "select count(*) from generate_series(1, 1000)").await,
+        1000,
+    );
     if let Err(e) = c.batch_execute("RESET statement_timeout").await {
         k.fail(format!("RESET statement_timeout: {e:?}"));
     }
-    k.eq("SHOW statement_timeout after RESET", simple_one(&c, "SHOW statement_timeout").await, Some("0".into()));
+    k.eq(
+        "SHOW statement_timeout after RESET",
+        simple_one(&c, "SHOW statement_timeout").await,
+        Some("0".into()),
+    );
     // A query of ~0.5-1 s now runs to completion.
     let t0 = Instant::now();
     match c.query_one("select count(*) from generate_series(1,20000) a, generate_series(1,20000) b where a.value + b.value = 7", &[]).await {
@@ -1179,7 +1780,11 @@ async fn statement_timeout_enforced() {
     }
     // Start-up option: -c statement_timeout=100.
     let c2 = connect_with(&s, "options='-c statement_timeout=100'").await;
-    k.eq("statement_timeout from start-up options", simple_one(&c2, "SHOW statement_timeout").await, Some("100ms".into()));
+    k.eq(
+        "statement_timeout from start-up options",
+        simple_one(&c2, "SHOW statement_timeout").await,
+        Some("100ms".into()),
+    );
     k.finish(&s);
 }
 
@@ -1194,7 +1799,13 @@ async fn cancel_request_stops_a_running_query() {
             let token = c.cancel_token();
             let c2 = std::sync::Arc::clone(&c);
             let t0 = Instant::now();
-            let task = tokio::spawn(async move { if proto == "simple" { c2.simple_query(sql).await.map(|_| ()) } else { c2.query(*sql, &[]).await.map(|_| ()) } });
+            let task = tokio::spawn(async move {
+                if proto == "simple" {
+                    c2.simple_query(sql).await.map(|_| ())
+                } else {
+                    c2.query(*sql, &[]).await.map(|_| ())
+                }
+            });
             tokio::time::sleep(Duration::from_millis(500)).await;
             let tc = Instant::now();
             if let Err(e) = token.cancel_query(NoTls).await {
@@ -1203,14 +1814,32 @@ async fn cancel_request_stops_a_running_query() {
             match tokio::time::timeout(Duration::from_secs(60), task).await {
                 Err(_) => k.fail(format!("{what}: still running 60 s after CancelRequest")),
                 Ok(Err(e)) => k.fail(format!("{what}: task panicked: {e:?}")),
-                Ok(Ok(Ok(()))) => k.fail(format!("{what}: completed ({:?}) although canceled", t0.elapsed())),
+                Ok(Ok(Ok(()))) => k.fail(format!(
+                    "{what}: completed ({:?}) although canceled",
+                    t0.elapsed()
+                )),
                 Ok(Ok(Err(e))) => {
-                    k.eq(&format!("{what}: SQLSTATE of a canceled query"), sqlstate(&e), "57014".into());
-                    k.ok(&format!("{what}: cancel takes effect within {PROMPT:?}"), tc.elapsed() < PROMPT, tc.elapsed());
+                    k.eq(
+                        &format!("{what}: SQLSTATE of a canceled query"),
+                        sqlstate(&e),
+                        "57014".into(),
+                    );
+                    k.ok(
+                        &format!("{what}: cancel takes effect within {PROMPT:?}"),
+                        tc.elapsed() < PROMPT,
+                        tc.elapsed(),
+                    );
                 }
             }
-            match c.query_one("select count(*) from generate_series(1, 42)", &[]).await {
-                Ok(r) => k.eq(&format!("{what}: connection usable after cancel"), r.get::<_, i64>(0), 42),
+            match c
+                .query_one("select count(*) from generate_series(1, 42)", &[])
+                .await
+            {
+                Ok(r) => k.eq(
+                    &format!("{what}: connection usable after cancel"),
+                    r.get::<_, i64>(0),
+                    42,
+                ),
                 Err(e) => k.fail(format!("{what}: connection unusable after cancel: {e:?}")),
             }
         }
@@ -1220,7 +1849,10 @@ async fn cancel_request_stops_a_running_query() {
         k.fail(format!("idle CancelRequest failed: {e:?}"));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    match c.query_one("select count(*) from generate_series(1, 100)", &[]).await {
+    match c
+        .query_one("select count(*) from generate_series(1, 100)", &[])
+        .await
+    {
         Ok(r) => k.eq("query after an idle cancel", r.get::<_, i64>(0), 100),
         Err(e) => k.fail(format!("query after an idle cancel failed: {e:?}")),
     }
@@ -1234,19 +1866,42 @@ async fn transactions_accepted() {
     let s = TestServer::start();
     let c = s.connect().await;
     let mut k = Checks::default();
-    c.batch_execute("create table tx (ts timestamptz not null, id bigint)").await.unwrap();
-    for sql in ["BEGIN", "insert into tx values ('2024-01-01 00:00:00+00', 1)", "COMMIT", "BEGIN", "ROLLBACK", "START TRANSACTION", "COMMIT", "BEGIN; insert into tx values ('2024-01-01 00:00:01+00', 2); COMMIT"] {
+    c.batch_execute("create table tx (ts timestamptz not null, id bigint)")
+        .await
+        .unwrap();
+    for sql in [
+        "BEGIN",
+        "insert into tx values ('2024-01-01 00:00:00+00', 1)",
+        "COMMIT",
+        "BEGIN",
+        "ROLLBACK",
+        "START TRANSACTION",
+        "COMMIT",
+        "BEGIN; insert into tx values ('2024-01-01 00:00:01+00', 2); COMMIT",
+    ] {
         if let Err(e) = c.batch_execute(sql).await {
             k.fail(format!("`{sql}`: {e:?}"));
         }
     }
-    k.eq("rows committed with BEGIN/COMMIT", count(&c, "select count(*) from tx").await, 2);
+    k.eq(
+        "rows committed with BEGIN/COMMIT",
+        count(&c, "select count(*) from tx").await,
+        2,
+    );
     let mut c = c;
     match c.transaction().await {
         Ok(t) => {
-            let r = t.execute("insert into tx values ($1, $2)", &[&ts(2024, 1, 1, 0, 0, 2, 0), &3i64]).await;
+            let r = t
+                .execute(
+                    "insert into tx values ($1, $2)",
+                    &[&ts(2024, 1, 1, 0, 0, 2, 0), &3i64],
+                )
+                .await;
             k.ok("insert inside client.transaction()", r.is_ok(), &r);
-            let n = t.query_one("select count(*) from tx", &[]).await.map(|r| r.get::<_, i64>(0));
+            let n = t
+                .query_one("select count(*) from tx", &[])
+                .await
+                .map(|r| r.get::<_, i64>(0));
             k.eq("count inside the transaction", n.ok(), Some(3));
             if let Err(e) = t.commit().await {
                 k.fail(format!("transaction.commit(): {e:?}"));
@@ -1254,30 +1909,78 @@ async fn transactions_accepted() {
         }
         Err(e) => k.fail(format!("client.transaction(): {e:?}")),
     }
-    k.eq("rows after client.transaction() commit", count(&c, "select count(*) from tx").await, 3);
+    k.eq(
+        "rows after client.transaction() commit",
+        count(&c, "select count(*) from tx").await,
+        3,
+    );
     // A dropped Transaction rolls back; the connection must stay usable.
     match c.transaction().await {
         Ok(t) => drop(t),
         Err(e) => k.fail(format!("second client.transaction(): {e:?}")),
     }
-    k.eq("connection usable after a dropped transaction", simple_one(&c, "select 5").await, Some("5".into()));
+    k.eq(
+        "connection usable after a dropped transaction",
+        simple_one(&c, "select 5").await,
+        Some("5".into()),
+    );
 
     // Transaction status in ReadyForQuery, seen on a raw connection.
     match RawConn::connect(s.port).await {
         Ok(mut raw) => {
-            k.eq("ReadyForQuery status after start-up", raw.startup().await.ok(), Some(b'I'));
-            k.eq("status after BEGIN", raw.query("BEGIN").await.ok().map(|r| r.status), Some(b'T'));
-            k.eq("status after a statement in the block", raw.query("select 1").await.ok().map(|r| r.status), Some(b'T'));
+            k.eq(
+                "ReadyForQuery status after start-up",
+                raw.startup().await.ok(),
+                Some(b'I'),
+            );
+            k.eq(
+                "status after BEGIN",
+                raw.query("BEGIN").await.ok().map(|r| r.status),
+                Some(b'T'),
+            );
+            k.eq(
+                "status after a statement in the block",
+                raw.query("select 1").await.ok().map(|r| r.status),
+                Some(b'T'),
+            );
             let failed = raw.query("select 1/0").await.ok();
-            k.eq("status after an error in the block", failed.as_ref().map(|r| r.status), Some(b'E'));
-            k.eq("error code in the block", failed.and_then(|r| r.error_code), Some("22012".into()));
+            k.eq(
+                "status after an error in the block",
+                failed.as_ref().map(|r| r.status),
+                Some(b'E'),
+            );
+            k.eq(
+                "error code in the block",
+                failed.and_then(|r| r.error_code),
+                Some("22012".into()),
+            );
             let ignored = raw.query("select 1").await.ok();
-            k.eq("statement in a failed block: SQLSTATE", ignored.as_ref().and_then(|r| r.error_code.clone()), Some("25P02".into()));
-            k.eq("statement in a failed block: status", ignored.map(|r| r.status), Some(b'E'));
+            k.eq(
+                "statement in a failed block: SQLSTATE",
+                ignored.as_ref().and_then(|r| r.error_code.clone()),
+                Some("25P02".into()),
+            );
+            k.eq(
+                "statement in a failed block: status",
+                ignored.map(|r| r.status),
+                Some(b'E'),
+            );
             let rb = raw.query("ROLLBACK").await.ok();
-            k.eq("status after ROLLBACK", rb.as_ref().map(|r| r.status), Some(b'I'));
-            k.eq("ROLLBACK command tag", rb.and_then(|r| r.tags.first().cloned()), Some("ROLLBACK".into()));
-            k.eq("status after BEGIN; COMMIT in one message", raw.query("BEGIN; COMMIT").await.ok().map(|r| r.status), Some(b'I'));
+            k.eq(
+                "status after ROLLBACK",
+                rb.as_ref().map(|r| r.status),
+                Some(b'I'),
+            );
+            k.eq(
+                "ROLLBACK command tag",
+                rb.and_then(|r| r.tags.first().cloned()),
+                Some("ROLLBACK".into()),
+            );
+            k.eq(
+                "status after BEGIN; COMMIT in one message",
+                raw.query("BEGIN; COMMIT").await.ok().map(|r| r.status),
+                Some(b'I'),
+            );
             let commit_failed = async {
                 raw.query("BEGIN").await?;
                 raw.query("select 1/0").await?;
@@ -1285,8 +1988,16 @@ async fn transactions_accepted() {
             }
             .await
             .ok();
-            k.eq("COMMIT of a failed block reports ROLLBACK", commit_failed.as_ref().and_then(|r| r.tags.first().cloned()), Some("ROLLBACK".into()));
-            k.eq("status after COMMIT of a failed block", commit_failed.map(|r| r.status), Some(b'I'));
+            k.eq(
+                "COMMIT of a failed block reports ROLLBACK",
+                commit_failed.as_ref().and_then(|r| r.tags.first().cloned()),
+                Some("ROLLBACK".into()),
+            );
+            k.eq(
+                "status after COMMIT of a failed block",
+                commit_failed.map(|r| r.status),
+                Some(b'I'),
+            );
         }
         Err(e) => k.fail(format!("raw connect: {e}")),
     }
@@ -1310,7 +2021,9 @@ struct RawResult {
 
 impl RawConn {
     async fn connect(port: u16) -> std::io::Result<RawConn> {
-        Ok(RawConn { sock: TcpStream::connect(("127.0.0.1", port)).await? })
+        Ok(RawConn {
+            sock: TcpStream::connect(("127.0.0.1", port)).await?,
+        })
     }
 
     async fn startup(&mut self) -> std::io::Result<u8> {
@@ -1330,7 +2043,12 @@ impl RawConn {
             let (t, b) = self.read_msg().await?;
             match t {
                 b'Z' => return Ok(b[0]),
-                b'E' => return Err(std::io::Error::other(format!("start-up error: {}", String::from_utf8_lossy(&b)))),
+                b'E' => {
+                    return Err(std::io::Error::other(format!(
+                        "start-up error: {}",
+                        String::from_utf8_lossy(&b)
+                    )));
+                }
                 _ => {}
             }
         }
@@ -1353,15 +2071,24 @@ impl RawConn {
         msg.extend_from_slice(sql.as_bytes());
         msg.push(0);
         self.sock.write_all(&msg).await?;
-        let mut res = RawResult { status: 0, tags: vec![], error_code: None, rows: 0 };
+        let mut res = RawResult {
+            status: 0,
+            tags: vec![],
+            error_code: None,
+            rows: 0,
+        };
         loop {
-            let (t, b) = tokio::time::timeout(Duration::from_secs(30), self.read_msg()).await.map_err(|_| std::io::Error::other("timeout"))??;
+            let (t, b) = tokio::time::timeout(Duration::from_secs(30), self.read_msg())
+                .await
+                .map_err(|_| std::io::Error::other("timeout"))??;
             match t {
                 b'Z' => {
                     res.status = b[0];
                     return Ok(res);
                 }
-                b'C' => res.tags.push(String::from_utf8_lossy(&b[..b.len().saturating_sub(1)]).into_owned()),
+                b'C' => res
+                    .tags
+                    .push(String::from_utf8_lossy(&b[..b.len().saturating_sub(1)]).into_owned()),
                 b'D' => res.rows += 1,
                 b'E' => res.error_code = error_field(&b, b'C'),
                 _ => {}
@@ -1419,7 +2146,13 @@ async fn garbage_connections_do_not_hurt_the_server() {
             Ok(mut sock) => {
                 let _ = sock.write_all(&junk).await;
                 let r = read_until_closed(&mut sock, wait).await;
-                k.ok(&format!("random bytes (seed {seed}): server closes the connection within {wait:?}"), r.is_some(), "still open");
+                k.ok(
+                    &format!(
+                        "random bytes (seed {seed}): server closes the connection within {wait:?}"
+                    ),
+                    r.is_some(),
+                    "still open",
+                );
             }
             Err(e) => k.fail(format!("connect for garbage: {e}")),
         }
@@ -1433,7 +2166,11 @@ async fn garbage_connections_do_not_hurt_the_server() {
             msg.extend_from_slice(b"user\0strata\0database\0strata\0\0");
             let _ = sock.write_all(&msg).await;
             let r = read_until_closed(&mut sock, wait).await;
-            k.ok("2 GB start-up length: server closes the connection (without waiting for 2 GB)", r.is_some(), "still open");
+            k.ok(
+                "2 GB start-up length: server closes the connection (without waiting for 2 GB)",
+                r.is_some(),
+                "still open",
+            );
         }
         Err(e) => k.fail(format!("connect: {e}")),
     }
@@ -1444,7 +2181,11 @@ async fn garbage_connections_do_not_hurt_the_server() {
             let _ = sock.write_all(&(-8i32).to_be_bytes()).await;
             let _ = sock.write_all(&196608i32.to_be_bytes()).await;
             let r = read_until_closed(&mut sock, wait).await;
-            k.ok("negative start-up length: connection closed", r.is_some(), "still open");
+            k.ok(
+                "negative start-up length: connection closed",
+                r.is_some(),
+                "still open",
+            );
         }
         Err(e) => k.fail(format!("connect: {e}")),
     }
@@ -1475,7 +2216,11 @@ async fn garbage_connections_do_not_hurt_the_server() {
                 Ok(_) => {
                     let _ = raw.sock.write_all(&msg).await;
                     let r = read_until_closed(&mut raw.sock, wait).await;
-                    k.ok(&format!("{what}: connection closed within {wait:?}"), r.is_some(), "still open");
+                    k.ok(
+                        &format!("{what}: connection closed within {wait:?}"),
+                        r.is_some(),
+                        "still open",
+                    );
                 }
                 Err(e) => k.fail(format!("{what}: start-up failed: {e}")),
             },
@@ -1484,7 +2229,9 @@ async fn garbage_connections_do_not_hurt_the_server() {
     }
 
     // A connection that sends half a start-up packet and stays silent does not block others.
-    let mut silent = TcpStream::connect(("127.0.0.1", s.port)).await.expect("connect silent");
+    let mut silent = TcpStream::connect(("127.0.0.1", s.port))
+        .await
+        .expect("connect silent");
     let _ = silent.write_all(&[0, 0, 0, 40, 0, 3]).await;
 
     // The connection opened before the garbage still works, and so does a new one.
@@ -1492,7 +2239,12 @@ async fn garbage_connections_do_not_hurt_the_server() {
         Ok(r) => k.eq("existing connection after garbage", r.get::<_, i64>(0), 1),
         Err(e) => k.fail(format!("existing connection broken by garbage: {e:?}")),
     }
-    match tokio::time::timeout(Duration::from_secs(10), tokio_postgres::connect(&s.conn_str(), NoTls)).await {
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_postgres::connect(&s.conn_str(), NoTls),
+    )
+    .await
+    {
         Ok(Ok((c2, conn))) => {
             tokio::spawn(conn);
             match c2.query_one("select count(*) from g", &[]).await {
@@ -1513,7 +2265,9 @@ async fn garbage_connections_do_not_hurt_the_server() {
 async fn concurrent_inserts_are_all_counted() {
     let s = TestServer::start();
     let c = s.connect().await;
-    c.batch_execute("create table cc8 (ts timestamptz not null, client int, id bigint)").await.unwrap();
+    c.batch_execute("create table cc8 (ts timestamptz not null, client int, id bigint)")
+        .await
+        .unwrap();
     const CLIENTS: i64 = 8;
     const BATCHES: i64 = 10;
     const ROWS: i64 = 1000;
@@ -1548,22 +2302,53 @@ async fn concurrent_inserts_are_all_counted() {
             Err(e) => errors.push(format!("task panicked: {e:?}")),
         }
     }
-    assert!(errors.is_empty(), "concurrent inserts failed: {errors:#?}\nserver log:\n{}", s.log());
+    assert!(
+        errors.is_empty(),
+        "concurrent inserts failed: {errors:#?}\nserver log:\n{}",
+        s.log()
+    );
     let total = CLIENTS * BATCHES * ROWS;
-    let r = c.query_one("select count(*), count(distinct id), sum(id)::bigint, min(id), max(id) from cc8", &[]).await.expect("final count");
+    let r = c
+        .query_one(
+            "select count(*), count(distinct id), sum(id)::bigint, min(id), max(id) from cc8",
+            &[],
+        )
+        .await
+        .expect("final count");
     assert_eq!(
-        (r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, Option<i64>>(2), r.get::<_, Option<i64>>(3), r.get::<_, Option<i64>>(4)),
-        (total, total, Some(total * (total - 1) / 2), Some(0), Some(total - 1)),
+        (
+            r.get::<_, i64>(0),
+            r.get::<_, i64>(1),
+            r.get::<_, Option<i64>>(2),
+            r.get::<_, Option<i64>>(3),
+            r.get::<_, Option<i64>>(4)
+        ),
+        (
+            total,
+            total,
+            Some(total * (total - 1) / 2),
+            Some(0),
+            Some(total - 1)
+        ),
         "count, distinct, sum, min, max of ids"
     );
     let per: Vec<(i32, i64)> = c
-        .query("select client, count(*) from cc8 group by client order by client", &[])
+        .query(
+            "select client, count(*) from cc8 group by client order by client",
+            &[],
+        )
         .await
         .expect("per client")
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(per, (0..CLIENTS as i32).map(|c| (c, BATCHES * ROWS)).collect::<Vec<_>>(), "rows per client");
+    assert_eq!(
+        per,
+        (0..CLIENTS as i32)
+            .map(|c| (c, BATCHES * ROWS))
+            .collect::<Vec<_>>(),
+        "rows per client"
+    );
 }
 
 // ------------------------------------------------------------------------------ restart
@@ -1574,11 +2359,19 @@ async fn restart_keeps_rows() {
     let mut k = Checks::default();
     {
         let c = s.connect().await;
-        c.batch_execute("create table r (ts timestamptz not null, id bigint, s text)").await.unwrap();
-        insert_range(&c, "r", 0, 1000).await.expect("insert 0..1000");
+        c.batch_execute("create table r (ts timestamptz not null, id bigint, s text)")
+            .await
+            .unwrap();
+        insert_range(&c, "r", 0, 1000)
+            .await
+            .expect("insert 0..1000");
     }
     // Clean shutdown flushes; a restart sees everything.
-    k.ok("SIGTERM shutdown exits successfully", s.stop(), "exit status not success");
+    k.ok(
+        "SIGTERM shutdown exits successfully",
+        s.stop(),
+        "exit status not success",
+    );
     s.restart();
     {
         let c = s.connect().await;
@@ -1587,19 +2380,31 @@ async fn restart_keeps_rows() {
         if let Err(e) = c.batch_execute("CHECKPOINT").await {
             k.fail(format!("CHECKPOINT: {e:?}"));
         }
-        insert_range(&c, "r", 1000, 1500).await.expect("insert 1000..1500");
+        insert_range(&c, "r", 1000, 1500)
+            .await
+            .expect("insert 1000..1500");
         if let Err(e) = c.batch_execute("CHECKPOINT").await {
             k.fail(format!("second CHECKPOINT: {e:?}"));
         }
-        insert_range(&c, "r", 1500, 2000).await.expect("insert 1500..2000");
+        insert_range(&c, "r", 1500, 2000)
+            .await
+            .expect("insert 1500..2000");
     }
     s.kill9();
     s.restart();
     {
         let c = s.connect().await;
-        check_range(&mut k, &c, "after CHECKPOINT + inserts + kill -9 + restart", 2000).await;
+        check_range(
+            &mut k,
+            &c,
+            "after CHECKPOINT + inserts + kill -9 + restart",
+            2000,
+        )
+        .await;
         // And once more without any new writes (replaying the same WAL twice is harmless).
-        insert_range(&c, "r", 2000, 2100).await.expect("insert 2000..2100");
+        insert_range(&c, "r", 2000, 2100)
+            .await
+            .expect("insert 2000..2100");
     }
     s.kill9();
     s.restart();
@@ -1607,25 +2412,45 @@ async fn restart_keeps_rows() {
         let c = s.connect().await;
         check_range(&mut k, &c, "after a second kill -9", 2100).await;
         // The schema survived too: a new insert with the same columns works.
-        let r = c.execute("insert into r (ts, id, s) values ('2030-01-01 00:00:00+00', 99999, 'late')", &[]).await;
+        let r = c
+            .execute(
+                "insert into r (ts, id, s) values ('2030-01-01 00:00:00+00', 99999, 'late')",
+                &[],
+            )
+            .await;
         k.ok("insert after restarts", r.is_ok(), &r);
     }
-    k.ok("second SIGTERM shutdown exits successfully", s.stop(), "exit status not success");
+    k.ok(
+        "second SIGTERM shutdown exits successfully",
+        s.stop(),
+        "exit status not success",
+    );
     s.restart();
     {
         let c = s.connect().await;
-        k.eq("rows after the final stop + restart", count(&c, "select count(*) from r").await, 2101);
+        k.eq(
+            "rows after the final stop + restart",
+            count(&c, "select count(*) from r").await,
+            2101,
+        );
     }
     k.finish(&s);
 }
 
-async fn insert_range(c: &Client, table: &str, from: i64, to: i64) -> Result<u64, tokio_postgres::Error> {
+async fn insert_range(
+    c: &Client,
+    table: &str,
+    from: i64,
+    to: i64,
+) -> Result<u64, tokio_postgres::Error> {
     let mut sql = format!("insert into {table} (ts, id, s) values ");
     for i in from..to {
         if i > from {
             sql.push(',');
         }
-        sql.push_str(&format!("('2024-01-01 00:00:00+00'::timestamptz + interval '{i} minutes', {i}, 's{i}')"));
+        sql.push_str(&format!(
+            "('2024-01-01 00:00:00+00'::timestamptz + interval '{i} minutes', {i}, 's{i}')"
+        ));
     }
     c.execute(sql.as_str(), &[]).await
 }

@@ -30,13 +30,20 @@ impl PublicSchema {
 impl SchemaProvider for PublicSchema {
     fn table_names(&self) -> Vec<String> {
         let cat = self.storage.catalog();
-        cat.tables.iter().map(|t| t.name.clone()).chain(cat.views.iter().map(|v| v.name.clone())).collect()
+        cat.tables
+            .iter()
+            .map(|t| t.name.clone())
+            .chain(cat.views.iter().map(|v| v.name.clone()))
+            .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let cat = self.storage.catalog();
         if let Some(def) = cat.table(name) {
-            return Ok(Some(Arc::new(TsTable::new(Arc::clone(&self.storage), Arc::clone(def)))));
+            return Ok(Some(Arc::new(TsTable::new(
+                Arc::clone(&self.storage),
+                Arc::clone(def),
+            ))));
         }
         if let Some(view) = cat.view(name) {
             let engine = self

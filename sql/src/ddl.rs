@@ -2,8 +2,8 @@
 //! `create_hypertable` in its two forms and `WITH (tsdb.hypertable, ...)`.
 
 use sqlparser::ast::{
-    self, ColumnOption, CreateTable, CreateTableOptions, DataType, Expr, ExactNumberInfo, FunctionArg,
-    FunctionArgExpr, FunctionArguments, SqlOption, TableConstraint, Value,
+    self, ColumnOption, CreateTable, CreateTableOptions, DataType, ExactNumberInfo, Expr,
+    FunctionArg, FunctionArgExpr, FunctionArguments, SqlOption, TableConstraint, Value,
 };
 use strata_storage::schema::DEFAULT_PARTITION_MICROS;
 use strata_storage::{ColumnDef, ColumnDefault, ColumnType, Storage, TableDef};
@@ -12,17 +12,28 @@ use crate::error::{Error, Result, SqlState};
 
 /// Folds an identifier as PostgreSQL does: unquoted → lower case, quoted → as is.
 pub fn ident_name(id: &ast::Ident) -> String {
-    if id.quote_style.is_some() { id.value.clone() } else { id.value.to_lowercase() }
+    if id.quote_style.is_some() {
+        id.value.clone()
+    } else {
+        id.value.to_lowercase()
+    }
 }
 
 /// The last part of a possibly qualified name (`public.t` → `t`), checking the schema.
 pub fn object_name(name: &ast::ObjectName) -> Result<String> {
-    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(ident_name)).collect();
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(ident_name))
+        .collect();
     match parts.as_slice() {
         [t] => Ok(t.clone()),
         [s, t] if s == "public" => Ok(t.clone()),
         [d, s, t] if s == "public" && d == "strata" => Ok(t.clone()),
-        _ => Err(Error::user(SqlState::InvalidParameterValue.then_schema(), format!("schema of \"{name}\" does not exist; Strata has one schema, public"))),
+        _ => Err(Error::user(
+            SqlState::InvalidParameterValue.then_schema(),
+            format!("schema of \"{name}\" does not exist; Strata has one schema, public"),
+        )),
     }
 }
 
@@ -44,7 +55,11 @@ pub fn column_type(dt: &DataType) -> Result<ColumnType> {
         DataType::Real | DataType::Float4 => ColumnType::Float4,
         DataType::Double(_) | DataType::DoublePrecision | DataType::Float8 => ColumnType::Float8,
         DataType::Float(info) => match info {
-            ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _) if *p <= 24 => ColumnType::Float4,
+            ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _)
+                if *p <= 24 =>
+            {
+                ColumnType::Float4
+            }
             _ => ColumnType::Float8,
         },
         DataType::Numeric(info) | DataType::Decimal(info) => match info {
@@ -53,7 +68,10 @@ pub fn column_type(dt: &DataType) -> Result<ColumnType> {
             ExactNumberInfo::PrecisionAndScale(p, s) => numeric(*p, *s)?,
         },
         DataType::Text | DataType::String(_) => ColumnType::Text,
-        DataType::Varchar(_) | DataType::CharacterVarying(_) | DataType::Char(_) | DataType::Character(_) => ColumnType::Varchar,
+        DataType::Varchar(_)
+        | DataType::CharacterVarying(_)
+        | DataType::Char(_)
+        | DataType::Character(_) => ColumnType::Varchar,
         DataType::Bool | DataType::Boolean => ColumnType::Bool,
         DataType::Bytea => ColumnType::Bytea,
         DataType::Date => ColumnType::Date,
@@ -74,7 +92,12 @@ pub fn column_type(dt: &DataType) -> Result<ColumnType> {
             "serial" | "bigserial" | "smallserial" => {
                 return Err(Error::unsupported(format!("type {name} (sequences)")));
             }
-            other => return Err(Error::user(SqlState::UndefinedObject, format!("type \"{other}\" does not exist"))),
+            other => {
+                return Err(Error::user(
+                    SqlState::UndefinedObject,
+                    format!("type \"{other}\" does not exist"),
+                ));
+            }
         },
         other => return Err(Error::unsupported(format!("column type {other}"))),
     })
@@ -82,12 +105,21 @@ pub fn column_type(dt: &DataType) -> Result<ColumnType> {
 
 fn numeric(p: u64, s: i64) -> Result<ColumnType> {
     if p == 0 || p > 38 {
-        return Err(Error::user(SqlState::InvalidParameterValue, format!("NUMERIC precision {p} must be between 1 and 38 in Strata")));
+        return Err(Error::user(
+            SqlState::InvalidParameterValue,
+            format!("NUMERIC precision {p} must be between 1 and 38 in Strata"),
+        ));
     }
     if s < 0 || s as u64 > p {
-        return Err(Error::user(SqlState::InvalidParameterValue, format!("NUMERIC scale {s} must be between 0 and precision {p}")));
+        return Err(Error::user(
+            SqlState::InvalidParameterValue,
+            format!("NUMERIC scale {s} must be between 0 and precision {p}"),
+        ));
     }
-    Ok(ColumnType::Numeric { precision: p as u8, scale: s as i8 })
+    Ok(ColumnType::Numeric {
+        precision: p as u8,
+        scale: s as i8,
+    })
 }
 
 /// Parses an interval given as text (`'1 day'`, `'6 hours'`) or as `INTERVAL '...'` into
@@ -95,14 +127,24 @@ fn numeric(p: u64, s: i64) -> Result<ColumnType> {
 pub fn interval_micros_of_expr(e: &Expr) -> Result<i64> {
     let text = match e {
         Expr::Interval(iv) => {
-            let s = literal_string(&iv.value).ok_or_else(|| Error::user(SqlState::InvalidParameterValue, format!("invalid interval {e}")))?;
+            let s = literal_string(&iv.value).ok_or_else(|| {
+                Error::user(
+                    SqlState::InvalidParameterValue,
+                    format!("invalid interval {e}"),
+                )
+            })?;
             match &iv.leading_field {
                 Some(f) => format!("{s} {f}"),
                 None => s,
             }
         }
         Expr::Cast { expr, .. } => return interval_micros_of_expr(expr),
-        other => literal_string(other).ok_or_else(|| Error::user(SqlState::InvalidParameterValue, format!("expected an interval, got {e}")))?,
+        other => literal_string(other).ok_or_else(|| {
+            Error::user(
+                SqlState::InvalidParameterValue,
+                format!("expected an interval, got {e}"),
+            )
+        })?,
     };
     if let Ok(n) = text.trim().parse::<i64>() {
         // An integer chunk interval is in microseconds for timestamp columns (TimescaleDB).
@@ -110,7 +152,10 @@ pub fn interval_micros_of_expr(e: &Expr) -> Result<i64> {
     }
     let micros = simple_interval_micros(&text)?;
     if micros <= 0 {
-        return Err(Error::user(SqlState::InvalidParameterValue, "chunk interval must be positive"));
+        return Err(Error::user(
+            SqlState::InvalidParameterValue,
+            "chunk interval must be positive",
+        ));
     }
     Ok(micros)
 }
@@ -119,14 +164,19 @@ pub fn interval_micros_of_expr(e: &Expr) -> Result<i64> {
 pub fn literal_string(e: &Expr) -> Option<String> {
     match e {
         Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s.clone()),
+            Value::SingleQuotedString(s)
+            | Value::DoubleQuotedString(s)
+            | Value::EscapedStringLiteral(s) => Some(s.clone()),
             Value::Number(n, _) => Some(n.clone()),
             Value::Boolean(b) => Some(b.to_string()),
             _ => None,
         },
         Expr::Identifier(i) => Some(i.value.clone()),
         Expr::Nested(e) => literal_string(e),
-        Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => literal_string(expr).map(|s| format!("-{s}")),
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => literal_string(expr).map(|s| format!("-{s}")),
         Expr::Cast { expr, .. } => literal_string(expr),
         Expr::TypedString(ts) => match &ts.value.value {
             Value::SingleQuotedString(s) => Some(s.clone()),
@@ -146,17 +196,26 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
         if ct.if_not_exists {
             return Ok(false);
         }
-        return Err(Error::user(SqlState::DuplicateTable, format!("relation \"{name}\" already exists")));
+        return Err(Error::user(
+            SqlState::DuplicateTable,
+            format!("relation \"{name}\" already exists"),
+        ));
     }
     if ct.columns.is_empty() {
-        return Err(Error::user(SqlState::InvalidTableDefinition, "a table needs at least one column"));
+        return Err(Error::user(
+            SqlState::InvalidTableDefinition,
+            "a table needs at least one column",
+        ));
     }
     let mut columns = vec![];
     let mut primary_key = vec![];
     for c in &ct.columns {
         let cname = ident_name(&c.name);
         if columns.iter().any(|x: &ColumnDef| x.name == cname) {
-            return Err(Error::user(SqlState::DuplicateColumn, format!("column \"{cname}\" specified more than once")));
+            return Err(Error::user(
+                SqlState::DuplicateColumn,
+                format!("column \"{cname}\" specified more than once"),
+            ));
         }
         let ty = column_type(&c.data_type)?;
         let mut nullable = true;
@@ -171,12 +230,19 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
                     primary_key.push(cname.clone());
                 }
                 ColumnOption::Unique(_) => return Err(Error::unsupported("UNIQUE constraints")),
-                ColumnOption::ForeignKey(_) => return Err(Error::unsupported("FOREIGN KEY constraints")),
+                ColumnOption::ForeignKey(_) => {
+                    return Err(Error::unsupported("FOREIGN KEY constraints"));
+                }
                 ColumnOption::Check(_) => return Err(Error::unsupported("CHECK constraints")),
                 other => return Err(Error::unsupported(format!("column option {other}"))),
             }
         }
-        columns.push(ColumnDef { name: cname, ty, nullable, default });
+        columns.push(ColumnDef {
+            name: cname,
+            ty,
+            nullable,
+            default,
+        });
     }
     for tc in &ct.constraints {
         match tc {
@@ -184,10 +250,17 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
                 for ic in &pk.columns {
                     let n = match &ic.column.expr {
                         Expr::Identifier(i) => ident_name(i),
-                        other => return Err(Error::unsupported(format!("PRIMARY KEY on expression {other}"))),
+                        other => {
+                            return Err(Error::unsupported(format!(
+                                "PRIMARY KEY on expression {other}"
+                            )));
+                        }
                     };
                     let Some(col) = columns.iter_mut().find(|c| c.name == n) else {
-                        return Err(Error::user(SqlState::UndefinedColumn, format!("column \"{n}\" named in key does not exist")));
+                        return Err(Error::user(
+                            SqlState::UndefinedColumn,
+                            format!("column \"{n}\" named in key does not exist"),
+                        ));
                     };
                     col.nullable = false;
                     primary_key.push(n);
@@ -196,9 +269,20 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
             other => return Err(Error::unsupported(format!("table constraint {other}"))),
         }
     }
-    let mut def = TableDef { id: Default::default(), name: name.clone(), columns, time_column: None, partition_micros: DEFAULT_PARTITION_MICROS, primary_key, hypertable: false };
+    let mut def = TableDef {
+        id: Default::default(),
+        name: name.clone(),
+        columns,
+        time_column: None,
+        partition_micros: DEFAULT_PARTITION_MICROS,
+        primary_key,
+        hypertable: false,
+    };
     // Default time column: the first NOT NULL timestamp/timestamptz column.
-    def.time_column = def.columns.iter().position(|c| c.ty.is_timestamp() && !c.nullable);
+    def.time_column = def
+        .columns
+        .iter()
+        .position(|c| c.ty.is_timestamp() && !c.nullable);
     apply_tsdb_options(&mut def, &ct.table_options)?;
     storage.create_table(def).await?;
     Ok(true)
@@ -207,7 +291,10 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
 fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<()> {
     let list = match opts {
         CreateTableOptions::None => return Ok(()),
-        CreateTableOptions::With(l) | CreateTableOptions::Options(l) | CreateTableOptions::Plain(l) | CreateTableOptions::TableProperties(l) => l,
+        CreateTableOptions::With(l)
+        | CreateTableOptions::Options(l)
+        | CreateTableOptions::Plain(l)
+        | CreateTableOptions::TableProperties(l) => l,
     };
     let mut hyper = false;
     let mut part_col = None;
@@ -219,18 +306,34 @@ fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<(
             other => return Err(Error::unsupported(format!("table option {other}"))),
         };
         // `tsdb.x` is rewritten to `tsdb_x` before parsing (see `session::rewrite_dotted_options`).
-        let key = key.trim_start_matches("tsdb.").trim_start_matches("timescaledb.").trim_start_matches("tsdb_").trim_start_matches("timescaledb_").to_string();
+        let key = key
+            .trim_start_matches("tsdb.")
+            .trim_start_matches("timescaledb.")
+            .trim_start_matches("tsdb_")
+            .trim_start_matches("timescaledb_")
+            .to_string();
         match key.as_str() {
-            "hypertable" => hyper = value.and_then(literal_string).map(|v| v != "false").unwrap_or(true),
+            "hypertable" => {
+                hyper = value
+                    .and_then(literal_string)
+                    .map(|v| v != "false")
+                    .unwrap_or(true)
+            }
             "partition_column" | "time_column" => part_col = value.and_then(literal_string),
-            "chunk_interval" | "chunk_time_interval" => chunk = value.map(interval_micros_of_expr).transpose()?,
+            "chunk_interval" | "chunk_time_interval" => {
+                chunk = value.map(interval_micros_of_expr).transpose()?
+            }
             "fillfactor" | "autovacuum_enabled" => {}
             other => return Err(Error::unsupported(format!("table option \"{other}\""))),
         }
     }
     def.hypertable = hyper;
     if hyper && part_col.is_none() && def.time_column.is_none() {
-        return Err(Error::with_hint(SqlState::InvalidTableDefinition, "a hypertable needs a time column", "Add tsdb.partition_column = '<timestamp column>'."));
+        return Err(Error::with_hint(
+            SqlState::InvalidTableDefinition,
+            "a hypertable needs a time column",
+            "Add tsdb.partition_column = '<timestamp column>'.",
+        ));
     }
     if let Some(c) = part_col {
         set_time_column(def, &c)?;
@@ -244,12 +347,18 @@ fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<(
 /// Makes `col` the time column of `def`, checking its type.
 pub fn set_time_column(def: &mut TableDef, col: &str) -> Result<()> {
     let Some(i) = def.column_index(col) else {
-        return Err(Error::user(SqlState::UndefinedColumn, format!("column \"{col}\" does not exist")));
+        return Err(Error::user(
+            SqlState::UndefinedColumn,
+            format!("column \"{col}\" does not exist"),
+        ));
     };
     if !def.columns[i].ty.is_timestamp() {
         return Err(Error::user(
             SqlState::DatatypeMismatch,
-            format!("invalid type for dimension \"{col}\": the time column must be timestamp or timestamptz, not {}", def.columns[i].ty.pg_name()),
+            format!(
+                "invalid type for dimension \"{col}\": the time column must be timestamp or timestamptz, not {}",
+                def.columns[i].ty.pg_name()
+            ),
         ));
     }
     if def.columns[i].nullable {
@@ -264,17 +373,33 @@ pub fn set_time_column(def: &mut TableDef, col: &str) -> Result<()> {
 fn parse_default(e: &Expr, ty: ColumnType) -> Result<ColumnDefault> {
     if let Expr::Function(f) = e {
         let n = f.name.to_string().to_lowercase();
-        if matches!(n.as_str(), "now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" | "localtimestamp") {
+        if matches!(
+            n.as_str(),
+            "now"
+                | "current_timestamp"
+                | "transaction_timestamp"
+                | "statement_timestamp"
+                | "localtimestamp"
+        ) {
             return Ok(ColumnDefault::Now);
         }
     }
     if let Expr::Value(v) = e
         && let Value::Null = v.value
     {
-        return Ok(ColumnDefault::Literal(String::new())).and(Err(Error::unsupported("DEFAULT NULL (omit the DEFAULT instead)")));
+        return Ok(ColumnDefault::Literal(String::new())).and(Err(Error::unsupported(
+            "DEFAULT NULL (omit the DEFAULT instead)",
+        )));
     }
-    let s = literal_string(e).ok_or_else(|| Error::unsupported(format!("DEFAULT expression {e} (constants and now() are supported)")))?;
-    if matches!(s.to_lowercase().as_str(), "current_timestamp" | "now()" | "localtimestamp") {
+    let s = literal_string(e).ok_or_else(|| {
+        Error::unsupported(format!(
+            "DEFAULT expression {e} (constants and now() are supported)"
+        ))
+    })?;
+    if matches!(
+        s.to_lowercase().as_str(),
+        "current_timestamp" | "now()" | "localtimestamp"
+    ) {
         return Ok(ColumnDefault::Now);
     }
     // Validate now, so a bad default fails at CREATE time.
@@ -290,8 +415,16 @@ pub fn function_args(f: &ast::Function) -> Result<(Vec<Expr>, Vec<(String, Expr)
         for a in &l.args {
             match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => pos.push(e.clone()),
-                FunctionArg::Named { name, arg: FunctionArgExpr::Expr(e), .. } => named.push((name.value.to_lowercase(), e.clone())),
-                FunctionArg::ExprNamed { name: Expr::Identifier(i), arg: FunctionArgExpr::Expr(e), .. } => named.push((i.value.to_lowercase(), e.clone())),
+                FunctionArg::Named {
+                    name,
+                    arg: FunctionArgExpr::Expr(e),
+                    ..
+                } => named.push((name.value.to_lowercase(), e.clone())),
+                FunctionArg::ExprNamed {
+                    name: Expr::Identifier(i),
+                    arg: FunctionArgExpr::Expr(e),
+                    ..
+                } => named.push((i.value.to_lowercase(), e.clone())),
                 other => return Err(Error::unsupported(format!("function argument {other}"))),
             }
         }
@@ -302,10 +435,23 @@ pub fn function_args(f: &ast::Function) -> Result<(Vec<Expr>, Vec<(String, Expr)
 /// `SELECT create_hypertable('t', by_range('ts', INTERVAL '1 day'))` and the legacy
 /// `create_hypertable('t', 'ts', chunk_time_interval => INTERVAL '1 day', if_not_exists => true)`.
 /// Returns the text TimescaleDB returns: `(id,t,t)` / `(1,t)`.
-pub async fn create_hypertable(storage: &Storage, f: &ast::Function) -> Result<(i64, String, bool)> {
+pub async fn create_hypertable(
+    storage: &Storage,
+    f: &ast::Function,
+) -> Result<(i64, String, bool)> {
     let (pos, named) = function_args(f)?;
-    let table_expr = pos.first().ok_or_else(|| Error::user(SqlState::UndefinedFunction, "create_hypertable needs a table name"))?;
-    let table = literal_string(table_expr).ok_or_else(|| Error::user(SqlState::InvalidParameterValue, "create_hypertable: the first argument must be the table name"))?;
+    let table_expr = pos.first().ok_or_else(|| {
+        Error::user(
+            SqlState::UndefinedFunction,
+            "create_hypertable needs a table name",
+        )
+    })?;
+    let table = literal_string(table_expr).ok_or_else(|| {
+        Error::user(
+            SqlState::InvalidParameterValue,
+            "create_hypertable: the first argument must be the table name",
+        )
+    })?;
     let table = table.trim_start_matches("public.").to_string();
     let mut time_col = None;
     let mut chunk = None;
@@ -315,11 +461,21 @@ pub async fn create_hypertable(storage: &Storage, f: &ast::Function) -> Result<(
             Expr::Function(dim) if dim.name.to_string().eq_ignore_ascii_case("by_range") => {
                 let (dpos, dnamed) = function_args(dim)?;
                 time_col = dpos.first().and_then(literal_string);
-                if let Some(ci) = dpos.get(1).or_else(|| dnamed.iter().find(|(n, _)| n == "partition_interval").map(|(_, e)| e)) {
+                if let Some(ci) = dpos.get(1).or_else(|| {
+                    dnamed
+                        .iter()
+                        .find(|(n, _)| n == "partition_interval")
+                        .map(|(_, e)| e)
+                }) {
                     chunk = Some(interval_micros_of_expr(ci)?);
                 }
             }
-            Expr::Function(dim) => return Err(Error::unsupported(format!("dimension {} (only by_range)", dim.name))),
+            Expr::Function(dim) => {
+                return Err(Error::unsupported(format!(
+                    "dimension {} (only by_range)",
+                    dim.name
+                )));
+            }
             other => time_col = literal_string(other),
         }
     }
@@ -329,26 +485,45 @@ pub async fn create_hypertable(storage: &Storage, f: &ast::Function) -> Result<(
     for (n, e) in &named {
         match n.as_str() {
             "chunk_time_interval" => chunk = Some(interval_micros_of_expr(e)?),
-            "if_not_exists" => if_not_exists = literal_string(e).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            "if_not_exists" => {
+                if_not_exists = literal_string(e).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            }
             "time_column_name" => time_col = literal_string(e),
             "migrate_data" | "create_default_indexes" => {}
-            other => return Err(Error::unsupported(format!("create_hypertable argument {other}"))),
+            other => {
+                return Err(Error::unsupported(format!(
+                    "create_hypertable argument {other}"
+                )));
+            }
         }
     }
-    let time_col = time_col.ok_or_else(|| Error::user(SqlState::InvalidParameterValue, "create_hypertable: name the time column, e.g. by_range('ts')"))?;
+    let time_col = time_col.ok_or_else(|| {
+        Error::user(
+            SqlState::InvalidParameterValue,
+            "create_hypertable: name the time column, e.g. by_range('ts')",
+        )
+    })?;
     let cat = storage.catalog();
     let Some(def) = cat.table(&table) else {
-        return Err(Error::user(SqlState::UndefinedTable, format!("relation \"{table}\" does not exist")));
+        return Err(Error::user(
+            SqlState::UndefinedTable,
+            format!("relation \"{table}\" does not exist"),
+        ));
     };
     let mut def = (**def).clone();
     if def.hypertable {
         if if_not_exists {
             return Ok((def.id.as_u64() as i64, def.name.clone(), false));
         }
-        return Err(Error::user(SqlState::DuplicateObject, format!("table \"{}\" is already a hypertable", def.name)));
+        return Err(Error::user(
+            SqlState::DuplicateObject,
+            format!("table \"{}\" is already a hypertable", def.name),
+        ));
     }
     def.hypertable = true;
-    let was_null = def.column_index(&time_col).is_some_and(|i| def.columns[i].nullable);
+    let was_null = def
+        .column_index(&time_col)
+        .is_some_and(|i| def.columns[i].nullable);
     set_time_column(&mut def, &time_col)?;
     if let Some(c) = chunk {
         def.partition_micros = c;
@@ -357,7 +532,12 @@ pub async fn create_hypertable(storage: &Storage, f: &ast::Function) -> Result<(
         // Making the column NOT NULL changes the columns; allowed only for an empty table.
         let snap = storage.snapshot(def.id, strata_storage::TimeRange::ALL)?;
         if !snap.batches.is_empty() || !snap.files.is_empty() {
-            return Err(Error::user(SqlState::InvalidTableDefinition, format!("column \"{time_col}\" of a non-empty table must be NOT NULL to become the time column")));
+            return Err(Error::user(
+                SqlState::InvalidTableDefinition,
+                format!(
+                    "column \"{time_col}\" of a non-empty table must be NOT NULL to become the time column"
+                ),
+            ));
         }
         let new = storage.update_table_def(def).await?;
         return Ok((new.id.as_u64() as i64, new.name.clone(), true));
@@ -369,7 +549,14 @@ pub async fn create_hypertable(storage: &Storage, f: &ast::Function) -> Result<(
 /// Parses `N unit [N unit ...]` (units from microseconds to weeks) into microseconds.
 /// Month-based units are refused: a chunk has a fixed width.
 pub fn simple_interval_micros(text: &str) -> Result<i64> {
-    let bad = || Error::user(SqlState::InvalidParameterValue, format!("invalid interval \"{text}\" for a chunk interval; use e.g. '1 day' or '6 hours'"));
+    let bad = || {
+        Error::user(
+            SqlState::InvalidParameterValue,
+            format!(
+                "invalid interval \"{text}\" for a chunk interval; use e.g. '1 day' or '6 hours'"
+            ),
+        )
+    };
     let toks: Vec<&str> = text.split_whitespace().collect();
     if toks.is_empty() || toks.len() % 2 != 0 {
         return Err(bad());
@@ -387,7 +574,10 @@ pub fn simple_interval_micros(text: &str) -> Result<i64> {
             "day" | "d" => 86400e6,
             "week" | "w" => 7.0 * 86400e6,
             "month" | "mon" | "year" | "y" => {
-                return Err(Error::user(SqlState::InvalidParameterValue, "chunk interval cannot contain months or years; use days"));
+                return Err(Error::user(
+                    SqlState::InvalidParameterValue,
+                    "chunk interval cannot contain months or years; use days",
+                ));
             }
             _ => return Err(bad()),
         };

@@ -6,10 +6,12 @@
 
 use std::sync::{Arc, Weak};
 
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider};
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider,
+};
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::local::LocalFileSystem;
@@ -40,7 +42,9 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             query_memory_bytes: 2 * 1024 * 1024 * 1024,
-            target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            target_partitions: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }
@@ -63,9 +67,11 @@ impl Engine {
             .build_arc()?;
         let hot = LocalFileSystem::new_with_prefix(storage.data_dir())
             .map_err(|e| Error::DataFusion(DataFusionError::ObjectStore(Box::new(e))))?;
-        let url = Url::parse(HOT_STORE_URL).map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
+        let url = Url::parse(HOT_STORE_URL)
+            .map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
         runtime.register_object_store(&url, Arc::new(hot));
-        let exec = crate::exec::new_runtime(options.target_partitions).map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
+        let exec = crate::exec::new_runtime(options.target_partitions)
+            .map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
         Ok(Arc::new_cyclic(|weak: &Weak<Engine>| Engine {
             exec,
             public: Arc::new(PublicSchema::new(Arc::clone(&storage), weak.clone())),
@@ -91,7 +97,11 @@ impl Engine {
     }
 
     /// Builds a DataFusion context for a session with the given settings.
-    pub fn new_context(&self, settings: &Settings, shared: Arc<parking_lot::RwLock<Settings>>) -> Result<SessionContext> {
+    pub fn new_context(
+        &self,
+        settings: &Settings,
+        shared: Arc<parking_lot::RwLock<Settings>>,
+    ) -> Result<SessionContext> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -107,7 +117,11 @@ impl Engine {
         let catalog = Arc::new(MemoryCatalogProvider::new());
         catalog.register_schema(SCHEMA, Arc::clone(&self.public) as Arc<dyn SchemaProvider>)?;
         let list = Arc::new(MemoryCatalogProviderList::new());
-        datafusion::catalog::CatalogProviderList::register_catalog(list.as_ref(), DATABASE.to_string(), catalog);
+        datafusion::catalog::CatalogProviderList::register_catalog(
+            list.as_ref(),
+            DATABASE.to_string(),
+            catalog,
+        );
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(Arc::clone(&self.runtime))
@@ -131,7 +145,9 @@ impl Engine {
     /// Plans a stored view's query (used when a statement references the view).
     pub async fn plan_view(&self, view: &ViewDef) -> DfResult<LogicalPlan> {
         let s = Settings::default();
-        let ctx = self.new_context(&s, Arc::new(parking_lot::RwLock::new(s.clone()))).map_err(DataFusionError::from)?;
+        let ctx = self
+            .new_context(&s, Arc::new(parking_lot::RwLock::new(s.clone())))
+            .map_err(DataFusionError::from)?;
         let df = ctx.sql(&view.sql).await?;
         let plan = df.into_unoptimized_plan();
         if view.columns.is_empty() {
@@ -144,7 +160,9 @@ impl Engine {
             .zip(view.columns.iter())
             .map(|(c, n)| datafusion::prelude::col(c).alias(n))
             .collect();
-        datafusion::logical_expr::LogicalPlanBuilder::from(plan).project(exprs)?.build()
+        datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+            .project(exprs)?
+            .build()
     }
 }
 

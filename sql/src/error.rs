@@ -136,7 +136,11 @@ impl SqlState {
 pub enum Error {
     /// A user-facing error with an explicit SQLSTATE.
     #[error("{message}")]
-    User { state: SqlState, message: String, hint: Option<String> },
+    User {
+        state: SqlState,
+        message: String,
+        hint: Option<String>,
+    },
     /// An error from the query engine; its SQLSTATE is derived by [`sqlstate_of_datafusion`].
     #[error("{}", clean_datafusion_message(.0))]
     DataFusion(#[from] DataFusionError),
@@ -153,17 +157,28 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Builds a user-facing error.
     pub fn user(state: SqlState, message: impl Into<String>) -> Self {
-        Error::User { state, message: message.into(), hint: None }
+        Error::User {
+            state,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Builds a user-facing error with a HINT line.
     pub fn with_hint(state: SqlState, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::User { state, message: message.into(), hint: Some(hint.into()) }
+        Error::User {
+            state,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 
     /// 0A000 naming the unsupported feature.
     pub fn unsupported(feature: impl std::fmt::Display) -> Self {
-        Error::user(SqlState::FeatureNotSupported, format!("{feature} is not supported"))
+        Error::user(
+            SqlState::FeatureNotSupported,
+            format!("{feature} is not supported"),
+        )
     }
 
     /// The SQLSTATE the client sees.
@@ -171,7 +186,10 @@ impl Error {
         match self {
             Error::User { state, .. } => *state,
             Error::DataFusion(e) => sqlstate_of_datafusion(e),
-            Error::Arrow(e) => sqlstate_of_datafusion(&DataFusionError::ArrowError(Box::new(arrow::error::ArrowError::ComputeError(e.to_string())), None)),
+            Error::Arrow(e) => sqlstate_of_datafusion(&DataFusionError::ArrowError(
+                Box::new(arrow::error::ArrowError::ComputeError(e.to_string())),
+                None,
+            )),
             Error::Storage(e) => match e.kind() {
                 strata_storage::ErrorKind::NotFound => SqlState::UndefinedTable,
                 strata_storage::ErrorKind::AlreadyExists => SqlState::DuplicateTable,
@@ -257,8 +275,15 @@ fn pg_message(s: &str) -> String {
     }
     // "No field named nope. Did you mean ...?" / "No field named t.nope." -> column "nope" does not exist
     if let Some(rest) = s.strip_prefix("No field named ") {
-        let name = rest.split(['.', ' ']).filter(|p| !p.is_empty()).collect::<Vec<_>>();
-        let raw = rest.split(". ").next().unwrap_or(rest).trim_end_matches('.');
+        let name = rest
+            .split(['.', ' '])
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>();
+        let raw = rest
+            .split(". ")
+            .next()
+            .unwrap_or(rest)
+            .trim_end_matches('.');
         let col = raw.rsplit('.').next().unwrap_or(raw).trim_matches('"');
         let _ = name;
         return format!("column \"{col}\" does not exist");
@@ -333,7 +358,11 @@ pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
         }
         _ if lower.contains("table '") && lower.contains("' not found") => SqlState::UndefinedTable,
         _ if lower.contains("cannot cast string") => {
-            let val = msg.split("string '").nth(1).and_then(|r| r.split('\'').next()).unwrap_or("");
+            let val = msg
+                .split("string '")
+                .nth(1)
+                .and_then(|r| r.split('\'').next())
+                .unwrap_or("");
             if (lower.contains("date") || lower.contains("timestamp")) && looks_like_date(val) {
                 SqlState::DatetimeFieldOverflow
             } else {
@@ -345,17 +374,31 @@ pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
                 SqlState::InvalidRowCountInLimit
             } else if lower.contains("ambiguous") {
                 SqlState::AmbiguousColumn
-            } else if lower.contains("must be in group by") || lower.contains("must appear in the group by") || lower.contains("group by or an aggregate") {
+            } else if lower.contains("must be in group by")
+                || lower.contains("must appear in the group by")
+                || lower.contains("group by or an aggregate")
+            {
                 SqlState::GroupingError
             } else if lower.contains("cannot coerce") {
                 SqlState::UndefinedFunction
-            } else if lower.contains("table") && (lower.contains("not found") || lower.contains("does not exist")) {
+            } else if lower.contains("table")
+                && (lower.contains("not found") || lower.contains("does not exist"))
+            {
                 SqlState::UndefinedTable
-            } else if lower.contains("no field named") || lower.contains("column") && lower.contains("not found") {
+            } else if lower.contains("no field named")
+                || lower.contains("column") && lower.contains("not found")
+            {
                 SqlState::UndefinedColumn
-            } else if lower.contains("invalid function") || lower.contains("no function matches") || lower.contains("function") && lower.contains("does not exist") {
+            } else if lower.contains("invalid function")
+                || lower.contains("no function matches")
+                || lower.contains("function") && lower.contains("does not exist")
+            {
                 SqlState::UndefinedFunction
-            } else if lower.contains("cannot infer common") || lower.contains("coercion") || lower.contains("cannot be cast") || lower.contains("does not support") {
+            } else if lower.contains("cannot infer common")
+                || lower.contains("coercion")
+                || lower.contains("cannot be cast")
+                || lower.contains("does not support")
+            {
                 SqlState::UndefinedFunction
             } else if lower.contains("already exists") {
                 SqlState::DuplicateTable

@@ -24,7 +24,11 @@ use tokio::runtime::Handle;
 /// let the next queries run meanwhile instead of queueing behind the abandoned work.
 pub fn new_runtime(parallelism: usize) -> std::io::Result<Handle> {
     let threads = parallelism.max(1) * 2 + 2;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).thread_name("strata-exec").enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("strata-exec")
+        .enable_all()
+        .build()?;
     let handle = rt.handle().clone();
     // The runtime must outlive every engine and cannot be dropped from async code.
     std::mem::forget(rt);
@@ -58,6 +62,8 @@ pub fn execute(exec: &Handle, df: DataFrame, schema: SchemaRef) -> SendableRecor
         }
     });
     let guard = Arc::new(AbortOnDrop(task));
-    let stream = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move { rx.recv().await.map(|b| (b, (rx, guard))) });
+    let stream = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        rx.recv().await.map(|b| (b, (rx, guard)))
+    });
     Box::pin(RecordBatchStreamAdapter::new(schema, stream))
 }

@@ -15,7 +15,10 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
-use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
 
 /// Scale of the numeric result for a field.
 fn scale_of(field: &str) -> i8 {
@@ -34,7 +37,9 @@ struct PgExtract {
 
 fn field_name(args: &[ScalarValue]) -> Option<String> {
     match args.first() {
-        Some(ScalarValue::Utf8(Some(s))) | Some(ScalarValue::Utf8View(Some(s))) | Some(ScalarValue::LargeUtf8(Some(s))) => Some(s.to_lowercase()),
+        Some(ScalarValue::Utf8(Some(s)))
+        | Some(ScalarValue::Utf8View(Some(s)))
+        | Some(ScalarValue::LargeUtf8(Some(s))) => Some(s.to_lowercase()),
         _ => None,
     }
 }
@@ -62,11 +67,19 @@ fn extract(field: &str, dt: NaiveDateTime, epoch_micros: i64) -> Option<i128> {
         "decade" => dt.year().div_euclid(10) as i128,
         "century" => {
             let y = dt.year();
-            if y > 0 { ((y + 99) / 100) as i128 } else { -(((99 - (y - 1)) / 100) as i128) }
+            if y > 0 {
+                ((y + 99) / 100) as i128
+            } else {
+                -(((99 - (y - 1)) / 100) as i128)
+            }
         }
         "millennium" => {
             let y = dt.year();
-            if y > 0 { ((y + 999) / 1000) as i128 } else { -(((999 - (y - 1)) / 1000) as i128) }
+            if y > 0 {
+                ((y + 999) / 1000) as i128
+            } else {
+                -(((999 - (y - 1)) / 1000) as i128)
+            }
         }
         "timezone" | "timezone_hour" | "timezone_minute" => 0,
         _ => return None,
@@ -86,12 +99,22 @@ impl ScalarUDFImpl for PgExtract {
         Ok(DataType::Decimal128(38, 6))
     }
 
-    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<Arc<arrow::datatypes::Field>> {
-        let field = args.scalar_arguments.first().and_then(|v| v.and_then(|v| field_name(std::slice::from_ref(v))));
+    fn return_field_from_args(
+        &self,
+        args: ReturnFieldArgs<'_>,
+    ) -> Result<Arc<arrow::datatypes::Field>> {
+        let field = args
+            .scalar_arguments
+            .first()
+            .and_then(|v| v.and_then(|v| field_name(std::slice::from_ref(v))));
         let Some(field) = field else {
             return plan_err!("EXTRACT needs a literal field name");
         };
-        Ok(Arc::new(arrow::datatypes::Field::new(self.name(), DataType::Decimal128(38, scale_of(&field)), true)))
+        Ok(Arc::new(arrow::datatypes::Field::new(
+            self.name(),
+            DataType::Decimal128(38, scale_of(&field)),
+            true,
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -102,13 +125,30 @@ impl ScalarUDFImpl for PgExtract {
             ColumnarValue::Scalar(s) => field_name(std::slice::from_ref(s)),
             _ => None,
         };
-        let Some(field) = field else { return exec_err!("EXTRACT needs a literal field name") };
+        let Some(field) = field else {
+            return exec_err!("EXTRACT needs a literal field name");
+        };
         let n = args.number_rows;
         let arr: ArrayRef = args.args[1].clone().into_array(n)?;
         let (micros, is_tz, is_date): (ArrayRef, bool, bool) = match arr.data_type() {
-            DataType::Timestamp(_, tz) => (cast(&arr, &DataType::Timestamp(TimeUnit::Microsecond, None))?, tz.is_some(), false),
-            DataType::Date32 | DataType::Date64 => (cast(&cast(&arr, &DataType::Date32)?, &DataType::Timestamp(TimeUnit::Microsecond, None))?, false, true),
-            other => return exec_err!("EXTRACT from {other} is not supported; extract from a timestamp, timestamptz or date"),
+            DataType::Timestamp(_, tz) => (
+                cast(&arr, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
+                tz.is_some(),
+                false,
+            ),
+            DataType::Date32 | DataType::Date64 => (
+                cast(
+                    &cast(&arr, &DataType::Date32)?,
+                    &DataType::Timestamp(TimeUnit::Microsecond, None),
+                )?,
+                false,
+                true,
+            ),
+            other => {
+                return exec_err!(
+                    "EXTRACT from {other} is not supported; extract from a timestamp, timestamptz or date"
+                );
+            }
         };
         let ts = micros.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
         let mut b = Decimal128Builder::with_capacity(n).with_precision_and_scale(38, scale)?;
@@ -118,20 +158,33 @@ impl ScalarUDFImpl for PgExtract {
                 continue;
             }
             let utc = ts.value(i);
-            let local = if is_tz { utc + self.tz_offset_secs as i64 * 1_000_000 } else { utc };
+            let local = if is_tz {
+                utc + self.tz_offset_secs as i64 * 1_000_000
+            } else {
+                utc
+            };
             let Some(dt) = DateTime::from_timestamp_micros(local).map(|d| d.naive_utc()) else {
                 b.append_null();
                 continue;
             };
             let Some(v) = extract(&field, dt, utc) else {
-                return exec_err!("unit \"{field}\" not supported for type {}", if is_date { "date" } else if is_tz { "timestamp with time zone" } else { "timestamp without time zone" });
+                return exec_err!(
+                    "unit \"{field}\" not supported for type {}",
+                    if is_date {
+                        "date"
+                    } else if is_tz {
+                        "timestamp with time zone"
+                    } else {
+                        "timestamp without time zone"
+                    }
+                );
             };
             // Fields in µs (second/millisecond/epoch) carry 6 fractional digits of input;
             // scale them to the result's scale. Others are whole numbers.
             let unscaled = match field.as_str() {
-                "second" | "seconds" | "epoch" => v,                 // µs at scale 6
-                "millisecond" | "milliseconds" => v,                  // µs = ms at scale 3
-                _ => v,                                               // integer at scale 0
+                "second" | "seconds" | "epoch" => v, // µs at scale 6
+                "millisecond" | "milliseconds" => v, // µs = ms at scale 3
+                _ => v,                              // integer at scale 0
             };
             b.append_value(unscaled);
         }
@@ -141,5 +194,8 @@ impl ScalarUDFImpl for PgExtract {
 
 /// The `pg_extract` function for a session with time zone offset `tz_offset_secs`.
 pub fn pg_extract_udf(tz_offset_secs: i32) -> ScalarUDF {
-    ScalarUDF::new_from_impl(PgExtract { sig: Signature::any(2, Volatility::Stable), tz_offset_secs })
+    ScalarUDF::new_from_impl(PgExtract {
+        sig: Signature::any(2, Volatility::Stable),
+        tz_offset_secs,
+    })
 }

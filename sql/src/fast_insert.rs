@@ -37,12 +37,17 @@ fn cell(e: &Expr) -> Option<Cell<'_>> {
         Expr::Value(v) => match &v.value {
             Value::Null => Cell::Null,
             Value::Number(n, _) => Cell::Number(n.as_str().into()),
-            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Cell::Text(s.as_str().into()),
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => {
+                Cell::Text(s.as_str().into())
+            }
             Value::Boolean(b) => Cell::Text(if *b { "t".into() } else { "f".into() }),
             Value::Placeholder(p) => Cell::Param(p.strip_prefix('$')?.parse().ok()?),
             _ => return None,
         },
-        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match expr.as_ref() {
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match expr.as_ref() {
             Expr::Value(v) => match &v.value {
                 Value::Number(n, _) => Cell::Number(format!("-{n}").into()),
                 _ => return None,
@@ -60,9 +65,24 @@ fn cell(e: &Expr) -> Option<Cell<'_>> {
             Value::SingleQuotedString(s) => Cell::Text(s.as_str().into()),
             _ => return None,
         },
-        Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "now" | "current_timestamp") => Cell::Now,
-        Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") => Cell::Default,
-        Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("current_timestamp") => Cell::Now,
+        Expr::Function(f)
+            if matches!(
+                f.name.to_string().to_lowercase().as_str(),
+                "now" | "current_timestamp"
+            ) =>
+        {
+            Cell::Now
+        }
+        Expr::Identifier(i)
+            if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
+        {
+            Cell::Default
+        }
+        Expr::Identifier(i)
+            if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("current_timestamp") =>
+        {
+            Cell::Now
+        }
         Expr::Nested(e) => cell(e)?,
         _ => return None,
     })
@@ -81,7 +101,11 @@ fn values_of(source: &ast::Query) -> Option<&ast::Values> {
 /// Parameter fields for a prepared fast-path INSERT: `$n` takes its column's type (with
 /// its PostgreSQL tag, so a jsonb column's parameter is described as jsonb).
 /// None if the statement does not take the fast path.
-pub fn param_fields(def: &TableDef, targets: &[usize], source: Option<&ast::Query>) -> Option<Vec<Field>> {
+pub fn param_fields(
+    def: &TableDef,
+    targets: &[usize],
+    source: Option<&ast::Query>,
+) -> Option<Vec<Field>> {
     let values = values_of(source?)?;
     let mut types: Vec<Option<Field>> = vec![];
     for row in &values.rows {
@@ -96,21 +120,43 @@ pub fn param_fields(def: &TableDef, targets: &[usize], source: Option<&ast::Quer
             }
         }
     }
-    Some(types.into_iter().enumerate().map(|(i, t)| t.unwrap_or_else(|| Field::new(format!("${}", i + 1), DataType::Utf8, true))).collect())
+    Some(
+        types
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.unwrap_or_else(|| Field::new(format!("${}", i + 1), DataType::Utf8, true))
+            })
+            .collect(),
+    )
 }
 
 /// Builds the batch for `INSERT INTO def (targets) VALUES ...` if every cell is a literal,
 /// a parameter, `now()` or DEFAULT. Returns None otherwise.
-pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params: Option<&[ScalarValue]>, tz_offset_secs: i32) -> Result<Option<RecordBatch>> {
-    let Some(values) = values_of(source) else { return Ok(None) };
+pub fn try_build(
+    def: &TableDef,
+    targets: &[usize],
+    source: &ast::Query,
+    params: Option<&[ScalarValue]>,
+    tz_offset_secs: i32,
+) -> Result<Option<RecordBatch>> {
+    let Some(values) = values_of(source) else {
+        return Ok(None);
+    };
     let mut cells: Vec<Vec<Cell<'_>>> = Vec::with_capacity(values.rows.len());
     for row in &values.rows {
         let row = &row.content;
         if row.len() > targets.len() {
-            return Err(Error::user(SqlState::SyntaxError, "INSERT has more expressions than target columns"));
+            return Err(Error::user(
+                SqlState::SyntaxError,
+                "INSERT has more expressions than target columns",
+            ));
         }
         if row.len() < targets.len() {
-            return Err(Error::user(SqlState::SyntaxError, "INSERT has more target columns than expressions"));
+            return Err(Error::user(
+                SqlState::SyntaxError,
+                "INSERT has more target columns than expressions",
+            ));
         }
         let mut r = Vec::with_capacity(row.len());
         for e in row {
@@ -128,21 +174,34 @@ pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params:
     for (ci, &t) in targets.iter().enumerate() {
         let field = schema.field(t);
         let has_default = cells.iter().any(|r| matches!(r[ci], Cell::Default));
-        let has_param_or_now = cells.iter().any(|r| matches!(r[ci], Cell::Param(_) | Cell::Now));
+        let has_param_or_now = cells
+            .iter()
+            .any(|r| matches!(r[ci], Cell::Param(_) | Cell::Now));
         // DEFAULT in some rows: the column's default values, taken row by row.
-        let defaults = if has_default { Some(Arc::clone(complete_batch(def, &schema, &[], vec![], rows, now)?.column(t))) } else { None };
+        let defaults = if has_default {
+            Some(Arc::clone(
+                complete_batch(def, &schema, &[], vec![], rows, now)?.column(t),
+            ))
+        } else {
+            None
+        };
         if !has_param_or_now && !has_default {
             // Numbers into float/text columns parse as text input (same result, faster);
             // into integer/numeric columns they take the numeric assignment cast.
-            let numeric_cast = !matches!(field.data_type(), DataType::Float32 | DataType::Float64 | DataType::Utf8);
+            let numeric_cast = !matches!(
+                field.data_type(),
+                DataType::Float32 | DataType::Float64 | DataType::Utf8
+            );
             let mut b = ColumnBuilder::new(field, rows, tz_offset_secs);
             for r in &cells {
                 match &r[ci] {
                     Cell::Null => b.append_null(),
                     Cell::Text(s) => b.append_text(s).map_err(|e| value_error(e, field))?,
                     Cell::Number(s) if numeric_cast => {
-                        let v = strata_pgtypes::decode::parse_numeric_literal(s).map_err(|e| value_error(e, field))?;
-                        b.append_scalar_owned(v).map_err(|e| value_error(e, field))?
+                        let v = strata_pgtypes::decode::parse_numeric_literal(s)
+                            .map_err(|e| value_error(e, field))?;
+                        b.append_scalar_owned(v)
+                            .map_err(|e| value_error(e, field))?
                     }
                     Cell::Number(s) => b.append_text(s).map_err(|e| value_error(e, field))?,
                     Cell::Param(_) | Cell::Now | Cell::Default => return Ok(None),
@@ -161,8 +220,10 @@ pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params:
                     ScalarValue::try_from_array(&b.finish(), 0)?
                 }
                 Cell::Number(s) => {
-                    let v = strata_pgtypes::decode::parse_numeric_literal(s).map_err(|e| value_error(e, field))?;
-                    let a = strata_pgtypes::decode::scalar_to_array(&v, field, tz_offset_secs).map_err(|e| value_error(e, field))?;
+                    let v = strata_pgtypes::decode::parse_numeric_literal(s)
+                        .map_err(|e| value_error(e, field))?;
+                    let a = strata_pgtypes::decode::scalar_to_array(&v, field, tz_offset_secs)
+                        .map_err(|e| value_error(e, field))?;
                     ScalarValue::try_from_array(&a, 0)?
                 }
                 Cell::Default => match &defaults {
@@ -170,20 +231,39 @@ pub fn try_build(def: &TableDef, targets: &[usize], source: &ast::Query, params:
                     None => ScalarValue::try_from(field.data_type())?,
                 },
                 Cell::Param(n) => {
-                    let p = params.and_then(|p| p.get(n - 1)).ok_or_else(|| Error::user(SqlState::ProtocolViolation, format!("there is no parameter ${n}")))?;
+                    let p = params.and_then(|p| p.get(n - 1)).ok_or_else(|| {
+                        Error::user(
+                            SqlState::ProtocolViolation,
+                            format!("there is no parameter ${n}"),
+                        )
+                    })?;
                     scalar_to_field(p, field, tz_offset_secs)?
                 }
                 Cell::Now => match field.data_type() {
-                    DataType::Timestamp(_, tz) => ScalarValue::TimestampMicrosecond(Some(now), tz.clone()),
-                    DataType::Date32 => ScalarValue::Date32(Some(now.div_euclid(86_400_000_000) as i32)),
-                    other => return Err(Error::user(SqlState::DatatypeMismatch, format!("column \"{}\" is of type {other} but now() is a timestamp", field.name()))),
+                    DataType::Timestamp(_, tz) => {
+                        ScalarValue::TimestampMicrosecond(Some(now), tz.clone())
+                    }
+                    DataType::Date32 => {
+                        ScalarValue::Date32(Some(now.div_euclid(86_400_000_000) as i32))
+                    }
+                    other => {
+                        return Err(Error::user(
+                            SqlState::DatatypeMismatch,
+                            format!(
+                                "column \"{}\" is of type {other} but now() is a timestamp",
+                                field.name()
+                            ),
+                        ));
+                    }
                 },
             };
             vals.push(v);
         }
         cols.push(ScalarValue::iter_to_array(vals)?);
     }
-    Ok(Some(complete_batch(def, &schema, targets, cols, rows, now)?))
+    Ok(Some(complete_batch(
+        def, &schema, targets, cols, rows, now,
+    )?))
 }
 
 fn value_error(e: strata_pgtypes::decode::DecodeError, _field: &Field) -> Error {
@@ -198,7 +278,10 @@ fn scalar_to_field(v: &ScalarValue, field: &Field, tz_offset_secs: i32) -> Resul
     if &v.data_type() == field.data_type() {
         return Ok(v.clone());
     }
-    if let ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) = v {
+    if let ScalarValue::Utf8(Some(s))
+    | ScalarValue::LargeUtf8(Some(s))
+    | ScalarValue::Utf8View(Some(s)) = v
+    {
         let mut b = ColumnBuilder::new(field, 1, tz_offset_secs);
         b.append_text(s).map_err(|e| value_error(e, field))?;
         return Ok(ScalarValue::try_from_array(&b.finish(), 0)?);
@@ -210,14 +293,26 @@ fn scalar_to_field(v: &ScalarValue, field: &Field, tz_offset_secs: i32) -> Resul
 
 /// Builds the batch of a statement recognised by [`crate::fast_scan`]. None if a cell
 /// needs the general path (DEFAULT).
-pub fn build_raw(def: &TableDef, targets: &[usize], sql: &str, raw: &crate::fast_scan::RawInsert, tz_offset_secs: i32) -> Result<Option<RecordBatch>> {
+pub fn build_raw(
+    def: &TableDef,
+    targets: &[usize],
+    sql: &str,
+    raw: &crate::fast_scan::RawInsert,
+    tz_offset_secs: i32,
+) -> Result<Option<RecordBatch>> {
     use crate::fast_scan::RawCell;
     for row in &raw.rows {
         if row.len() > targets.len() {
-            return Err(Error::user(SqlState::SyntaxError, "INSERT has more expressions than target columns"));
+            return Err(Error::user(
+                SqlState::SyntaxError,
+                "INSERT has more expressions than target columns",
+            ));
         }
         if row.len() < targets.len() {
-            return Err(Error::user(SqlState::SyntaxError, "INSERT has more target columns than expressions"));
+            return Err(Error::user(
+                SqlState::SyntaxError,
+                "INSERT has more target columns than expressions",
+            ));
         }
         if row.iter().any(|c| matches!(c, RawCell::Default)) {
             return Ok(None);
@@ -230,12 +325,19 @@ pub fn build_raw(def: &TableDef, targets: &[usize], sql: &str, raw: &crate::fast
     let mut unescaped = String::new();
     for (ci, &t) in targets.iter().enumerate() {
         let field = schema.field(t);
-        let numeric_cast = !matches!(field.data_type(), DataType::Float32 | DataType::Float64 | DataType::Utf8);
+        let numeric_cast = !matches!(
+            field.data_type(),
+            DataType::Float32 | DataType::Float64 | DataType::Utf8
+        );
         let mut b = ColumnBuilder::new(field, rows, tz_offset_secs);
         for r in &raw.rows {
             match r[ci] {
                 RawCell::Null => b.append_null(),
-                RawCell::Text { start, end, escaped } => {
+                RawCell::Text {
+                    start,
+                    end,
+                    escaped,
+                } => {
                     let s = &sql[start..end];
                     let s = if escaped {
                         unescaped.clear();
@@ -249,17 +351,23 @@ pub fn build_raw(def: &TableDef, targets: &[usize], sql: &str, raw: &crate::fast
                 RawCell::Number { start, end } => {
                     let s = &sql[start..end];
                     if numeric_cast {
-                        let v = strata_pgtypes::decode::parse_numeric_literal(s).map_err(|e| value_error(e, field))?;
-                        b.append_scalar_owned(v).map_err(|e| value_error(e, field))?
+                        let v = strata_pgtypes::decode::parse_numeric_literal(s)
+                            .map_err(|e| value_error(e, field))?;
+                        b.append_scalar_owned(v)
+                            .map_err(|e| value_error(e, field))?
                     } else {
                         b.append_text(s).map_err(|e| value_error(e, field))?
                     }
                 }
-                RawCell::Bool(v) => b.append_text(if v { "t" } else { "f" }).map_err(|e| value_error(e, field))?,
+                RawCell::Bool(v) => b
+                    .append_text(if v { "t" } else { "f" })
+                    .map_err(|e| value_error(e, field))?,
                 RawCell::Default => return Ok(None),
             }
         }
         cols.push(b.finish());
     }
-    Ok(Some(complete_batch(def, &schema, targets, cols, rows, now)?))
+    Ok(Some(complete_batch(
+        def, &schema, targets, cols, rows, now,
+    )?))
 }

@@ -11,9 +11,16 @@ pub enum RawCell {
     Null,
     Default,
     /// A string literal, `start..end` inside the quotes; `escaped` if it contains `''`.
-    Text { start: usize, end: usize, escaped: bool },
+    Text {
+        start: usize,
+        end: usize,
+        escaped: bool,
+    },
     /// A numeric literal (with its sign).
-    Number { start: usize, end: usize },
+    Number {
+        start: usize,
+        end: usize,
+    },
     Bool(bool),
 }
 
@@ -40,7 +47,10 @@ impl<'a> Scanner<'a> {
     fn keyword(&mut self, kw: &str) -> bool {
         self.ws();
         let end = self.i + kw.len();
-        if end <= self.b.len() && self.b[self.i..end].eq_ignore_ascii_case(kw.as_bytes()) && (end == self.b.len() || !is_ident_char(self.b[end])) {
+        if end <= self.b.len()
+            && self.b[self.i..end].eq_ignore_ascii_case(kw.as_bytes())
+            && (end == self.b.len() || !is_ident_char(self.b[end]))
+        {
             self.i = end;
             true
         } else {
@@ -68,13 +78,18 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             self.i = close + 1;
-            return std::str::from_utf8(&self.b[s + 1..close]).ok().map(str::to_string);
+            return std::str::from_utf8(&self.b[s + 1..close])
+                .ok()
+                .map(str::to_string);
         }
-        if self.i < self.b.len() && (self.b[self.i].is_ascii_alphabetic() || self.b[self.i] == b'_') {
+        if self.i < self.b.len() && (self.b[self.i].is_ascii_alphabetic() || self.b[self.i] == b'_')
+        {
             while self.i < self.b.len() && is_ident_char(self.b[self.i]) {
                 self.i += 1;
             }
-            return std::str::from_utf8(&self.b[s..self.i]).ok().map(|x| x.to_ascii_lowercase());
+            return std::str::from_utf8(&self.b[s..self.i])
+                .ok()
+                .map(|x| x.to_ascii_lowercase());
         }
         None
     }
@@ -94,12 +109,18 @@ impl<'a> Scanner<'a> {
                     continue;
                 }
                 self.i = k + 1;
-                break RawCell::Text { start, end: k, escaped };
+                break RawCell::Text {
+                    start,
+                    end: k,
+                    escaped,
+                };
             }
         } else if c == b'-' || c == b'+' || c == b'.' || c.is_ascii_digit() {
             let start = self.i;
             self.i += 1;
-            while self.i < self.b.len() && (self.b[self.i].is_ascii_digit() || self.b[self.i] == b'.') {
+            while self.i < self.b.len()
+                && (self.b[self.i].is_ascii_digit() || self.b[self.i] == b'.')
+            {
                 self.i += 1;
             }
             if self.i < self.b.len() && (self.b[self.i] == b'e' || self.b[self.i] == b'E') {
@@ -136,7 +157,9 @@ impl<'a> Scanner<'a> {
             self.i += 2;
             self.ident()?;
             self.ws();
-            if self.i < self.b.len() && (self.b[self.i] == b'(' || self.b[self.i] == b'[' || self.b[self.i] == b'.') {
+            if self.i < self.b.len()
+                && (self.b[self.i] == b'(' || self.b[self.i] == b'[' || self.b[self.i] == b'.')
+            {
                 return None;
             }
         }
@@ -154,7 +177,10 @@ pub fn scan(sql: &str) -> Option<RawInsert> {
         // Short statements are cheap for sqlparser; keep one path for them.
         return None;
     }
-    let mut s = Scanner { b: sql.as_bytes(), i: 0 };
+    let mut s = Scanner {
+        b: sql.as_bytes(),
+        i: 0,
+    };
     if !s.keyword("insert") || !s.keyword("into") {
         return None;
     }
@@ -205,7 +231,11 @@ pub fn scan(sql: &str) -> Option<RawInsert> {
     if s.i != s.b.len() {
         return None;
     }
-    Some(RawInsert { table, columns, rows })
+    Some(RawInsert {
+        table,
+        columns,
+        rows,
+    })
 }
 
 #[cfg(test)]
@@ -218,13 +248,17 @@ mod tests {
 
     #[test]
     fn recognises_literal_inserts() {
-        let sql = long("insert into Public.T (a, \"B\") values (1, 'x''y'), (-2.5e3, NULL), ('2024-01-01 00:00:00+00'::timestamptz, DEFAULT);");
+        let sql = long(
+            "insert into Public.T (a, \"B\") values (1, 'x''y'), (-2.5e3, NULL), ('2024-01-01 00:00:00+00'::timestamptz, DEFAULT);",
+        );
         let r = scan(&sql).expect("fast path");
         assert_eq!(r.table, "t");
         assert_eq!(r.columns, vec!["a", "B"]);
         assert_eq!(r.rows.len(), 3);
         assert!(matches!(r.rows[0][1], RawCell::Text { escaped: true, .. }));
-        let RawCell::Number { start, end } = r.rows[1][0] else { panic!() };
+        let RawCell::Number { start, end } = r.rows[1][0] else {
+            panic!()
+        };
         assert_eq!(&sql[start..end], "-2.5e3");
         assert_eq!(r.rows[1][1], RawCell::Null);
         assert_eq!(r.rows[2][1], RawCell::Default);

@@ -26,7 +26,9 @@ fn figure_colname(e: &Expr) -> Option<String> {
                 _ => n,
             }
         }
-        Expr::Cast { expr, data_type, .. } => match figure_colname(expr) {
+        Expr::Cast {
+            expr, data_type, ..
+        } => match figure_colname(expr) {
             Some(n) if n != "?column?" => n,
             _ => pg_type_colname(data_type),
         },
@@ -49,7 +51,9 @@ fn figure_colname(e: &Expr) -> Option<String> {
 }
 
 fn subquery_name(q: &ast::Query) -> Option<String> {
-    let SetExpr::Select(s) = q.body.as_ref() else { return None };
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
     match s.projection.first()? {
         SelectItem::UnnamedExpr(e) => figure_colname(e),
         SelectItem::ExprWithAlias { alias, .. } => Some(ident_name(alias)),
@@ -87,7 +91,9 @@ fn pg_type_colname(dt: &ast::DataType) -> String {
 /// expression to rename, `None` to keep DataFusion's. `None` overall when the select list
 /// has wildcards or the query is not a plain SELECT.
 pub fn pg_names(query: &ast::Query) -> Option<Vec<Option<String>>> {
-    let SetExpr::Select(sel) = query.body.as_ref() else { return None };
+    let SetExpr::Select(sel) = query.body.as_ref() else {
+        return None;
+    };
     let mut names = Vec::with_capacity(sel.projection.len());
     for item in &sel.projection {
         match item {
@@ -104,7 +110,9 @@ pub fn pg_names(query: &ast::Query) -> Option<Vec<Option<String>>> {
 
 /// Renames the fields of `schema` with names from [`pg_names`].
 pub fn apply_names(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
-    let Some(names) = names else { return Arc::clone(schema) };
+    let Some(names) = names else {
+        return Arc::clone(schema);
+    };
     if names.len() != schema.fields().len() {
         return Arc::clone(schema);
     }

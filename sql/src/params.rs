@@ -19,9 +19,14 @@ impl VisitorMut for Sub<'_> {
         if let Expr::Value(v) = e
             && let Value::Placeholder(p) = &v.value
         {
-            let Some(n) = p.strip_prefix('$').and_then(|x| x.parse::<usize>().ok()) else { return ControlFlow::Continue(()) };
+            let Some(n) = p.strip_prefix('$').and_then(|x| x.parse::<usize>().ok()) else {
+                return ControlFlow::Continue(());
+            };
             let Some(val) = n.checked_sub(1).and_then(|i| self.params.get(i)) else {
-                self.err = Some(Error::user(SqlState::ProtocolViolation, format!("there is no parameter ${n}")));
+                self.err = Some(Error::user(
+                    SqlState::ProtocolViolation,
+                    format!("there is no parameter ${n}"),
+                ));
                 return ControlFlow::Break(());
             };
             *e = literal(val);
@@ -39,22 +44,42 @@ pub fn literal(v: &ScalarValue) -> Expr {
     let lit = Expr::value(Value::SingleQuotedString(s.clone()));
     let ty = match v {
         ScalarValue::Boolean(_) => Some(ast::DataType::Boolean),
-        ScalarValue::Int8(_) | ScalarValue::Int16(_) | ScalarValue::Int32(_) | ScalarValue::Int64(_) | ScalarValue::UInt8(_) | ScalarValue::UInt16(_) | ScalarValue::UInt32(_) | ScalarValue::UInt64(_) => {
+        ScalarValue::Int8(_)
+        | ScalarValue::Int16(_)
+        | ScalarValue::Int32(_)
+        | ScalarValue::Int64(_)
+        | ScalarValue::UInt8(_)
+        | ScalarValue::UInt16(_)
+        | ScalarValue::UInt32(_)
+        | ScalarValue::UInt64(_) => {
             return Expr::value(Value::Number(s, false));
         }
         ScalarValue::Float32(_) | ScalarValue::Float64(_) => Some(ast::DataType::DoublePrecision),
         ScalarValue::Decimal128(..) => Some(ast::DataType::Numeric(ast::ExactNumberInfo::None)),
-        ScalarValue::TimestampMicrosecond(_, Some(_)) | ScalarValue::TimestampNanosecond(_, Some(_)) | ScalarValue::TimestampMillisecond(_, Some(_)) | ScalarValue::TimestampSecond(_, Some(_)) => {
-            Some(ast::DataType::Timestamp(None, ast::TimezoneInfo::WithTimeZone))
-        }
-        ScalarValue::TimestampMicrosecond(..) | ScalarValue::TimestampNanosecond(..) | ScalarValue::TimestampMillisecond(..) | ScalarValue::TimestampSecond(..) => {
+        ScalarValue::TimestampMicrosecond(_, Some(_))
+        | ScalarValue::TimestampNanosecond(_, Some(_))
+        | ScalarValue::TimestampMillisecond(_, Some(_))
+        | ScalarValue::TimestampSecond(_, Some(_)) => Some(ast::DataType::Timestamp(
+            None,
+            ast::TimezoneInfo::WithTimeZone,
+        )),
+        ScalarValue::TimestampMicrosecond(..)
+        | ScalarValue::TimestampNanosecond(..)
+        | ScalarValue::TimestampMillisecond(..)
+        | ScalarValue::TimestampSecond(..) => {
             Some(ast::DataType::Timestamp(None, ast::TimezoneInfo::None))
         }
         ScalarValue::Date32(_) => Some(ast::DataType::Date),
         _ => None,
     };
     match ty {
-        Some(data_type) => Expr::Cast { kind: ast::CastKind::DoubleColon, expr: Box::new(lit), data_type, array: false, format: None },
+        Some(data_type) => Expr::Cast {
+            kind: ast::CastKind::DoubleColon,
+            expr: Box::new(lit),
+            data_type,
+            array: false,
+            format: None,
+        },
         None => lit,
     }
 }

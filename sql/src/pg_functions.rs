@@ -28,7 +28,9 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
         vec![],
         DataType::Utf8,
         Volatility::Stable,
-        Arc::new(move |_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v.clone()))))),
+        Arc::new(move |_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v.clone()))))
+        }),
     ));
     ctx.register_udf(pg_typeof_udf());
     let s = settings;
@@ -41,13 +43,18 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
             let s = s.read();
             let get = |name: Option<&str>| name.and_then(|n| s.get(n));
             match &args[0] {
-                ColumnarValue::Scalar(ScalarValue::Utf8(n)) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(get(n.as_deref())))),
+                ColumnarValue::Scalar(ScalarValue::Utf8(n)) => {
+                    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(get(n.as_deref()))))
+                }
                 ColumnarValue::Array(a) => {
                     let a = a.as_string::<i32>();
                     let out: StringArray = a.iter().map(get).collect();
                     Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
                 }
-                other => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(get(other.to_string().as_str().into())))),
+                other => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(get(other
+                    .to_string()
+                    .as_str()
+                    .into())))),
             }
         }),
     ));
@@ -70,13 +77,18 @@ pub fn pg_typeof_udf() -> datafusion::logical_expr::ScalarUDF {
         fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
             Ok(DataType::Utf8)
         }
-        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::common::Result<ColumnarValue> {
+        fn invoke_with_args(
+            &self,
+            args: ScalarFunctionArgs,
+        ) -> datafusion::common::Result<ColumnarValue> {
             let field = &args.arg_fields[0];
             let name = regtype_name(field.as_ref());
             Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
         }
     }
-    datafusion::logical_expr::ScalarUDF::new_from_impl(PgTypeOf { sig: Signature::any(1, Volatility::Immutable) })
+    datafusion::logical_expr::ScalarUDF::new_from_impl(PgTypeOf {
+        sig: Signature::any(1, Volatility::Immutable),
+    })
 }
 
 /// The `regtype` display name of an Arrow field's PostgreSQL type.

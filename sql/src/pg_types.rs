@@ -16,7 +16,17 @@ use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, cast};
 
 fn is_int(dt: &DataType) -> bool {
-    matches!(dt, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64)
+    matches!(
+        dt,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+    )
 }
 
 /// The argument cast an aggregate needs, if any.
@@ -26,7 +36,9 @@ fn needed_cast(f: &AggregateFunction, agg: &Aggregate) -> Option<DataType> {
     }
     let t = f.params.args[0].get_type(agg.input.schema()).ok()?;
     match f.func.name() {
-        "sum" if matches!(t, DataType::Int64 | DataType::UInt64) => Some(DataType::Decimal128(38, 0)),
+        "sum" if matches!(t, DataType::Int64 | DataType::UInt64) => {
+            Some(DataType::Decimal128(38, 0))
+        }
         "avg" | "mean" if is_int(&t) => Some(DataType::Decimal128(38, 12)),
         _ => None,
     }
@@ -78,7 +90,11 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
                         _ => exprs.push(e.clone()),
                     }
                 }
-                LogicalPlan::Aggregate(Aggregate::try_new(agg.input.clone(), agg.group_expr.clone(), exprs)?)
+                LogicalPlan::Aggregate(Aggregate::try_new(
+                    agg.input.clone(),
+                    agg.group_expr.clone(),
+                    exprs,
+                )?)
             }
             other => other.recompute_schema()?,
         };

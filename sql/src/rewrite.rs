@@ -32,9 +32,18 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
     match dt {
         ast::DataType::Interval { .. } => {
             let f = Field::new("v", DataType::Interval(IntervalUnit::MonthDayNano), true);
-            let ScalarLike::IntervalMDN { months, days, nanos } = parse_text_value(text, &f, 0).ok()? else { return None };
+            let ScalarLike::IntervalMDN {
+                months,
+                days,
+                nanos,
+            } = parse_text_value(text, &f, 0).ok()?
+            else {
+                return None;
+            };
             Some(Expr::Interval(ast::Interval {
-                value: Box::new(Expr::value(Value::SingleQuotedString(format!("{months} months {days} days {nanos} nanoseconds")))),
+                value: Box::new(Expr::value(Value::SingleQuotedString(format!(
+                    "{months} months {days} days {nanos} nanoseconds"
+                )))),
                 leading_field: None,
                 leading_precision: None,
                 last_field: None,
@@ -43,16 +52,27 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
         }
         ast::DataType::Bytea => {
             let f = Field::new("v", DataType::Binary, true);
-            let ScalarLike::Bytes(b) = parse_text_value(text, &f, 0).ok()? else { return None };
+            let ScalarLike::Bytes(b) = parse_text_value(text, &f, 0).ok()? else {
+                return None;
+            };
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
             Some(Expr::value(Value::HexStringLiteral(hex)))
         }
         ast::DataType::JSON | ast::DataType::JSONB => {
-            let tag = if matches!(dt, ast::DataType::JSONB) { "jsonb" } else { "json" };
+            let tag = if matches!(dt, ast::DataType::JSONB) {
+                "jsonb"
+            } else {
+                "json"
+            };
             let mut md = std::collections::HashMap::new();
-            md.insert(strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(), tag.to_string());
+            md.insert(
+                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                tag.to_string(),
+            );
             let f = Field::new("v", DataType::Utf8, true).with_metadata(md);
-            let ScalarLike::Str(s) = parse_text_value(text, &f, 0).ok()? else { return None };
+            let ScalarLike::Str(s) = parse_text_value(text, &f, 0).ok()? else {
+                return None;
+            };
             Some(Expr::value(Value::SingleQuotedString(s)))
         }
         _ => None,
@@ -66,14 +86,25 @@ impl VisitorMut for Literals {
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         let replacement = match e {
-            Expr::Cast { expr, data_type, .. } => literal_text(expr).and_then(|t| pg_literal(t, data_type)),
+            Expr::Cast {
+                expr, data_type, ..
+            } => literal_text(expr).and_then(|t| pg_literal(t, data_type)),
             Expr::TypedString(ts) => match &ts.value.value {
                 Value::SingleQuotedString(t) => pg_literal(t, &ts.data_type),
                 _ => None,
             },
             // `INTERVAL '1 hour' * 3` / `3 * INTERVAL ...` with an integer literal: folded here,
             // since DataFusion has no interval × number operator.
-            Expr::BinaryOp { left, op: ast::BinaryOperator::Multiply, right } => match (interval_parts(left), int_literal(right), interval_parts(right), int_literal(left)) {
+            Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::Multiply,
+                right,
+            } => match (
+                interval_parts(left),
+                int_literal(right),
+                interval_parts(right),
+                int_literal(left),
+            ) {
                 (Some(iv), Some(n), _, _) | (_, _, Some(iv), Some(n)) => scale_interval(iv, n),
                 _ => None,
             },
@@ -85,7 +116,9 @@ impl VisitorMut for Literals {
                     args: ast::FunctionArguments::List(ast::FunctionArgumentList {
                         duplicate_treatment: None,
                         args: vec![
-                            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(Expr::value(Value::SingleQuotedString(name)))),
+                            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(Expr::value(
+                                Value::SingleQuotedString(name),
+                            ))),
                             ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr((**expr).clone())),
                         ],
                         clauses: vec![],
@@ -97,7 +130,15 @@ impl VisitorMut for Literals {
                 })
             }),
             Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
-                literal_text(&iv.value).and_then(|t| pg_literal(t, &ast::DataType::Interval { fields: None, precision: None }))
+                literal_text(&iv.value).and_then(|t| {
+                    pg_literal(
+                        t,
+                        &ast::DataType::Interval {
+                            fields: None,
+                            precision: None,
+                        },
+                    )
+                })
             }
             _ => None,
         };
@@ -116,7 +157,9 @@ fn interval_parts(e: &Expr) -> Option<(i64, i64, i64)> {
     let text = literal_text(&iv.value)?;
     let t: Vec<&str> = text.split_whitespace().collect();
     match t.as_slice() {
-        [m, "months", d, "days", n, "nanoseconds"] => Some((m.parse().ok()?, d.parse().ok()?, n.parse().ok()?)),
+        [m, "months", d, "days", n, "nanoseconds"] => {
+            Some((m.parse().ok()?, d.parse().ok()?, n.parse().ok()?))
+        }
         _ => None,
     }
 }
@@ -127,7 +170,10 @@ fn int_literal(e: &Expr) -> Option<i64> {
             Value::Number(n, _) => n.parse().ok(),
             _ => None,
         },
-        Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => int_literal(expr).map(|v| -v),
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => int_literal(expr).map(|v| -v),
         Expr::Nested(e) => int_literal(e),
         _ => None,
     }
@@ -136,7 +182,9 @@ fn int_literal(e: &Expr) -> Option<i64> {
 fn scale_interval((m, d, n): (i64, i64, i64), k: i64) -> Option<Expr> {
     let (m, d, n) = (m.checked_mul(k)?, d.checked_mul(k)?, n.checked_mul(k)?);
     Some(Expr::Interval(ast::Interval {
-        value: Box::new(Expr::value(Value::SingleQuotedString(format!("{m} months {d} days {n} nanoseconds")))),
+        value: Box::new(Expr::value(Value::SingleQuotedString(format!(
+            "{m} months {d} days {n} nanoseconds"
+        )))),
         leading_field: None,
         leading_precision: None,
         last_field: None,
@@ -150,9 +198,32 @@ fn extract_field_name(f: &ast::DateTimeField) -> Option<String> {
     let s = s.trim_matches('\'').trim_matches('"').to_string();
     matches!(
         s.as_str(),
-        "year" | "years" | "month" | "months" | "day" | "days" | "hour" | "hours" | "minute" | "minutes" | "second" | "seconds" | "millisecond"
-            | "milliseconds" | "microsecond" | "microseconds" | "epoch" | "dow" | "isodow" | "doy" | "week" | "isoyear" | "quarter" | "decade"
-            | "century" | "millennium"
+        "year"
+            | "years"
+            | "month"
+            | "months"
+            | "day"
+            | "days"
+            | "hour"
+            | "hours"
+            | "minute"
+            | "minutes"
+            | "second"
+            | "seconds"
+            | "millisecond"
+            | "milliseconds"
+            | "microsecond"
+            | "microseconds"
+            | "epoch"
+            | "dow"
+            | "isodow"
+            | "doy"
+            | "week"
+            | "isoyear"
+            | "quarter"
+            | "decade"
+            | "century"
+            | "millennium"
     )
     .then_some(s)
 }
@@ -166,7 +237,8 @@ impl VisitorMut for IntLiterals {
         if let ast::SetExpr::Select(sel) = q.body.as_mut() {
             for item in sel.projection.iter_mut() {
                 match item {
-                    ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => int4_literal(e),
+                    ast::SelectItem::UnnamedExpr(e)
+                    | ast::SelectItem::ExprWithAlias { expr: e, .. } => int4_literal(e),
                     _ => {}
                 }
             }
@@ -178,15 +250,28 @@ impl VisitorMut for IntLiterals {
 /// `1` → `CAST(1 AS integer)` when the whole select-list expression is an integer literal
 /// (or its negation) that fits in 32 bits.
 fn int4_literal(e: &mut Expr) {
-    let fits = |n: &str| !n.contains(['.', 'e', 'E']) && n.parse::<i64>().is_ok_and(|v| i32::try_from(v).is_ok());
+    let fits = |n: &str| {
+        !n.contains(['.', 'e', 'E']) && n.parse::<i64>().is_ok_and(|v| i32::try_from(v).is_ok())
+    };
     let is_small = match e {
         Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if fits(n)),
-        Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => matches!(expr.as_ref(), Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if fits(n))),
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => {
+            matches!(expr.as_ref(), Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if fits(n)))
+        }
         _ => false,
     };
     if is_small {
         let inner = std::mem::replace(e, Expr::value(Value::Null));
-        *e = Expr::Cast { kind: ast::CastKind::Cast, expr: Box::new(inner), data_type: ast::DataType::Int(None), array: false, format: None };
+        *e = Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(inner),
+            data_type: ast::DataType::Int(None),
+            array: false,
+            format: None,
+        };
     }
 }
 

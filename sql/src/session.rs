@@ -70,14 +70,24 @@ pub struct CopyIn {
 /// The result of a statement.
 pub enum Output {
     /// Rows of a query.
-    Rows { schema: SchemaRef, stream: SendableRecordBatchStream },
+    Rows {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
     /// A command completed; `tag` is the full CommandComplete tag. `params` are
     /// ParameterStatus changes to report.
-    Command { tag: String, params: Vec<(String, String)> },
+    Command {
+        tag: String,
+        params: Vec<(String, String)>,
+    },
     /// The client must now send COPY data.
     CopyIn(CopyIn),
     /// Rows to send as COPY data.
-    CopyOut { schema: SchemaRef, stream: SendableRecordBatchStream, spec: CopySpec },
+    CopyOut {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+        spec: CopySpec,
+    },
     /// Empty query.
     Empty,
 }
@@ -95,7 +105,10 @@ impl std::fmt::Debug for Output {
 }
 
 fn command(tag: impl Into<String>) -> Output {
-    Output::Command { tag: tag.into(), params: vec![] }
+    Output::Command {
+        tag: tag.into(),
+        params: vec![],
+    }
 }
 
 /// A prepared statement (extended protocol).
@@ -135,7 +148,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("settings", &self.settings).finish()
+        f.debug_struct("Session")
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
@@ -144,7 +159,15 @@ impl Session {
         let settings = Settings::default();
         let shared_settings = Arc::new(parking_lot::RwLock::new(settings.clone()));
         let ctx = engine.new_context(&settings, Arc::clone(&shared_settings))?;
-        Ok(Session { engine, ctx, startup_settings: settings.clone(), settings, shared_settings, in_transaction: false, failed_transaction: false })
+        Ok(Session {
+            engine,
+            ctx,
+            startup_settings: settings.clone(),
+            settings,
+            shared_settings,
+            in_transaction: false,
+            failed_transaction: false,
+        })
     }
 
     /// The DataFusion context of this session.
@@ -175,9 +198,13 @@ impl Session {
             return Ok(vec![Stmt::FastInsert(Arc::new((sql.to_string(), raw)))]);
         }
         let rewritten = rewrite_dotted_options(sql);
-        let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql)).map_err(|e| {
+        let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql))
+            .map_err(|e| {
             let msg = e.to_string();
-            let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
+            let msg = msg
+                .strip_prefix("sql parser error: ")
+                .unwrap_or(&msg)
+                .to_string();
             Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
         })?;
         if stmts.is_empty() {
@@ -203,7 +230,10 @@ impl Session {
             }
             Stmt::FastInsert(fi) => {
                 if self.failed_transaction {
-                    return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
+                    return Err(Error::user(
+                        SqlState::InFailedTransaction,
+                        "current transaction is aborted, commands ignored until end of transaction block",
+                    ));
                 }
                 let (sql, raw) = fi.as_ref();
                 let storage = self.engine.storage();
@@ -211,7 +241,14 @@ impl Session {
                 let built = match cat.table(&raw.table) {
                     Some(def) => {
                         let targets = dml::target_columns(def, &raw.columns)?;
-                        crate::fast_insert::build_raw(def, &targets, sql, raw, self.settings.tz_offset_secs)?.map(|b| (Arc::clone(def), b))
+                        crate::fast_insert::build_raw(
+                            def,
+                            &targets,
+                            sql,
+                            raw,
+                            self.settings.tz_offset_secs,
+                        )?
+                        .map(|b| (Arc::clone(def), b))
                     }
                     None => None,
                 };
@@ -222,14 +259,23 @@ impl Session {
                 }
                 // Not for the fast path after all (DEFAULT, unknown table for the error
                 // message, a view...): parse it properly.
-                let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Error::user(SqlState::SyntaxError, format!("syntax error: {e}")))?;
-                let Some(s) = parsed.into_iter().next() else { return Ok(Output::Empty) };
+                let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+                    Error::user(SqlState::SyntaxError, format!("syntax error: {e}"))
+                })?;
+                let Some(s) = parsed.into_iter().next() else {
+                    return Ok(Output::Empty);
+                };
                 return Box::pin(self.execute(&Stmt::Sql(Box::new(s)))).await;
             }
             Stmt::Sql(s) => s.as_ref(),
         };
-        if self.failed_transaction && !matches!(s, Statement::Rollback { .. } | Statement::Commit { .. }) {
-            return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
+        if self.failed_transaction
+            && !matches!(s, Statement::Rollback { .. } | Statement::Commit { .. })
+        {
+            return Err(Error::user(
+                SqlState::InFailedTransaction,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
         }
         let storage = Arc::clone(self.engine.storage());
         match s {
@@ -244,7 +290,12 @@ impl Session {
                 ddl::create_table(&storage, ct).await?;
                 Ok(command("CREATE TABLE"))
             }
-            Statement::Drop { object_type, if_exists, names, .. } => {
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => {
                 let (what, tag) = match object_type {
                     ast::ObjectType::Table => ("table", "DROP TABLE"),
                     ast::ObjectType::View => ("view", "DROP VIEW"),
@@ -253,19 +304,34 @@ impl Session {
                 for n in names {
                     let name = object_name(n)?;
                     let cat = storage.catalog();
-                    let exists = if what == "table" { cat.table(&name).is_some() } else { cat.view(&name).is_some() };
+                    let exists = if what == "table" {
+                        cat.table(&name).is_some()
+                    } else {
+                        cat.view(&name).is_some()
+                    };
                     if !exists {
                         if *if_exists {
                             continue;
                         }
                         if what == "table" && cat.view(&name).is_some() {
-                            return Err(Error::with_hint(SqlState::WrongObjectType, format!("\"{name}\" is not a table"), "Use DROP VIEW to remove a view."));
+                            return Err(Error::with_hint(
+                                SqlState::WrongObjectType,
+                                format!("\"{name}\" is not a table"),
+                                "Use DROP VIEW to remove a view.",
+                            ));
                         }
                         if what == "view" && cat.table(&name).is_some() {
-                            return Err(Error::with_hint(SqlState::WrongObjectType, format!("\"{name}\" is not a view"), "Use DROP TABLE to remove a table."));
+                            return Err(Error::with_hint(
+                                SqlState::WrongObjectType,
+                                format!("\"{name}\" is not a view"),
+                                "Use DROP TABLE to remove a table.",
+                            ));
                         }
                         let kind = if what == "table" { "table" } else { "view" };
-                        return Err(Error::user(SqlState::UndefinedTable, format!("{kind} \"{name}\" does not exist")));
+                        return Err(Error::user(
+                            SqlState::UndefinedTable,
+                            format!("{kind} \"{name}\" does not exist"),
+                        ));
                     }
                     if what == "table" {
                         storage.drop_table(&name).await?;
@@ -281,11 +347,18 @@ impl Session {
                     if at.if_exists {
                         return Ok(command("ALTER TABLE"));
                     }
-                    return Err(Error::user(SqlState::UndefinedTable, format!("relation \"{name}\" does not exist")));
+                    return Err(Error::user(
+                        SqlState::UndefinedTable,
+                        format!("relation \"{name}\" does not exist"),
+                    ));
                 }
                 for op in &at.operations {
                     match op {
-                        ast::AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
+                        ast::AlterTableOperation::AddColumn {
+                            if_not_exists,
+                            column_def,
+                            ..
+                        } => {
                             let cname = ident_name(&column_def.name);
                             let ty = ddl::column_type(&column_def.data_type)?;
                             let mut default = None;
@@ -293,24 +366,54 @@ impl Session {
                                 match &o.option {
                                     ast::ColumnOption::Null => {}
                                     ast::ColumnOption::NotNull => {
-                                        return Err(Error::unsupported("ADD COLUMN ... NOT NULL (existing rows would violate it; add a nullable column)"));
+                                        return Err(Error::unsupported(
+                                            "ADD COLUMN ... NOT NULL (existing rows would violate it; add a nullable column)",
+                                        ));
                                     }
                                     ast::ColumnOption::Default(_) => {
                                         default = None;
                                         let _ = &mut default;
-                                        return Err(Error::unsupported("ADD COLUMN ... DEFAULT (existing rows keep NULL; add the column without DEFAULT)"));
+                                        return Err(Error::unsupported(
+                                            "ADD COLUMN ... DEFAULT (existing rows keep NULL; add the column without DEFAULT)",
+                                        ));
                                     }
-                                    other => return Err(Error::unsupported(format!("column option {other} in ADD COLUMN"))),
+                                    other => {
+                                        return Err(Error::unsupported(format!(
+                                            "column option {other} in ADD COLUMN"
+                                        )));
+                                    }
                                 }
                             }
                             let def = storage.catalog().table(&name).cloned();
-                            if *if_not_exists && def.as_ref().is_some_and(|d| d.column_index(&cname).is_some()) {
+                            if *if_not_exists
+                                && def
+                                    .as_ref()
+                                    .is_some_and(|d| d.column_index(&cname).is_some())
+                            {
                                 continue;
                             }
-                            if def.as_ref().is_some_and(|d| d.column_index(&cname).is_some()) {
-                                return Err(Error::user(SqlState::DuplicateColumn, format!("column \"{cname}\" of relation \"{name}\" already exists")));
+                            if def
+                                .as_ref()
+                                .is_some_and(|d| d.column_index(&cname).is_some())
+                            {
+                                return Err(Error::user(
+                                    SqlState::DuplicateColumn,
+                                    format!(
+                                        "column \"{cname}\" of relation \"{name}\" already exists"
+                                    ),
+                                ));
                             }
-                            storage.add_column(&name, strata_storage::ColumnDef { name: cname, ty, nullable: true, default }).await?;
+                            storage
+                                .add_column(
+                                    &name,
+                                    strata_storage::ColumnDef {
+                                        name: cname,
+                                        ty,
+                                        nullable: true,
+                                        default,
+                                    },
+                                )
+                                .await?;
                         }
                         other => return Err(Error::unsupported(format!("ALTER TABLE {other}"))),
                     }
@@ -319,12 +422,18 @@ impl Session {
             }
             Statement::CreateView(cv) => {
                 if cv.materialized {
-                    return Err(Error::unsupported("CREATE MATERIALIZED VIEW (continuous aggregates come in a later release)"));
+                    return Err(Error::unsupported(
+                        "CREATE MATERIALIZED VIEW (continuous aggregates come in a later release)",
+                    ));
                 }
                 let name = object_name(&cv.name)?;
                 let sql = cv.query.to_string();
                 // Plan it now so a broken view is refused at CREATE time.
-                let view = strata_storage::ViewDef { name: name.clone(), sql, columns: cv.columns.iter().map(|c| ident_name(&c.name)).collect() };
+                let view = strata_storage::ViewDef {
+                    name: name.clone(),
+                    sql,
+                    columns: cv.columns.iter().map(|c| ident_name(&c.name)).collect(),
+                };
                 if storage.catalog().view(&name).is_some() && cv.if_not_exists {
                     return Ok(command("CREATE VIEW"));
                 }
@@ -340,16 +449,31 @@ impl Session {
                 let n = dml::delete(&self.ctx, &storage, del).await?;
                 Ok(command(format!("DELETE {n}")))
             }
-            Statement::Copy { source, to, target, options, legacy_options, .. } => self.copy(source, *to, target, options, legacy_options).await,
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                ..
+            } => {
+                self.copy(source, *to, target, options, legacy_options)
+                    .await
+            }
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::Reset(r) => {
                 let p = match &r.reset {
                     ast::Reset::ALL => self.settings.reset(None, &self.startup_settings)?,
-                    ast::Reset::ConfigurationParameter(n) => self.settings.reset(Some(&n.to_string()), &self.startup_settings)?,
+                    ast::Reset::ConfigurationParameter(n) => self
+                        .settings
+                        .reset(Some(&n.to_string()), &self.startup_settings)?,
                 };
                 self.rebuild_context()?;
-                Ok(Output::Command { tag: "RESET".into(), params: p.into_iter().collect() })
+                Ok(Output::Command {
+                    tag: "RESET".into(),
+                    params: p.into_iter().collect(),
+                })
             }
             Statement::StartTransaction { .. } => {
                 self.in_transaction = true;
@@ -371,13 +495,20 @@ impl Session {
                 self.rebuild_context()?;
                 Ok(command("DISCARD ALL"))
             }
-            Statement::Truncate(_) => Err(Error::with_hint(SqlState::FeatureNotSupported, "TRUNCATE is not supported", "Use DELETE FROM t, or DROP TABLE and CREATE TABLE.")),
+            Statement::Truncate(_) => Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                "TRUNCATE is not supported",
+                "Use DELETE FROM t, or DROP TABLE and CREATE TABLE.",
+            )),
             Statement::Update { .. } => Err(Error::with_hint(
                 SqlState::FeatureNotSupported,
                 "UPDATE is not supported",
                 "Time-series rows are immutable in Strata; DELETE the rows and INSERT the corrected ones.",
             )),
-            other => Err(Error::unsupported(format!("statement {}", first_words(&other.to_string())))),
+            other => Err(Error::unsupported(format!(
+                "statement {}",
+                first_words(&other.to_string())
+            ))),
         }
     }
 
@@ -390,7 +521,9 @@ impl Session {
 
     fn rebuild_context(&mut self) -> Result<()> {
         *self.shared_settings.write() = self.settings.clone();
-        self.ctx = self.engine.new_context(&self.settings, Arc::clone(&self.shared_settings))?;
+        self.ctx = self
+            .engine
+            .new_context(&self.settings, Arc::clone(&self.shared_settings))?;
         Ok(())
     }
 
@@ -400,13 +533,19 @@ impl Session {
 
     fn set(&mut self, set: &ast::Set) -> Result<Output> {
         let (name, value) = match set {
-            ast::Set::SingleAssignment { variable, values, .. } => {
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } => {
                 let v = values.iter().map(set_value).collect::<Vec<_>>().join(", ");
                 (variable.to_string(), v)
             }
             ast::Set::SetTimeZone { value, .. } => ("TimeZone".to_string(), set_value(value)),
-            ast::Set::SetNames { charset_name, .. } => ("client_encoding".to_string(), charset_name.value.clone()),
-            ast::Set::SetSessionParam(_) | ast::Set::SetTransaction { .. } => return Ok(command("SET")),
+            ast::Set::SetNames { charset_name, .. } => {
+                ("client_encoding".to_string(), charset_name.value.clone())
+            }
+            ast::Set::SetSessionParam(_) | ast::Set::SetTransaction { .. } => {
+                return Ok(command("SET"));
+            }
             other => return Err(Error::unsupported(format!("{other}"))),
         };
         let lname = name.to_lowercase();
@@ -415,23 +554,40 @@ impl Session {
         } else {
             self.settings.set(&lname, &value)?
         };
-        if matches!(lname.as_str(), "timezone" | "time zone" | "time_zone") || value.eq_ignore_ascii_case("default") {
+        if matches!(lname.as_str(), "timezone" | "time zone" | "time_zone")
+            || value.eq_ignore_ascii_case("default")
+        {
             self.rebuild_context()?;
         } else {
             self.publish_settings();
         }
-        Ok(Output::Command { tag: "SET".into(), params: param.into_iter().collect() })
+        Ok(Output::Command {
+            tag: "SET".into(),
+            params: param.into_iter().collect(),
+        })
     }
 
     fn show(&self, variable: &[ast::Ident]) -> Result<Output> {
-        let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+        let name = variable
+            .iter()
+            .map(|i| i.value.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" ");
         let (col, rows): (String, Vec<String>) = match name.as_str() {
             "all" => {
                 return Err(Error::unsupported("SHOW ALL"));
             }
-            "transaction isolation level" => ("transaction_isolation".into(), vec!["read committed".into()]),
+            "transaction isolation level" => (
+                "transaction_isolation".into(),
+                vec!["read committed".into()],
+            ),
             _ => {
-                let v = self.settings.get(&name).ok_or_else(|| Error::user(SqlState::UndefinedObject, format!("unrecognized configuration parameter \"{name}\"")))?;
+                let v = self.settings.get(&name).ok_or_else(|| {
+                    Error::user(
+                        SqlState::UndefinedObject,
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    )
+                })?;
                 let col = match name.as_str() {
                     "timezone" | "time zone" => "TimeZone".to_string(),
                     "datestyle" => "DateStyle".to_string(),
@@ -442,20 +598,33 @@ impl Session {
             }
         };
         let schema = Arc::new(Schema::new(vec![Field::new(col, DataType::Utf8, true)]));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(rows))]).map_err(datafusion::error::DataFusionError::from)?;
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(rows))])
+                .map_err(datafusion::error::DataFusionError::from)?;
         let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
-        Ok(Output::Rows { schema, stream: Box::pin(stream) })
+        Ok(Output::Rows {
+            schema,
+            stream: Box::pin(stream),
+        })
     }
 
     /// Plans a statement with DataFusion, refusing anything but queries.
     async fn plan(&self, mut s: Statement) -> Result<LogicalPlan> {
         crate::rewrite::rewrite(&mut s);
-        let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(s))).await?;
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(s)))
+            .await?;
         let plan = crate::pg_types::rewrite(plan)?;
         match &plan {
-            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Statement(_) => {
-                Err(Error::user(SqlState::InsufficientPrivilege, "this statement is not allowed: clients cannot run DataFusion DDL, DML or file access"))
-            }
+            LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Statement(_) => Err(Error::user(
+                SqlState::InsufficientPrivilege,
+                "this statement is not allowed: clients cannot run DataFusion DDL, DML or file access",
+            )),
             _ => Ok(plan),
         }
     }
@@ -466,21 +635,34 @@ impl Session {
             _ => None,
         };
         let plan = self.plan(s).await?;
-        self.execute_plan(plan, |schema| crate::names::apply_names(&schema, names.as_deref())).await
+        self.execute_plan(plan, |schema| {
+            crate::names::apply_names(&schema, names.as_deref())
+        })
+        .await
     }
 
     /// Executes a plan; `name` turns DataFusion's output schema into the one the client
     /// sees (PostgreSQL's column names).
-    async fn execute_plan(&self, plan: LogicalPlan, name: impl FnOnce(SchemaRef) -> SchemaRef) -> Result<Output> {
+    async fn execute_plan(
+        &self,
+        plan: LogicalPlan,
+        name: impl FnOnce(SchemaRef) -> SchemaRef,
+    ) -> Result<Output> {
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema = name(Arc::new(df.schema().as_arrow().clone()));
-        let stream = crate::exec::execute(self.engine.exec_handle(), df, Arc::new(schema.as_ref().clone()));
+        let stream = crate::exec::execute(
+            self.engine.exec_handle(),
+            df,
+            Arc::new(schema.as_ref().clone()),
+        );
         Ok(Output::Rows { schema, stream })
     }
 
     /// `SELECT create_hypertable(...)` and other TimescaleDB management calls.
     async fn special_select(&self, q: &ast::Query) -> Result<Option<Output>> {
-        let ast::SetExpr::Select(sel) = q.body.as_ref() else { return Ok(None) };
+        let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+            return Ok(None);
+        };
         if !sel.from.is_empty() || sel.projection.len() != 1 {
             return Ok(None);
         }
@@ -489,14 +671,23 @@ impl Session {
             ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
             _ => return Ok(None),
         };
-        let ast::Expr::Function(f) = expr else { return Ok(None) };
+        let ast::Expr::Function(f) = expr else {
+            return Ok(None);
+        };
         let fname = f.name.to_string().to_lowercase();
         match fname.as_str() {
             "create_hypertable" => {
                 let (id, _name, created) = ddl::create_hypertable(self.engine.storage(), f).await?;
-                let legacy = !matches!(ddl::function_args(f)?.0.get(1), Some(ast::Expr::Function(_)));
+                let legacy = !matches!(
+                    ddl::function_args(f)?.0.get(1),
+                    Some(ast::Expr::Function(_))
+                );
                 let text = if legacy {
-                    format!("({id},public,{},{})", _name, if created { "t" } else { "f" })
+                    format!(
+                        "({id},public,{},{})",
+                        _name,
+                        if created { "t" } else { "f" }
+                    )
                 } else {
                     format!("({id},{})", if created { "t" } else { "f" })
                 };
@@ -504,10 +695,25 @@ impl Session {
             }
             "set_chunk_time_interval" => {
                 let (pos, _) = ddl::function_args(f)?;
-                let table = pos.first().and_then(ddl::literal_string).ok_or_else(|| Error::user(SqlState::InvalidParameterValue, "set_chunk_time_interval needs a table"))?;
-                let micros = ddl::interval_micros_of_expr(pos.get(1).ok_or_else(|| Error::user(SqlState::InvalidParameterValue, "set_chunk_time_interval needs an interval"))?)?;
+                let table = pos.first().and_then(ddl::literal_string).ok_or_else(|| {
+                    Error::user(
+                        SqlState::InvalidParameterValue,
+                        "set_chunk_time_interval needs a table",
+                    )
+                })?;
+                let micros = ddl::interval_micros_of_expr(pos.get(1).ok_or_else(|| {
+                    Error::user(
+                        SqlState::InvalidParameterValue,
+                        "set_chunk_time_interval needs an interval",
+                    )
+                })?)?;
                 let storage = self.engine.storage();
-                let def = storage.catalog().table(&table).cloned().ok_or_else(|| Error::user(SqlState::UndefinedTable, format!("relation \"{table}\" does not exist")))?;
+                let def = storage.catalog().table(&table).cloned().ok_or_else(|| {
+                    Error::user(
+                        SqlState::UndefinedTable,
+                        format!("relation \"{table}\" does not exist"),
+                    )
+                })?;
                 let mut d = (*def).clone();
                 d.partition_micros = micros;
                 storage.update_table_def(d).await?;
@@ -531,16 +737,32 @@ impl Session {
             storage.write(def.id, batch).await?;
             return Ok(1);
         };
-        if let Some(batch) = crate::fast_insert::try_build(&def, &targets, source, params, self.settings.tz_offset_secs)? {
+        if let Some(batch) = crate::fast_insert::try_build(
+            &def,
+            &targets,
+            source,
+            params,
+            self.settings.tz_offset_secs,
+        )? {
             let n = batch.num_rows() as u64;
             storage.write(def.id, batch).await?;
             return Ok(n);
         }
         let mut plan = self.plan(Statement::Query(source.clone())).await?;
         if let Some(p) = params {
-            plan = plan.replace_params_with_values(&ParamValues::List(p.iter().cloned().map(Into::into).collect()))?;
+            plan = plan.replace_params_with_values(&ParamValues::List(
+                p.iter().cloned().map(Into::into).collect(),
+            ))?;
         }
-        dml::insert_from_plan(&self.ctx, storage, &def, &targets, plan, self.settings.tz_offset_secs).await
+        dml::insert_from_plan(
+            &self.ctx,
+            storage,
+            &def,
+            &targets,
+            plan,
+            self.settings.tz_offset_secs,
+        )
+        .await
     }
 
     async fn copy(
@@ -554,12 +776,27 @@ impl Session {
         let spec = copy_spec(options, legacy)?;
         if to {
             if !matches!(target, ast::CopyTarget::Stdout) {
-                return Err(Error::with_hint(SqlState::InsufficientPrivilege, "COPY to a file or program is not allowed", "Use COPY ... TO STDOUT and let the client write the file."));
+                return Err(Error::with_hint(
+                    SqlState::InsufficientPrivilege,
+                    "COPY to a file or program is not allowed",
+                    "Use COPY ... TO STDOUT and let the client write the file.",
+                ));
             }
             let query = match source {
                 ast::CopySource::Query(q) => Statement::Query(q.clone()),
-                ast::CopySource::Table { table_name, columns } => {
-                    let cols = if columns.is_empty() { "*".to_string() } else { columns.iter().map(|c| format!("\"{}\"", ident_name(c))).collect::<Vec<_>>().join(", ") };
+                ast::CopySource::Table {
+                    table_name,
+                    columns,
+                } => {
+                    let cols = if columns.is_empty() {
+                        "*".to_string()
+                    } else {
+                        columns
+                            .iter()
+                            .map(|c| format!("\"{}\"", ident_name(c)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
                     let t = object_name(table_name)?;
                     self.parse(&format!("SELECT {cols} FROM \"{t}\""))?
                         .into_iter()
@@ -569,15 +806,33 @@ impl Session {
                 }
             };
             let Output::Rows { schema, stream } = self.run_query(query).await? else {
-                return Err(Error::user(SqlState::Internal, "COPY query returned no rows"));
+                return Err(Error::user(
+                    SqlState::Internal,
+                    "COPY query returned no rows",
+                ));
             };
-            return Ok(Output::CopyOut { schema, stream, spec });
+            return Ok(Output::CopyOut {
+                schema,
+                stream,
+                spec,
+            });
         }
         if !matches!(target, ast::CopyTarget::Stdin) {
-            return Err(Error::with_hint(SqlState::InsufficientPrivilege, "COPY from a file or program is not allowed", "Use COPY ... FROM STDIN (psql: \\copy)."));
+            return Err(Error::with_hint(
+                SqlState::InsufficientPrivilege,
+                "COPY from a file or program is not allowed",
+                "Use COPY ... FROM STDIN (psql: \\copy).",
+            ));
         }
-        let ast::CopySource::Table { table_name, columns } = source else {
-            return Err(Error::user(SqlState::SyntaxError, "COPY FROM needs a table"));
+        let ast::CopySource::Table {
+            table_name,
+            columns,
+        } = source
+        else {
+            return Err(Error::user(
+                SqlState::SyntaxError,
+                "COPY FROM needs a table",
+            ));
         };
         let t = object_name(table_name)?;
         let def = self
@@ -586,13 +841,22 @@ impl Session {
             .catalog()
             .table(&t)
             .cloned()
-            .ok_or_else(|| Error::user(SqlState::UndefinedTable, format!("relation \"{t}\" does not exist")))?;
+            .ok_or_else(|| {
+                Error::user(
+                    SqlState::UndefinedTable,
+                    format!("relation \"{t}\" does not exist"),
+                )
+            })?;
         let names: Vec<String> = columns.iter().map(ident_name).collect();
         let targets = dml::target_columns(&def, &names)?;
         if spec.format == CopyFormat::Binary {
             return Err(Error::unsupported("COPY FROM STDIN in binary format"));
         }
-        Ok(Output::CopyIn(CopyIn { table: def, targets, spec }))
+        Ok(Output::CopyIn(CopyIn {
+            table: def,
+            targets,
+            spec,
+        }))
     }
 
     // ------------------------------------------------------------ extended protocol
@@ -606,20 +870,40 @@ impl Session {
             Statement::Query(q) if !is_special_select(q) => {
                 let plan = self.plan((**s).clone()).await?;
                 let param_types = param_types_of_plan(&plan, declared, s)?;
-                let result_schema = Some(crate::names::pg_output_schema(q, &Arc::new(plan.schema().as_arrow().clone())));
-                Ok(Prepared::new(stmt, param_types, result_schema, PreparedKind::Plan(plan)))
+                let result_schema = Some(crate::names::pg_output_schema(
+                    q,
+                    &Arc::new(plan.schema().as_arrow().clone()),
+                ));
+                Ok(Prepared::new(
+                    stmt,
+                    param_types,
+                    result_schema,
+                    PreparedKind::Plan(plan),
+                ))
             }
             Statement::Explain { .. } => {
                 let plan = self.plan((**s).clone()).await?;
                 let param_types = param_types_of_plan(&plan, declared, s)?;
                 let result_schema = Some(Arc::new(plan.schema().as_arrow().clone()));
-                Ok(Prepared::new(stmt, param_types, result_schema, PreparedKind::Plan(plan)))
+                Ok(Prepared::new(
+                    stmt,
+                    param_types,
+                    result_schema,
+                    PreparedKind::Plan(plan),
+                ))
             }
             Statement::Insert(ins) => {
                 let storage = self.engine.storage();
                 let (def, targets) = dml::insert_target(storage, ins)?;
-                if let Some(fields) = crate::fast_insert::param_fields(&def, &targets, ins.source.as_deref()) {
-                    let mut p = Prepared::new(stmt, fields.iter().map(|f| f.data_type().clone()).collect(), None, PreparedKind::Statement);
+                if let Some(fields) =
+                    crate::fast_insert::param_fields(&def, &targets, ins.source.as_deref())
+                {
+                    let mut p = Prepared::new(
+                        stmt,
+                        fields.iter().map(|f| f.data_type().clone()).collect(),
+                        None,
+                        PreparedKind::Statement,
+                    );
                     p.param_fields = fields;
                     for (i, d) in declared.iter().enumerate() {
                         if let (Some(d), Some(f)) = (d, p.param_fields.get_mut(i))
@@ -636,49 +920,110 @@ impl Session {
                     let plan = self.plan(Statement::Query(src.clone())).await?;
                     types = param_types_of_plan(&plan, declared, s)?;
                 }
-                Ok(Prepared::new(stmt, merge_declared(types, declared), None, PreparedKind::Statement))
+                Ok(Prepared::new(
+                    stmt,
+                    merge_declared(types, declared),
+                    None,
+                    PreparedKind::Statement,
+                ))
             }
             Statement::ShowVariable { variable } => {
                 let Output::Rows { schema, .. } = self.show(variable)? else {
-                    return Err(Error::user(SqlState::Internal, "SHOW returned no row description"));
+                    return Err(Error::user(
+                        SqlState::Internal,
+                        "SHOW returned no row description",
+                    ));
                 };
-                Ok(Prepared::new(stmt, vec![], Some(schema), PreparedKind::Statement))
+                Ok(Prepared::new(
+                    stmt,
+                    vec![],
+                    Some(schema),
+                    PreparedKind::Statement,
+                ))
             }
             Statement::Query(_) => {
-                let schema = Arc::new(Schema::new(vec![Field::new("create_hypertable", DataType::Utf8, true)]));
-                Ok(Prepared::new(stmt, vec![], Some(schema), PreparedKind::Statement))
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    "create_hypertable",
+                    DataType::Utf8,
+                    true,
+                )]));
+                Ok(Prepared::new(
+                    stmt,
+                    vec![],
+                    Some(schema),
+                    PreparedKind::Statement,
+                ))
             }
             Statement::Delete(del) => {
                 let mut types = vec![];
-                if let (Some(sel), ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t)) = (&del.selection, &del.from)
+                if let (
+                    Some(sel),
+                    ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t),
+                ) = (&del.selection, &del.from)
                     && let Some(tw) = t.first()
-                    && let Ok(Stmt::Sql(q)) = self.parse(&format!("SELECT 1 FROM {} WHERE {sel}", tw.relation)).map(|mut v| v.remove(0))
+                    && let Ok(Stmt::Sql(q)) = self
+                        .parse(&format!("SELECT 1 FROM {} WHERE {sel}", tw.relation))
+                        .map(|mut v| v.remove(0))
                     && let Ok(plan) = self.plan(*q).await
                 {
                     types = param_types_of_plan(&plan, declared, s)?;
                 }
-                Ok(Prepared::new(stmt, merge_declared(types, declared), None, PreparedKind::Statement))
+                Ok(Prepared::new(
+                    stmt,
+                    merge_declared(types, declared),
+                    None,
+                    PreparedKind::Statement,
+                ))
             }
-            _ => Ok(Prepared::new(stmt, declared.iter().map(|d| d.clone().unwrap_or(DataType::Utf8)).collect(), None, PreparedKind::Statement)),
+            _ => Ok(Prepared::new(
+                stmt,
+                declared
+                    .iter()
+                    .map(|d| d.clone().unwrap_or(DataType::Utf8))
+                    .collect(),
+                None,
+                PreparedKind::Statement,
+            )),
         }
     }
 
     /// Executes a prepared statement with parameter values.
-    pub async fn execute_prepared(&mut self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
+    pub async fn execute_prepared(
+        &mut self,
+        p: &Prepared,
+        params: Vec<ScalarValue>,
+    ) -> Result<Output> {
         if params.len() != p.param_types.len() {
-            return Err(Error::user(SqlState::ProtocolViolation, format!("bind message supplies {} parameters, but prepared statement requires {}", params.len(), p.param_types.len())));
+            return Err(Error::user(
+                SqlState::ProtocolViolation,
+                format!(
+                    "bind message supplies {} parameters, but prepared statement requires {}",
+                    params.len(),
+                    p.param_types.len()
+                ),
+            ));
         }
         match &p.kind {
             PreparedKind::Plan(plan) => {
                 if self.failed_transaction {
-                    return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
+                    return Err(Error::user(
+                        SqlState::InFailedTransaction,
+                        "current transaction is aborted, commands ignored until end of transaction block",
+                    ));
                 }
-                let plan = if params.is_empty() { plan.clone() } else { plan.clone().replace_params_with_values(&ParamValues::List(params.into_iter().map(Into::into).collect()))? };
+                let plan = if params.is_empty() {
+                    plan.clone()
+                } else {
+                    plan.clone().replace_params_with_values(&ParamValues::List(
+                        params.into_iter().map(Into::into).collect(),
+                    ))?
+                };
                 // The names were worked out once, at prepare time.
                 let described = p.result_schema.clone();
                 self.execute_plan(plan, move |schema| match described {
                     Some(d) if d.fields().len() == schema.fields().len() => {
-                        let names: Vec<Option<String>> = d.fields().iter().map(|f| Some(f.name().clone())).collect();
+                        let names: Vec<Option<String>> =
+                            d.fields().iter().map(|f| Some(f.name().clone())).collect();
                         crate::names::apply_names(&schema, Some(&names))
                     }
                     _ => schema,
@@ -690,7 +1035,10 @@ impl Session {
                     && let Statement::Insert(ins) = s.as_ref()
                 {
                     if self.failed_transaction {
-                        return Err(Error::user(SqlState::InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"));
+                        return Err(Error::user(
+                            SqlState::InFailedTransaction,
+                            "current transaction is aborted, commands ignored until end of transaction block",
+                        ));
                     }
                     let n = self.insert(ins, Some(&params)).await?;
                     return Ok(command(format!("INSERT 0 {n}")));
@@ -698,7 +1046,9 @@ impl Session {
                 if params.is_empty() {
                     return self.execute(&p.stmt).await;
                 }
-                let Stmt::Sql(s) = &p.stmt else { return self.execute(&p.stmt).await };
+                let Stmt::Sql(s) = &p.stmt else {
+                    return self.execute(&p.stmt).await;
+                };
                 let s = crate::params::substitute(s, &params)?;
                 self.execute(&Stmt::Sql(Box::new(s))).await
             }
@@ -706,13 +1056,16 @@ impl Session {
     }
 }
 
-
 /// TimescaleDB's `WITH (tsdb.hypertable, timescaledb.continuous, ...)` options have dotted
 /// keys that sqlparser does not accept; they are rewritten to `tsdb_hypertable` before
 /// parsing (outside string literals and quoted identifiers only). None if nothing changed.
 fn rewrite_dotted_options(sql: &str) -> Option<String> {
     // Cheap pre-check without allocating: most statements have no dotted option at all.
-    let has = |needle: &[u8]| sql.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+    let has = |needle: &[u8]| {
+        sql.as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
     if !has(b"tsdb.") && !has(b"timescaledb.") {
         return None;
     }
@@ -772,14 +1125,31 @@ fn rewrite_dotted_options(sql: &str) -> Option<String> {
 }
 
 impl Prepared {
-    fn new(stmt: Stmt, param_types: Vec<DataType>, result_schema: Option<SchemaRef>, kind: PreparedKind) -> Self {
-        let param_fields = param_types.iter().enumerate().map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true)).collect();
-        Prepared { stmt, param_types, param_fields, result_schema, kind }
+    fn new(
+        stmt: Stmt,
+        param_types: Vec<DataType>,
+        result_schema: Option<SchemaRef>,
+        kind: PreparedKind,
+    ) -> Self {
+        let param_fields = param_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true))
+            .collect();
+        Prepared {
+            stmt,
+            param_types,
+            param_fields,
+            result_schema,
+            kind,
+        }
     }
 }
 
 fn is_special_select(q: &ast::Query) -> bool {
-    let ast::SetExpr::Select(sel) = q.body.as_ref() else { return false };
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        return false;
+    };
     if !sel.from.is_empty() || sel.projection.len() != 1 {
         return false;
     }
@@ -804,7 +1174,11 @@ fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Ve
 
 /// Parameter types `$1..$n` of a plan; `$n::type` casts in the statement fill the ones
 /// DataFusion cannot infer; unknown ones are text.
-fn param_types_of_plan(plan: &LogicalPlan, declared: &[Option<DataType>], stmt: &Statement) -> Result<Vec<DataType>> {
+fn param_types_of_plan(
+    plan: &LogicalPlan,
+    declared: &[Option<DataType>],
+    stmt: &Statement,
+) -> Result<Vec<DataType>> {
     let mut map = plan.get_parameter_types()?;
     for (k, t) in placeholder_casts(stmt) {
         let e = map.entry(k).or_insert(None);
@@ -842,7 +1216,9 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
     impl ast::Visitor for V {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &ast::Expr) -> std::ops::ControlFlow<()> {
-            if let ast::Expr::Cast { expr, data_type, .. } = e
+            if let ast::Expr::Cast {
+                expr, data_type, ..
+            } = e
                 && let ast::Expr::Value(v) = expr.as_ref()
                 && let ast::Value::Placeholder(p) = &v.value
                 && let Ok(t) = ddl::column_type(data_type)
@@ -867,13 +1243,27 @@ fn first_words(s: &str) -> String {
 
 fn single_text(col: String, text: String) -> Result<Output> {
     let schema = Arc::new(Schema::new(vec![Field::new(col, DataType::Utf8, true)]));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(vec![text]))]).map_err(datafusion::error::DataFusionError::from)?;
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(StringArray::from(vec![text]))],
+    )
+    .map_err(datafusion::error::DataFusionError::from)?;
     let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
-    Ok(Output::Rows { schema, stream: Box::pin(stream) })
+    Ok(Output::Rows {
+        schema,
+        stream: Box::pin(stream),
+    })
 }
 
 fn copy_spec(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> Result<CopySpec> {
-    let mut spec = CopySpec { format: CopyFormat::Text, delimiter: None, null: None, header: false, quote: None, escape: None };
+    let mut spec = CopySpec {
+        format: CopyFormat::Text,
+        delimiter: None,
+        null: None,
+        header: false,
+        quote: None,
+        escape: None,
+    };
     for o in options {
         match o {
             ast::CopyOption::Format(f) => {
@@ -881,7 +1271,12 @@ fn copy_spec(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> R
                     "text" => CopyFormat::Text,
                     "csv" => CopyFormat::Csv,
                     "binary" => CopyFormat::Binary,
-                    other => return Err(Error::user(SqlState::InvalidParameterValue, format!("COPY format \"{other}\" not recognized"))),
+                    other => {
+                        return Err(Error::user(
+                            SqlState::InvalidParameterValue,
+                            format!("COPY format \"{other}\" not recognized"),
+                        ));
+                    }
                 }
             }
             ast::CopyOption::Delimiter(c) => spec.delimiter = Some(*c),
@@ -889,7 +1284,8 @@ fn copy_spec(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> R
             ast::CopyOption::Header(h) => spec.header = *h,
             ast::CopyOption::Quote(c) => spec.quote = Some(*c),
             ast::CopyOption::Escape(c) => spec.escape = Some(*c),
-            ast::CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            ast::CopyOption::Encoding(e)
+                if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
             ast::CopyOption::Freeze(_) => {}
             other => return Err(Error::unsupported(format!("COPY option {other}"))),
         }
@@ -914,7 +1310,10 @@ fn copy_spec(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> R
         }
     }
     if spec.header && spec.format == CopyFormat::Text {
-        return Err(Error::user(SqlState::FeatureNotSupported, "COPY HEADER available only in CSV mode"));
+        return Err(Error::user(
+            SqlState::FeatureNotSupported,
+            "COPY HEADER available only in CSV mode",
+        ));
     }
     Ok(spec)
 }

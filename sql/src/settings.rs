@@ -4,7 +4,19 @@
 use crate::error::{Error, Result, SqlState};
 
 /// Parameters that the server reports to the client on change (ParameterStatus).
-pub const REPORTED: &[&str] = &["TimeZone", "DateStyle", "application_name", "client_encoding", "IntervalStyle", "standard_conforming_strings", "integer_datetimes", "server_encoding", "server_version", "is_superuser", "session_authorization"];
+pub const REPORTED: &[&str] = &[
+    "TimeZone",
+    "DateStyle",
+    "application_name",
+    "client_encoding",
+    "IntervalStyle",
+    "standard_conforming_strings",
+    "integer_datetimes",
+    "server_encoding",
+    "server_version",
+    "is_superuser",
+    "session_authorization",
+];
 
 /// The server_version reported to clients: a PostgreSQL version first (drivers parse it),
 /// Strata's own after it.
@@ -110,7 +122,10 @@ impl Settings {
     /// Applies `SET name = value`; returns the (name, value) to report as ParameterStatus.
     pub fn set(&mut self, name: &str, value: &str) -> Result<Option<(String, String)>> {
         let Some(canon) = Self::canonical(name) else {
-            return Err(Error::user(SqlState::UndefinedObject, format!("unrecognized configuration parameter \"{name}\"")));
+            return Err(Error::user(
+                SqlState::UndefinedObject,
+                format!("unrecognized configuration parameter \"{name}\""),
+            ));
         };
         let report = |n: &str, v: &str| Some((n.to_string(), v.to_string()));
         match canon {
@@ -129,7 +144,13 @@ impl Settings {
                         "Strata outputs dates in ISO style only; use SET DateStyle = 'ISO, MDY'.",
                     ));
                 }
-                self.datestyle = if v.contains("DMY") { "ISO, DMY".into() } else if v.contains("YMD") { "ISO, YMD".into() } else { "ISO, MDY".into() };
+                self.datestyle = if v.contains("DMY") {
+                    "ISO, DMY".into()
+                } else if v.contains("YMD") {
+                    "ISO, YMD".into()
+                } else {
+                    "ISO, MDY".into()
+                };
                 Ok(report("DateStyle", &self.datestyle.clone()))
             }
             "application_name" => {
@@ -139,7 +160,12 @@ impl Settings {
             "client_encoding" => {
                 let v = value.to_ascii_uppercase().replace('-', "");
                 if v != "UTF8" && v != "UNICODE" {
-                    return Err(Error::user(SqlState::FeatureNotSupported, format!("client encoding \"{value}\" is not supported; Strata speaks UTF8 only")));
+                    return Err(Error::user(
+                        SqlState::FeatureNotSupported,
+                        format!(
+                            "client encoding \"{value}\" is not supported; Strata speaks UTF8 only"
+                        ),
+                    ));
                 }
                 self.client_encoding = "UTF8".into();
                 Ok(report("client_encoding", "UTF8"))
@@ -150,27 +176,44 @@ impl Settings {
             }
             "statement_timeout" => {
                 self.statement_timeout_ms = parse_duration_ms(value).ok_or_else(|| {
-                    Error::user(SqlState::InvalidParameterValue, format!("invalid value for parameter \"statement_timeout\": \"{value}\""))
+                    Error::user(
+                        SqlState::InvalidParameterValue,
+                        format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
+                    )
                 })?;
                 Ok(None)
             }
             "extra_float_digits" => {
                 let v: i32 = value.trim().parse().map_err(|_| {
-                    Error::user(SqlState::InvalidParameterValue, format!("invalid value for parameter \"extra_float_digits\": \"{value}\""))
+                    Error::user(
+                        SqlState::InvalidParameterValue,
+                        format!("invalid value for parameter \"extra_float_digits\": \"{value}\""),
+                    )
                 })?;
                 if !(-15..=3).contains(&v) {
-                    return Err(Error::user(SqlState::InvalidParameterValue, format!("{v} is outside the valid range for parameter \"extra_float_digits\" (-15 .. 3)")));
+                    return Err(Error::user(
+                        SqlState::InvalidParameterValue,
+                        format!(
+                            "{v} is outside the valid range for parameter \"extra_float_digits\" (-15 .. 3)"
+                        ),
+                    ));
                 }
                 self.extra_float_digits = v;
                 Ok(None)
             }
             "IntervalStyle" => {
                 if !value.eq_ignore_ascii_case("postgres") {
-                    return Err(Error::user(SqlState::FeatureNotSupported, format!("IntervalStyle \"{value}\" is not supported; only postgres")));
+                    return Err(Error::user(
+                        SqlState::FeatureNotSupported,
+                        format!("IntervalStyle \"{value}\" is not supported; only postgres"),
+                    ));
                 }
                 Ok(report("IntervalStyle", "postgres"))
             }
-            "server_version" => Err(Error::user(SqlState::InvalidParameterValue, "parameter \"server_version\" cannot be changed")),
+            "server_version" => Err(Error::user(
+                SqlState::InvalidParameterValue,
+                "parameter \"server_version\" cannot be changed",
+            )),
             other => {
                 self.other.retain(|(n, _)| n != other);
                 self.other.push((other.to_string(), value.to_string()));
@@ -182,7 +225,11 @@ impl Settings {
     /// `RESET name` / `RESET ALL`.
     /// `defaults` are the session's start-up values (PostgreSQL resets to those, not to the
     /// server defaults).
-    pub fn reset(&mut self, name: Option<&str>, defaults: &Settings) -> Result<Option<(String, String)>> {
+    pub fn reset(
+        &mut self,
+        name: Option<&str>,
+        defaults: &Settings,
+    ) -> Result<Option<(String, String)>> {
         let d = defaults.clone();
         match name {
             None => {
@@ -192,7 +239,10 @@ impl Settings {
             }
             Some(n) => {
                 let Some(canon) = Self::canonical(n) else {
-                    return Err(Error::user(SqlState::UndefinedObject, format!("unrecognized configuration parameter \"{n}\"")));
+                    return Err(Error::user(
+                        SqlState::UndefinedObject,
+                        format!("unrecognized configuration parameter \"{n}\""),
+                    ));
                 };
                 let v = d.get(canon).unwrap_or_default();
                 self.other.retain(|(x, _)| x != canon);
@@ -214,7 +264,13 @@ impl Settings {
             "client_encoding" => self.client_encoding.clone(),
             "search_path" => self.search_path.clone(),
             "statement_timeout" => {
-                if self.statement_timeout_ms == 0 { "0".into() } else if self.statement_timeout_ms % 1000 == 0 { format!("{}s", self.statement_timeout_ms / 1000) } else { format!("{}ms", self.statement_timeout_ms) }
+                if self.statement_timeout_ms == 0 {
+                    "0".into()
+                } else if self.statement_timeout_ms % 1000 == 0 {
+                    format!("{}s", self.statement_timeout_ms / 1000)
+                } else {
+                    format!("{}ms", self.statement_timeout_ms)
+                }
             }
             "extra_float_digits" => self.extra_float_digits.to_string(),
             "IntervalStyle" => self.intervalstyle.clone(),
@@ -224,7 +280,12 @@ impl Settings {
                 .iter()
                 .find(|(n, _)| n == other)
                 .map(|(_, v)| v.clone())
-                .or_else(|| PASSIVE.iter().find(|(n, _)| *n == other).map(|(_, v)| v.to_string()))?,
+                .or_else(|| {
+                    PASSIVE
+                        .iter()
+                        .find(|(n, _)| *n == other)
+                        .map(|(_, v)| v.to_string())
+                })?,
         })
     }
 }
@@ -235,7 +296,9 @@ impl Settings {
 pub fn parse_timezone(value: &str) -> Result<(String, i32)> {
     let v = value.trim();
     match strata_pgtypes::encode::TimeZoneSetting::parse(v) {
-        Some(tz) if tz.seconds_east == 0 && !v.chars().any(|c| c.is_ascii_digit()) => Ok(("UTC".into(), 0)),
+        Some(tz) if tz.seconds_east == 0 && !v.chars().any(|c| c.is_ascii_digit()) => {
+            Ok(("UTC".into(), 0))
+        }
         Some(tz) => Ok((v.to_string(), tz.seconds_east)),
         None => Err(Error::with_hint(
             SqlState::InvalidParameterValue,
@@ -282,7 +345,8 @@ mod tests {
         assert_eq!(s.get("statement_timeout").unwrap(), "5s");
         assert_eq!(s.statement_timeout_ms, 5000);
         s.set("application_name", "x").unwrap();
-        s.reset(Some("application_name"), &Settings::default()).unwrap();
+        s.reset(Some("application_name"), &Settings::default())
+            .unwrap();
         assert_eq!(s.get("application_name").unwrap(), "");
         assert!(s.set("no_such_thing", "1").is_err());
         s.set("work_mem", "64MB").unwrap();

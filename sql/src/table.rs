@@ -48,7 +48,11 @@ pub struct TsTable {
 impl TsTable {
     pub fn new(storage: Arc<Storage>, def: Arc<TableDef>) -> Self {
         let schema = def.arrow_schema();
-        TsTable { storage, def, schema }
+        TsTable {
+            storage,
+            def,
+            schema,
+        }
     }
 
     /// The table definition this provider was built from.
@@ -67,7 +71,10 @@ impl TableProvider for TsTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -82,7 +89,10 @@ impl TableProvider for TsTable {
             Some(tc) => time_range(filters, &tc.name),
             None => TimeRange::ALL,
         };
-        let snap = self.storage.snapshot(self.def.id, range).map_err(crate::error::Error::from)?;
+        let snap = self
+            .storage
+            .snapshot(self.def.id, range)
+            .map_err(crate::error::Error::from)?;
         // The table may have gained columns since planning started; use the snapshot's schema
         // only if identical, otherwise adapt to the planned schema.
         let schema = Arc::clone(&self.schema);
@@ -100,7 +110,8 @@ impl TableProvider for TsTable {
                 let len = parts.len();
                 parts[i % len].push(b);
             }
-            let mut src = MemorySourceConfig::try_new(&parts, Arc::clone(&schema), projection.cloned())?;
+            let mut src =
+                MemorySourceConfig::try_new(&parts, Arc::clone(&schema), projection.cloned())?;
             if let Some(l) = limit {
                 src = src.with_limit(Some(l));
             }
@@ -151,7 +162,11 @@ pub fn time_range(filters: &[Expr], col: &str) -> TimeRange {
 
 fn narrow(e: &Expr, col: &str, r: &mut TimeRange) {
     match e {
-        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) => {
             narrow(left, col, r);
             narrow(right, col, r);
         }

@@ -36,8 +36,14 @@ pub fn field_infos(schema: &SchemaRef, codes: &[i16]) -> Vec<FieldInfo> {
         .enumerate()
         .map(|(i, f)| {
             let info = pg_type_of_field(f);
-            FieldInfo::new(f.name().clone(), None, None, Type::from_oid(info.oid).unwrap_or(Type::TEXT), format_of(codes, i))
-                .with_type_size(info.typlen)
+            FieldInfo::new(
+                f.name().clone(),
+                None,
+                None,
+                Type::from_oid(info.oid).unwrap_or(Type::TEXT),
+                format_of(codes, i),
+            )
+            .with_type_size(info.typlen)
         })
         .collect()
 }
@@ -61,7 +67,10 @@ impl BatchEncoder {
 
     /// Encodes every row of `batch` into DataRow messages. All rows are written into one
     /// buffer and split into messages without copying.
-    pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<DataRow>, strata_pgtypes::encode::EncodeError> {
+    pub fn encode(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<Vec<DataRow>, strata_pgtypes::encode::EncodeError> {
         let n = batch.num_rows();
         let mut rows = Vec::with_capacity(n);
         let mut buf: Vec<u8> = Vec::with_capacity(n * 16 * self.encoders.len().max(1));
@@ -74,10 +83,15 @@ impl BatchEncoder {
             ends.push(buf.len());
         }
         // Zero-copy: the Vec becomes the BytesMut (unique owner).
-        let mut all = bytes::Bytes::from(buf).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+        let mut all = bytes::Bytes::from(buf)
+            .try_into_mut()
+            .unwrap_or_else(|b| BytesMut::from(&b[..]));
         let mut start = 0;
         for end in ends {
-            rows.push(DataRow::new(all.split_to(end - start), self.encoders.len() as i16));
+            rows.push(DataRow::new(
+                all.split_to(end - start),
+                self.encoders.len() as i16,
+            ));
             start = end;
         }
         Ok(rows)

@@ -6,7 +6,10 @@ use strata_sql::{Error, SqlState};
 /// The ErrorResponse for an error.
 pub fn error_info(e: &Error) -> ErrorInfo {
     let state = e.sqlstate();
-    if matches!(state, SqlState::Internal | SqlState::IoError | SqlState::DataCorrupted) {
+    if matches!(
+        state,
+        SqlState::Internal | SqlState::IoError | SqlState::DataCorrupted
+    ) {
         tracing::error!(sqlstate = state.code(), error = %e, "internal error");
     } else {
         tracing::debug!(sqlstate = state.code(), error = %e, "statement failed");

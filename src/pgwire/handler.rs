@@ -13,10 +13,16 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{
+    CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
+    Response, Tag,
+};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, RandomPidSecretKeyGenerator, Type};
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, RandomPidSecretKeyGenerator,
+    Type,
+};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::cancel::CancelRequest;
@@ -47,8 +53,16 @@ impl Handlers {
     pub fn new(engine: Arc<Engine>) -> Self {
         let registry = Arc::new(CancelRegistry::default());
         Handlers {
-            inner: Arc::new(Inner { engine: Arc::clone(&engine), registry: Arc::clone(&registry), parser: Arc::new(StrataParser) }),
-            startup: Arc::new(StrataStartup { engine, registry, pid_gen: RandomPidSecretKeyGenerator::default() }),
+            inner: Arc::new(Inner {
+                engine: Arc::clone(&engine),
+                registry: Arc::clone(&registry),
+                parser: Arc::new(StrataParser),
+            }),
+            startup: Arc::new(StrataStartup {
+                engine,
+                registry,
+                pid_gen: RandomPidSecretKeyGenerator::default(),
+            }),
         }
     }
 }
@@ -91,19 +105,37 @@ impl CancelHandler for Inner {
 }
 
 fn conn<C: ClientInfo>(client: &C) -> PgWireResult<Arc<ConnState>> {
-    client.session_extensions().get::<ConnState>().ok_or_else(|| user(SqlState::ProtocolViolation, "connection has no session (start-up not completed)"))
+    client
+        .session_extensions()
+        .get::<ConnState>()
+        .ok_or_else(|| {
+            user(
+                SqlState::ProtocolViolation,
+                "connection has no session (start-up not completed)",
+            )
+        })
 }
 
 fn canceled() -> Error {
-    Error::user(SqlState::QueryCanceled, "canceling statement due to user request")
+    Error::user(
+        SqlState::QueryCanceled,
+        "canceling statement due to user request",
+    )
 }
 
 fn timed_out() -> Error {
-    Error::user(SqlState::QueryCanceled, "canceling statement due to statement timeout")
+    Error::user(
+        SqlState::QueryCanceled,
+        "canceling statement due to statement timeout",
+    )
 }
 
 /// Runs `fut` unless the connection's cancel flag fires or the statement timeout passes.
-async fn guarded<T>(cancel: &CancelFlag, deadline: Option<tokio::time::Instant>, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+async fn guarded<T>(
+    cancel: &CancelFlag,
+    deadline: Option<tokio::time::Instant>,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     let sleep = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
@@ -123,7 +155,10 @@ fn deadline_of(session: &Session) -> Option<tokio::time::Instant> {
 }
 
 fn text_options(session: &Session) -> TextOptions {
-    TextOptions { timezone: TimeZoneSetting::fixed(session.settings.tz_offset_secs), extra_float_digits: session.settings.extra_float_digits }
+    TextOptions {
+        timezone: TimeZoneSetting::fixed(session.settings.tz_offset_secs),
+        extra_float_digits: session.settings.extra_float_digits,
+    }
 }
 
 /// Turns a record batch stream into DataRows, honouring cancel and timeout while streaming.
@@ -138,23 +173,29 @@ fn row_stream(
 ) -> QueryResponse {
     let fields = Arc::new(field_infos(&schema, &codes));
     let encoder = BatchEncoder::new(&schema, &codes, &opts);
-    let batches = stream::unfold((stream, cancel, false), move |(mut s, cancel, done)| async move {
-        if done {
-            return None;
-        }
-        let next = guarded(&cancel, deadline, async { Ok(s.next().await) }).await;
-        match next {
-            Ok(Some(Ok(b))) => Some((Ok(b), (s, cancel, false))),
-            Ok(Some(Err(e))) => Some((Err(Error::from(e)), (s, cancel, true))),
-            Ok(None) => None,
-            Err(e) => Some((Err(e), (s, cancel, true))),
-        }
-    });
+    let batches = stream::unfold(
+        (stream, cancel, false),
+        move |(mut s, cancel, done)| async move {
+            if done {
+                return None;
+            }
+            let next = guarded(&cancel, deadline, async { Ok(s.next().await) }).await;
+            match next {
+                Ok(Some(Ok(b))) => Some((Ok(b), (s, cancel, false))),
+                Ok(Some(Err(e))) => Some((Err(Error::from(e)), (s, cancel, true))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), (s, cancel, true))),
+            }
+        },
+    );
     let rows = batches.flat_map(move |b| {
         let out: Vec<PgWireResult<_>> = match b {
             Ok(b) => match encoder.encode(&b) {
                 Ok(rows) => rows.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(to_pgwire(&Error::user(SqlState::Internal, format!("cannot encode result: {e}"))))],
+                Err(e) => vec![Err(to_pgwire(&Error::user(
+                    SqlState::Internal,
+                    format!("cannot encode result: {e}"),
+                )))],
             },
             Err(e) => {
                 failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -167,23 +208,41 @@ fn row_stream(
 }
 
 /// Builds the COPY TO STDOUT data stream (text or CSV).
-fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &strata_sql::CopySpec, opts: TextOptions, cancel: Arc<CancelFlag>) -> PgWireResult<CopyResponse> {
+fn copy_out_stream(
+    schema: SchemaRef,
+    stream: SendableRecordBatchStream,
+    spec: &strata_sql::CopySpec,
+    opts: TextOptions,
+    cancel: Arc<CancelFlag>,
+) -> PgWireResult<CopyResponse> {
     if spec.format == CopyFormat::Binary {
-        return Err(user(SqlState::FeatureNotSupported, "COPY TO STDOUT in binary format is not supported"));
+        return Err(user(
+            SqlState::FeatureNotSupported,
+            "COPY TO STDOUT in binary format is not supported",
+        ));
     }
     let csv = spec.format == CopyFormat::Csv;
     let delim = spec.delimiter.unwrap_or(if csv { ',' } else { '\t' }) as u8;
-    let null = spec.null.clone().unwrap_or_else(|| if csv { String::new() } else { "\\N".into() });
+    let null = spec
+        .null
+        .clone()
+        .unwrap_or_else(|| if csv { String::new() } else { "\\N".into() });
     let quote = spec.quote.unwrap_or('"') as u8;
     let header = spec.header;
     let ncols = schema.fields().len();
-    let encoders: Vec<_> = schema.fields().iter().map(|f| strata_pgtypes::encode::ColumnEncoder::new(f, false, &opts)).collect();
+    let encoders: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| strata_pgtypes::encode::ColumnEncoder::new(f, false, &opts))
+        .collect();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let batches = stream::unfold((stream, cancel), |(mut s, cancel)| async move {
         if cancel.is_canceled() {
             return Some((Err(canceled()), (s, cancel)));
         }
-        s.next().await.map(|r| (r.map_err(Error::from), (s, cancel)))
+        s.next()
+            .await
+            .map(|r| (r.map_err(Error::from), (s, cancel)))
     });
     let mut first = true;
     // One CopyData message per row, as PostgreSQL sends (and as clients count rows).
@@ -213,7 +272,9 @@ fn copy_out_stream(schema: SchemaRef, stream: SendableRecordBatchStream, spec: &
                     out.push(delim);
                 }
                 val.clear();
-                let present = encoders[c].encode(b.column(c).as_ref(), r, &mut val).map_err(|e| user(SqlState::Internal, e.to_string()))?;
+                let present = encoders[c]
+                    .encode(b.column(c).as_ref(), r, &mut val)
+                    .map_err(|e| user(SqlState::Internal, e.to_string()))?;
                 if !present {
                     out.extend_from_slice(null.as_bytes());
                 } else if csv {
@@ -252,7 +313,10 @@ fn text_field(out: &mut Vec<u8>, v: &[u8], delim: u8) {
 }
 
 fn csv_field(out: &mut Vec<u8>, v: &[u8], delim: u8, quote: u8, null: &str) {
-    let needs = v.is_empty() && null.is_empty() || v.iter().any(|&b| b == delim || b == quote || b == b'\n' || b == b'\r') || v == null.as_bytes();
+    let needs = v.is_empty() && null.is_empty()
+        || v.iter()
+            .any(|&b| b == delim || b == quote || b == b'\n' || b == b'\r')
+        || v == null.as_bytes();
     if !needs {
         out.extend_from_slice(v);
         return;
@@ -285,20 +349,37 @@ const COPY_COMMIT_BYTES: usize = 64 * 1024 * 1024;
 
 impl Inner {
     /// Executes one statement and maps its output to a pgwire response.
-    async fn run<C>(&self, client: &mut C, state: &ConnState, session: &mut Session, stmt: &Stmt, prepared: Option<(&Prepared, Vec<ScalarValue>, Vec<i16>)>, materialize: bool) -> Result<Response, Error>
+    async fn run<C>(
+        &self,
+        client: &mut C,
+        state: &ConnState,
+        session: &mut Session,
+        stmt: &Stmt,
+        prepared: Option<(&Prepared, Vec<ScalarValue>, Vec<i16>)>,
+        materialize: bool,
+    ) -> Result<Response, Error>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         state.cancel.reset();
-        if state.stream_failed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        if state
+            .stream_failed
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
             session.note_error();
         }
         let deadline = deadline_of(session);
         let (out, codes) = match prepared {
-            Some((p, params, codes)) => (guarded(&state.cancel, deadline, session.execute_prepared(p, params)).await, codes),
-            None => (guarded(&state.cancel, deadline, session.execute(stmt)).await, vec![]),
+            Some((p, params, codes)) => (
+                guarded(&state.cancel, deadline, session.execute_prepared(p, params)).await,
+                codes,
+            ),
+            None => (
+                guarded(&state.cancel, deadline, session.execute(stmt)).await,
+                vec![],
+            ),
         };
         let out = match out {
             Ok(o) => o,
@@ -322,15 +403,38 @@ impl Inner {
                 })
                 .await
                 .inspect_err(|_| session.note_error())?;
-                let mem = datafusion::physical_plan::memory::MemoryStream::try_new(batches, Arc::clone(&schema), None).map_err(Error::from)?;
-                Response::Query(row_stream(schema, Box::pin(mem), codes, text_options(session), Arc::clone(&state.cancel), deadline, Arc::clone(&state.stream_failed)))
+                let mem = datafusion::physical_plan::memory::MemoryStream::try_new(
+                    batches,
+                    Arc::clone(&schema),
+                    None,
+                )
+                .map_err(Error::from)?;
+                Response::Query(row_stream(
+                    schema,
+                    Box::pin(mem),
+                    codes,
+                    text_options(session),
+                    Arc::clone(&state.cancel),
+                    deadline,
+                    Arc::clone(&state.stream_failed),
+                ))
             }
-            Output::Rows { schema, stream } => {
-                Response::Query(row_stream(schema, stream, codes, text_options(session), Arc::clone(&state.cancel), deadline, Arc::clone(&state.stream_failed)))
-            }
+            Output::Rows { schema, stream } => Response::Query(row_stream(
+                schema,
+                stream,
+                codes,
+                text_options(session),
+                Arc::clone(&state.cancel),
+                deadline,
+                Arc::clone(&state.stream_failed),
+            )),
             Output::Command { tag, params } => {
                 for (k, v) in params {
-                    let _ = client.send(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(k, v))).await;
+                    let _ = client
+                        .send(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                            k, v,
+                        )))
+                        .await;
                 }
                 let t = command_tag(&tag);
                 match tag.as_str() {
@@ -339,13 +443,32 @@ impl Inner {
                     _ => Response::Execution(t),
                 }
             }
-            Output::CopyOut { schema, stream, spec } => {
-                Response::CopyOut(copy_out_stream(schema, stream, &spec, text_options(session), Arc::clone(&state.cancel)).map_err(|e| Error::user(SqlState::Internal, e.to_string()))?)
-            }
+            Output::CopyOut {
+                schema,
+                stream,
+                spec,
+            } => Response::CopyOut(
+                copy_out_stream(
+                    schema,
+                    stream,
+                    &spec,
+                    text_options(session),
+                    Arc::clone(&state.cancel),
+                )
+                .map_err(|e| Error::user(SqlState::Internal, e.to_string()))?,
+            ),
             Output::CopyIn(target) => {
                 let ncols = target.targets.len();
                 let parser = new_copy_parser(&target, session.settings.tz_offset_secs);
-                *state.copy.lock().await = Some(CopyState { target, parser, pending: vec![], pending_bytes: 0, rows: 0, error: None, tz: session.settings.tz_offset_secs });
+                *state.copy.lock().await = Some(CopyState {
+                    target,
+                    parser,
+                    pending: vec![],
+                    pending_bytes: 0,
+                    rows: 0,
+                    error: None,
+                    tz: session.settings.tz_offset_secs,
+                });
                 Response::CopyIn(CopyResponse::new(0, ncols, stream::empty()))
             }
         })
@@ -355,10 +478,18 @@ impl Inner {
 fn new_copy_parser(target: &CopyIn, tz: i32) -> strata_pgtypes::copy::CopyParser {
     use strata_pgtypes::copy::{CopyFormat as F, CopyOptions, CopyParser};
     let schema = target.table.arrow_schema();
-    let fields: Vec<Field> = target.targets.iter().map(|i| schema.field(*i).clone()).collect();
+    let fields: Vec<Field> = target
+        .targets
+        .iter()
+        .map(|i| schema.field(*i).clone())
+        .collect();
     let sub = Arc::new(arrow::datatypes::Schema::new(fields));
     let csv = target.spec.format == CopyFormat::Csv;
-    let mut opts = if csv { CopyOptions::csv() } else { CopyOptions::text() };
+    let mut opts = if csv {
+        CopyOptions::csv()
+    } else {
+        CopyOptions::text()
+    };
     opts.format = if csv { F::Csv } else { F::Text };
     if let Some(d) = target.spec.delimiter {
         opts.delimiter = d as u8;
@@ -380,8 +511,12 @@ fn new_copy_parser(target: &CopyIn, tz: i32) -> strata_pgtypes::copy::CopyParser
 fn command_tag(tag: &str) -> Tag {
     let parts: Vec<&str> = tag.split(' ').collect();
     match parts.as_slice() {
-        ["INSERT", oid, n] => Tag::new("INSERT").with_oid(oid.parse().unwrap_or(0)).with_rows(n.parse().unwrap_or(0)),
-        [cmd, n] if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => Tag::new(cmd).with_rows(n.parse().unwrap_or(0)),
+        ["INSERT", oid, n] => Tag::new("INSERT")
+            .with_oid(oid.parse().unwrap_or(0))
+            .with_rows(n.parse().unwrap_or(0)),
+        [cmd, n] if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => {
+            Tag::new(cmd).with_rows(n.parse().unwrap_or(0))
+        }
         _ => Tag::new(tag),
     }
 }
@@ -407,7 +542,10 @@ impl SimpleQueryHandler for Inner {
         let mut out = Vec::with_capacity(stmts.len());
         let n = stmts.len();
         for (i, s) in stmts.iter().enumerate() {
-            match self.run(client, &state, &mut session, s, None, i + 1 < n).await {
+            match self
+                .run(client, &state, &mut session, s, None, i + 1 < n)
+                .await
+            {
                 Ok(r) => {
                     let copy_in = matches!(r, Response::CopyIn(_));
                     out.push(r);
@@ -439,7 +577,12 @@ pub struct StrataParser;
 impl QueryParser for StrataParser {
     type Statement = PreparedStmt;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -447,7 +590,10 @@ impl QueryParser for StrataParser {
         let mut session = state.session.lock().await;
         let mut stmts = session.parse(sql).map_err(|e| to_pgwire(&e))?;
         if stmts.len() > 1 {
-            return Err(user(SqlState::SyntaxError, "cannot insert multiple commands into a prepared statement"));
+            return Err(user(
+                SqlState::SyntaxError,
+                "cannot insert multiple commands into a prepared statement",
+            ));
         }
         let stmt = stmts.pop().unwrap_or(Stmt::Empty);
         if matches!(stmt, Stmt::Empty) {
@@ -455,18 +601,37 @@ impl QueryParser for StrataParser {
         }
         let declared: Vec<Option<DataType>> = types
             .iter()
-            .map(|t| t.as_ref().and_then(|t| if t.oid() == 0 || *t == Type::UNKNOWN { None } else { strata_pgtypes::oid::arrow_type_of_oid(t.oid()) }))
+            .map(|t| {
+                t.as_ref().and_then(|t| {
+                    if t.oid() == 0 || *t == Type::UNKNOWN {
+                        None
+                    } else {
+                        strata_pgtypes::oid::arrow_type_of_oid(t.oid())
+                    }
+                })
+            })
             .collect();
-        let p = session.prepare(stmt, &declared).await.map_err(|e| to_pgwire(&e))?;
-        Ok(Some(PreparedStmt { prepared: Arc::new(p) }))
+        let p = session
+            .prepare(stmt, &declared)
+            .await
+            .map_err(|e| to_pgwire(&e))?;
+        Ok(Some(PreparedStmt {
+            prepared: Arc::new(p),
+        }))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
         Ok(stmt.prepared.param_fields.iter().map(pg_type).collect())
     }
 
-    fn get_result_schema(&self, stmt: &Self::Statement, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        let Some(schema) = &stmt.prepared.result_schema else { return Ok(vec![]) };
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let Some(schema) = &stmt.prepared.result_schema else {
+            return Ok(vec![]);
+        };
         let codes = codes_of(column_format, schema.fields().len());
         Ok(field_infos(schema, &codes))
     }
@@ -492,7 +657,11 @@ fn decode_params(portal: &Portal<PreparedStmt>, tz: i32) -> Result<Vec<ScalarVal
     let declared = &portal.statement.parameter_types;
     let mut out = Vec::with_capacity(portal.parameters.len());
     for (i, raw) in portal.parameters.iter().enumerate() {
-        let field = p.param_fields.get(i).cloned().unwrap_or_else(|| Field::new(format!("${}", i + 1), DataType::Utf8, true));
+        let field = p
+            .param_fields
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| Field::new(format!("${}", i + 1), DataType::Utf8, true));
         let dt = field.data_type().clone();
         let Some(bytes) = raw else {
             out.push(ScalarValue::try_from(&dt).map_err(Error::from)?);
@@ -501,17 +670,34 @@ fn decode_params(portal: &Portal<PreparedStmt>, tz: i32) -> Result<Vec<ScalarVal
         let binary = match &portal.parameter_format {
             Format::UnifiedText => false,
             Format::UnifiedBinary => true,
-            Format::Individual(v) => v.get(if v.len() == 1 { 0 } else { i }).copied().unwrap_or(0) == 1,
+            Format::Individual(v) => {
+                v.get(if v.len() == 1 { 0 } else { i })
+                    .copied()
+                    .unwrap_or(0)
+                    == 1
+            }
         };
         let v = if binary {
-            let oid = declared.get(i).cloned().flatten().map(|t| t.oid()).unwrap_or_else(|| pg_type(&field).oid());
+            let oid = declared
+                .get(i)
+                .cloned()
+                .flatten()
+                .map(|t| t.oid())
+                .unwrap_or_else(|| pg_type(&field).oid());
             strata_pgtypes::decode::parse_binary_value_for_field(bytes, oid, &field, tz)
         } else {
-            let s = std::str::from_utf8(bytes).map_err(|_| Error::user(SqlState::InvalidTextRepresentation, "invalid UTF-8 in parameter"))?;
+            let s = std::str::from_utf8(bytes).map_err(|_| {
+                Error::user(
+                    SqlState::InvalidTextRepresentation,
+                    "invalid UTF-8 in parameter",
+                )
+            })?;
             strata_pgtypes::decode::parse_text_value(s, &field, tz)
         };
-        let v = v.map_err(|e| Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.message))?;
-        let arr = strata_pgtypes::decode::scalar_to_array(&v, &field, tz).map_err(|e| Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.message))?;
+        let v =
+            v.map_err(|e| Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.message))?;
+        let arr = strata_pgtypes::decode::scalar_to_array(&v, &field, tz)
+            .map_err(|e| Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.message))?;
         out.push(ScalarValue::try_from_array(&arr, 0).map_err(Error::from)?);
     }
     Ok(out)
@@ -526,7 +712,11 @@ impl ExtendedQueryHandler for Inner {
         Arc::clone(&self.parser)
     }
 
-    async fn do_describe_statement<C>(&self, _client: &mut C, target: &StoredStatement<Self::Statement>) -> PgWireResult<DescribeStatementResponse>
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -536,24 +726,45 @@ impl ExtendedQueryHandler for Inner {
         let server = self.parser.get_parameter_types(&target.statement)?;
         let n = server.len().max(target.parameter_types.len());
         let types = (0..n)
-            .map(|i| target.parameter_types.get(i).cloned().flatten().filter(|t| t.oid() != 0).or_else(|| server.get(i).cloned()).unwrap_or(Type::TEXT))
+            .map(|i| {
+                target
+                    .parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .filter(|t| t.oid() != 0)
+                    .or_else(|| server.get(i).cloned())
+                    .unwrap_or(Type::TEXT)
+            })
             .collect();
         let fields = self.parser.get_result_schema(&target.statement, None)?;
         Ok(DescribeStatementResponse::new(types, fields))
     }
 
-    async fn do_describe_portal<C>(&self, _client: &mut C, target: &Portal<Self::Statement>) -> PgWireResult<DescribePortalResponse>
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        target: &Portal<Self::Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let fields = self.parser.get_result_schema(&target.statement.statement, Some(&target.result_column_format))?;
+        let fields = self.parser.get_result_schema(
+            &target.statement.statement,
+            Some(&target.result_column_format),
+        )?;
         Ok(DescribePortalResponse::new(fields))
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -567,10 +778,23 @@ impl ExtendedQueryHandler for Inner {
             Ok(v) => v,
             Err(e) => return Err(to_pgwire(&e)),
         };
-        let n = p.result_schema.as_ref().map(|s| s.fields().len()).unwrap_or(0);
+        let n = p
+            .result_schema
+            .as_ref()
+            .map(|s| s.fields().len())
+            .unwrap_or(0);
         let codes = codes_of(Some(&portal.result_column_format), n);
         let stmt = p.stmt.clone();
-        self.run(client, &state, &mut session, &stmt, Some((&p, params, codes)), false).await.map_err(|e| to_pgwire(&e))
+        self.run(
+            client,
+            &state,
+            &mut session,
+            &stmt,
+            Some((&p, params, codes)),
+            false,
+        )
+        .await
+        .map_err(|e| to_pgwire(&e))
     }
 }
 
@@ -584,7 +808,9 @@ impl CopyHandler for Inner {
     {
         let state = conn(client)?;
         let mut guard = state.copy.lock().await;
-        let Some(cs) = guard.as_mut() else { return Ok(()) };
+        let Some(cs) = guard.as_mut() else {
+            return Ok(());
+        };
         if cs.error.is_some() {
             return Ok(());
         }
@@ -613,7 +839,10 @@ impl CopyHandler for Inner {
     {
         let state = conn(client)?;
         let Some(mut cs) = state.copy.lock().await.take() else {
-            return Err(user(SqlState::ProtocolViolation, "COPY data without COPY command"));
+            return Err(user(
+                SqlState::ProtocolViolation,
+                "COPY data without COPY command",
+            ));
         };
         if let Some(e) = cs.error.take() {
             return Err(to_pgwire(&e));
@@ -623,9 +852,15 @@ impl CopyHandler for Inner {
             Ok(None) => {}
             Err(e) => return Err(to_pgwire(&copy_error(e))),
         }
-        commit_copy(self.engine.storage(), &mut cs).await.map_err(|e| to_pgwire(&e))?;
+        commit_copy(self.engine.storage(), &mut cs)
+            .await
+            .map_err(|e| to_pgwire(&e))?;
         let _ = cs.tz;
-        client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(cs.rows as usize).into())).await?;
+        client
+            .send(PgWireBackendMessage::CommandComplete(
+                Tag::new("COPY").with_rows(cs.rows as usize).into(),
+            ))
+            .await?;
         Ok(())
     }
 
@@ -638,7 +873,10 @@ impl CopyHandler for Inner {
         if let Ok(state) = conn(client) {
             *state.copy.lock().await = None;
         }
-        user(SqlState::QueryCanceled, format!("COPY from stdin failed: {}", fail.message))
+        user(
+            SqlState::QueryCanceled,
+            format!("COPY from stdin failed: {}", fail.message),
+        )
     }
 }
 
@@ -657,10 +895,18 @@ async fn commit_copy(storage: &strata_storage::Storage, cs: &mut CopyState) -> R
     let mut full = Vec::with_capacity(cs.pending.len());
     for b in cs.pending.drain(..) {
         let rows = b.num_rows();
-        full.push(strata_sql::dml::complete_batch(def, &schema, &cs.target.targets, b.columns().to_vec(), rows, now)?);
+        full.push(strata_sql::dml::complete_batch(
+            def,
+            &schema,
+            &cs.target.targets,
+            b.columns().to_vec(),
+            rows,
+            now,
+        )?);
     }
     cs.pending_bytes = 0;
-    let batch = arrow::compute::concat_batches(&schema, &full).map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
+    let batch = arrow::compute::concat_batches(&schema, &full)
+        .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
     let n = batch.num_rows() as u64;
     storage.write(def.id, batch).await?;
     cs.rows += n;

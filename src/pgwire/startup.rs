@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use futures::Sink;
-use pgwire::api::auth::{ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata};
+use pgwire::api::auth::{
+    ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
 use pgwire::api::{ClientInfo, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -108,7 +111,10 @@ impl ServerParameterProvider for Params {
         C: ClientInfo,
     {
         let mut p = HashMap::new();
-        p.insert("server_version".into(), strata_sql::settings::SERVER_VERSION.into());
+        p.insert(
+            "server_version".into(),
+            strata_sql::settings::SERVER_VERSION.into(),
+        );
         p.insert("server_encoding".into(), "UTF8".into());
         p.insert("client_encoding".into(), "UTF8".into());
         p.insert("DateStyle".into(), "ISO, MDY".into());
@@ -127,18 +133,27 @@ impl ServerParameterProvider for Params {
 
 #[async_trait]
 impl StartupHandler for StrataStartup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(ref startup) = message else { return Ok(()) };
+        let PgWireFrontendMessage::Startup(ref startup) = message else {
+            return Ok(());
+        };
         protocol_negotiation(client, startup).await?;
         save_startup_parameters_to_metadata(client, startup);
         let (pid, key) = self.pid_gen.generate(client);
         client.set_pid_and_secret_key(pid, key.clone());
-        let mut session = self.engine.new_session().map_err(|e| crate::pgwire::error::to_pgwire(&e))?;
+        let mut session = self
+            .engine
+            .new_session()
+            .map_err(|e| crate::pgwire::error::to_pgwire(&e))?;
         // Apply start-up parameters the way PostgreSQL does (unknown or unsupported
         // values are ignored with a log line rather than refusing the connection).
         let md = client.metadata().clone();
@@ -161,12 +176,22 @@ impl StartupHandler for StrataStartup {
         if let Err(e) = session.apply_settings() {
             return Err(crate::pgwire::error::to_pgwire(&e));
         }
-        if md.get("replication").is_some_and(|v| v != "false" && v != "off" && v != "0") {
-            return Err(PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), "08P01".into(), "replication connections are not supported".into()))));
+        if md
+            .get("replication")
+            .is_some_and(|v| v != "false" && v != "off" && v != "0")
+        {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "08P01".into(),
+                "replication connections are not supported".into(),
+            ))));
         }
         let cancel = Arc::new(CancelFlag::default());
         let key_bytes = key.to_bytes().to_vec();
-        self.registry.map.lock().insert((pid, key_bytes.clone()), Arc::clone(&cancel));
+        self.registry
+            .map
+            .lock()
+            .insert((pid, key_bytes.clone()), Arc::clone(&cancel));
         let params = Params {
             user: md.get("user").cloned().unwrap_or_else(|| "strata".into()),
             app: session.settings.application_name.clone(),
@@ -177,7 +202,10 @@ impl StartupHandler for StrataStartup {
             cancel,
             copy: tokio::sync::Mutex::new(None),
             stream_failed: Arc::new(AtomicBool::new(false)),
-            _guard: CancelGuard { registry: Arc::clone(&self.registry), key: (pid, key_bytes) },
+            _guard: CancelGuard {
+                registry: Arc::clone(&self.registry),
+                key: (pid, key_bytes),
+            },
         });
         finish_authentication(client, &params).await
     }
@@ -188,7 +216,13 @@ fn parse_options(s: &str) -> Vec<(String, String)> {
     let mut out = vec![];
     let mut toks = s.split_whitespace().peekable();
     while let Some(t) = toks.next() {
-        let kv = if t == "-c" { toks.next().map(str::to_string) } else { t.strip_prefix("-c").or_else(|| t.strip_prefix("--")).map(str::to_string) };
+        let kv = if t == "-c" {
+            toks.next().map(str::to_string)
+        } else {
+            t.strip_prefix("-c")
+                .or_else(|| t.strip_prefix("--"))
+                .map(str::to_string)
+        };
         if let Some(kv) = kv
             && let Some((k, v)) = kv.split_once('=')
         {

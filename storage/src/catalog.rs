@@ -70,12 +70,16 @@ pub fn load(data_dir: &Path) -> Result<CatalogState> {
     let path = catalog_path(data_dir);
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                what: "catalog",
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-            let version = v.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            let v: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                    what: "catalog",
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })?;
+            let version = v
+                .get("format_version")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as u32;
             if version > CATALOG_FORMAT_VERSION || version == 0 {
                 return Err(Error::UnsupportedVersion {
                     what: format!("catalog {}", path.display()),

@@ -75,7 +75,10 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    pub const ALL: TimeRange = TimeRange { min: i64::MIN, max: i64::MAX };
+    pub const ALL: TimeRange = TimeRange {
+        min: i64::MIN,
+        max: i64::MAX,
+    };
 
     pub fn overlaps(&self, min: i64, max: i64) -> bool {
         self.min <= max && min <= self.max
@@ -163,14 +166,17 @@ impl Storage {
         for def in &cat.tables {
             let m = manifest::load(&dir, def.id)?;
             remove_orphans(&dir, def.id, &m);
-            tables.insert(def.id, TableData {
-                def: Arc::clone(def),
-                schema: def.arrow_schema(),
-                active: BTreeMap::new(),
-                frozen: BTreeMap::new(),
-                manifest: m,
-                oldest_active: None,
-            });
+            tables.insert(
+                def.id,
+                TableData {
+                    def: Arc::clone(def),
+                    schema: def.arrow_schema(),
+                    active: BTreeMap::new(),
+                    frozen: BTreeMap::new(),
+                    manifest: m,
+                    oldest_active: None,
+                },
+            );
         }
         remove_dropped_table_dirs(&dir, &cat);
 
@@ -182,7 +188,9 @@ impl Storage {
             for payload in seg.records {
                 match WalRecord::decode(&payload)? {
                     WalRecord::Insert { table, batch } => {
-                        let Some(td) = tables.get_mut(&table) else { continue };
+                        let Some(td) = tables.get_mut(&table) else {
+                            continue;
+                        };
                         if seg.id < td.manifest.replay_from {
                             continue;
                         }
@@ -196,12 +204,21 @@ impl Storage {
         if replayed > 0 {
             info!(records = replayed, "replayed WAL");
         }
-        let wal = Wal::open(WalConfig { dir: wal_dir, segment_bytes: config.wal_segment_bytes, fsync: config.fsync })?;
+        let wal = Wal::open(WalConfig {
+            dir: wal_dir,
+            segment_bytes: config.wal_segment_bytes,
+            fsync: config.fsync,
+        })?;
         Ok(Arc::new(Storage {
             config,
             wal,
             catalog: RwLock::new(Arc::new(cat)),
-            tables: RwLock::new(tables.into_iter().map(|(k, v)| (k, Arc::new(Mutex::new(v)))).collect()),
+            tables: RwLock::new(
+                tables
+                    .into_iter()
+                    .map(|(k, v)| (k, Arc::new(Mutex::new(v))))
+                    .collect(),
+            ),
             gate: tokio::sync::RwLock::new(()),
             maintenance: tokio::sync::Mutex::new(()),
             active_bytes: AtomicUsize::new(active_bytes),
@@ -261,14 +278,17 @@ impl Storage {
         manifest::store(&self.config.data_dir, &m)?;
         cat.tables.push(Arc::clone(&def));
         catalog::store(&self.config.data_dir, &cat)?;
-        self.tables.write().insert(def.id, Arc::new(Mutex::new(TableData {
-            def: Arc::clone(&def),
-            schema: def.arrow_schema(),
-            active: BTreeMap::new(),
-            frozen: BTreeMap::new(),
-            manifest: m,
-            oldest_active: None,
-        })));
+        self.tables.write().insert(
+            def.id,
+            Arc::new(Mutex::new(TableData {
+                def: Arc::clone(&def),
+                schema: def.arrow_schema(),
+                active: BTreeMap::new(),
+                frozen: BTreeMap::new(),
+                manifest: m,
+                oldest_active: None,
+            })),
+        );
         *self.catalog.write() = Arc::new(cat);
         Ok(def)
     }
@@ -283,9 +303,15 @@ impl Storage {
             return Err(Error::TableNotFound(def.name));
         };
         let same_shape = cat.tables[pos].columns.len() == def.columns.len()
-            && cat.tables[pos].columns.iter().zip(&def.columns).all(|(a, b)| a.name == b.name && a.ty == b.ty && a.default == b.default);
+            && cat.tables[pos]
+                .columns
+                .iter()
+                .zip(&def.columns)
+                .all(|(a, b)| a.name == b.name && a.ty == b.ty && a.default == b.default);
         if !same_shape {
-            return Err(Error::Internal("update_table_def cannot change columns".into()));
+            return Err(Error::Internal(
+                "update_table_def cannot change columns".into(),
+            ));
         }
         let def = Arc::new(def);
         cat.tables[pos] = Arc::clone(&def);
@@ -345,7 +371,10 @@ impl Storage {
         };
         let mut def = (*cat.tables[pos]).clone();
         if def.column_index(&col.name).is_some() {
-            return Err(Error::InvalidInput(format!("column \"{}\" of relation \"{}\" already exists", col.name, table)));
+            return Err(Error::InvalidInput(format!(
+                "column \"{}\" of relation \"{}\" already exists",
+                col.name, table
+            )));
         }
         def.columns.push(col);
         let def = Arc::new(def);
@@ -418,15 +447,27 @@ impl Storage {
             (Arc::clone(&td.def), Arc::clone(&td.schema))
         };
         check_not_null(&def, &batch)?;
-        let batch = if batch.schema().fields() != schema.fields() { adapt_batch(&batch, &schema)? } else { batch };
-        let payload = WalRecord::Insert { table, batch: batch.clone() }.encode()?;
+        let batch = if batch.schema().fields() != schema.fields() {
+            adapt_batch(&batch, &schema)?
+        } else {
+            batch
+        };
+        let payload = WalRecord::Insert {
+            table,
+            batch: batch.clone(),
+        }
+        .encode()?;
         let _g = self.gate.read().await;
         // Re-check after waiting for the gate: the table may have been dropped or altered.
         let t = self.table(table)?;
         self.wal.append(payload).await?;
         let added = {
             let mut td = t.lock();
-            let batch = if td.schema.fields() != schema.fields() { adapt_batch(&batch, &td.schema)? } else { batch };
+            let batch = if td.schema.fields() != schema.fields() {
+                adapt_batch(&batch, &td.schema)?
+            } else {
+                batch
+            };
             if td.oldest_active.is_none() {
                 td.oldest_active = Some(Instant::now());
             }
@@ -471,7 +512,12 @@ impl Storage {
             .filter(|f| td.def.time_column.is_none() || range.overlaps(f.min_time, f.max_time))
             .cloned()
             .collect();
-        Ok(ReadSnapshot { def: Arc::clone(&td.def), schema: Arc::clone(&td.schema), batches, files })
+        Ok(ReadSnapshot {
+            def: Arc::clone(&td.def),
+            schema: Arc::clone(&td.schema),
+            batches,
+            files,
+        })
     }
 
     // ---------------------------------------------------------------- flush
@@ -504,7 +550,10 @@ impl Storage {
                 }
             }
         }
-        self.active_bytes.fetch_sub(moved.min(self.active_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.active_bytes.fetch_sub(
+            moved.min(self.active_bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         self.frozen_bytes.fetch_add(moved, Ordering::Relaxed);
         Ok(seg)
     }
@@ -532,9 +581,17 @@ impl Storage {
             if td.frozen.is_empty() {
                 return Ok(());
             }
-            let parts: Vec<(i64, Vec<RecordBatch>)> =
-                td.frozen.iter().map(|(k, p)| (*k, p.batches.clone())).collect();
-            (Arc::clone(&td.def), Arc::clone(&td.schema), parts, td.manifest.clone())
+            let parts: Vec<(i64, Vec<RecordBatch>)> = td
+                .frozen
+                .iter()
+                .map(|(k, p)| (*k, p.batches.clone()))
+                .collect();
+            (
+                Arc::clone(&td.def),
+                Arc::clone(&td.schema),
+                parts,
+                td.manifest.clone(),
+            )
         };
         let data_dir = self.config.data_dir.clone();
         let mut new_files = vec![];
@@ -554,7 +611,10 @@ impl Storage {
         td.manifest = m;
         let freed: usize = td.frozen.values().map(|p| p.bytes).sum();
         td.frozen.clear();
-        self.frozen_bytes.fetch_sub(freed.min(self.frozen_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.frozen_bytes.fetch_sub(
+            freed.min(self.frozen_bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 
@@ -579,7 +639,11 @@ impl Storage {
 
     fn too_old(&self) -> bool {
         let max_age = self.config.flush_max_age;
-        self.tables.read().values().any(|t| t.lock().oldest_active.is_some_and(|i| i.elapsed() >= max_age))
+        self.tables.read().values().any(|t| {
+            t.lock()
+                .oldest_active
+                .is_some_and(|i| i.elapsed() >= max_age)
+        })
     }
 
     // ---------------------------------------------------------------- delete
@@ -600,7 +664,11 @@ impl Storage {
         let t = self.table(table)?;
         let (def, schema, mut m) = {
             let td = t.lock();
-            (Arc::clone(&td.def), Arc::clone(&td.schema), td.manifest.clone())
+            (
+                Arc::clone(&td.def),
+                Arc::clone(&td.schema),
+                td.manifest.clone(),
+            )
         };
         let data_dir = self.config.data_dir.clone();
         let mut deleted = 0u64;
@@ -626,7 +694,11 @@ impl Storage {
                 }
                 n_del += del;
                 // NULL (unknown) means "not deleted", as in SQL.
-                let mask = if mask.null_count() > 0 { arrow::compute::prep_null_mask_filter(&mask) } else { mask };
+                let mask = if mask.null_count() > 0 {
+                    arrow::compute::prep_null_mask_filter(&mask)
+                } else {
+                    mask
+                };
                 let keep = arrow::compute::not(&mask)?;
                 kept.push(filter_record_batch(&b, &keep)?);
             }
@@ -686,7 +758,15 @@ async fn write_file(
         let sorted = sort_batches(&def, &schema, &batches)?;
         let (min_time, max_time) = time_bounds(&def, &sorted);
         let size_bytes = write_parquet(&path, &sorted, def.time_column)?;
-        Ok(FileMeta { id, path: rel, partition, min_time, max_time, rows: sorted.num_rows() as u64, size_bytes })
+        Ok(FileMeta {
+            id,
+            path: rel,
+            partition,
+            min_time,
+            max_time,
+            rows: sorted.num_rows() as u64,
+            size_bytes,
+        })
     })
     .await
     .map_err(|e| Error::Internal(format!("Parquet write task failed: {e}")))?
@@ -696,7 +776,10 @@ async fn write_file(
 fn check_not_null(def: &TableDef, batch: &RecordBatch) -> Result<()> {
     for (i, c) in def.columns.iter().enumerate() {
         if !c.nullable && batch.num_columns() > i && batch.column(i).null_count() > 0 {
-            return Err(Error::NotNull { table: def.name.clone(), column: c.name.clone() });
+            return Err(Error::NotNull {
+                table: def.name.clone(),
+                column: c.name.clone(),
+            });
         }
     }
     Ok(())
@@ -704,8 +787,15 @@ fn check_not_null(def: &TableDef, batch: &RecordBatch) -> Result<()> {
 
 /// Min/max of the time column of a batch (0, 0 without one).
 fn time_bounds(def: &TableDef, batch: &RecordBatch) -> (i64, i64) {
-    let Some(tc) = def.time_column else { return (0, 0) };
-    let Some(a) = batch.column(tc).as_primitive_opt::<TimestampMicrosecondType>() else { return (i64::MIN, i64::MAX) };
+    let Some(tc) = def.time_column else {
+        return (0, 0);
+    };
+    let Some(a) = batch
+        .column(tc)
+        .as_primitive_opt::<TimestampMicrosecondType>()
+    else {
+        return (i64::MIN, i64::MAX);
+    };
     let min = arrow::compute::min(a).unwrap_or(0);
     let max = arrow::compute::max(a).unwrap_or(0);
     (min, max)
@@ -724,7 +814,10 @@ fn insert_into_memtable(td: &mut TableData, batch: RecordBatch) -> Result<usize>
         .as_primitive_opt::<TimestampMicrosecondType>()
         .ok_or_else(|| Error::Internal("time column is not timestamp(us)".into()))?
         .clone();
-    let (min, max) = (arrow::compute::min(&times).unwrap_or(0), arrow::compute::max(&times).unwrap_or(0));
+    let (min, max) = (
+        arrow::compute::min(&times).unwrap_or(0),
+        arrow::compute::max(&times).unwrap_or(0),
+    );
     let (pmin, pmax) = (td.def.partition_start(min), td.def.partition_start(max));
     let mut added = 0;
     if pmin == pmax {
@@ -735,13 +828,19 @@ fn insert_into_memtable(td: &mut TableData, batch: RecordBatch) -> Result<usize>
     }
     let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
     for (i, v) in times.values().iter().enumerate() {
-        groups.entry(td.def.partition_start(*v)).or_default().push(i as u32);
+        groups
+            .entry(td.def.partition_start(*v))
+            .or_default()
+            .push(i as u32);
     }
     for (part, idx) in groups {
         let idx = UInt32Array::from(idx);
         let sub = take_record_batch(&batch, &idx)?;
         let st = sub.column(tc).as_primitive::<TimestampMicrosecondType>();
-        let (a, b) = (arrow::compute::min(st).unwrap_or(0), arrow::compute::max(st).unwrap_or(0));
+        let (a, b) = (
+            arrow::compute::min(st).unwrap_or(0),
+            arrow::compute::max(st).unwrap_or(0),
+        );
         let p = td.active.entry(part).or_default();
         let before = p.bytes;
         p.push(sub, a, b);
@@ -754,12 +853,16 @@ fn insert_into_memtable(td: &mut TableData, batch: RecordBatch) -> Result<usize>
 fn remove_orphans(data_dir: &Path, table: TableId, m: &Manifest) {
     let listed: HashSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
     let root = data_dir.join(manifest::table_dir_rel(table));
-    let Ok(parts) = std::fs::read_dir(&root) else { return };
+    let Ok(parts) = std::fs::read_dir(&root) else {
+        return;
+    };
     for part in parts.flatten() {
         if !part.path().is_dir() {
             continue;
         }
-        let Ok(files) = std::fs::read_dir(part.path()) else { continue };
+        let Ok(files) = std::fs::read_dir(part.path()) else {
+            continue;
+        };
         for f in files.flatten() {
             let rel = format!(
                 "{}/{}/{}",
@@ -777,8 +880,14 @@ fn remove_orphans(data_dir: &Path, table: TableId, m: &Manifest) {
 
 /// Removes directories of tables no longer in the catalog (a crash during DROP TABLE).
 fn remove_dropped_table_dirs(data_dir: &Path, cat: &CatalogState) {
-    let live: HashSet<String> = cat.tables.iter().map(|t| manifest::table_dir_rel(t.id)).collect();
-    let Ok(entries) = std::fs::read_dir(data_dir.join("tables")) else { return };
+    let live: HashSet<String> = cat
+        .tables
+        .iter()
+        .map(|t| manifest::table_dir_rel(t.id))
+        .collect();
+    let Ok(entries) = std::fs::read_dir(data_dir.join("tables")) else {
+        return;
+    };
     for e in entries.flatten() {
         let rel = format!("tables/{}", e.file_name().to_string_lossy());
         if !live.contains(&rel) {

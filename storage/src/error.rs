@@ -23,14 +23,30 @@ pub enum Error {
     TableExists(String),
     #[error("{0}")]
     InvalidInput(String),
-    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
     NotNull { table: String, column: String },
     #[error("corrupt {what} at {path}: {detail}")]
-    Corrupt { what: &'static str, path: PathBuf, detail: String },
-    #[error("{what} has format version {found}, but this Strata binary understands versions up to {supported}; upgrade Strata to open this data directory")]
-    UnsupportedVersion { what: String, found: u32, supported: u32 },
+    Corrupt {
+        what: &'static str,
+        path: PathBuf,
+        detail: String,
+    },
+    #[error(
+        "{what} has format version {found}, but this Strata binary understands versions up to {supported}; upgrade Strata to open this data directory"
+    )]
+    UnsupportedVersion {
+        what: String,
+        found: u32,
+        supported: u32,
+    },
     #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("Arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("Parquet error: {0}")]
@@ -70,16 +86,37 @@ impl Error {
             Error::TableNotFound(s) => Error::TableNotFound(s.clone()),
             Error::TableExists(s) => Error::TableExists(s.clone()),
             Error::InvalidInput(s) => Error::InvalidInput(s.clone()),
-            Error::NotNull { table, column } => Error::NotNull { table: table.clone(), column: column.clone() },
-            Error::Corrupt { what, path, detail } => Error::Corrupt { what, path: path.clone(), detail: detail.clone() },
-            Error::UnsupportedVersion { what, found, supported } => Error::UnsupportedVersion { what: what.clone(), found: *found, supported: *supported },
-            Error::Io { path, source } => Error::Io { path: path.clone(), source: std::io::Error::new(source.kind(), source.to_string()) },
+            Error::NotNull { table, column } => Error::NotNull {
+                table: table.clone(),
+                column: column.clone(),
+            },
+            Error::Corrupt { what, path, detail } => Error::Corrupt {
+                what,
+                path: path.clone(),
+                detail: detail.clone(),
+            },
+            Error::UnsupportedVersion {
+                what,
+                found,
+                supported,
+            } => Error::UnsupportedVersion {
+                what: what.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            Error::Io { path, source } => Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
             other => Error::Internal(other.to_string()),
         }
     }
 
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -24,7 +24,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// fsyncs a directory so that renames and creations inside it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    let f = OpenOptions::new().read(true).open(dir).map_err(|e| Error::io(dir, e))?;
+    let f = OpenOptions::new()
+        .read(true)
+        .open(dir)
+        .map_err(|e| Error::io(dir, e))?;
     f.sync_all().map_err(|e| Error::io(dir, e))
 }
 

@@ -33,4 +33,3 @@ pub use catalog::{CatalogState, ViewDef};
 pub use engine::{ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange};
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, TableDef};
-

@@ -46,7 +46,13 @@ pub struct Manifest {
 impl Manifest {
     /// An empty manifest for a new table.
     pub fn new(table: TableId, replay_from: SegmentId) -> Self {
-        Manifest { format_version: MANIFEST_FORMAT_VERSION, table, next_file_id: 1, replay_from, files: vec![] }
+        Manifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            table,
+            next_file_id: 1,
+            replay_from,
+            files: vec![],
+        }
     }
 
     /// Allocates the next file id.
@@ -69,7 +75,12 @@ pub fn manifest_path(data_dir: &Path, table: TableId) -> PathBuf {
 
 /// Relative path of a new Parquet file.
 pub fn file_path_rel(table: TableId, partition: i64, file: FileId) -> String {
-    format!("{}/p{}/{:020}.parquet", table_dir_rel(table), partition, file.as_u64())
+    format!(
+        "{}/p{}/{:020}.parquet",
+        table_dir_rel(table),
+        partition,
+        file.as_u64()
+    )
 }
 
 /// Loads a table's manifest; a missing one is an empty manifest.
@@ -77,12 +88,16 @@ pub fn load(data_dir: &Path, table: TableId) -> Result<Manifest> {
     let path = manifest_path(data_dir, table);
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                what: "manifest",
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-            let version = v.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            let v: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                    what: "manifest",
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })?;
+            let version = v
+                .get("format_version")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as u32;
             if version > MANIFEST_FORMAT_VERSION || version == 0 {
                 return Err(Error::UnsupportedVersion {
                     what: format!("manifest {}", path.display()),
@@ -90,9 +105,15 @@ pub fn load(data_dir: &Path, table: TableId) -> Result<Manifest> {
                     supported: MANIFEST_FORMAT_VERSION,
                 });
             }
-            serde_json::from_value(v).map_err(|e| Error::Corrupt { what: "manifest", path, detail: e.to_string() })
+            serde_json::from_value(v).map_err(|e| Error::Corrupt {
+                what: "manifest",
+                path,
+                detail: e.to_string(),
+            })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::new(table, SegmentId::new(0))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Manifest::new(table, SegmentId::new(0)))
+        }
         Err(e) => Err(Error::io(path, e)),
     }
 }

@@ -21,11 +21,22 @@ use crate::schema::TableDef;
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Concatenates `batches` (all in `schema`) and sorts them by the time column, if any.
-pub fn sort_batches(def: &TableDef, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+pub fn sort_batches(
+    def: &TableDef,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<RecordBatch> {
     let batch = concat_batches(schema, batches)?;
     match def.time_column {
         Some(tc) if batch.num_rows() > 1 => {
-            let idx = sort_to_indices(batch.column(tc).as_ref(), Some(SortOptions { descending: false, nulls_first: true }), None)?;
+            let idx = sort_to_indices(
+                batch.column(tc).as_ref(),
+                Some(SortOptions {
+                    descending: false,
+                    nulls_first: true,
+                }),
+                None,
+            )?;
             Ok(take_record_batch(&batch, &idx)?)
         }
         _ => Ok(batch),
@@ -34,8 +45,14 @@ pub fn sort_batches(def: &TableDef, schema: &SchemaRef, batches: &[RecordBatch])
 
 /// Writes `batch` as a Parquet file at `path` durably: written to `path.tmp`, fsynced,
 /// renamed, directory fsynced. Returns the file size.
-pub fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by_time: Option<usize>) -> Result<u64> {
-    let dir = path.parent().ok_or_else(|| Error::Internal(format!("no parent for {}", path.display())))?;
+pub fn write_parquet(
+    path: &Path,
+    batch: &RecordBatch,
+    sorted_by_time: Option<usize>,
+) -> Result<u64> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::Internal(format!("no parent for {}", path.display())))?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
     let mut props = WriterProperties::builder()
@@ -58,7 +75,9 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by_time: Option<us
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     sync_dir(dir)?;
-    let size = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
     Ok(size)
 }
 
@@ -66,7 +85,9 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by_time: Option<us
 /// columns filled with NULL).
 pub fn read_parquet(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(64 * 1024)
+        .build()?;
     let mut out = vec![];
     for b in reader {
         out.push(adapt_batch(&b?, schema)?);
@@ -78,7 +99,10 @@ pub fn read_parquet(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>>
 /// name; columns the batch lacks (added by ALTER TABLE ADD COLUMN) become NULL.
 pub fn adapt_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     if batch.schema().fields() == schema.fields() {
-        return Ok(RecordBatch::try_new(Arc::clone(schema), batch.columns().to_vec())?);
+        return Ok(RecordBatch::try_new(
+            Arc::clone(schema),
+            batch.columns().to_vec(),
+        )?);
     }
     let bs = batch.schema();
     let cols: Vec<ArrayRef> = schema

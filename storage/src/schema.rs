@@ -30,7 +30,10 @@ pub enum ColumnType {
     Float4,
     Float8,
     /// `numeric(precision, scale)`; unconstrained `numeric` is stored as (38, 10).
-    Numeric { precision: u8, scale: i8 },
+    Numeric {
+        precision: u8,
+        scale: i8,
+    },
     Text,
     Varchar,
     Bool,
@@ -45,7 +48,10 @@ pub enum ColumnType {
 
 impl ColumnType {
     /// Default precision/scale for a `numeric` without a modifier.
-    pub const DEFAULT_NUMERIC: ColumnType = ColumnType::Numeric { precision: 38, scale: 10 };
+    pub const DEFAULT_NUMERIC: ColumnType = ColumnType::Numeric {
+        precision: 38,
+        scale: 10,
+    };
 
     /// The Arrow type values of this column are stored as.
     pub fn arrow_type(&self) -> DataType {
@@ -178,7 +184,10 @@ impl TableDef {
     /// The Arrow schema of the table.
     pub fn arrow_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
-            self.columns.iter().map(ColumnDef::arrow_field).collect::<Vec<_>>(),
+            self.columns
+                .iter()
+                .map(ColumnDef::arrow_field)
+                .collect::<Vec<_>>(),
         ))
     }
 
@@ -218,7 +227,10 @@ pub fn column_type_of_field(field: &Field) -> Option<ColumnType> {
         DataType::Int64 => ColumnType::Int8,
         DataType::Float32 => ColumnType::Float4,
         DataType::Float64 => ColumnType::Float8,
-        DataType::Decimal128(p, s) => ColumnType::Numeric { precision: *p, scale: *s },
+        DataType::Decimal128(p, s) => ColumnType::Numeric {
+            precision: *p,
+            scale: *s,
+        },
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::Text,
         DataType::Boolean => ColumnType::Bool,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ColumnType::Bytea,

@@ -88,7 +88,11 @@ impl WalConfig {
 
     /// A config for `dir` with the default segment size and [`FsyncPolicy::Always`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        WalConfig { dir: dir.into(), segment_bytes: Self::DEFAULT_SEGMENT_BYTES, fsync: FsyncPolicy::Always }
+        WalConfig {
+            dir: dir.into(),
+            segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
+            fsync: FsyncPolicy::Always,
+        }
     }
 }
 
@@ -146,7 +150,11 @@ impl Wal {
     /// Opens the WAL for appending: always starts a NEW segment numbered after the highest
     /// existing one (the first segment of an empty directory is 1). Call [`Wal::replay`] first.
     pub fn open(config: WalConfig) -> Result<Wal> {
-        let WalConfig { dir, segment_bytes, fsync } = config;
+        let WalConfig {
+            dir,
+            segment_bytes,
+            fsync,
+        } = config;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let id = match segment::list_segments(&dir)?.last() {
             Some((last, _)) => last.next(),
@@ -154,14 +162,26 @@ impl Wal {
         };
         let file = segment::create_segment(&dir, id)?;
         let shared = Arc::new(Shared::default());
-        let writer = Writer::new(dir.clone(), segment_bytes, fsync, file, id, Arc::clone(&shared));
+        let writer = Writer::new(
+            dir.clone(),
+            segment_bytes,
+            fsync,
+            file,
+            id,
+            Arc::clone(&shared),
+        );
         let (tx, rx) = mpsc::channel(writer::CHANNEL_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("strata-wal-writer".to_string())
             .spawn(move || writer.run(rx))
             .map_err(|e| Error::Internal(format!("cannot spawn WAL writer thread: {e}")))?;
         tracing::info!(dir = ?dir, segment = %id, ?fsync, segment_bytes, "WAL opened");
-        Ok(Wal { dir, tx, shared, thread: Mutex::new(Some(thread)) })
+        Ok(Wal {
+            dir,
+            tx,
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     /// Appends one record; returns once it is durable (per the fsync policy) with the id of the
@@ -175,10 +195,15 @@ impl Wal {
     pub async fn append_many(&self, payloads: Vec<Bytes>) -> Result<SegmentId> {
         for p in &payloads {
             if p.is_empty() {
-                return Err(Error::InvalidInput("WAL records must not be empty".to_string()));
+                return Err(Error::InvalidInput(
+                    "WAL records must not be empty".to_string(),
+                ));
             }
             if u32::try_from(p.len()).is_err() {
-                return Err(Error::InvalidInput(format!("WAL record of {} bytes exceeds the 4 GiB limit", p.len())));
+                return Err(Error::InvalidInput(format!(
+                    "WAL record of {} bytes exceeds the 4 GiB limit",
+                    p.len()
+                )));
             }
         }
         let (ack, rx) = oneshot::channel();
@@ -261,9 +286,14 @@ impl Wal {
     }
 
     /// Sends `cmd` to the writer thread and waits for its answer.
-    async fn request<T>(&self, cmd: Command, rx: oneshot::Receiver<Result<T>>) -> Result<Result<T>> {
+    async fn request<T>(
+        &self,
+        cmd: Command,
+        rx: oneshot::Receiver<Result<T>>,
+    ) -> Result<Result<T>> {
         self.tx.send(cmd).await.map_err(|_| Error::ShuttingDown)?;
-        rx.await.map_err(|_| Error::Internal("WAL writer thread exited without answering".to_string()))
+        rx.await
+            .map_err(|_| Error::Internal("WAL writer thread exited without answering".to_string()))
     }
 
     #[cfg(test)]

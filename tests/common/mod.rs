@@ -34,7 +34,12 @@ impl TestServer {
     /// Starts a server with extra `serve` arguments.
     pub fn start_with(args: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = TestServer { child: None, port: 0, dir, extra_args: args.iter().map(|s| s.to_string()).collect() };
+        let mut s = TestServer {
+            child: None,
+            port: 0,
+            dir,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
         s.spawn();
         s
     }
@@ -47,7 +52,11 @@ impl TestServer {
     fn spawn(&mut self) {
         for _ in 0..5 {
             let port = free_port();
-            let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log")).expect("log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join("server.log"))
+                .expect("log");
             let child = Command::new(env!("CARGO_BIN_EXE_strata"))
                 .arg("serve")
                 .arg("--data-dir")
@@ -55,7 +64,10 @@ impl TestServer {
                 .arg("--pg-addr")
                 .arg(format!("127.0.0.1:{port}"))
                 .args(&self.extra_args)
-                .env("RUST_LOG", std::env::var("STRATA_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+                .env(
+                    "RUST_LOG",
+                    std::env::var("STRATA_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                )
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -93,12 +105,17 @@ impl TestServer {
 
     /// A libpq-style connection string.
     pub fn conn_str(&self) -> String {
-        format!("host=127.0.0.1 port={} user=strata dbname=strata", self.port)
+        format!(
+            "host=127.0.0.1 port={} user=strata dbname=strata",
+            self.port
+        )
     }
 
     /// Connects with tokio-postgres (the connection task is spawned).
     pub async fn connect(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls).await.expect("connect");
+        let (client, conn) = tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -115,7 +132,9 @@ impl TestServer {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
     pub fn stop(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return true };
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
         unsafe_sigterm(c.id());
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
@@ -143,18 +162,37 @@ impl TestServer {
 
 /// Sends SIGTERM using the `kill` command (no libc dependency in tests).
 fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
 }
 
 /// Runs psql against 127.0.0.1:`port`.
 pub fn psql_at(port: u16, args: &[&str]) -> (bool, String, String) {
     let out = Command::new("psql")
-        .args(["-X", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "strata", "-d", "strata", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "strata",
+            "-d",
+            "strata",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
         .args(args)
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
         .expect("run psql");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 impl Drop for TestServer {

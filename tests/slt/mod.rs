@@ -65,13 +65,21 @@ impl FileReport {
 
     pub fn print(&self) {
         let mut out = String::new();
-        let status = if self.failures.is_empty() && self.fatal.is_none() { "ok" } else { "FAILED" };
+        let status = if self.failures.is_empty() && self.fatal.is_none() {
+            "ok"
+        } else {
+            "FAILED"
+        };
         out.push_str(&format!(
             "{:<40} {status}: {} passed, {} failed{} ({:.1}s)\n",
             self.label(),
             self.passed,
             self.failures.len(),
-            if self.skipped > 0 { format!(", {} skipped", self.skipped) } else { String::new() },
+            if self.skipped > 0 {
+                format!(", {} skipped", self.skipped)
+            } else {
+                String::new()
+            },
             self.elapsed.as_secs_f64()
         ));
         for f in &self.failures {
@@ -116,9 +124,14 @@ impl Target {
         match self {
             Target::Strata(s) => {
                 if clean && !s.stop() {
-                    return Err(format!("strata did not exit cleanly on SIGTERM; log tail:\n{}", tail(&s.log(), 30)));
+                    return Err(format!(
+                        "strata did not exit cleanly on SIGTERM; log tail:\n{}",
+                        tail(&s.log(), 30)
+                    ));
                 }
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.restart())).map_err(|_| format!("strata did not restart; log tail:\n{}", tail(&s.log(), 30)))
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.restart())).map_err(
+                    |_| format!("strata did not restart; log tail:\n{}", tail(&s.log(), 30)),
+                )
             }
             Target::Postgres(p) => p.restart(clean),
         }
@@ -162,7 +175,12 @@ impl std::error::Error for SltError {}
 /// `db error: ERROR 42P01: relation "x" does not exist` for server errors.
 fn render_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => format!("db error: {} {}: {}", db.severity(), db.code().code(), db.message()),
+        Some(db) => format!(
+            "db error: {} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        ),
         None => {
             let mut s = e.to_string();
             let mut src = std::error::Error::source(e);
@@ -184,7 +202,9 @@ pub struct Conn {
 }
 
 async fn connect(conn_str: &str) -> Result<Client, String> {
-    let mut cfg: tokio_postgres::Config = conn_str.parse().map_err(|e: tokio_postgres::Error| e.to_string())?;
+    let mut cfg: tokio_postgres::Config = conn_str
+        .parse()
+        .map_err(|e: tokio_postgres::Error| e.to_string())?;
     cfg.connect_timeout(Duration::from_secs(10));
     let (client, connection) = tokio::time::timeout(Duration::from_secs(15), cfg.connect(NoTls))
         .await
@@ -198,7 +218,12 @@ async fn connect(conn_str: &str) -> Result<Client, String> {
 
 impl Conn {
     async fn new(shared: Shared, engine: Engine) -> Result<Conn, SltError> {
-        let mut c = Conn { shared, engine, client: None, generation: 0 };
+        let mut c = Conn {
+            shared,
+            engine,
+            client: None,
+            generation: 0,
+        };
         c.ensure_connected().await?;
         Ok(c)
     }
@@ -227,11 +252,16 @@ impl Conn {
                 // The server is gone: note it, restart it, and carry on with the file.
                 let (conn_str, generation) = {
                     let mut b = self.shared.lock().unwrap();
-                    let note = format!("server unreachable ({first}); restarting it. Log tail:\n{}", b.target.log_tail());
+                    let note = format!(
+                        "server unreachable ({first}); restarting it. Log tail:\n{}",
+                        b.target.log_tail()
+                    );
                     b.incidents.push(note);
                     if let Err(e) = b.target.restart(false) {
                         b.incidents.push(e.clone());
-                        return Err(SltError(format!("server down and could not be restarted: {e}")));
+                        return Err(SltError(format!(
+                            "server down and could not be restarted: {e}"
+                        )));
                     }
                     b.generation += 1;
                     (b.target.conn_str(), b.generation)
@@ -258,7 +288,13 @@ impl Conn {
 /// Recognizes the restart control statements: `RESTART SERVER` (crash: SIGKILL) and
 /// `RESTART SERVER CLEAN` (graceful: SIGTERM, wait for exit).
 fn restart_control(sql: &str) -> Option<bool> {
-    let norm = sql.trim().trim_end_matches(';').split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+    let norm = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
     match norm.as_str() {
         "RESTART SERVER" => Some(false),
         "RESTART SERVER CLEAN" => Some(true),
@@ -289,7 +325,10 @@ impl AsyncDB for Conn {
         let msgs = match tokio::time::timeout(STATEMENT_TIMEOUT, client.simple_query(sql)).await {
             Err(_) => {
                 self.client = None;
-                return Err(SltError(format!("statement timed out after {}s", STATEMENT_TIMEOUT.as_secs())));
+                return Err(SltError(format!(
+                    "statement timed out after {}s",
+                    STATEMENT_TIMEOUT.as_secs()
+                )));
             }
             Ok(Err(e)) => {
                 if e.as_db_error().is_none() {
@@ -321,7 +360,10 @@ impl AsyncDB for Conn {
             }
         }
         match columns {
-            Some(n) => Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; n], rows }),
+            Some(n) => Ok(DBOutput::Rows {
+                types: vec![DefaultColumnType::Any; n],
+                rows,
+            }),
             None => Ok(DBOutput::StatementComplete(count)),
         }
     }
@@ -343,7 +385,16 @@ impl AsyncDB for Conn {
 pub async fn run_job(job: &Job) -> FileReport {
     let started = Instant::now();
     let file = job.file.file_name().unwrap().to_string_lossy().to_string();
-    let mut report = FileReport { file, engine: job.engine, passed: 0, skipped: 0, failures: vec![], fatal: None, incidents: vec![], elapsed: Duration::ZERO };
+    let mut report = FileReport {
+        file,
+        engine: job.engine,
+        passed: 0,
+        skipped: 0,
+        failures: vec![],
+        fatal: None,
+        incidents: vec![],
+        elapsed: Duration::ZERO,
+    };
 
     let records = match sqllogictest::parse_file::<DefaultColumnType>(&job.file) {
         Ok(r) => r,
@@ -369,7 +420,11 @@ pub async fn run_job(job: &Job) -> FileReport {
             }
         },
     };
-    let shared: Shared = Arc::new(Mutex::new(Backend { target, generation: 0, incidents: vec![] }));
+    let shared: Shared = Arc::new(Mutex::new(Backend {
+        target,
+        generation: 0,
+        incidents: vec![],
+    }));
     let engine = job.engine;
     let make = {
         let shared = Arc::clone(&shared);
@@ -385,7 +440,10 @@ pub async fn run_job(job: &Job) -> FileReport {
         if matches!(record, Record::Halt { .. }) {
             break;
         }
-        let counts = matches!(record, Record::Statement { .. } | Record::Query { .. } | Record::System { .. });
+        let counts = matches!(
+            record,
+            Record::Statement { .. } | Record::Query { .. } | Record::System { .. }
+        );
         match runner.run_async(record).await {
             Ok(RecordOutput::Nothing) => {
                 if counts {
@@ -398,7 +456,9 @@ pub async fn run_job(job: &Job) -> FileReport {
     }
     runner.shutdown_async().await;
     drop(runner);
-    let backend = Arc::try_unwrap(shared).ok().map(|m| m.into_inner().unwrap());
+    let backend = Arc::try_unwrap(shared)
+        .ok()
+        .map(|m| m.into_inner().unwrap());
     if let Some(b) = backend {
         report.incidents = b.incidents;
         drop(b.target);

@@ -22,7 +22,9 @@ pub struct Binaries {
 
 fn in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// initdb and pg_ctl from PATH, else from /usr/lib/postgresql/*/bin (newest first).
@@ -30,9 +32,15 @@ pub fn find_binaries() -> Option<Binaries> {
     let (initdb, pg_ctl) = match (in_path("initdb"), in_path("pg_ctl")) {
         (Some(i), Some(p)) => (i, p),
         _ => {
-            let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").ok()?.filter_map(|e| e.ok().map(|e| e.path().join("bin"))).collect();
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .collect();
             dirs.sort();
-            let d = dirs.into_iter().rev().find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())?;
+            let d = dirs
+                .into_iter()
+                .rev()
+                .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())?;
             (d.join("initdb"), d.join("pg_ctl"))
         }
     };
@@ -41,11 +49,19 @@ pub fn find_binaries() -> Option<Binaries> {
         return None;
     }
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Some(Binaries { initdb, pg_ctl, version })
+    Some(Binaries {
+        initdb,
+        pg_ctl,
+        version,
+    })
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 /// The user the PostgreSQL commands run as (None: the current user) and its uid/gid.
@@ -62,7 +78,10 @@ fn run_as() -> Result<Option<(String, u32, u32)>, String> {
         String::from_utf8_lossy(&o.stdout).trim().parse().ok()
     };
     if id("-u").is_none() {
-        let st = Command::new("useradd").args(["-m", user]).status().map_err(|e| format!("useradd: {e}"))?;
+        let st = Command::new("useradd")
+            .args(["-m", user])
+            .status()
+            .map_err(|e| format!("useradd: {e}"))?;
         if !st.success() {
             return Err(format!("useradd -m {user} failed"));
         }
@@ -89,13 +108,18 @@ fn run(mut c: Command, what: &str) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{what} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{what} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
 fn chown(p: &Path, user: &Option<(String, u32, u32)>) -> Result<(), String> {
     if let Some((_, uid, gid)) = user {
-        std::os::unix::fs::chown(p, Some(*uid), Some(*gid)).map_err(|e| format!("chown {}: {e}", p.display()))?;
+        std::os::unix::fs::chown(p, Some(*uid), Some(*gid))
+            .map_err(|e| format!("chown {}: {e}", p.display()))?;
     }
     Ok(())
 }
@@ -121,11 +145,21 @@ fn template_cell() -> &'static Mutex<Option<Result<Template, String>>> {
 fn make_template() -> Result<Template, String> {
     let bins = find_binaries().ok_or("PostgreSQL binaries not found")?;
     let user = run_as()?;
-    let dir = tempfile::Builder::new().prefix("slt-pg-template").tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new()
+        .prefix("slt-pg-template")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
     chown(dir.path(), &user)?;
     let t = Template { bins, user, dir };
     let mut c = command(&t.user, &t.bins.initdb);
-    c.arg("-D").arg(t.data()).args(["-U", "strata", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]);
+    c.arg("-D").arg(t.data()).args([
+        "-U",
+        "strata",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+    ]);
     run(c, "initdb")?;
     Ok(t)
 }
@@ -160,7 +194,10 @@ impl Cluster {
                 Err(e) => return Err(e.clone()),
             }
         };
-        let dir = tempfile::Builder::new().prefix("slt-pg").tempdir().map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new()
+            .prefix("slt-pg")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
         chown(dir.path(), &user)?;
         let mut c = match &user {
             None => Command::new("cp"),
@@ -172,7 +209,13 @@ impl Cluster {
         };
         c.arg("-a").arg(&template_data).arg(dir.path().join("data"));
         run(c, "copy template")?;
-        let mut cluster = Cluster { pg_ctl, user, dir, port: 0, running: false };
+        let mut cluster = Cluster {
+            pg_ctl,
+            user,
+            dir,
+            port: 0,
+            running: false,
+        };
         let mut last = String::new();
         for _ in 0..3 {
             cluster.port = free_port();
@@ -214,24 +257,37 @@ impl Cluster {
             return Ok(());
         }
         let mut c = command(&self.user, &self.pg_ctl);
-        c.arg("-D").arg(self.data()).args(["-w", "-t", "60", "-m", mode, "stop"]);
+        c.arg("-D")
+            .arg(self.data())
+            .args(["-w", "-t", "60", "-m", mode, "stop"]);
         let r = run(c, "pg_ctl stop");
         self.running = false;
         r
     }
 
     async fn create_db(&self) -> Result<(), String> {
-        let cs = format!("host=127.0.0.1 port={} user=strata dbname=postgres", self.port);
-        let (client, conn) = tokio_postgres::connect(&cs, tokio_postgres::NoTls).await.map_err(|e| format!("connect to postgres: {e}"))?;
+        let cs = format!(
+            "host=127.0.0.1 port={} user=strata dbname=postgres",
+            self.port
+        );
+        let (client, conn) = tokio_postgres::connect(&cs, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connect to postgres: {e}"))?;
         let task = tokio::spawn(conn);
-        let r = client.batch_execute("CREATE DATABASE strata").await.map_err(|e| format!("CREATE DATABASE strata: {e}"));
+        let r = client
+            .batch_execute("CREATE DATABASE strata")
+            .await
+            .map_err(|e| format!("CREATE DATABASE strata: {e}"));
         drop(client);
         let _ = task.await;
         r
     }
 
     pub fn conn_str(&self) -> String {
-        format!("host=127.0.0.1 port={} user=strata dbname=strata", self.port)
+        format!(
+            "host=127.0.0.1 port={} user=strata dbname=strata",
+            self.port
+        )
     }
 
     /// `clean`: `pg_ctl stop -m fast`; else `-m immediate` (crash-like). Then start again.

@@ -563,7 +563,4 @@ fn random_payloads_chunking_invariant() {
 // ---------------------------------------------------------------------------------------
 // Throughput (run with: cargo test -p strata-pgtypes --release -- --ignored --nocapture copy_throughput)
 
-
-
-
 // The COPY parsing throughput benchmark lives in `benches/copy_parse.rs`.

@@ -57,12 +57,18 @@ pub struct FirstLast {
 impl FirstLast {
     /// `first(value, time)`.
     pub fn first() -> Self {
-        Self { which: Which::First, signature: Signature::any(2, Volatility::Immutable) }
+        Self {
+            which: Which::First,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
     }
 
     /// `last(value, time)`.
     pub fn last() -> Self {
-        Self { which: Which::Last, signature: Signature::any(2, Volatility::Immutable) }
+        Self {
+            which: Which::Last,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
     }
 }
 
@@ -208,7 +214,10 @@ impl Accumulator for FirstLastAccumulator {
     fn size(&self) -> usize {
         size_of::<Self>() - size_of::<ScalarValue>()
             + self.best_value.size()
-            + self.best_time.as_ref().map_or(0, |t| t.get_array_memory_size())
+            + self
+                .best_time
+                .as_ref()
+                .map_or(0, |t| t.get_array_memory_size())
     }
 }
 
@@ -238,15 +247,18 @@ fn integer_like(dt: &DataType) -> bool {
 
 /// Reinterprets an array as another type with the same physical layout.
 fn reinterpret(array: &ArrayRef, to: DataType) -> Result<ArrayRef> {
-    Ok(make_array(array.to_data().into_builder().data_type(to).build()?))
+    Ok(make_array(
+        array.to_data().into_builder().data_type(to).build()?,
+    ))
 }
 
 /// An integer-like time array as i64 (nulls kept).
 fn times_as_i64(times: &ArrayRef) -> Result<Int64Array> {
     let as_i64 = match times.data_type() {
-        DataType::Timestamp(..) | DataType::Date64 | DataType::Time64(_) | DataType::Duration(_) => {
-            reinterpret(times, DataType::Int64)?
-        }
+        DataType::Timestamp(..)
+        | DataType::Date64
+        | DataType::Time64(_)
+        | DataType::Duration(_) => reinterpret(times, DataType::Int64)?,
         DataType::Date32 | DataType::Time32(_) => {
             cast(&reinterpret(times, DataType::Int32)?, &DataType::Int64)?
         }
@@ -259,9 +271,10 @@ fn times_as_i64(times: &ArrayRef) -> Result<Int64Array> {
 fn times_from_i64(times: Int64Array, to: &DataType) -> Result<ArrayRef> {
     let times: ArrayRef = Arc::new(times);
     match to {
-        DataType::Timestamp(..) | DataType::Date64 | DataType::Time64(_) | DataType::Duration(_) => {
-            reinterpret(&times, to.clone())
-        }
+        DataType::Timestamp(..)
+        | DataType::Date64
+        | DataType::Time64(_)
+        | DataType::Duration(_) => reinterpret(&times, to.clone()),
         DataType::Date32 | DataType::Time32(_) => {
             reinterpret(&cast(&times, &DataType::Int32)?, to.clone())
         }
@@ -321,7 +334,8 @@ impl FirstLastGroups {
             let added = total_num_groups - self.times.len();
             self.times.resize(total_num_groups, 0);
             self.has.resize(total_num_groups, false);
-            self.values.resize(total_num_groups, self.null_value.clone());
+            self.values
+                .resize(total_num_groups, self.null_value.clone());
             self.values_bytes += added * self.null_value.size();
             self.pending.resize(total_num_groups, NO_ROW);
         }
@@ -413,7 +427,13 @@ impl GroupsAccumulator for FirstLastGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.consume(&values[0], &values[1], group_indices, opt_filter, total_num_groups)
+        self.consume(
+            &values[0],
+            &values[1],
+            group_indices,
+            opt_filter,
+            total_num_groups,
+        )
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
@@ -423,7 +443,10 @@ impl GroupsAccumulator for FirstLastGroups {
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let (values, times) = self.take(emit_to);
-        Ok(vec![self.values_array(values)?, times_from_i64(times, &self.time_type)?])
+        Ok(vec![
+            self.values_array(values)?,
+            times_from_i64(times, &self.time_type)?,
+        ])
     }
 
     fn merge_batch(
@@ -432,7 +455,13 @@ impl GroupsAccumulator for FirstLastGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.consume(&values[0], &values[1], group_indices, None, total_num_groups)
+        self.consume(
+            &values[0],
+            &values[1],
+            group_indices,
+            None,
+            total_num_groups,
+        )
     }
 
     fn convert_to_state(

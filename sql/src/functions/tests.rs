@@ -58,7 +58,10 @@ fn pg_text(a: &ArrayRef, i: usize) -> String {
     }
     match a.data_type() {
         DataType::Timestamp(unit, tz) => {
-            let v = cast(a, &DataType::Int64).unwrap().as_primitive::<Int64Type>().value(i);
+            let v = cast(a, &DataType::Int64)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(i);
             let per_sec: i64 = match unit {
                 TimeUnit::Second => 1,
                 TimeUnit::Millisecond => 1_000,
@@ -118,10 +121,17 @@ async fn check_values(ctx: &SessionContext, cases: &[(&str, &str)]) {
         let sql = format!("SELECT {expr}");
         let (_, got) = value(ctx, &sql).await;
         if got != *expected {
-            failures.push(format!("{sql}\n    expected {expected}\n    got      {got}"));
+            failures.push(format!(
+                "{sql}\n    expected {expected}\n    got      {got}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,26 +146,77 @@ async fn time_bucket_default_origin() {
         &ctx(),
         &[
             // time_bucket(INTERVAL '5 minutes', TIMESTAMP '2024-01-01 00:07:00') => 2024-01-01 00:05:00
-            ("time_bucket(INTERVAL '5 minutes', TIMESTAMP '2024-01-01 00:07:00')", "2024-01-01 00:05:00"),
+            (
+                "time_bucket(INTERVAL '5 minutes', TIMESTAMP '2024-01-01 00:07:00')",
+                "2024-01-01 00:05:00",
+            ),
             // time_bucket(INTERVAL '7 days', DATE '2024-01-01') => 2024-01-01 (a Monday)
-            ("time_bucket(INTERVAL '7 days', DATE '2024-01-01')", "2024-01-01"),
-            ("time_bucket(INTERVAL '1 week', TIMESTAMP '2024-01-01 12:00:00')", "2024-01-01 00:00:00"),
-            ("time_bucket(INTERVAL '1 week', TIMESTAMP '2024-01-10 12:00:00')", "2024-01-08 00:00:00"),
-            ("time_bucket(INTERVAL '7 days', TIMESTAMP '2024-01-07 23:59:59.999999')", "2024-01-01 00:00:00"),
-            ("time_bucket(INTERVAL '1 day', TIMESTAMP '1969-12-31 23:59:59')", "1969-12-31 00:00:00"),
-            ("time_bucket(INTERVAL '1 hour', TIMESTAMP '1900-06-15 12:34:56.789')", "1900-06-15 12:00:00"),
-            ("time_bucket(INTERVAL '3 days', TIMESTAMP '1999-12-31 00:00:00')", "1999-12-31 00:00:00"),
-            ("time_bucket(INTERVAL '3 days', TIMESTAMP '1970-01-01 00:00:00')", "1970-01-01 00:00:00"),
-            ("time_bucket(INTERVAL '1 day 2 hours', TIMESTAMP '2024-01-01 00:00:00')", "2023-12-31 02:00:00"),
-            ("time_bucket(INTERVAL '1 day 2 hours', TIMESTAMP '1930-01-01 00:00:00')", "1929-12-31 02:00:00"),
-            ("time_bucket(INTERVAL '90 minutes', TIMESTAMP '1960-03-17 10:00:00')", "1960-03-17 09:00:00"),
-            ("time_bucket(INTERVAL '1 second', TIMESTAMP '1969-12-31 23:59:59.5')", "1969-12-31 23:59:59"),
-            ("time_bucket(INTERVAL '1 millisecond', TIMESTAMP '1969-12-31 23:59:59.9995')", "1969-12-31 23:59:59.999"),
-            ("time_bucket(INTERVAL '1 microsecond', TIMESTAMP '2024-05-15 12:00:00.123456')", "2024-05-15 12:00:00.123456"),
-            ("time_bucket(INTERVAL '1 week', DATE '1960-03-17')", "1960-03-14"),
+            (
+                "time_bucket(INTERVAL '7 days', DATE '2024-01-01')",
+                "2024-01-01",
+            ),
+            (
+                "time_bucket(INTERVAL '1 week', TIMESTAMP '2024-01-01 12:00:00')",
+                "2024-01-01 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '1 week', TIMESTAMP '2024-01-10 12:00:00')",
+                "2024-01-08 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '7 days', TIMESTAMP '2024-01-07 23:59:59.999999')",
+                "2024-01-01 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '1 day', TIMESTAMP '1969-12-31 23:59:59')",
+                "1969-12-31 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '1 hour', TIMESTAMP '1900-06-15 12:34:56.789')",
+                "1900-06-15 12:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '3 days', TIMESTAMP '1999-12-31 00:00:00')",
+                "1999-12-31 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '3 days', TIMESTAMP '1970-01-01 00:00:00')",
+                "1970-01-01 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '1 day 2 hours', TIMESTAMP '2024-01-01 00:00:00')",
+                "2023-12-31 02:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '1 day 2 hours', TIMESTAMP '1930-01-01 00:00:00')",
+                "1929-12-31 02:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '90 minutes', TIMESTAMP '1960-03-17 10:00:00')",
+                "1960-03-17 09:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '1 second', TIMESTAMP '1969-12-31 23:59:59.5')",
+                "1969-12-31 23:59:59",
+            ),
+            (
+                "time_bucket(INTERVAL '1 millisecond', TIMESTAMP '1969-12-31 23:59:59.9995')",
+                "1969-12-31 23:59:59.999",
+            ),
+            (
+                "time_bucket(INTERVAL '1 microsecond', TIMESTAMP '2024-05-15 12:00:00.123456')",
+                "2024-05-15 12:00:00.123456",
+            ),
+            (
+                "time_bucket(INTERVAL '1 week', DATE '1960-03-17')",
+                "1960-03-14",
+            ),
             // A string width is read as an interval, as PostgreSQL's unknown literal:
             // time_bucket('1 hour', TIMESTAMP '2024-05-15 12:20') => 2024-05-15 12:00:00
-            ("time_bucket('1 hour', TIMESTAMP '2024-05-15 12:20:00')", "2024-05-15 12:00:00"),
+            (
+                "time_bucket('1 hour', TIMESTAMP '2024-05-15 12:20:00')",
+                "2024-05-15 12:00:00",
+            ),
         ],
     )
     .await;
@@ -167,18 +228,48 @@ async fn time_bucket_months_and_years() {
     check_values(
         &ctx(),
         &[
-            ("time_bucket(INTERVAL '1 month', TIMESTAMP '2024-02-15 12:00:00')", "2024-02-01 00:00:00"),
-            ("time_bucket(INTERVAL '3 months', TIMESTAMP '2024-05-15 12:00:00')", "2024-04-01 00:00:00"),
-            ("time_bucket(INTERVAL '1 year', TIMESTAMP '2024-05-15 12:00:00')", "2024-01-01 00:00:00"),
-            ("time_bucket(INTERVAL '5 months', TIMESTAMP '1999-05-15 12:00:00')", "1999-03-01 00:00:00"),
-            ("time_bucket(INTERVAL '5 months', TIMESTAMP '1950-05-15 12:00:00')", "1950-01-01 00:00:00"),
-            ("time_bucket(INTERVAL '1 month', DATE '2024-05-15')", "2024-05-01"),
-            ("time_bucket(INTERVAL '1 month', DATE '1024-05-15')", "1024-05-01"),
-            ("time_bucket(INTERVAL '1 year', DATE '1960-03-17')", "1960-01-01"),
-            ("time_bucket(INTERVAL '7 months', DATE '1960-03-17')", "1959-10-01"),
+            (
+                "time_bucket(INTERVAL '1 month', TIMESTAMP '2024-02-15 12:00:00')",
+                "2024-02-01 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '3 months', TIMESTAMP '2024-05-15 12:00:00')",
+                "2024-04-01 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '1 year', TIMESTAMP '2024-05-15 12:00:00')",
+                "2024-01-01 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '5 months', TIMESTAMP '1999-05-15 12:00:00')",
+                "1999-03-01 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '5 months', TIMESTAMP '1950-05-15 12:00:00')",
+                "1950-01-01 00:00:00",
+            ),
+            (
+                "time_bucket(INTERVAL '1 month', DATE '2024-05-15')",
+                "2024-05-01",
+            ),
+            (
+                "time_bucket(INTERVAL '1 month', DATE '1024-05-15')",
+                "1024-05-01",
+            ),
+            (
+                "time_bucket(INTERVAL '1 year', DATE '1960-03-17')",
+                "1960-01-01",
+            ),
+            (
+                "time_bucket(INTERVAL '7 months', DATE '1960-03-17')",
+                "1959-10-01",
+            ),
             // Month buckets of a timestamptz take the UTC date:
             // time_bucket(INTERVAL '1 month', TIMESTAMPTZ '2024-05-01 03:20+05:30') => 2024-04-01 00:00:00+00
-            ("time_bucket(INTERVAL '1 month', TIMESTAMPTZ '2024-05-01 03:20:00+05:30')", "2024-04-01 00:00:00+00"),
+            (
+                "time_bucket(INTERVAL '1 month', TIMESTAMPTZ '2024-05-01 03:20:00+05:30')",
+                "2024-04-01 00:00:00+00",
+            ),
         ],
     )
     .await;
@@ -302,7 +393,10 @@ async fn time_bucket_timestamptz_and_time_zones() {
     )
     .await;
     assert_eq!(state, SqlState::FeatureNotSupported);
-    assert!(msg.contains("time zone \"Europe/Berlin\" is not supported"), "{msg}");
+    assert!(
+        msg.contains("time zone \"Europe/Berlin\" is not supported"),
+        "{msg}"
+    );
     // Zones with DST rules are not fixed offsets either.
     let (state, _) = error(
         &ctx,
@@ -321,14 +415,29 @@ async fn time_bucket_integers() {
             ("time_bucket(10, 7)", "0"),
             ("time_bucket(10, -7)", "-10"),
             ("time_bucket(10, -10)", "-10"),
-            ("time_bucket(CAST(10 AS SMALLINT), CAST(-7 AS SMALLINT))", "-10"),
-            ("time_bucket(CAST(10 AS BIGINT), CAST(7 AS BIGINT), CAST(3 AS BIGINT))", "3"),
+            (
+                "time_bucket(CAST(10 AS SMALLINT), CAST(-7 AS SMALLINT))",
+                "-10",
+            ),
+            (
+                "time_bucket(CAST(10 AS BIGINT), CAST(7 AS BIGINT), CAST(3 AS BIGINT))",
+                "3",
+            ),
             ("time_bucket(10, 2, 3)", "-7"),
             ("time_bucket(5, 7, 10)", "5"),
             ("time_bucket(5, 7, -12)", "3"),
-            ("time_bucket(CAST(10 AS SMALLINT), CAST(32767 AS SMALLINT))", "32760"),
-            ("time_bucket(CAST(10 AS SMALLINT), CAST(32765 AS SMALLINT), CAST(7 AS SMALLINT))", "32757"),
-            ("time_bucket(CAST(10 AS SMALLINT), CAST(32760 AS SMALLINT), CAST(-7 AS SMALLINT))", "32753"),
+            (
+                "time_bucket(CAST(10 AS SMALLINT), CAST(32767 AS SMALLINT))",
+                "32760",
+            ),
+            (
+                "time_bucket(CAST(10 AS SMALLINT), CAST(32765 AS SMALLINT), CAST(7 AS SMALLINT))",
+                "32757",
+            ),
+            (
+                "time_bucket(CAST(10 AS SMALLINT), CAST(32760 AS SMALLINT), CAST(-7 AS SMALLINT))",
+                "32753",
+            ),
             ("time_bucket(CAST(NULL AS INT), 5)", "NULL"),
             ("time_bucket(3, CAST(NULL AS INT))", "NULL"),
             ("time_bucket(3, 5, CAST(NULL AS INT))", "NULL"),
@@ -336,9 +445,24 @@ async fn time_bucket_integers() {
     )
     .await;
     // The result has the type of ts (the width is cast to it).
-    assert_eq!(value(&ctx, "SELECT time_bucket(10, CAST(7 AS SMALLINT))").await.0, DataType::Int16);
-    assert_eq!(value(&ctx, "SELECT time_bucket(10, CAST(7 AS INT))").await.0, DataType::Int32);
-    assert_eq!(value(&ctx, "SELECT time_bucket(10, CAST(7 AS BIGINT))").await.0, DataType::Int64);
+    assert_eq!(
+        value(&ctx, "SELECT time_bucket(10, CAST(7 AS SMALLINT))")
+            .await
+            .0,
+        DataType::Int16
+    );
+    assert_eq!(
+        value(&ctx, "SELECT time_bucket(10, CAST(7 AS INT))")
+            .await
+            .0,
+        DataType::Int32
+    );
+    assert_eq!(
+        value(&ctx, "SELECT time_bucket(10, CAST(7 AS BIGINT))")
+            .await
+            .0,
+        DataType::Int64
+    );
     // Out of the type's range, as TimescaleDB ("timestamp out of range" is its wording).
     for sql in [
         "SELECT time_bucket(CAST(10 AS SMALLINT), CAST(-32760 AS SMALLINT), CAST(7 AS SMALLINT))",
@@ -353,7 +477,10 @@ async fn time_bucket_integers() {
     for sql in ["SELECT time_bucket(0, 2)", "SELECT time_bucket(-10, 2)"] {
         let (state, msg) = error(&ctx, sql).await;
         assert_eq!(state, SqlState::InvalidParameterValue, "{sql}");
-        assert!(msg.contains("period must be greater than 0"), "{sql}: {msg}");
+        assert!(
+            msg.contains("period must be greater than 0"),
+            "{sql}: {msg}"
+        );
     }
 }
 
@@ -379,13 +506,41 @@ async fn time_bucket_nulls() {
 async fn time_bucket_errors() {
     let ctx = ctx();
     let cases = [
-        ("time_bucket(INTERVAL '1 month 1 day', TIMESTAMP '2024-05-15 12:00:00')", SqlState::FeatureNotSupported, "month intervals cannot have day or time component"),
-        ("time_bucket(INTERVAL '1 month 1 hour', TIMESTAMP '2024-05-15 12:00:00')", SqlState::FeatureNotSupported, "month intervals cannot have day or time component"),
-        ("time_bucket(INTERVAL '0 minutes', TIMESTAMP '2024-05-15 12:00:00')", SqlState::InvalidParameterValue, "period must be greater than 0"),
-        ("time_bucket(INTERVAL '-5 minutes', TIMESTAMP '2024-05-15 12:00:00')", SqlState::InvalidParameterValue, "period must be greater than 0"),
-        ("time_bucket(INTERVAL '-1 month', TIMESTAMP '2024-05-15 12:00:00')", SqlState::InvalidParameterValue, "period must be greater than 0"),
-        ("time_bucket(INTERVAL '12 hours', DATE '2024-05-15')", SqlState::FeatureNotSupported, "interval must not have sub-day precision"),
-        ("time_bucket(INTERVAL '36 hours', DATE '2024-05-15')", SqlState::FeatureNotSupported, "interval must be a multiple of a day"),
+        (
+            "time_bucket(INTERVAL '1 month 1 day', TIMESTAMP '2024-05-15 12:00:00')",
+            SqlState::FeatureNotSupported,
+            "month intervals cannot have day or time component",
+        ),
+        (
+            "time_bucket(INTERVAL '1 month 1 hour', TIMESTAMP '2024-05-15 12:00:00')",
+            SqlState::FeatureNotSupported,
+            "month intervals cannot have day or time component",
+        ),
+        (
+            "time_bucket(INTERVAL '0 minutes', TIMESTAMP '2024-05-15 12:00:00')",
+            SqlState::InvalidParameterValue,
+            "period must be greater than 0",
+        ),
+        (
+            "time_bucket(INTERVAL '-5 minutes', TIMESTAMP '2024-05-15 12:00:00')",
+            SqlState::InvalidParameterValue,
+            "period must be greater than 0",
+        ),
+        (
+            "time_bucket(INTERVAL '-1 month', TIMESTAMP '2024-05-15 12:00:00')",
+            SqlState::InvalidParameterValue,
+            "period must be greater than 0",
+        ),
+        (
+            "time_bucket(INTERVAL '12 hours', DATE '2024-05-15')",
+            SqlState::FeatureNotSupported,
+            "interval must not have sub-day precision",
+        ),
+        (
+            "time_bucket(INTERVAL '36 hours', DATE '2024-05-15')",
+            SqlState::FeatureNotSupported,
+            "interval must be a multiple of a day",
+        ),
     ];
     for (expr, state, message) in cases {
         let sql = format!("SELECT {expr}");
@@ -397,15 +552,45 @@ async fn time_bucket_errors() {
     ctx.sql("CREATE TABLE e AS VALUES (TIMESTAMP '2024-01-01 00:00:00'), (NULL)")
         .await
         .unwrap();
-    let (state, _) = error(&ctx, "SELECT time_bucket(INTERVAL '0 days', column1) FROM e").await;
+    let (state, _) = error(
+        &ctx,
+        "SELECT time_bucket(INTERVAL '0 days', column1) FROM e",
+    )
+    .await;
     assert_eq!(state, SqlState::InvalidParameterValue);
-    let (_, v) = value(&ctx, "SELECT time_bucket(INTERVAL '0 days', column1) FROM e WHERE column1 IS NULL").await;
+    let (_, v) = value(
+        &ctx,
+        "SELECT time_bucket(INTERVAL '0 days', column1) FROM e WHERE column1 IS NULL",
+    )
+    .await;
     assert_eq!(v, "NULL");
     // Wrong argument types are planning errors.
-    assert!(run(&ctx, "SELECT time_bucket(INTERVAL '1 day', 'abc', 'def', 'ghi', 'jkl', 'mno')").await.is_err());
-    assert!(run(&ctx, "SELECT time_bucket(1.5, TIMESTAMP '2024-01-01 00:00:00')").await.is_err());
-    assert!(run(&ctx, "SELECT time_bucket(INTERVAL '1 day', 42)").await.is_err());
-    assert!(run(&ctx, "SELECT time_bucket(INTERVAL '1 day')").await.is_err());
+    assert!(
+        run(
+            &ctx,
+            "SELECT time_bucket(INTERVAL '1 day', 'abc', 'def', 'ghi', 'jkl', 'mno')"
+        )
+        .await
+        .is_err()
+    );
+    assert!(
+        run(
+            &ctx,
+            "SELECT time_bucket(1.5, TIMESTAMP '2024-01-01 00:00:00')"
+        )
+        .await
+        .is_err()
+    );
+    assert!(
+        run(&ctx, "SELECT time_bucket(INTERVAL '1 day', 42)")
+            .await
+            .is_err()
+    );
+    assert!(
+        run(&ctx, "SELECT time_bucket(INTERVAL '1 day')")
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -418,28 +603,60 @@ async fn time_bucket_keeps_the_input_type() {
         ("Timestamp(Millisecond, None)", "2024-05-14 21:00:00"),
         ("Timestamp(Microsecond, None)", "2024-05-14 21:00:00"),
         ("Timestamp(Nanosecond, None)", "2024-05-14 21:00:00"),
-        ("Timestamp(Second, Some(\"+00:00\"))", "2024-05-14 21:00:00+00"),
-        ("Timestamp(Microsecond, Some(\"+00:00\"))", "2024-05-14 21:00:00+00"),
-        ("Timestamp(Microsecond, Some(\"UTC\"))", "2024-05-14 21:00:00+00"),
+        (
+            "Timestamp(Second, Some(\"+00:00\"))",
+            "2024-05-14 21:00:00+00",
+        ),
+        (
+            "Timestamp(Microsecond, Some(\"+00:00\"))",
+            "2024-05-14 21:00:00+00",
+        ),
+        (
+            "Timestamp(Microsecond, Some(\"UTC\"))",
+            "2024-05-14 21:00:00+00",
+        ),
         // Whatever the Arrow time zone, the UTC instant is bucketed (as TimescaleDB, which
         // never looks at the session time zone for timestamptz).
-        ("Timestamp(Microsecond, Some(\"+05:30\"))", "2024-05-14 21:00:00+00"),
-        ("Timestamp(Millisecond, Some(\"-08:00\"))", "2024-05-14 21:00:00+00"),
+        (
+            "Timestamp(Microsecond, Some(\"+05:30\"))",
+            "2024-05-14 21:00:00+00",
+        ),
+        (
+            "Timestamp(Millisecond, Some(\"-08:00\"))",
+            "2024-05-14 21:00:00+00",
+        ),
     ];
     for (ty, expected) in cases {
         let sql = format!("SELECT time_bucket(INTERVAL '1 hour', arrow_cast({utc}, '{ty}'))");
         let (got_type, got) = value(&ctx, &sql).await;
-        let input_type = value(&ctx, &format!("SELECT arrow_cast({utc}, '{ty}')")).await.0;
+        let input_type = value(&ctx, &format!("SELECT arrow_cast({utc}, '{ty}')"))
+            .await
+            .0;
         assert_eq!(got_type, input_type, "{sql}");
         assert_eq!(got, expected, "{sql}");
     }
     let (t, v) = value(&ctx, "SELECT time_bucket(INTERVAL '1 day', arrow_cast(TIMESTAMPTZ '2024-05-15 03:20:00+05:30', 'Timestamp(Microsecond, Some(\"+05:30\"))'))").await;
-    assert_eq!(t, DataType::Timestamp(TimeUnit::Microsecond, Some("+05:30".into())));
+    assert_eq!(
+        t,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("+05:30".into()))
+    );
     assert_eq!(v, "2024-05-14 00:00:00+00");
-    assert_eq!(value(&ctx, "SELECT time_bucket(INTERVAL '1 week', DATE '2024-05-15')").await.0, DataType::Date32);
+    assert_eq!(
+        value(
+            &ctx,
+            "SELECT time_bucket(INTERVAL '1 week', DATE '2024-05-15')"
+        )
+        .await
+        .0,
+        DataType::Date32
+    );
     // Date64 is read as a date.
     assert_eq!(
-        value(&ctx, "SELECT time_bucket(INTERVAL '1 week', arrow_cast(DATE '2024-05-15', 'Date64'))").await,
+        value(
+            &ctx,
+            "SELECT time_bucket(INTERVAL '1 week', arrow_cast(DATE '2024-05-15', 'Date64'))"
+        )
+        .await,
         (DataType::Date32, "2024-05-13".to_string())
     );
     // The timezone form reads a timestamp without time zone as UTC and returns a timestamptz.
@@ -499,7 +716,11 @@ fn random_time_table(ctx: &SessionContext, seed: u64, rows: usize) -> Vec<Option
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-        Field::new("tstz", DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())), true),
+        Field::new(
+            "tstz",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            true,
+        ),
         Field::new("d", DataType::Date32, true),
     ]));
     let mut partitions = vec![Vec::new(), Vec::new(), Vec::new()];
@@ -508,7 +729,9 @@ fn random_time_table(ctx: &SessionContext, seed: u64, rows: usize) -> Vec<Option
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![
-                Arc::new(Int64Array::from_iter_values(first_id..first_id + chunk.len() as i64)),
+                Arc::new(Int64Array::from_iter_values(
+                    first_id..first_id + chunk.len() as i64,
+                )),
                 Arc::new(TimestampMicrosecondArray::from(chunk.to_vec())),
                 Arc::new(TimestampMicrosecondArray::from(chunk.to_vec()).with_timezone("+00:00")),
                 Arc::new(Date32Array::from(
@@ -531,7 +754,10 @@ fn random_time_table(ctx: &SessionContext, seed: u64, rows: usize) -> Vec<Option
 async fn bucket_column(ctx: &SessionContext, expr: &str) -> HashMap<i64, Option<i64>> {
     let sql = format!("SELECT id, {expr} FROM t");
     let mut out = HashMap::new();
-    for b in run(ctx, &sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")) {
+    for b in run(ctx, &sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    {
         let ids = b.column(0).as_primitive::<Int64Type>();
         let col = b.column(1);
         let values = match col.data_type() {
@@ -541,9 +767,10 @@ async fn bucket_column(ctx: &SessionContext, expr: &str) -> HashMap<i64, Option<
                 let d = d.as_primitive::<Int64Type>();
                 Int64Array::from_iter(d.iter().map(|x| x.map(|x| x * MICROS_PER_DAY)))
             }
-            DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                cast(col, &DataType::Int64).unwrap().as_primitive::<Int64Type>().clone()
-            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => cast(col, &DataType::Int64)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone(),
             other => panic!("{sql}: unexpected type {other}"),
         };
         for i in 0..b.num_rows() {
@@ -554,7 +781,13 @@ async fn bucket_column(ctx: &SessionContext, expr: &str) -> HashMap<i64, Option<
 }
 
 /// Checks a fixed-width bucketing: b <= ts < b + period and b ≡ origin (mod period).
-fn check_fixed(name: &str, ts: &[Option<i64>], got: &HashMap<i64, Option<i64>>, period: i64, origin: i64) {
+fn check_fixed(
+    name: &str,
+    ts: &[Option<i64>],
+    got: &HashMap<i64, Option<i64>>,
+    period: i64,
+    origin: i64,
+) {
     assert_eq!(got.len(), ts.len(), "{name}");
     for (id, t) in ts.iter().enumerate() {
         let b = got[&(id as i64)];
@@ -603,28 +836,64 @@ async fn time_bucket_on_random_columns_matches_the_definition() {
         .await;
         check_fixed(&format!("{width} origin"), &ts, &got, period, origin);
         // offset: the buckets of ts - offset, moved by offset
-        let got = bucket_column(&ctx, &format!("time_bucket(INTERVAL '{width}', ts, INTERVAL '-7 minutes 3 seconds')")).await;
-        check_fixed(&format!("{width} offset"), &ts, &got, period, default_origin - 7 * minute + 3_000_000);
+        let got = bucket_column(
+            &ctx,
+            &format!("time_bucket(INTERVAL '{width}', ts, INTERVAL '-7 minutes 3 seconds')"),
+        )
+        .await;
+        check_fixed(
+            &format!("{width} offset"),
+            &ts,
+            &got,
+            period,
+            default_origin - 7 * minute + 3_000_000,
+        );
         // time zone 'UTC-2' (2 hours east): buckets aligned on 2000-01-03 00:00 at UTC+2
-        let got = bucket_column(&ctx, &format!("time_bucket(INTERVAL '{width}', tstz, 'UTC-2')")).await;
-        check_fixed(&format!("{width} tz"), &ts, &got, period, default_origin - 120 * minute);
+        let got = bucket_column(
+            &ctx,
+            &format!("time_bucket(INTERVAL '{width}', tstz, 'UTC-2')"),
+        )
+        .await;
+        check_fixed(
+            &format!("{width} tz"),
+            &ts,
+            &got,
+            period,
+            default_origin - 120 * minute,
+        );
     }
     // Dates: whole-day widths on the date column.
-    let dates: Vec<Option<i64>> = ts.iter().map(|t| t.map(|t| t.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY)).collect();
+    let dates: Vec<Option<i64>> = ts
+        .iter()
+        .map(|t| t.map(|t| t.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY))
+        .collect();
     for days in [1, 3, 7, 30] {
         let got = bucket_column(&ctx, &format!("time_bucket(INTERVAL '{days} days', d)")).await;
-        check_fixed(&format!("{days} days on dates"), &dates, &got, days * MICROS_PER_DAY, default_origin);
+        check_fixed(
+            &format!("{days} days on dates"),
+            &dates,
+            &got,
+            days * MICROS_PER_DAY,
+            default_origin,
+        );
     }
 
     // Month widths: b is the first of a month at midnight, a whole number of widths from
     // the origin month, and b <= ts < b + width.
     for months in [1u32, 2, 3, 5, 12, 100] {
         for (col, values) in [("ts", &ts), ("d", &dates)] {
-            let got = bucket_column(&ctx, &format!("time_bucket(INTERVAL '{months} months', {col})")).await;
+            let got = bucket_column(
+                &ctx,
+                &format!("time_bucket(INTERVAL '{months} months', {col})"),
+            )
+            .await;
             for (id, t) in values.iter().enumerate() {
                 let b = got[&(id as i64)];
                 let (Some(t), Some(b)) = (t, b) else {
-                    assert!(t.is_none() && b.is_none(), "{months} months: {t:?} -> {b:?}");
+                    assert!(
+                        t.is_none() && b.is_none(),
+                        "{months} months: {t:?} -> {b:?}"
+                    );
                     continue;
                 };
                 let (t, b) = (naive(*t), naive(b));
@@ -658,7 +927,11 @@ async fn time_bucket_on_random_columns_matches_the_definition() {
         ("1 day 2 hours", "15 minutes", 2, 0),
         ("1 day 2 hours", "-1 day", 2, 1),
     ] {
-        let got = bucket_column(&ctx, &format!("time_bucket(INTERVAL '{width}', ts, INTERVAL '{offset}')")).await;
+        let got = bucket_column(
+            &ctx,
+            &format!("time_bucket(INTERVAL '{width}', ts, INTERVAL '{offset}')"),
+        )
+        .await;
         for (id, v) in got {
             if id % 3 == id_mod3 && id % 2 == id_mod2 {
                 expected.insert(id, v);
@@ -674,7 +947,15 @@ async fn time_bucket_on_random_columns_matches_the_definition() {
     let plus3 = bucket_column(&ctx, "time_bucket(INTERVAL '1 day', tstz, 'UTC+3')").await;
     let minus530 = bucket_column(&ctx, "time_bucket(INTERVAL '1 day', tstz, '-05:30')").await;
     for (id, v) in varying_tz {
-        assert_eq!(v, if id % 2 == 0 { plus3[&id] } else { minus530[&id] }, "row {id}");
+        assert_eq!(
+            v,
+            if id % 2 == 0 {
+                plus3[&id]
+            } else {
+                minus530[&id]
+            },
+            "row {id}"
+        );
     }
 }
 
@@ -688,31 +969,75 @@ async fn first_last_semantics() {
     let ctx = ctx_with(1, 8192);
     let cases = [
         // SELECT first(v, t) FROM (VALUES (1, NULL::int), (2, 5), (3, 4), (4, 4)) x(v,t) => 3
-        ("SELECT first(v, t) FROM (VALUES (1, CAST(NULL AS INT)), (2, 5), (3, 4), (4, 4)) x(v, t)", "3"),
+        (
+            "SELECT first(v, t) FROM (VALUES (1, CAST(NULL AS INT)), (2, 5), (3, 4), (4, 4)) x(v, t)",
+            "3",
+        ),
         // SELECT last(v, t) FROM (VALUES (1, NULL::int), (2, 5), (3, 4), (4, 5)) x(v,t) => 2
-        ("SELECT last(v, t) FROM (VALUES (1, CAST(NULL AS INT)), (2, 5), (3, 4), (4, 5)) x(v, t)", "2"),
+        (
+            "SELECT last(v, t) FROM (VALUES (1, CAST(NULL AS INT)), (2, 5), (3, 4), (4, 5)) x(v, t)",
+            "2",
+        ),
         // only NULL times => NULL
-        ("SELECT first(v, t) FROM (VALUES (1, CAST(NULL AS INT)), (2, CAST(NULL AS INT))) x(v, t)", "NULL"),
-        ("SELECT last(v, t) FROM (VALUES (1, CAST(NULL AS INT)), (2, CAST(NULL AS INT))) x(v, t)", "NULL"),
+        (
+            "SELECT first(v, t) FROM (VALUES (1, CAST(NULL AS INT)), (2, CAST(NULL AS INT))) x(v, t)",
+            "NULL",
+        ),
+        (
+            "SELECT last(v, t) FROM (VALUES (1, CAST(NULL AS INT)), (2, CAST(NULL AS INT))) x(v, t)",
+            "NULL",
+        ),
         // a NULL value at the extreme time is returned
-        ("SELECT first(v, t) FROM (VALUES (CAST(NULL AS INT), 1), (2, 2), (CAST(NULL AS INT), 3)) x(v, t)", "NULL"),
-        ("SELECT last(v, t) FROM (VALUES (CAST(NULL AS INT), 1), (2, 2), (CAST(NULL AS INT), 3)) x(v, t)", "NULL"),
+        (
+            "SELECT first(v, t) FROM (VALUES (CAST(NULL AS INT), 1), (2, 2), (CAST(NULL AS INT), 3)) x(v, t)",
+            "NULL",
+        ),
+        (
+            "SELECT last(v, t) FROM (VALUES (CAST(NULL AS INT), 1), (2, 2), (CAST(NULL AS INT), 3)) x(v, t)",
+            "NULL",
+        ),
         // no rows => NULL
-        ("SELECT first(v, t) FROM (VALUES (1, 1)) x(v, t) WHERE false", "NULL"),
+        (
+            "SELECT first(v, t) FROM (VALUES (1, 1)) x(v, t) WHERE false",
+            "NULL",
+        ),
         // text values ordered by text times, booleans by floats
-        ("SELECT first(v, t) FROM (VALUES ('a', 'x'), ('b', 'a'), ('c', 'z')) x(v, t)", "b"),
-        ("SELECT last(v, t) FROM (VALUES ('a', 'x'), ('b', 'a'), ('c', 'z')) x(v, t)", "c"),
-        ("SELECT first(v, t) FROM (VALUES (true, 1.5), (false, -2.5)) x(v, t)", "false"),
-        ("SELECT last(v, t) FROM (VALUES (true, 1.5), (false, -2.5)) x(v, t)", "true"),
+        (
+            "SELECT first(v, t) FROM (VALUES ('a', 'x'), ('b', 'a'), ('c', 'z')) x(v, t)",
+            "b",
+        ),
+        (
+            "SELECT last(v, t) FROM (VALUES ('a', 'x'), ('b', 'a'), ('c', 'z')) x(v, t)",
+            "c",
+        ),
+        (
+            "SELECT first(v, t) FROM (VALUES (true, 1.5), (false, -2.5)) x(v, t)",
+            "false",
+        ),
+        (
+            "SELECT last(v, t) FROM (VALUES (true, 1.5), (false, -2.5)) x(v, t)",
+            "true",
+        ),
         // timestamps as values and as times
-        ("SELECT last(t, v) FROM (VALUES (TIMESTAMP '2024-01-01 00:00:00', 2), (TIMESTAMP '1960-01-01 00:00:00', 9)) x(t, v)", "1960-01-01 00:00:00"),
-        ("SELECT first(v, t) FROM (VALUES (1.5, TIMESTAMP '2024-01-01 00:00:00'), (2.5, TIMESTAMP '1960-01-01 00:00:00')) x(v, t)", "2.5"),
+        (
+            "SELECT last(t, v) FROM (VALUES (TIMESTAMP '2024-01-01 00:00:00', 2), (TIMESTAMP '1960-01-01 00:00:00', 9)) x(t, v)",
+            "1960-01-01 00:00:00",
+        ),
+        (
+            "SELECT first(v, t) FROM (VALUES (1.5, TIMESTAMP '2024-01-01 00:00:00'), (2.5, TIMESTAMP '1960-01-01 00:00:00')) x(v, t)",
+            "2.5",
+        ),
     ];
     for (sql, expected) in cases {
         assert_eq!(value(&ctx, sql).await.1, expected, "{sql}");
     }
     assert_eq!(
-        value(&ctx, "SELECT first(v, t) FROM (VALUES (CAST(1 AS SMALLINT), 1)) x(v, t)").await.0,
+        value(
+            &ctx,
+            "SELECT first(v, t) FROM (VALUES (CAST(1 AS SMALLINT), 1)) x(v, t)"
+        )
+        .await
+        .0,
         DataType::Int16
     );
 
@@ -753,16 +1078,27 @@ fn random_rows(seed: u64, n: usize, groups: i64) -> Rows {
         let j = rng.range(0, i as i64 + 1) as usize;
         times.swap(i, j);
     }
-    let mut rows = Rows { g: vec![], t: vec![], s: vec![], v: vec![], f: vec![], name: vec![] };
+    let mut rows = Rows {
+        g: vec![],
+        t: vec![],
+        s: vec![],
+        v: vec![],
+        f: vec![],
+        name: vec![],
+    };
     for (i, time) in times.into_iter().enumerate() {
         rows.g.push(rng.range(0, groups));
         let t = (rng.range(0, 20) != 0).then_some(time);
         rows.t.push(t);
         // A text time with the same order as t (zero-padded, shifted to be non-negative).
-        rows.s.push(t.map(|t| format!("{:020}", t + 10_000_000_000)));
-        rows.v.push((rng.range(0, 10) != 0).then(|| rng.range(-1_000_000, 1_000_000)));
-        rows.f.push((rng.range(0, 10) != 0).then(|| rng.range(-1000, 1000) as f64 / 8.0));
-        rows.name.push((i % 7 != 0).then(|| format!("name-{}", rng.range(0, 1_000_000))));
+        rows.s
+            .push(t.map(|t| format!("{:020}", t + 10_000_000_000)));
+        rows.v
+            .push((rng.range(0, 10) != 0).then(|| rng.range(-1_000_000, 1_000_000)));
+        rows.f
+            .push((rng.range(0, 10) != 0).then(|| rng.range(-1000, 1000) as f64 / 8.0));
+        rows.name
+            .push((i % 7 != 0).then(|| format!("name-{}", rng.range(0, 1_000_000))));
     }
     rows
 }
@@ -770,7 +1106,11 @@ fn random_rows(seed: u64, n: usize, groups: i64) -> Rows {
 fn register_rows(ctx: &SessionContext, name: &str, rows: &Rows, partitions: usize, batch: usize) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("g", DataType::Int64, false),
-        Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())), true),
+        Field::new(
+            "t",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            true,
+        ),
         Field::new("s", DataType::Utf8, true),
         Field::new("v", DataType::Int64, true),
         Field::new("f", DataType::Float64, true),
@@ -797,7 +1137,8 @@ fn register_rows(ctx: &SessionContext, name: &str, rows: &Rows, partitions: usiz
         .unwrap();
         parts[k % partitions].push(b);
     }
-    ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts).unwrap())).unwrap();
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts).unwrap()))
+        .unwrap();
 }
 
 /// Brute force: per group, the row index of the smallest / largest non-NULL time among the
@@ -852,9 +1193,14 @@ async fn first_last_match_brute_force() {
     let ctx = ctx_with(4, 256);
     register_rows(&ctx, "m", &rows, 4, 300);
 
-    let plan = run(&ctx, "EXPLAIN SELECT g, first(v, t) FROM m GROUP BY g").await.unwrap();
+    let plan = run(&ctx, "EXPLAIN SELECT g, first(v, t) FROM m GROUP BY g")
+        .await
+        .unwrap();
     let plan = pretty_format_batches(&plan).unwrap().to_string();
-    assert!(plan.contains("mode=Partial") && plan.contains("mode=Final"), "{plan}");
+    assert!(
+        plan.contains("mode=Partial") && plan.contains("mode=Final"),
+        "{plan}"
+    );
 
     let all = expected_rows(&rows, |_| true);
     let positive = expected_rows(&rows, |i| rows.v[i].is_some_and(|v| v > 0));
@@ -865,7 +1211,9 @@ async fn first_last_match_brute_force() {
     let got = keyed(&ctx, sql).await;
     assert_eq!(got.len(), 37);
     for (g, (lo, hi)) in &all {
-        let (plo, phi) = positive.get(g).map_or((None, None), |(l, h)| (Some(*l), Some(*h)));
+        let (plo, phi) = positive
+            .get(g)
+            .map_or((None, None), |(l, h)| (Some(*l), Some(*h)));
         let expected = vec![
             text(&rows.v[*lo]),
             text(&rows.v[*hi]),
@@ -888,20 +1236,30 @@ async fn first_last_match_brute_force() {
     }
 
     // Without GROUP BY (the plain Accumulator, also merged across partitions).
-    let (lo, hi) = (0..rows.g.len())
-        .filter(|&i| rows.t[i].is_some())
-        .fold((None::<usize>, None::<usize>), |(lo, hi), i| {
+    let (lo, hi) = (0..rows.g.len()).filter(|&i| rows.t[i].is_some()).fold(
+        (None::<usize>, None::<usize>),
+        |(lo, hi), i| {
             let t = rows.t[i];
             (
                 Some(lo.filter(|&l| rows.t[l] < t).unwrap_or(i)),
                 Some(hi.filter(|&h| rows.t[h] > t).unwrap_or(i)),
             )
-        });
+        },
+    );
     let (lo, hi) = (lo.unwrap(), hi.unwrap());
-    let got = keyed(&ctx, "SELECT 'all', first(v, t), last(v, t), first(name, s), last(f, s) FROM m").await;
+    let got = keyed(
+        &ctx,
+        "SELECT 'all', first(v, t), last(v, t), first(name, s), last(f, s) FROM m",
+    )
+    .await;
     assert_eq!(
         got["all"],
-        vec![text(&rows.v[lo]), text(&rows.v[hi]), text(&rows.name[lo]), ftext(&rows.f[hi])]
+        vec![
+            text(&rows.v[lo]),
+            text(&rows.v[hi]),
+            text(&rows.name[lo]),
+            ftext(&rows.f[hi])
+        ]
     );
 }
 
@@ -910,24 +1268,40 @@ async fn first_last_with_partial_aggregation_skipped() {
     // With a high-cardinality GROUP BY, DataFusion stops aggregating in the partial phase
     // and turns rows directly into states (GroupsAccumulator::convert_to_state).
     let rows = random_rows(11, 20_000, 10_000);
-    let mut config = SessionConfig::new().with_target_partitions(4).with_batch_size(512);
+    let mut config = SessionConfig::new()
+        .with_target_partitions(4)
+        .with_batch_size(512);
     config.options_mut().execution.time_zone = Some("+00:00".into());
-    config.options_mut().execution.skip_partial_aggregation_probe_rows_threshold = 100;
-    config.options_mut().execution.skip_partial_aggregation_probe_ratio_threshold = 0.1;
+    config
+        .options_mut()
+        .execution
+        .skip_partial_aggregation_probe_rows_threshold = 100;
+    config
+        .options_mut()
+        .execution
+        .skip_partial_aggregation_probe_ratio_threshold = 0.1;
     let ctx = SessionContext::new_with_config(config);
     register_all(&ctx);
     register_rows(&ctx, "m", &rows, 4, 500);
 
-    let sql = "SELECT g, first(v, t), last(name, t), first(v, t) FILTER (WHERE v > 0) FROM m GROUP BY g";
+    let sql =
+        "SELECT g, first(v, t), last(name, t), first(v, t) FILTER (WHERE v > 0) FROM m GROUP BY g";
     let analyzed = run(&ctx, &format!("EXPLAIN ANALYZE {sql}")).await.unwrap();
-    let analyzed =
-        pretty_format_batches(&analyzed).unwrap().to_string();
+    let analyzed = pretty_format_batches(&analyzed).unwrap().to_string();
     let skipped = analyzed
         .split("skipped_aggregation_rows=")
         .skip(1)
-        .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
+        .filter_map(|s| {
+            s.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .sum::<u64>();
-    assert!(skipped > 0, "partial aggregation was not skipped:\n{analyzed}");
+    assert!(
+        skipped > 0,
+        "partial aggregation was not skipped:\n{analyzed}"
+    );
 
     let all = expected_rows(&rows, |_| true);
     let positive = expected_rows(&rows, |i| rows.v[i].is_some_and(|v| v > 0));
@@ -992,36 +1366,70 @@ async fn builtin_datetime_functions_match_postgres() {
     // date_trunc and date_bin keep Strata's types.
     assert_eq!(
         value(&ctx, &format!("SELECT date_trunc('hour', {us})")).await,
-        (DataType::Timestamp(TimeUnit::Microsecond, None), "2024-05-15 12:00:00".into())
+        (
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            "2024-05-15 12:00:00".into()
+        )
     );
     assert_eq!(
         value(&ctx, &format!("SELECT date_trunc('day', {tz})")).await,
-        (DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())), "2024-05-14 00:00:00+00".into())
+        (
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            "2024-05-14 00:00:00+00".into()
+        )
     );
     assert_eq!(
-        value(&ctx, &format!("SELECT date_bin(INTERVAL '15 minutes', {us}, TIMESTAMP '2001-01-01 00:00:00')")).await,
-        (DataType::Timestamp(TimeUnit::Microsecond, None), "2024-05-15 12:30:00".into())
+        value(
+            &ctx,
+            &format!(
+                "SELECT date_bin(INTERVAL '15 minutes', {us}, TIMESTAMP '2001-01-01 00:00:00')"
+            )
+        )
+        .await,
+        (
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            "2024-05-15 12:30:00".into()
+        )
     );
 
     // Known differences from PostgreSQL, pinned so that a DataFusion upgrade that changes
     // them is noticed:
     // extract(second ...) drops the fraction: PostgreSQL says 56.500000 (numeric).
     assert_eq!(
-        value(&ctx, "SELECT extract(second from TIMESTAMP '2024-05-15 12:34:56.5')").await,
+        value(
+            &ctx,
+            "SELECT extract(second from TIMESTAMP '2024-05-15 12:34:56.5')"
+        )
+        .await,
         (DataType::Int32, "56".into())
     );
     // extract(milliseconds ...): PostgreSQL 56500.000 (numeric).
-    assert_eq!(value(&ctx, "SELECT extract(milliseconds from TIMESTAMP '2024-05-15 12:34:56.5')").await.1, "56500");
+    assert_eq!(
+        value(
+            &ctx,
+            "SELECT extract(milliseconds from TIMESTAMP '2024-05-15 12:34:56.5')"
+        )
+        .await
+        .1,
+        "56500"
+    );
     // extract(epoch ...) is float8 (PostgreSQL: numeric 1715776496.500000).
     assert_eq!(
-        value(&ctx, "SELECT extract(epoch from TIMESTAMP '2024-05-15 12:34:56.5')").await,
+        value(
+            &ctx,
+            "SELECT extract(epoch from TIMESTAMP '2024-05-15 12:34:56.5')"
+        )
+        .await,
         (DataType::Float64, "1715776496.5".into())
     );
     // date_trunc on a date gives a timestamp without time zone (PostgreSQL: timestamptz
     // 2024-05-15 00:00:00+00).
     assert_eq!(
         value(&ctx, "SELECT date_trunc('day', DATE '2024-05-15')").await,
-        (DataType::Timestamp(TimeUnit::Nanosecond, None), "2024-05-15 00:00:00".into())
+        (
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            "2024-05-15 00:00:00".into()
+        )
     );
     // date_trunc on a timestamptz truncates on the wall clock of the value's Arrow time zone,
     // not of the session: a "+05:30" value is truncated at +05:30 midnight (PostgreSQL in a
@@ -1048,7 +1456,11 @@ async fn time_bucket_keeps_the_order_of_ts() {
     )]));
     let batch = RecordBatch::try_new(
         Arc::clone(&schema),
-        vec![Arc::new(TimestampMicrosecondArray::from(vec![0, 1_000_000_000, 9_000_000_000]))],
+        vec![Arc::new(TimestampMicrosecondArray::from(vec![
+            0,
+            1_000_000_000,
+            9_000_000_000,
+        ]))],
     )
     .unwrap();
     let table = MemTable::try_new(schema, vec![vec![batch]])
@@ -1063,7 +1475,8 @@ async fn time_bucket_keeps_the_order_of_ts() {
         }
     };
     let sorted = explain(
-        "SELECT time_bucket(INTERVAL '1 hour', ts, INTERVAL '1 month') AS b FROM s ORDER BY b".into(),
+        "SELECT time_bucket(INTERVAL '1 hour', ts, INTERVAL '1 month') AS b FROM s ORDER BY b"
+            .into(),
     )
     .await;
     assert!(!sorted.contains("SortExec"), "{sorted}");

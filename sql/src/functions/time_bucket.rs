@@ -59,7 +59,10 @@ fn user_error(state: SqlState, message: impl Into<String>) -> DataFusionError {
 }
 
 fn period_error() -> DataFusionError {
-    user_error(SqlState::InvalidParameterValue, "period must be greater than 0")
+    user_error(
+        SqlState::InvalidParameterValue,
+        "period must be greater than 0",
+    )
 }
 
 fn timestamp_out_of_range() -> DataFusionError {
@@ -84,7 +87,9 @@ impl Default for TimeBucket {
 
 impl TimeBucket {
     pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -120,7 +125,9 @@ impl ScalarUDFImpl for TimeBucket {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ScalarFunctionArgs { args, number_rows, .. } = args;
+        let ScalarFunctionArgs {
+            args, number_rows, ..
+        } = args;
         if !(2..=5).contains(&args.len()) {
             return exec_err!("time_bucket expects 2 to 5 arguments, got {}", args.len());
         }
@@ -133,7 +140,9 @@ impl ScalarUDFImpl for TimeBucket {
             eval_temporal(&args, &ts)?
         };
         if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?))
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &result, 0,
+            )?))
         } else {
             Ok(ColumnarValue::Array(result))
         }
@@ -159,11 +168,17 @@ fn is_integer(dt: &DataType) -> bool {
 }
 
 fn is_string(dt: &DataType) -> bool {
-    matches!(dt, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 fn is_temporal(dt: &DataType) -> bool {
-    matches!(dt, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64)
+    matches!(
+        dt,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    )
 }
 
 /// The signed integer type an integer `ts` is bucketed in (at least int2, as PostgreSQL has
@@ -203,7 +218,11 @@ fn coerce_arguments(arg_types: &[DataType]) -> Result<Vec<DataType>> {
                 );
             }
         }
-        let target = if t == &DataType::Null { integer_target(w) } else { integer_target(t) };
+        let target = if t == &DataType::Null {
+            integer_target(w)
+        } else {
+            integer_target(t)
+        };
         return Ok(vec![target; n]);
     }
 
@@ -351,9 +370,26 @@ pub(crate) fn parse_timezone(name: &str) -> Result<i128> {
     let lower = name.to_ascii_lowercase();
     let hour = 3600 * NS_PER_SEC;
     let utc_aliases = [
-        "utc", "gmt", "z", "zulu", "uct", "universal", "greenwich", "gmt0", "gmt+0", "gmt-0",
-        "utc0", "etc/utc", "etc/gmt", "etc/uct", "etc/universal", "etc/zulu", "etc/greenwich",
-        "etc/gmt0", "etc/gmt+0", "etc/gmt-0",
+        "utc",
+        "gmt",
+        "z",
+        "zulu",
+        "uct",
+        "universal",
+        "greenwich",
+        "gmt0",
+        "gmt+0",
+        "gmt-0",
+        "utc0",
+        "etc/utc",
+        "etc/gmt",
+        "etc/uct",
+        "etc/universal",
+        "etc/zulu",
+        "etc/greenwich",
+        "etc/gmt0",
+        "etc/gmt+0",
+        "etc/gmt-0",
     ];
     if utc_aliases.contains(&lower.as_str()) {
         return Ok(0);
@@ -375,7 +411,10 @@ pub(crate) fn parse_timezone(name: &str) -> Result<i128> {
         }
     }
     // POSIX "STDoffset" without a DST part: a name of letters then an offset.
-    let letters = lower.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+    let letters = lower
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
     if let Some(west) = parse_posix_offset(&lower[letters..]) {
         return Ok(-west);
     }
@@ -411,8 +450,16 @@ fn parse_posix_offset(s: &str) -> Option<i128> {
         (number(&parts[0][..2], 2)?, number(&parts[0][2..], 2)?, 0)
     } else {
         let h = number(parts[0], 3)?;
-        let m = if parts.len() > 1 { number(parts[1], 2)? } else { 0 };
-        let sec = if parts.len() > 2 { number(parts[2], 2)? } else { 0 };
+        let m = if parts.len() > 1 {
+            number(parts[1], 2)?
+        } else {
+            0
+        };
+        let sec = if parts.len() > 2 {
+            number(parts[2], 2)?
+        } else {
+            0
+        };
         (h, m, sec)
     };
     if h > 167 || m > 59 || sec > 59 {
@@ -435,13 +482,26 @@ struct TimeKind {
 
 fn time_kind(dt: &DataType) -> Result<TimeKind> {
     Ok(match dt {
-        DataType::Timestamp(TimeUnit::Second, _) => TimeKind { unit_ns: NS_PER_SEC, is_date: false },
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            TimeKind { unit_ns: 1_000_000, is_date: false }
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => TimeKind { unit_ns: 1_000, is_date: false },
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => TimeKind { unit_ns: 1, is_date: false },
-        DataType::Date32 => TimeKind { unit_ns: NS_PER_DAY, is_date: true },
+        DataType::Timestamp(TimeUnit::Second, _) => TimeKind {
+            unit_ns: NS_PER_SEC,
+            is_date: false,
+        },
+        DataType::Timestamp(TimeUnit::Millisecond, _) => TimeKind {
+            unit_ns: 1_000_000,
+            is_date: false,
+        },
+        DataType::Timestamp(TimeUnit::Microsecond, _) => TimeKind {
+            unit_ns: 1_000,
+            is_date: false,
+        },
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => TimeKind {
+            unit_ns: 1,
+            is_date: false,
+        },
+        DataType::Date32 => TimeKind {
+            unit_ns: NS_PER_DAY,
+            is_date: true,
+        },
         other => return exec_err!("time_bucket: unexpected ts type {other}"),
     })
 }
@@ -508,7 +568,12 @@ struct Spec {
 enum Fast {
     /// result = v - (v - shift) mod period
     Fixed { period: i64, shift: i64 },
-    Months { months: i64, origin_index: i64, units_per_day: i64, tz: i64 },
+    Months {
+        months: i64,
+        origin_index: i64,
+        units_per_day: i64,
+        tz: i64,
+    },
 }
 
 impl Fast {
@@ -516,13 +581,22 @@ impl Fast {
     #[inline]
     fn apply(&self, v: i64) -> Option<i64> {
         match *self {
-            Fast::Fixed { period, shift } => v.checked_sub(v.checked_sub(shift)?.rem_euclid(period)),
-            Fast::Months { months, origin_index, units_per_day, tz } => {
+            Fast::Fixed { period, shift } => {
+                v.checked_sub(v.checked_sub(shift)?.rem_euclid(period))
+            }
+            Fast::Months {
+                months,
+                origin_index,
+                units_per_day,
+                tz,
+            } => {
                 let local = v.checked_add(tz)?;
                 let (y, m, _) = civil_from_days(local.div_euclid(units_per_day));
                 let index = y * 12 + m - 1;
                 let bucket = index - (index - origin_index).rem_euclid(months);
-                month_start_days(bucket).checked_mul(units_per_day)?.checked_sub(tz)
+                month_start_days(bucket)
+                    .checked_mul(units_per_day)?
+                    .checked_sub(tz)
             }
         }
     }
@@ -545,7 +619,14 @@ impl Spec {
                 Some(o) => month_index_ns(o) as i128,
             },
         };
-        let mut spec = Spec { width, align, offset, tz_east_ns, kind, fast: None };
+        let mut spec = Spec {
+            width,
+            align,
+            offset,
+            tz_east_ns,
+            kind,
+            fast: None,
+        };
         spec.fast = spec.fast_path();
         Ok(spec)
     }
@@ -615,7 +696,11 @@ impl Spec {
         }
         let unit = self.kind.unit_ns;
         let r = self.apply_ns(v as i128 * unit);
-        let r = if self.kind.is_date { r.div_euclid(NS_PER_DAY) * (NS_PER_DAY / unit) } else { r.div_euclid(unit) };
+        let r = if self.kind.is_date {
+            r.div_euclid(NS_PER_DAY) * (NS_PER_DAY / unit)
+        } else {
+            r.div_euclid(unit)
+        };
         i64::try_from(r).map_err(|_| timestamp_out_of_range())
     }
 }
@@ -643,7 +728,9 @@ fn scalar_instant_ns(v: &ScalarValue) -> Result<Option<i128>> {
 
 fn scalar_string(v: &ScalarValue) -> Result<Option<String>> {
     match v {
-        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => Ok(s.clone()),
+        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => {
+            Ok(s.clone())
+        }
         v if v.is_null() => Ok(None),
         other => exec_err!("time_bucket: expected a text time zone, got {other:?}"),
     }
@@ -657,9 +744,13 @@ fn build_spec(
     width: &ScalarValue,
     rest: &[ScalarValue],
 ) -> Result<Option<Spec>> {
-    let Some(width) = scalar_interval(width)? else { return Ok(None) };
+    let Some(width) = scalar_interval(width)? else {
+        return Ok(None);
+    };
     if timezone_form {
-        let Some(tz) = scalar_string(&rest[0])? else { return Ok(None) };
+        let Some(tz) = scalar_string(&rest[0])? else {
+            return Ok(None);
+        };
         let tz_east_ns = parse_timezone(&tz)?;
         let origin = match rest.get(1) {
             Some(o) => scalar_instant_ns(o)?.map(|o| o + tz_east_ns),
@@ -696,7 +787,11 @@ fn map_temporal_rows(
     ) -> Result<PrimitiveArray<T>> {
         let mut out = Vec::with_capacity(a.len());
         for i in 0..a.len() {
-            out.push(if a.is_null(i) { None } else { f(i, a.value(i))? });
+            out.push(if a.is_null(i) {
+                None
+            } else {
+                f(i, a.value(i))?
+            });
         }
         Ok(out.into_iter().collect())
     }
@@ -705,10 +800,16 @@ fn map_temporal_rows(
             let a = ts.as_primitive::<Date32Type>();
             let mut out = Vec::with_capacity(a.len());
             for i in 0..a.len() {
-                out.push(match if a.is_null(i) { None } else { f(i, a.value(i) as i64)? } {
-                    None => None,
-                    Some(d) => Some(i32::try_from(d).map_err(|_| date_out_of_range())?),
-                });
+                out.push(
+                    match if a.is_null(i) {
+                        None
+                    } else {
+                        f(i, a.value(i) as i64)?
+                    } {
+                        None => None,
+                        Some(d) => Some(i32::try_from(d).map_err(|_| date_out_of_range())?),
+                    },
+                );
             }
             Arc::new(Date32Array::from(out))
         }
@@ -774,15 +875,17 @@ fn arg_value(arg: &ColumnarValue, row: usize) -> Result<ScalarValue> {
 
 fn eval_temporal(args: &[ColumnarValue], ts: &ArrayRef) -> Result<ArrayRef> {
     let kind = time_kind(ts.data_type())?;
-    let timezone_form = args.len() >= 4
-        || (args.len() == 3 && is_string(&args[2].data_type()));
+    let timezone_form = args.len() >= 4 || (args.len() == 3 && is_string(&args[2].data_type()));
     let others_scalar = args
         .iter()
         .enumerate()
         .all(|(i, a)| i == 1 || matches!(a, ColumnarValue::Scalar(_)));
     if others_scalar {
         let width = arg_value(&args[0], 0)?;
-        let rest = args[2..].iter().map(|a| arg_value(a, 0)).collect::<Result<Vec<_>>>()?;
+        let rest = args[2..]
+            .iter()
+            .map(|a| arg_value(a, 0))
+            .collect::<Result<Vec<_>>>()?;
         return match build_spec(kind, timezone_form, &width, &rest) {
             Ok(Some(spec)) => map_temporal(ts, &spec),
             Ok(None) => Ok(new_null_array(ts.data_type(), ts.len())),
@@ -882,9 +985,8 @@ fn eval_integer(args: &[ColumnarValue], ts: &ArrayRef) -> Result<ArrayRef> {
             let (Some(period), Some(offset)) = (period, offset) else {
                 return Ok(new_null_array(ts.data_type(), ts.len()));
             };
-            let out: PrimitiveArray<T> = a.try_unary(|v| {
-                narrow(integer_bucket(period, v.into(), offset, min, max)?)
-            })?;
+            let out: PrimitiveArray<T> =
+                a.try_unary(|v| narrow(integer_bucket(period, v.into(), offset, min, max)?))?;
             return Ok(Arc::new(out));
         }
         let mut out: Vec<Option<T::Native>> = Vec::with_capacity(a.len());
@@ -899,7 +1001,9 @@ fn eval_integer(args: &[ColumnarValue], ts: &ArrayRef) -> Result<ArrayRef> {
                 None => Some(0),
             };
             out.push(match (period, offset) {
-                (Some(p), Some(o)) => Some(narrow(integer_bucket(p, a.value(i).into(), o, min, max)?)?),
+                (Some(p), Some(o)) => {
+                    Some(narrow(integer_bucket(p, a.value(i).into(), o, min, max)?)?)
+                }
                 _ => None,
             });
         }
@@ -954,13 +1058,22 @@ mod unit_tests {
         assert_eq!(parse_timezone("Etc/GMT+2").unwrap(), -2 * h);
         assert_eq!(parse_timezone("Etc/GMT-2").unwrap(), 2 * h);
         assert_eq!(parse_timezone("UTC+3").unwrap(), -3 * h);
-        assert_eq!(parse_timezone("UTC-05:30").unwrap(), 5 * h + 30 * 60 * NS_PER_SEC);
-        assert_eq!(parse_timezone("+05:30").unwrap(), -(5 * h + 30 * 60 * NS_PER_SEC));
+        assert_eq!(
+            parse_timezone("UTC-05:30").unwrap(),
+            5 * h + 30 * 60 * NS_PER_SEC
+        );
+        assert_eq!(
+            parse_timezone("+05:30").unwrap(),
+            -(5 * h + 30 * 60 * NS_PER_SEC)
+        );
         assert_eq!(parse_timezone("-8").unwrap(), 8 * h);
         assert_eq!(parse_timezone("8").unwrap(), -8 * h);
         assert_eq!(parse_timezone("EST").unwrap(), -5 * h);
         assert_eq!(parse_timezone("XY+2").unwrap(), -2 * h);
-        assert_eq!(parse_timezone("UTC+03:30:15").unwrap(), -(3 * h + (30 * 60 + 15) * NS_PER_SEC));
+        assert_eq!(
+            parse_timezone("UTC+03:30:15").unwrap(),
+            -(3 * h + (30 * 60 + 15) * NS_PER_SEC)
+        );
         assert!(parse_timezone("Europe/Berlin").is_err());
         assert!(parse_timezone("EST5EDT").is_err());
         assert!(parse_timezone("").is_err());

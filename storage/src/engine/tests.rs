@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use std::path::Path;
 
@@ -19,10 +22,30 @@ fn def(name: &str) -> TableDef {
         id: TableId::new(0),
         name: name.into(),
         columns: vec![
-            ColumnDef { name: "ts".into(), ty: ColumnType::Timestamptz, nullable: false, default: None },
-            ColumnDef { name: "host".into(), ty: ColumnType::Text, nullable: true, default: None },
-            ColumnDef { name: "v".into(), ty: ColumnType::Float8, nullable: true, default: None },
-            ColumnDef { name: "id".into(), ty: ColumnType::Int8, nullable: false, default: None },
+            ColumnDef {
+                name: "ts".into(),
+                ty: ColumnType::Timestamptz,
+                nullable: false,
+                default: None,
+            },
+            ColumnDef {
+                name: "host".into(),
+                ty: ColumnType::Text,
+                nullable: true,
+                default: None,
+            },
+            ColumnDef {
+                name: "v".into(),
+                ty: ColumnType::Float8,
+                nullable: true,
+                default: None,
+            },
+            ColumnDef {
+                name: "id".into(),
+                ty: ColumnType::Int8,
+                nullable: false,
+                default: None,
+            },
         ],
         time_column: Some(0),
         partition_micros: DAY,
@@ -37,7 +60,11 @@ fn batch(d: &TableDef, ids: std::ops::Range<i64>, ts_of: impl Fn(i64) -> i64) ->
     let host: StringArray = ids.clone().map(|i| Some(format!("h{}", i % 7))).collect();
     let v: Float64Array = ids.clone().map(|i| Some(i as f64 * 0.5)).collect();
     let id: Int64Array = ids.collect::<Vec<_>>().into();
-    RecordBatch::try_new(d.arrow_schema(), vec![Arc::new(ts), Arc::new(host), Arc::new(v), Arc::new(id)]).unwrap()
+    RecordBatch::try_new(
+        d.arrow_schema(),
+        vec![Arc::new(ts), Arc::new(host), Arc::new(v), Arc::new(id)],
+    )
+    .unwrap()
 }
 
 fn config(dir: &Path) -> StorageConfig {
@@ -51,11 +78,23 @@ fn ids(s: &Storage, t: TableId) -> Vec<i64> {
     let snap = s.snapshot(t, TimeRange::ALL).unwrap();
     let mut out = vec![];
     for b in &snap.batches {
-        out.extend(b.column(3).as_primitive::<Int64Type>().values().iter().copied());
+        out.extend(
+            b.column(3)
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .copied(),
+        );
     }
     for f in &snap.files {
         for b in read_parquet(&s.data_dir().join(&f.path), &snap.schema).unwrap() {
-            out.extend(b.column(3).as_primitive::<Int64Type>().values().iter().copied());
+            out.extend(
+                b.column(3)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .copied(),
+            );
         }
     }
     out.sort_unstable();
@@ -70,14 +109,22 @@ async fn rows_survive_clean_reopen_and_crash_reopen() {
         let s = Storage::open(config(dir.path())).unwrap();
         let d = s.create_table(def("cpu")).await.unwrap();
         t = d.id;
-        s.write(t, batch(&d, 0..100, |i| i * 1_000_000)).await.unwrap();
+        s.write(t, batch(&d, 0..100, |i| i * 1_000_000))
+            .await
+            .unwrap();
         s.checkpoint().await.unwrap();
-        s.write(t, batch(&d, 100..150, |i| i * 1_000_000)).await.unwrap();
+        s.write(t, batch(&d, 100..150, |i| i * 1_000_000))
+            .await
+            .unwrap();
         // Dropped without shutdown: a crash after the acknowledgements.
     }
     {
         let s = Storage::open(config(dir.path())).unwrap();
-        assert_eq!(ids(&s, t), (0..150).collect::<Vec<_>>(), "every acknowledged row exactly once after crash");
+        assert_eq!(
+            ids(&s, t),
+            (0..150).collect::<Vec<_>>(),
+            "every acknowledged row exactly once after crash"
+        );
         s.shutdown().await.unwrap();
     }
     let s = Storage::open(config(dir.path())).unwrap();
@@ -92,14 +139,27 @@ async fn checkpoint_trims_wal_and_replay_skips_flushed_records() {
     let s = Storage::open(config(dir.path())).unwrap();
     let d = s.create_table(def("t")).await.unwrap();
     for k in 0..5 {
-        s.write(d.id, batch(&d, k * 10..k * 10 + 10, |i| i)).await.unwrap();
+        s.write(d.id, batch(&d, k * 10..k * 10 + 10, |i| i))
+            .await
+            .unwrap();
     }
     s.checkpoint().await.unwrap();
-    let segs: Vec<_> = std::fs::read_dir(dir.path().join("wal")).unwrap().flatten().collect();
-    assert_eq!(segs.len(), 1, "only the open segment remains after a checkpoint");
+    let segs: Vec<_> = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(
+        segs.len(),
+        1,
+        "only the open segment remains after a checkpoint"
+    );
     drop(s);
     let s = Storage::open(config(dir.path())).unwrap();
-    assert_eq!(ids(&s, d.id).len(), 50, "no duplicates from replaying flushed records");
+    assert_eq!(
+        ids(&s, d.id).len(),
+        50,
+        "no duplicates from replaying flushed records"
+    );
 }
 
 #[tokio::test]
@@ -108,11 +168,21 @@ async fn partitions_become_files_and_snapshot_prunes_by_range() {
     let s = Storage::open(config(dir.path())).unwrap();
     let d = s.create_table(def("t")).await.unwrap();
     // 4 days of data in one batch: split across 4 partitions.
-    s.write(d.id, batch(&d, 0..400, |i| i * DAY / 100)).await.unwrap();
+    s.write(d.id, batch(&d, 0..400, |i| i * DAY / 100))
+        .await
+        .unwrap();
     s.checkpoint().await.unwrap();
     let snap = s.snapshot(d.id, TimeRange::ALL).unwrap();
     assert_eq!(snap.files.len(), 4);
-    let day2 = s.snapshot(d.id, TimeRange { min: 2 * DAY, max: 2 * DAY + 1 }).unwrap();
+    let day2 = s
+        .snapshot(
+            d.id,
+            TimeRange {
+                min: 2 * DAY,
+                max: 2 * DAY + 1,
+            },
+        )
+        .unwrap();
     assert_eq!(day2.files.len(), 1, "only the partition holding day 2");
     assert_eq!(day2.files[0].rows, 100);
     // Files are sorted by time.
@@ -128,7 +198,16 @@ async fn not_null_is_enforced() {
     let d = s.create_table(def("t")).await.unwrap();
     let b = batch(&d, 0..3, |i| i);
     let ids: Int64Array = vec![Some(1), None, Some(3)].into();
-    let b = RecordBatch::try_new(d.arrow_schema(), vec![Arc::clone(b.column(0)), Arc::clone(b.column(1)), Arc::clone(b.column(2)), Arc::new(ids)]).unwrap();
+    let b = RecordBatch::try_new(
+        d.arrow_schema(),
+        vec![
+            Arc::clone(b.column(0)),
+            Arc::clone(b.column(1)),
+            Arc::clone(b.column(2)),
+            Arc::new(ids),
+        ],
+    )
+    .unwrap();
     let e = s.write(d.id, b).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotNull, "{e}");
     assert!(e.to_string().contains("\"id\""), "{e}");
@@ -142,7 +221,18 @@ async fn add_column_reads_null_for_old_rows_everywhere() {
     s.write(d.id, batch(&d, 0..10, |i| i)).await.unwrap();
     s.checkpoint().await.unwrap();
     s.write(d.id, batch(&d, 10..20, |i| i)).await.unwrap();
-    let d2 = s.add_column("t", ColumnDef { name: "extra".into(), ty: ColumnType::Int4, nullable: true, default: None }).await.unwrap();
+    let d2 = s
+        .add_column(
+            "t",
+            ColumnDef {
+                name: "extra".into(),
+                ty: ColumnType::Int4,
+                nullable: true,
+                default: None,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(d2.columns.len(), 5);
     let snap = s.snapshot(d.id, TimeRange::ALL).unwrap();
     assert_eq!(snap.schema.fields().len(), 5);
@@ -174,19 +264,38 @@ async fn delete_rewrites_files_durably() {
         let n = s
             .delete_where(t, TimeRange::ALL, &|b: &RecordBatch| {
                 let ids = b.column(3).as_primitive::<Int64Type>();
-                Ok(ids.iter().map(|v| v.map(|v| v % 2 == 1)).collect::<BooleanArray>())
+                Ok(ids
+                    .iter()
+                    .map(|v| v.map(|v| v % 2 == 1))
+                    .collect::<BooleanArray>())
             })
             .await
             .unwrap();
         assert_eq!(n, 100);
-        assert_eq!(ids(&s, t), (0..200).filter(|i| i % 2 == 0).collect::<Vec<_>>());
+        assert_eq!(
+            ids(&s, t),
+            (0..200).filter(|i| i % 2 == 0).collect::<Vec<_>>()
+        );
     }
     let s = Storage::open(config(dir.path())).unwrap();
-    assert_eq!(ids(&s, t), (0..200).filter(|i| i % 2 == 0).collect::<Vec<_>>(), "deleted rows stay deleted after a crash");
+    assert_eq!(
+        ids(&s, t),
+        (0..200).filter(|i| i % 2 == 0).collect::<Vec<_>>(),
+        "deleted rows stay deleted after a crash"
+    );
     // Replaced files are gone from disk.
-    let listed: Vec<_> = s.snapshot(t, TimeRange::ALL).unwrap().files.into_iter().map(|f| f.path).collect();
+    let listed: Vec<_> = s
+        .snapshot(t, TimeRange::ALL)
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
     let mut on_disk = 0;
-    for p in std::fs::read_dir(dir.path().join(manifest::table_dir_rel(t))).unwrap().flatten() {
+    for p in std::fs::read_dir(dir.path().join(manifest::table_dir_rel(t)))
+        .unwrap()
+        .flatten()
+    {
         if p.path().is_dir() {
             on_disk += std::fs::read_dir(p.path()).unwrap().count();
         }
@@ -205,7 +314,10 @@ async fn drop_table_removes_data_and_replay_ignores_it() {
     assert_ne!(d.id, d2.id);
     drop(s);
     let s = Storage::open(config(dir.path())).unwrap();
-    assert!(ids(&s, d2.id).is_empty(), "rows of the dropped table must not reappear in the new one");
+    assert!(
+        ids(&s, d2.id).is_empty(),
+        "rows of the dropped table must not reappear in the new one"
+    );
 }
 
 #[tokio::test]
@@ -217,10 +329,15 @@ async fn newer_catalog_version_is_refused() {
         s.shutdown().await.unwrap();
     }
     let p = dir.path().join("catalog.json");
-    let text = std::fs::read_to_string(&p).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 99");
     std::fs::write(&p, text).unwrap();
     let e = Storage::open(config(dir.path())).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 99, .. }), "{e}");
+    assert!(
+        matches!(e, Error::UnsupportedVersion { found: 99, .. }),
+        "{e}"
+    );
     assert!(e.to_string().contains("upgrade"), "{e}");
 }
 
@@ -235,7 +352,9 @@ async fn memory_stays_bounded_under_continuous_ingest() {
     let d = s.create_table(def("t")).await.unwrap();
     let mut peak = 0;
     for k in 0..200 {
-        s.write(d.id, batch(&d, k * 1000..k * 1000 + 1000, |i| i * 1000)).await.unwrap();
+        s.write(d.id, batch(&d, k * 1000..k * 1000 + 1000, |i| i * 1000))
+            .await
+            .unwrap();
         let st = s.stats();
         peak = peak.max(st.active_bytes + st.frozen_bytes);
     }
@@ -248,11 +367,21 @@ async fn memory_stays_bounded_under_continuous_ingest() {
         let snap = s.snapshot(d.id, TimeRange::ALL).unwrap();
         let mut sum = 0.0;
         for b in &snap.batches {
-            sum += b.column(2).as_primitive::<Float64Type>().values().iter().sum::<f64>();
+            sum += b
+                .column(2)
+                .as_primitive::<Float64Type>()
+                .values()
+                .iter()
+                .sum::<f64>();
         }
         for f in &snap.files {
             for b in read_parquet(&s.data_dir().join(&f.path), &snap.schema).unwrap() {
-                sum += b.column(2).as_primitive::<Float64Type>().values().iter().sum::<f64>();
+                sum += b
+                    .column(2)
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .iter()
+                    .sum::<f64>();
             }
         }
         sum

@@ -68,9 +68,9 @@ impl WalRecord {
         };
         match tag {
             TAG_INSERT => {
-                let (table_bytes, body) = rest
-                    .split_first_chunk::<8>()
-                    .ok_or_else(|| corrupt("insert record is shorter than its table id".to_string()))?;
+                let (table_bytes, body) = rest.split_first_chunk::<8>().ok_or_else(|| {
+                    corrupt("insert record is shorter than its table id".to_string())
+                })?;
                 let table = TableId::new(u64::from_le_bytes(*table_bytes));
                 let batch = decode_batch(body)?;
                 Ok(WalRecord::Insert { table, batch })
@@ -99,10 +99,16 @@ fn decode_batch(body: &[u8]) -> Result<RecordBatch> {
     };
     match reader.next() {
         None => Ok(batch),
-        Some(_) => Err(corrupt("Arrow IPC stream has more than one batch".to_string())),
+        Some(_) => Err(corrupt(
+            "Arrow IPC stream has more than one batch".to_string(),
+        )),
     }
 }
 
 fn corrupt(detail: String) -> Error {
-    Error::Corrupt { what: "WAL record", path: PathBuf::from("<wal payload>"), detail }
+    Error::Corrupt {
+        what: "WAL record",
+        path: PathBuf::from("<wal payload>"),
+        detail,
+    }
 }

@@ -25,7 +25,11 @@ const ID_DIGITS: usize = 20;
 
 /// Path of segment `id` inside `dir`.
 pub(crate) fn segment_path(dir: &Path, id: SegmentId) -> PathBuf {
-    dir.join(format!("{:0width$}{EXTENSION}", id.as_u64(), width = ID_DIGITS))
+    dir.join(format!(
+        "{:0width$}{EXTENSION}",
+        id.as_u64(),
+        width = ID_DIGITS
+    ))
 }
 
 /// Parses a segment file name (`<20 digits>.wal`); anything else is `None`.
@@ -51,7 +55,9 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
         let name = entry.file_name();
         match name.to_str().and_then(parse_segment_name) {
             Some(id) => segments.push((id, entry.path())),
-            None => tracing::debug!(file = ?entry.path(), "ignoring non-segment file in WAL directory"),
+            None => {
+                tracing::debug!(file = ?entry.path(), "ignoring non-segment file in WAL directory")
+            }
         }
     }
     segments.sort_by_key(|(id, _)| *id);
@@ -60,7 +66,9 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
 
 /// Fsyncs a directory so that file creations/removals in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 /// The 12 header bytes of a segment.
@@ -80,7 +88,8 @@ pub(crate) fn create_segment(dir: &Path, id: SegmentId) -> Result<File> {
         .append(true)
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
-    file.write_all(&header_bytes()).map_err(|e| Error::io(&path, e))?;
+    file.write_all(&header_bytes())
+        .map_err(|e| Error::io(&path, e))?;
     file.sync_all().map_err(|e| Error::io(&path, e))?;
     sync_dir(dir)?;
     tracing::debug!(segment = %id, path = ?path, "created WAL segment");
@@ -120,7 +129,10 @@ pub(crate) fn replay_segment(path: &Path, id: SegmentId, last: bool) -> Result<V
         let partial_magic = data.iter().zip(MAGIC.iter()).all(|(a, b)| a == b);
         let zeros = data.iter().all(|&b| b == 0);
         if !(partial_magic || zeros) {
-            return Err(corrupt(path, "file is shorter than a segment header and has no WAL magic"));
+            return Err(corrupt(
+                path,
+                "file is shorter than a segment header and has no WAL magic",
+            ));
         }
         if last {
             tracing::warn!(segment = %id, path = ?path, len = data.len(), "WAL segment header is torn (crash while creating it); rewriting it as an empty segment");
@@ -194,17 +206,29 @@ fn check_frame(data: &[u8], pos: usize) -> std::result::Result<usize, &'static s
 }
 
 fn truncate(path: &Path, len: u64) -> Result<()> {
-    let file = OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
     file.set_len(len).map_err(|e| Error::io(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))
 }
 
 fn rewrite_empty(path: &Path) -> Result<()> {
-    let mut file = OpenOptions::new().write(true).truncate(true).open(path).map_err(|e| Error::io(path, e))?;
-    file.write_all(&header_bytes()).map_err(|e| Error::io(path, e))?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.write_all(&header_bytes())
+        .map_err(|e| Error::io(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))
 }
 
 fn corrupt(path: &Path, detail: &str) -> Error {
-    Error::Corrupt { what: "WAL segment", path: path.to_path_buf(), detail: detail.to_string() }
+    Error::Corrupt {
+        what: "WAL segment",
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    }
 }

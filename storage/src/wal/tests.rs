@@ -2,7 +2,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -11,7 +13,11 @@ use super::*;
 use crate::ids::TableId;
 
 fn config(dir: &Path, segment_bytes: u64, fsync: FsyncPolicy) -> WalConfig {
-    WalConfig { dir: dir.to_path_buf(), segment_bytes, fsync }
+    WalConfig {
+        dir: dir.to_path_buf(),
+        segment_bytes,
+        fsync,
+    }
 }
 
 fn payload(i: usize) -> Bytes {
@@ -19,7 +25,10 @@ fn payload(i: usize) -> Bytes {
 }
 
 fn all_records(segments: &[ReplayedSegment]) -> Vec<Bytes> {
-    segments.iter().flat_map(|s| s.records.iter().cloned()).collect()
+    segments
+        .iter()
+        .flat_map(|s| s.records.iter().cloned())
+        .collect()
 }
 
 fn seg_file(dir: &Path, id: u64) -> PathBuf {
@@ -49,19 +58,36 @@ async fn round_trip_across_segments() {
     wal.shutdown().await.unwrap();
 
     let segments = Wal::replay(tmp.path()).unwrap();
-    assert!(segments.len() >= 10, "expected many segments, got {}", segments.len());
-    assert!(acked.windows(2).all(|w| w[0].0 <= w[1].0), "segment ids must not decrease");
+    assert!(
+        segments.len() >= 10,
+        "expected many segments, got {}",
+        segments.len()
+    );
+    assert!(
+        acked.windows(2).all(|w| w[0].0 <= w[1].0),
+        "segment ids must not decrease"
+    );
     let mut expected: Vec<Bytes> = acked.iter().map(|(_, p)| p.clone()).collect();
     expected.extend(group.iter().cloned());
     assert_eq!(all_records(&segments), expected);
     for seg in &segments {
-        let in_seg: Vec<&Bytes> = acked.iter().filter(|(s, _)| *s == seg.id).map(|(_, p)| p).collect();
+        let in_seg: Vec<&Bytes> = acked
+            .iter()
+            .filter(|(s, _)| *s == seg.id)
+            .map(|(_, p)| p)
+            .collect();
         if seg.id == group_seg {
-            assert_eq!(&seg.records[seg.records.len() - 3..], &group[..], "append_many split");
+            assert_eq!(
+                &seg.records[seg.records.len() - 3..],
+                &group[..],
+                "append_many split"
+            );
         } else {
             assert_eq!(seg.records.iter().collect::<Vec<_>>(), in_seg);
         }
-        let len = std::fs::metadata(seg_file(tmp.path(), seg.id.as_u64())).unwrap().len();
+        let len = std::fs::metadata(seg_file(tmp.path(), seg.id.as_u64()))
+            .unwrap()
+            .len();
         assert!(len <= 200, "segment {} is {len} bytes", seg.id);
     }
 }
@@ -96,7 +122,11 @@ async fn concurrent_appenders_acked_and_replayed_exactly_once() {
     for seg in &segments {
         for r in &seg.records {
             assert!(seen.insert(r.clone()), "record replayed twice: {r:?}");
-            assert_eq!(acked.get(r), Some(&seg.id), "record in a different segment than acked");
+            assert_eq!(
+                acked.get(r),
+                Some(&seg.id),
+                "record in a different segment than acked"
+            );
             let s = std::str::from_utf8(r).unwrap();
             let (task, i) = s.split_once("-rec").unwrap();
             let i: i64 = i.parse().unwrap();
@@ -110,7 +140,9 @@ async fn concurrent_appenders_acked_and_replayed_exactly_once() {
 #[tokio::test]
 async fn torn_tail_at_every_offset_is_truncated() {
     let src = tempfile::tempdir().unwrap();
-    let payloads: Vec<Bytes> = (0..3).map(|i| Bytes::from(format!("payload number {i} {}", "z".repeat(30)))).collect();
+    let payloads: Vec<Bytes> = (0..3)
+        .map(|i| Bytes::from(format!("payload number {i} {}", "z".repeat(30))))
+        .collect();
     write_one_segment(src.path(), &payloads).await;
     let full = std::fs::read(seg_file(src.path(), 1)).unwrap();
     let last_start = full.len() - (8 + payloads[2].len());
@@ -121,11 +153,18 @@ async fn torn_tail_at_every_offset_is_truncated() {
         let segments = Wal::replay(tmp.path()).unwrap();
         assert_eq!(segments.len(), 1);
         assert_eq!(segments[0].records, payloads[..2], "cut at {cut}");
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), last_start as u64, "cut at {cut}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            last_start as u64,
+            "cut at {cut}"
+        );
         // Sample: reopen, append, replay again.
         if cut % 7 == 0 || cut + 1 == full.len() {
             let wal = Wal::open(config(tmp.path(), u64::MAX, FsyncPolicy::Always)).unwrap();
-            assert_eq!(wal.append(Bytes::from_static(b"after")).await.unwrap(), SegmentId::new(2));
+            assert_eq!(
+                wal.append(Bytes::from_static(b"after")).await.unwrap(),
+                SegmentId::new(2)
+            );
             wal.shutdown().await.unwrap();
             let segments = Wal::replay(tmp.path()).unwrap();
             assert_eq!(segments[0].records, payloads[..2]);
@@ -170,7 +209,11 @@ async fn corruption_in_non_last_segment_stops_that_segment_only() {
     let segments = Wal::replay(tmp.path()).unwrap();
     assert_eq!(segments[0].records, first[..1]);
     assert_eq!(segments[1].records, vec![payload(99)]);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), len_before as u64, "non-last segment must not be truncated");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        len_before as u64,
+        "non-last segment must not be truncated"
+    );
 }
 
 #[tokio::test]
@@ -182,11 +225,27 @@ async fn unknown_header_version_is_unsupported() {
     bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let err = Wal::replay(tmp.path()).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedVersion { found: 7, supported: 1, .. }), "{err:?}");
-    assert!(err.to_string().contains("00000000000000000001.wal"), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::UnsupportedVersion {
+                found: 7,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("00000000000000000001.wal"),
+        "{err}"
+    );
     bytes[..8].copy_from_slice(b"NOTAWAL!");
     std::fs::write(&path, &bytes).unwrap();
-    assert!(matches!(Wal::replay(tmp.path()).unwrap_err(), Error::Corrupt { .. }));
+    assert!(matches!(
+        Wal::replay(tmp.path()).unwrap_err(),
+        Error::Corrupt { .. }
+    ));
 }
 
 #[tokio::test]
@@ -197,7 +256,10 @@ async fn torn_header_of_last_segment_is_repaired() {
     let segments = Wal::replay(tmp.path()).unwrap();
     assert_eq!(segments.len(), 2);
     assert!(segments[1].records.is_empty());
-    assert_eq!(std::fs::metadata(seg_file(tmp.path(), 2)).unwrap().len(), segment::HEADER_LEN);
+    assert_eq!(
+        std::fs::metadata(seg_file(tmp.path(), 2)).unwrap().len(),
+        segment::HEADER_LEN
+    );
     let wal = Wal::open(config(tmp.path(), u64::MAX, FsyncPolicy::Always)).unwrap();
     assert_eq!(wal.current_segment(), SegmentId::new(3));
     wal.shutdown().await.unwrap();
@@ -234,18 +296,31 @@ async fn rotate_semantics_and_remove_segments_before() {
     let ids = bg.await.unwrap();
     assert!(c > b);
     assert!(ids.windows(2).all(|w| w[0].0 <= w[1].0));
-    assert!(ids.iter().any(|(_, before)| *before), "no append finished before rotate; test is vacuous");
+    assert!(
+        ids.iter().any(|(_, before)| *before),
+        "no append finished before rotate; test is vacuous"
+    );
     for (id, before) in &ids {
-        assert!(!before || *id < c, "append acked in {id} before rotate() returned {c}");
+        assert!(
+            !before || *id < c,
+            "append acked in {id} before rotate() returned {c}"
+        );
     }
     let segments = replay_copy(tmp.path());
     assert_eq!(segments[0].records, vec![payload(1)]);
     assert_eq!(segments[1].records[0], payload(2));
 
     let d = wal.rotate().await.unwrap();
-    assert!(wal.remove_segments_before(d.next()).is_err(), "must not delete the open segment");
+    assert!(
+        wal.remove_segments_before(d.next()).is_err(),
+        "must not delete the open segment"
+    );
     wal.remove_segments_before(c).unwrap();
-    let left: Vec<SegmentId> = segment::list_segments(tmp.path()).unwrap().into_iter().map(|(id, _)| id).collect();
+    let left: Vec<SegmentId> = segment::list_segments(tmp.path())
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     assert_eq!(left, vec![c, d]);
     wal.remove_segments_before(c).unwrap(); // idempotent
     wal.shutdown().await.unwrap();
@@ -296,7 +371,9 @@ async fn group_commit_batches_concurrent_appends() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(30), queued).await.expect("appends never queued up");
+    tokio::time::timeout(Duration::from_secs(30), queued)
+        .await
+        .expect("appends never queued up");
     resume.send(()).unwrap();
     for t in tasks {
         t.await.unwrap();
@@ -325,18 +402,30 @@ async fn shutdown_rejects_later_requests() {
     let wal = Wal::open(config(tmp.path(), u64::MAX, FsyncPolicy::Always)).unwrap();
     wal.append(payload(1)).await.unwrap();
     wal.shutdown().await.unwrap();
-    assert!(matches!(wal.append(payload(2)).await, Err(Error::ShuttingDown)));
+    assert!(matches!(
+        wal.append(payload(2)).await,
+        Err(Error::ShuttingDown)
+    ));
     assert!(matches!(wal.rotate().await, Err(Error::ShuttingDown)));
     wal.shutdown().await.unwrap();
-    assert_eq!(all_records(&Wal::replay(tmp.path()).unwrap()), vec![payload(1)]);
+    assert_eq!(
+        all_records(&Wal::replay(tmp.path()).unwrap()),
+        vec![payload(1)]
+    );
 }
 
 #[tokio::test]
 async fn invalid_payloads_are_rejected() {
     let tmp = tempfile::tempdir().unwrap();
     let wal = Wal::open(config(tmp.path(), u64::MAX, FsyncPolicy::Always)).unwrap();
-    assert!(matches!(wal.append(Bytes::new()).await, Err(Error::InvalidInput(_))));
-    assert_eq!(wal.append_many(Vec::new()).await.unwrap(), SegmentId::new(1));
+    assert!(matches!(
+        wal.append(Bytes::new()).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert_eq!(
+        wal.append_many(Vec::new()).await.unwrap(),
+        SegmentId::new(1)
+    );
     wal.shutdown().await.unwrap();
 }
 
@@ -356,9 +445,16 @@ async fn failed_fsync_poisons_the_wal() {
 }
 
 fn sample_batch() -> RecordBatch {
-    let meta = HashMap::from([(crate::schema::PG_TYPE_METADATA_KEY.to_string(), "jsonb".to_string())]);
+    let meta = HashMap::from([(
+        crate::schema::PG_TYPE_METADATA_KEY.to_string(),
+        "jsonb".to_string(),
+    )]);
     let schema = Schema::new(vec![
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            false,
+        ),
         Field::new("host", DataType::Utf8, true),
         Field::new("doc", DataType::Utf8, true).with_metadata(meta),
         Field::new("value", DataType::Float64, true),
@@ -367,7 +463,14 @@ fn sample_batch() -> RecordBatch {
     ])
     .with_metadata(HashMap::from([("table".to_string(), "cpu".to_string())]));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_000_000, 1_700_000_001_000_000, 1_700_000_002_000_000]).with_timezone("+00:00")),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![
+                1_700_000_000_000_000,
+                1_700_000_001_000_000,
+                1_700_000_002_000_000,
+            ])
+            .with_timezone("+00:00"),
+        ),
         Arc::new(StringArray::from(vec![Some("a"), None, Some("c")])),
         Arc::new(StringArray::from(vec![None, Some("{\"k\": 1}"), None])),
         Arc::new(Float64Array::from(vec![Some(1.5), Some(f64::MAX), None])),
@@ -379,38 +482,67 @@ fn sample_batch() -> RecordBatch {
 
 #[test]
 fn record_encode_decode_round_trip() {
-    let record = WalRecord::Insert { table: TableId::new(42), batch: sample_batch() };
+    let record = WalRecord::Insert {
+        table: TableId::new(42),
+        batch: sample_batch(),
+    };
     let bytes = record.encode().unwrap();
     assert_eq!(bytes[0], 1);
     assert_eq!(&bytes[1..9], &42u64.to_le_bytes());
     let decoded = WalRecord::decode(&bytes).unwrap();
     assert_eq!(decoded, record);
     let WalRecord::Insert { batch, .. } = decoded;
-    assert_eq!(batch.schema().field(2).metadata().get(crate::schema::PG_TYPE_METADATA_KEY).map(String::as_str), Some("jsonb"));
+    assert_eq!(
+        batch
+            .schema()
+            .field(2)
+            .metadata()
+            .get(crate::schema::PG_TYPE_METADATA_KEY)
+            .map(String::as_str),
+        Some("jsonb")
+    );
     assert_eq!(batch.column(1).null_count(), 1);
 }
 
 #[test]
 fn record_decode_rejects_garbage() {
-    let bytes = WalRecord::Insert { table: TableId::new(1), batch: sample_batch() }.encode().unwrap();
+    let bytes = WalRecord::Insert {
+        table: TableId::new(1),
+        batch: sample_batch(),
+    }
+    .encode()
+    .unwrap();
     let mut unknown = bytes.to_vec();
     unknown[0] = 9;
     let err = WalRecord::decode(&unknown).unwrap_err();
-    assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains("unknown record kind tag 9"), "{err}");
+    assert!(
+        matches!(err, Error::Corrupt { .. })
+            && err.to_string().contains("unknown record kind tag 9"),
+        "{err}"
+    );
     for cut in [0, 1, 5, 9, 12, bytes.len() / 2, bytes.len() - 1] {
-        assert!(matches!(WalRecord::decode(&bytes[..cut]), Err(Error::Corrupt { .. })), "cut at {cut}");
+        assert!(
+            matches!(WalRecord::decode(&bytes[..cut]), Err(Error::Corrupt { .. })),
+            "cut at {cut}"
+        );
     }
     let mut huge = bytes[..9].to_vec();
     huge.extend_from_slice(&u32::MAX.to_le_bytes());
     huge.extend_from_slice(&[0u8; 4]);
-    assert!(matches!(WalRecord::decode(&huge), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        WalRecord::decode(&huge),
+        Err(Error::Corrupt { .. })
+    ));
 }
 
 #[tokio::test]
 async fn records_round_trip_through_the_wal() {
     let tmp = tempfile::tempdir().unwrap();
     let wal = Wal::open(WalConfig::new(tmp.path())).unwrap();
-    let record = WalRecord::Insert { table: TableId::new(3), batch: sample_batch() };
+    let record = WalRecord::Insert {
+        table: TableId::new(3),
+        batch: sample_batch(),
+    };
     wal.append(record.encode().unwrap()).await.unwrap();
     wal.shutdown().await.unwrap();
     let segments = Wal::replay(tmp.path()).unwrap();

@@ -21,14 +21,22 @@ pub(crate) const CHANNEL_CAPACITY: usize = 1024;
 /// A request to the writer thread.
 pub(crate) enum Command {
     /// Append these frames (all to the same segment); ack with that segment's id once durable.
-    Append { payloads: Vec<Bytes>, ack: oneshot::Sender<Result<SegmentId>> },
+    Append {
+        payloads: Vec<Bytes>,
+        ack: oneshot::Sender<Result<SegmentId>>,
+    },
     /// Close the current segment (fsynced) and start a new one; ack with the new id.
-    Rotate { ack: oneshot::Sender<Result<SegmentId>> },
+    Rotate {
+        ack: oneshot::Sender<Result<SegmentId>>,
+    },
     /// Flush, fsync and stop; commands queued after this one fail with `ShuttingDown`.
     Shutdown { ack: oneshot::Sender<Result<()>> },
     /// Test hook: commit, signal `paused`, then block until `resume` yields (or is dropped).
     #[cfg(test)]
-    Pause { paused: oneshot::Sender<()>, resume: std::sync::mpsc::Receiver<()> },
+    Pause {
+        paused: oneshot::Sender<()>,
+        resume: std::sync::mpsc::Receiver<()>,
+    },
 }
 
 /// State shared between the writer thread and the [`super::Wal`] handle.
