@@ -41,6 +41,10 @@ pub fn open_engine(cfg: &Config) -> Result<Arc<Engine>, String> {
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(cfg: Config) -> Result<(), String> {
     let engine = open_engine(&cfg)?;
+    engine
+        .recover()
+        .await
+        .map_err(|e| format!("cannot finish work interrupted by a crash: {e}"))?;
     let server = server::Server::bind(Arc::clone(&engine), &cfg).await?;
     info!(addr = %server.local_addr(), data_dir = %cfg.data_dir.display(), "Strata is ready for PostgreSQL connections");
     let shutdown = tokio_util::sync::CancellationToken::new();

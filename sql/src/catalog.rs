@@ -32,14 +32,16 @@ impl SchemaProvider for PublicSchema {
         let cat = self.storage.catalog();
         cat.tables
             .iter()
+            .filter(|t| !t.internal)
             .map(|t| t.name.clone())
             .chain(cat.views.iter().map(|v| v.name.clone()))
+            .chain(cat.caggs.iter().map(|v| v.name.clone()))
             .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let cat = self.storage.catalog();
-        if let Some(def) = cat.table(name) {
+        if let Some(def) = cat.table(name).filter(|d| !d.internal) {
             return Ok(Some(Arc::new(TsTable::new(
                 Arc::clone(&self.storage),
                 Arc::clone(def),
@@ -53,10 +55,26 @@ impl SchemaProvider for PublicSchema {
             let plan = engine.plan_view(view).await?;
             return Ok(Some(Arc::new(ViewTable::new(plan, Some(view.sql.clone())))));
         }
+        if let Some(cagg) = cat.cagg(name) {
+            let engine = self
+                .engine
+                .upgrade()
+                .ok_or_else(|| DataFusionError::Execution("engine is shutting down".into()))?;
+            let compiled = engine
+                .caggs()
+                .compiled(&engine, cagg)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            return Ok(Some(Arc::new(crate::cagg::CaggTable::new(
+                Arc::clone(&self.storage),
+                compiled,
+            ))));
+        }
         Ok(None)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.storage.catalog().relation_exists(name)
+        let cat = self.storage.catalog();
+        cat.relation_exists(name) && !cat.table(name).is_some_and(|t| t.internal)
     }
 }

@@ -277,6 +277,8 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
         partition_micros: DEFAULT_PARTITION_MICROS,
         primary_key,
         hypertable: false,
+        internal: false,
+        raw_schema: None,
     };
     // Default time column: the first NOT NULL timestamp/timestamptz column.
     def.time_column = def

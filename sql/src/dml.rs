@@ -243,7 +243,7 @@ fn pg_type_name(field: &arrow::datatypes::Field) -> &'static str {
 /// writes them. Returns the row count.
 pub async fn insert_from_plan(
     ctx: &SessionContext,
-    storage: &Storage,
+    engine: &crate::engine::Engine,
     def: &TableDef,
     targets: &[usize],
     plan: LogicalPlan,
@@ -292,12 +292,17 @@ pub async fn insert_from_plan(
     }
     let batch = arrow::compute::concat_batches(&schema, &out)
         .map_err(datafusion::error::DataFusionError::from)?;
-    storage.write(def.id, batch).await?;
+    engine.write(def.id, batch).await?;
     Ok(rows as u64)
 }
 
 /// `DELETE FROM t [WHERE ...]`: durable, rewrites affected files. Returns rows deleted.
-pub async fn delete(ctx: &SessionContext, storage: &Storage, del: &ast::Delete) -> Result<u64> {
+pub async fn delete(
+    ctx: &SessionContext,
+    engine: &crate::engine::Engine,
+    del: &ast::Delete,
+) -> Result<u64> {
+    let storage = engine.storage();
     if del.using.is_some()
         || del.returning.is_some()
         || del.limit.is_some()
@@ -379,7 +384,7 @@ pub async fn delete(ctx: &SessionContext, storage: &Storage, del: &ast::Delete) 
             }
         }
     };
-    Ok(storage.delete_where(def.id, range, &eval).await?)
+    crate::cagg::delete_where(engine, def.id, range, &eval).await
 }
 
 fn find_filter(plan: &LogicalPlan) -> Option<datafusion::logical_expr::Expr> {

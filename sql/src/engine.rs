@@ -57,6 +57,7 @@ pub struct Engine {
     public: Arc<PublicSchema>,
     options: EngineOptions,
     exec: tokio::runtime::Handle,
+    caggs: crate::cagg::Caggs,
 }
 
 impl Engine {
@@ -78,7 +79,33 @@ impl Engine {
             storage,
             runtime,
             options,
+            caggs: crate::cagg::Caggs::default(),
         }))
+    }
+
+    /// Continuous aggregates (their lock and compiled plans).
+    pub fn caggs(&self) -> &crate::cagg::Caggs {
+        &self.caggs
+    }
+
+    /// The DataFusion runtime (memory pool, object stores).
+    pub fn runtime(&self) -> &Arc<RuntimeEnv> {
+        &self.runtime
+    }
+
+    /// Writes rows to a table, maintaining its continuous aggregates in the same WAL
+    /// record. Every INSERT/COPY goes through here.
+    pub async fn write(
+        &self,
+        table: strata_storage::ids::TableId,
+        batch: arrow::array::RecordBatch,
+    ) -> Result<()> {
+        crate::cagg::write(self, table, batch).await
+    }
+
+    /// Work left by a crash: recomputes continuous-aggregate buckets marked dirty.
+    pub async fn recover(&self) -> Result<()> {
+        crate::cagg::recover(self).await
     }
 
     /// The runtime queries execute on (see [`crate::exec`]).

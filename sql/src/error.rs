@@ -45,6 +45,7 @@ pub enum SqlState {
     GroupingError,
     InFailedTransaction,
     InvalidRowCountInLimit,
+    DependentObjectsStillExist,
 }
 
 impl SqlState {
@@ -69,6 +70,7 @@ impl SqlState {
             SqlState::NotNullViolation => "23502",
             SqlState::UniqueViolation => "23505",
             SqlState::DivisionByZero => "22012",
+            SqlState::DependentObjectsStillExist => "2BP01",
             SqlState::FeatureNotSupported => "0A000",
             SqlState::QueryCanceled => "57014",
             SqlState::OutOfMemory => "53200",
@@ -128,6 +130,7 @@ impl SqlState {
         SqlState::GroupingError,
         SqlState::InFailedTransaction,
         SqlState::InvalidRowCountInLimit,
+        SqlState::DependentObjectsStillExist,
     ];
 }
 

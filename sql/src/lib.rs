@@ -8,8 +8,10 @@
 //!   `INSERT ... SELECT`), DELETE, COPY set-up, SET/SHOW/RESET ([`settings`]).
 //! - Queries are planned by DataFusion over [`table::TsTable`] providers that prune time
 //!   partitions and files by the filters and union memtables with Parquet.
+//! - [`cagg`]: continuous aggregates, maintained in the write path as partial states.
 //! - [`error`] maps every failure to a SQLSTATE, in one place.
 
+pub mod cagg;
 pub mod catalog;
 pub mod ddl;
 pub mod dml;

@@ -35,8 +35,25 @@ pub enum Stmt {
     /// A literal-only `INSERT ... VALUES` recognised without sqlparser
     /// ([`crate::fast_scan`]); the SQL text is kept for the cells' byte ranges.
     FastInsert(Arc<(String, crate::fast_scan::RawInsert)>),
+    /// `CREATE MATERIALIZED VIEW ... [WITH [NO] DATA]` and `ALTER MATERIALIZED VIEW ...
+    /// RENAME TO` (the parts sqlparser does not parse).
+    Cagg(Arc<CaggStmt>),
     /// An empty query string.
     Empty,
+}
+
+/// Continuous-aggregate statements recognised before sqlparser.
+#[derive(Debug, Clone)]
+pub enum CaggStmt {
+    Create {
+        stmt: Box<Statement>,
+        with_data: bool,
+    },
+    Rename {
+        from: String,
+        to: String,
+        if_exists: bool,
+    },
 }
 
 /// COPY data format.
@@ -144,6 +161,8 @@ pub struct Session {
     in_transaction: bool,
     /// Set when a statement failed inside a transaction block (25P02 until ROLLBACK).
     failed_transaction: bool,
+    /// Where NOTICE messages of the running statement go (the connection sends them).
+    notices: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -167,6 +186,7 @@ impl Session {
             shared_settings,
             in_transaction: false,
             failed_transaction: false,
+            notices: None,
         })
     }
 
@@ -178,6 +198,20 @@ impl Session {
     /// The engine.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Sets where NOTICE messages go while statements run.
+    pub fn set_notice_sink(&mut self, sink: Option<tokio::sync::mpsc::UnboundedSender<String>>) {
+        self.notices = sink;
+    }
+
+    fn notice_fn(&self) -> impl Fn(String) + Send + Sync + use<> {
+        let tx = self.notices.clone();
+        move |m: String| {
+            if let Some(tx) = &tx {
+                let _ = tx.send(m);
+            }
+        }
     }
 
     /// True inside BEGIN ... COMMIT.
@@ -196,6 +230,9 @@ impl Session {
         }
         if let Some(raw) = crate::fast_scan::scan(sql) {
             return Ok(vec![Stmt::FastInsert(Arc::new((sql.to_string(), raw)))]);
+        }
+        if let Some(c) = parse_cagg_statement(trimmed)? {
+            return Ok(vec![Stmt::Cagg(Arc::new(c))]);
         }
         let rewritten = rewrite_dotted_options(sql);
         let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql))
@@ -254,7 +291,7 @@ impl Session {
                 };
                 if let Some((def, batch)) = built {
                     let n = batch.num_rows();
-                    storage.write(def.id, batch).await?;
+                    self.engine.write(def.id, batch).await?;
                     return Ok(command(format!("INSERT 0 {n}")));
                 }
                 // Not for the fast path after all (DEFAULT, unknown table for the error
@@ -267,6 +304,7 @@ impl Session {
                 };
                 return Box::pin(self.execute(&Stmt::Sql(Box::new(s)))).await;
             }
+            Stmt::Cagg(c) => return self.execute_cagg(c).await,
             Stmt::Sql(s) => s.as_ref(),
         };
         if self.failed_transaction
@@ -286,6 +324,22 @@ impl Session {
                 self.run_query(s.clone()).await
             }
             Statement::Explain { .. } => self.run_query(s.clone()).await,
+            Statement::Call(f) => self.call(f).await,
+            Statement::Drop {
+                object_type: ast::ObjectType::MaterializedView,
+                if_exists,
+                names,
+                ..
+            } => {
+                for n in names {
+                    let name = object_name(n)?;
+                    if storage.catalog().cagg(&name).is_none() && *if_exists {
+                        continue;
+                    }
+                    crate::cagg::drop(&self.engine, &name).await?;
+                }
+                Ok(command("DROP MATERIALIZED VIEW"))
+            }
             Statement::CreateTable(ct) => {
                 ddl::create_table(&storage, ct).await?;
                 Ok(command("CREATE TABLE"))
@@ -294,6 +348,7 @@ impl Session {
                 object_type,
                 if_exists,
                 names,
+                cascade,
                 ..
             } => {
                 let (what, tag) = match object_type {
@@ -334,6 +389,41 @@ impl Session {
                         ));
                     }
                     if what == "table" {
+                        let deps: Vec<String> = cat
+                            .caggs
+                            .iter()
+                            .filter(|c| cat.table(&name).is_some_and(|t| t.id == c.raw_table))
+                            .map(|c| c.name.clone())
+                            .collect();
+                        if !deps.is_empty() && !*cascade {
+                            return Err(Error::with_hint(
+                                SqlState::DependentObjectsStillExist,
+                                format!(
+                                    "cannot drop table {name} because other objects depend on it"
+                                ),
+                                format!(
+                                    "continuous aggregate(s) {} depend on it; use DROP TABLE ... CASCADE to drop them too",
+                                    deps.join(", ")
+                                ),
+                            ));
+                        }
+                        // Views over views first.
+                        let mut deps = deps;
+                        deps.sort_by_key(|d| {
+                            std::cmp::Reverse(
+                                cat.caggs.iter().filter(|c| c.source == *d).count() == 0,
+                            )
+                        });
+                        let mut remaining = deps;
+                        while !remaining.is_empty() {
+                            let cur = storage.catalog();
+                            let leaf = remaining
+                                .iter()
+                                .position(|d| !cur.caggs.iter().any(|c| c.source == *d))
+                                .unwrap_or(0);
+                            let d = remaining.remove(leaf);
+                            crate::cagg::drop(&self.engine, &d).await?;
+                        }
                         storage.drop_table(&name).await?;
                     } else {
                         storage.drop_view(&name).await?;
@@ -446,7 +536,7 @@ impl Session {
                 Ok(command(format!("INSERT 0 {n}")))
             }
             Statement::Delete(del) => {
-                let n = dml::delete(&self.ctx, &storage, del).await?;
+                let n = dml::delete(&self.ctx, &self.engine, del).await?;
                 Ok(command(format!("DELETE {n}")))
             }
             Statement::Copy {
@@ -658,6 +748,203 @@ impl Session {
         Ok(Output::Rows { schema, stream })
     }
 
+    async fn execute_cagg(&mut self, c: &CaggStmt) -> Result<Output> {
+        if self.failed_transaction {
+            return Err(Error::user(
+                SqlState::InFailedTransaction,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        match c {
+            CaggStmt::Rename {
+                from,
+                to,
+                if_exists,
+            } => {
+                if *if_exists && self.engine.storage().catalog().cagg(from).is_none() {
+                    return Ok(command("ALTER MATERIALIZED VIEW"));
+                }
+                crate::cagg::rename(&self.engine, from, to).await?;
+                Ok(command("ALTER MATERIALIZED VIEW"))
+            }
+            CaggStmt::Create { stmt, with_data } => {
+                let Statement::CreateView(cv) = stmt.as_ref() else {
+                    return Err(Error::user(
+                        SqlState::SyntaxError,
+                        "expected CREATE MATERIALIZED VIEW",
+                    ));
+                };
+                let mut continuous = false;
+                let mut materialized_only = false;
+                let opts: &[ast::SqlOption] = match &cv.options {
+                    ast::CreateTableOptions::With(o) => o,
+                    ast::CreateTableOptions::None => &[],
+                    other => {
+                        return Err(Error::unsupported(format!(
+                            "materialized view options {other}"
+                        )));
+                    }
+                };
+                for o in opts {
+                    let (key, value) = match o {
+                        ast::SqlOption::KeyValue { key, value } => {
+                            (key.value.to_lowercase(), Some(value))
+                        }
+                        ast::SqlOption::Ident(i) => (i.value.to_lowercase(), None),
+                        other => {
+                            return Err(Error::unsupported(format!(
+                                "materialized view option {other}"
+                            )));
+                        }
+                    };
+                    let on = match value {
+                        None => true,
+                        Some(v) => {
+                            match ddl::literal_string(v).map(|s| s.to_lowercase()).as_deref() {
+                                Some("true" | "on" | "t" | "1" | "yes") => true,
+                                Some("false" | "off" | "f" | "0" | "no") => false,
+                                _ => {
+                                    return Err(Error::user(
+                                        SqlState::InvalidParameterValue,
+                                        format!("invalid value for option \"{key}\": {v}"),
+                                    ));
+                                }
+                            }
+                        }
+                    };
+                    match key.trim_start_matches("timescaledb_") {
+                        "continuous" => continuous = on,
+                        "materialized_only" => materialized_only = on,
+                        "create_group_indexes" | "compress" | "finalized" | "chunk_interval" => {}
+                        other => {
+                            return Err(Error::user(
+                                SqlState::InvalidParameterValue,
+                                format!("unrecognized parameter \"{other}\""),
+                            ));
+                        }
+                    }
+                }
+                if !continuous {
+                    return Err(Error::with_hint(
+                        SqlState::FeatureNotSupported,
+                        "CREATE MATERIALIZED VIEW is only supported for continuous aggregates",
+                        "Add WITH (timescaledb.continuous): Strata keeps it up to date as rows arrive.",
+                    ));
+                }
+                let name = object_name(&cv.name)?;
+                let notice = self.notice_fn();
+                crate::cagg::create(
+                    &self.engine,
+                    crate::cagg::CreateOptions {
+                        name,
+                        columns: cv.columns.iter().map(|c| ident_name(&c.name)).collect(),
+                        query: cv.query.clone(),
+                        materialized_only,
+                        with_data: *with_data,
+                        if_not_exists: cv.if_not_exists,
+                    },
+                    &notice,
+                )
+                .await?;
+                Ok(command("CREATE MATERIALIZED VIEW"))
+            }
+        }
+    }
+
+    /// Evaluates a constant expression given to a TimescaleDB function as a point in time
+    /// (µs since the epoch): a timestamp, a string, or an interval meaning "now() minus
+    /// it". NULL is `None`.
+    async fn eval_time_arg(&self, e: &ast::Expr) -> Result<Option<i64>> {
+        let q = format!("SELECT {e}");
+        let v = self.eval_scalar(&q).await?;
+        let v = match v {
+            ScalarValue::IntervalMonthDayNano(_)
+            | ScalarValue::IntervalDayTime(_)
+            | ScalarValue::IntervalYearMonth(_) => {
+                self.eval_scalar(&format!("SELECT now() - ({e})")).await?
+            }
+            ScalarValue::Utf8(Some(_)) | ScalarValue::Utf8View(Some(_)) => {
+                self.eval_scalar(&format!("SELECT CAST(({e}) AS TIMESTAMPTZ)"))
+                    .await?
+            }
+            other => other,
+        };
+        if v.is_null() {
+            return Ok(None);
+        }
+        let micros = match v {
+            ScalarValue::TimestampMicrosecond(Some(x), _) => x,
+            ScalarValue::TimestampNanosecond(Some(x), _) => x.div_euclid(1000),
+            ScalarValue::TimestampMillisecond(Some(x), _) => x.saturating_mul(1000),
+            ScalarValue::TimestampSecond(Some(x), _) => x.saturating_mul(1_000_000),
+            ScalarValue::Date32(Some(d)) => (d as i64) * 86_400_000_000,
+            other => {
+                return Err(Error::user(
+                    SqlState::DatatypeMismatch,
+                    format!(
+                        "expected a timestamp or an interval, got {} ({e})",
+                        other.data_type()
+                    ),
+                ));
+            }
+        };
+        Ok(Some(micros))
+    }
+
+    async fn eval_scalar(&self, sql: &str) -> Result<ScalarValue> {
+        let stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .map_err(|e| Error::user(SqlState::SyntaxError, format!("syntax error: {e}")))?
+            .pop()
+            .ok_or_else(|| Error::user(SqlState::SyntaxError, "empty expression"))?;
+        let plan = self.plan(stmt).await?;
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        match batches.iter().find(|b| b.num_rows() > 0) {
+            Some(b) => Ok(ScalarValue::try_from_array(b.column(0), 0)?),
+            None => Ok(ScalarValue::Null),
+        }
+    }
+
+    /// `CALL refresh_continuous_aggregate('v', start, end)`.
+    async fn call(&mut self, f: &ast::Function) -> Result<Output> {
+        let fname = f.name.to_string().to_lowercase();
+        let fname = fname.rsplit('.').next().unwrap_or(&fname).to_string();
+        match fname.as_str() {
+            "refresh_continuous_aggregate" => {
+                let (pos, named) = ddl::function_args(f)?;
+                let arg = |i: usize, n: &str| {
+                    pos.get(i)
+                        .cloned()
+                        .or_else(|| named.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+                };
+                let view = arg(0, "continuous_aggregate")
+                    .as_ref()
+                    .and_then(ddl::literal_string)
+                    .ok_or_else(|| {
+                        Error::user(
+                            SqlState::InvalidParameterValue,
+                            "refresh_continuous_aggregate needs the name of a continuous aggregate",
+                        )
+                    })?;
+                let view = view.rsplit('.').next().unwrap_or(&view).to_string();
+                let start = match arg(1, "window_start") {
+                    Some(e) => self.eval_time_arg(&e).await?,
+                    None => None,
+                };
+                let end = match arg(2, "window_end") {
+                    Some(e) => self.eval_time_arg(&e).await?,
+                    None => None,
+                };
+                let notice = self.notice_fn();
+                crate::cagg::refresh(&self.engine, &view, start, end, &notice).await?;
+                Ok(command("CALL"))
+            }
+            other => Err(Error::user(
+                SqlState::UndefinedFunction,
+                format!("procedure {other} does not exist"),
+            )),
+        }
+    }
+
     /// `SELECT create_hypertable(...)` and other TimescaleDB management calls.
     async fn special_select(&self, q: &ast::Query) -> Result<Option<Output>> {
         let ast::SetExpr::Select(sel) = q.body.as_ref() else {
@@ -734,7 +1021,7 @@ impl Session {
             // INSERT INTO t DEFAULT VALUES: one row of defaults.
             let now = chrono::Utc::now().timestamp_micros();
             let batch = dml::complete_batch(&def, &def.arrow_schema(), &[], vec![], 1, now)?;
-            storage.write(def.id, batch).await?;
+            self.engine.write(def.id, batch).await?;
             return Ok(1);
         };
         if let Some(batch) = crate::fast_insert::try_build(
@@ -745,7 +1032,7 @@ impl Session {
             self.settings.tz_offset_secs,
         )? {
             let n = batch.num_rows() as u64;
-            storage.write(def.id, batch).await?;
+            self.engine.write(def.id, batch).await?;
             return Ok(n);
         }
         let mut plan = self.plan(Statement::Query(source.clone())).await?;
@@ -756,7 +1043,7 @@ impl Session {
         }
         dml::insert_from_plan(
             &self.ctx,
-            storage,
+            &self.engine,
             &def,
             &targets,
             plan,
@@ -1053,6 +1340,90 @@ impl Session {
                 self.execute(&Stmt::Sql(Box::new(s))).await
             }
         }
+    }
+}
+
+/// Recognises `CREATE MATERIALIZED VIEW ... [WITH [NO] DATA]` and `ALTER MATERIALIZED VIEW
+/// v RENAME TO w`, which sqlparser does not parse in full.
+fn parse_cagg_statement(text: &str) -> Result<Option<CaggStmt>> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .take(8)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let starts = |p: &[&str]| words.len() >= p.len() && words.iter().zip(p).all(|(a, b)| a == b);
+    if starts(&["alter", "materialized", "view"]) {
+        let toks: Vec<&str> = text.split_whitespace().collect();
+        let lower: Vec<String> = toks.iter().map(|t| t.to_ascii_lowercase()).collect();
+        let (if_exists, rest) = if lower.get(3).map(String::as_str) == Some("if")
+            && lower.get(4).map(String::as_str) == Some("exists")
+        {
+            (true, 5)
+        } else {
+            (false, 3)
+        };
+        if toks.len() == rest + 4 && lower[rest + 1] == "rename" && lower[rest + 2] == "to" {
+            let ident = |t: &str| {
+                let t = t.trim_end_matches(';');
+                if let Some(q) = t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                    q.to_string()
+                } else {
+                    let t = t.rsplit('.').next().unwrap_or(t);
+                    t.to_lowercase()
+                }
+            };
+            return Ok(Some(CaggStmt::Rename {
+                from: ident(toks[rest]),
+                to: ident(toks[rest + 3]),
+                if_exists,
+            }));
+        }
+        return Err(Error::unsupported(
+            "this ALTER MATERIALIZED VIEW (only RENAME TO is supported)",
+        ));
+    }
+    if !starts(&["create", "materialized", "view"]) {
+        return Ok(None);
+    }
+    let mut body = text.trim_end_matches(';').trim_end().to_string();
+    let mut with_data = true;
+    let tail: Vec<String> = body
+        .split_whitespace()
+        .rev()
+        .take(3)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let cut = |body: &mut String, n: usize| {
+        for _ in 0..n {
+            let t = body.trim_end();
+            let end = t.rfind(char::is_whitespace).unwrap_or(0);
+            body.truncate(end);
+        }
+    };
+    if tail.len() == 3 && tail[0] == "data" && tail[1] == "no" && tail[2] == "with" {
+        with_data = false;
+        cut(&mut body, 3);
+    } else if tail.len() >= 2 && tail[0] == "data" && tail[1] == "with" {
+        cut(&mut body, 2);
+    }
+    let rewritten = rewrite_dotted_options(&body).unwrap_or(body);
+    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, &rewritten).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg
+            .strip_prefix("sql parser error: ")
+            .unwrap_or(&msg)
+            .to_string();
+        Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
+    })?;
+    match (stmts.pop(), stmts.is_empty()) {
+        (Some(stmt), true) => Ok(Some(CaggStmt::Create {
+            stmt: Box::new(stmt),
+            with_data,
+        })),
+        _ => Err(Error::user(
+            SqlState::SyntaxError,
+            "CREATE MATERIALIZED VIEW must be sent as a statement of its own",
+        )),
     }
 }
 

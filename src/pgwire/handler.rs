@@ -331,6 +331,16 @@ fn csv_field(out: &mut Vec<u8>, v: &[u8], delim: u8, quote: u8, null: &str) {
     out.push(quote);
 }
 
+async fn send_notice<C>(client: &mut C, message: String)
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+{
+    let info = pgwire::error::ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), message);
+    let _ = client
+        .send(PgWireBackendMessage::NoticeResponse(info.into()))
+        .await;
+}
+
 /// State of a COPY FROM STDIN in progress on a connection.
 #[derive(Debug)]
 pub struct CopyState {
@@ -371,16 +381,40 @@ impl Inner {
             session.note_error();
         }
         let deadline = deadline_of(session);
-        let (out, codes) = match prepared {
-            Some((p, params, codes)) => (
-                guarded(&state.cancel, deadline, session.execute_prepared(p, params)).await,
-                codes,
-            ),
-            None => (
-                guarded(&state.cancel, deadline, session.execute(stmt)).await,
-                vec![],
-            ),
+        // NOTICEs raised while the statement runs (e.g. backfill progress) are sent as
+        // they come, so psql prints them during a long statement.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        session.set_notice_sink(Some(tx));
+        let (out, codes) = {
+            let (fut, codes) = match prepared {
+                Some((p, params, codes)) => (
+                    Box::pin(guarded(
+                        &state.cancel,
+                        deadline,
+                        session.execute_prepared(p, params),
+                    ))
+                        as std::pin::Pin<Box<dyn Future<Output = Result<Output, Error>> + Send>>,
+                    codes,
+                ),
+                None => (
+                    Box::pin(guarded(&state.cancel, deadline, session.execute(stmt)))
+                        as std::pin::Pin<Box<dyn Future<Output = Result<Output, Error>> + Send>>,
+                    vec![],
+                ),
+            };
+            let mut fut = fut;
+            let out = loop {
+                tokio::select! {
+                    r = &mut fut => break r,
+                    Some(m) = rx.recv() => send_notice(client, m).await,
+                }
+            };
+            (out, codes)
         };
+        session.set_notice_sink(None);
+        while let Ok(m) = rx.try_recv() {
+            send_notice(client, m).await;
+        }
         let out = match out {
             Ok(o) => o,
             Err(e) => {
@@ -821,7 +855,7 @@ impl CopyHandler for Inner {
                     cs.pending.push(b);
                 }
                 if cs.pending_bytes >= COPY_COMMIT_BYTES
-                    && let Err(e) = commit_copy(self.engine.storage(), cs).await
+                    && let Err(e) = commit_copy(&self.engine, cs).await
                 {
                     cs.error = Some(e);
                 }
@@ -852,7 +886,7 @@ impl CopyHandler for Inner {
             Ok(None) => {}
             Err(e) => return Err(to_pgwire(&copy_error(e))),
         }
-        commit_copy(self.engine.storage(), &mut cs)
+        commit_copy(&self.engine, &mut cs)
             .await
             .map_err(|e| to_pgwire(&e))?;
         let _ = cs.tz;
@@ -885,7 +919,7 @@ fn copy_error(e: strata_pgtypes::copy::CopyError) -> Error {
 }
 
 /// Writes the parsed COPY rows as one durable WAL record.
-async fn commit_copy(storage: &strata_storage::Storage, cs: &mut CopyState) -> Result<(), Error> {
+async fn commit_copy(engine: &Engine, cs: &mut CopyState) -> Result<(), Error> {
     if cs.pending.is_empty() {
         return Ok(());
     }
@@ -908,7 +942,7 @@ async fn commit_copy(storage: &strata_storage::Storage, cs: &mut CopyState) -> R
     let batch = arrow::compute::concat_batches(&schema, &full)
         .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
     let n = batch.num_rows() as u64;
-    storage.write(def.id, batch).await?;
+    engine.write(def.id, batch).await?;
     cs.rows += n;
     Ok(())
 }

@@ -15,7 +15,53 @@ use crate::ids::TableId;
 use crate::schema::TableDef;
 
 /// Version of `catalog.json` this binary writes and the newest it reads.
-pub const CATALOG_FORMAT_VERSION: u32 = 1;
+/// 2 added continuous aggregates and internal tables; version 1 directories open as is.
+pub const CATALOG_FORMAT_VERSION: u32 = 2;
+
+/// A continuous aggregate (`CREATE MATERIALIZED VIEW ... WITH (timescaledb.continuous)`).
+///
+/// Storage keeps its definition and its internal state table; the SQL layer plans the
+/// query, computes state rows for every batch written to `raw_table` and finalises them
+/// on read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContinuousAggDef {
+    pub name: String,
+    /// The defining query as the user wrote it (after `AS`).
+    pub sql: String,
+    /// Column names given in `CREATE MATERIALIZED VIEW v (a, b)`, if any.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// The relation named in FROM: a hypertable, or another continuous aggregate.
+    pub source: String,
+    /// The query the states are computed from, over `raw_table` (equal to `sql` unless
+    /// the view is defined over another continuous aggregate).
+    pub raw_sql: String,
+    /// The table whose writes maintain this view.
+    pub raw_table: TableId,
+    /// The internal table holding the partial aggregate states.
+    pub state_table: TableId,
+    /// `timescaledb.materialized_only` (reported; every view is always fresh).
+    #[serde(default)]
+    pub materialized_only: bool,
+    /// Refresh policy (`add_continuous_aggregate_policy`), if any.
+    #[serde(default)]
+    pub policy: Option<RefreshPolicy>,
+    /// Bucket ranges `[start, end)` (µs) whose states must be recomputed from raw data:
+    /// written before a DELETE or refresh starts, cleared when it has finished, so a crash
+    /// in between is repaired at the next start.
+    #[serde(default)]
+    pub dirty: Vec<(i64, i64)>,
+}
+
+/// A continuous aggregate refresh policy, as given to `add_continuous_aggregate_policy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshPolicy {
+    pub job_id: i64,
+    /// Offsets as the user gave them (interval text, or NULL).
+    pub start_offset: Option<String>,
+    pub end_offset: Option<String>,
+    pub schedule_interval: String,
+}
 
 /// A persisted SQL view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +82,15 @@ pub struct CatalogState {
     pub tables: Vec<Arc<TableDef>>,
     #[serde(default)]
     pub views: Vec<ViewDef>,
+    #[serde(default)]
+    pub caggs: Vec<ContinuousAggDef>,
+    /// Next job id for policies (TimescaleDB numbers its jobs from 1000).
+    #[serde(default = "first_job_id")]
+    pub next_job_id: i64,
+}
+
+fn first_job_id() -> i64 {
+    1000
 }
 
 impl CatalogState {
@@ -54,9 +109,19 @@ impl CatalogState {
         self.views.iter().find(|v| v.name == name)
     }
 
-    /// True if a table or view has this name.
+    /// Looks a continuous aggregate up by name.
+    pub fn cagg(&self, name: &str) -> Option<&ContinuousAggDef> {
+        self.caggs.iter().find(|v| v.name == name)
+    }
+
+    /// The continuous aggregates maintained by writes to `table`.
+    pub fn caggs_of(&self, table: TableId) -> impl Iterator<Item = &ContinuousAggDef> {
+        self.caggs.iter().filter(move |c| c.raw_table == table)
+    }
+
+    /// True if a table, view or continuous aggregate has this name.
     pub fn relation_exists(&self, name: &str) -> bool {
-        self.table(name).is_some() || self.view(name).is_some()
+        self.table(name).is_some() || self.view(name).is_some() || self.cagg(name).is_some()
     }
 }
 
@@ -98,6 +163,8 @@ pub fn load(data_dir: &Path) -> Result<CatalogState> {
             next_table_id: 1,
             tables: vec![],
             views: vec![],
+            caggs: vec![],
+            next_job_id: first_job_id(),
         }),
         Err(e) => Err(Error::io(path, e)),
     }
@@ -105,6 +172,8 @@ pub fn load(data_dir: &Path) -> Result<CatalogState> {
 
 /// Persists the catalog atomically.
 pub fn store(data_dir: &Path, state: &CatalogState) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(state)?;
+    let mut state = state.clone();
+    state.format_version = CATALOG_FORMAT_VERSION;
+    let bytes = serde_json::to_vec_pretty(&state)?;
     write_atomic(&catalog_path(data_dir), &bytes)
 }

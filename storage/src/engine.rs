@@ -34,7 +34,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::catalog::{self, CatalogState, ViewDef};
+use crate::catalog::{self, CatalogState, ContinuousAggDef, ViewDef};
 use crate::error::{Error, Result};
 use crate::ids::{SegmentId, TableId};
 use crate::manifest::{self, FileMeta, Manifest};
@@ -196,6 +196,19 @@ impl Storage {
                         }
                         let batch = adapt_batch(&batch, &td.schema)?;
                         active_bytes += insert_into_memtable(td, batch)?;
+                        replayed += 1;
+                    }
+                    WalRecord::InsertMany { entries } => {
+                        for (table, batch) in entries {
+                            let Some(td) = tables.get_mut(&table) else {
+                                continue;
+                            };
+                            if seg.id < td.manifest.replay_from {
+                                continue;
+                            }
+                            let batch = adapt_batch(&batch, &td.schema)?;
+                            active_bytes += insert_into_memtable(td, batch)?;
+                        }
                         replayed += 1;
                     }
                 }
@@ -429,39 +442,174 @@ impl Storage {
         Ok(())
     }
 
+    /// Creates a continuous aggregate and its internal state table in one catalog update.
+    /// `state.id` and `cagg.state_table` are assigned. Returns the stored definition.
+    pub async fn create_cagg(
+        &self,
+        mut cagg: ContinuousAggDef,
+        mut state: TableDef,
+    ) -> Result<ContinuousAggDef> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let mut cat = (*self.catalog()).clone();
+        if cat.relation_exists(&cagg.name) {
+            return Err(Error::TableExists(cagg.name));
+        }
+        state.id = TableId::new(cat.next_table_id);
+        cat.next_table_id += 1;
+        state.internal = true;
+        cagg.state_table = state.id;
+        let state = Arc::new(state);
+        let m = Manifest::new(state.id, self.wal.current_segment());
+        manifest::store(&self.config.data_dir, &m)?;
+        cat.tables.push(Arc::clone(&state));
+        cat.caggs.push(cagg.clone());
+        catalog::store(&self.config.data_dir, &cat)?;
+        self.tables.write().insert(
+            state.id,
+            Arc::new(Mutex::new(TableData {
+                def: Arc::clone(&state),
+                schema: state.arrow_schema(),
+                active: BTreeMap::new(),
+                frozen: BTreeMap::new(),
+                manifest: m,
+                oldest_active: None,
+            })),
+        );
+        *self.catalog.write() = Arc::new(cat);
+        Ok(cagg)
+    }
+
+    /// Replaces a continuous aggregate's definition (policy, dirty ranges, name).
+    /// `old_name` is the name it is stored under.
+    pub async fn update_cagg(&self, old_name: &str, cagg: ContinuousAggDef) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        self.update_cagg_locked(old_name, cagg)
+    }
+
+    fn update_cagg_locked(&self, old_name: &str, cagg: ContinuousAggDef) -> Result<()> {
+        let mut cat = (*self.catalog()).clone();
+        let Some(pos) = cat.caggs.iter().position(|c| c.name == old_name) else {
+            return Err(Error::TableNotFound(old_name.to_string()));
+        };
+        if cagg.name != old_name && cat.relation_exists(&cagg.name) {
+            return Err(Error::TableExists(cagg.name));
+        }
+        cat.caggs[pos] = cagg;
+        catalog::store(&self.config.data_dir, &cat)?;
+        *self.catalog.write() = Arc::new(cat);
+        Ok(())
+    }
+
+    /// Allocates a job id (for refresh/retention policies) and persists the counter.
+    pub async fn allocate_job_id(&self) -> Result<i64> {
+        let _m = self.maintenance.lock().await;
+        let mut cat = (*self.catalog()).clone();
+        let id = cat.next_job_id;
+        cat.next_job_id += 1;
+        catalog::store(&self.config.data_dir, &cat)?;
+        *self.catalog.write() = Arc::new(cat);
+        Ok(id)
+    }
+
+    /// Drops a continuous aggregate and its state table.
+    pub async fn drop_cagg(&self, name: &str) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let mut cat = (*self.catalog()).clone();
+        let Some(pos) = cat.caggs.iter().position(|c| c.name == name) else {
+            return Err(Error::TableNotFound(name.to_string()));
+        };
+        let cagg = cat.caggs.remove(pos);
+        cat.tables.retain(|t| t.id != cagg.state_table);
+        catalog::store(&self.config.data_dir, &cat)?;
+        *self.catalog.write() = Arc::new(cat);
+        self.forget_table_data(cagg.state_table);
+        Ok(())
+    }
+
+    /// Drops in-memory data and the directory of a table already removed from the catalog.
+    fn forget_table_data(&self, id: TableId) {
+        if let Some(t) = self.tables.write().remove(&id) {
+            let td = t.lock();
+            let a: usize = td.active.values().map(|p| p.bytes).sum();
+            let f: usize = td.frozen.values().map(|p| p.bytes).sum();
+            self.active_bytes.fetch_sub(
+                a.min(self.active_bytes.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+            self.frozen_bytes.fetch_sub(
+                f.min(self.frozen_bytes.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+        }
+        let dir = self.config.data_dir.join(manifest::table_dir_rel(id));
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(path = %dir.display(), error = %e, "could not remove dropped table's directory; it will be removed at next start");
+        }
+    }
+
     // ---------------------------------------------------------------- writes
 
     /// Writes a batch (in the table's current schema) durably. Returns when the rows are
     /// in the WAL (fsynced under the default policy) and visible to readers.
     pub async fn write(&self, table: TableId, batch: RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
+        self.write_many(vec![(table, batch)]).await
+    }
+
+    /// Writes batches to several tables in one WAL record: after a crash either all of
+    /// them are there or none (a raw batch and the state rows of its continuous
+    /// aggregates). Empty batches are skipped.
+    pub async fn write_many(&self, entries: Vec<(TableId, RecordBatch)>) -> Result<()> {
+        let entries: Vec<_> = entries
+            .into_iter()
+            .filter(|(_, b)| b.num_rows() > 0)
+            .collect();
+        if entries.is_empty() {
             return Ok(());
         }
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ShuttingDown);
         }
         self.wait_for_memory().await;
-        let t = self.table(table)?;
-        let (def, schema) = {
-            let td = t.lock();
-            (Arc::clone(&td.def), Arc::clone(&td.schema))
-        };
-        check_not_null(&def, &batch)?;
-        let batch = if batch.schema().fields() != schema.fields() {
-            adapt_batch(&batch, &schema)?
-        } else {
-            batch
-        };
-        let payload = WalRecord::Insert {
-            table,
-            batch: batch.clone(),
+        let mut checked = Vec::with_capacity(entries.len());
+        for (table, batch) in entries {
+            let t = self.table(table)?;
+            let (def, schema) = {
+                let td = t.lock();
+                (Arc::clone(&td.def), Arc::clone(&td.schema))
+            };
+            check_not_null(&def, &batch)?;
+            let batch = if batch.schema().fields() != schema.fields() {
+                adapt_batch(&batch, &schema)?
+            } else {
+                batch
+            };
+            checked.push((table, batch, schema));
         }
-        .encode()?;
+        let payload = if checked.len() == 1 {
+            WalRecord::Insert {
+                table: checked[0].0,
+                batch: checked[0].1.clone(),
+            }
+            .encode()?
+        } else {
+            WalRecord::InsertMany {
+                entries: checked.iter().map(|(t, b, _)| (*t, b.clone())).collect(),
+            }
+            .encode()?
+        };
         let _g = self.gate.read().await;
-        // Re-check after waiting for the gate: the table may have been dropped or altered.
-        let t = self.table(table)?;
+        // Re-check after waiting for the gate: a table may have been dropped or altered.
+        let handles = checked
+            .iter()
+            .map(|(t, _, _)| self.table(*t))
+            .collect::<Result<Vec<_>>>()?;
         self.wal.append(payload).await?;
-        let added = {
+        let mut added = 0;
+        for ((_, batch, schema), t) in checked.into_iter().zip(handles) {
             let mut td = t.lock();
             let batch = if td.schema.fields() != schema.fields() {
                 adapt_batch(&batch, &td.schema)?
@@ -471,8 +619,8 @@ impl Storage {
             if td.oldest_active.is_none() {
                 td.oldest_active = Some(Instant::now());
             }
-            insert_into_memtable(&mut td, batch)?
-        };
+            added += insert_into_memtable(&mut td, batch)?;
+        }
         let now = self.active_bytes.fetch_add(added, Ordering::Relaxed) + added;
         if now > self.config.memtable_budget_bytes / 2 {
             self.flush_wanted.notify_one();
@@ -518,6 +666,28 @@ impl Storage {
             batches,
             files,
         })
+    }
+
+    /// Starts of the time partitions of a table that hold rows (in memory or in files)
+    /// and overlap `range`, in order.
+    pub fn partitions_in(&self, table: TableId, range: TimeRange) -> Result<Vec<i64>> {
+        let t = self.table(table)?;
+        let td = t.lock();
+        let width = td.def.partition_micros;
+        let mut parts: Vec<i64> = td
+            .active
+            .keys()
+            .chain(td.frozen.keys())
+            .copied()
+            .chain(td.manifest.files.iter().map(|f| f.partition))
+            .filter(|p| {
+                td.def.time_column.is_none()
+                    || range.overlaps(*p, p.saturating_add(width).saturating_sub(1))
+            })
+            .collect();
+        parts.sort_unstable();
+        parts.dedup();
+        Ok(parts)
     }
 
     // ---------------------------------------------------------------- flush
@@ -657,6 +827,19 @@ impl Storage {
         range: TimeRange,
         predicate: &(dyn Fn(&RecordBatch) -> Result<BooleanArray> + Send + Sync),
     ) -> Result<u64> {
+        self.rewrite_where(table, range, predicate, vec![]).await
+    }
+
+    /// Like [`Storage::delete_where`], and adds `insert` (rows in the table's schema) in
+    /// the same manifest update: readers and a crash see either the old rows or the new
+    /// ones. Used to replace the states of a range of continuous-aggregate buckets.
+    pub async fn rewrite_where(
+        &self,
+        table: TableId,
+        range: TimeRange,
+        predicate: &(dyn Fn(&RecordBatch) -> Result<BooleanArray> + Send + Sync),
+        insert: Vec<RecordBatch>,
+    ) -> Result<u64> {
         let _m = self.maintenance.lock().await;
         let _g = self.gate.write().await;
         let seg = self.freeze().await?;
@@ -713,7 +896,19 @@ impl Storage {
                 added.push(write_file(&data_dir, &def, &schema, f.partition, id, kept).await?);
             }
         }
-        if removed.is_empty() {
+        let insert: Vec<RecordBatch> = insert
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| adapt_batch(&b, &schema))
+            .collect::<Result<_>>()?;
+        if !insert.is_empty() {
+            check_not_null(&def, &insert[0])?;
+            for (partition, batches) in split_by_partition(&def, insert)? {
+                let id = m.allocate_file_id();
+                added.push(write_file(&data_dir, &def, &schema, partition, id, batches).await?);
+            }
+        }
+        if removed.is_empty() && added.is_empty() {
             return Ok(0);
         }
         let gone: HashSet<_> = removed.iter().map(|f| f.id).collect();
@@ -728,6 +923,65 @@ impl Storage {
             }
         }
         Ok(deleted)
+    }
+
+    /// Drops whole time partitions ("chunks") of a table: those ending at or before
+    /// `older_than` and starting at or after `newer_than` (µs; `None` = unbounded; at least
+    /// one must be given). Memtables are flushed first, so the rows are gone durably.
+    /// Returns the start of every dropped partition.
+    pub async fn drop_partitions(
+        &self,
+        table: TableId,
+        older_than: Option<i64>,
+        newer_than: Option<i64>,
+    ) -> Result<Vec<i64>> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let seg = self.freeze().await?;
+        self.persist_frozen(seg).await?;
+        let t = self.table(table)?;
+        let (def, mut m) = {
+            let td = t.lock();
+            (Arc::clone(&td.def), td.manifest.clone())
+        };
+        if def.time_column.is_none() {
+            return Err(Error::InvalidInput(format!(
+                "\"{}\" is not a hypertable or a table with a time column",
+                def.name
+            )));
+        }
+        let width = def.partition_micros;
+        let doomed = |p: i64| {
+            older_than.is_none_or(|o| p.saturating_add(width) <= o)
+                && newer_than.is_none_or(|n| p >= n)
+        };
+        let mut dropped: Vec<i64> = m
+            .files
+            .iter()
+            .map(|f| f.partition)
+            .filter(|p| doomed(*p))
+            .collect();
+        dropped.sort_unstable();
+        dropped.dedup();
+        if dropped.is_empty() {
+            return Ok(dropped);
+        }
+        let (gone, kept): (Vec<FileMeta>, Vec<FileMeta>) =
+            m.files.drain(..).partition(|f| doomed(f.partition));
+        m.files = kept;
+        let data_dir = self.config.data_dir.clone();
+        manifest::store(&data_dir, &m)?;
+        t.lock().manifest = m;
+        for f in gone {
+            let p = data_dir.join(&f.path);
+            if let Err(e) = std::fs::remove_file(&p) {
+                warn!(path = %p.display(), error = %e, "could not remove a dropped chunk's file; removed at next start");
+            }
+            if let Some(dir) = p.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        Ok(dropped)
     }
 
     /// Flushes everything and stops the WAL. Further writes fail.
@@ -799,6 +1053,36 @@ fn time_bounds(def: &TableDef, batch: &RecordBatch) -> (i64, i64) {
     let min = arrow::compute::min(a).unwrap_or(0);
     let max = arrow::compute::max(a).unwrap_or(0);
     (min, max)
+}
+
+/// Groups rows by time partition (everything in partition 0 without a time column).
+fn split_by_partition(
+    def: &TableDef,
+    batches: Vec<RecordBatch>,
+) -> Result<BTreeMap<i64, Vec<RecordBatch>>> {
+    let mut out: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+    let Some(tc) = def.time_column else {
+        out.insert(0, batches);
+        return Ok(out);
+    };
+    for batch in batches {
+        let times = batch
+            .column(tc)
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| Error::Internal("time column is not timestamp(us)".into()))?;
+        let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for (i, v) in times.values().iter().enumerate() {
+            groups
+                .entry(def.partition_start(*v))
+                .or_default()
+                .push(i as u32);
+        }
+        for (part, idx) in groups {
+            let sub = take_record_batch(&batch, &UInt32Array::from(idx))?;
+            out.entry(part).or_default().push(sub);
+        }
+    }
+    Ok(out)
 }
 
 /// Splits a batch by time partition and appends it to the memtables; returns bytes added.

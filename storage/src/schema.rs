@@ -175,6 +175,52 @@ pub struct TableDef {
     /// Made a hypertable explicitly (`create_hypertable` or `WITH (tsdb.hypertable)`).
     #[serde(default)]
     pub hypertable: bool,
+    /// An internal table (the state rows of a continuous aggregate): not visible as a
+    /// relation to users.
+    #[serde(default)]
+    pub internal: bool,
+    /// The exact Arrow schema of an internal table whose columns are not PostgreSQL types
+    /// (partial aggregate states: lists, binary sketches). `columns` then only names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_schema: Option<RawSchema>,
+}
+
+/// An Arrow schema persisted as the hex of an empty Arrow IPC stream, so that any Arrow
+/// type round-trips without depending on arrow's optional serde support.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSchema(pub SchemaRef);
+
+impl Serialize for RawSchema {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &self.0)
+            .map_err(S::Error::custom)?;
+        w.finish().map_err(S::Error::custom)?;
+        let bytes = w.into_inner().map_err(S::Error::custom)?;
+        let mut hex = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&hex)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSchema {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let hex = String::deserialize(d)?;
+        if hex.len() % 2 != 0 || !hex.is_ascii() {
+            return Err(D::Error::custom("raw schema: bad hex"));
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(D::Error::custom)?;
+        let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(D::Error::custom)?;
+        Ok(RawSchema(r.schema()))
+    }
 }
 
 /// Default chunk interval: 7 days, like TimescaleDB.
@@ -183,6 +229,9 @@ pub const DEFAULT_PARTITION_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
 impl TableDef {
     /// The Arrow schema of the table.
     pub fn arrow_schema(&self) -> SchemaRef {
+        if let Some(raw) = &self.raw_schema {
+            return Arc::clone(&raw.0);
+        }
         Arc::new(Schema::new(
             self.columns
                 .iter()

@@ -51,6 +51,8 @@ fn def(name: &str) -> TableDef {
         partition_micros: DAY,
         primary_key: vec![],
         hypertable: true,
+        internal: false,
+        raw_schema: None,
     }
 }
 
@@ -331,7 +333,7 @@ async fn newer_catalog_version_is_refused() {
     let p = dir.path().join("catalog.json");
     let text = std::fs::read_to_string(&p)
         .unwrap()
-        .replace("\"format_version\": 1", "\"format_version\": 99");
+        .replace("\"format_version\": 2", "\"format_version\": 99");
     std::fs::write(&p, text).unwrap();
     let e = Storage::open(config(dir.path())).unwrap_err();
     assert!(

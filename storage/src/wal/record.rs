@@ -3,10 +3,14 @@
 //! Payload layout (the frame around it is described in [`crate::wal`]):
 //!
 //! ```text
-//! u8      record kind tag   (1 = Insert; other values are reserved for future kinds)
-//! u64 LE  table id
-//! ...     Arrow IPC stream (schema + exactly one batch), compressed with
-//!         lz4_flex::compress_prepend_size (u32 LE uncompressed size, then an LZ4 block)
+//! u8      record kind tag   (1 = Insert, 2 = InsertMany; others are reserved)
+//! Insert:
+//!   u64 LE  table id
+//!   ...     Arrow IPC stream (schema + exactly one batch), compressed with
+//!           lz4_flex::compress_prepend_size (u32 LE uncompressed size, then an LZ4 block)
+//! InsertMany (a raw batch and the derived rows of its continuous aggregates, atomically):
+//!   u32 LE  entry count, then per entry:
+//!   u64 LE  table id, u32 LE body length, body as in Insert
 //! ```
 //!
 //! The IPC stream carries the full schema, so field and schema metadata survive the round trip.
@@ -24,6 +28,8 @@ use crate::ids::TableId;
 
 /// Tag of [`WalRecord::Insert`].
 const TAG_INSERT: u8 = 1;
+/// Tag of [`WalRecord::InsertMany`].
+const TAG_INSERT_MANY: u8 = 2;
 /// Tag byte + table id.
 const PREFIX_LEN: usize = 1 + 8;
 /// LZ4 cannot expand data by more than ~255x; a larger claimed size means a corrupt payload.
@@ -39,18 +45,42 @@ pub enum WalRecord {
         /// The rows, in the table's Arrow schema.
         batch: RecordBatch,
     },
+    /// Rows appended to several tables at once; replay applies all or none.
+    InsertMany {
+        entries: Vec<(TableId, RecordBatch)>,
+    },
+}
+
+fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut writer = StreamWriter::try_new(Vec::new(), batch.schema_ref())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    let ipc = writer.into_inner()?;
+    Ok(lz4_flex::compress_prepend_size(&ipc))
 }
 
 impl WalRecord {
     /// Encodes the record as a WAL payload.
     pub fn encode(&self) -> Result<Bytes> {
         match self {
+            WalRecord::InsertMany { entries } => {
+                let bodies = entries
+                    .iter()
+                    .map(|(_, b)| encode_batch(b))
+                    .collect::<Result<Vec<_>>>()?;
+                let len: usize = bodies.iter().map(|b| b.len() + 12).sum();
+                let mut out = BytesMut::with_capacity(1 + 4 + len);
+                out.put_u8(TAG_INSERT_MANY);
+                out.put_u32_le(entries.len() as u32);
+                for ((table, _), body) in entries.iter().zip(bodies) {
+                    out.put_u64_le(table.as_u64());
+                    out.put_u32_le(body.len() as u32);
+                    out.put_slice(&body);
+                }
+                Ok(out.freeze())
+            }
             WalRecord::Insert { table, batch } => {
-                let mut writer = StreamWriter::try_new(Vec::new(), batch.schema_ref())?;
-                writer.write(batch)?;
-                writer.finish()?;
-                let ipc = writer.into_inner()?;
-                let compressed = lz4_flex::compress_prepend_size(&ipc);
+                let compressed = encode_batch(batch)?;
                 let mut out = BytesMut::with_capacity(PREFIX_LEN + compressed.len());
                 out.put_u8(TAG_INSERT);
                 out.put_u64_le(table.as_u64());
@@ -74,6 +104,34 @@ impl WalRecord {
                 let table = TableId::new(u64::from_le_bytes(*table_bytes));
                 let batch = decode_batch(body)?;
                 Ok(WalRecord::Insert { table, batch })
+            }
+            TAG_INSERT_MANY => {
+                let (n, mut body) = rest.split_first_chunk::<4>().ok_or_else(|| {
+                    corrupt("multi-insert record is shorter than its count".to_string())
+                })?;
+                let n = u32::from_le_bytes(*n) as usize;
+                let mut entries = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let (t, r) = body.split_first_chunk::<8>().ok_or_else(|| {
+                        corrupt("multi-insert entry is shorter than its table id".to_string())
+                    })?;
+                    let (l, r) = r.split_first_chunk::<4>().ok_or_else(|| {
+                        corrupt("multi-insert entry is shorter than its length".to_string())
+                    })?;
+                    let l = u32::from_le_bytes(*l) as usize;
+                    if r.len() < l {
+                        return Err(corrupt("multi-insert entry is truncated".to_string()));
+                    }
+                    let (b, r) = r.split_at(l);
+                    entries.push((TableId::new(u64::from_le_bytes(*t)), decode_batch(b)?));
+                    body = r;
+                }
+                if !body.is_empty() {
+                    return Err(corrupt(
+                        "multi-insert record has trailing bytes".to_string(),
+                    ));
+                }
+                Ok(WalRecord::InsertMany { entries })
             }
             other => Err(corrupt(format!("unknown record kind tag {other}"))),
         }

@@ -491,7 +491,9 @@ fn record_encode_decode_round_trip() {
     assert_eq!(&bytes[1..9], &42u64.to_le_bytes());
     let decoded = WalRecord::decode(&bytes).unwrap();
     assert_eq!(decoded, record);
-    let WalRecord::Insert { batch, .. } = decoded;
+    let WalRecord::Insert { batch, .. } = decoded else {
+        panic!("expected an Insert record")
+    };
     assert_eq!(
         batch
             .schema()
@@ -547,4 +549,20 @@ async fn records_round_trip_through_the_wal() {
     wal.shutdown().await.unwrap();
     let segments = Wal::replay(tmp.path()).unwrap();
     assert_eq!(WalRecord::decode(&segments[0].records[0]).unwrap(), record);
+}
+
+#[test]
+fn multi_insert_round_trip_and_truncation() {
+    let record = WalRecord::InsertMany {
+        entries: vec![
+            (TableId::new(1), sample_batch()),
+            (TableId::new(7), sample_batch().slice(0, 1)),
+        ],
+    };
+    let bytes = record.encode().unwrap();
+    assert_eq!(bytes[0], 2);
+    assert_eq!(WalRecord::decode(&bytes).unwrap(), record);
+    for cut in [1, 5, 13, bytes.len() / 2, bytes.len() - 1] {
+        assert!(WalRecord::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
 }

@@ -1,0 +1,1545 @@
+//! Continuous aggregates: `CREATE MATERIALIZED VIEW v WITH (timescaledb.continuous) AS
+//! SELECT time_bucket(...) AS b, dims..., aggs... FROM t GROUP BY ...`.
+//!
+//! A view is stored as *partial aggregate states*, not finished values. Its defining query
+//! is planned once by DataFusion, with physical optimisation off and one partition, which
+//! yields
+//!
+//! ```text
+//! [ProjectionExec / FilterExec (HAVING) ...]      "upper": finishing expressions
+//!   AggregateExec mode=Final                       merges states, produces values
+//!     AggregateExec mode=Partial                   rows -> states, per (bucket, dims)
+//!       [FilterExec (WHERE) / ProjectionExec ...]
+//!         DataSourceExec (memory)                  the "feed": rows of the raw table
+//! ```
+//!
+//! * **Write path** ([`Caggs::write`]): every batch written to `t` is run through the
+//!   Partial subtree (the feed replaced by the batch); the state rows go to the view's
+//!   internal state table in the *same WAL record* as the raw rows
+//!   ([`strata_storage::Storage::write_many`]), so after a crash the two agree.
+//! * **Read path** ([`CaggTable`]): a scan of the state table (pruned by the bucket and
+//!   group columns of pushed filters) replaces the Partial subtree under the Final
+//!   aggregate; the upper nodes finish the select list.
+//! * **Recompute** (DELETE on `t`, `refresh_continuous_aggregate`): the states of a range
+//!   of buckets are recomputed from raw rows and swapped in with one manifest update
+//!   ([`strata_storage::Storage::rewrite_where`]). The range is recorded in the catalog
+//!   first (`dirty`) and cleared after, so a crash in between is repaired at start.
+//!
+//! A view over another continuous aggregate is rewritten into a query over the raw table
+//! (see [`compose`]) when its aggregates compose exactly (sum of sums, max of maxes...).
+//!
+//! Consistency with concurrent writes: every write to a table takes [`Caggs::lock`] in
+//! shared mode from before it looks for views until its WAL record is written; creating,
+//! refreshing and recomputing take it exclusively, so a row is either in the backfill
+//! snapshot or maintained by the write path, never both and never neither.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, PrimitiveArray, RecordBatch};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::datatypes::{
+    DataType, Field, IntervalMonthDayNanoType, Schema, SchemaRef, TimeUnit,
+    TimestampMicrosecondType,
+};
+use datafusion::catalog::Session as CatalogSession;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::expressions::Column as PhysColumn;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, ExecutionPlan, ExecutionPlanProperties, ReplaceChildrenOptions, collect,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use sqlparser::ast::{self, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use strata_storage::{ColumnDef, ContinuousAggDef, RawSchema, Storage, TableDef, TimeRange};
+
+use crate::engine::{DATABASE, SCHEMA};
+use crate::error::{Error, Result, SqlState};
+use crate::table::TsTable;
+
+/// Continuous aggregates of an engine: the write/DDL lock and the compiled plans.
+#[derive(Debug, Default)]
+pub struct Caggs {
+    /// Shared by writes (from view lookup to WAL append), exclusive for view DDL,
+    /// backfill and recomputation.
+    pub lock: tokio::sync::RwLock<()>,
+    compiled: parking_lot::Mutex<HashMap<strata_storage::ids::TableId, Arc<Compiled>>>,
+}
+
+/// A view's plans, built once per process from its definition.
+#[derive(Debug)]
+pub struct Compiled {
+    pub def: ContinuousAggDef,
+    state_def: Arc<TableDef>,
+    /// The raw table's schema the plans were built for.
+    feed_schema: SchemaRef,
+    /// Partial aggregate over the feed leaf.
+    partial: Arc<dyn ExecutionPlan>,
+    /// The Final aggregate (its child is `partial`; replaced by a state scan on read).
+    final_agg: Arc<dyn ExecutionPlan>,
+    /// Nodes above the Final aggregate, nearest first.
+    upper: Vec<Arc<dyn ExecutionPlan>>,
+    /// The view's columns as users see them.
+    out_schema: SchemaRef,
+    /// For each view column, the group column it is (if it is one, unchanged).
+    group_of_output: Vec<Option<usize>>,
+    /// Index of the bucket among the group columns (= the state table's time column).
+    bucket: usize,
+    /// An upper bound of the bucket width in microseconds.
+    bucket_upper_micros: i64,
+    task: Arc<TaskContext>,
+}
+
+fn refuse(construct: impl std::fmt::Display) -> Error {
+    Error::with_hint(
+        SqlState::FeatureNotSupported,
+        format!("invalid continuous aggregate query: {construct} is not supported"),
+        "A continuous aggregate is SELECT time_bucket(<interval>, <time column>), <columns>, <aggregates> FROM <hypertable> [WHERE ...] GROUP BY ...; aggregates must be mergeable.",
+    )
+}
+
+/// Aggregates whose result depends on the order rows are merged in, or that have no
+/// exact mergeable state.
+const NOT_MERGEABLE: &[&str] = &[
+    "array_agg",
+    "string_agg",
+    "nth_value",
+    "first_value",
+    "last_value",
+    "grouping",
+    "percentile_cont",
+    "median",
+];
+
+impl Caggs {
+    /// The compiled plans of a view (built on first use).
+    pub async fn compiled(
+        &self,
+        engine: &crate::engine::Engine,
+        def: &ContinuousAggDef,
+    ) -> Result<Arc<Compiled>> {
+        if let Some(c) = self.compiled.lock().get(&def.state_table)
+            && c.def.raw_sql == def.raw_sql
+        {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(compile(engine, def).await?);
+        self.compiled.lock().insert(def.state_table, Arc::clone(&c));
+        Ok(c)
+    }
+
+    /// Forgets a view's plans (DROP / rename).
+    pub fn forget(&self, state_table: strata_storage::ids::TableId) {
+        self.compiled.lock().remove(&state_table);
+    }
+}
+
+/// Writes rows to a table and the states they produce to every continuous aggregate of
+/// the table, in one WAL record. All writes of rows go through here.
+pub async fn write(
+    engine: &crate::engine::Engine,
+    table: strata_storage::ids::TableId,
+    batch: RecordBatch,
+) -> Result<()> {
+    let storage = engine.storage();
+    let _g = engine.caggs().lock.read().await;
+    let cat = storage.catalog();
+    let views: Vec<&ContinuousAggDef> = cat.caggs_of(table).collect();
+    if views.is_empty() {
+        storage.write(table, batch).await?;
+        return Ok(());
+    }
+    let mut entries = Vec::with_capacity(views.len() + 1);
+    for v in views {
+        let c = engine.caggs().compiled(engine, v).await?;
+        if let Some(states) = c.states_of(vec![batch.clone()]).await? {
+            entries.push((v.state_table, states));
+        }
+    }
+    entries.insert(0, (table, batch));
+    storage.write_many(entries).await?;
+    Ok(())
+}
+
+impl Compiled {
+    /// The state table's definition.
+    pub fn state_def(&self) -> &Arc<TableDef> {
+        &self.state_def
+    }
+
+    /// The view's output schema.
+    pub fn out_schema(&self) -> &SchemaRef {
+        &self.out_schema
+    }
+
+    /// Runs rows of the raw table through the Partial aggregate.
+    pub async fn states_of(&self, batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
+        let batches = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| strata_storage::parquet_io::adapt_batch(b, &self.feed_schema))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if batches.is_empty() {
+            return Ok(None);
+        }
+        let leaf =
+            MemorySourceConfig::try_new_exec(&[batches], Arc::clone(&self.feed_schema), None)?;
+        self.states_from(leaf, ChildrenPropertiesMode::Keep).await
+    }
+
+    /// Runs the output of `leaf` (rows in the raw table's schema) through the Partial
+    /// aggregate and returns the states in the state table's schema.
+    async fn states_from(
+        &self,
+        leaf: Arc<dyn ExecutionPlan>,
+        mode: ChildrenPropertiesMode,
+    ) -> Result<Option<RecordBatch>> {
+        let plan = replace_leaf(&self.partial, leaf, mode)?;
+        let out = collect(plan, Arc::clone(&self.task)).await?;
+        let schema = self.state_def.arrow_schema();
+        let mut parts = Vec::with_capacity(out.len());
+        for b in out {
+            if b.num_rows() > 0 {
+                parts.push(RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    b.columns().to_vec(),
+                )?);
+            }
+        }
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(concat_batches(&schema, &parts)?))
+    }
+
+    /// The bucket column of state rows.
+    fn bucket_values<'a>(
+        &self,
+        b: &'a RecordBatch,
+    ) -> Result<&'a PrimitiveArray<TimestampMicrosecondType>> {
+        b.column(self.bucket)
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| Error::user(SqlState::Internal, "bucket column is not a timestamp"))
+    }
+
+    /// Keeps the state rows whose bucket is in `[start, end)`.
+    fn keep_buckets(&self, b: &RecordBatch, start: i64, end: i64) -> Result<RecordBatch> {
+        let mask = bucket_mask(self.bucket_values(b)?, start, end);
+        Ok(filter_record_batch(b, &mask)?)
+    }
+
+    /// States computed from the raw rows of buckets starting in `[start, end)`, reading
+    /// the raw table partition by partition (`progress` is called after each).
+    async fn recompute(
+        &self,
+        engine: &crate::engine::Engine,
+        start: i64,
+        end: i64,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
+    ) -> Result<Vec<RecordBatch>> {
+        let storage = engine.storage();
+        let raw = storage
+            .catalog()
+            .table_by_id(self.def.raw_table)
+            .cloned()
+            .ok_or_else(|| {
+                Error::user(
+                    SqlState::UndefinedTable,
+                    format!("the hypertable of \"{}\" no longer exists", self.def.name),
+                )
+            })?;
+        let Some(tc) = raw.time_column_def() else {
+            return Err(refuse("a source table without a time column"));
+        };
+        // Raw rows of the buckets: a bucket starting at b holds rows in [b, b + width).
+        let lo = start;
+        let hi = end.saturating_add(self.bucket_upper_micros);
+        let parts = storage.partitions_in(raw.id, TimeRange { min: lo, max: hi })?;
+        let ctx = SessionContext::new_with_state(
+            SessionStateBuilder::new()
+                .with_config(planning_config())
+                .with_runtime_env(Arc::clone(engine.runtime()))
+                .with_default_features()
+                .build(),
+        );
+        let provider = TsTable::new(Arc::clone(storage), Arc::clone(&raw));
+        let mut out = vec![];
+        let n = parts.len();
+        for (i, &p) in parts.iter().enumerate() {
+            let (a, b) = (p.max(lo), p.saturating_add(raw.partition_micros).min(hi));
+            let ts = datafusion::prelude::col(Column::from_name(tc.name.clone()));
+            let lit = |v: i64| {
+                datafusion::prelude::lit(ScalarValue::TimestampMicrosecond(
+                    Some(v),
+                    match tc.ty.arrow_type() {
+                        DataType::Timestamp(_, tz) => tz,
+                        _ => None,
+                    },
+                ))
+            };
+            let filter = ts.clone().gt_eq(lit(a)).and(ts.lt(lit(b)));
+            let state = ctx.state();
+            let scan = provider
+                .scan(&state, None, std::slice::from_ref(&filter), None)
+                .await?;
+            let df_schema = DFSchema::try_from(raw.arrow_schema().as_ref().clone())?;
+            let pred = state.create_physical_expr(filter, &df_schema)?;
+            let leaf: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(pred, scan)?);
+            let leaf = if leaf.output_partitioning().partition_count() > 1 {
+                Arc::new(CoalescePartitionsExec::new(leaf)) as Arc<dyn ExecutionPlan>
+            } else {
+                leaf
+            };
+            // Columns added to the raw table after the view was created are not used by
+            // it: project to the schema the view was planned with.
+            let leaf = project_to(leaf, &self.feed_schema)?;
+            if let Some(s) = self
+                .states_from(leaf, ChildrenPropertiesMode::Recompute)
+                .await?
+            {
+                let s = self.keep_buckets(&s, start, end)?;
+                if s.num_rows() > 0 {
+                    out.push(s);
+                }
+            }
+            progress(i + 1, n);
+        }
+        Ok(out)
+    }
+
+    /// A read plan over the state table: the Final aggregate and the upper nodes.
+    async fn read_plan(
+        &self,
+        storage: &Arc<Storage>,
+        state: &dyn CatalogSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let state_schema = self.state_def.arrow_schema();
+        // Filters on group columns hold before aggregation too: push them to the states.
+        let mut pushed = vec![];
+        for f in filters {
+            if let Some(e) = self.to_state_expr(f, &state_schema) {
+                pushed.push(e);
+            }
+        }
+        let table = TsTable::new(Arc::clone(storage), Arc::clone(&self.state_def));
+        let mut input = table.scan(state, None, &pushed, None).await?;
+        if let Some(pred) = conjunction(pushed) {
+            let df_schema = DFSchema::try_from(state_schema.as_ref().clone())?;
+            let p = state.create_physical_expr(pred, &df_schema)?;
+            input = Arc::new(FilterExec::try_new(p, input)?);
+        }
+        if input.output_partitioning().partition_count() > 1 {
+            input = Arc::new(CoalescePartitionsExec::new(input));
+        }
+        let mut node = replace_children(&self.final_agg, input, ChildrenPropertiesMode::Recompute)?;
+        for u in &self.upper {
+            node = replace_children(u, node, ChildrenPropertiesMode::Recompute)?;
+        }
+        let all: Vec<usize> = (0..self.out_schema.fields().len()).collect();
+        let cols = projection.unwrap_or(&all);
+        let node_schema = node.schema();
+        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = cols
+            .iter()
+            .map(|&i| {
+                (
+                    Arc::new(PhysColumn::new(node_schema.field(i).name(), i))
+                        as Arc<dyn PhysicalExpr>,
+                    self.out_schema.field(i).name().clone(),
+                )
+            })
+            .collect();
+        Ok(Arc::new(ProjectionExec::try_new(exprs, node)?))
+    }
+
+    /// Rewrites a filter on view columns into one on state columns, if it only uses
+    /// view columns that are group columns.
+    fn to_state_expr(&self, f: &Expr, state_schema: &SchemaRef) -> Option<Expr> {
+        let mut ok = true;
+        let out = f
+            .clone()
+            .transform(|e| {
+                if let Expr::Column(c) = &e {
+                    let mapped = self
+                        .out_schema
+                        .index_of(&c.name)
+                        .ok()
+                        .and_then(|i| self.group_of_output[i])
+                        .map(|g| state_schema.field(g).name().clone());
+                    return Ok(match mapped {
+                        Some(name) => Transformed::yes(Expr::Column(Column::from_name(name))),
+                        None => {
+                            ok = false;
+                            Transformed::no(e)
+                        }
+                    });
+                }
+                if matches!(
+                    e,
+                    Expr::ScalarSubquery(_)
+                        | Expr::Exists(_)
+                        | Expr::InSubquery(_)
+                        | Expr::OuterReferenceColumn(..)
+                        | Expr::Placeholder(_)
+                ) {
+                    ok = false;
+                }
+                Ok(Transformed::no(e))
+            })
+            .ok()?
+            .data;
+        ok.then_some(out)
+    }
+}
+
+fn bucket_mask(v: &PrimitiveArray<TimestampMicrosecondType>, start: i64, end: i64) -> BooleanArray {
+    v.iter()
+        .map(|x| Some(x.is_some_and(|x| x >= start && x < end)))
+        .collect()
+}
+
+/// Replaces the leaf (the only node without children) of a single-input plan chain.
+/// `Keep` skips recomputing plan properties (the new leaf has the old one's properties).
+fn replace_leaf(
+    plan: &Arc<dyn ExecutionPlan>,
+    leaf: Arc<dyn ExecutionPlan>,
+    mode: ChildrenPropertiesMode,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let children = plan.children();
+    match children.as_slice() {
+        [] => Ok(leaf),
+        [child] => {
+            let new_child = replace_leaf(child, leaf, mode)?;
+            replace_children(plan, new_child, mode)
+        }
+        _ => Err(DataFusionError::Internal(
+            "continuous aggregate plan has a node with several inputs".into(),
+        )),
+    }
+}
+
+fn replace_children(
+    plan: &Arc<dyn ExecutionPlan>,
+    child: Arc<dyn ExecutionPlan>,
+    mode: ChildrenPropertiesMode,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    Arc::clone(plan).replace_children(vec![child], ReplaceChildrenOptions::new(mode))
+}
+
+/// Projects `plan`'s output to the columns of `schema` (by name).
+fn project_to(
+    plan: Arc<dyn ExecutionPlan>,
+    schema: &SchemaRef,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let have = plan.schema();
+    if have.fields() == schema.fields() {
+        return Ok(plan);
+    }
+    let exprs = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let i = have.index_of(f.name())?;
+            Ok((
+                Arc::new(PhysColumn::new(f.name(), i)) as Arc<dyn PhysicalExpr>,
+                f.name().clone(),
+            ))
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
+}
+
+/// DataFusion configuration for planning and maintaining views.
+fn planning_config() -> SessionConfig {
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema(DATABASE, SCHEMA)
+        .with_create_default_catalog_and_schema(true)
+        .with_target_partitions(1)
+        .with_batch_size(8192);
+    let opts = config.options_mut();
+    opts.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    opts.sql_parser.enable_ident_normalization = true;
+    opts.execution.time_zone = Some("+00:00".to_string());
+    config
+}
+
+/// Parses a view's query text.
+pub fn parse_query(sql: &str) -> Result<Box<ast::Query>> {
+    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| Error::user(SqlState::SyntaxError, format!("syntax error: {e}")))?;
+    match stmts.pop() {
+        Some(Statement::Query(q)) if stmts.is_empty() => Ok(q),
+        _ => Err(Error::user(
+            SqlState::SyntaxError,
+            "a continuous aggregate is defined by one SELECT",
+        )),
+    }
+}
+
+/// Checks what the planner would accept but a continuous aggregate cannot maintain.
+fn check_query_shape(q: &ast::Query) -> Result<()> {
+    if q.with.is_some() {
+        return Err(refuse("WITH (common table expressions)"));
+    }
+    if q.order_by.is_some() {
+        return Err(refuse("ORDER BY"));
+    }
+    if q.limit_clause.is_some() || q.fetch.is_some() {
+        return Err(refuse("LIMIT"));
+    }
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        return Err(refuse("UNION, INTERSECT, EXCEPT or VALUES"));
+    };
+    if sel.distinct.is_some() {
+        return Err(refuse("SELECT DISTINCT"));
+    }
+    if sel.from.len() != 1 || !sel.from[0].joins.is_empty() {
+        return Err(refuse("a query over more than one table (joins)"));
+    }
+    if !matches!(sel.from[0].relation, ast::TableFactor::Table { .. }) {
+        return Err(refuse("a subquery or function in FROM"));
+    }
+    if !sel.named_window.is_empty() {
+        return Err(refuse("window functions"));
+    }
+    let mut found: Option<&'static str> = None;
+    let _ = ast::visit_expressions(sel.as_ref(), |e: &ast::Expr| {
+        match e {
+            ast::Expr::Function(f) if f.over.is_some() => found = Some("window functions"),
+            ast::Expr::Subquery(_) | ast::Expr::Exists { .. } | ast::Expr::InSubquery { .. } => {
+                found = Some("subqueries")
+            }
+            _ => {}
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    if let Some(f) = found {
+        return Err(refuse(f));
+    }
+    Ok(())
+}
+
+/// The single relation of a checked query's FROM.
+pub fn source_name(q: &ast::Query) -> Result<String> {
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        return Err(refuse("UNION, INTERSECT, EXCEPT or VALUES"));
+    };
+    match sel.from.first().map(|f| &f.relation) {
+        Some(ast::TableFactor::Table { name, .. }) => crate::ddl::object_name(name),
+        _ => Err(refuse("a query without a hypertable in FROM")),
+    }
+}
+
+/// Plans a view and validates that it can be maintained incrementally.
+pub async fn compile(engine: &crate::engine::Engine, def: &ContinuousAggDef) -> Result<Compiled> {
+    let storage = engine.storage();
+    let raw = storage
+        .catalog()
+        .table_by_id(def.raw_table)
+        .cloned()
+        .ok_or_else(|| {
+            Error::user(
+                SqlState::UndefinedTable,
+                format!("the hypertable of \"{}\" no longer exists", def.name),
+            )
+        })?;
+    let Some(time_col) = raw.time_column_def().map(|c| c.name.clone()) else {
+        return Err(Error::with_hint(
+            SqlState::FeatureNotSupported,
+            format!(
+                "table \"{}\" has no time column; continuous aggregates need a hypertable",
+                raw.name
+            ),
+            "Make it a hypertable with create_hypertable() first.",
+        ));
+    };
+    let q = parse_query(&def.raw_sql)?;
+    check_query_shape(&q)?;
+    let mut stmt = Statement::Query(q.clone());
+    crate::rewrite::rewrite(&mut stmt);
+
+    let feed_schema = raw.arrow_schema();
+    let state = SessionStateBuilder::new()
+        .with_config(planning_config())
+        .with_runtime_env(Arc::clone(engine.runtime()))
+        .with_default_features()
+        .with_optimizer_rules(vec![])
+        .with_physical_optimizer_rules(vec![])
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    crate::functions::register_all(&ctx);
+    ctx.register_udf(crate::extract::pg_extract_udf(0));
+    let feed = datafusion::datasource::MemTable::try_new(Arc::clone(&feed_schema), vec![vec![]])?;
+    ctx.register_table(raw.name.as_str(), Arc::new(feed))?;
+    let plan = ctx
+        .state()
+        .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+        .await?;
+    let plan = crate::pg_types::rewrite(plan)?;
+    let (bucket, width) = check_logical(&plan, &time_col)?;
+    let physical = ctx.state().create_physical_plan(&plan).await?;
+
+    // Split the physical plan at the Final aggregate.
+    let mut upper = vec![];
+    let mut node = Arc::clone(&physical);
+    let final_agg = loop {
+        if let Some(a) = node.downcast_ref::<AggregateExec>() {
+            if !matches!(
+                a.mode(),
+                AggregateMode::Final | AggregateMode::FinalPartitioned
+            ) {
+                return Err(refuse("this aggregation (no two-phase plan)"));
+            }
+            break Arc::clone(&node);
+        }
+        let children = node.children();
+        if children.len() != 1 {
+            return Err(refuse("this query shape"));
+        }
+        let child = Arc::clone(children[0]);
+        upper.push(node);
+        node = child;
+    };
+    upper.reverse();
+    let partial = {
+        let children = final_agg.children();
+        let Some(p) = children.first().map(|c| Arc::clone(*c)) else {
+            return Err(refuse("this query shape"));
+        };
+        match p.downcast_ref::<AggregateExec>() {
+            Some(a) if matches!(a.mode(), AggregateMode::Partial) => {
+                if !a.group_expr().is_single() {
+                    return Err(refuse("GROUPING SETS, CUBE or ROLLUP"));
+                }
+            }
+            _ => return Err(refuse("this aggregation (no partial phase)")),
+        }
+        p
+    };
+    let mut aggregates = 0;
+    partial.apply(|p| {
+        if p.downcast_ref::<AggregateExec>().is_some() {
+            aggregates += 1;
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if aggregates != 1 {
+        return Err(refuse("nested aggregation"));
+    }
+
+    // Which output columns are group columns (filters on them are pushed to the states).
+    let n_groups = partial
+        .downcast_ref::<AggregateExec>()
+        .map(|a| a.group_expr().expr().len())
+        .unwrap_or(0);
+    let plan_out = physical.schema();
+    let group_of_output: Vec<Option<usize>> = (0..plan_out.fields().len())
+        .map(|i| trace_to_group(&upper, &final_agg, i, n_groups))
+        .collect();
+
+    // Names users see: PostgreSQL's names for the select list, then the column list.
+    let mut out_schema = crate::names::pg_output_schema(&q, &plan_out);
+    if !def.columns.is_empty() {
+        if def.columns.len() > out_schema.fields().len() {
+            return Err(Error::user(
+                SqlState::SyntaxError,
+                "CREATE MATERIALIZED VIEW specifies too many column names",
+            ));
+        }
+        let fields: Vec<Field> = out_schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match def.columns.get(i) {
+                Some(n) => f.as_ref().clone().with_name(n),
+                None => f.as_ref().clone(),
+            })
+            .collect();
+        out_schema = Arc::new(Schema::new(fields));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for f in out_schema.fields() {
+        if !seen.insert(f.name().clone()) {
+            return Err(Error::with_hint(
+                SqlState::DuplicateColumn,
+                format!("column \"{}\" specified more than once", f.name()),
+                "Give every column of the view a distinct name (AS ...).",
+            ));
+        }
+    }
+
+    let state_schema = partial.schema();
+    match state_schema.field(bucket).data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {}
+        other => {
+            return Err(refuse(format!(
+                "a time_bucket of type {other} (the bucket must be a timestamp)"
+            )));
+        }
+    }
+    let state_def = match storage.catalog().table_by_id(def.state_table) {
+        Some(d) => Arc::clone(d),
+        None => Arc::new(state_table_def(def, &state_schema, bucket, &raw)),
+    };
+    if state_def.arrow_schema().fields().len() != state_schema.fields().len()
+        || state_def
+            .arrow_schema()
+            .fields()
+            .iter()
+            .zip(state_schema.fields())
+            .any(|(a, b)| a.data_type() != b.data_type())
+    {
+        return Err(Error::user(
+            SqlState::DataCorrupted,
+            format!(
+                "the stored states of continuous aggregate \"{}\" do not match its plan in this version; recreate the view",
+                def.name
+            ),
+        ));
+    }
+    let task = ctx.task_ctx();
+    Ok(Compiled {
+        def: def.clone(),
+        state_def,
+        feed_schema,
+        partial,
+        final_agg,
+        upper,
+        out_schema,
+        group_of_output,
+        bucket,
+        bucket_upper_micros: width,
+        task,
+    })
+}
+
+/// The definition of a view's state table.
+pub fn state_table_def(
+    def: &ContinuousAggDef,
+    state_schema: &SchemaRef,
+    bucket: usize,
+    raw: &TableDef,
+) -> TableDef {
+    TableDef {
+        id: Default::default(),
+        name: format!("_materialized_{}", def.name),
+        columns: state_schema
+            .fields()
+            .iter()
+            .map(|f| ColumnDef {
+                name: f.name().clone(),
+                ty: strata_storage::schema::column_type_of_field(f)
+                    .unwrap_or(strata_storage::ColumnType::Bytea),
+                nullable: true,
+                default: None,
+            })
+            .collect(),
+        time_column: Some(bucket),
+        partition_micros: raw.partition_micros,
+        primary_key: vec![],
+        hypertable: false,
+        internal: true,
+        raw_schema: Some(RawSchema(Arc::clone(state_schema))),
+    }
+}
+
+/// Follows output column `i` of the plan down to a group column of the Final aggregate.
+fn trace_to_group(
+    upper: &[Arc<dyn ExecutionPlan>],
+    final_agg: &Arc<dyn ExecutionPlan>,
+    mut i: usize,
+    n_groups: usize,
+) -> Option<usize> {
+    // `upper` is nearest-first; walk from the root down.
+    for node in upper.iter().rev() {
+        if let Some(p) = node.downcast_ref::<ProjectionExec>() {
+            let e = &p.expr().get(i)?.expr;
+            let c = e.downcast_ref::<PhysColumn>()?;
+            i = c.index();
+        } else if let Some(f) = node.downcast_ref::<FilterExec>() {
+            if let Some(proj) = f.projection() {
+                i = *proj.get(i)?;
+            }
+        } else {
+            return None;
+        }
+    }
+    let _ = final_agg;
+    (i < n_groups).then_some(i)
+}
+
+/// Validates the logical plan: one Aggregate, grouped by time_bucket on the time column,
+/// with mergeable aggregates. Returns the bucket's group index and an upper bound of its
+/// width (µs).
+fn check_logical(plan: &LogicalPlan, time_col: &str) -> Result<(usize, i64)> {
+    let mut aggs = vec![];
+    let mut bad: Option<String> = None;
+    plan.apply(|p| {
+        match p {
+            LogicalPlan::Aggregate(a) => aggs.push(a.clone()),
+            LogicalPlan::Window(_) => bad = Some("window functions".into()),
+            LogicalPlan::Sort(_) => bad = Some("ORDER BY".into()),
+            LogicalPlan::Limit(_) => bad = Some("LIMIT".into()),
+            LogicalPlan::Distinct(_) => bad = Some("DISTINCT".into()),
+            LogicalPlan::Join(_) => bad = Some("joins".into()),
+            LogicalPlan::Union(_) => bad = Some("UNION".into()),
+            LogicalPlan::Subquery(_) | LogicalPlan::SubqueryAlias(_) => {}
+            _ => {}
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if let Some(b) = bad {
+        return Err(refuse(b));
+    }
+    let agg = match aggs.as_slice() {
+        [a] => a,
+        [] => {
+            return Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                "invalid continuous aggregate query: it has no GROUP BY with time_bucket",
+                "Group by time_bucket(<interval>, <time column>).",
+            ));
+        }
+        _ => return Err(refuse("nested aggregation")),
+    };
+    for e in &agg.aggr_expr {
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        if let Expr::AggregateFunction(f) = inner {
+            let name = f.func.name().to_ascii_lowercase();
+            if NOT_MERGEABLE.contains(&name.as_str()) {
+                return Err(refuse(format!("aggregate function {name}()")));
+            }
+            if !f.params.order_by.is_empty() && !name.starts_with("approx_percentile_cont") {
+                return Err(refuse(format!("ORDER BY inside aggregate {name}()")));
+            }
+        }
+    }
+    let mut bucket = None;
+    for (i, g) in agg.group_expr.iter().enumerate() {
+        if let Expr::ScalarFunction(f) = g
+            && f.func.name() == "time_bucket"
+            && f.args.len() >= 2
+            && is_column(&f.args[1], time_col)
+        {
+            let width = width_of_expr(&f.args[0]);
+            if width <= 0 {
+                return Err(refuse(
+                    "a time_bucket width that is not a constant positive interval",
+                ));
+            }
+            bucket = Some((i, width));
+            break;
+        }
+    }
+    bucket.ok_or_else(|| {
+        Error::with_hint(
+            SqlState::FeatureNotSupported,
+            format!(
+                "invalid continuous aggregate query: GROUP BY must include time_bucket on the time column \"{time_col}\""
+            ),
+            format!("Group by time_bucket(<interval>, {time_col})."),
+        )
+    })
+}
+
+/// An upper bound (µs) of the width of a constant bucket interval; 0 if not constant.
+fn width_of_expr(e: &Expr) -> i64 {
+    match e {
+        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) => {
+            let (m, d, n) = IntervalMonthDayNanoType::to_parts(*v);
+            // Months up to 31 days, days up to 25 hours (DST).
+            (m as i64) * 31 * 86_400_000_000 + (d as i64) * 90_000_000_000 + n.div_euclid(1000)
+        }
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => {
+            crate::ddl::simple_interval_micros(s).unwrap_or_else(|_| months_upper_micros(s))
+        }
+        Expr::Cast(c) => width_of_expr(&c.expr),
+        Expr::TryCast(c) => width_of_expr(&c.expr),
+        Expr::Alias(a) => width_of_expr(&a.expr),
+        _ => 0,
+    }
+}
+
+/// `'N month(s)'` / `'N year(s)'` as an upper bound in µs (31-day months); 0 otherwise.
+fn months_upper_micros(s: &str) -> i64 {
+    let toks: Vec<&str> = s.split_whitespace().collect();
+    let mut months = 0i64;
+    for pair in toks.chunks(2) {
+        let (Some(n), Some(u)) = (pair.first(), pair.get(1)) else {
+            return 0;
+        };
+        let Ok(n) = n.parse::<i64>() else { return 0 };
+        match u.to_ascii_lowercase().trim_end_matches('s') {
+            "month" | "mon" => months += n,
+            "year" | "yr" | "y" => months += 12 * n,
+            _ => return 0,
+        }
+    }
+    months * 31 * 86_400_000_000
+}
+
+fn is_column(e: &Expr, name: &str) -> bool {
+    match e {
+        Expr::Column(c) => c.name == name,
+        Expr::Cast(c) => is_column(&c.expr, name),
+        Expr::TryCast(c) => is_column(&c.expr, name),
+        Expr::Alias(a) => is_column(&a.expr, name),
+        _ => false,
+    }
+}
+
+/// The TableProvider of a continuous aggregate.
+#[derive(Debug)]
+pub struct CaggTable {
+    storage: Arc<Storage>,
+    compiled: Arc<Compiled>,
+}
+
+impl CaggTable {
+    pub fn new(storage: Arc<Storage>, compiled: Arc<Compiled>) -> Self {
+        CaggTable { storage, compiled }
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for CaggTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.compiled.out_schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        let schema = self.compiled.state_def.arrow_schema();
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.compiled.to_state_expr(f, &schema).is_some() {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn CatalogSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.compiled
+            .read_plan(&self.storage, state, projection, filters)
+            .await
+    }
+}
+
+// ------------------------------------------------------------------ DDL and maintenance
+
+/// Options of `CREATE MATERIALIZED VIEW`.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub query: Box<ast::Query>,
+    pub materialized_only: bool,
+    pub with_data: bool,
+    pub if_not_exists: bool,
+}
+
+/// Creates a continuous aggregate; backfills it from existing rows unless `WITH NO DATA`,
+/// calling `notice` with progress.
+pub async fn create(
+    engine: &crate::engine::Engine,
+    opts: CreateOptions,
+    notice: &(dyn Fn(String) + Send + Sync),
+) -> Result<()> {
+    let storage = engine.storage();
+    if storage.catalog().relation_exists(&opts.name) {
+        if opts.if_not_exists && storage.catalog().cagg(&opts.name).is_some() {
+            notice(format!(
+                "continuous aggregate \"{}\" already exists, skipping",
+                opts.name
+            ));
+            return Ok(());
+        }
+        return Err(Error::user(
+            SqlState::DuplicateTable,
+            format!("relation \"{}\" already exists", opts.name),
+        ));
+    }
+    check_query_shape(&opts.query)?;
+    let source = source_name(&opts.query)?;
+    let cat = storage.catalog();
+    let (raw_sql, raw_table) = if let Some(parent) = cat.cagg(&source) {
+        let composed = compose(&opts.query, parent)?;
+        (composed, parent.raw_table)
+    } else if let Some(t) = cat.table(&source) {
+        if t.internal {
+            return Err(Error::user(
+                SqlState::UndefinedTable,
+                format!("relation \"{source}\" does not exist"),
+            ));
+        }
+        (opts.query.to_string(), t.id)
+    } else if cat.view(&source).is_some() {
+        return Err(Error::with_hint(
+            SqlState::FeatureNotSupported,
+            format!("invalid continuous aggregate query: \"{source}\" is a view"),
+            "A continuous aggregate reads a hypertable or another continuous aggregate.",
+        ));
+    } else {
+        return Err(Error::user(
+            SqlState::UndefinedTable,
+            format!("relation \"{source}\" does not exist"),
+        ));
+    };
+    let mut def = ContinuousAggDef {
+        name: opts.name.clone(),
+        sql: opts.query.to_string(),
+        columns: opts.columns.clone(),
+        source,
+        raw_sql,
+        raw_table,
+        state_table: Default::default(),
+        materialized_only: opts.materialized_only,
+        policy: None,
+        dirty: vec![],
+    };
+    // Plan it before anything is stored: a view that cannot be maintained is refused here.
+    let compiled = compile(engine, &def).await?;
+    let raw = cat
+        .table_by_id(raw_table)
+        .cloned()
+        .ok_or_else(|| Error::user(SqlState::UndefinedTable, "source table vanished"))?;
+    let state_def = state_table_def(&def, &compiled.partial.schema(), compiled.bucket, &raw);
+    let _g = engine.caggs().lock.write().await;
+    if opts.with_data {
+        // Mark the whole range dirty first: if the backfill is interrupted, the next start
+        // finishes it.
+        def.dirty = vec![(i64::MIN, i64::MAX)];
+    }
+    let def = storage.create_cagg(def, state_def).await?;
+    if opts.with_data {
+        recompute_locked(engine, &def, i64::MIN, i64::MAX, notice).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the buckets starting in `[start, end)` of a view from raw rows and swaps
+/// the states in. The caller holds the write lock.
+async fn recompute_locked(
+    engine: &crate::engine::Engine,
+    def: &ContinuousAggDef,
+    start: i64,
+    end: i64,
+    notice: &(dyn Fn(String) + Send + Sync),
+) -> Result<()> {
+    let storage = engine.storage();
+    let compiled = engine.caggs().compiled(engine, def).await?;
+    let progress = |i: usize, n: usize| {
+        if n > 1 || start == i64::MIN {
+            notice(format!(
+                "{} \"{}\": {i} of {n} partitions",
+                if start == i64::MIN && end == i64::MAX {
+                    "backfilled"
+                } else {
+                    "refreshed"
+                },
+                def.name
+            ));
+        }
+    };
+    let states = compiled.recompute(engine, start, end, &progress).await?;
+    let bucket = compiled.bucket;
+    let pred = move |b: &RecordBatch| -> strata_storage::Result<BooleanArray> {
+        let v = b
+            .column(bucket)
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| strata_storage::Error::Internal("bucket is not a timestamp".into()))?;
+        Ok(bucket_mask(v, start, end))
+    };
+    storage
+        .rewrite_where(
+            def.state_table,
+            TimeRange {
+                min: start,
+                max: end.saturating_sub(1),
+            },
+            &pred,
+            states,
+        )
+        .await?;
+    clear_dirty(storage, &def.name, start, end).await
+}
+
+async fn clear_dirty(storage: &Arc<Storage>, name: &str, start: i64, end: i64) -> Result<()> {
+    if let Some(mut d) = storage.catalog().cagg(name).cloned()
+        && d.dirty.contains(&(start, end))
+    {
+        d.dirty.retain(|r| *r != (start, end));
+        storage.update_cagg(name, d).await?;
+    }
+    Ok(())
+}
+
+/// `CALL refresh_continuous_aggregate(v, start, end)`: recomputes buckets starting in
+/// `[start, end)` (µs; `None` = unbounded) from raw rows.
+pub async fn refresh(
+    engine: &crate::engine::Engine,
+    name: &str,
+    start: Option<i64>,
+    end: Option<i64>,
+    notice: &(dyn Fn(String) + Send + Sync),
+) -> Result<()> {
+    let storage = engine.storage();
+    let Some(def) = storage.catalog().cagg(name).cloned() else {
+        return Err(Error::user(
+            SqlState::UndefinedTable,
+            format!("relation \"{name}\" does not exist or is not a continuous aggregate"),
+        ));
+    };
+    let (s, e) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
+    if s >= e {
+        return Err(Error::with_hint(
+            SqlState::InvalidParameterValue,
+            "invalid refresh window",
+            "The start of the window must be before the end.",
+        ));
+    }
+    let _g = engine.caggs().lock.write().await;
+    mark_dirty(storage, &def.name, s, e).await?;
+    recompute_locked(engine, &def, s, e, notice).await
+}
+
+async fn mark_dirty(storage: &Arc<Storage>, name: &str, start: i64, end: i64) -> Result<()> {
+    if let Some(mut d) = storage.catalog().cagg(name).cloned() {
+        d.dirty.push((start, end));
+        storage.update_cagg(name, d).await?;
+    }
+    Ok(())
+}
+
+/// Deletes rows of a table and recomputes the buckets of its views that held them.
+pub async fn delete_where(
+    engine: &crate::engine::Engine,
+    table: strata_storage::ids::TableId,
+    range: TimeRange,
+    predicate: &(dyn Fn(&RecordBatch) -> strata_storage::Result<BooleanArray> + Send + Sync),
+) -> Result<u64> {
+    let storage = engine.storage();
+    let _g = engine.caggs().lock.write().await;
+    let cat = storage.catalog();
+    let views: Vec<ContinuousAggDef> = cat.caggs_of(table).cloned().collect();
+    if views.is_empty() {
+        return Ok(storage.delete_where(table, range, predicate).await?);
+    }
+    let def = cat
+        .table_by_id(table)
+        .cloned()
+        .ok_or_else(|| Error::user(SqlState::UndefinedTable, "table vanished"))?;
+    let tc = def.time_column;
+    // Track the time span of the deleted rows.
+    let span = parking_lot::Mutex::new((i64::MAX, i64::MIN));
+    let tracking = |b: &RecordBatch| -> strata_storage::Result<BooleanArray> {
+        let mask = predicate(b)?;
+        if let Some(tc) = tc
+            && let Some(t) = b.column(tc).as_primitive_opt::<TimestampMicrosecondType>()
+        {
+            let mut s = span.lock();
+            for (i, v) in t.iter().enumerate() {
+                if let Some(v) = v
+                    && mask.is_valid(i)
+                    && mask.value(i)
+                {
+                    s.0 = s.0.min(v);
+                    s.1 = s.1.max(v);
+                }
+            }
+        }
+        Ok(mask)
+    };
+    // Mark the possibly affected range before deleting (crash between the two steps).
+    let mut marks = vec![];
+    for v in &views {
+        let c = engine.caggs().compiled(engine, v).await?;
+        let (s, e) = (
+            range.min.saturating_sub(c.bucket_upper_micros),
+            range.max.saturating_add(1),
+        );
+        mark_dirty(storage, &v.name, s, e).await?;
+        marks.push((s, e));
+    }
+    let n = storage.delete_where(table, range, &tracking).await?;
+    let (lo, hi) = *span.lock();
+    for (v, (s, e)) in views.iter().zip(marks) {
+        if n > 0 {
+            let c = engine.caggs().compiled(engine, v).await?;
+            let (a, b) = (
+                lo.saturating_sub(c.bucket_upper_micros),
+                hi.saturating_add(1),
+            );
+            let current = storage.catalog().cagg(&v.name).cloned();
+            if let Some(cur) = current {
+                recompute_locked(engine, &cur, a, b, &|_| {}).await?;
+            }
+        }
+        clear_dirty(storage, &v.name, s, e).await?;
+    }
+    Ok(n)
+}
+
+/// Finishes recomputations interrupted by a crash (dirty ranges in the catalog).
+pub async fn recover(engine: &crate::engine::Engine) -> Result<()> {
+    let storage = engine.storage();
+    let _g = engine.caggs().lock.write().await;
+    for v in storage.catalog().caggs.clone() {
+        for (s, e) in v.dirty.clone() {
+            tracing::info!(view = %v.name, "recomputing buckets left dirty by an interrupted operation");
+            let cur = storage.catalog().cagg(&v.name).cloned();
+            if let Some(cur) = cur {
+                recompute_locked(engine, &cur, s, e, &|_| {}).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Drops a view (and its states).
+pub async fn drop(engine: &crate::engine::Engine, name: &str) -> Result<()> {
+    let storage = engine.storage();
+    let cat = storage.catalog();
+    if let Some(child) = cat.caggs.iter().find(|c| c.source == name) {
+        return Err(Error::with_hint(
+            SqlState::DependentObjectsStillExist,
+            format!("cannot drop materialized view {name} because other objects depend on it"),
+            format!(
+                "continuous aggregate {} depends on it; drop it first",
+                child.name
+            ),
+        ));
+    }
+    let Some(def) = cat.cagg(name) else {
+        return Err(Error::user(
+            SqlState::UndefinedTable,
+            format!("materialized view \"{name}\" does not exist"),
+        ));
+    };
+    let _g = engine.caggs().lock.write().await;
+    storage.drop_cagg(name).await?;
+    engine.caggs().forget(def.state_table);
+    Ok(())
+}
+
+/// `ALTER MATERIALIZED VIEW v RENAME TO w`.
+pub async fn rename(engine: &crate::engine::Engine, from: &str, to: &str) -> Result<()> {
+    let storage = engine.storage();
+    let cat = storage.catalog();
+    let Some(def) = cat.cagg(from).cloned() else {
+        return Err(Error::user(
+            SqlState::UndefinedTable,
+            format!("materialized view \"{from}\" does not exist"),
+        ));
+    };
+    if cat.relation_exists(to) {
+        return Err(Error::user(
+            SqlState::DuplicateTable,
+            format!("relation \"{to}\" already exists"),
+        ));
+    }
+    let _g = engine.caggs().lock.write().await;
+    // Views defined over this one name it as their source.
+    for child in cat.caggs.iter().filter(|c| c.source == from) {
+        let mut c = child.clone();
+        c.source = to.to_string();
+        storage.update_cagg(&child.name, c).await?;
+    }
+    let mut d = def.clone();
+    d.name = to.to_string();
+    storage.update_cagg(from, d).await?;
+    engine.caggs().forget(def.state_table);
+    Ok(())
+}
+
+// ------------------------------------------------------------------ hierarchical views
+
+/// Rewrites a query over continuous aggregate `parent` into one over the parent's raw
+/// table, when every aggregate composes exactly: `sum` of a `sum`/`count`, `min` of a
+/// `min`, `max` of a `max`, `bool_and`/`bool_or` of the same, `first`/`last` of the same
+/// (ordered by the bucket). Group columns of the parent are replaced by their
+/// defining expressions; the coarser bucket must be a multiple of the parent's.
+pub fn compose(q: &ast::Query, parent: &ContinuousAggDef) -> Result<String> {
+    let pq = parse_query(&parent.raw_sql)?;
+    let ast::SetExpr::Select(psel) = pq.body.as_ref() else {
+        return Err(refuse("a parent view that is not a SELECT"));
+    };
+    if psel.having.is_some() {
+        return Err(refuse("a view over a continuous aggregate that has HAVING"));
+    }
+    // Parent output name -> its defining expression.
+    let pnames = crate::names::pg_names(&pq);
+    let mut defs: HashMap<String, ast::Expr> = HashMap::new();
+    for (i, item) in psel.projection.iter().enumerate() {
+        let (name, expr) = match item {
+            ast::SelectItem::ExprWithAlias { expr, alias } => (alias.value.to_lowercase(), expr),
+            ast::SelectItem::UnnamedExpr(e) => {
+                let n = match e {
+                    ast::Expr::Identifier(id) => id.value.to_lowercase(),
+                    ast::Expr::CompoundIdentifier(p) => {
+                        p.last().map(|i| i.value.to_lowercase()).unwrap_or_default()
+                    }
+                    _ => pnames
+                        .as_ref()
+                        .and_then(|n| n.get(i).cloned().flatten())
+                        .unwrap_or_default(),
+                };
+                (n, e)
+            }
+            _ => return Err(refuse("SELECT * in the parent view")),
+        };
+        let name = parent.columns.get(i).cloned().unwrap_or(name);
+        defs.insert(name, expr.clone());
+    }
+    let parent_width = bucket_width_of(psel)?;
+
+    let mut q = q.clone();
+    let ast::SetExpr::Select(sel) = q.body.as_mut() else {
+        return Err(refuse("UNION, INTERSECT, EXCEPT or VALUES"));
+    };
+    // FROM the parent's source (its raw table, or itself composed further).
+    sel.from = psel.from.clone();
+    let mut error: Option<Error> = None;
+    let _ = ast::visit_expressions_mut(sel.as_mut(), |e: &mut ast::Expr| {
+        if error.is_some() {
+            return std::ops::ControlFlow::<()>::Continue(());
+        }
+        if let ast::Expr::Function(f) = e {
+            let fname = f.name.to_string().to_lowercase();
+            let args: Vec<ast::Expr> = match &f.args {
+                ast::FunctionArguments::List(l) => l
+                    .args
+                    .iter()
+                    .filter_map(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Some(x.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => vec![],
+            };
+            let is_agg = matches!(
+                fname.as_str(),
+                "sum"
+                    | "min"
+                    | "max"
+                    | "count"
+                    | "avg"
+                    | "bool_and"
+                    | "bool_or"
+                    | "first"
+                    | "last"
+                    | "stddev"
+                    | "variance"
+                    | "approx_distinct"
+                    | "approx_count_distinct"
+                    | "approx_percentile_cont"
+            );
+            if !is_agg {
+                return std::ops::ControlFlow::Continue(());
+            }
+            let inner = args
+                .first()
+                .and_then(|a| column_name(a))
+                .and_then(|n| defs.get(&n));
+            let inner_fn = match inner {
+                Some(ast::Expr::Function(g)) => Some(g.clone()),
+                _ => None,
+            };
+            let ok = match (&fname[..], &inner_fn) {
+                (outer, Some(g)) => {
+                    let gname = g.name.to_string().to_lowercase();
+                    matches!(
+                        (outer, gname.as_str()),
+                        ("sum", "sum")
+                            | ("sum", "count")
+                            | ("min", "min")
+                            | ("max", "max")
+                            | ("bool_and", "bool_and")
+                            | ("bool_or", "bool_or")
+                            | ("first", "first")
+                            | ("last", "last")
+                    )
+                }
+                _ => false,
+            };
+            if !ok {
+                error = Some(Error::with_hint(
+                    SqlState::FeatureNotSupported,
+                    format!(
+                        "invalid continuous aggregate query: {fname}() over column \"{}\" of continuous aggregate \"{}\" cannot be maintained exactly",
+                        args.first().map(|a| a.to_string()).unwrap_or_default(),
+                        parent.name
+                    ),
+                    "Over another continuous aggregate use sum() of sum()/count(), min() of min(), max() of max(), first()/last() of the same, bool_and/bool_or of the same; for an average, store sum and count.",
+                ));
+                return std::ops::ControlFlow::Continue(());
+            }
+            if let Some(g) = inner_fn {
+                // Keep FILTER of the inner aggregate; the outer one becomes the inner one.
+                *e = ast::Expr::Function(g);
+            }
+            return std::ops::ControlFlow::Continue(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    // Replace the remaining references to parent columns (group columns, the bucket).
+    let _ = ast::visit_expressions_mut(sel.as_mut(), |e: &mut ast::Expr| {
+        if let Some(n) = column_name(e)
+            && let Some(d) = defs.get(&n)
+            && !matches!(d, ast::Expr::Function(f) if is_aggregate_name(&f.name.to_string()))
+        {
+            *e = ast::Expr::Nested(Box::new(d.clone()));
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    // The parent's filter applies to the rows of the child too.
+    if let Some(pw) = &psel.selection {
+        sel.selection = Some(match sel.selection.take() {
+            Some(w) => ast::Expr::BinaryOp {
+                left: Box::new(ast::Expr::Nested(Box::new(pw.clone()))),
+                op: ast::BinaryOperator::And,
+                right: Box::new(ast::Expr::Nested(Box::new(w))),
+            },
+            None => pw.clone(),
+        });
+    }
+    let width = bucket_width_of(sel)?;
+    if parent_width > 0 && width > 0 && width % parent_width != 0 {
+        return Err(Error::with_hint(
+            SqlState::FeatureNotSupported,
+            "invalid continuous aggregate query: the bucket width must be a multiple of the bucket width of the continuous aggregate it reads",
+            format!(
+                "\"{}\" uses buckets of {} s.",
+                parent.name,
+                parent_width / 1_000_000
+            ),
+        ));
+    }
+    Ok(q.to_string())
+}
+
+fn is_aggregate_name(n: &str) -> bool {
+    matches!(
+        n.to_lowercase().as_str(),
+        "sum"
+            | "min"
+            | "max"
+            | "count"
+            | "avg"
+            | "bool_and"
+            | "bool_or"
+            | "first"
+            | "last"
+            | "stddev"
+            | "variance"
+            | "approx_distinct"
+            | "approx_count_distinct"
+            | "approx_percentile_cont"
+    )
+}
+
+fn column_name(e: &ast::Expr) -> Option<String> {
+    match e {
+        ast::Expr::Identifier(i) => Some(i.value.to_lowercase()),
+        ast::Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.to_lowercase()),
+        _ => None,
+    }
+}
+
+/// Width (µs, fixed intervals only; 0 if not known) of the first time_bucket in a select.
+fn bucket_width_of(sel: &ast::Select) -> Result<i64> {
+    let mut width = 0;
+    let _ = ast::visit_expressions(sel, |e: &ast::Expr| {
+        if width == 0
+            && let ast::Expr::Function(f) = e
+            && f.name.to_string().eq_ignore_ascii_case("time_bucket")
+            && let ast::FunctionArguments::List(l) = &f.args
+            && let Some(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a))) = l.args.first()
+        {
+            width = crate::ddl::interval_micros_of_expr(a).unwrap_or(0);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    Ok(width)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_rewrites_aggregates_over_aggregates() {
+        let parent = ContinuousAggDef {
+            name: "m1".into(),
+            sql: String::new(),
+            columns: vec![],
+            source: "t".into(),
+            raw_sql: "SELECT time_bucket('1 minute', ts) AS b, host, count(*) AS n, sum(v) AS s, max(v) AS mx FROM t WHERE v > 0 GROUP BY b, host".into(),
+            raw_table: Default::default(),
+            state_table: Default::default(),
+            materialized_only: false,
+            policy: None,
+            dirty: vec![],
+        };
+        let q = parse_query(
+            "SELECT time_bucket('1 hour', b) AS h, host, sum(n) AS n, sum(s) AS s, max(mx) AS mx FROM m1 GROUP BY h, host",
+        )
+        .unwrap();
+        let out = compose(&q, &parent).unwrap();
+        assert!(out.contains("FROM t"), "{out}");
+        assert!(out.contains("count(*) AS n"), "{out}");
+        assert!(out.contains("sum(v) AS s"), "{out}");
+        assert!(out.contains("max(v) AS mx"), "{out}");
+        assert!(
+            out.contains("time_bucket('1 hour', (time_bucket('1 minute', ts)))"),
+            "{out}"
+        );
+        assert!(out.contains("v > 0"), "{out}");
+
+        let bad =
+            parse_query("SELECT time_bucket('1 hour', b) AS h, avg(s) FROM m1 GROUP BY h").unwrap();
+        let e = compose(&bad, &parent).unwrap_err();
+        assert!(e.to_string().contains("avg()"), "{e}");
+        let bad =
+            parse_query("SELECT time_bucket('90 seconds', b) AS h, sum(n) FROM m1 GROUP BY h")
+                .unwrap();
+        assert!(compose(&bad, &parent).is_err());
+    }
+}
