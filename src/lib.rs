@@ -52,12 +52,17 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         let s = shutdown.clone();
         async move { s.cancelled().await }
     }));
+    let policies = tokio::spawn(strata_sql::cagg::run_policies(Arc::clone(&engine), {
+        let s = shutdown.clone();
+        async move { s.cancelled().await }
+    }));
     let serve = tokio::spawn(server.serve(shutdown.clone()));
     wait_for_signal().await;
     info!("shutting down: flushing memtables");
     shutdown.cancel();
     let _ = serve.await;
     let _ = bg.await;
+    let _ = policies.await;
     if let Err(e) = engine.storage().shutdown().await {
         error!(error = %e, "flush at shutdown failed; the WAL still holds the data and will be replayed");
     }

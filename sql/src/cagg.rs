@@ -837,7 +837,7 @@ fn check_logical(plan: &LogicalPlan, time_col: &str) -> Result<(usize, i64)> {
         if let Expr::ScalarFunction(f) = g
             && f.func.name() == "time_bucket"
             && f.args.len() >= 2
-            && is_column(&f.args[1], time_col)
+            && is_bucket_of(&f.args[1], time_col)
         {
             let width = width_of_expr(&f.args[0]);
             if width <= 0 {
@@ -894,6 +894,18 @@ fn months_upper_micros(s: &str) -> i64 {
         }
     }
     months * 31 * 86_400_000_000
+}
+
+/// The time column, or a time_bucket of it (views over views bucket a bucket).
+fn is_bucket_of(e: &Expr, name: &str) -> bool {
+    match e {
+        Expr::ScalarFunction(f) if f.func.name() == "time_bucket" && f.args.len() >= 2 => {
+            is_bucket_of(&f.args[1], name)
+        }
+        Expr::Cast(c) => is_bucket_of(&c.expr, name),
+        Expr::Alias(a) => is_bucket_of(&a.expr, name),
+        other => is_column(other, name),
+    }
 }
 
 fn is_column(e: &Expr, name: &str) -> bool {
@@ -1284,6 +1296,49 @@ pub async fn rename(engine: &crate::engine::Engine, from: &str, to: &str) -> Res
     storage.update_cagg(from, d).await?;
     engine.caggs().forget(def.state_table);
     Ok(())
+}
+
+// ------------------------------------------------------------------ policies
+
+/// Runs refresh policies until `shutdown` resolves: every `schedule_interval`, a view with
+/// a policy has the window `[now - start_offset, now - end_offset)` recomputed from raw
+/// rows. Views are always fresh, so this re-verifies the window (and picks up raw data
+/// changed behind Strata's back, e.g. restored files).
+pub async fn run_policies(engine: Arc<crate::engine::Engine>, shutdown: impl Future<Output = ()>) {
+    let mut last: HashMap<String, std::time::Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tick.tick() => {}
+        }
+        let cat = engine.storage().catalog();
+        for v in &cat.caggs {
+            let Some(p) = &v.policy else { continue };
+            let every = crate::ddl::simple_interval_micros(&p.schedule_interval)
+                .unwrap_or(86_400_000_000)
+                .max(1_000_000);
+            let due = last
+                .entry(v.name.clone())
+                .or_insert_with(std::time::Instant::now);
+            if due.elapsed().as_micros() < every as u128 {
+                continue;
+            }
+            *due = std::time::Instant::now();
+            let now = chrono::Utc::now().timestamp_micros();
+            let off = |o: &Option<String>| {
+                o.as_deref()
+                    .map(|t| crate::ddl::simple_interval_micros(t).unwrap_or(0))
+            };
+            let start = off(&p.start_offset).map(|o| now.saturating_sub(o));
+            let end = off(&p.end_offset).map(|o| now.saturating_sub(o));
+            if let Err(e) = refresh(&engine, &v.name, start, end, &|_| {}).await {
+                tracing::warn!(view = %v.name, job = p.job_id, error = %e, "refresh policy failed");
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ hierarchical views

@@ -166,6 +166,7 @@ impl Engine {
         ) {
             tracing::warn!(error = %e, "pg_catalog emulation unavailable");
         }
+        crate::tsdb_info::register(&ctx, &self.storage);
         Ok(ctx)
     }
 

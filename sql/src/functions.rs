@@ -46,9 +46,19 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![time_bucket_udf()]
 }
 
+/// PostgreSQL's `variance` (= `var_samp`), which DataFusion does not name.
+pub fn variance_udaf() -> Arc<AggregateUDF> {
+    Arc::new(
+        datafusion::functions_aggregate::variance::var_samp_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["variance"]),
+    )
+}
+
 /// Every aggregate function of this module.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![first_udaf(), last_udaf()]
+    vec![first_udaf(), last_udaf(), variance_udaf()]
 }
 
 /// Registers every function of this module on `ctx`.

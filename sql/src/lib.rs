@@ -30,6 +30,7 @@ pub mod rewrite;
 pub mod session;
 pub mod settings;
 pub mod table;
+pub mod tsdb_info;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, Result, SqlState};

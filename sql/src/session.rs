@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::array::{Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
@@ -904,6 +904,112 @@ impl Session {
         }
     }
 
+    /// `add_continuous_aggregate_policy(v, start_offset => ..., end_offset => ...,
+    /// schedule_interval => ... [, if_not_exists => ...])`: stored, returns the job id.
+    async fn add_policy(&self, f: &ast::Function) -> Result<i32> {
+        let (pos, named) = ddl::function_args(f)?;
+        let arg = |n: &str, i: usize| {
+            named
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .or_else(|| pos.get(i).cloned())
+        };
+        let view = arg("continuous_aggregate", 0)
+            .as_ref()
+            .and_then(ddl::literal_string)
+            .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
+            .ok_or_else(|| {
+                Error::user(
+                    SqlState::InvalidParameterValue,
+                    "add_continuous_aggregate_policy needs a continuous aggregate",
+                )
+            })?;
+        let storage = self.engine.storage();
+        let Some(mut def) = storage.catalog().cagg(&view).cloned() else {
+            return Err(Error::user(
+                SqlState::UndefinedTable,
+                format!("relation \"{view}\" does not exist or is not a continuous aggregate"),
+            ));
+        };
+        let offset = |e: Option<ast::Expr>| -> Result<Option<String>> {
+            match e {
+                None => Err(Error::user(
+                    SqlState::InvalidParameterValue,
+                    "add_continuous_aggregate_policy needs start_offset and end_offset (NULL for unbounded)",
+                )),
+                Some(e) if matches!(&e, ast::Expr::Value(v) if matches!(v.value, ast::Value::Null)) => {
+                    Ok(None)
+                }
+                Some(e) => {
+                    ddl::interval_micros_of_expr(&e).map_err(|_| {
+                        Error::user(
+                            SqlState::InvalidParameterValue,
+                            format!(
+                                "invalid offset {e}: expected an interval such as INTERVAL '1 day'"
+                            ),
+                        )
+                    })?;
+                    Ok(Some(interval_text(&e)))
+                }
+            }
+        };
+        let start = offset(arg("start_offset", 1))?;
+        let end = offset(arg("end_offset", 2))?;
+        if let (Some(s), Some(e)) = (&start, &end) {
+            let (s, e) = (
+                ddl::simple_interval_micros(s).unwrap_or(0),
+                ddl::simple_interval_micros(e).unwrap_or(0),
+            );
+            if s <= e {
+                return Err(Error::with_hint(
+                    SqlState::InvalidParameterValue,
+                    "policy refresh window too small",
+                    "The start offset must be larger than the end offset (it is further in the past).",
+                ));
+            }
+        }
+        let schedule = match arg("schedule_interval", 3) {
+            Some(e) => {
+                let m = ddl::interval_micros_of_expr(&e)?;
+                if m <= 0 {
+                    return Err(Error::user(
+                        SqlState::InvalidParameterValue,
+                        "schedule_interval must be positive",
+                    ));
+                }
+                interval_text(&e)
+            }
+            None => "24 hours".to_string(),
+        };
+        let if_not_exists = named
+            .iter()
+            .find(|(k, _)| k == "if_not_exists")
+            .and_then(|(_, v)| ddl::literal_string(v))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if let Some(p) = &def.policy {
+            if if_not_exists {
+                (self.notice_fn())(format!(
+                    "continuous aggregate policy already exists for \"{view}\", skipping"
+                ));
+                return Ok(p.job_id as i32);
+            }
+            return Err(Error::user(
+                SqlState::DuplicateObject,
+                format!("continuous aggregate policy already exists for \"{view}\""),
+            ));
+        }
+        let job_id = storage.allocate_job_id().await?;
+        def.policy = Some(strata_storage::RefreshPolicy {
+            job_id,
+            start_offset: start,
+            end_offset: end,
+            schedule_interval: schedule,
+        });
+        storage.update_cagg(&view, def).await?;
+        Ok(job_id as i32)
+    }
+
     /// `CALL refresh_continuous_aggregate('v', start, end)`.
     async fn call(&mut self, f: &ast::Function) -> Result<Output> {
         let fname = f.name.to_string().to_lowercase();
@@ -979,6 +1085,147 @@ impl Session {
                     format!("({id},{})", if created { "t" } else { "f" })
                 };
                 Ok(Some(single_text(alias.unwrap_or(fname), text)?))
+            }
+            "add_continuous_aggregate_policy" => {
+                let id = self.add_policy(f).await?;
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    alias.unwrap_or(fname),
+                    DataType::Int32,
+                    true,
+                )]));
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(Int32Array::from(vec![id]))],
+                )
+                .map_err(datafusion::error::DataFusionError::from)?;
+                let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
+                Ok(Some(Output::Rows {
+                    schema,
+                    stream: Box::pin(stream),
+                }))
+            }
+            "remove_continuous_aggregate_policy" => {
+                let (pos, named) = ddl::function_args(f)?;
+                let view = pos
+                    .first()
+                    .and_then(ddl::literal_string)
+                    .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
+                    .ok_or_else(|| {
+                        Error::user(
+                            SqlState::InvalidParameterValue,
+                            "remove_continuous_aggregate_policy needs a continuous aggregate",
+                        )
+                    })?;
+                let if_exists = named
+                    .iter()
+                    .find(|(k, _)| k == "if_exists" || k == "if_not_exists")
+                    .and_then(|(_, v)| ddl::literal_string(v))
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                let storage = self.engine.storage();
+                let Some(mut def) = storage.catalog().cagg(&view).cloned() else {
+                    return Err(Error::user(
+                        SqlState::UndefinedTable,
+                        format!(
+                            "relation \"{view}\" does not exist or is not a continuous aggregate"
+                        ),
+                    ));
+                };
+                if def.policy.is_none() {
+                    if if_exists {
+                        (self.notice_fn())(format!(
+                            "continuous aggregate policy not found for \"{view}\", skipping"
+                        ));
+                        return Ok(Some(single_text(alias.unwrap_or(fname), String::new())?));
+                    }
+                    return Err(Error::user(
+                        SqlState::UndefinedObject,
+                        format!("continuous aggregate policy not found for \"{view}\""),
+                    ));
+                }
+                def.policy = None;
+                storage.update_cagg(&view, def).await?;
+                Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
+            }
+            "drop_chunks" | "show_chunks" => {
+                let (pos, named) = ddl::function_args(f)?;
+                let table = pos
+                    .first()
+                    .and_then(ddl::literal_string)
+                    .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
+                    .ok_or_else(|| {
+                        Error::user(
+                            SqlState::InvalidParameterValue,
+                            format!("{fname} needs a hypertable"),
+                        )
+                    })?;
+                let arg = |n: &str, i: usize| {
+                    named
+                        .iter()
+                        .find(|(k, _)| k == n)
+                        .map(|(_, v)| v.clone())
+                        .or_else(|| pos.get(i).cloned())
+                };
+                let older = match arg("older_than", 1) {
+                    Some(e) => self.eval_time_arg(&e).await?,
+                    None => None,
+                };
+                let newer = match arg("newer_than", 2) {
+                    Some(e) => self.eval_time_arg(&e).await?,
+                    None => None,
+                };
+                let storage = self.engine.storage();
+                let cat = storage.catalog();
+                let Some(def) = cat.table(&table).filter(|t| !t.internal).cloned() else {
+                    return Err(Error::user(
+                        SqlState::UndefinedTable,
+                        format!("relation \"{table}\" does not exist"),
+                    ));
+                };
+                if def.time_column.is_none() {
+                    return Err(Error::user(
+                        SqlState::UndefinedTable,
+                        format!("table \"{table}\" is not a hypertable"),
+                    ));
+                }
+                let parts = if fname == "drop_chunks" {
+                    if older.is_none() && newer.is_none() {
+                        return Err(Error::with_hint(
+                            SqlState::InvalidParameterValue,
+                            "invalid time range for dropping chunks",
+                            "At least one of older_than and newer_than must be provided.",
+                        ));
+                    }
+                    storage.drop_partitions(def.id, older, newer).await?
+                } else {
+                    let width = def.partition_micros;
+                    storage
+                        .partitions_in(def.id, strata_storage::TimeRange::ALL)?
+                        .into_iter()
+                        .filter(|p| {
+                            older.is_none_or(|o| p.saturating_add(width) <= o)
+                                && newer.is_none_or(|n| *p >= n)
+                        })
+                        .collect()
+                };
+                let names: Vec<String> = parts
+                    .iter()
+                    .map(|p| chunk_name(def.id.as_u64(), *p, def.partition_micros))
+                    .collect();
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    alias.unwrap_or(fname),
+                    DataType::Utf8,
+                    true,
+                )]));
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(StringArray::from(names))],
+                )
+                .map_err(datafusion::error::DataFusionError::from)?;
+                let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
+                Ok(Some(Output::Rows {
+                    schema,
+                    stream: Box::pin(stream),
+                }))
             }
             "set_chunk_time_interval" => {
                 let (pos, _) = ddl::function_args(f)?;
@@ -1406,6 +1653,15 @@ fn parse_cagg_statement(text: &str) -> Result<Option<CaggStmt>> {
     } else if tail.len() >= 2 && tail[0] == "data" && tail[1] == "with" {
         cut(&mut body, 2);
     }
+    // TimescaleDB's short form `WITH (continuous)`.
+    let lower = body.to_ascii_lowercase();
+    if let Some(i) = lower.find("(continuous")
+        && lower[i + "(continuous".len()..]
+            .trim_start()
+            .starts_with([',', ')'])
+    {
+        body.replace_range(i + 1..i + "(continuous".len(), "timescaledb.continuous");
+    }
     let rewritten = rewrite_dotted_options(&body).unwrap_or(body);
     let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, &rewritten).map_err(|e| {
         let msg = e.to_string();
@@ -1528,7 +1784,7 @@ fn is_special_select(q: &ast::Query) -> bool {
         ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
         _ => return false,
     };
-    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval"))
+    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval" | "add_continuous_aggregate_policy" | "remove_continuous_aggregate_policy" | "drop_chunks" | "show_chunks"))
 }
 
 fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Vec<DataType> {
@@ -1610,6 +1866,29 @@ fn set_value(e: &ast::Expr) -> String {
 
 fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// TimescaleDB-style chunk name of a time partition.
+fn chunk_name(table: u64, partition_start: i64, width: i64) -> String {
+    format!(
+        "_timescaledb_internal._hyper_{table}_{}_chunk",
+        partition_start.div_euclid(width.max(1))
+    )
+}
+
+/// The text of an interval argument (`INTERVAL '1 day'` or `'1 day'`).
+fn interval_text(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Interval(iv) => {
+            let s = ddl::literal_string(&iv.value).unwrap_or_default();
+            match &iv.leading_field {
+                Some(f) => format!("{s} {f}").to_lowercase(),
+                None => s,
+            }
+        }
+        ast::Expr::Cast { expr, .. } => interval_text(expr),
+        other => ddl::literal_string(other).unwrap_or_else(|| other.to_string()),
+    }
 }
 
 fn single_text(col: String, text: String) -> Result<Output> {

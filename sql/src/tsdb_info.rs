@@ -1,0 +1,671 @@
+//! TimescaleDB's information views and the PostgreSQL catalog entries of continuous
+//! aggregates, computed from the storage catalog when a query *executes* (not when it is
+//! planned), so DDL in one session shows in the next statement of every other session and
+//! a prepared statement sees the catalog of each execution.
+//!
+//! - Schema `timescaledb_information`: `hypertables`, `dimensions`, `continuous_aggregates`,
+//!   `jobs`, with TimescaleDB 2.x's column names and types. There is one owner (`strata`) and
+//!   one schema (`public`); a view's state table is reported as its materialization
+//!   hypertable in `_timescaledb_internal`.
+//! - `pg_catalog.pg_matviews` lists continuous aggregates, and `pg_catalog.pg_class`
+//!   reports them with `relkind = 'm'` (datafusion-pg-catalog derives `relkind` from
+//!   DataFusion's `TableType`, which has no materialized view: its `pg_class` is wrapped in
+//!   a view that joins `pg_namespace` and `pg_matviews` and overrides `relkind`).
+//!
+//! Registered by [`register`] in every session context, after datafusion-pg-catalog's
+//! `pg_catalog` schema (which it wraps).
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray,
+    RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{
+    DataType, Field, IntervalMonthDayNano, IntervalUnit, Schema, SchemaRef, TimeUnit,
+};
+use async_trait::async_trait;
+use datafusion::catalog::SchemaProvider;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::Column;
+use datafusion::datasource::{TableProvider, provider_as_source};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, lit, when};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::SessionContext;
+use strata_storage::schema::PG_TYPE_METADATA_KEY;
+use strata_storage::{CatalogState, ContinuousAggDef, Storage, TableDef, TimeRange};
+
+use crate::engine::{DATABASE, SCHEMA};
+
+/// Name of TimescaleDB's information schema.
+pub const INFO_SCHEMA: &str = "timescaledb_information";
+/// Owner reported for every relation and job (the only role).
+const OWNER: &str = "strata";
+/// Schema TimescaleDB keeps materialization hypertables in.
+const INTERNAL_SCHEMA: &str = "_timescaledb_internal";
+/// Schema of TimescaleDB's policy procedures (2.12+).
+const FUNCTIONS_SCHEMA: &str = "_timescaledb_functions";
+
+/// Registers `timescaledb_information` and the continuous-aggregate overlay of
+/// `pg_catalog` in a session context. Failures are logged, never fatal: a session without
+/// these views is still usable.
+pub fn register(ctx: &SessionContext, storage: &Arc<Storage>) {
+    if let Err(e) = try_register(ctx, storage) {
+        tracing::warn!(error = %e, "timescaledb_information unavailable");
+    }
+}
+
+fn try_register(ctx: &SessionContext, storage: &Arc<Storage>) -> DfResult<()> {
+    let catalog = ctx.catalog(DATABASE).ok_or_else(|| {
+        DataFusionError::Configuration(format!("catalog {DATABASE} is not registered"))
+    })?;
+    catalog.register_schema(
+        INFO_SCHEMA,
+        Arc::new(InfoSchema {
+            storage: Arc::clone(storage),
+        }),
+    )?;
+    if let Some(pg) = catalog.schema("pg_catalog") {
+        catalog.register_schema(
+            "pg_catalog",
+            Arc::new(PgCatalogOverlay {
+                inner: pg,
+                storage: Arc::clone(storage),
+            }),
+        )?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ the views
+
+/// The views computed here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    Hypertables,
+    Dimensions,
+    ContinuousAggregates,
+    Jobs,
+    PgMatviews,
+}
+
+const INFO_VIEWS: &[(&str, View)] = &[
+    ("hypertables", View::Hypertables),
+    ("dimensions", View::Dimensions),
+    ("continuous_aggregates", View::ContinuousAggregates),
+    ("jobs", View::Jobs),
+];
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn boolean(name: &str) -> Field {
+    Field::new(name, DataType::Boolean, true)
+}
+
+fn interval(name: &str) -> Field {
+    Field::new(name, DataType::Interval(IntervalUnit::MonthDayNano), true)
+}
+
+fn jsonb(name: &str) -> Field {
+    text(name).with_metadata([(PG_TYPE_METADATA_KEY.to_string(), "jsonb".to_string())].into())
+}
+
+fn timestamptz(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(
+            TimeUnit::Microsecond,
+            Some(strata_storage::schema::UTC.into()),
+        ),
+        true,
+    )
+}
+
+impl View {
+    fn schema(self) -> SchemaRef {
+        let fields = match self {
+            // timescaledb_information.hypertables (2.14+: no multinode columns).
+            View::Hypertables => vec![
+                text("hypertable_schema"),
+                text("hypertable_name"),
+                text("owner"),
+                Field::new("num_dimensions", DataType::Int16, true),
+                Field::new("num_chunks", DataType::Int64, true),
+                boolean("compression_enabled"),
+                text("tablespaces"),
+                text("primary_dimension"),
+                text("primary_dimension_type"),
+            ],
+            View::Dimensions => vec![
+                text("hypertable_schema"),
+                text("hypertable_name"),
+                Field::new("dimension_number", DataType::Int64, true),
+                text("column_name"),
+                text("column_type"),
+                text("dimension_type"),
+                interval("time_interval"),
+                Field::new("integer_interval", DataType::Int64, true),
+                text("integer_now_func"),
+                Field::new("num_partitions", DataType::Int16, true),
+            ],
+            View::ContinuousAggregates => vec![
+                text("hypertable_schema"),
+                text("hypertable_name"),
+                text("view_schema"),
+                text("view_name"),
+                text("view_owner"),
+                boolean("materialized_only"),
+                boolean("compression_enabled"),
+                text("materialization_hypertable_schema"),
+                text("materialization_hypertable_name"),
+                text("view_definition"),
+                boolean("finalized"),
+            ],
+            View::Jobs => vec![
+                Field::new("job_id", DataType::Int32, true),
+                text("application_name"),
+                interval("schedule_interval"),
+                interval("max_runtime"),
+                Field::new("max_retries", DataType::Int32, true),
+                interval("retry_period"),
+                text("proc_schema"),
+                text("proc_name"),
+                text("owner"),
+                boolean("scheduled"),
+                boolean("fixed_schedule"),
+                jsonb("config"),
+                timestamptz("next_start"),
+                timestamptz("initial_start"),
+                text("hypertable_schema"),
+                text("hypertable_name"),
+                text("check_schema"),
+                text("check_name"),
+            ],
+            // Same columns as datafusion-pg-catalog's (empty) pg_matviews.
+            View::PgMatviews => vec![
+                text("schemaname"),
+                text("matviewname"),
+                text("matviewowner"),
+                text("tablespace"),
+                boolean("hasindexes"),
+                boolean("ispopulated"),
+                text("definition"),
+            ],
+        };
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The view's rows for a catalog snapshot.
+    fn rows(self, schema: &SchemaRef, storage: &Storage) -> DfResult<RecordBatch> {
+        let cat = storage.catalog();
+        let columns = match self {
+            View::Hypertables => hypertables(&cat, storage),
+            View::Dimensions => dimensions(&cat),
+            View::ContinuousAggregates => continuous_aggregates(&cat),
+            View::Jobs => jobs(&cat),
+            View::PgMatviews => pg_matviews(&cat),
+        };
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+    }
+
+    fn provider(self, storage: &Arc<Storage>) -> DfResult<Arc<dyn TableProvider>> {
+        let schema = self.schema();
+        let part = LiveView {
+            view: self,
+            schema: Arc::clone(&schema),
+            storage: Arc::clone(storage),
+        };
+        Ok(Arc::new(StreamingTable::try_new(
+            schema,
+            vec![Arc::new(part)],
+        )?))
+    }
+}
+
+/// One view as a partition read at execution time.
+#[derive(Debug)]
+struct LiveView {
+    view: View,
+    schema: SchemaRef,
+    storage: Arc<Storage>,
+}
+
+impl PartitionStream for LiveView {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (view, schema, storage) = (
+            self.view,
+            Arc::clone(&self.schema),
+            Arc::clone(&self.storage),
+        );
+        Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&schema),
+            futures::stream::once(async move { view.rows(&schema, &storage) }),
+        ))
+    }
+}
+
+fn strs<S: AsRef<str>>(v: impl IntoIterator<Item = Option<S>>) -> ArrayRef {
+    Arc::new(v.into_iter().collect::<StringArray>())
+}
+
+fn consts(s: Option<&str>, n: usize) -> ArrayRef {
+    strs(std::iter::repeat_n(s, n))
+}
+
+fn bools(b: Option<bool>, n: usize) -> ArrayRef {
+    Arc::new(std::iter::repeat_n(b, n).collect::<BooleanArray>())
+}
+
+fn intervals(v: impl IntoIterator<Item = Option<IntervalMonthDayNano>>) -> ArrayRef {
+    Arc::new(v.into_iter().collect::<IntervalMonthDayNanoArray>())
+}
+
+/// User hypertables (not the internal state tables of continuous aggregates).
+fn user_hypertables(cat: &CatalogState) -> impl Iterator<Item = &Arc<TableDef>> {
+    cat.tables.iter().filter(|t| t.hypertable && !t.internal)
+}
+
+fn hypertables(cat: &CatalogState, storage: &Storage) -> Vec<ArrayRef> {
+    let hts: Vec<&Arc<TableDef>> = user_hypertables(cat).collect();
+    let n = hts.len();
+    vec![
+        consts(Some(SCHEMA), n),
+        strs(hts.iter().map(|t| Some(t.name.as_str()))),
+        consts(Some(OWNER), n),
+        Arc::new(
+            hts.iter()
+                .map(|t| Some(i16::from(t.time_column.is_some())))
+                .collect::<Int16Array>(),
+        ),
+        Arc::new(
+            hts.iter()
+                .map(|t| {
+                    Some(
+                        storage
+                            .partitions_in(t.id, TimeRange::ALL)
+                            .map(|p| p.len() as i64)
+                            .unwrap_or(0),
+                    )
+                })
+                .collect::<Int64Array>(),
+        ),
+        bools(Some(false), n),
+        consts(None, n),
+        strs(
+            hts.iter()
+                .map(|t| t.time_column_def().map(|c| c.name.as_str())),
+        ),
+        strs(
+            hts.iter()
+                .map(|t| t.time_column_def().map(|c| c.ty.pg_name())),
+        ),
+    ]
+}
+
+/// TimescaleDB's `to_interval` of a chunk width: whole days, then the rest as time.
+fn micros_to_interval(micros: i64) -> IntervalMonthDayNano {
+    const DAY: i64 = 86_400_000_000;
+    IntervalMonthDayNano::new(
+        0,
+        i32::try_from(micros / DAY).unwrap_or(i32::MAX),
+        (micros % DAY) * 1000,
+    )
+}
+
+fn dimensions(cat: &CatalogState) -> Vec<ArrayRef> {
+    let rows: Vec<(&Arc<TableDef>, &strata_storage::ColumnDef)> = user_hypertables(cat)
+        .filter_map(|t| t.time_column_def().map(|c| (t, c)))
+        .collect();
+    let n = rows.len();
+    vec![
+        consts(Some(SCHEMA), n),
+        strs(rows.iter().map(|(t, _)| Some(t.name.as_str()))),
+        Arc::new(Int64Array::from(vec![1i64; n])),
+        strs(rows.iter().map(|(_, c)| Some(c.name.as_str()))),
+        strs(rows.iter().map(|(_, c)| Some(c.ty.pg_name()))),
+        consts(Some("Time"), n),
+        intervals(
+            rows.iter()
+                .map(|(t, _)| Some(micros_to_interval(t.partition_micros))),
+        ),
+        Arc::new(Int64Array::from(vec![None::<i64>; n])),
+        consts(None, n),
+        Arc::new(Int16Array::from(vec![None::<i16>; n])),
+    ]
+}
+
+/// The name of a view's materialization hypertable (its state table).
+fn mat_table_name(cat: &CatalogState, v: &ContinuousAggDef) -> Option<String> {
+    cat.table_by_id(v.state_table).map(|t| t.name.clone())
+}
+
+fn continuous_aggregates(cat: &CatalogState) -> Vec<ArrayRef> {
+    let n = cat.caggs.len();
+    // The hypertable a view reads: its source, or for a view over a view, the parent's
+    // materialization hypertable (as TimescaleDB reports hierarchical aggregates).
+    let source = |v: &ContinuousAggDef| -> (Option<&str>, Option<String>) {
+        match cat.cagg(&v.source) {
+            Some(parent) => (Some(INTERNAL_SCHEMA), mat_table_name(cat, parent)),
+            None => (Some(SCHEMA), Some(v.source.clone())),
+        }
+    };
+    let sources: Vec<_> = cat.caggs.iter().map(source).collect();
+    vec![
+        strs(sources.iter().map(|s| s.0)),
+        strs(sources.iter().map(|s| s.1.as_deref())),
+        consts(Some(SCHEMA), n),
+        strs(cat.caggs.iter().map(|v| Some(v.name.as_str()))),
+        consts(Some(OWNER), n),
+        Arc::new(
+            cat.caggs
+                .iter()
+                .map(|v| Some(v.materialized_only))
+                .collect::<BooleanArray>(),
+        ),
+        bools(Some(false), n),
+        consts(Some(INTERNAL_SCHEMA), n),
+        strs(cat.caggs.iter().map(|v| mat_table_name(cat, v))),
+        strs(cat.caggs.iter().map(|v| Some(v.sql.as_str()))),
+        bools(Some(true), n),
+    ]
+}
+
+/// Parses an interval as PostgreSQL's `interval_in` does (NULL if it does not parse).
+fn parse_interval(s: &str) -> Option<IntervalMonthDayNano> {
+    let field = Field::new("i", DataType::Interval(IntervalUnit::MonthDayNano), true);
+    match strata_pgtypes::decode::parse_text_value(s, &field, 0) {
+        Ok(strata_pgtypes::decode::ScalarLike::IntervalMDN {
+            months,
+            days,
+            nanos,
+        }) => Some(IntervalMonthDayNano::new(months, days, nanos)),
+        _ => None,
+    }
+}
+
+/// An interval as `interval_out` prints it (IntervalStyle postgres); the input text if it
+/// does not parse.
+fn interval_text(s: &str) -> String {
+    let Some(v) = parse_interval(s) else {
+        return s.to_string();
+    };
+    let field = interval("i");
+    let array = IntervalMonthDayNanoArray::from(vec![v]);
+    let mut out = Vec::new();
+    match strata_pgtypes::encode::encode_text(
+        &array,
+        &field,
+        0,
+        &strata_pgtypes::encode::TextOptions::default(),
+        &mut out,
+    ) {
+        Ok(true) => String::from_utf8(out).unwrap_or_else(|_| s.to_string()),
+        _ => s.to_string(),
+    }
+}
+
+/// A refresh policy's `config`, as TimescaleDB stores it (offsets as interval text,
+/// `mat_hypertable_id` the materialization hypertable). Printed as jsonb by the encoder
+/// (keys in jsonb order).
+fn policy_config(v: &ContinuousAggDef, p: &strata_storage::RefreshPolicy) -> String {
+    let offset = |o: &Option<String>| match o {
+        Some(s) => serde_json::Value::String(interval_text(s)),
+        None => serde_json::Value::Null,
+    };
+    serde_json::json!({
+        "end_offset": offset(&p.end_offset),
+        "start_offset": offset(&p.start_offset),
+        "mat_hypertable_id": v.state_table.as_u64(),
+    })
+    .to_string()
+}
+
+fn jobs(cat: &CatalogState) -> Vec<ArrayRef> {
+    let rows: Vec<(&ContinuousAggDef, &strata_storage::RefreshPolicy)> = cat
+        .caggs
+        .iter()
+        .filter_map(|v| v.policy.as_ref().map(|p| (v, p)))
+        .collect();
+    let n = rows.len();
+    let schedule: Vec<Option<IntervalMonthDayNano>> = rows
+        .iter()
+        .map(|(_, p)| parse_interval(&p.schedule_interval))
+        .collect();
+    vec![
+        Arc::new(
+            rows.iter()
+                .map(|(_, p)| i32::try_from(p.job_id).ok())
+                .collect::<Int32Array>(),
+        ),
+        strs(rows.iter().map(|(_, p)| {
+            Some(format!(
+                "Refresh Continuous Aggregate Policy [{}]",
+                p.job_id
+            ))
+        })),
+        intervals(schedule.iter().copied()),
+        intervals(std::iter::repeat_n(Some(IntervalMonthDayNano::ZERO), n)),
+        Arc::new(Int32Array::from(vec![-1; n])),
+        // TimescaleDB retries a refresh policy after its schedule interval.
+        intervals(schedule.iter().copied()),
+        consts(Some(FUNCTIONS_SCHEMA), n),
+        consts(Some("policy_refresh_continuous_aggregate"), n),
+        consts(Some(OWNER), n),
+        bools(Some(true), n),
+        bools(Some(false), n),
+        strs(rows.iter().map(|(v, p)| Some(policy_config(v, p)))),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![None; n])
+                .with_timezone(strata_storage::schema::UTC),
+        ),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![None; n])
+                .with_timezone(strata_storage::schema::UTC),
+        ),
+        // Like TimescaleDB, a refresh job belongs to the materialization hypertable.
+        consts(Some(INTERNAL_SCHEMA), n),
+        strs(rows.iter().map(|(v, _)| mat_table_name(cat, v))),
+        consts(Some(FUNCTIONS_SCHEMA), n),
+        consts(Some("policy_refresh_continuous_aggregate_check"), n),
+    ]
+}
+
+fn pg_matviews(cat: &CatalogState) -> Vec<ArrayRef> {
+    let n = cat.caggs.len();
+    vec![
+        consts(Some(SCHEMA), n),
+        strs(cat.caggs.iter().map(|v| Some(v.name.as_str()))),
+        consts(Some(OWNER), n),
+        consts(None, n),
+        bools(Some(false), n),
+        bools(Some(true), n),
+        strs(cat.caggs.iter().map(|v| Some(v.sql.as_str()))),
+    ]
+}
+
+// ------------------------------------------------------------------ schema providers
+
+/// `timescaledb_information`.
+#[derive(Debug)]
+struct InfoSchema {
+    storage: Arc<Storage>,
+}
+
+#[async_trait]
+impl SchemaProvider for InfoSchema {
+    fn table_names(&self) -> Vec<String> {
+        INFO_VIEWS.iter().map(|(n, _)| n.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match INFO_VIEWS.iter().find(|(n, _)| *n == name) {
+            Some((_, v)) => Ok(Some(v.provider(&self.storage)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        INFO_VIEWS.iter().any(|(n, _)| *n == name)
+    }
+}
+
+/// datafusion-pg-catalog's `pg_catalog` with `pg_matviews` and `pg_class.relkind` for
+/// continuous aggregates.
+#[derive(Debug)]
+struct PgCatalogOverlay {
+    inner: Arc<dyn SchemaProvider>,
+    storage: Arc<Storage>,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogOverlay {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match name.to_ascii_lowercase().as_str() {
+            "pg_matviews" => Ok(Some(View::PgMatviews.provider(&self.storage)?)),
+            "pg_class" => {
+                let (Some(class), Some(ns)) = (
+                    self.inner.table("pg_class").await?,
+                    self.inner.table("pg_namespace").await?,
+                ) else {
+                    return self.inner.table(name).await;
+                };
+                Ok(Some(pg_class_with_matviews(
+                    class,
+                    ns,
+                    View::PgMatviews.provider(&self.storage)?,
+                )?))
+            }
+            _ => self.inner.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// `pg_class` with `relkind = 'm'` for the relations listed in `pg_matviews`:
+///
+/// ```sql
+/// SELECT c.oid, ..., CASE WHEN m.matviewname IS NOT NULL THEN 'm' ELSE c.relkind END, ...
+/// FROM pg_class c LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+///   LEFT JOIN pg_matviews m ON m.schemaname = n.nspname AND m.matviewname = c.relname
+/// ```
+fn pg_class_with_matviews(
+    class: Arc<dyn TableProvider>,
+    ns: Arc<dyn TableProvider>,
+    matviews: Arc<dyn TableProvider>,
+) -> DfResult<Arc<dyn TableProvider>> {
+    let qcol = |q: &str, name: &str| Expr::Column(Column::new(Some(q), name));
+    let class_schema = class.schema();
+    let ns = LogicalPlanBuilder::scan("n", provider_as_source(ns), None)?
+        .project(vec![
+            qcol("n", "oid").alias("ns_oid"),
+            qcol("n", "nspname").alias("ns_name"),
+        ])?
+        .build()?;
+    let mv = LogicalPlanBuilder::scan("m", provider_as_source(matviews), None)?
+        .project(vec![
+            qcol("m", "schemaname").alias("mv_schema"),
+            qcol("m", "matviewname").alias("mv_name"),
+        ])?
+        .build()?;
+    let projection = class_schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == "relkind" {
+                Ok(when(
+                    Expr::Column(Column::from_name("mv_name")).is_not_null(),
+                    lit("m"),
+                )
+                .otherwise(qcol("c", "relkind"))?
+                .alias("relkind"))
+            } else {
+                Ok(qcol("c", f.name()))
+            }
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    let plan = LogicalPlanBuilder::scan("c", provider_as_source(class), None)?
+        .join(
+            ns,
+            JoinType::Left,
+            (
+                vec![Column::new(Some("c"), "relnamespace")],
+                vec![Column::from_name("ns_oid")],
+            ),
+            None,
+        )?
+        .join(
+            mv,
+            JoinType::Left,
+            (
+                vec![
+                    Column::from_name("ns_name"),
+                    Column::new(Some("c"), "relname"),
+                ],
+                vec![Column::from_name("mv_schema"), Column::from_name("mv_name")],
+            ),
+            None,
+        )?
+        .project(projection)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_width_is_days_then_time() {
+        assert_eq!(
+            micros_to_interval(7 * 86_400_000_000),
+            IntervalMonthDayNano::new(0, 7, 0)
+        );
+        assert_eq!(
+            micros_to_interval(86_400_000_000 + 3_600_000_000),
+            IntervalMonthDayNano::new(0, 1, 3_600_000_000_000)
+        );
+    }
+
+    #[test]
+    fn intervals_print_as_postgres() {
+        assert_eq!(interval_text("1 hour"), "01:00:00");
+        assert_eq!(interval_text("1 day"), "1 day");
+        assert_eq!(interval_text("not an interval"), "not an interval");
+    }
+
+    #[test]
+    fn every_view_builds_on_an_empty_catalog() {
+        let cat = CatalogState::default();
+        for v in [
+            View::Dimensions,
+            View::ContinuousAggregates,
+            View::Jobs,
+            View::PgMatviews,
+        ] {
+            let cols = match v {
+                View::Dimensions => dimensions(&cat),
+                View::ContinuousAggregates => continuous_aggregates(&cat),
+                View::Jobs => jobs(&cat),
+                _ => pg_matviews(&cat),
+            };
+            RecordBatch::try_new(v.schema(), cols).unwrap();
+        }
+    }
+}
