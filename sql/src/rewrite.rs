@@ -12,6 +12,7 @@ use std::ops::ControlFlow;
 use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit};
 use sqlparser::ast::{self, Expr, Value, VisitMut, VisitorMut};
 use strata_pgtypes::decode::{ScalarLike, parse_text_value};
+use strata_pgtypes::tz::TimeZoneSetting;
 
 fn literal_text(e: &Expr) -> Option<&str> {
     match e {
@@ -36,7 +37,7 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
                 months,
                 days,
                 nanos,
-            } = parse_text_value(text, &f, 0).ok()?
+            } = parse_text_value(text, &f, TimeZoneSetting::UTC).ok()?
             else {
                 return None;
             };
@@ -52,7 +53,8 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
         }
         ast::DataType::Bytea => {
             let f = Field::new("v", DataType::Binary, true);
-            let ScalarLike::Bytes(b) = parse_text_value(text, &f, 0).ok()? else {
+            let ScalarLike::Bytes(b) = parse_text_value(text, &f, TimeZoneSetting::UTC).ok()?
+            else {
                 return None;
             };
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -70,7 +72,7 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
                 tag.to_string(),
             );
             let f = Field::new("v", DataType::Utf8, true).with_metadata(md);
-            let ScalarLike::Str(s) = parse_text_value(text, &f, 0).ok()? else {
+            let ScalarLike::Str(s) = parse_text_value(text, &f, TimeZoneSetting::UTC).ok()? else {
                 return None;
             };
             Some(Expr::value(Value::SingleQuotedString(s)))
@@ -224,6 +226,9 @@ fn extract_field_name(f: &ast::DateTimeField) -> Option<String> {
             | "decade"
             | "century"
             | "millennium"
+            | "timezone"
+            | "timezone_hour"
+            | "timezone_minute"
     )
     .then_some(s)
 }

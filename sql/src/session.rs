@@ -241,14 +241,8 @@ impl Session {
                 let built = match cat.table(&raw.table) {
                     Some(def) => {
                         let targets = dml::target_columns(def, &raw.columns)?;
-                        crate::fast_insert::build_raw(
-                            def,
-                            &targets,
-                            sql,
-                            raw,
-                            self.settings.tz_offset_secs,
-                        )?
-                        .map(|b| (Arc::clone(def), b))
+                        crate::fast_insert::build_raw(def, &targets, sql, raw, self.settings.tz)?
+                            .map(|b| (Arc::clone(def), b))
                     }
                     None => None,
                 };
@@ -737,13 +731,9 @@ impl Session {
             storage.write(def.id, batch).await?;
             return Ok(1);
         };
-        if let Some(batch) = crate::fast_insert::try_build(
-            &def,
-            &targets,
-            source,
-            params,
-            self.settings.tz_offset_secs,
-        )? {
+        if let Some(batch) =
+            crate::fast_insert::try_build(&def, &targets, source, params, self.settings.tz)?
+        {
             let n = batch.num_rows() as u64;
             storage.write(def.id, batch).await?;
             return Ok(n);
@@ -754,15 +744,7 @@ impl Session {
                 p.iter().cloned().map(Into::into).collect(),
             ))?;
         }
-        dml::insert_from_plan(
-            &self.ctx,
-            storage,
-            &def,
-            &targets,
-            plan,
-            self.settings.tz_offset_secs,
-        )
-        .await
+        dml::insert_from_plan(&self.ctx, storage, &def, &targets, plan, self.settings.tz).await
     }
 
     async fn copy(
