@@ -133,6 +133,8 @@ impl Engine {
         crate::pg_functions::register(&ctx, shared);
         ctx.register_udf(crate::extract::pg_extract_udf(settings.tz));
         ctx.add_analyzer_rule(Arc::new(crate::pg_semantics::PgSemantics::new()));
+        ctx.register_udf(crate::pg_semantics::IntervalScale::udf(false));
+        ctx.register_udf(crate::pg_semantics::IntervalScale::udf(true));
         if let Err(e) = datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,
             DATABASE,

@@ -625,3 +625,138 @@ impl ScalarUDFImpl for ToLocal {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// interval * number, interval / number
+
+/// `pg_interval_mul(interval, float8)` / `pg_interval_div(interval, float8)`: PostgreSQL's
+/// `interval_mul` / `interval_div` (fractional months cascade into days at 30 days a month,
+/// fractional days into time, rounded to the microsecond). The SQL rewrite
+/// ([`crate::rewrite`]) produces the calls from `interval * n`, `n * interval`,
+/// `interval / n`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct IntervalScale {
+    divide: bool,
+    sig: Signature,
+}
+
+impl IntervalScale {
+    pub fn udf(divide: bool) -> ScalarUDF {
+        ScalarUDF::new_from_impl(IntervalScale {
+            divide,
+            sig: Signature::exact(
+                vec![
+                    DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano),
+                    DataType::Float64,
+                ],
+                Volatility::Immutable,
+            ),
+        })
+    }
+}
+
+fn interval_out_of_range() -> DataFusionError {
+    DataFusionError::from(Error::user(
+        SqlState::DatetimeFieldOverflow,
+        "interval out of range",
+    ))
+}
+
+/// `TSROUND`: round to microseconds.
+fn tsround(v: f64) -> f64 {
+    (v * 1e6).round_ties_even() / 1e6
+}
+
+/// PostgreSQL 15 `interval_mul` (`divide` = false, factor applied by multiplication) or
+/// `interval_div`; `iv` in Arrow's months/days/nanoseconds (µs precision).
+fn scale_interval(
+    iv: arrow::datatypes::IntervalMonthDayNano,
+    factor: f64,
+    divide: bool,
+) -> Result<arrow::datatypes::IntervalMonthDayNano> {
+    const DAYS_PER_MONTH: f64 = 30.0;
+    const SECS_PER_DAY: f64 = 86_400.0;
+    if divide && factor == 0.0 {
+        return Err(division_by_zero());
+    }
+    let apply = |x: f64| if divide { x / factor } else { x * factor };
+    let fits_i32 = |v: f64| !v.is_nan() && v >= i32::MIN as f64 && v < -(i32::MIN as f64);
+    let m = apply(iv.months as f64);
+    let d = apply(iv.days as f64);
+    if !fits_i32(m) || !fits_i32(d) {
+        return Err(interval_out_of_range());
+    }
+    let months = m as i32;
+    let mut days = d as i32;
+    let month_remainder_days = tsround((m - months as f64) * DAYS_PER_MONTH);
+    let mut sec_remainder = tsround(
+        (d - days as f64 + month_remainder_days - month_remainder_days.trunc()) * SECS_PER_DAY,
+    );
+    if sec_remainder.abs() >= SECS_PER_DAY {
+        let whole = (sec_remainder / SECS_PER_DAY) as i32;
+        days = days.checked_add(whole).ok_or_else(interval_out_of_range)?;
+        sec_remainder -= whole as f64 * SECS_PER_DAY;
+    }
+    days = days
+        .checked_add(month_remainder_days as i32)
+        .ok_or_else(interval_out_of_range)?;
+    let usecs = (iv.nanoseconds / 1000) as f64;
+    let t = (apply(usecs) + sec_remainder * 1e6).round_ties_even();
+    if t.is_nan() || t < i64::MIN as f64 || t >= -(i64::MIN as f64) {
+        return Err(interval_out_of_range());
+    }
+    let nanos = (t as i64)
+        .checked_mul(1000)
+        .ok_or_else(interval_out_of_range)?;
+    Ok(arrow::datatypes::IntervalMonthDayNano::new(
+        months, days, nanos,
+    ))
+}
+
+impl ScalarUDFImpl for IntervalScale {
+    fn name(&self) -> &str {
+        if self.divide {
+            "pg_interval_div"
+        } else {
+            "pg_interval_mul"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Interval(
+            arrow::datatypes::IntervalUnit::MonthDayNano,
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::IntervalMonthDayNanoArray;
+        use datafusion::arrow::datatypes::IntervalMonthDayNanoType;
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let n = if all_scalar { 1 } else { args.number_rows };
+        let iv = args.args[0].to_array(n)?;
+        let f = args.args[1].to_array(n)?;
+        let iv = iv.as_primitive::<IntervalMonthDayNanoType>();
+        let f = f.as_primitive::<Float64Type>();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            if iv.is_null(i) || f.is_null(i) {
+                out.push(None);
+            } else {
+                out.push(Some(scale_interval(iv.value(i), f.value(i), self.divide)?));
+            }
+        }
+        let r: ArrayRef = Arc::new(IntervalMonthDayNanoArray::from(out));
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&r, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(r))
+        }
+    }
+}
