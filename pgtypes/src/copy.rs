@@ -203,19 +203,19 @@ pub struct CopyParser {
 impl CopyParser {
     /// A parser for rows whose fields are the columns of `schema`, in COPY order. Field
     /// types/metadata decide the input syntax (see [`crate::decode`]); non-nullable fields
-    /// reject NULL with 23502. `session_tz_offset_secs` (seconds east of UTC) applies to
+    /// reject NULL with 23502. `session_tz` (the session time zone) applies to
     /// `timestamptz` values without an explicit zone.
     pub fn new(
         schema: SchemaRef,
         options: CopyOptions,
         batch_rows: usize,
-        session_tz_offset_secs: i32,
+        session_tz: crate::tz::TimeZoneSetting,
     ) -> Self {
         let batch_rows = batch_rows.max(1);
         let builders: Vec<ColumnBuilder> = schema
             .fields()
             .iter()
-            .map(|f| ColumnBuilder::new(f, batch_rows, session_tz_offset_secs))
+            .map(|f| ColumnBuilder::new(f, batch_rows, session_tz))
             .collect();
         let nullable = schema.fields().iter().map(|f| f.is_nullable()).collect();
         let mut stop = [false; 256];

@@ -20,8 +20,9 @@
 //!   trimmed the same way. Values whose original text had trailing zeros (`1.50`) print as
 //!   `1.5`, unlike PostgreSQL. Every other decimal prints at its scale (`1.50` for
 //!   `numeric(5,2)`), including untagged `Decimal128(38, 10)` query results.
-//! - **Time zones.** `timestamptz` is rendered at the fixed offset of
-//!   [`TextOptions::timezone`]; IANA zone names are not supported (no tz database).
+//! - **Time zones.** `timestamptz` is rendered at the offset [`TextOptions::timezone`] has
+//!   at that instant (fixed offsets, or IANA zones from `chrono-tz`, whose rules end in
+//!   2099 where PostgreSQL extrapolates them).
 //! - **Sub-microsecond precision** (Arrow nanosecond timestamps, times, intervals) is
 //!   dropped: timestamps and times are floored to the microsecond, interval and duration
 //!   nanoseconds truncated toward zero.
@@ -75,112 +76,7 @@ pub enum EncodeError {
     Invalid(String),
 }
 
-/// The session `TimeZone` as a fixed offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct TimeZoneSetting {
-    /// Offset from UTC in seconds, positive east of Greenwich (`+05:30` → 19800).
-    pub seconds_east: i32,
-}
-
-impl TimeZoneSetting {
-    /// UTC, the default.
-    pub const UTC: TimeZoneSetting = TimeZoneSetting { seconds_east: 0 };
-
-    /// A fixed offset, in seconds east of UTC.
-    pub const fn fixed(seconds_east: i32) -> Self {
-        TimeZoneSetting { seconds_east }
-    }
-
-    /// Parses a `SET TIME ZONE` / `SET timezone = ...` value the way PostgreSQL 15 does,
-    /// for the fixed-offset forms only. `None` for anything else (IANA names such as
-    /// `Europe/Paris`, zones with DST rules, offsets that are not whole minutes).
-    ///
-    /// - `UTC`, `GMT`, `Etc/UTC`, `Z`, ... (case-insensitive): UTC;
-    /// - a plain number of hours (`5`, `-8`, `-08`, `5.5`, `+3`): **east** of UTC (SQL
-    ///   convention);
-    /// - a POSIX zone `[NAME]±hh[:mm[:ss]]` (`+05:30`, `UTC+3`, `EST5`, `<+0530>-05:30`,
-    ///   and the tz database's `Etc/GMT+3`): the offset is **west** of UTC (POSIX
-    ///   convention), so `SET timezone = '+05:30'` shows timestamps at `-05:30`, exactly
-    ///   as PostgreSQL does.
-    pub fn parse(s: &str) -> Option<Self> {
-        const UTC_NAMES: &[&str] = &[
-            "utc",
-            "gmt",
-            "uct",
-            "z",
-            "zulu",
-            "universal",
-            "greenwich",
-            "gmt0",
-            "gmt+0",
-            "gmt-0",
-            "etc/utc",
-            "etc/gmt",
-            "etc/uct",
-            "etc/zulu",
-            "etc/universal",
-            "etc/greenwich",
-            "etc/gmt0",
-            "etc/gmt+0",
-            "etc/gmt-0",
-        ];
-        if UTC_NAMES.iter().any(|n| n.eq_ignore_ascii_case(s)) {
-            return Some(Self::UTC);
-        }
-        let whole_minutes = |secs: i64| {
-            (secs % 60 == 0 && secs.abs() <= 168 * 3600).then_some(Self::fixed(secs as i32))
-        };
-        // a plain number of hours (strtod), SQL sign convention
-        let num = s.trim_start();
-        let digits = num.strip_prefix(['+', '-']).unwrap_or(num);
-        if !digits.is_empty()
-            && digits.bytes().all(|c| c.is_ascii_digit() || c == b'.')
-            && digits.bytes().filter(|&c| c == b'.').count() <= 1
-            && digits != "."
-        {
-            let hours: f64 = num.parse().ok()?;
-            return whole_minutes((hours * 3600.0) as i64);
-        }
-        // POSIX: optional name (alphabetic, or <...>), then [+-]hh[:mm[:ss]], nothing else.
-        // The tz database's Etc/GMT+3 (= 3 hours west) follows the same convention.
-        let s = match s.get(..4) {
-            Some(p) if p.eq_ignore_ascii_case("etc/") => &s[4..],
-            _ => s,
-        };
-        let rest = if let Some(r) = s.strip_prefix('<') {
-            &r[r.find('>')? + 1..]
-        } else {
-            let n = s.bytes().take_while(u8::is_ascii_alphabetic).count();
-            if n != 0 && n < 3 {
-                return None;
-            }
-            &s[n..]
-        };
-        let (west_sign, rest) = match rest.as_bytes().first()? {
-            b'+' => (1, &rest[1..]),
-            b'-' => (-1, &rest[1..]),
-            _ => (1, rest),
-        };
-        let mut parts = rest.split(':');
-        let mut secs: i64 = 0;
-        let mut mult = 3600;
-        for (i, p) in parts.by_ref().take(3).enumerate() {
-            if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            let v: i64 = p.parse().ok()?;
-            if (i > 0 && v > 59) || (i == 0 && v > 167) {
-                return None;
-            }
-            secs += v * mult;
-            mult /= 60;
-        }
-        if parts.next().is_some() {
-            return None;
-        }
-        whole_minutes(-west_sign * secs)
-    }
-}
+pub use crate::tz::TimeZoneSetting;
 
 /// Session settings that affect text output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1129,9 +1025,11 @@ fn write_text(v: Val<'_>, opts: &TextOptions, out: &mut Vec<u8>) {
         }
         Val::Date(d) => datetime::write_date(out, d),
         Val::Time(us) => datetime::write_time_of_day(out, us),
-        Val::Ts { usecs, tz } => {
-            datetime::write_timestamp(out, usecs, tz.then_some(opts.timezone.seconds_east))
-        }
+        Val::Ts { usecs, tz } => datetime::write_timestamp(
+            out,
+            usecs,
+            tz.then(|| opts.timezone.utc_offset_usecs(usecs)),
+        ),
         Val::Interval {
             months,
             days,

@@ -16,3 +16,4 @@ pub mod copy;
 pub mod decode;
 pub mod encode;
 pub mod oid;
+pub mod tz;

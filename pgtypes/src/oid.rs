@@ -244,7 +244,9 @@ pub(crate) fn tag_fits(oid: u32, dt: &DataType) -> bool {
         ),
         oids::DATE => matches!(dt, D::Date32 | D::Date64),
         oids::TIME => matches!(dt, D::Time32(_) | D::Time64(_)),
-        oids::TIMESTAMP | oids::TIMESTAMPTZ => matches!(dt, D::Timestamp(..)),
+        // a cast between the two keeps the column's tag: the Arrow zone decides
+        oids::TIMESTAMP => matches!(dt, D::Timestamp(_, None)),
+        oids::TIMESTAMPTZ => matches!(dt, D::Timestamp(_, Some(_))),
         oids::INTERVAL => matches!(dt, D::Interval(_) | D::Duration(_)),
         _ => false,
     }

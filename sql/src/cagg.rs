@@ -583,7 +583,9 @@ pub async fn compile(engine: &crate::engine::Engine, def: &ContinuousAggDef) -> 
         .build();
     let ctx = SessionContext::new_with_state(state);
     crate::functions::register_all(&ctx);
-    ctx.register_udf(crate::extract::pg_extract_udf(0));
+    ctx.register_udf(crate::extract::pg_extract_udf(
+        strata_pgtypes::tz::TimeZoneSetting::UTC,
+    ));
     let feed = datafusion::datasource::MemTable::try_new(Arc::clone(&feed_schema), vec![vec![]])?;
     ctx.register_table(raw.name.as_str(), Arc::new(feed))?;
     let plan = ctx

@@ -28,7 +28,11 @@ pub fn validate_literal(s: &str, ty: ColumnType) -> Result<()> {
         default: None,
     }
     .arrow_field();
-    let mut b = strata_pgtypes::decode::ColumnBuilder::new(&field, 1, 0);
+    let mut b = strata_pgtypes::decode::ColumnBuilder::new(
+        &field,
+        1,
+        strata_pgtypes::tz::TimeZoneSetting::UTC,
+    );
     b.append_text(s)
         .map_err(|e| Error::user(sqlstate_of_code(e.sqlstate), e.message))
 }
@@ -157,7 +161,11 @@ fn default_array(
             Ok(v.to_array_of_size(rows)?)
         }
         Some(ColumnDefault::Literal(s)) => {
-            let mut b = strata_pgtypes::decode::ColumnBuilder::new(field, rows, 0);
+            let mut b = strata_pgtypes::decode::ColumnBuilder::new(
+                field,
+                rows,
+                strata_pgtypes::tz::TimeZoneSetting::UTC,
+            );
             for _ in 0..rows {
                 b.append_text(s)
                     .map_err(|e| Error::user(sqlstate_of_code(e.sqlstate), e.message))?;
@@ -173,7 +181,7 @@ fn default_array(
 pub fn convert_column(
     array: &ArrayRef,
     field: &arrow::datatypes::Field,
-    tz_offset_secs: i32,
+    tz: strata_pgtypes::tz::TimeZoneSetting,
 ) -> Result<ArrayRef> {
     if array.data_type() == field.data_type() {
         return Ok(Arc::clone(array));
@@ -185,8 +193,7 @@ pub fn convert_column(
     if is_str && !matches!(field.data_type(), DataType::Utf8) {
         let strings = arrow::compute::cast(array, &DataType::Utf8)?;
         let strings = strings.as_string::<i32>();
-        let mut b =
-            strata_pgtypes::decode::ColumnBuilder::new(field, strings.len(), tz_offset_secs);
+        let mut b = strata_pgtypes::decode::ColumnBuilder::new(field, strings.len(), tz);
         for v in strings.iter() {
             match v {
                 Some(s) => b
@@ -247,7 +254,7 @@ pub async fn insert_from_plan(
     def: &TableDef,
     targets: &[usize],
     plan: LogicalPlan,
-    tz_offset_secs: i32,
+    tz: strata_pgtypes::tz::TimeZoneSetting,
 ) -> Result<u64> {
     let n_src = plan.schema().fields().len();
     if n_src > targets.len() {
@@ -275,7 +282,7 @@ pub async fn insert_from_plan(
             .columns()
             .iter()
             .zip(targets)
-            .map(|(c, t)| convert_column(c, schema.field(*t), tz_offset_secs))
+            .map(|(c, t)| convert_column(c, schema.field(*t), tz))
             .collect::<Result<Vec<_>>>()?;
         out.push(complete_batch(
             def,

@@ -138,7 +138,7 @@ impl Engine {
         let opts = config.options_mut();
         opts.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         opts.sql_parser.enable_ident_normalization = true;
-        opts.execution.time_zone = Some(settings.timezone_offset_string());
+        opts.execution.time_zone = Some(settings.datafusion_time_zone());
         opts.execution.parquet.pushdown_filters = true;
         opts.execution.parquet.reorder_filters = true;
         let catalog = Arc::new(MemoryCatalogProvider::new());
@@ -158,7 +158,10 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);
         crate::pg_functions::register(&ctx, shared);
-        ctx.register_udf(crate::extract::pg_extract_udf(settings.tz_offset_secs));
+        ctx.register_udf(crate::extract::pg_extract_udf(settings.tz));
+        ctx.add_analyzer_rule(Arc::new(crate::pg_semantics::PgSemantics::new()));
+        ctx.register_udf(crate::pg_semantics::IntervalScale::udf(false));
+        ctx.register_udf(crate::pg_semantics::IntervalScale::udf(true));
         if let Err(e) = datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,
             DATABASE,

@@ -19,6 +19,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
+use strata_pgtypes::tz::TimeZoneSetting;
 
 /// Scale of the numeric result for a field.
 fn scale_of(field: &str) -> i8 {
@@ -32,7 +33,7 @@ fn scale_of(field: &str) -> i8 {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct PgExtract {
     sig: Signature,
-    tz_offset_secs: i32,
+    tz: TimeZoneSetting,
 }
 
 fn field_name(args: &[ScalarValue]) -> Option<String> {
@@ -46,7 +47,12 @@ fn field_name(args: &[ScalarValue]) -> Option<String> {
 
 /// Value of `field` for a wall-clock datetime with `micros` fractional microseconds, or
 /// None for an unknown field. Returned as an unscaled integer at `scale_of(field)`.
-fn extract(field: &str, dt: NaiveDateTime, epoch_micros: i64) -> Option<i128> {
+fn extract(
+    field: &str,
+    dt: NaiveDateTime,
+    epoch_micros: i64,
+    offset_secs: Option<i32>,
+) -> Option<i128> {
     let us_in_min = dt.second() as i128 * 1_000_000 + (dt.nanosecond() / 1000) as i128;
     Some(match field {
         "year" | "years" => dt.year() as i128,
@@ -81,7 +87,10 @@ fn extract(field: &str, dt: NaiveDateTime, epoch_micros: i64) -> Option<i128> {
                 -(((999 - (y - 1)) / 1000) as i128)
             }
         }
-        "timezone" | "timezone_hour" | "timezone_minute" => 0,
+        "timezone" => offset_secs? as i128,
+        // C division truncates toward zero
+        "timezone_hour" => (offset_secs? / 3600) as i128,
+        "timezone_minute" => ((offset_secs? / 60) % 60) as i128,
         _ => return None,
     })
 }
@@ -158,16 +167,17 @@ impl ScalarUDFImpl for PgExtract {
                 continue;
             }
             let utc = ts.value(i);
-            let local = if is_tz {
-                utc + self.tz_offset_secs as i64 * 1_000_000
+            let offset = if is_tz {
+                self.tz.utc_offset_usecs(utc)
             } else {
-                utc
+                0
             };
+            let local = utc.saturating_add(offset as i64 * 1_000_000);
             let Some(dt) = DateTime::from_timestamp_micros(local).map(|d| d.naive_utc()) else {
                 b.append_null();
                 continue;
             };
-            let Some(v) = extract(&field, dt, utc) else {
+            let Some(v) = extract(&field, dt, utc, is_tz.then_some(offset)) else {
                 return exec_err!(
                     "unit \"{field}\" not supported for type {}",
                     if is_date {
@@ -192,10 +202,10 @@ impl ScalarUDFImpl for PgExtract {
     }
 }
 
-/// The `pg_extract` function for a session with time zone offset `tz_offset_secs`.
-pub fn pg_extract_udf(tz_offset_secs: i32) -> ScalarUDF {
+/// The `pg_extract` function for a session in time zone `tz`.
+pub fn pg_extract_udf(tz: TimeZoneSetting) -> ScalarUDF {
     ScalarUDF::new_from_impl(PgExtract {
         sig: Signature::any(2, Volatility::Stable),
-        tz_offset_secs,
+        tz,
     })
 }

@@ -138,7 +138,7 @@ pub fn try_build(
     targets: &[usize],
     source: &ast::Query,
     params: Option<&[ScalarValue]>,
-    tz_offset_secs: i32,
+    tz: strata_pgtypes::tz::TimeZoneSetting,
 ) -> Result<Option<RecordBatch>> {
     let Some(values) = values_of(source) else {
         return Ok(None);
@@ -192,7 +192,7 @@ pub fn try_build(
                 field.data_type(),
                 DataType::Float32 | DataType::Float64 | DataType::Utf8
             );
-            let mut b = ColumnBuilder::new(field, rows, tz_offset_secs);
+            let mut b = ColumnBuilder::new(field, rows, tz);
             for r in &cells {
                 match &r[ci] {
                     Cell::Null => b.append_null(),
@@ -215,14 +215,14 @@ pub fn try_build(
             let v = match &r[ci] {
                 Cell::Null => ScalarValue::try_from(field.data_type())?,
                 Cell::Text(s) => {
-                    let mut b = ColumnBuilder::new(field, 1, tz_offset_secs);
+                    let mut b = ColumnBuilder::new(field, 1, tz);
                     b.append_text(s).map_err(|e| value_error(e, field))?;
                     ScalarValue::try_from_array(&b.finish(), 0)?
                 }
                 Cell::Number(s) => {
                     let v = strata_pgtypes::decode::parse_numeric_literal(s)
                         .map_err(|e| value_error(e, field))?;
-                    let a = strata_pgtypes::decode::scalar_to_array(&v, field, tz_offset_secs)
+                    let a = strata_pgtypes::decode::scalar_to_array(&v, field, tz)
                         .map_err(|e| value_error(e, field))?;
                     ScalarValue::try_from_array(&a, 0)?
                 }
@@ -237,7 +237,7 @@ pub fn try_build(
                             format!("there is no parameter ${n}"),
                         )
                     })?;
-                    scalar_to_field(p, field, tz_offset_secs)?
+                    scalar_to_field(p, field, tz)?
                 }
                 Cell::Now => match field.data_type() {
                     DataType::Timestamp(_, tz) => {
@@ -271,7 +271,11 @@ fn value_error(e: strata_pgtypes::decode::DecodeError, _field: &Field) -> Error 
 }
 
 /// Converts a bound parameter to the column's type.
-fn scalar_to_field(v: &ScalarValue, field: &Field, tz_offset_secs: i32) -> Result<ScalarValue> {
+fn scalar_to_field(
+    v: &ScalarValue,
+    field: &Field,
+    tz: strata_pgtypes::tz::TimeZoneSetting,
+) -> Result<ScalarValue> {
     if v.is_null() {
         return Ok(ScalarValue::try_from(field.data_type())?);
     }
@@ -282,12 +286,12 @@ fn scalar_to_field(v: &ScalarValue, field: &Field, tz_offset_secs: i32) -> Resul
     | ScalarValue::LargeUtf8(Some(s))
     | ScalarValue::Utf8View(Some(s)) = v
     {
-        let mut b = ColumnBuilder::new(field, 1, tz_offset_secs);
+        let mut b = ColumnBuilder::new(field, 1, tz);
         b.append_text(s).map_err(|e| value_error(e, field))?;
         return Ok(ScalarValue::try_from_array(&b.finish(), 0)?);
     }
     let arr = v.to_array()?;
-    let c = crate::dml::convert_column(&arr, field, tz_offset_secs)?;
+    let c = crate::dml::convert_column(&arr, field, tz)?;
     Ok(ScalarValue::try_from_array(&c, 0)?)
 }
 
@@ -298,7 +302,7 @@ pub fn build_raw(
     targets: &[usize],
     sql: &str,
     raw: &crate::fast_scan::RawInsert,
-    tz_offset_secs: i32,
+    tz: strata_pgtypes::tz::TimeZoneSetting,
 ) -> Result<Option<RecordBatch>> {
     use crate::fast_scan::RawCell;
     for row in &raw.rows {
@@ -329,7 +333,7 @@ pub fn build_raw(
             field.data_type(),
             DataType::Float32 | DataType::Float64 | DataType::Utf8
         );
-        let mut b = ColumnBuilder::new(field, rows, tz_offset_secs);
+        let mut b = ColumnBuilder::new(field, rows, tz);
         for r in &raw.rows {
             match r[ci] {
                 RawCell::Null => b.append_null(),

@@ -25,6 +25,7 @@ pub mod functions;
 pub mod names;
 pub mod params;
 pub mod pg_functions;
+pub mod pg_semantics;
 pub mod pg_types;
 pub mod rewrite;
 pub mod session;

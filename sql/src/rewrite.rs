@@ -1,6 +1,8 @@
 //! sqlparser AST rewrites that make PostgreSQL syntax mean what it means in PostgreSQL
 //! before DataFusion plans it:
 //!
+//! - `interval * number`, `number * interval` and `interval / number` become
+//!   `pg_interval_mul` / `pg_interval_div` (PostgreSQL's `interval_mul`/`interval_div`);
 //! - string literals cast to `interval`, `bytea`, `json`/`jsonb` are parsed with
 //!   PostgreSQL's input syntax (`'1 day 23:59:50'`, `'\x00ff'`, jsonb normalisation);
 //!   DataFusion's own parsers differ or lack these types;
@@ -12,6 +14,7 @@ use std::ops::ControlFlow;
 use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit};
 use sqlparser::ast::{self, Expr, Value, VisitMut, VisitorMut};
 use strata_pgtypes::decode::{ScalarLike, parse_text_value};
+use strata_pgtypes::tz::TimeZoneSetting;
 
 fn literal_text(e: &Expr) -> Option<&str> {
     match e {
@@ -36,7 +39,7 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
                 months,
                 days,
                 nanos,
-            } = parse_text_value(text, &f, 0).ok()?
+            } = parse_text_value(text, &f, TimeZoneSetting::UTC).ok()?
             else {
                 return None;
             };
@@ -52,7 +55,8 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
         }
         ast::DataType::Bytea => {
             let f = Field::new("v", DataType::Binary, true);
-            let ScalarLike::Bytes(b) = parse_text_value(text, &f, 0).ok()? else {
+            let ScalarLike::Bytes(b) = parse_text_value(text, &f, TimeZoneSetting::UTC).ok()?
+            else {
                 return None;
             };
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -70,7 +74,7 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
                 tag.to_string(),
             );
             let f = Field::new("v", DataType::Utf8, true).with_metadata(md);
-            let ScalarLike::Str(s) = parse_text_value(text, &f, 0).ok()? else {
+            let ScalarLike::Str(s) = parse_text_value(text, &f, TimeZoneSetting::UTC).ok()? else {
                 return None;
             };
             Some(Expr::value(Value::SingleQuotedString(s)))
@@ -106,8 +110,22 @@ impl VisitorMut for Literals {
                 int_literal(left),
             ) {
                 (Some(iv), Some(n), _, _) | (_, _, Some(iv), Some(n)) => scale_interval(iv, n),
+                // otherwise `interval * number` / `number * interval` with any expressions
+                _ if is_interval_expr(left) && !is_interval_expr(right) => {
+                    Some(interval_call("pg_interval_mul", left, right))
+                }
+                _ if is_interval_expr(right) && !is_interval_expr(left) => {
+                    Some(interval_call("pg_interval_mul", right, left))
+                }
                 _ => None,
             },
+            Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::Divide,
+                right,
+            } if is_interval_expr(left) && !is_interval_expr(right) => {
+                Some(interval_call("pg_interval_div", left, right))
+            }
             Expr::Extract { field, expr, .. } => extract_field_name(field).map(|name| {
                 Expr::Function(ast::Function {
                     name: ast::ObjectName::from(vec![ast::Ident::new("pg_extract")]),
@@ -162,6 +180,60 @@ fn interval_parts(e: &Expr) -> Option<(i64, i64, i64)> {
         }
         _ => None,
     }
+}
+
+/// Whether an expression is an interval by its form (a literal, a cast to interval, a sum
+/// of intervals, or one of our interval functions); columns of type interval are not seen.
+fn is_interval_expr(e: &Expr) -> bool {
+    match e {
+        Expr::Interval(_) => true,
+        Expr::Cast { data_type, .. } => is_interval(data_type),
+        Expr::TypedString(ts) => is_interval(&ts.data_type),
+        Expr::Nested(x) => is_interval_expr(x),
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus | ast::UnaryOperator::Plus,
+            expr,
+        } => is_interval_expr(expr),
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Plus | ast::BinaryOperator::Minus,
+            right,
+        } => is_interval_expr(left) && is_interval_expr(right),
+        Expr::Function(f) => {
+            let n = f.name.to_string().to_ascii_lowercase();
+            n == "pg_interval_mul" || n == "pg_interval_div"
+        }
+        _ => false,
+    }
+}
+
+/// `name(interval, CAST(number AS DOUBLE PRECISION))` (PostgreSQL's `interval_mul` and
+/// `interval_div` take a float8 factor).
+fn interval_call(name: &str, interval: &Expr, number: &Expr) -> Expr {
+    let arg = |e: Expr| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e));
+    Expr::Function(ast::Function {
+        name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![
+                arg(interval.clone()),
+                arg(Expr::Cast {
+                    kind: ast::CastKind::Cast,
+                    expr: Box::new(number.clone()),
+                    data_type: ast::DataType::DoublePrecision,
+                    array: false,
+                    format: None,
+                }),
+            ],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
 }
 
 fn int_literal(e: &Expr) -> Option<i64> {
@@ -224,6 +296,9 @@ fn extract_field_name(f: &ast::DateTimeField) -> Option<String> {
             | "decade"
             | "century"
             | "millennium"
+            | "timezone"
+            | "timezone_hour"
+            | "timezone_minute"
     )
     .then_some(s)
 }

@@ -278,14 +278,8 @@ impl Session {
                 let built = match cat.table(&raw.table) {
                     Some(def) => {
                         let targets = dml::target_columns(def, &raw.columns)?;
-                        crate::fast_insert::build_raw(
-                            def,
-                            &targets,
-                            sql,
-                            raw,
-                            self.settings.tz_offset_secs,
-                        )?
-                        .map(|b| (Arc::clone(def), b))
+                        crate::fast_insert::build_raw(def, &targets, sql, raw, self.settings.tz)?
+                            .map(|b| (Arc::clone(def), b))
                     }
                     None => None,
                 };
@@ -1271,13 +1265,9 @@ impl Session {
             self.engine.write(def.id, batch).await?;
             return Ok(1);
         };
-        if let Some(batch) = crate::fast_insert::try_build(
-            &def,
-            &targets,
-            source,
-            params,
-            self.settings.tz_offset_secs,
-        )? {
+        if let Some(batch) =
+            crate::fast_insert::try_build(&def, &targets, source, params, self.settings.tz)?
+        {
             let n = batch.num_rows() as u64;
             self.engine.write(def.id, batch).await?;
             return Ok(n);
@@ -1294,7 +1284,7 @@ impl Session {
             &def,
             &targets,
             plan,
-            self.settings.tz_offset_secs,
+            self.settings.tz,
         )
         .await
     }

@@ -1,6 +1,8 @@
 //! Session settings: what `SET`, `SHOW` and `RESET` act on, and what the wire layer
 //! reports as ParameterStatus.
 
+use strata_pgtypes::tz::TimeZoneSetting;
+
 use crate::error::{Error, Result, SqlState};
 
 /// Parameters that the server reports to the client on change (ParameterStatus).
@@ -27,8 +29,8 @@ pub const SERVER_VERSION: &str = concat!("15.0 (Strata ", env!("CARGO_PKG_VERSIO
 pub struct Settings {
     /// The TimeZone setting as the user gave it (normalised: `UTC`, `+05:30`, ...).
     pub timezone: String,
-    /// Offset of the TimeZone in seconds east of UTC.
-    pub tz_offset_secs: i32,
+    /// The TimeZone: a fixed offset or an IANA zone.
+    pub tz: TimeZoneSetting,
     pub datestyle: String,
     pub application_name: String,
     pub client_encoding: String,
@@ -45,7 +47,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             timezone: "UTC".into(),
-            tz_offset_secs: 0,
+            tz: TimeZoneSetting::UTC,
             datestyle: "ISO, MDY".into(),
             application_name: String::new(),
             client_encoding: "UTF8".into(),
@@ -94,12 +96,17 @@ const PASSIVE: &[(&str, &str)] = &[
 ];
 
 impl Settings {
-    /// The TimeZone as an offset string DataFusion accepts (`+00:00`).
-    pub fn timezone_offset_string(&self) -> String {
-        let s = self.tz_offset_secs;
-        let sign = if s < 0 { '-' } else { '+' };
-        let a = s.unsigned_abs();
-        format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+    /// The TimeZone as DataFusion's `execution.time_zone` (`+05:30`, `Europe/Berlin`).
+    pub fn datafusion_time_zone(&self) -> String {
+        match self.tz.iana_name() {
+            Some(name) => name.to_string(),
+            None => {
+                let s = self.tz.fixed_offset().unwrap_or(0);
+                let sign = if s < 0 { '-' } else { '+' };
+                let a = s.unsigned_abs();
+                format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+            }
+        }
     }
 
     /// The canonical PostgreSQL name of a parameter, or None if unknown.
@@ -130,9 +137,9 @@ impl Settings {
         let report = |n: &str, v: &str| Some((n.to_string(), v.to_string()));
         match canon {
             "TimeZone" => {
-                let (norm, off) = parse_timezone(value)?;
+                let (norm, tz) = parse_timezone(value)?;
                 self.timezone = norm.clone();
-                self.tz_offset_secs = off;
+                self.tz = tz;
                 Ok(report("TimeZone", &norm))
             }
             "DateStyle" => {
@@ -291,19 +298,19 @@ impl Settings {
 }
 
 /// Parses a TimeZone value with PostgreSQL's rules (a bare number is hours east of UTC;
-/// a POSIX string such as `'+05:30'` or `'UTC+3'` is *west* of UTC). Strata has no time
-/// zone database: UTC and fixed offsets only.
-pub fn parse_timezone(value: &str) -> Result<(String, i32)> {
+/// a POSIX string such as `'+05:30'` or `'UTC+3'` is *west* of UTC; otherwise an IANA
+/// zone name, case-insensitive). Returns the name SHOW reports (PostgreSQL shows a zone
+/// name with the tz database's spelling: `europe/berlin` → `Europe/Berlin`).
+pub fn parse_timezone(value: &str) -> Result<(String, TimeZoneSetting)> {
     let v = value.trim();
-    match strata_pgtypes::encode::TimeZoneSetting::parse(v) {
-        Some(tz) if tz.seconds_east == 0 && !v.chars().any(|c| c.is_ascii_digit()) => {
-            Ok(("UTC".into(), 0))
+    match TimeZoneSetting::parse(v) {
+        Some(tz) if tz.fixed_offset() == Some(0) && !v.chars().any(|c| c.is_ascii_digit()) => {
+            Ok(("UTC".into(), tz))
         }
-        Some(tz) => Ok((v.to_string(), tz.seconds_east)),
-        None => Err(Error::with_hint(
+        Some(tz) => Ok((tz.iana_name().unwrap_or(v).to_string(), tz)),
+        None => Err(Error::user(
             SqlState::InvalidParameterValue,
             format!("invalid value for parameter \"TimeZone\": \"{value}\""),
-            "Strata supports UTC and fixed offsets (SET TIME ZONE 5, or POSIX '<+05>-05'); named zones such as Europe/Paris are not available.",
         )),
     }
 }
@@ -331,11 +338,17 @@ mod tests {
 
     #[test]
     fn timezone_forms() {
-        assert_eq!(parse_timezone("UTC").unwrap(), ("UTC".into(), 0));
+        let off = |v: &str| parse_timezone(v).unwrap().1.fixed_offset();
+        assert_eq!(parse_timezone("UTC").unwrap().0, "UTC");
+        assert_eq!(off("UTC"), Some(0));
         // PostgreSQL: a bare number is east of UTC, a POSIX string is west.
-        assert_eq!(parse_timezone("5").unwrap().1, 5 * 3600);
-        assert_eq!(parse_timezone("+05:30").unwrap().1, -19800);
-        assert!(parse_timezone("Mars/Olympus").is_err());
+        assert_eq!(off("5"), Some(5 * 3600));
+        assert_eq!(off("+05:30"), Some(-19800));
+        let (name, tz) = parse_timezone("europe/berlin").unwrap();
+        assert_eq!(name, "Europe/Berlin");
+        assert_eq!(tz.iana_name(), Some("Europe/Berlin"));
+        let e = parse_timezone("Mars/Olympus").unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::InvalidParameterValue);
     }
 
     #[test]

@@ -383,7 +383,11 @@ fn continuous_aggregates(cat: &CatalogState) -> Vec<ArrayRef> {
 /// Parses an interval as PostgreSQL's `interval_in` does (NULL if it does not parse).
 fn parse_interval(s: &str) -> Option<IntervalMonthDayNano> {
     let field = Field::new("i", DataType::Interval(IntervalUnit::MonthDayNano), true);
-    match strata_pgtypes::decode::parse_text_value(s, &field, 0) {
+    match strata_pgtypes::decode::parse_text_value(
+        s,
+        &field,
+        strata_pgtypes::tz::TimeZoneSetting::UTC,
+    ) {
         Ok(strata_pgtypes::decode::ScalarLike::IntervalMDN {
             months,
             days,

@@ -156,7 +156,7 @@ fn deadline_of(session: &Session) -> Option<tokio::time::Instant> {
 
 fn text_options(session: &Session) -> TextOptions {
     TextOptions {
-        timezone: TimeZoneSetting::fixed(session.settings.tz_offset_secs),
+        timezone: session.settings.tz,
         extra_float_digits: session.settings.extra_float_digits,
     }
 }
@@ -350,7 +350,7 @@ pub struct CopyState {
     pending_bytes: usize,
     rows: u64,
     error: Option<Error>,
-    tz: i32,
+    tz: TimeZoneSetting,
 }
 
 /// COPY data is committed in one WAL record per this many bytes of parsed rows; a COPY
@@ -493,7 +493,7 @@ impl Inner {
             ),
             Output::CopyIn(target) => {
                 let ncols = target.targets.len();
-                let parser = new_copy_parser(&target, session.settings.tz_offset_secs);
+                let parser = new_copy_parser(&target, session.settings.tz);
                 *state.copy.lock().await = Some(CopyState {
                     target,
                     parser,
@@ -501,7 +501,7 @@ impl Inner {
                     pending_bytes: 0,
                     rows: 0,
                     error: None,
-                    tz: session.settings.tz_offset_secs,
+                    tz: session.settings.tz,
                 });
                 Response::CopyIn(CopyResponse::new(0, ncols, stream::empty()))
             }
@@ -509,7 +509,7 @@ impl Inner {
     }
 }
 
-fn new_copy_parser(target: &CopyIn, tz: i32) -> strata_pgtypes::copy::CopyParser {
+fn new_copy_parser(target: &CopyIn, tz: TimeZoneSetting) -> strata_pgtypes::copy::CopyParser {
     use strata_pgtypes::copy::{CopyFormat as F, CopyOptions, CopyParser};
     let schema = target.table.arrow_schema();
     let fields: Vec<Field> = target
@@ -686,7 +686,10 @@ fn codes_of(f: Option<&Format>, n: usize) -> Vec<i16> {
 }
 
 /// Decodes bound parameters into values of the prepared parameter types.
-fn decode_params(portal: &Portal<PreparedStmt>, tz: i32) -> Result<Vec<ScalarValue>, Error> {
+fn decode_params(
+    portal: &Portal<PreparedStmt>,
+    tz: TimeZoneSetting,
+) -> Result<Vec<ScalarValue>, Error> {
     let p = &portal.statement.statement.prepared;
     let declared = &portal.statement.parameter_types;
     let mut out = Vec::with_capacity(portal.parameters.len());
@@ -808,7 +811,7 @@ impl ExtendedQueryHandler for Inner {
         let state = conn(client)?;
         let mut session = state.session.lock().await;
         let p = Arc::clone(&portal.statement.statement.prepared);
-        let params = match decode_params(portal, session.settings.tz_offset_secs) {
+        let params = match decode_params(portal, session.settings.tz) {
             Ok(v) => v,
             Err(e) => return Err(to_pgwire(&e)),
         };

@@ -6,6 +6,7 @@ use arrow::datatypes::{
 };
 
 use super::*;
+use crate::tz::TimeZoneSetting;
 
 fn col(name: &str, dt: DataType, tag: &str, nullable: bool) -> Field {
     Field::new(name, dt, nullable).with_metadata(HashMap::from([(
@@ -38,8 +39,13 @@ fn parse_all(
     chunks: &[&[u8]],
     batch_rows: usize,
 ) -> Result<Vec<RecordBatch>, CopyError> {
-    let mut p =
-        CopyParser::new(Arc::clone(schema), opts.clone(), batch_rows, 0).with_table_name("t");
+    let mut p = CopyParser::new(
+        Arc::clone(schema),
+        opts.clone(),
+        batch_rows,
+        TimeZoneSetting::fixed(0),
+    )
+    .with_table_name("t");
     let mut out = Vec::new();
     for c in chunks {
         out.extend(p.feed(c)?);
@@ -182,7 +188,13 @@ fn csv_quotes_newlines_header() {
 #[test]
 fn csv_unterminated_quote() {
     let s = schema_avw_text();
-    let mut p = CopyParser::new(Arc::clone(&s), CopyOptions::csv(), 10, 0).with_table_name("t");
+    let mut p = CopyParser::new(
+        Arc::clone(&s),
+        CopyOptions::csv(),
+        10,
+        TimeZoneSetting::fixed(0),
+    )
+    .with_table_name("t");
     assert!(p.feed(b"1,a,b\n2,\"open\nstill open").unwrap().is_empty());
     let e = p.finish().unwrap_err();
     assert_eq!(
@@ -297,7 +309,12 @@ fn bad_value_names_line_and_column() {
     );
 
     // with no table name
-    let mut p = CopyParser::new(Arc::clone(&s), CopyOptions::text(), 10, 0);
+    let mut p = CopyParser::new(
+        Arc::clone(&s),
+        CopyOptions::text(),
+        10,
+        TimeZoneSetting::fixed(0),
+    );
     let e = p.feed(b"x\ty\t1\n").unwrap_err();
     assert_eq!(e.context, "COPY, line 1, column a: \"x\"");
 }
@@ -305,7 +322,12 @@ fn bad_value_names_line_and_column() {
 #[test]
 fn batches_and_row_counts() {
     let s = schema_avw(true);
-    let mut p = CopyParser::new(Arc::clone(&s), CopyOptions::text(), 2, 0);
+    let mut p = CopyParser::new(
+        Arc::clone(&s),
+        CopyOptions::text(),
+        2,
+        TimeZoneSetting::fixed(0),
+    );
     let b1 = p.feed(b"1\ta\t1\n2\tb\t2\n3\tc\t3\n4\td").unwrap();
     assert_eq!(b1.len(), 1);
     assert_eq!(b1[0].num_rows(), 2);
@@ -318,11 +340,21 @@ fn batches_and_row_counts() {
     assert_eq!(last.schema(), s);
     assert_eq!(rows(&[last]), vec![r(&["5", "e", "5"])]);
     // nothing left → None
-    let mut p = CopyParser::new(Arc::clone(&s), CopyOptions::text(), 2, 0);
+    let mut p = CopyParser::new(
+        Arc::clone(&s),
+        CopyOptions::text(),
+        2,
+        TimeZoneSetting::fixed(0),
+    );
     assert_eq!(p.feed(b"1\ta\t1\n2\tb\t2\n").unwrap().len(), 1);
     assert!(p.finish().unwrap().is_none());
     // empty input
-    let mut p = CopyParser::new(Arc::clone(&s), CopyOptions::csv(), 2, 0);
+    let mut p = CopyParser::new(
+        Arc::clone(&s),
+        CopyOptions::csv(),
+        2,
+        TimeZoneSetting::fixed(0),
+    );
     assert!(p.finish().unwrap().is_none());
     assert_eq!(p.rows(), 0);
 }
@@ -338,7 +370,12 @@ fn typed_columns_timestamptz_session_zone() {
         ),
         col("usage", DataType::Float64, "float8", true),
     ]));
-    let mut p = CopyParser::new(Arc::clone(&s), CopyOptions::csv(), 10, 3600);
+    let mut p = CopyParser::new(
+        Arc::clone(&s),
+        CopyOptions::csv(),
+        10,
+        TimeZoneSetting::fixed(3600),
+    );
     p.feed(b"2024-01-01 01:00:00,1.5\n2024-01-01 00:00:00+00,NaN\n\"2024-01-01T00:00:00Z\",\n")
         .unwrap();
     let b = p.finish().unwrap().unwrap();

@@ -8,6 +8,7 @@
 
 use super::DecodeError;
 use super::num::is_pg_space;
+use crate::tz::TimeZoneSetting;
 
 pub(crate) const USECS_PER_SEC: i64 = 1_000_000;
 pub(crate) const USECS_PER_DAY: i64 = 86_400 * USECS_PER_SEC;
@@ -118,9 +119,9 @@ pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-/// Today's date (days since 1970) in a zone `tz` seconds east of UTC.
-pub(crate) fn local_today(tz: i32) -> i64 {
-    (now_usecs() + tz as i64 * USECS_PER_SEC).div_euclid(USECS_PER_DAY)
+/// Today's date (days since 1970) in the zone `tz`.
+pub(crate) fn local_today(tz: TimeZoneSetting) -> i64 {
+    tz.utc_to_local_usecs(now_usecs()).div_euclid(USECS_PER_DAY)
 }
 
 /// Current time as microseconds since 1970 UTC.
@@ -132,7 +133,7 @@ pub(crate) fn now_usecs() -> i64 {
 // Public entry points (crate-internal)
 
 /// Parse a `date` (days since 1970).
-pub(crate) fn parse_date(b: &[u8], session_tz: i32) -> Result<i32, DecodeError> {
+pub(crate) fn parse_date(b: &[u8], session_tz: TimeZoneSetting) -> Result<i32, DecodeError> {
     if let Some(d) = fast_date(b) {
         return Ok(d);
     }
@@ -153,27 +154,29 @@ pub(crate) fn parse_date(b: &[u8], session_tz: i32) -> Result<i32, DecodeError> 
 }
 
 /// Parse a `timestamp` (wall-clock microseconds since 1970; any zone is ignored).
-pub(crate) fn parse_timestamp(b: &[u8], session_tz: i32) -> Result<i64, DecodeError> {
+pub(crate) fn parse_timestamp(b: &[u8], session_tz: TimeZoneSetting) -> Result<i64, DecodeError> {
     parse_ts(b, session_tz, DtTarget::Timestamp)
 }
 
 /// Parse a `timestamptz` (UTC microseconds since 1970). Without an explicit zone the input
-/// is local time at `session_tz` seconds east of UTC.
-pub(crate) fn parse_timestamptz(b: &[u8], session_tz: i32) -> Result<i64, DecodeError> {
+/// is local time in `session_tz`.
+pub(crate) fn parse_timestamptz(b: &[u8], session_tz: TimeZoneSetting) -> Result<i64, DecodeError> {
     parse_ts(b, session_tz, DtTarget::Timestamptz)
 }
 
-fn parse_ts(b: &[u8], session_tz: i32, target: DtTarget) -> Result<i64, DecodeError> {
+fn parse_ts(b: &[u8], session_tz: TimeZoneSetting, target: DtTarget) -> Result<i64, DecodeError> {
     let with_tz = target == DtTarget::Timestamptz;
     if let Some((local, tz)) = fast_timestamp(b) {
         return Ok(if with_tz {
-            local - tz.unwrap_or(session_tz) as i64 * USECS_PER_SEC
+            match tz {
+                Some(off) => local - off as i64 * USECS_PER_SEC,
+                None => session_tz.local_to_utc_usecs(local),
+            }
         } else {
             local
         });
     }
     let r = decode(b, session_tz).map_err(|e| dt_error(e, b, target))?;
-    let tzu = session_tz as i64 * USECS_PER_SEC;
     let v = match r {
         Decoded::Special(sp) => match sp {
             Special::Infinity => return Ok(i64::MAX),
@@ -181,7 +184,11 @@ fn parse_ts(b: &[u8], session_tz: i32, target: DtTarget) -> Result<i64, DecodeEr
             Special::Epoch => return Ok(0),
             Special::Now => {
                 let now = now_usecs();
-                return Ok(if with_tz { now } else { now + tzu });
+                return Ok(if with_tz {
+                    now
+                } else {
+                    session_tz.utc_to_local_usecs(now)
+                });
             }
         },
         Decoded::Fields(f) => {
@@ -190,9 +197,10 @@ fn parse_ts(b: &[u8], session_tz: i32, target: DtTarget) -> Result<i64, DecodeEr
             }
             let local = f.days as i128 * USECS_PER_DAY as i128 + f.time_usecs as i128;
             let v = if with_tz {
-                local
-                    - f.tz.map(|t| t as i64).unwrap_or(session_tz as i64) as i128
-                        * USECS_PER_SEC as i128
+                let zone = f.tz.unwrap_or(session_tz);
+                // the offset of a zone with rules depends on the (clamped) local time
+                let l = local.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+                local - zone.local_offset_usecs(l) as i128 * USECS_PER_SEC as i128
             } else {
                 local
             };
@@ -587,8 +595,8 @@ pub(crate) struct Fields {
     days: i64,
     /// Microseconds since local midnight (may be 24h for `24:00:00` or leap seconds).
     time_usecs: i64,
-    /// Explicit zone, seconds east of UTC.
-    tz: Option<i32>,
+    /// Explicit zone.
+    tz: Option<TimeZoneSetting>,
 }
 
 pub(crate) enum Decoded {
@@ -694,7 +702,7 @@ struct St {
     mon: Option<u32>,
     mday: Option<u32>,
     time: Option<(i64, i64, i64, i64)>,
-    tz: Option<i32>,
+    tz: Option<TimeZoneSetting>,
     bc: bool,
     pm: Option<bool>,
     special: Option<Special>,
@@ -779,10 +787,10 @@ fn decode_date_tok(s: &[u8], st: &mut St) -> Result<(), DtErr> {
 
 /// Decode lowercased input into fields or a special value.
 ///
-/// `today`/`tomorrow`/`yesterday` resolve against the session zone (`session_tz` seconds
+/// `today`/`tomorrow`/`yesterday` resolve against the session zone (`session_tz`,
 /// east of UTC) and combine with a time of day; `epoch`/`infinity` ignore other fields
 /// (as PostgreSQL does); `now` must stand alone.
-pub(crate) fn decode(input: &[u8], session_tz: i32) -> Result<Decoded, DtErr> {
+pub(crate) fn decode(input: &[u8], session_tz: TimeZoneSetting) -> Result<Decoded, DtErr> {
     let lc = input.to_ascii_lowercase();
     let toks = tokenize(&lc)?;
     if toks.is_empty() {
@@ -804,7 +812,13 @@ pub(crate) fn decode(input: &[u8], session_tz: i32) -> Result<Decoded, DtErr> {
                     if st.tz.is_some() {
                         return Err(DtErr::BadFormat);
                     }
-                    match tz_name(s).or_else(|| posix_utc_offset(s)) {
+                    match tz_name(s)
+                        .or_else(|| posix_utc_offset(s))
+                        .map(TimeZoneSetting::fixed)
+                        .or_else(|| {
+                            crate::tz::lookup_name(&String::from_utf8_lossy(s))
+                                .map(TimeZoneSetting::named)
+                        }) {
                         Some(z) => st.tz = Some(z),
                         None => {
                             return Err(DtErr::UnknownTz(String::from_utf8_lossy(s).into_owned()));
@@ -828,7 +842,7 @@ pub(crate) fn decode(input: &[u8], session_tz: i32) -> Result<Decoded, DtErr> {
                 if st.tz.is_some() {
                     return Err(DtErr::BadFormat);
                 }
-                st.tz = Some(parse_tz_tok(s)?);
+                st.tz = Some(TimeZoneSetting::fixed(parse_tz_tok(s)?));
             }
             FType::Number => {
                 let date_done = st.year.is_some() && st.mon.is_some() && st.mday.is_some();
@@ -910,7 +924,7 @@ pub(crate) fn decode(input: &[u8], session_tz: i32) -> Result<Decoded, DtErr> {
                     if st.tz.is_some() {
                         return Err(DtErr::BadFormat);
                     }
-                    st.tz = Some(z);
+                    st.tz = Some(TimeZoneSetting::fixed(z));
                 } else {
                     return Err(DtErr::BadFormat);
                 }

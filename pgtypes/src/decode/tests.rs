@@ -8,6 +8,7 @@ use arrow::datatypes::{
 };
 
 use super::*;
+use crate::tz::TimeZoneSetting;
 
 #[path = "pg_cases.rs"]
 mod pg_cases;
@@ -89,22 +90,6 @@ type KnownDiff = (
     Result<(), (&'static str, &'static str)>,
 );
 const KNOWN_DIFFS: &[KnownDiff] = &[
-    // No tz database: full zone names other than UTC aliases are rejected.
-    (
-        "date",
-        "2024-01-31 America/New_York",
-        Err(("22023", "time zone \"america/new_york\" not recognized")),
-    ),
-    (
-        "timestamp",
-        "2024-01-01 00:05:00 America/New_York",
-        Err(("22023", "time zone \"america/new_york\" not recognized")),
-    ),
-    (
-        "timestamptz",
-        "2024-01-01 00:05:00 Europe/Berlin",
-        Err(("22023", "time zone \"europe/berlin\" not recognized")),
-    ),
     // Decimal128 has no NaN.
     (
         "numeric(38,10)",
@@ -127,7 +112,7 @@ fn text_input_matches_postgres() {
     let mut failures = Vec::new();
     for (t, input, expect) in pg_cases::PG_CASES {
         let f = field(t);
-        let got = parse_text_value(input, &f, 0);
+        let got = parse_text_value(input, &f, TimeZoneSetting::fixed(0));
         if let Some((_, _, known)) = KNOWN_DIFFS
             .iter()
             .find(|(kt, ki, _)| kt == t && ki == input)
@@ -145,7 +130,12 @@ fn text_input_matches_postgres() {
                 let want = match *t {
                     "json" | "text" => ScalarLike::Str(String::from_utf8(bytes).unwrap()),
                     "jsonb" => ScalarLike::Str(String::from_utf8(bytes[1..].to_vec()).unwrap()),
-                    _ => match parse_binary_value_for_field(&bytes, oid_of(t), &f, 0) {
+                    _ => match parse_binary_value_for_field(
+                        &bytes,
+                        oid_of(t),
+                        &f,
+                        TimeZoneSetting::fixed(0),
+                    ) {
                         Ok(w) => w,
                         Err(e) => {
                             failures.push(format!(
@@ -188,12 +178,12 @@ fn column_builder_matches_parse_text_value() {
     // The builder's direct paths must agree with parse_text_value.
     for (t, input, _) in pg_cases::PG_CASES {
         let f = field(t);
-        let mut b = ColumnBuilder::new(&f, 4, 0);
+        let mut b = ColumnBuilder::new(&f, 4, TimeZoneSetting::fixed(0));
         let direct = b.append_text(input);
-        let via = parse_text_value(input, &f, 0);
+        let via = parse_text_value(input, &f, TimeZoneSetting::fixed(0));
         match (direct, via) {
             (Ok(()), Ok(v)) => {
-                let mut b2 = ColumnBuilder::new(&f, 4, 0);
+                let mut b2 = ColumnBuilder::new(&f, 4, TimeZoneSetting::fixed(0));
                 b2.append_scalar(&v).unwrap();
                 let (a1, a2) = (b.finish(), b2.finish());
                 assert_eq!(a1.to_data(), a2.to_data(), "{t} {input:?}");
@@ -205,7 +195,56 @@ fn column_builder_matches_parse_text_value() {
 }
 
 fn ts(s: &str, tz: i32) -> ScalarLike {
-    parse_text_value(s, &field("timestamptz"), tz).unwrap()
+    parse_text_value(s, &field("timestamptz"), TimeZoneSetting::fixed(tz)).unwrap()
+}
+
+fn ts_in(s: &str, zone: &str) -> i64 {
+    let tz = TimeZoneSetting::parse(zone).unwrap();
+    match parse_text_value(s, &field("timestamptz"), tz).unwrap() {
+        ScalarLike::TimestamptzMicros(t) => t / 1_000_000,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn timestamptz_named_session_zone() {
+    // PostgreSQL 15: set timezone = '<zone>'; select extract(epoch from '<input>'::timestamptz);
+    // Berlin: a time in the spring-forward gap takes the offset before it (02:30 = 01:30Z,
+    // shown as 03:30+02); an ambiguous time in the fall-back overlap takes the one after.
+    assert_eq!(ts_in("2024-07-01 14:00", "Europe/Berlin"), 1_719_835_200);
+    assert_eq!(ts_in("2024-01-01 13:00:00", "Europe/Berlin"), 1_704_110_400);
+    assert_eq!(ts_in("2024-03-31 02:30", "Europe/Berlin"), 1_711_848_600);
+    assert_eq!(ts_in("2024-10-27 02:30", "Europe/Berlin"), 1_729_992_600);
+    // New York: 2024-03-10 02:30 → 03:30-04; 2024-11-03 01:30 → 01:30-05
+    assert_eq!(ts_in("2024-03-10 02:30", "America/New_York"), 1_710_055_800);
+    assert_eq!(ts_in("2024-11-03 01:30", "America/New_York"), 1_730_615_400);
+    // Lord Howe (30-minute DST): 2024-04-07 01:45 → 01:45+10:30; 2024-10-06 02:15 → 02:45+11
+    assert_eq!(
+        ts_in("2024-04-07 01:45", "Australia/Lord_Howe"),
+        1_712_416_500
+    );
+    assert_eq!(
+        ts_in("2024-10-06 02:15", "Australia/Lord_Howe"),
+        1_728_143_100
+    );
+    // an explicit zone wins, also a named one in the literal
+    assert_eq!(ts_in("2024-07-01 12:00+00", "Europe/Berlin"), 1_719_835_200);
+    assert_eq!(
+        ts_in("2024-07-01 14:00 Europe/Berlin", "UTC"),
+        1_719_835_200
+    );
+    assert_eq!(
+        ts_in("2024-07-01 08:00 america/new_york", "Asia/Tokyo"),
+        1_719_835_200
+    );
+    // timestamptz -> timestamp in the zone: 2024-11-03 06:30Z is 01:30 local (EST)
+    let tz = TimeZoneSetting::parse("America/New_York").unwrap();
+    let utc = ScalarLike::TimestamptzMicros(1_730_615_400_000_000);
+    let a = scalar_to_array(&utc, &field("timestamp"), tz).unwrap();
+    let local = a
+        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+        .value(0);
+    assert_eq!(local, (1_730_615_400 - 5 * 3600) * 1_000_000);
 }
 
 #[test]
@@ -255,7 +294,7 @@ fn timestamptz_session_zone() {
     // Plain timestamps ignore both.
     let f = field("timestamp");
     assert_eq!(
-        parse_text_value("2024-01-01 00:05:00+05", &f, 3600).unwrap(),
+        parse_text_value("2024-01-01 00:05:00+05", &f, TimeZoneSetting::fixed(3600)).unwrap(),
         ScalarLike::TimestampMicros(utc)
     );
     // A date-only timestamptz is local midnight.
@@ -291,21 +330,24 @@ fn now_today_tomorrow() {
     };
     assert_eq!((tl + 36_000_000_000).rem_euclid(day), 0);
     let f = field("timestamp");
-    let ScalarLike::TimestampMicros(ln) = parse_text_value("now", &f, 7200).unwrap() else {
+    let ScalarLike::TimestampMicros(ln) =
+        parse_text_value("now", &f, TimeZoneSetting::fixed(7200)).unwrap()
+    else {
         panic!()
     };
     assert!((ln - (now + 7_200_000_000)).abs() < 60_000_000);
     let d = field("date");
-    let ScalarLike::Date(dd) = parse_text_value("today", &d, 0).unwrap() else {
+    let ScalarLike::Date(dd) = parse_text_value("today", &d, TimeZoneSetting::fixed(0)).unwrap()
+    else {
         panic!()
     };
     assert_eq!(dd as i64, now.div_euclid(day));
     assert_eq!(
-        parse_text_value("now", &d, 0).unwrap(),
+        parse_text_value("now", &d, TimeZoneSetting::fixed(0)).unwrap(),
         ScalarLike::Date(dd)
     );
     assert_eq!(
-        parse_text_value("tomorrow", &d, 0).unwrap(),
+        parse_text_value("tomorrow", &d, TimeZoneSetting::fixed(0)).unwrap(),
         ScalarLike::Date(dd + 1)
     );
 }
@@ -314,19 +356,19 @@ fn now_today_tomorrow() {
 fn special_date_values() {
     let d = field("date");
     assert_eq!(
-        parse_text_value("infinity", &d, 0).unwrap(),
+        parse_text_value("infinity", &d, TimeZoneSetting::fixed(0)).unwrap(),
         ScalarLike::Date(DATE_INFINITY)
     );
     assert_eq!(
-        parse_text_value("-infinity", &d, 0).unwrap(),
+        parse_text_value("-infinity", &d, TimeZoneSetting::fixed(0)).unwrap(),
         ScalarLike::Date(DATE_NEG_INFINITY)
     );
     assert_eq!(
-        parse_text_value("epoch", &d, 0).unwrap(),
+        parse_text_value("epoch", &d, TimeZoneSetting::fixed(0)).unwrap(),
         ScalarLike::Date(0)
     );
     assert_eq!(
-        parse_text_value("2000-01-01", &d, 0).unwrap(),
+        parse_text_value("2000-01-01", &d, TimeZoneSetting::fixed(0)).unwrap(),
         ScalarLike::Date(10_957)
     );
 }
@@ -363,7 +405,7 @@ fn numeric_literal_classification() {
 
 fn coerce_into(v: ScalarLike, t: &str, tz: i32) -> Result<ArrayRef, DecodeError> {
     let f = field(t);
-    let mut b = ColumnBuilder::new(&f, 1, tz);
+    let mut b = ColumnBuilder::new(&f, 1, TimeZoneSetting::fixed(tz));
     b.append_scalar(&v)?;
     Ok(b.finish())
 }
@@ -509,7 +551,7 @@ fn append_scalar_coercions() {
 #[test]
 fn builder_types_and_reuse() {
     let f = field("timestamptz");
-    let mut b = ColumnBuilder::new(&f, 2, 0);
+    let mut b = ColumnBuilder::new(&f, 2, TimeZoneSetting::fixed(0));
     b.append_text("2024-01-01 00:00:00+00").unwrap();
     b.append_null();
     assert!(b.append_text("nope").is_err());
@@ -527,14 +569,14 @@ fn builder_types_and_reuse() {
     );
 
     let f = field("numeric(5,2)");
-    let mut b = ColumnBuilder::new(&f, 1, 0);
+    let mut b = ColumnBuilder::new(&f, 1, TimeZoneSetting::fixed(0));
     b.append_text("1.005").unwrap();
     let a = b.finish();
     assert_eq!(a.data_type(), &DataType::Decimal128(5, 2));
     assert_eq!(a.as_primitive::<Decimal128Type>().value(0), 101);
 
     let f = field("interval");
-    let mut b = ColumnBuilder::new(&f, 1, 0);
+    let mut b = ColumnBuilder::new(&f, 1, TimeZoneSetting::fixed(0));
     b.append_text("1 year 2 mons 3 days 04:05:06.5").unwrap();
     let a = b.finish();
     let v = a.as_primitive::<IntervalMonthDayNanoType>().value(0);
@@ -545,17 +587,22 @@ fn builder_types_and_reuse() {
 
     // unsupported Arrow types: NULLs fine, values rejected
     let f = Field::new("u", DataType::UInt8, true);
-    let mut b = ColumnBuilder::new(&f, 1, 0);
+    let mut b = ColumnBuilder::new(&f, 1, TimeZoneSetting::fixed(0));
     b.append_null();
     assert_eq!(b.append_text("1").unwrap_err().sqlstate, "0A000");
     let a = b.finish();
     assert_eq!((a.len(), a.null_count()), (1, 1));
 
-    let a = scalar_to_array(&ScalarLike::Str("t".into()), &field("bool"), 0).unwrap();
+    let a = scalar_to_array(
+        &ScalarLike::Str("t".into()),
+        &field("bool"),
+        TimeZoneSetting::fixed(0),
+    )
+    .unwrap();
     assert!(a.as_boolean().value(0));
 
     // text rejects NUL and invalid UTF-8 (PostgreSQL: 22021)
-    let mut b = ColumnBuilder::new(&field("text"), 1, 0);
+    let mut b = ColumnBuilder::new(&field("text"), 1, TimeZoneSetting::fixed(0));
     let e = b.append_text_bytes(b"a\0b").unwrap_err();
     assert_eq!(
         (e.sqlstate, e.message.as_str()),
@@ -572,7 +619,7 @@ fn builder_types_and_reuse() {
 // Binary format
 
 fn bin(bytes: &[u8], oid: u32, t: &str) -> Result<ScalarLike, DecodeError> {
-    parse_binary_value_for_field(bytes, oid, &field(t), 0)
+    parse_binary_value_for_field(bytes, oid, &field(t), TimeZoneSetting::fixed(0))
 }
 
 #[test]
@@ -712,7 +759,7 @@ fn binary_datetime() {
             &unhex("0002b0d5e6cae300"),
             oids::TIMESTAMPTZ,
             &field("timestamp").data_type().clone(),
-            3600
+            TimeZoneSetting::fixed(3600)
         )
         .unwrap(),
         S::TimestampMicros(want + 3_600_000_000)
@@ -792,7 +839,7 @@ fn binary_numeric() {
 
 #[test]
 fn error_display() {
-    let e = parse_text_value("abc", &field("int4"), 0).unwrap_err();
+    let e = parse_text_value("abc", &field("int4"), TimeZoneSetting::fixed(0)).unwrap_err();
     assert_eq!(
         e.to_string(),
         "invalid input syntax for type integer: \"abc\""
@@ -870,8 +917,8 @@ fn random_inputs_do_not_panic() {
                     }
                 }
             }
-            let via = parse_text_value(&s, &f, 3600);
-            let mut b = ColumnBuilder::new(&f, 1, 3600);
+            let via = parse_text_value(&s, &f, TimeZoneSetting::fixed(3600));
+            let mut b = ColumnBuilder::new(&f, 1, TimeZoneSetting::fixed(3600));
             let direct = b.append_text(&s);
             assert_eq!(
                 via.is_ok(),

@@ -809,9 +809,53 @@ fn text_timestamps() {
 }
 
 #[test]
+fn timestamptz_named_zones() {
+    // PostgreSQL 15: set timezone = '<zone>'; select '<utc>'::timestamptz;
+    let cases: &[(&str, i64, &str)] = &[
+        // 2024-07-01 12:00+00 / 2024-01-01 12:00+00
+        ("Europe/Berlin", 1_719_835_200, "2024-07-01 14:00:00+02"),
+        ("Europe/Berlin", 1_704_110_400, "2024-01-01 13:00:00+01"),
+        ("europe/berlin", 1_704_110_400, "2024-01-01 13:00:00+01"),
+        ("America/New_York", 1_719_835_200, "2024-07-01 08:00:00-04"),
+        ("Asia/Kolkata", 1_719_835_200, "2024-07-01 17:30:00+05:30"),
+        ("EST", 1_719_835_200, "2024-07-01 07:00:00-05"),
+        // 2024-01-15 00:00+00
+        (
+            "Australia/Lord_Howe",
+            1_705_276_800,
+            "2024-01-15 11:00:00+11",
+        ),
+        // 1900-07-01 12:00+00: local mean time, offsets with seconds
+        (
+            "Asia/Kolkata",
+            -2_193_307_200,
+            "1900-07-01 17:21:10+05:21:10",
+        ),
+    ];
+    let field = plain(DataType::Timestamp(
+        TimeUnit::Microsecond,
+        Some("+00:00".into()),
+    ));
+    for (zone, secs, want) in cases {
+        let opts = TextOptions {
+            timezone: TimeZoneSetting::parse(zone).unwrap(),
+            ..Default::default()
+        };
+        let a =
+            arr(TimestampMicrosecondArray::from(vec![secs * 1_000_000]).with_timezone("+00:00"));
+        check_with(zone, a, field.clone(), &opts, &[s(want)]);
+    }
+    assert!(TimeZoneSetting::parse("Mars/Base").is_none());
+    assert_eq!(
+        TimeZoneSetting::parse("europe/berlin").and_then(|t| t.iana_name()),
+        Some("Europe/Berlin")
+    );
+}
+
+#[test]
 fn timezone_setting_parse() {
     // Verified with `set timezone = '...'; select '2024-01-01 00:05:00+00'::timestamptz`.
-    let p = |v: &str| TimeZoneSetting::parse(v).map(|t| t.seconds_east);
+    let p = |v: &str| TimeZoneSetting::parse(v).and_then(|t| t.fixed_offset());
     assert_eq!(p("UTC"), Some(0));
     assert_eq!(p("utc"), Some(0));
     assert_eq!(p("GMT"), Some(0));
@@ -1235,17 +1279,18 @@ fn mismatched_tag_is_ignored_and_errors_leave_out_untouched() {
     let f = tagged(DataType::Utf8, "int4");
     assert_eq!(pg_type_of_field(&f), PgTypeInfo::TEXT);
     check("bad tag", arr(StringArray::from(vec!["x"])), f, &[s("x")]);
-    // tag timestamptz on a tz-less timestamp: rendered as timestamptz
+    // tag timestamptz on a tz-less timestamp (a cast keeps the column's tag): the Arrow
+    // type decides, it is a timestamp
     let f = tagged(
         DataType::Timestamp(TimeUnit::Microsecond, None),
         "timestamptz",
     );
-    assert_eq!(pg_type_of_field(&f), PgTypeInfo::TIMESTAMPTZ);
+    assert_eq!(pg_type_of_field(&f), PgTypeInfo::TIMESTAMP);
     check(
         "tz tag",
         arr(TimestampMicrosecondArray::from(vec![0])),
         f,
-        &[s("1970-01-01 00:00:00+00")],
+        &[s("1970-01-01 00:00:00")],
     );
     // an array that does not match the field
     let mut out = b"keep".to_vec();

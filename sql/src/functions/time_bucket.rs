@@ -7,7 +7,7 @@
 //! | `time_bucket(width interval, ts)` | buckets aligned on 2000-01-03 00:00 (a Monday) for day/time widths, on 2000-01-01 for month widths |
 //! | `time_bucket(width interval, ts, origin)` | origin of the same kind as `ts` (timestamp, timestamptz or date): buckets aligned on it |
 //! | `time_bucket(width interval, ts, "offset" interval)` | `bucket(ts - offset) + offset` (PostgreSQL interval arithmetic) |
-//! | `time_bucket(width interval, ts timestamptz, timezone text [, origin timestamptz [, "offset" interval]])` | buckets computed on the wall clock of `timezone`; only UTC and fixed offsets are available |
+//! | `time_bucket(width interval, ts timestamptz, timezone text [, origin timestamptz [, "offset" interval]])` | buckets computed on the wall clock of `timezone`; UTC, fixed offsets or a tz database name (`Europe/Berlin`) |
 //! | `time_bucket(width int, ts int [, "offset" int])` | integer floor bucketing, for int2/int4/int8 |
 //!
 //! `ts` may be any Arrow `Timestamp` (any unit, any time zone), `Date32` (`Date64` is cast to
@@ -41,6 +41,8 @@ use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+
+use strata_pgtypes::tz::TimeZoneSetting;
 
 use crate::error::{Error, SqlState};
 
@@ -360,13 +362,11 @@ fn negate(iv: IntervalMonthDayNano) -> IntervalMonthDayNano {
 // Time zones
 // ---------------------------------------------------------------------------------------------
 
-/// Parses a PostgreSQL time zone name into its offset east of UTC, in ns.
-///
-/// Only what can be known without a time zone database: UTC and its aliases, the fixed zones
+/// Parses a fixed-offset PostgreSQL time zone into its offset east of UTC, in ns: UTC and its aliases, the fixed zones
 /// `Etc/GMT±N`, `EST`, `MST`, `HST`, and POSIX-style fixed offsets `NAME±hh[:mm[:ss]]` or
 /// `±hh[:mm[:ss]]`. As in PostgreSQL, POSIX offsets count positive *west* of Greenwich:
 /// `'UTC+3'` and `'+03:00'` are three hours behind UTC.
-pub(crate) fn parse_timezone(name: &str) -> Result<i128> {
+fn parse_fixed_timezone(name: &str) -> Option<i128> {
     let lower = name.to_ascii_lowercase();
     let hour = 3600 * NS_PER_SEC;
     let utc_aliases = [
@@ -392,12 +392,12 @@ pub(crate) fn parse_timezone(name: &str) -> Result<i128> {
         "etc/gmt-0",
     ];
     if utc_aliases.contains(&lower.as_str()) {
-        return Ok(0);
+        return Some(0);
     }
     match lower.as_str() {
-        "est" => return Ok(-5 * hour),
-        "mst" => return Ok(-7 * hour),
-        "hst" => return Ok(-10 * hour),
+        "est" => return Some(-5 * hour),
+        "mst" => return Some(-7 * hour),
+        "hst" => return Some(-10 * hour),
         _ => {}
     }
     if let Some(rest) = lower.strip_prefix("etc/gmt") {
@@ -407,7 +407,7 @@ pub(crate) fn parse_timezone(name: &str) -> Result<i128> {
             && (-14 * hour..=12 * hour).contains(&west)
             && (rest.starts_with('+') || rest.starts_with('-'))
         {
-            return Ok(-west);
+            return Some(-west);
         }
     }
     // POSIX "STDoffset" without a DST part: a name of letters then an offset.
@@ -416,17 +416,24 @@ pub(crate) fn parse_timezone(name: &str) -> Result<i128> {
         .take_while(|c| c.is_ascii_alphabetic())
         .count();
     if let Some(west) = parse_posix_offset(&lower[letters..]) {
-        return Ok(-west);
+        return Some(-west);
     }
-    Err(user_error(
-        SqlState::FeatureNotSupported,
-        format!(
-            "time zone \"{name}\" is not supported: only UTC and fixed offsets are available \
-             (e.g. 'UTC', 'UTC+3' or '+03:00', where, as in PostgreSQL's POSIX syntax, a \
-             positive offset is west of Greenwich); time zone database names such as \
-             'Europe/Berlin' are not"
-        ),
-    ))
+    None
+}
+
+/// Parses a PostgreSQL time zone name: the fixed forms above, else an IANA zone name
+/// (case-insensitive) from the tz database.
+pub(crate) fn parse_timezone(name: &str) -> Result<TimeZoneSetting> {
+    if let Some(east_ns) = parse_fixed_timezone(name) {
+        return Ok(TimeZoneSetting::fixed((east_ns / NS_PER_SEC) as i32));
+    }
+    match strata_pgtypes::tz::lookup_name(name.trim()) {
+        Some(tz) => Ok(TimeZoneSetting::named(tz)),
+        None => Err(user_error(
+            SqlState::InvalidParameterValue,
+            format!("time zone \"{name}\" not recognized"),
+        )),
+    }
 }
 
 /// `[+-]hh[:mm[:ss]]` (or `[+-]hhmm`) in ns, positive as written; `None` if it is not one.
@@ -559,6 +566,8 @@ struct Spec {
     offset: Option<IntervalMonthDayNano>,
     /// Offset east of UTC of the wall clock buckets are computed on (timezone form), in ns.
     tz_east_ns: i128,
+    /// A zone with rules (timezone form with an IANA name): the offset depends on the instant.
+    named: Option<TimeZoneSetting>,
     kind: TimeKind,
     fast: Option<Fast>,
 }
@@ -610,6 +619,7 @@ impl Spec {
         origin_local_ns: Option<i128>,
         offset: Option<IntervalMonthDayNano>,
         tz_east_ns: i128,
+        named: Option<TimeZoneSetting>,
     ) -> Result<Self> {
         let width = validate_width(width, kind)?;
         let align = match width {
@@ -624,6 +634,7 @@ impl Spec {
             align,
             offset,
             tz_east_ns,
+            named,
             kind,
             fast: None,
         };
@@ -632,6 +643,9 @@ impl Spec {
     }
 
     fn fast_path(&self) -> Option<Fast> {
+        if self.named.is_some() {
+            return None;
+        }
         let unit = self.kind.unit_ns;
         match self.width {
             Width::Fixed(p) => {
@@ -668,7 +682,7 @@ impl Spec {
     /// The bucket of a UTC (or naive) instant in ns, exactly as TimescaleDB computes it:
     /// to the wall clock, minus offset, bucket, plus offset, back from the wall clock.
     fn apply_ns(&self, ts_ns: i128) -> i128 {
-        let mut t = ts_ns + self.tz_east_ns;
+        let mut t = ts_ns + self.east_ns_at_utc(ts_ns);
         if let Some(o) = self.offset {
             t = add_interval(t, negate(o));
         }
@@ -683,7 +697,19 @@ impl Spec {
         if let Some(o) = self.offset {
             t = add_interval(t, o);
         }
-        t - self.tz_east_ns
+        match self.named {
+            // back from the wall clock with PostgreSQL's rules for DST gaps and overlaps
+            Some(z) => t - z.local_offset(secs_of(t)) as i128 * NS_PER_SEC,
+            None => t - self.tz_east_ns,
+        }
+    }
+
+    /// The offset east of UTC of the bucketing wall clock at the UTC instant `ts_ns`.
+    fn east_ns_at_utc(&self, ts_ns: i128) -> i128 {
+        match self.named {
+            Some(z) => z.utc_offset(secs_of(ts_ns)) as i128 * NS_PER_SEC,
+            None => self.tz_east_ns,
+        }
     }
 
     /// Buckets one value given in units of `ts`.
@@ -703,6 +729,12 @@ impl Spec {
         };
         i64::try_from(r).map_err(|_| timestamp_out_of_range())
     }
+}
+
+/// Whole seconds of an instant in ns, clamped to i64.
+fn secs_of(ns: i128) -> i64 {
+    ns.div_euclid(NS_PER_SEC)
+        .clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 fn scalar_interval(v: &ScalarValue) -> Result<Option<IntervalMonthDayNano>> {
@@ -751,26 +783,33 @@ fn build_spec(
         let Some(tz) = scalar_string(&rest[0])? else {
             return Ok(None);
         };
-        let tz_east_ns = parse_timezone(&tz)?;
+        let zone = parse_timezone(&tz)?;
+        let (tz_east_ns, named) = match zone.fixed_offset() {
+            Some(secs) => (secs as i128 * NS_PER_SEC, None),
+            None => (0, Some(zone)),
+        };
         let origin = match rest.get(1) {
-            Some(o) => scalar_instant_ns(o)?.map(|o| o + tz_east_ns),
+            Some(o) => scalar_instant_ns(o)?.map(|o| match named {
+                Some(z) => o + z.utc_offset(secs_of(o)) as i128 * NS_PER_SEC,
+                None => o + tz_east_ns,
+            }),
             None => None,
         };
         let offset = match rest.get(2) {
             Some(o) => scalar_interval(o)?,
             None => None,
         };
-        return Spec::new(width, kind, origin, offset, tz_east_ns).map(Some);
+        return Spec::new(width, kind, origin, offset, tz_east_ns, named).map(Some);
     }
     match rest.first() {
-        None => Spec::new(width, kind, None, None, 0).map(Some),
+        None => Spec::new(width, kind, None, None, 0, None).map(Some),
         Some(ScalarValue::IntervalMonthDayNano(None)) => Ok(None),
         Some(ScalarValue::IntervalMonthDayNano(Some(offset))) => {
-            Spec::new(width, kind, None, Some(*offset), 0).map(Some)
+            Spec::new(width, kind, None, Some(*offset), 0, None).map(Some)
         }
         Some(origin) => match scalar_instant_ns(origin)? {
             None => Ok(None),
-            Some(o) => Spec::new(width, kind, Some(o), None, 0).map(Some),
+            Some(o) => Spec::new(width, kind, Some(o), None, 0, None).map(Some),
         },
     }
 }
@@ -1053,6 +1092,7 @@ mod unit_tests {
     #[test]
     fn posix_time_zones() {
         let h = 3600 * NS_PER_SEC;
+        let parse_timezone = |v: &str| parse_fixed_timezone(v).ok_or(());
         assert_eq!(parse_timezone("UTC").unwrap(), 0);
         assert_eq!(parse_timezone("utc").unwrap(), 0);
         assert_eq!(parse_timezone("Etc/GMT+2").unwrap(), -2 * h);
@@ -1076,6 +1116,11 @@ mod unit_tests {
         );
         assert!(parse_timezone("Europe/Berlin").is_err());
         assert!(parse_timezone("EST5EDT").is_err());
+        // zone names are looked up in the tz database
+        let named = |v: &str| super::parse_timezone(v).ok().and_then(|z| z.iana_name());
+        assert_eq!(named("europe/berlin"), Some("Europe/Berlin"));
+        assert_eq!(named("EST5EDT"), Some("EST5EDT"));
+        assert!(super::parse_timezone("nonsense").is_err());
         assert!(parse_timezone("").is_err());
         assert!(parse_timezone("nonsense").is_err());
     }

@@ -1,0 +1,762 @@
+//! PostgreSQL semantics applied to the analysed logical plan (an analyzer rule that runs
+//! after DataFusion's type coercion, so every expression's type is known and implicit
+//! casts are explicit).
+//!
+//! **Session time zone.** Strata stores `timestamptz` as `Timestamp(µs, "+00:00")`, and
+//! DataFusion/Arrow compute a timestamptz's wall clock in the zone of its *type*. PostgreSQL
+//! uses the session `TimeZone`. So, with the session zone `Z` (DataFusion's
+//! `execution.time_zone`, kept equal to the session setting):
+//! - a string literal cast to `timestamptz`/`timestamp`/`date` (explicit, or implicit as in
+//!   `ts > '2024-07-01 12:00'`) is parsed with PostgreSQL's input syntax, a timestamptz
+//!   without an explicit zone being local time in `Z` (DST rules included);
+//! - the argument of `date_trunc`, `date_part`, `to_char` and of casts to `timestamp`,
+//!   `date` and `time` is relabelled to zone `Z` (a metadata-only cast: the UTC values are
+//!   unchanged); `date_trunc`'s result is relabelled back, so types do not change.
+//!
+//! **Integer overflow and division by zero.** `+ - * / %`, unary minus and `abs` on
+//! integers become checked functions that raise 22003 `integer out of range` (`smallint`,
+//! `bigint`) as PostgreSQL does instead of wrapping; float division by zero raises 22012.
+//! They use Arrow's checked kernels, so execution stays vectorised, and only integer (or
+//! float division) expressions are touched. DataFusion types integer literals as bigint, so
+//! `int4_col + 1` is planned as bigint arithmetic; the rewrite computes it as int4 (as
+//! PostgreSQL, whose literal `1` is an integer) and widens the result, so the overflow is
+//! reported where PostgreSQL reports it and the plan's types do not change.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::datatypes::{
+    DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+use strata_pgtypes::decode::{ScalarLike, parse_text_value};
+use strata_pgtypes::tz::TimeZoneSetting;
+
+use crate::error::{Error, SqlState};
+
+/// The analyzer rule; add it with `SessionContext::add_analyzer_rule` (it must run after
+/// DataFusion's type coercion, which `add_analyzer_rule` guarantees by appending).
+#[derive(Debug)]
+pub struct PgSemantics {
+    ops: Vec<Arc<ScalarUDF>>,
+}
+
+impl Default for PgSemantics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PgSemantics {
+    pub fn new() -> Self {
+        let ops = [
+            CheckedOp::Add,
+            CheckedOp::Sub,
+            CheckedOp::Mul,
+            CheckedOp::Div,
+            CheckedOp::Rem,
+            CheckedOp::Neg,
+            CheckedOp::Abs,
+            CheckedOp::FloatDiv,
+        ]
+        .into_iter()
+        .map(|op| Arc::new(ScalarUDF::new_from_impl(CheckedUdf::new(op))))
+        .collect();
+        PgSemantics { ops }
+    }
+
+    fn udf(&self, op: CheckedOp) -> Arc<ScalarUDF> {
+        Arc::clone(&self.ops[op as usize])
+    }
+}
+
+struct Ctx<'a> {
+    rule: &'a PgSemantics,
+    /// The session zone as DataFusion's time zone string (the relabel target).
+    label: Option<Arc<str>>,
+    zone: TimeZoneSetting,
+}
+
+impl AnalyzerRule for PgSemantics {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let label: Option<Arc<str>> = config.execution.time_zone.as_deref().map(Arc::from);
+        let zone = label
+            .as_deref()
+            .and_then(TimeZoneSetting::from_arrow_tz)
+            .unwrap_or(TimeZoneSetting::UTC);
+        let ctx = Ctx {
+            rule: self,
+            label,
+            zone,
+        };
+        plan.transform_up_with_subqueries(|p| rewrite_plan(p, &ctx))
+            .data()
+    }
+
+    fn name(&self) -> &str {
+        "strata_pg_semantics"
+    }
+}
+
+fn rewrite_plan(plan: LogicalPlan, ctx: &Ctx<'_>) -> Result<Transformed<LogicalPlan>> {
+    let mut schema = merge_schema(&plan.inputs());
+    if let LogicalPlan::TableScan(ts) = &plan
+        && let Ok(s) =
+            DFSchema::try_from_qualified_schema(ts.table_name.clone(), &ts.source.schema())
+    {
+        schema.merge(&s);
+    }
+    let preserver = NamePreserver::new(&plan);
+    let t = plan.map_expressions(|e| {
+        let saved = preserver.save(&e);
+        let t = e.transform_up(|e| rewrite_expr(e, &schema, ctx))?;
+        Ok(t.update_data(|e| saved.restore(e)))
+    })?;
+    if t.transformed {
+        t.map_data(|p| p.recompute_schema())
+    } else {
+        Ok(t)
+    }
+}
+
+fn is_int(t: &DataType) -> bool {
+    matches!(t, DataType::Int16 | DataType::Int32 | DataType::Int64)
+}
+
+fn is_float(t: &DataType) -> bool {
+    matches!(t, DataType::Float32 | DataType::Float64)
+}
+
+fn string_literal(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s),
+        _ => None,
+    }
+}
+
+fn rewrite_expr(e: Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed<Expr>> {
+    match e {
+        Expr::Cast(Cast { expr, field }) => {
+            let data_type = field.data_type().clone();
+            if let Some(s) = string_literal(&expr)
+                && let Some(v) = parse_datetime_literal(s, &data_type, ctx.zone)?
+            {
+                return Ok(Transformed::yes(Expr::Literal(v, None)));
+            }
+            // timestamptz -> timestamp/date/time: the wall clock of the session zone
+            if matches!(
+                data_type,
+                DataType::Timestamp(_, None) | DataType::Date32 | DataType::Time64(_)
+            ) && let Ok(DataType::Timestamp(_, Some(_))) = expr.get_type(schema)
+            {
+                let local = Arc::new(ScalarUDF::new_from_impl(ToLocal::new(ctx.zone)));
+                return Ok(Transformed::yes(Expr::Cast(Cast::new(
+                    Box::new(local.call(vec![*expr])),
+                    data_type,
+                ))));
+            }
+            Ok(Transformed::no(Expr::Cast(Cast { expr, field })))
+        }
+        Expr::ScalarFunction(f) => rewrite_function(f, schema, ctx),
+        Expr::BinaryExpr(b) => rewrite_binary(b, schema, ctx),
+        Expr::Negative(inner) => match inner.get_type(schema) {
+            Ok(t) if is_int(&t) => Ok(Transformed::yes(
+                ctx.rule.udf(CheckedOp::Neg).call(vec![*inner]),
+            )),
+            _ => Ok(Transformed::no(Expr::Negative(inner))),
+        },
+        other => Ok(Transformed::no(other)),
+    }
+}
+
+/// `expr` cast to the session zone if it is a timestamptz labelled with another zone:
+/// (the relabelled expression, the original type).
+fn relabel(expr: &Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Option<(Expr, DataType)> {
+    let label = ctx.label.as_ref()?;
+    let t = expr.get_type(schema).ok()?;
+    match &t {
+        DataType::Timestamp(unit, Some(tz)) if tz.as_ref() != label.as_ref() => Some((
+            Expr::Cast(Cast::new(
+                Box::new(expr.clone()),
+                DataType::Timestamp(*unit, Some(Arc::clone(label))),
+            )),
+            t,
+        )),
+        _ => None,
+    }
+}
+
+fn rewrite_function(
+    mut f: ScalarFunction,
+    schema: &DFSchema,
+    ctx: &Ctx<'_>,
+) -> Result<Transformed<Expr>> {
+    let name = f.func.name().to_ascii_lowercase();
+    match name.as_str() {
+        "date_trunc" | "datetrunc" | "date_part" | "datepart" | "to_char" => {
+            let mut original = None;
+            let mut changed = false;
+            for a in f.args.iter_mut() {
+                if let Some((r, t)) = relabel(a, schema, ctx) {
+                    *a = r;
+                    original.get_or_insert(t);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return Ok(Transformed::no(Expr::ScalarFunction(f)));
+            }
+            let e = Expr::ScalarFunction(f);
+            match (name.as_str(), original) {
+                ("date_trunc" | "datetrunc", Some(t)) => {
+                    Ok(Transformed::yes(Expr::Cast(Cast::new(Box::new(e), t))))
+                }
+                _ => Ok(Transformed::yes(e)),
+            }
+        }
+        "abs" if f.args.len() == 1 => match f.args[0].get_type(schema) {
+            Ok(t) if is_int(&t) => Ok(Transformed::yes(ctx.rule.udf(CheckedOp::Abs).call(f.args))),
+            _ => Ok(Transformed::no(Expr::ScalarFunction(f))),
+        },
+        _ => Ok(Transformed::no(Expr::ScalarFunction(f))),
+    }
+}
+
+/// `x` if `e` is `CAST(x AS bigint)` with `x` an int2/int4 expression (or an int4 literal
+/// typed bigint by DataFusion), as an int4 expression.
+fn narrow_to_int4(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    match e {
+        Expr::Cast(Cast { expr, field }) if field.data_type() == &DataType::Int64 => {
+            match expr.get_type(schema).ok()? {
+                DataType::Int32 => Some((**expr).clone()),
+                DataType::Int16 => Some(Expr::Cast(Cast::new(expr.clone(), DataType::Int32))),
+                _ => None,
+            }
+        }
+        Expr::Literal(ScalarValue::Int64(Some(v)), _) => i32::try_from(*v)
+            .ok()
+            .map(|v| Expr::Literal(ScalarValue::Int32(Some(v)), None)),
+        _ => None,
+    }
+}
+
+fn rewrite_binary(b: BinaryExpr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed<Expr>> {
+    let op = match b.op {
+        Operator::Plus => CheckedOp::Add,
+        Operator::Minus => CheckedOp::Sub,
+        Operator::Multiply => CheckedOp::Mul,
+        Operator::Divide => CheckedOp::Div,
+        Operator::Modulo => CheckedOp::Rem,
+        _ => return Ok(Transformed::no(Expr::BinaryExpr(b))),
+    };
+    let (Ok(lt), Ok(rt)) = (b.left.get_type(schema), b.right.get_type(schema)) else {
+        return Ok(Transformed::no(Expr::BinaryExpr(b)));
+    };
+    if lt != rt {
+        return Ok(Transformed::no(Expr::BinaryExpr(b)));
+    }
+    if is_float(&lt) {
+        if op == CheckedOp::Div {
+            return Ok(Transformed::yes(
+                ctx.rule
+                    .udf(CheckedOp::FloatDiv)
+                    .call(vec![*b.left, *b.right]),
+            ));
+        }
+        return Ok(Transformed::no(Expr::BinaryExpr(b)));
+    }
+    if !is_int(&lt) {
+        return Ok(Transformed::no(Expr::BinaryExpr(b)));
+    }
+    // int4 op int4 widened to bigint by DataFusion's coercion: compute as int4.
+    if lt == DataType::Int64
+        && !matches!(
+            (&*b.left, &*b.right),
+            (Expr::Literal(..), Expr::Literal(..))
+        )
+        && let (Some(l), Some(r)) = (
+            narrow_to_int4(&b.left, schema),
+            narrow_to_int4(&b.right, schema),
+        )
+    {
+        let e = ctx.rule.udf(op).call(vec![l, r]);
+        return Ok(Transformed::yes(Expr::Cast(Cast::new(
+            Box::new(e),
+            DataType::Int64,
+        ))));
+    }
+    Ok(Transformed::yes(
+        ctx.rule.udf(op).call(vec![*b.left, *b.right]),
+    ))
+}
+
+/// A string literal cast to a date/time type, parsed with PostgreSQL's input syntax in the
+/// session zone. `None` for other target types.
+fn parse_datetime_literal(
+    s: &str,
+    target: &DataType,
+    zone: TimeZoneSetting,
+) -> Result<Option<ScalarValue>> {
+    let (field_type, unit, tz) = match target {
+        DataType::Timestamp(unit, tz) => (
+            DataType::Timestamp(
+                TimeUnit::Microsecond,
+                tz.as_ref().map(|_| Arc::from("+00:00")),
+            ),
+            *unit,
+            tz.clone(),
+        ),
+        DataType::Date32 => (DataType::Date32, TimeUnit::Second, None),
+        _ => return Ok(None),
+    };
+    let field = Field::new("v", field_type, true);
+    let v = parse_text_value(s, &field, zone).map_err(|e| {
+        DataFusionError::from(Error::user(
+            crate::dml::sqlstate_of_code(e.sqlstate),
+            e.message,
+        ))
+    })?;
+    let out_of_range = || {
+        DataFusionError::from(Error::user(
+            SqlState::DatetimeFieldOverflow,
+            "timestamp out of range",
+        ))
+    };
+    let us = match v {
+        ScalarLike::Date(d) => return Ok(Some(ScalarValue::Date32(Some(d)))),
+        ScalarLike::TimestampMicros(us) | ScalarLike::TimestamptzMicros(us) => us,
+        _ => return Ok(None),
+    };
+    let infinite = us == i64::MAX || us == i64::MIN;
+    Ok(Some(match unit {
+        TimeUnit::Second => ScalarValue::TimestampSecond(Some(us.div_euclid(1_000_000)), tz),
+        TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(us.div_euclid(1000)), tz),
+        TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(us), tz),
+        TimeUnit::Nanosecond => {
+            let ns = if infinite {
+                us
+            } else {
+                us.checked_mul(1000).ok_or_else(out_of_range)?
+            };
+            ScalarValue::TimestampNanosecond(Some(ns), tz)
+        }
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Checked arithmetic
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CheckedOp {
+    Add = 0,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Neg,
+    Abs,
+    FloatDiv,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CheckedUdf {
+    op: CheckedOp,
+    sig: Signature,
+}
+
+impl CheckedUdf {
+    fn new(op: CheckedOp) -> Self {
+        let n = if matches!(op, CheckedOp::Neg | CheckedOp::Abs) {
+            1
+        } else {
+            2
+        };
+        CheckedUdf {
+            op,
+            sig: Signature::any(n, Volatility::Immutable),
+        }
+    }
+}
+
+fn out_of_range(t: &DataType) -> DataFusionError {
+    let name = match t {
+        DataType::Int16 => "smallint",
+        DataType::Int32 => "integer",
+        _ => "bigint",
+    };
+    DataFusionError::from(Error::user(
+        SqlState::NumericValueOutOfRange,
+        format!("{name} out of range"),
+    ))
+}
+
+fn division_by_zero() -> DataFusionError {
+    DataFusionError::from(Error::user(SqlState::DivisionByZero, "division by zero"))
+}
+
+fn map_arrow(e: ArrowError, t: &DataType) -> DataFusionError {
+    match e {
+        ArrowError::DivideByZero => division_by_zero(),
+        ArrowError::ArithmeticOverflow(_) => out_of_range(t),
+        other => DataFusionError::from(other),
+    }
+}
+
+/// Whether a float divisor (array or scalar) has a non-null zero.
+fn has_zero(a: &dyn Array) -> bool {
+    fn any_zero<T: arrow::datatypes::ArrowPrimitiveType>(a: &dyn Array, zero: T::Native) -> bool
+    where
+        T::Native: PartialEq,
+    {
+        let p = a.as_primitive::<T>();
+        if p.null_count() == 0 {
+            p.values().iter().any(|v| *v == zero)
+        } else {
+            p.iter().any(|v| v == Some(zero))
+        }
+    }
+    match a.data_type() {
+        DataType::Float64 => any_zero::<Float64Type>(a, 0.0),
+        DataType::Float32 => any_zero::<Float32Type>(a, 0.0),
+        _ => false,
+    }
+}
+
+fn checked_abs(a: &dyn Array) -> Result<ArrayRef, ArrowError> {
+    use datafusion::arrow::compute::kernels::arity::try_unary;
+    let overflow = || ArrowError::ArithmeticOverflow("abs".into());
+    Ok(match a.data_type() {
+        DataType::Int16 => Arc::new(try_unary::<Int16Type, _, Int16Type>(
+            a.as_primitive(),
+            |v| v.checked_abs().ok_or_else(overflow),
+        )?),
+        DataType::Int32 => Arc::new(try_unary::<Int32Type, _, Int32Type>(
+            a.as_primitive(),
+            |v| v.checked_abs().ok_or_else(overflow),
+        )?),
+        DataType::Int64 => Arc::new(try_unary::<Int64Type, _, Int64Type>(
+            a.as_primitive(),
+            |v| v.checked_abs().ok_or_else(overflow),
+        )?),
+        other => {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "abs: unexpected {other}"
+            )));
+        }
+    })
+}
+
+impl ScalarUDFImpl for CheckedUdf {
+    fn name(&self) -> &str {
+        match self.op {
+            CheckedOp::Add => "pg_int_add",
+            CheckedOp::Sub => "pg_int_sub",
+            CheckedOp::Mul => "pg_int_mul",
+            CheckedOp::Div => "pg_int_div",
+            CheckedOp::Rem => "pg_int_mod",
+            CheckedOp::Neg => "pg_int_neg",
+            CheckedOp::Abs => "pg_int_abs",
+            CheckedOp::FloatDiv => "pg_float_div",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Int64))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let t = args.return_field.data_type().clone();
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let n = args.number_rows;
+        let result: ArrayRef = match self.op {
+            CheckedOp::Neg | CheckedOp::Abs => {
+                let a = args.args[0].to_array(if all_scalar { 1 } else { n })?;
+                let r = if self.op == CheckedOp::Neg {
+                    numeric::neg(&a)
+                } else {
+                    checked_abs(&a)
+                };
+                r.map_err(|e| map_arrow(e, &t))?
+            }
+            _ => {
+                let (l, r) = (&args.args[0], &args.args[1]);
+                if self.op == CheckedOp::FloatDiv {
+                    let zero = match r {
+                        ColumnarValue::Array(a) => has_zero(a),
+                        ColumnarValue::Scalar(s) => has_zero(&s.to_array()?),
+                    };
+                    if zero {
+                        return Err(division_by_zero());
+                    }
+                }
+                let ld: Box<dyn arrow::array::Datum> = match l {
+                    ColumnarValue::Array(a) => Box::new(Arc::clone(a)),
+                    ColumnarValue::Scalar(s) => Box::new(s.to_scalar()?),
+                };
+                let rd: Box<dyn arrow::array::Datum> = match r {
+                    ColumnarValue::Array(a) => Box::new(Arc::clone(a)),
+                    ColumnarValue::Scalar(s) => Box::new(s.to_scalar()?),
+                };
+                let f = match self.op {
+                    CheckedOp::Add => numeric::add,
+                    CheckedOp::Sub => numeric::sub,
+                    CheckedOp::Mul => numeric::mul,
+                    CheckedOp::Div | CheckedOp::FloatDiv => numeric::div,
+                    _ => numeric::rem,
+                };
+                f(ld.as_ref(), rd.as_ref()).map_err(|e| map_arrow(e, &t))?
+            }
+        };
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &result, 0,
+            )?))
+        } else {
+            Ok(ColumnarValue::Array(result))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// timestamptz -> wall clock of the session zone
+
+/// `pg_to_local(timestamptz)`: the session zone's wall-clock time as a timestamp without
+/// time zone (what PostgreSQL's timestamptz -> timestamp cast gives).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToLocal {
+    zone: TimeZoneSetting,
+    sig: Signature,
+}
+
+impl ToLocal {
+    fn new(zone: TimeZoneSetting) -> Self {
+        ToLocal {
+            zone,
+            sig: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ToLocal {
+    fn name(&self) -> &str {
+        "pg_to_local"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args.first() {
+            Some(DataType::Timestamp(unit, _)) => Ok(DataType::Timestamp(*unit, None)),
+            _ => Ok(DataType::Timestamp(TimeUnit::Microsecond, None)),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::PrimitiveArray;
+        use datafusion::arrow::datatypes::{
+            ArrowPrimitiveType, TimestampMicrosecondType, TimestampMillisecondType,
+            TimestampNanosecondType, TimestampSecondType,
+        };
+        fn shift<T: ArrowPrimitiveType<Native = i64>>(
+            a: &dyn Array,
+            per_sec: i64,
+            zone: TimeZoneSetting,
+        ) -> ArrayRef {
+            let p = a.as_primitive::<T>();
+            let out: PrimitiveArray<T> = p.unary(|v| {
+                if v == i64::MAX || v == i64::MIN {
+                    return v;
+                }
+                let off = zone.utc_offset(v.div_euclid(per_sec)) as i64;
+                v.saturating_add(off * per_sec)
+            });
+            Arc::new(out)
+        }
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let a = args.args[0].to_array(if scalar { 1 } else { args.number_rows })?;
+        let zone = self.zone;
+        let r = match a.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => shift::<TimestampSecondType>(&a, 1, zone),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                shift::<TimestampMillisecondType>(&a, 1000, zone)
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                shift::<TimestampMicrosecondType>(&a, 1_000_000, zone)
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                shift::<TimestampNanosecondType>(&a, 1_000_000_000, zone)
+            }
+            other => {
+                return Err(DataFusionError::Execution(format!(
+                    "pg_to_local: unexpected {other}"
+                )));
+            }
+        };
+        if scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&r, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(r))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// interval * number, interval / number
+
+/// `pg_interval_mul(interval, float8)` / `pg_interval_div(interval, float8)`: PostgreSQL's
+/// `interval_mul` / `interval_div` (fractional months cascade into days at 30 days a month,
+/// fractional days into time, rounded to the microsecond). The SQL rewrite
+/// ([`crate::rewrite`]) produces the calls from `interval * n`, `n * interval`,
+/// `interval / n`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct IntervalScale {
+    divide: bool,
+    sig: Signature,
+}
+
+impl IntervalScale {
+    pub fn udf(divide: bool) -> ScalarUDF {
+        ScalarUDF::new_from_impl(IntervalScale {
+            divide,
+            sig: Signature::exact(
+                vec![
+                    DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano),
+                    DataType::Float64,
+                ],
+                Volatility::Immutable,
+            ),
+        })
+    }
+}
+
+fn interval_out_of_range() -> DataFusionError {
+    DataFusionError::from(Error::user(
+        SqlState::DatetimeFieldOverflow,
+        "interval out of range",
+    ))
+}
+
+/// `TSROUND`: round to microseconds.
+fn tsround(v: f64) -> f64 {
+    (v * 1e6).round_ties_even() / 1e6
+}
+
+/// PostgreSQL 15 `interval_mul` (`divide` = false, factor applied by multiplication) or
+/// `interval_div`; `iv` in Arrow's months/days/nanoseconds (µs precision).
+fn scale_interval(
+    iv: arrow::datatypes::IntervalMonthDayNano,
+    factor: f64,
+    divide: bool,
+) -> Result<arrow::datatypes::IntervalMonthDayNano> {
+    const DAYS_PER_MONTH: f64 = 30.0;
+    const SECS_PER_DAY: f64 = 86_400.0;
+    if divide && factor == 0.0 {
+        return Err(division_by_zero());
+    }
+    let apply = |x: f64| if divide { x / factor } else { x * factor };
+    let fits_i32 = |v: f64| !v.is_nan() && v >= i32::MIN as f64 && v < -(i32::MIN as f64);
+    let m = apply(iv.months as f64);
+    let d = apply(iv.days as f64);
+    if !fits_i32(m) || !fits_i32(d) {
+        return Err(interval_out_of_range());
+    }
+    let months = m as i32;
+    let mut days = d as i32;
+    let month_remainder_days = tsround((m - months as f64) * DAYS_PER_MONTH);
+    let mut sec_remainder = tsround(
+        (d - days as f64 + month_remainder_days - month_remainder_days.trunc()) * SECS_PER_DAY,
+    );
+    if sec_remainder.abs() >= SECS_PER_DAY {
+        let whole = (sec_remainder / SECS_PER_DAY) as i32;
+        days = days.checked_add(whole).ok_or_else(interval_out_of_range)?;
+        sec_remainder -= whole as f64 * SECS_PER_DAY;
+    }
+    days = days
+        .checked_add(month_remainder_days as i32)
+        .ok_or_else(interval_out_of_range)?;
+    let usecs = (iv.nanoseconds / 1000) as f64;
+    let t = (apply(usecs) + sec_remainder * 1e6).round_ties_even();
+    if t.is_nan() || t < i64::MIN as f64 || t >= -(i64::MIN as f64) {
+        return Err(interval_out_of_range());
+    }
+    let nanos = (t as i64)
+        .checked_mul(1000)
+        .ok_or_else(interval_out_of_range)?;
+    Ok(arrow::datatypes::IntervalMonthDayNano::new(
+        months, days, nanos,
+    ))
+}
+
+impl ScalarUDFImpl for IntervalScale {
+    fn name(&self) -> &str {
+        if self.divide {
+            "pg_interval_div"
+        } else {
+            "pg_interval_mul"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Interval(
+            arrow::datatypes::IntervalUnit::MonthDayNano,
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::IntervalMonthDayNanoArray;
+        use datafusion::arrow::datatypes::IntervalMonthDayNanoType;
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let n = if all_scalar { 1 } else { args.number_rows };
+        let iv = args.args[0].to_array(n)?;
+        let f = args.args[1].to_array(n)?;
+        let iv = iv.as_primitive::<IntervalMonthDayNanoType>();
+        let f = f.as_primitive::<Float64Type>();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            if iv.is_null(i) || f.is_null(i) {
+                out.push(None);
+            } else {
+                out.push(Some(scale_interval(iv.value(i), f.value(i), self.divide)?));
+            }
+        }
+        let r: ArrayRef = Arc::new(IntervalMonthDayNanoArray::from(out));
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&r, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(r))
+        }
+    }
+}
