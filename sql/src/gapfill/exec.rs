@@ -29,8 +29,8 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::{
-    EquivalenceProperties, LexRequirement, OrderingRequirements, PhysicalExpr,
-    PhysicalSortRequirement,
+    EquivalenceProperties, LexOrdering, LexRequirement, OrderingRequirements, PhysicalExpr,
+    PhysicalSortExpr, PhysicalSortRequirement,
 };
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -118,8 +118,19 @@ impl GapFillExec {
             })
             .collect();
         let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        // The output is in the order the input is required to have (groups, then time).
+        let options = SortOptions {
+            descending: false,
+            nulls_first: false,
+        };
+        let ordering = LexOrdering::new(spec.groups.iter().chain([&spec.time]).map(|&i| {
+            PhysicalSortExpr::new(
+                Arc::new(PhysicalColumn::new(schema.field(i).name(), i)),
+                options,
+            )
+        }));
         let props = PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
+            EquivalenceProperties::new_with_orderings(Arc::clone(&schema), ordering),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Incremental,
             Boundedness::Bounded,

@@ -252,8 +252,24 @@ impl ScalarUDFImpl for FillMarker {
         &self.signature
     }
 
+    /// Checked here rather than in `coerce_types`, whose errors DataFusion wraps in its own
+    /// message.
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(self.coerce_types(arg_types)?.swap_remove(0))
+        let value = self.coerce_types(arg_types)?.swap_remove(0);
+        if self.kind == FillKind::Interpolate && !is_interpolable(&value) {
+            let list = arg_types
+                .iter()
+                .map(pg_type_name)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(DataFusionError::from(Error::with_hint(
+                SqlState::UndefinedFunction,
+                format!("function interpolate({list}) does not exist"),
+                "No function matches the given name and argument types. You might need to \
+                 add explicit type casts.",
+            )));
+        }
+        Ok(value)
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -273,20 +289,13 @@ impl ScalarUDFImpl for FillMarker {
             }
             FillKind::Interpolate => {
                 let v = &arg_types[0];
-                if v == &DataType::Null {
+                // numeric has an implicit cast to double precision in PostgreSQL, which picks
+                // interpolate(double precision) for it.
+                if matches!(
+                    v,
+                    DataType::Null | DataType::Decimal128(..) | DataType::Decimal256(..)
+                ) {
                     out[0] = DataType::Float64;
-                } else if !is_interpolable(v) {
-                    let list = arg_types
-                        .iter()
-                        .map(pg_type_name)
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    return Err(DataFusionError::from(Error::with_hint(
-                        SqlState::UndefinedFunction,
-                        format!("function interpolate({list}) does not exist"),
-                        "No function matches the given name and argument types. You might \
-                         need to add explicit type casts.",
-                    )));
                 }
                 for (i, t) in arg_types.iter().enumerate().skip(1) {
                     if !matches!(t, DataType::Struct(_) | DataType::Null) {

@@ -359,6 +359,12 @@ fn gapfill_aggregate(agg: &Aggregate) -> Result<LogicalPlan> {
     require_simple(width, "bucket_width")?;
     if let Some(tz) = form.timezone {
         require_simple(&call.args[tz], "timezone")?;
+        if is_null_literal(&call.args[tz]) {
+            return Err(user_error(
+                SqlState::InvalidParameterValue,
+                "invalid time_bucket_gapfill argument: timezone cannot be NULL",
+            ));
+        }
     }
     let explicit = |i: Option<usize>, what: &str| -> Result<Option<Expr>> {
         match i.map(|i| &call.args[i]) {
