@@ -154,6 +154,8 @@ impl Engine {
             .with_runtime_env(Arc::clone(&self.runtime))
             .with_catalog_list(list)
             .with_default_features()
+            .with_analyzer_rule(Arc::new(crate::gapfill::GapFillRule))
+            .with_query_planner(Arc::new(crate::gapfill::exec::GapFillQueryPlanner))
             .build();
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);

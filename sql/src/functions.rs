@@ -24,6 +24,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use first_last::FirstLast;
+pub(crate) use time_bucket::Bucketer;
 pub use time_bucket::TimeBucket;
 
 /// `time_bucket(bucket_width, ts [, origin | offset | timezone [, origin [, offset]]])`.
@@ -41,9 +42,14 @@ pub fn last_udaf() -> Arc<AggregateUDF> {
     Arc::new(AggregateUDF::new_from_impl(FirstLast::last()))
 }
 
-/// Every scalar function of this module.
+/// Every scalar function of this module (and gap filling's, see [`crate::gapfill`]).
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![time_bucket_udf()]
+    vec![
+        time_bucket_udf(),
+        crate::gapfill::time_bucket_gapfill_udf(),
+        crate::gapfill::locf_udf(),
+        crate::gapfill::interpolate_udf(),
+    ]
 }
 
 /// PostgreSQL's `variance` (= `var_samp`), which DataFusion does not name.

@@ -22,6 +22,7 @@ pub mod extract;
 pub mod fast_insert;
 pub mod fast_scan;
 pub mod functions;
+pub mod gapfill;
 pub mod names;
 pub mod params;
 pub mod pg_functions;

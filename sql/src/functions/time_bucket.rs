@@ -558,7 +558,7 @@ fn validate_width(iv: IntervalMonthDayNano, kind: TimeKind) -> Result<Width> {
 
 /// Everything needed to bucket one value, validated.
 #[derive(Debug, Clone, Copy)]
-struct Spec {
+pub(crate) struct Spec {
     width: Width,
     /// For a fixed width, the origin modulo the period (ns, on the bucketing wall clock); for
     /// month widths, the month index of the origin.
@@ -1053,6 +1053,77 @@ fn eval_integer(args: &[ColumnarValue], ts: &ArrayRef) -> Result<ArrayRef> {
         DataType::Int32 => typed::<Int32Type>(args, ts),
         DataType::Int64 => typed::<Int64Type>(args, ts),
         other => exec_err!("time_bucket: unexpected integer type {other}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bucket grids (for gap filling)
+// ---------------------------------------------------------------------------------------------
+
+/// Buckets values of one `ts` type with fixed arguments, and steps from one bucket to the
+/// next: what `time_bucket_gapfill` needs to lay out the buckets between start and finish.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bucketer {
+    Temporal(Spec),
+    Integer { period: i64, min: i64, max: i64 },
+}
+
+impl Bucketer {
+    /// `ts_type` is the (coerced) type of `ts`, `width` the bucket width and `rest` the
+    /// arguments after `ts` of the equivalent `time_bucket` call (a time zone, an origin or an
+    /// offset). `Ok(None)` when an argument is NULL.
+    pub(crate) fn new(
+        ts_type: &DataType,
+        width: &ScalarValue,
+        rest: &[ScalarValue],
+    ) -> Result<Option<Bucketer>> {
+        if is_integer(ts_type) {
+            let Some(period) = scalar_i64(width)? else {
+                return Ok(None);
+            };
+            if period <= 0 {
+                return Err(period_error());
+            }
+            let (min, max) = match ts_type {
+                DataType::Int16 => (i16::MIN as i64, i16::MAX as i64),
+                DataType::Int32 => (i32::MIN as i64, i32::MAX as i64),
+                _ => (i64::MIN, i64::MAX),
+            };
+            return Ok(Some(Bucketer::Integer { period, min, max }));
+        }
+        let kind = time_kind(ts_type)?;
+        let timezone_form = rest.first().is_some_and(|r| is_string(&r.data_type()));
+        Ok(build_spec(kind, timezone_form, width, rest)?.map(Bucketer::Temporal))
+    }
+
+    /// The bucket of `v` (in units of `ts`: days for dates).
+    pub(crate) fn bucket(&self, v: i64) -> Result<i64> {
+        match *self {
+            Bucketer::Temporal(spec) => spec.bucket(v),
+            Bucketer::Integer { period, min, max } => integer_bucket(period, v, 0, min, max),
+        }
+    }
+
+    /// The bucket after the bucket starting at `bucket`.
+    pub(crate) fn next(&self, bucket: i64) -> Result<i64> {
+        let overflow = || timestamp_out_of_range();
+        match *self {
+            Bucketer::Integer { period, max, .. } => match bucket.checked_add(period) {
+                Some(n) if n <= max => Ok(n),
+                _ => Err(overflow()),
+            },
+            Bucketer::Temporal(spec) => {
+                let unit = spec.kind.unit_ns;
+                // A point inside the next bucket: one period on for fixed widths, 31 days a
+                // month on for month widths (n months <= 31n days < 2n months).
+                let step_ns = match spec.width {
+                    Width::Fixed(p) => p,
+                    Width::Months(m) => m as i128 * 31 * NS_PER_DAY,
+                };
+                let step = i64::try_from((step_ns + unit - 1) / unit).map_err(|_| overflow())?;
+                spec.bucket(bucket.checked_add(step).ok_or_else(overflow)?)
+            }
+        }
     }
 }
 
