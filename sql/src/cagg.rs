@@ -36,7 +36,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, PrimitiveArray, RecordBatch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray, RecordBatch, UInt32Array,
+};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::logical_expr::EmitTo;
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{
     DataType, Field, IntervalMonthDayNanoType, Schema, SchemaRef, TimeUnit,
@@ -146,6 +151,15 @@ impl Caggs {
     pub fn forget(&self, state_table: strata_storage::ids::TableId) {
         self.compiled.lock().remove(&state_table);
     }
+
+    /// Compiles every view (at start, so flushes compact states from the beginning).
+    pub async fn compile_all(&self, engine: &crate::engine::Engine) {
+        for v in engine.storage().catalog().caggs.clone() {
+            if let Err(e) = self.compiled(engine, &v).await {
+                tracing::warn!(view = %v.name, error = %e, "continuous aggregate cannot be planned");
+            }
+        }
+    }
 }
 
 /// Writes rows to a table and the states they produce to every continuous aggregate of
@@ -224,6 +238,111 @@ impl Compiled {
             return Ok(None);
         }
         Ok(Some(concat_batches(&schema, &parts)?))
+    }
+
+    /// Merges state rows of the same group into one (the same result on read, fewer rows
+    /// to read): group columns are hashed with the Arrow row format, then every aggregate
+    /// merges its states with its GroupsAccumulator (or an Accumulator per group when it
+    /// has none) and emits one state per group.
+    pub fn merge_states(
+        &self,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> DfResult<Vec<RecordBatch>> {
+        let Some(agg) = self.partial.downcast_ref::<AggregateExec>() else {
+            return Ok(batches);
+        };
+        let batch = concat_batches(schema, &batches)?;
+        let n_rows = batch.num_rows();
+        let n_groups_cols = agg.group_expr().expr().len();
+        if n_rows <= 1 || batch.num_columns() < n_groups_cols {
+            return Ok(vec![batch]);
+        }
+        let group_cols: Vec<ArrayRef> = batch.columns()[..n_groups_cols].to_vec();
+        let converter = RowConverter::new(
+            group_cols
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect(),
+        )?;
+        let rows = converter.convert_columns(&group_cols)?;
+        let mut ids: HashMap<&[u8], usize> = HashMap::with_capacity(n_rows);
+        let mut group_of_row = Vec::with_capacity(n_rows);
+        let mut first_row: Vec<u32> = vec![];
+        for i in 0..n_rows {
+            let next = ids.len();
+            let g = *ids.entry(rows.row(i).data()).or_insert(next);
+            if g == next {
+                first_row.push(i as u32);
+            }
+            group_of_row.push(g);
+        }
+        let n_groups = first_row.len();
+        if n_groups == n_rows {
+            return Ok(vec![batch]);
+        }
+        let take_idx = UInt32Array::from(first_row);
+        let mut out: Vec<ArrayRef> = group_cols
+            .iter()
+            .map(|c| take(c.as_ref(), &take_idx, None))
+            .collect::<std::result::Result<_, _>>()?;
+        let mut offset = n_groups_cols;
+        let mut per_group_rows: Option<Vec<UInt32Array>> = None;
+        for a in agg.aggr_expr() {
+            let k = a.state_fields()?.len();
+            let values = &batch.columns()[offset..offset + k];
+            offset += k;
+            if a.groups_accumulator_supported() {
+                let mut ga = a.create_groups_accumulator()?;
+                ga.merge_batch(values, &group_of_row, n_groups)?;
+                out.extend(ga.state(EmitTo::All)?);
+            } else {
+                let rows_of = per_group_rows.get_or_insert_with(|| {
+                    let mut v: Vec<Vec<u32>> = vec![vec![]; n_groups];
+                    for (i, g) in group_of_row.iter().enumerate() {
+                        v[*g].push(i as u32);
+                    }
+                    v.into_iter().map(UInt32Array::from).collect()
+                });
+                let mut states: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(n_groups); k];
+                for idx in rows_of.iter() {
+                    let mut acc = a.create_accumulator()?;
+                    let sub = values
+                        .iter()
+                        .map(|v| take(v.as_ref(), idx, None))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    acc.merge_batch(&sub)?;
+                    for (j, s) in acc.state()?.into_iter().enumerate() {
+                        if let Some(col) = states.get_mut(j) {
+                            col.push(s);
+                        }
+                    }
+                }
+                for (j, col) in states.into_iter().enumerate() {
+                    let arr = if col.is_empty() {
+                        datafusion::arrow::array::new_empty_array(
+                            schema.field(offset - k + j).data_type(),
+                        )
+                    } else {
+                        ScalarValue::iter_to_array(col)?
+                    };
+                    out.push(arr);
+                }
+            }
+        }
+        // Keep the stored types exactly (e.g. a state that is a list of a nullable type).
+        let out = out
+            .into_iter()
+            .zip(schema.fields())
+            .map(|(a, f)| {
+                if a.data_type() == f.data_type() {
+                    Ok(a)
+                } else {
+                    datafusion::arrow::compute::cast(&a, f.data_type())
+                }
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(vec![RecordBatch::try_new(Arc::clone(schema), out)?])
     }
 
     /// The bucket column of state rows.

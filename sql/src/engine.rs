@@ -105,6 +105,7 @@ impl Engine {
 
     /// Work left by a crash: recomputes continuous-aggregate buckets marked dirty.
     pub async fn recover(&self) -> Result<()> {
+        self.caggs.compile_all(self).await;
         crate::cagg::recover(self).await
     }
 

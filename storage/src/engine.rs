@@ -126,6 +126,12 @@ struct TableData {
     oldest_active: Option<Instant>,
 }
 
+/// Rewrites the rows of one time partition of a table before they are written to a file
+/// (continuous aggregates merge their partial states here). Runs on a blocking thread; it
+/// must return rows in the same schema, and may only combine rows, never lose them.
+pub type Compactor =
+    Arc<dyn Fn(&SchemaRef, Vec<RecordBatch>) -> Result<Vec<RecordBatch>> + Send + Sync>;
+
 /// Statistics of the engine, for monitoring and tests.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StorageStats {
@@ -151,6 +157,7 @@ pub struct Storage {
     flush_wanted: Notify,
     flush_done: Notify,
     closed: AtomicBool,
+    compactors: RwLock<HashMap<TableId, Compactor>>,
 }
 
 impl Storage {
@@ -240,6 +247,7 @@ impl Storage {
             flush_wanted: Notify::new(),
             flush_done: Notify::new(),
             closed: AtomicBool::new(false),
+            compactors: RwLock::new(HashMap::new()),
         }))
     }
 
@@ -265,6 +273,15 @@ impl Storage {
             frozen_bytes: self.frozen_bytes.load(Ordering::Relaxed),
             flushes: self.flushes.load(Ordering::Relaxed) as u64,
         }
+    }
+
+    /// Sets (or clears) the compactor applied to a table's rows when they are flushed.
+    pub fn set_compactor(&self, table: TableId, compactor: Option<Compactor>) {
+        let mut c = self.compactors.write();
+        match compactor {
+            Some(f) => c.insert(table, f),
+            None => c.remove(&table),
+        };
     }
 
     fn table(&self, id: TableId) -> Result<Arc<Mutex<TableData>>> {
@@ -764,8 +781,18 @@ impl Storage {
             )
         };
         let data_dir = self.config.data_dir.clone();
+        let compactor = self.compactors.read().get(&def.id).cloned();
         let mut new_files = vec![];
         for (partition, batches) in parts {
+            let batches = match &compactor {
+                Some(c) => {
+                    let (c, schema) = (Arc::clone(c), Arc::clone(&schema));
+                    tokio::task::spawn_blocking(move || c(&schema, batches))
+                        .await
+                        .map_err(|e| Error::Internal(format!("compaction task failed: {e}")))??
+                }
+                None => batches,
+            };
             let id = m.allocate_file_id();
             new_files.push(write_file(&data_dir, &def, &schema, partition, id, batches).await?);
         }

@@ -30,6 +30,6 @@ pub mod schema;
 pub mod wal;
 
 pub use catalog::{CatalogState, ContinuousAggDef, RefreshPolicy, ViewDef};
-pub use engine::{ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange};
+pub use engine::{Compactor, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange};
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, RawSchema, TableDef};

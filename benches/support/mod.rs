@@ -1,0 +1,215 @@
+//! Shared by the benchmarks: TSBS-cpu-like rows, loading them over the wire, starting a
+//! Strata server, reading a process's peak RSS.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::SinkExt;
+use tokio_postgres::NoTls;
+
+pub const METRICS: [&str; 10] = [
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
+];
+pub const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-south-1"];
+pub const START_EPOCH: i64 = 1_704_067_200; // 2024-01-01 00:00:00 UTC
+
+pub fn env_usize(k: &str, d: usize) -> usize {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+/// Deterministic row `i` as one COPY text line (tab separated) and as a VALUES tuple.
+pub fn row(i: u64, hosts: u64, line: &mut String, tuple: Option<&mut String>) {
+    let h = i % hosts;
+    let t = START_EPOCH + (i / hosts) as i64 * 10;
+    let ts = chrono::DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S+00");
+    let region = REGIONS[(h % 3) as usize];
+    let dc = format!("{}{}", region, ['a', 'b', 'c'][(h % 3) as usize]);
+    line.clear();
+    let _ = write!(line, "{ts}\thost_{h}\t{region}\t{dc}");
+    let mut x = i
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut vals = [0f64; 10];
+    for v in vals.iter_mut() {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51afd7ed558ccd);
+        *v = (x % 10000) as f64 / 100.0;
+        let _ = write!(line, "\t{v}");
+    }
+    line.push('\n');
+    if let Some(tp) = tuple {
+        let _ = write!(tp, "('{ts}','host_{h}','{region}','{dc}'");
+        for v in vals {
+            let _ = write!(tp, ",{v}");
+        }
+        tp.push(')');
+    }
+}
+
+pub const CREATE: &str = "CREATE TABLE cpu (time timestamptz NOT NULL, hostname text, region text, datacenter text, \
+    usage_user double precision, usage_system double precision, usage_idle double precision, usage_nice double precision, \
+    usage_iowait double precision, usage_irq double precision, usage_softirq double precision, usage_steal double precision, \
+    usage_guest double precision, usage_guest_nice double precision)";
+
+
+pub fn peak_rss_kb(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sum of the peak RSS of a process and its children (PostgreSQL is multi-process).
+pub fn peak_rss_tree_kb(pid: u32) -> u64 {
+    let mut total = peak_rss_kb(pid);
+    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+            total += peak_rss_kb(c);
+        }
+    }
+    total
+}
+
+pub fn dir_size(p: &Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let m = match e.metadata() {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            n += if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            };
+        }
+    }
+    n
+}
+
+pub async fn connect(conn: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(conn, NoTls).await.expect("connect");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    c
+}
+
+pub async fn load_copy(conn: &str, rows: u64, hosts: u64, conns: usize) -> Duration {
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..conns as u64 {
+        let conn = conn.to_string();
+        tasks.push(tokio::spawn(async move {
+            let client = connect(&conn).await;
+            let chunk = 65_536u64;
+            let mut i = c * chunk;
+            let mut line = String::new();
+            while i < rows {
+                let end = (i + chunk).min(rows);
+                let sink = client
+                    .copy_in("COPY cpu FROM STDIN")
+                    .await
+                    .expect("copy_in");
+                let mut sink = Box::pin(sink);
+                let mut buf = String::with_capacity(((end - i) * 120) as usize);
+                for r in i..end {
+                    row(r, hosts, &mut line, None);
+                    buf.push_str(&line);
+                }
+                sink.send(bytes::Bytes::from(buf)).await.expect("copy data");
+                sink.as_mut().finish().await.expect("copy finish");
+                i += chunk * conns as u64;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("copy task");
+    }
+    start.elapsed()
+}
+
+pub async fn load_insert(conn: &str, rows: u64, hosts: u64, conns: usize, offset: u64) -> Duration {
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..conns as u64 {
+        let conn = conn.to_string();
+        tasks.push(tokio::spawn(async move {
+            let client = connect(&conn).await;
+            let batch = 1000u64;
+            let mut i = c * batch;
+            let mut line = String::new();
+            while i < rows {
+                let end = (i + batch).min(rows);
+                let mut sql = String::with_capacity(200 + 150 * batch as usize);
+                sql.push_str("INSERT INTO cpu VALUES ");
+                for r in i..end {
+                    if r > i {
+                        sql.push(',');
+                    }
+                    row(offset + r, hosts, &mut line, Some(&mut sql));
+                }
+                client.batch_execute(&sql).await.expect("insert");
+                i += batch * conns as u64;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("insert task");
+    }
+    start.elapsed()
+}
+
+pub fn start_strata(dir: &Path, fsync: &str) -> (Child, u16) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(["--pg-addr", &format!("127.0.0.1:{port}"), "--fsync", fsync])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start strata");
+    wait_port(port);
+    (child, port)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+pub fn wait_port(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "server on {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
