@@ -320,7 +320,7 @@ impl Compiled {
                 }
                 for (j, col) in states.into_iter().enumerate() {
                     let arr = if col.is_empty() {
-                        datafusion::arrow::array::new_empty_array(
+                        arrow::array::new_empty_array(
                             schema.field(offset - k + j).data_type(),
                         )
                     } else {
@@ -338,7 +338,7 @@ impl Compiled {
                 if a.data_type() == f.data_type() {
                     Ok(a)
                 } else {
-                    datafusion::arrow::compute::cast(&a, f.data_type())
+                    arrow::compute::cast(&a, f.data_type())
                 }
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;

@@ -157,7 +157,17 @@ pub struct Storage {
     flush_wanted: Notify,
     flush_done: Notify,
     closed: AtomicBool,
-    compactors: RwLock<HashMap<TableId, Compactor>>,
+    compactors: RwLock<HashMap<TableId, CompactorEntry>>,
+}
+
+/// A registered compactor (a closure has no Debug).
+#[derive(Clone)]
+struct CompactorEntry(Compactor);
+
+impl std::fmt::Debug for CompactorEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Compactor")
+    }
 }
 
 impl Storage {
@@ -279,7 +289,7 @@ impl Storage {
     pub fn set_compactor(&self, table: TableId, compactor: Option<Compactor>) {
         let mut c = self.compactors.write();
         match compactor {
-            Some(f) => c.insert(table, f),
+            Some(f) => c.insert(table, CompactorEntry(f)),
             None => c.remove(&table),
         };
     }
@@ -781,7 +791,7 @@ impl Storage {
             )
         };
         let data_dir = self.config.data_dir.clone();
-        let compactor = self.compactors.read().get(&def.id).cloned();
+        let compactor = self.compactors.read().get(&def.id).map(|c| Arc::clone(&c.0));
         let mut new_files = vec![];
         for (partition, batches) in parts {
             let batches = match &compactor {
