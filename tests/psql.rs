@@ -338,3 +338,33 @@ fn psql_error_exits_nonzero_with_message() {
         "rows in e after err.sql (stderr {err:?})"
     );
 }
+
+/// Creating a continuous aggregate over existing rows reports backfill progress as NOTICEs,
+/// which psql prints.
+#[test]
+fn psql_prints_backfill_progress_notices() {
+    let s = TestServer::start();
+    let setup = "CREATE TABLE r (ts timestamptz NOT NULL, v float8); \
+        SELECT create_hypertable('r', by_range('ts', INTERVAL '1 day')); \
+        INSERT INTO r VALUES ('2024-01-01 00:00:00+00', 1), ('2024-01-02 00:00:00+00', 2), ('2024-01-03 00:00:00+00', 3);";
+    let got = psql(&s, &["-q", "-c", setup], None);
+    assert_eq!(got.0, Some(0), "{got:?}");
+    let got = psql(
+        &s,
+        &[
+            "-c",
+            "CREATE MATERIALIZED VIEW r_d WITH (timescaledb.continuous) AS SELECT time_bucket('1 day', ts) AS d, sum(v) FROM r GROUP BY d",
+        ],
+        None,
+    );
+    assert_eq!(got.0, Some(0), "{got:?}");
+    assert_eq!(got.1, "CREATE MATERIALIZED VIEW\n", "{got:?}");
+    for i in 1..=3 {
+        assert!(
+            got.2
+                .contains(&format!("NOTICE:  backfilled \"r_d\": {i} of 3 partitions")),
+            "missing progress notice {i}: {}",
+            got.2
+        );
+    }
+}

@@ -506,9 +506,13 @@ impl Session {
             }
             Statement::CreateView(cv) => {
                 if cv.materialized {
-                    return Err(Error::unsupported(
-                        "CREATE MATERIALIZED VIEW (continuous aggregates come in a later release)",
-                    ));
+                    // Inside a multi-statement query string (a lone statement is
+                    // recognised before sqlparser, with its WITH [NO] DATA clause).
+                    let c = CaggStmt::Create {
+                        stmt: Box::new(s.clone()),
+                        with_data: true,
+                    };
+                    return self.execute_cagg(&c).await;
                 }
                 let name = object_name(&cv.name)?;
                 let sql = cv.query.to_string();

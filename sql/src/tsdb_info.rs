@@ -10,7 +10,9 @@
 //! - `pg_catalog.pg_matviews` lists continuous aggregates, and `pg_catalog.pg_class`
 //!   reports them with `relkind = 'm'` (datafusion-pg-catalog derives `relkind` from
 //!   DataFusion's `TableType`, which has no materialized view: its `pg_class` is wrapped in
-//!   a view that joins `pg_namespace` and `pg_matviews` and overrides `relkind`).
+//!   a view that joins `pg_namespace` and `pg_matviews` and overrides `relkind`), so
+//!   psql's `\dm` lists them (with `pg_catalog.pg_table_is_visible` /
+//!   `pg_catalog.pg_get_userbyid`, which psql qualifies, registered under those names).
 //!
 //! Registered by [`register`] in every session context, after datafusion-pg-catalog's
 //! `pg_catalog` schema (which it wraps).
@@ -31,6 +33,7 @@ use datafusion::catalog::view::ViewTable;
 use datafusion::common::Column;
 use datafusion::datasource::{TableProvider, provider_as_source};
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, lit, when};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -49,6 +52,13 @@ const OWNER: &str = "strata";
 const INTERNAL_SCHEMA: &str = "_timescaledb_internal";
 /// Schema of TimescaleDB's policy procedures (2.12+).
 const FUNCTIONS_SCHEMA: &str = "_timescaledb_functions";
+
+/// Functions psql's list commands (`\dt`, `\dv`, `\dm`) call schema-qualified: DataFusion
+/// looks a qualified function name up as one string, so they get it as an alias.
+const QUALIFIED_PG_FUNCTIONS: &[(&str, &str)] = &[
+    ("pg_table_is_visible", "pg_catalog.pg_table_is_visible"),
+    ("pg_get_userbyid", "pg_catalog.pg_get_userbyid"),
+];
 
 /// Registers `timescaledb_information` and the continuous-aggregate overlay of
 /// `pg_catalog` in a session context. Failures are logged, never fatal: a session without
@@ -69,6 +79,11 @@ fn try_register(ctx: &SessionContext, storage: &Arc<Storage>) -> DfResult<()> {
             storage: Arc::clone(storage),
         }),
     )?;
+    for (name, qualified) in QUALIFIED_PG_FUNCTIONS {
+        if let Ok(udf) = ctx.udf(name) {
+            ctx.register_udf(udf.as_ref().clone().with_aliases([*qualified]));
+        }
+    }
     if let Some(pg) = catalog.schema("pg_catalog") {
         catalog.register_schema(
             "pg_catalog",
