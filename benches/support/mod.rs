@@ -68,7 +68,6 @@ pub const CREATE: &str = "CREATE TABLE cpu (time timestamptz NOT NULL, hostname 
     usage_iowait double precision, usage_irq double precision, usage_softirq double precision, usage_steal double precision, \
     usage_guest double precision, usage_guest_nice double precision)";
 
-
 pub fn peak_rss_kb(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
@@ -212,4 +211,3 @@ pub fn wait_port(port: u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
-

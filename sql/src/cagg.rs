@@ -40,13 +40,12 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray, RecordBatch, UInt32Array,
 };
 use datafusion::arrow::compute::take;
-use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::logical_expr::EmitTo;
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{
     DataType, Field, IntervalMonthDayNanoType, Schema, SchemaRef, TimeUnit,
     TimestampMicrosecondType,
 };
+use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::catalog::Session as CatalogSession;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, ScalarValue};
@@ -54,6 +53,7 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::logical_expr::EmitTo;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
@@ -320,9 +320,7 @@ impl Compiled {
                 }
                 for (j, col) in states.into_iter().enumerate() {
                     let arr = if col.is_empty() {
-                        arrow::array::new_empty_array(
-                            schema.field(offset - k + j).data_type(),
-                        )
+                        arrow::array::new_empty_array(schema.field(offset - k + j).data_type())
                     } else {
                         ScalarValue::iter_to_array(col)?
                     };

@@ -791,7 +791,11 @@ impl Storage {
             )
         };
         let data_dir = self.config.data_dir.clone();
-        let compactor = self.compactors.read().get(&def.id).map(|c| Arc::clone(&c.0));
+        let compactor = self
+            .compactors
+            .read()
+            .get(&def.id)
+            .map(|c| Arc::clone(&c.0));
         let mut new_files = vec![];
         for (partition, batches) in parts {
             let batches = match &compactor {
