@@ -62,9 +62,25 @@ pub fn variance_udaf() -> Arc<AggregateUDF> {
     )
 }
 
+/// TimescaleDB Toolkit's / other databases' `approx_count_distinct` (= `approx_distinct`,
+/// HyperLogLog).
+pub fn approx_count_distinct_udaf() -> Arc<AggregateUDF> {
+    Arc::new(
+        datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["approx_count_distinct"]),
+    )
+}
+
 /// Every aggregate function of this module.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![first_udaf(), last_udaf(), variance_udaf()]
+    vec![
+        first_udaf(),
+        last_udaf(),
+        variance_udaf(),
+        approx_count_distinct_udaf(),
+    ]
 }
 
 /// Registers every function of this module on `ctx`.
