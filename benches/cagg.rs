@@ -15,7 +15,9 @@
 //!
 //! Environment: `STRATA_BENCH_ROWS` rows per ingest load (default 1,000,000),
 //! `STRATA_BENCH_HOSTS` (100), `STRATA_BENCH_CONNS` (2), `STRATA_BENCH_DAYS` (3),
-//! `STRATA_BENCH_QUERY_RUNS` (30), `STRATA_BENCH_FSYNC` (`always`). Writes a markdown
+//! `STRATA_BENCH_QUERY_RUNS` (30), `STRATA_BENCH_FSYNC` (`always`),
+//! `STRATA_BENCH_SKIP_INGEST` (query part only), `STRATA_BENCH_EXPLAIN` (print both
+//! plans with EXPLAIN ANALYZE). Writes a markdown
 //! summary to `target/cagg-bench.md`.
 
 #[path = "support/mod.rs"]
@@ -118,25 +120,28 @@ fn main() {
     let runs = env_usize("STRATA_BENCH_QUERY_RUNS", 30);
     let fsync = std::env::var("STRATA_BENCH_FSYNC").unwrap_or_else(|_| "always".into());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let skip_ingest = std::env::var("STRATA_BENCH_SKIP_INGEST").is_ok();
     rt.block_on(async {
         let mut md = String::new();
         let _ = writeln!(
             md,
             "# Continuous aggregates\n\n{rows} rows per load, {hosts} hosts, {conns} connections, fsync {fsync}\n"
         );
-        println!("ingest without views...");
-        let base = ingest(false, rows, hosts, conns, &fsync).await;
-        println!("ingest with three views...");
-        let with = ingest(true, rows, hosts, conns, &fsync).await;
-        let _ = writeln!(
-            md,
-            "| load | no views (rows/s) | 3 views (rows/s) | ratio |\n|---|---:|---:|---:|"
-        );
-        for (name, a, b) in [
-            ("COPY", base.copy_rps, with.copy_rps),
-            ("INSERT 1000 rows", base.insert_rps, with.insert_rps),
-        ] {
-            let _ = writeln!(md, "| {name} | {a:.0} | {b:.0} | {:.0}% |", 100.0 * b / a);
+        if !skip_ingest {
+            println!("ingest without views...");
+            let base = ingest(false, rows, hosts, conns, &fsync).await;
+            println!("ingest with three views...");
+            let with = ingest(true, rows, hosts, conns, &fsync).await;
+            let _ = writeln!(
+                md,
+                "| load | no views (rows/s) | 3 views (rows/s) | ratio |\n|---|---:|---:|---:|"
+            );
+            for (name, a, b) in [
+                ("COPY", base.copy_rps, with.copy_rps),
+                ("INSERT 1000 rows", base.insert_rps, with.insert_rps),
+            ] {
+                let _ = writeln!(md, "| {name} | {a:.0} | {b:.0} | {:.0}% |", 100.0 * b / a);
+            }
         }
 
         // Dashboard query.
@@ -170,6 +175,12 @@ fn main() {
         // Warm up both (first plans, page cache).
         let _ = timed(&c, &view_sql, 2).await;
         let _ = timed(&c, &raw_sql, 2).await;
+        if std::env::var("STRATA_BENCH_EXPLAIN").is_ok() {
+            for q in [&view_sql, &raw_sql] {
+                let (_, plan) = timed(&c, &format!("EXPLAIN ANALYZE {q}"), 1).await;
+                println!("{}", plan.join("\n"));
+            }
+        }
         let (tv, rv) = timed(&c, &view_sql, runs).await;
         let (tr, rr) = timed(&c, &raw_sql, runs).await;
         assert_eq!(rv.len(), 360, "a 6-hour window has 360 minutes");

@@ -2568,3 +2568,89 @@ async fn continuous_aggregates_follow_copy_prepared_and_concurrent_writes() {
     .await;
     assert_eq!(total, raw);
 }
+
+/// Transaction blocks: rows are visible to their own session at once, to others only after
+/// COMMIT; ROLLBACK (and a dropped connection) discards them; continuous aggregates see the
+/// same; COPY inside a block is part of it; DELETE inside a block is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_blocks_commit_atomically_and_roll_back() {
+    let s = TestServer::start();
+    let a = s.connect().await;
+    let b = s.connect().await;
+    a.batch_execute(
+        "create table tb (ts timestamptz not null, k int8); \
+         select create_hypertable('tb', 'ts'); \
+         create materialized view tb_h with (timescaledb.continuous) as \
+           select time_bucket('1 hour', ts) as h, count(*) as n, sum(k) as s from tb group by h",
+    )
+    .await
+    .unwrap();
+    a.batch_execute("BEGIN").await.unwrap();
+    a.batch_execute(
+        "insert into tb values ('2024-01-01 00:00:00+00', 1), ('2024-01-01 00:30:00+00', 2)",
+    )
+    .await
+    .unwrap();
+    let data = "2024-01-01 01:00:00+00\t3\n";
+    assert_eq!(
+        copy_in_chunks(&a, "COPY tb FROM STDIN", data.as_bytes())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        count(&a, "select count(*) from tb").await,
+        3,
+        "own rows visible"
+    );
+    assert_eq!(
+        count(&a, "select sum(n)::int8 from tb_h").await,
+        3,
+        "own rows in the view"
+    );
+    assert_eq!(
+        count(&b, "select count(*) from tb").await,
+        0,
+        "others do not see them"
+    );
+    let e = a.batch_execute("delete from tb").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("0A000"), "{e:?}");
+    // The failed statement aborted the block: COMMIT reports ROLLBACK, nothing is written.
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(count(&b, "select count(*) from tb").await, 0);
+
+    a.batch_execute("BEGIN; insert into tb values ('2024-01-01 02:00:00+00', 10); ROLLBACK")
+        .await
+        .unwrap();
+    assert_eq!(count(&a, "select count(*) from tb").await, 0, "rolled back");
+
+    a.batch_execute("BEGIN; insert into tb values ('2024-01-01 02:00:00+00', 10), ('2024-01-01 03:00:00+00', 20)")
+        .await
+        .unwrap();
+    assert_eq!(count(&b, "select count(*) from tb").await, 0);
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(count(&b, "select count(*) from tb").await, 2, "committed");
+    assert_eq!(
+        count(&b, "select sum(s)::int8 from tb_h").await,
+        30,
+        "view after commit"
+    );
+
+    // A connection that goes away with an open block loses it.
+    {
+        let c = s.connect().await;
+        c.batch_execute("BEGIN; insert into tb values ('2024-01-01 04:00:00+00', 100)")
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(count(&b, "select count(*) from tb").await, 2);
+    // Committed blocks survive a crash.
+    drop(a);
+    drop(b);
+    let mut s = s;
+    tokio::task::block_in_place(|| s.restart());
+    let c = s.connect().await;
+    assert_eq!(count(&c, "select count(*) from tb").await, 2);
+    assert_eq!(count(&c, "select sum(s)::int8 from tb_h").await, 30);
+}

@@ -57,11 +57,13 @@ use datafusion::logical_expr::EmitTo;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::expressions::Column as PhysColumn;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ExecutionPlanProperties, ReplaceChildrenOptions, collect,
 };
@@ -169,22 +171,45 @@ pub async fn write(
     table: strata_storage::ids::TableId,
     batch: RecordBatch,
 ) -> Result<()> {
+    write_all(engine, vec![(table, batch)]).await
+}
+
+/// Writes rows to several tables (a committed transaction block) with the states of their
+/// continuous aggregates, all in one WAL record.
+pub async fn write_all(
+    engine: &crate::engine::Engine,
+    writes: Vec<(strata_storage::ids::TableId, RecordBatch)>,
+) -> Result<()> {
     let storage = engine.storage();
     let _g = engine.caggs().lock.read().await;
     let cat = storage.catalog();
-    let views: Vec<&ContinuousAggDef> = cat.caggs_of(table).collect();
-    if views.is_empty() {
-        storage.write(table, batch).await?;
+    if writes
+        .iter()
+        .all(|(t, _)| cat.caggs_of(*t).next().is_none())
+    {
+        if let [(table, _)] = writes.as_slice() {
+            let table = *table;
+            let batch = writes.into_iter().next().map(|(_, b)| b);
+            if let Some(b) = batch {
+                storage.write(table, b).await?;
+            }
+            return Ok(());
+        }
+        storage.write_many(writes).await?;
         return Ok(());
     }
-    let mut entries = Vec::with_capacity(views.len() + 1);
-    for v in views {
-        let c = engine.caggs().compiled(engine, v).await?;
-        if let Some(states) = c.states_of(vec![batch.clone()]).await? {
-            entries.push((v.state_table, states));
+    let mut entries = Vec::with_capacity(writes.len() * 2);
+    let mut derived = vec![];
+    for (table, batch) in writes {
+        for v in cat.caggs_of(table) {
+            let c = engine.caggs().compiled(engine, v).await?;
+            if let Some(states) = c.states_of(vec![batch.clone()]).await? {
+                derived.push((v.state_table, states));
+            }
         }
+        entries.push((table, batch));
     }
-    entries.insert(0, (table, batch));
+    entries.extend(derived);
     storage.write_many(entries).await?;
     Ok(())
 }
@@ -445,6 +470,7 @@ impl Compiled {
         state: &dyn CatalogSession,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
+        extra: &[RecordBatch],
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let state_schema = self.state_def.arrow_schema();
         // Filters on group columns hold before aggregation too: push them to the states.
@@ -456,15 +482,47 @@ impl Compiled {
         }
         let table = TsTable::new(Arc::clone(storage), Arc::clone(&self.state_def));
         let mut input = table.scan(state, None, &pushed, None).await?;
+        if !extra.is_empty() {
+            let mem = MemorySourceConfig::try_new_exec(
+                &[extra.to_vec()],
+                Arc::clone(&state_schema),
+                None,
+            )?;
+            input = datafusion::physical_plan::union::UnionExec::try_new(vec![input, mem])?;
+        }
         if let Some(pred) = conjunction(pushed) {
             let df_schema = DFSchema::try_from(state_schema.as_ref().clone())?;
             let p = state.create_physical_expr(pred, &df_schema)?;
             input = Arc::new(FilterExec::try_new(p, input)?);
         }
-        if input.output_partitioning().partition_count() > 1 {
-            input = Arc::new(CoalescePartitionsExec::new(input));
-        }
-        let mut node = replace_children(&self.final_agg, input, ChildrenPropertiesMode::Recompute)?;
+        // Merge states in parallel: hash-partition them by the group columns, one Final
+        // aggregation per partition.
+        let n = state.config().target_partitions().max(1);
+        let mut node = match self.final_agg.downcast_ref::<AggregateExec>() {
+            Some(agg) if n > 1 => {
+                let keys: Vec<Arc<dyn PhysicalExpr>> = (0..agg.group_expr().expr().len())
+                    .map(|i| {
+                        Arc::new(PhysColumn::new(state_schema.field(i).name(), i))
+                            as Arc<dyn PhysicalExpr>
+                    })
+                    .collect();
+                let rep = RepartitionExec::try_new(input, Partitioning::Hash(keys, n))?;
+                Arc::new(AggregateExec::try_new(
+                    AggregateMode::FinalPartitioned,
+                    agg.group_expr().clone(),
+                    agg.aggr_expr().to_vec(),
+                    agg.filter_expr().to_vec(),
+                    Arc::new(rep),
+                    agg.input_schema(),
+                )?) as Arc<dyn ExecutionPlan>
+            }
+            _ => {
+                if input.output_partitioning().partition_count() > 1 {
+                    input = Arc::new(CoalescePartitionsExec::new(input));
+                }
+                replace_children(&self.final_agg, input, ChildrenPropertiesMode::Recompute)?
+            }
+        };
         for u in &self.upper {
             node = replace_children(u, node, ChildrenPropertiesMode::Recompute)?;
         }
@@ -1042,11 +1100,36 @@ fn is_column(e: &Expr, name: &str) -> bool {
 pub struct CaggTable {
     storage: Arc<Storage>,
     compiled: Arc<Compiled>,
+    /// States of the reading session's uncommitted rows.
+    extra: Vec<RecordBatch>,
 }
 
 impl CaggTable {
     pub fn new(storage: Arc<Storage>, compiled: Arc<Compiled>) -> Self {
-        CaggTable { storage, compiled }
+        CaggTable {
+            storage,
+            compiled,
+            extra: vec![],
+        }
+    }
+
+    /// The table whose rows feed this view.
+    pub fn raw_table(&self) -> strata_storage::ids::TableId {
+        self.compiled.def.raw_table
+    }
+
+    /// States of rows of the raw table (for a session's uncommitted rows).
+    pub async fn states_of(&self, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        Ok(self.compiled.states_of(rows).await?.into_iter().collect())
+    }
+
+    /// The same view plus extra state rows.
+    pub fn with_extra_states(&self, extra: Vec<RecordBatch>) -> Self {
+        CaggTable {
+            storage: Arc::clone(&self.storage),
+            compiled: Arc::clone(&self.compiled),
+            extra,
+        }
     }
 }
 
@@ -1085,7 +1168,7 @@ impl TableProvider for CaggTable {
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.compiled
-            .read_plan(&self.storage, state, projection, filters)
+            .read_plan(&self.storage, state, projection, filters, &self.extra)
             .await
     }
 }

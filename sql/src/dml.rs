@@ -247,15 +247,14 @@ fn pg_type_name(field: &arrow::datatypes::Field) -> &'static str {
 }
 
 /// Executes the rows of an `INSERT ... SELECT` / complex VALUES planned by DataFusion and
-/// writes them. Returns the row count.
+/// returns them in the table's schema (None: no rows); the caller writes them.
 pub async fn insert_from_plan(
     ctx: &SessionContext,
-    engine: &crate::engine::Engine,
     def: &TableDef,
     targets: &[usize],
     plan: LogicalPlan,
     tz: strata_pgtypes::tz::TimeZoneSetting,
-) -> Result<u64> {
+) -> Result<Option<RecordBatch>> {
     let n_src = plan.schema().fields().len();
     if n_src > targets.len() {
         return Err(Error::user(
@@ -293,14 +292,12 @@ pub async fn insert_from_plan(
             now,
         )?);
     }
-    let rows: usize = out.iter().map(|b| b.num_rows()).sum();
     if out.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let batch = arrow::compute::concat_batches(&schema, &out)
         .map_err(datafusion::error::DataFusionError::from)?;
-    engine.write(def.id, batch).await?;
-    Ok(rows as u64)
+    Ok(Some(batch))
 }
 
 /// `DELETE FROM t [WHERE ...]`: durable, rewrites affected files. Returns rows deleted.

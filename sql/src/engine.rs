@@ -103,6 +103,14 @@ impl Engine {
         crate::cagg::write(self, table, batch).await
     }
 
+    /// Writes the rows of a committed transaction block in one WAL record.
+    pub async fn write_all(
+        &self,
+        writes: Vec<(strata_storage::ids::TableId, arrow::array::RecordBatch)>,
+    ) -> Result<()> {
+        crate::cagg::write_all(self, writes).await
+    }
+
     /// Work left by a crash: recomputes continuous-aggregate buckets marked dirty.
     pub async fn recover(&self) -> Result<()> {
         self.caggs.compile_all(self).await;
@@ -129,6 +137,7 @@ impl Engine {
         &self,
         settings: &Settings,
         shared: Arc<parking_lot::RwLock<Settings>>,
+        txn: Option<crate::txn::TxnHandle>,
     ) -> Result<SessionContext> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, SCHEMA)
@@ -143,7 +152,11 @@ impl Engine {
         opts.execution.parquet.pushdown_filters = true;
         opts.execution.parquet.reorder_filters = true;
         let catalog = Arc::new(MemoryCatalogProvider::new());
-        catalog.register_schema(SCHEMA, Arc::clone(&self.public) as Arc<dyn SchemaProvider>)?;
+        let public: Arc<dyn SchemaProvider> = match txn {
+            Some(t) => Arc::new(crate::txn::SessionSchema::new(Arc::clone(&self.public), t)),
+            None => Arc::clone(&self.public) as Arc<dyn SchemaProvider>,
+        };
+        catalog.register_schema(SCHEMA, public)?;
         let list = Arc::new(MemoryCatalogProviderList::new());
         datafusion::catalog::CatalogProviderList::register_catalog(
             list.as_ref(),
@@ -180,7 +193,7 @@ impl Engine {
     pub async fn plan_view(&self, view: &ViewDef) -> DfResult<LogicalPlan> {
         let s = Settings::default();
         let ctx = self
-            .new_context(&s, Arc::new(parking_lot::RwLock::new(s.clone())))
+            .new_context(&s, Arc::new(parking_lot::RwLock::new(s.clone())), None)
             .map_err(DataFusionError::from)?;
         let df = ctx.sql(&view.sql).await?;
         let plan = df.into_unoptimized_plan();

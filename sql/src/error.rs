@@ -46,6 +46,7 @@ pub enum SqlState {
     InFailedTransaction,
     InvalidRowCountInLimit,
     DependentObjectsStillExist,
+    ProgramLimitExceeded,
 }
 
 impl SqlState {
@@ -71,6 +72,7 @@ impl SqlState {
             SqlState::UniqueViolation => "23505",
             SqlState::DivisionByZero => "22012",
             SqlState::DependentObjectsStillExist => "2BP01",
+            SqlState::ProgramLimitExceeded => "54000",
             SqlState::FeatureNotSupported => "0A000",
             SqlState::QueryCanceled => "57014",
             SqlState::OutOfMemory => "53200",
@@ -131,6 +133,7 @@ impl SqlState {
         SqlState::InFailedTransaction,
         SqlState::InvalidRowCountInLimit,
         SqlState::DependentObjectsStillExist,
+        SqlState::ProgramLimitExceeded,
     ];
 }
 

@@ -33,6 +33,7 @@ pub mod session;
 pub mod settings;
 pub mod table;
 pub mod tsdb_info;
+pub mod txn;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, Result, SqlState};

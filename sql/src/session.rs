@@ -82,6 +82,8 @@ pub struct CopyIn {
     /// Indexes of the table columns present in the data, in order.
     pub targets: Vec<usize>,
     pub spec: CopySpec,
+    /// Inside a transaction block: where the rows go until COMMIT.
+    pub txn: Option<crate::txn::TxnHandle>,
 }
 
 /// The result of a statement.
@@ -163,6 +165,8 @@ pub struct Session {
     failed_transaction: bool,
     /// Where NOTICE messages of the running statement go (the connection sends them).
     notices: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// Rows written inside the open transaction block (see [`crate::txn`]).
+    txn: crate::txn::TxnHandle,
 }
 
 impl std::fmt::Debug for Session {
@@ -177,7 +181,12 @@ impl Session {
     pub(crate) fn new(engine: Arc<Engine>) -> Result<Session> {
         let settings = Settings::default();
         let shared_settings = Arc::new(parking_lot::RwLock::new(settings.clone()));
-        let ctx = engine.new_context(&settings, Arc::clone(&shared_settings))?;
+        let txn = crate::txn::TxnHandle::default();
+        let ctx = engine.new_context(
+            &settings,
+            Arc::clone(&shared_settings),
+            Some(Arc::clone(&txn)),
+        )?;
         Ok(Session {
             engine,
             ctx,
@@ -187,6 +196,7 @@ impl Session {
             in_transaction: false,
             failed_transaction: false,
             notices: None,
+            txn,
         })
     }
 
@@ -285,7 +295,7 @@ impl Session {
                 };
                 if let Some((def, batch)) = built {
                     let n = batch.num_rows();
-                    self.engine.write(def.id, batch).await?;
+                    self.write(def.id, batch).await?;
                     return Ok(command(format!("INSERT 0 {n}")));
                 }
                 // Not for the fast path after all (DEFAULT, unknown table for the error
@@ -533,6 +543,11 @@ impl Session {
                 let n = self.insert(ins, None).await?;
                 Ok(command(format!("INSERT 0 {n}")))
             }
+            Statement::Delete(_) if self.in_transaction => Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                "DELETE inside a transaction block is not supported",
+                "Run DELETE outside BEGIN ... COMMIT (it is atomic on its own).",
+            )),
             Statement::Delete(del) => {
                 let n = dml::delete(&self.ctx, &self.engine, del).await?;
                 Ok(command(format!("DELETE {n}")))
@@ -564,18 +579,38 @@ impl Session {
                 })
             }
             Statement::StartTransaction { .. } => {
+                if self.in_transaction {
+                    (self.notice_fn())("there is already a transaction in progress".into());
+                } else {
+                    self.txn.lock().take();
+                }
                 self.in_transaction = true;
                 Ok(command("BEGIN"))
             }
             Statement::Commit { .. } => {
                 let failed = self.failed_transaction;
+                let was_open = self.in_transaction;
                 self.in_transaction = false;
                 self.failed_transaction = false;
-                Ok(command(if failed { "ROLLBACK" } else { "COMMIT" }))
+                let writes = self.txn.lock().take();
+                if !was_open {
+                    (self.notice_fn())("there is no transaction in progress".into());
+                }
+                if failed {
+                    return Ok(command("ROLLBACK"));
+                }
+                if !writes.is_empty() {
+                    self.engine.write_all(writes).await?;
+                }
+                Ok(command("COMMIT"))
             }
             Statement::Rollback { .. } => {
+                if !self.in_transaction {
+                    (self.notice_fn())("there is no transaction in progress".into());
+                }
                 self.in_transaction = false;
                 self.failed_transaction = false;
+                self.txn.lock().take();
                 Ok(command("ROLLBACK"))
             }
             Statement::Discard { .. } => {
@@ -609,9 +644,11 @@ impl Session {
 
     fn rebuild_context(&mut self) -> Result<()> {
         *self.shared_settings.write() = self.settings.clone();
-        self.ctx = self
-            .engine
-            .new_context(&self.settings, Arc::clone(&self.shared_settings))?;
+        self.ctx = self.engine.new_context(
+            &self.settings,
+            Arc::clone(&self.shared_settings),
+            Some(Arc::clone(&self.txn)),
+        )?;
         Ok(())
     }
 
@@ -1266,14 +1303,14 @@ impl Session {
             // INSERT INTO t DEFAULT VALUES: one row of defaults.
             let now = chrono::Utc::now().timestamp_micros();
             let batch = dml::complete_batch(&def, &def.arrow_schema(), &[], vec![], 1, now)?;
-            self.engine.write(def.id, batch).await?;
+            self.write(def.id, batch).await?;
             return Ok(1);
         };
         if let Some(batch) =
             crate::fast_insert::try_build(&def, &targets, source, params, self.settings.tz)?
         {
             let n = batch.num_rows() as u64;
-            self.engine.write(def.id, batch).await?;
+            self.write(def.id, batch).await?;
             return Ok(n);
         }
         let mut plan = self.plan(Statement::Query(source.clone())).await?;
@@ -1282,15 +1319,36 @@ impl Session {
                 p.iter().cloned().map(Into::into).collect(),
             ))?;
         }
-        dml::insert_from_plan(
-            &self.ctx,
-            &self.engine,
-            &def,
-            &targets,
-            plan,
-            self.settings.tz,
-        )
-        .await
+        match dml::insert_from_plan(&self.ctx, &def, &targets, plan, self.settings.tz).await? {
+            Some(batch) => {
+                let n = batch.num_rows() as u64;
+                self.write(def.id, batch).await?;
+                Ok(n)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Writes rows: now, or at COMMIT inside a transaction block.
+    async fn write(&self, table: strata_storage::ids::TableId, batch: RecordBatch) -> Result<()> {
+        if self.in_transaction {
+            // Checked now (NOT NULL), so the error comes from the statement, not COMMIT.
+            if let Some(def) = self.engine.storage().catalog().table_by_id(table) {
+                for (i, c) in def.columns.iter().enumerate() {
+                    if !c.nullable && i < batch.num_columns() && batch.column(i).null_count() > 0 {
+                        return Err(Error::user(
+                            SqlState::NotNullViolation,
+                            format!(
+                                "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                                c.name, def.name
+                            ),
+                        ));
+                    }
+                }
+            }
+            return self.txn.lock().push(table, batch);
+        }
+        self.engine.write(table, batch).await
     }
 
     async fn copy(
@@ -1384,6 +1442,7 @@ impl Session {
             table: def,
             targets,
             spec,
+            txn: self.in_transaction.then(|| Arc::clone(&self.txn)),
         }))
     }
 

@@ -43,6 +43,8 @@ pub struct TsTable {
     storage: Arc<Storage>,
     def: Arc<TableDef>,
     schema: SchemaRef,
+    /// Uncommitted rows of the reading session's transaction block.
+    overlay: Vec<arrow::array::RecordBatch>,
 }
 
 impl TsTable {
@@ -52,6 +54,17 @@ impl TsTable {
             storage,
             def,
             schema,
+            overlay: vec![],
+        }
+    }
+
+    /// The same table plus rows only this session sees (its open transaction block).
+    pub fn with_overlay(&self, rows: Vec<arrow::array::RecordBatch>) -> Self {
+        TsTable {
+            storage: Arc::clone(&self.storage),
+            def: Arc::clone(&self.def),
+            schema: Arc::clone(&self.schema),
+            overlay: rows,
         }
     }
 
@@ -89,10 +102,11 @@ impl TableProvider for TsTable {
             Some(tc) => time_range(filters, &tc.name),
             None => TimeRange::ALL,
         };
-        let snap = self
+        let mut snap = self
             .storage
             .snapshot(self.def.id, range)
             .map_err(crate::error::Error::from)?;
+        snap.batches.extend(self.overlay.iter().cloned());
         // The table may have gained columns since planning started; use the snapshot's schema
         // only if identical, otherwise adapt to the planned schema.
         let schema = Arc::clone(&self.schema);

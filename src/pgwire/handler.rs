@@ -945,7 +945,11 @@ async fn commit_copy(engine: &Engine, cs: &mut CopyState) -> Result<(), Error> {
     let batch = arrow::compute::concat_batches(&schema, &full)
         .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
     let n = batch.num_rows() as u64;
-    engine.write(def.id, batch).await?;
+    match &cs.target.txn {
+        // Inside a transaction block: written at COMMIT.
+        Some(t) => t.lock().push(def.id, batch)?,
+        None => engine.write(def.id, batch).await?,
+    }
     cs.rows += n;
     Ok(())
 }
