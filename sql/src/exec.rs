@@ -23,6 +23,12 @@ use tokio::runtime::Handle;
 /// yield point (a nested-loop join may compute a whole batch first), and the extra threads
 /// let the next queries run meanwhile instead of queueing behind the abandoned work.
 pub fn new_runtime(parallelism: usize) -> std::io::Result<Handle> {
+    // One per process: engines (one per server; many in tests) share it, so creating
+    // engines does not accumulate threads.
+    static EXEC: std::sync::OnceLock<Handle> = std::sync::OnceLock::new();
+    if let Some(h) = EXEC.get() {
+        return Ok(h.clone());
+    }
     let threads = parallelism.max(1) * 2 + 2;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -32,7 +38,7 @@ pub fn new_runtime(parallelism: usize) -> std::io::Result<Handle> {
     let handle = rt.handle().clone();
     // The runtime must outlive every engine and cannot be dropped from async code.
     std::mem::forget(rt);
-    Ok(handle)
+    Ok(EXEC.get_or_init(|| handle).clone())
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
