@@ -1608,23 +1608,7 @@ pub fn compose(q: &ast::Query, parent: &ContinuousAggDef) -> Result<String> {
                     .collect(),
                 _ => vec![],
             };
-            let is_agg = matches!(
-                fname.as_str(),
-                "sum"
-                    | "min"
-                    | "max"
-                    | "count"
-                    | "avg"
-                    | "bool_and"
-                    | "bool_or"
-                    | "first"
-                    | "last"
-                    | "stddev"
-                    | "variance"
-                    | "approx_distinct"
-                    | "approx_count_distinct"
-                    | "approx_percentile_cont"
-            );
+            let is_agg = is_aggregate_name(&fname);
             if !is_agg {
                 return std::ops::ControlFlow::Continue(());
             }

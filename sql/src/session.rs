@@ -1123,21 +1123,10 @@ impl Session {
             }
             "add_continuous_aggregate_policy" => {
                 let id = self.add_policy(f).await?;
-                let schema = Arc::new(Schema::new(vec![Field::new(
+                Ok(Some(single_column(
                     alias.unwrap_or(fname),
-                    DataType::Int32,
-                    true,
-                )]));
-                let batch = RecordBatch::try_new(
-                    Arc::clone(&schema),
-                    vec![Arc::new(Int32Array::from(vec![id]))],
-                )
-                .map_err(datafusion::error::DataFusionError::from)?;
-                let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
-                Ok(Some(Output::Rows {
-                    schema,
-                    stream: Box::pin(stream),
-                }))
+                    Arc::new(Int32Array::from(vec![id])),
+                )?))
             }
             "remove_continuous_aggregate_policy" => {
                 let (pos, named) = ddl::function_args(f)?;
@@ -1246,21 +1235,10 @@ impl Session {
                     .iter()
                     .map(|p| chunk_name(def.id.as_u64(), *p, def.partition_micros))
                     .collect();
-                let schema = Arc::new(Schema::new(vec![Field::new(
+                Ok(Some(single_column(
                     alias.unwrap_or(fname),
-                    DataType::Utf8,
-                    true,
-                )]));
-                let batch = RecordBatch::try_new(
-                    Arc::clone(&schema),
-                    vec![Arc::new(StringArray::from(names))],
-                )
-                .map_err(datafusion::error::DataFusionError::from)?;
-                let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
-                Ok(Some(Output::Rows {
-                    schema,
-                    stream: Box::pin(stream),
-                }))
+                    Arc::new(StringArray::from(names)),
+                )?))
             }
             "set_chunk_time_interval" => {
                 let (pos, _) = ddl::function_args(f)?;
@@ -1945,12 +1923,18 @@ fn interval_text(e: &ast::Expr) -> String {
 }
 
 fn single_text(col: String, text: String) -> Result<Output> {
-    let schema = Arc::new(Schema::new(vec![Field::new(col, DataType::Utf8, true)]));
-    let batch = RecordBatch::try_new(
-        Arc::clone(&schema),
-        vec![Arc::new(StringArray::from(vec![text]))],
-    )
-    .map_err(datafusion::error::DataFusionError::from)?;
+    single_column(col, Arc::new(StringArray::from(vec![text])))
+}
+
+/// A result of one column (named `col`) with the values of `values`.
+fn single_column(col: String, values: arrow::array::ArrayRef) -> Result<Output> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        col,
+        values.data_type().clone(),
+        true,
+    )]));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![values])
+        .map_err(datafusion::error::DataFusionError::from)?;
     let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
     Ok(Output::Rows {
         schema,

@@ -126,6 +126,19 @@ struct TableData {
     oldest_active: Option<Instant>,
 }
 
+impl TableData {
+    fn new(def: Arc<TableDef>, manifest: Manifest) -> Self {
+        TableData {
+            schema: def.arrow_schema(),
+            def,
+            active: BTreeMap::new(),
+            frozen: BTreeMap::new(),
+            manifest,
+            oldest_active: None,
+        }
+    }
+}
+
 /// Rewrites the rows of one time partition of a table before they are written to a file
 /// (continuous aggregates merge their partial states here). Runs on a blocking thread; it
 /// must return rows in the same schema, and may only combine rows, never lose them.
@@ -183,17 +196,7 @@ impl Storage {
         for def in &cat.tables {
             let m = manifest::load(&dir, def.id)?;
             remove_orphans(&dir, def.id, &m);
-            tables.insert(
-                def.id,
-                TableData {
-                    def: Arc::clone(def),
-                    schema: def.arrow_schema(),
-                    active: BTreeMap::new(),
-                    frozen: BTreeMap::new(),
-                    manifest: m,
-                    oldest_active: None,
-                },
-            );
+            tables.insert(def.id, TableData::new(Arc::clone(def), m));
         }
         remove_dropped_table_dirs(&dir, &cat);
 
@@ -320,14 +323,7 @@ impl Storage {
         catalog::store(&self.config.data_dir, &cat)?;
         self.tables.write().insert(
             def.id,
-            Arc::new(Mutex::new(TableData {
-                def: Arc::clone(&def),
-                schema: def.arrow_schema(),
-                active: BTreeMap::new(),
-                frozen: BTreeMap::new(),
-                manifest: m,
-                oldest_active: None,
-            })),
+            Arc::new(Mutex::new(TableData::new(Arc::clone(&def), m))),
         );
         *self.catalog.write() = Arc::new(cat);
         Ok(def)
@@ -494,14 +490,7 @@ impl Storage {
         catalog::store(&self.config.data_dir, &cat)?;
         self.tables.write().insert(
             state.id,
-            Arc::new(Mutex::new(TableData {
-                def: Arc::clone(&state),
-                schema: state.arrow_schema(),
-                active: BTreeMap::new(),
-                frozen: BTreeMap::new(),
-                manifest: m,
-                oldest_active: None,
-            })),
+            Arc::new(Mutex::new(TableData::new(Arc::clone(&state), m))),
         );
         *self.catalog.write() = Arc::new(cat);
         Ok(cagg)
