@@ -83,6 +83,114 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
     }
 }
 
+/// TimescaleDB's named arguments of `time_bucket` (`origin => ...`, `"offset" => ...`,
+/// `timezone => ...`) turned into the positional form our function takes:
+/// `(width, ts, origin)`, `(width, ts, offset)`, or `(width, ts, timezone, origin, offset)`
+/// (NULL origin / offset = the default, as in TimescaleDB's 5-argument function).
+struct NamedTimeBucketArgs;
+
+impl VisitorMut for NamedTimeBucketArgs {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let is_tb = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("time_bucket"));
+        let ast::FunctionArguments::List(list) = &mut f.args else {
+            return ControlFlow::Continue(());
+        };
+        if !is_tb
+            || !list.args.iter().any(|a| {
+                matches!(
+                    a,
+                    ast::FunctionArg::Named { .. } | ast::FunctionArg::ExprNamed { .. }
+                )
+            })
+        {
+            return ControlFlow::Continue(());
+        }
+        let mut positional = vec![];
+        let mut named: Vec<(String, Expr)> = vec![];
+        for a in &list.args {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                    positional.push(x.clone())
+                }
+                ast::FunctionArg::Named {
+                    name,
+                    arg: ast::FunctionArgExpr::Expr(x),
+                    ..
+                } => named.push((name.value.to_lowercase(), x.clone())),
+                ast::FunctionArg::ExprNamed {
+                    name: Expr::Identifier(i),
+                    arg: ast::FunctionArgExpr::Expr(x),
+                    ..
+                } => named.push((i.value.to_lowercase(), x.clone())),
+                // Anything else: leave it for the planner to report.
+                _ => return ControlFlow::Continue(()),
+            }
+        }
+        let mut take = |n: &str| {
+            named
+                .iter()
+                .position(|(k, _)| k == n)
+                .map(|i| named.remove(i).1)
+        };
+        if positional.len() < 2 {
+            for n in ["bucket_width", "ts"] {
+                if positional.len() < 2
+                    && let Some(x) = take(n)
+                {
+                    positional.push(x);
+                }
+            }
+        }
+        let (tz, origin, offset) = (take("timezone"), take("origin"), take("offset"));
+        if !named.is_empty() || positional.len() != 2 {
+            return ControlFlow::Continue(());
+        }
+        let null_of = |t: ast::DataType| Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(Expr::Value(Value::Null.into())),
+            data_type: t,
+            array: false,
+            format: None,
+        };
+        match (tz, origin, offset) {
+            (None, Some(o), None) | (None, None, Some(o)) => positional.push(o),
+            (None, None, None) => {}
+            (tz, origin, offset) => {
+                positional.push(tz.unwrap_or_else(|| {
+                    Expr::Value(Value::SingleQuotedString("UTC".into()).into())
+                }));
+                positional.push(origin.unwrap_or_else(|| {
+                    null_of(ast::DataType::Timestamp(
+                        None,
+                        ast::TimezoneInfo::WithTimeZone,
+                    ))
+                }));
+                positional.push(offset.unwrap_or_else(|| {
+                    null_of(ast::DataType::Interval {
+                        fields: None,
+                        precision: None,
+                    })
+                }));
+            }
+        }
+        list.args = positional
+            .into_iter()
+            .map(|x| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)))
+            .collect();
+        ControlFlow::Continue(())
+    }
+}
+
 struct Literals;
 
 impl VisitorMut for Literals {
@@ -352,6 +460,7 @@ fn int4_literal(e: &mut Expr) {
 
 /// Applies every rewrite to a statement that DataFusion will plan.
 pub fn rewrite(stmt: &mut ast::Statement) {
+    let _ = stmt.visit(&mut NamedTimeBucketArgs);
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
     let _ = is_interval;
