@@ -83,6 +83,35 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
     }
 }
 
+/// Gives unaliased scalar subqueries of the top-level select list unique aliases:
+/// DataFusion refuses two select-list expressions with the same display name, which
+/// `(SELECT count(*) FROM ...)` twice would have. The client still sees PostgreSQL's
+/// column names (`crate::names` computes them from the statement before this rewrite).
+fn alias_scalar_subqueries(stmt: &mut ast::Statement) {
+    let ast::Statement::Query(q) = stmt else {
+        return;
+    };
+    let ast::SetExpr::Select(sel) = q.body.as_mut() else {
+        return;
+    };
+    let n = sel
+        .projection
+        .iter()
+        .filter(|i| matches!(i, ast::SelectItem::UnnamedExpr(Expr::Subquery(_))))
+        .count();
+    if n < 2 {
+        return;
+    }
+    for (k, item) in sel.projection.iter_mut().enumerate() {
+        if let ast::SelectItem::UnnamedExpr(e @ Expr::Subquery(_)) = item {
+            *item = ast::SelectItem::ExprWithAlias {
+                expr: e.clone(),
+                alias: ast::Ident::new(format!("__strata_subquery_{k}")),
+            };
+        }
+    }
+}
+
 /// TimescaleDB's named arguments of `time_bucket` (`origin => ...`, `"offset" => ...`,
 /// `timezone => ...`) turned into the positional form our function takes:
 /// `(width, ts, origin)`, `(width, ts, offset)`, or `(width, ts, timezone, origin, offset)`
@@ -460,6 +489,7 @@ fn int4_literal(e: &mut Expr) {
 
 /// Applies every rewrite to a statement that DataFusion will plan.
 pub fn rewrite(stmt: &mut ast::Statement) {
+    alias_scalar_subqueries(stmt);
     let _ = stmt.visit(&mut NamedTimeBucketArgs);
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
