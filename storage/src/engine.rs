@@ -171,7 +171,17 @@ pub struct Storage {
     flush_done: Notify,
     closed: AtomicBool,
     compactors: RwLock<HashMap<TableId, CompactorEntry>>,
+    /// Files replaced by compaction, deleted once queries that may still read them are
+    /// done (see [`FILE_GRACE`]).
+    garbage: Mutex<Vec<(Instant, PathBuf)>>,
 }
+
+/// A partition with at least this many files is compacted into one after a flush.
+pub const COMPACT_MIN_FILES: usize = 8;
+/// Compaction reads at most this many bytes of files (the smallest first) at a time.
+const COMPACT_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// How long a replaced file stays on disk for queries that started before.
+const FILE_GRACE: Duration = Duration::from_secs(300);
 
 /// A registered compactor (a closure has no Debug).
 #[derive(Clone)]
@@ -261,6 +271,7 @@ impl Storage {
             flush_done: Notify::new(),
             closed: AtomicBool::new(false),
             compactors: RwLock::new(HashMap::new()),
+            garbage: Mutex::new(vec![]),
         }))
     }
 
@@ -715,7 +726,115 @@ impl Storage {
             let _g = self.gate.write().await;
             self.freeze().await?
         };
-        self.persist_frozen(seg).await
+        self.persist_frozen(seg).await?;
+        // Keep the number of files per partition small: many small files (one per flush)
+        // slow every scan down. A failure here loses nothing; the files stay as they are.
+        if let Err(e) = self.compact_small_files().await {
+            warn!(error = %e, "compaction failed; will retry after the next flush");
+        }
+        self.purge_garbage(false);
+        Ok(())
+    }
+
+    /// Merges the files of every partition that has [`COMPACT_MIN_FILES`] or more into
+    /// one (through the table's [`Compactor`], if any). Caller holds `maintenance`.
+    async fn compact_small_files(&self) -> Result<()> {
+        let tables: Vec<_> = self.tables.read().values().cloned().collect();
+        for t in tables {
+            let (def, schema, m) = {
+                let td = t.lock();
+                (
+                    Arc::clone(&td.def),
+                    Arc::clone(&td.schema),
+                    td.manifest.clone(),
+                )
+            };
+            let mut by_part: BTreeMap<i64, Vec<FileMeta>> = BTreeMap::new();
+            for f in &m.files {
+                by_part.entry(f.partition).or_default().push(f.clone());
+            }
+            for (partition, mut files) in by_part {
+                if files.len() < COMPACT_MIN_FILES {
+                    continue;
+                }
+                files.sort_by_key(|f| f.size_bytes);
+                let mut budget = 0u64;
+                files.retain(|f| {
+                    budget += f.size_bytes;
+                    budget <= COMPACT_MAX_BYTES
+                });
+                if files.len() < 2 {
+                    continue;
+                }
+                self.compact_files(&t, &def, &schema, partition, files)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn compact_files(
+        &self,
+        t: &Arc<Mutex<TableData>>,
+        def: &Arc<TableDef>,
+        schema: &SchemaRef,
+        partition: i64,
+        files: Vec<FileMeta>,
+    ) -> Result<()> {
+        let data_dir = self.config.data_dir.clone();
+        let mut batches = vec![];
+        for f in &files {
+            let path = data_dir.join(&f.path);
+            let schema2 = Arc::clone(schema);
+            batches.extend(
+                tokio::task::spawn_blocking(move || read_parquet(&path, &schema2))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))??,
+            );
+        }
+        let compactor = self
+            .compactors
+            .read()
+            .get(&def.id)
+            .map(|c| Arc::clone(&c.0));
+        if let Some(c) = compactor {
+            let schema2 = Arc::clone(schema);
+            batches = tokio::task::spawn_blocking(move || c(&schema2, batches))
+                .await
+                .map_err(|e| Error::Internal(format!("compaction task failed: {e}")))??;
+        }
+        let mut m = t.lock().manifest.clone();
+        let id = m.allocate_file_id();
+        let new = write_file(&data_dir, def, schema, partition, id, batches).await?;
+        let gone: HashSet<_> = files.iter().map(|f| f.id).collect();
+        // Flushes and DELETE also change the manifest, but they take `maintenance`, which
+        // the caller holds: the file list cannot have changed meanwhile.
+        m.files.retain(|f| !gone.contains(&f.id));
+        m.files.push(new);
+        manifest::store(&data_dir, &m)?;
+        t.lock().manifest = m;
+        let now = Instant::now();
+        self.garbage
+            .lock()
+            .extend(files.iter().map(|f| (now, data_dir.join(&f.path))));
+        info!(table = %def.name, partition, files = files.len(), "compacted files");
+        Ok(())
+    }
+
+    /// Deletes replaced files whose grace period is over (all of them if `all`).
+    fn purge_garbage(&self, all: bool) {
+        let mut g = self.garbage.lock();
+        g.retain(|(when, path)| {
+            if !all && when.elapsed() < FILE_GRACE {
+                return true;
+            }
+            if let Err(e) = std::fs::remove_file(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                warn!(path = %path.display(), error = %e, "could not remove a compacted file; removed at next start");
+            }
+            false
+        });
     }
 
     /// Rotates the WAL and moves active memtables to frozen. Caller holds the gate exclusively.
@@ -1017,6 +1136,7 @@ impl Storage {
     /// Flushes everything and stops the WAL. Further writes fail.
     pub async fn shutdown(&self) -> Result<()> {
         let r = self.checkpoint().await;
+        self.purge_garbage(true);
         self.closed.store(true, Ordering::Release);
         self.wal.shutdown().await?;
         r

@@ -392,3 +392,41 @@ async fn memory_stays_bounded_under_continuous_ingest() {
     assert_eq!(total, expected);
     let _ = DEFAULT_PARTITION_MICROS;
 }
+
+#[tokio::test]
+async fn many_small_files_of_a_partition_are_compacted_into_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).unwrap();
+    let t = s.create_table(def("t")).await.unwrap().id;
+    let mut expected = vec![];
+    // One flush per write: every checkpoint adds a file to the same partition (day 0).
+    for k in 0..(COMPACT_MIN_FILES as i64 + 2) {
+        let r = k * 10..k * 10 + 10;
+        expected.extend(r.clone());
+        s.write(t, batch(&def("t"), r, |i| i * 1_000_000))
+            .await
+            .unwrap();
+        s.checkpoint().await.unwrap();
+        let files = s.snapshot(t, TimeRange::ALL).unwrap().files.len();
+        assert!(
+            files < COMPACT_MIN_FILES,
+            "after {} flushes the partition has {files} files",
+            k + 1
+        );
+    }
+    assert_eq!(ids(&s, t), expected);
+    // The merged file is sorted by time and durable; replaced files go after the grace
+    // period (at shutdown here).
+    s.shutdown().await.unwrap();
+    let s = Storage::open(config(dir.path())).unwrap();
+    assert_eq!(ids(&s, t), expected);
+    let snap = s.snapshot(t, TimeRange::ALL).unwrap();
+    let part_dir = dir.path().join(manifest::table_dir_rel(t));
+    let on_disk: usize = std::fs::read_dir(&part_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| std::fs::read_dir(e.path()).unwrap().count())
+        .sum();
+    assert_eq!(on_disk, snap.files.len(), "replaced files were removed");
+}
