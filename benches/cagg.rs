@@ -37,7 +37,8 @@ SELECT create_hypertable('cpu', by_range('time', INTERVAL '1 day'))";
 const VIEWS: [&str; 3] = [
     "CREATE MATERIALIZED VIEW cpu_1m WITH (timescaledb.continuous) AS \
      SELECT time_bucket('1 minute', time) AS bucket, hostname, max(usage_user) AS max_user, \
-     avg(usage_user) AS avg_user, min(usage_idle) AS min_idle, count(*) AS n \
+     avg(usage_user) AS avg_user, sum(usage_user) AS sum_user, min(usage_idle) AS min_idle, \
+     count(*) AS n \
      FROM cpu GROUP BY bucket, hostname",
     "CREATE MATERIALIZED VIEW cpu_1h WITH (timescaledb.continuous) AS \
      SELECT time_bucket('1 hour', time) AS bucket, hostname, avg(usage_system) AS avg_system, \
@@ -165,7 +166,7 @@ fn main() {
         };
         let (lo, hi) = (ts(end - 6 * 3600), ts(end));
         let view_sql = format!(
-            "SELECT bucket, max(max_user), round(sum(avg_user * n) / sum(n), 6) FROM cpu_1m \
+            "SELECT bucket, max(max_user), round(sum(sum_user) / sum(n), 6) FROM cpu_1m \
              WHERE bucket >= '{lo}' AND bucket < '{hi}' GROUP BY bucket ORDER BY bucket"
         );
         let raw_sql = format!(

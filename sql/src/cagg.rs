@@ -104,6 +104,9 @@ pub struct Compiled {
     out_schema: SchemaRef,
     /// For each view column, the group column it is (if it is one, unchanged).
     group_of_output: Vec<Option<usize>>,
+    /// For each view column, the aggregate it is (index into the aggregates), if it is
+    /// one unchanged (no expression over it) and the view has no HAVING.
+    agg_of_output: Vec<Option<usize>>,
     /// Index of the bucket among the group columns (= the state table's time column).
     bucket: usize,
     /// An upper bound of the bucket width in microseconds.
@@ -542,6 +545,156 @@ impl Compiled {
         Ok(Arc::new(ProjectionExec::try_new(exprs, node)?))
     }
 
+    /// A read plan for a view merged to fewer group columns: the states are merged by the
+    /// kept group columns only (no per-group finalisation of the view's own grouping),
+    /// reading only the state columns of the kept aggregates.
+    async fn rollup_plan(
+        &self,
+        storage: &Arc<Storage>,
+        state: &dyn CatalogSession,
+        rollup: &Rollup,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let Some(agg) = self.final_agg.downcast_ref::<AggregateExec>() else {
+            return Err(DataFusionError::Internal(
+                "view without a Final aggregate".into(),
+            ));
+        };
+        let state_schema = self.state_def.arrow_schema();
+        let n_groups = agg.group_expr().expr().len();
+        // State column offsets of each aggregate.
+        let mut offsets = Vec::with_capacity(agg.aggr_expr().len());
+        let mut off = n_groups;
+        for a in agg.aggr_expr() {
+            let k = a.state_fields()?.len();
+            offsets.push((off, k));
+            off += k;
+        }
+        let groups: Vec<(usize, usize)> = rollup
+            .cols
+            .iter()
+            .filter_map(|&v| self.group_of_output[v].map(|g| (v, g)))
+            .collect();
+        let aggs: Vec<(usize, usize)> = rollup
+            .cols
+            .iter()
+            .filter_map(|&v| self.agg_of_output[v].map(|a| (v, a)))
+            .collect();
+        let mut pushed = vec![];
+        for f in filters {
+            if let Some(e) = self.to_state_expr(f, &state_schema) {
+                pushed.push(e);
+            }
+        }
+        let table = TsTable::new(Arc::clone(storage), Arc::clone(&self.state_def));
+        let mut input = table.scan(state, None, &pushed, None).await?;
+        if let Some(pred) = conjunction(pushed) {
+            let df_schema = DFSchema::try_from(state_schema.as_ref().clone())?;
+            let p = state.create_physical_expr(pred, &df_schema)?;
+            input = Arc::new(FilterExec::try_new(p, input)?);
+        }
+        // [kept group columns..., state columns of the kept aggregates...]
+        let mut cols: Vec<(Arc<dyn PhysicalExpr>, String)> = vec![];
+        for &(_, g) in &groups {
+            cols.push((
+                Arc::new(PhysColumn::new(state_schema.field(g).name(), g)),
+                state_schema.field(g).name().clone(),
+            ));
+        }
+        for &(_, a) in &aggs {
+            let (o, k) = offsets[a];
+            for j in o..o + k {
+                cols.push((
+                    Arc::new(PhysColumn::new(state_schema.field(j).name(), j)),
+                    state_schema.field(j).name().clone(),
+                ));
+            }
+        }
+        let input: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(cols, input)?);
+        let in_schema = input.schema();
+        let group_exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = (0..groups.len())
+            .map(|i| {
+                (
+                    Arc::new(PhysColumn::new(in_schema.field(i).name(), i))
+                        as Arc<dyn PhysicalExpr>,
+                    in_schema.field(i).name().clone(),
+                )
+            })
+            .collect();
+        let group_by =
+            datafusion::physical_plan::aggregates::PhysicalGroupBy::new_single(group_exprs.clone());
+        let aggr: Vec<_> = aggs
+            .iter()
+            .map(|&(_, a)| Arc::clone(&agg.aggr_expr()[a]))
+            .collect();
+        let filt = vec![None; aggr.len()];
+        let n = state.config().target_partitions().max(1);
+        let merged: Arc<dyn ExecutionPlan> = if n > 1 && !groups.is_empty() {
+            let keys = group_exprs.iter().map(|(e, _)| Arc::clone(e)).collect();
+            let rep = RepartitionExec::try_new(input, Partitioning::Hash(keys, n))?;
+            Arc::new(AggregateExec::try_new(
+                AggregateMode::FinalPartitioned,
+                group_by,
+                aggr,
+                filt,
+                Arc::new(rep),
+                agg.input_schema(),
+            )?)
+        } else {
+            let input = if input.output_partitioning().partition_count() > 1 {
+                Arc::new(CoalescePartitionsExec::new(input)) as Arc<dyn ExecutionPlan>
+            } else {
+                input
+            };
+            Arc::new(AggregateExec::try_new(
+                AggregateMode::Final,
+                group_by,
+                aggr,
+                filt,
+                input,
+                agg.input_schema(),
+            )?)
+        };
+        // Output in the rollup's column order (view order), with the view's names.
+        let m_schema = merged.schema();
+        let all: Vec<usize> = (0..rollup.cols.len()).collect();
+        let wanted = projection.unwrap_or(&all);
+        let exprs = wanted
+            .iter()
+            .map(|&i| {
+                let v = rollup.cols[i];
+                let pos = groups
+                    .iter()
+                    .position(|(gv, _)| *gv == v)
+                    .or_else(|| {
+                        aggs.iter()
+                            .position(|(av, _)| *av == v)
+                            .map(|p| groups.len() + p)
+                    })
+                    .ok_or_else(|| DataFusionError::Internal("rollup column not found".into()))?;
+                Ok((
+                    Arc::new(PhysColumn::new(m_schema.field(pos).name(), pos))
+                        as Arc<dyn PhysicalExpr>,
+                    self.out_schema.field(v).name().clone(),
+                ))
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        Ok(Arc::new(ProjectionExec::try_new(exprs, merged)?))
+    }
+
+    /// The aggregate function name of view column `i`, if it is a plain aggregate.
+    pub fn aggregate_name_of(&self, i: usize) -> Option<String> {
+        let a = self.agg_of_output.get(i).copied().flatten()?;
+        let agg = self.final_agg.downcast_ref::<AggregateExec>()?;
+        Some(agg.aggr_expr().get(a)?.fun().name().to_ascii_lowercase())
+    }
+
+    /// True if view column `i` is one of the view's group columns.
+    pub fn is_group_column(&self, i: usize) -> bool {
+        self.group_of_output.get(i).copied().flatten().is_some()
+    }
+
     /// Rewrites a filter on view columns into one on state columns, if it only uses
     /// view columns that are group columns.
     fn to_state_expr(&self, f: &Expr, state_schema: &SchemaRef) -> Option<Expr> {
@@ -828,6 +981,16 @@ pub async fn compile(engine: &crate::engine::Engine, def: &ContinuousAggDef) -> 
     let group_of_output: Vec<Option<usize>> = (0..plan_out.fields().len())
         .map(|i| trace_to_group(&upper, &final_agg, i, n_groups))
         .collect();
+    let having = upper
+        .iter()
+        .any(|u| u.downcast_ref::<FilterExec>().is_some());
+    let agg_of_output: Vec<Option<usize>> = (0..plan_out.fields().len())
+        .map(|i| {
+            trace_to_source(&upper, i)
+                .filter(|j| *j >= n_groups && !having)
+                .map(|j| j - n_groups)
+        })
+        .collect();
 
     // Names users see: PostgreSQL's names for the select list, then the column list.
     let mut out_schema = crate::names::pg_output_schema(&q, &plan_out);
@@ -899,6 +1062,7 @@ pub async fn compile(engine: &crate::engine::Engine, def: &ContinuousAggDef) -> 
         upper,
         out_schema,
         group_of_output,
+        agg_of_output,
         bucket,
         bucket_upper_micros: width,
         task,
@@ -939,9 +1103,16 @@ pub fn state_table_def(
 fn trace_to_group(
     upper: &[Arc<dyn ExecutionPlan>],
     final_agg: &Arc<dyn ExecutionPlan>,
-    mut i: usize,
+    i: usize,
     n_groups: usize,
 ) -> Option<usize> {
+    let _ = final_agg;
+    trace_to_source(upper, i).filter(|i| *i < n_groups)
+}
+
+/// Follows output column `i` of the plan down to an output column of the Final aggregate,
+/// if it is passed up unchanged.
+fn trace_to_source(upper: &[Arc<dyn ExecutionPlan>], mut i: usize) -> Option<usize> {
     // `upper` is nearest-first; walk from the root down.
     for node in upper.iter().rev() {
         if let Some(p) = node.downcast_ref::<ProjectionExec>() {
@@ -956,8 +1127,7 @@ fn trace_to_group(
             return None;
         }
     }
-    let _ = final_agg;
-    (i < n_groups).then_some(i)
+    Some(i)
 }
 
 /// Validates the logical plan: one Aggregate, grouped by time_bucket on the time column,
@@ -1102,6 +1272,16 @@ pub struct CaggTable {
     compiled: Arc<Compiled>,
     /// States of the reading session's uncommitted rows.
     extra: Vec<RecordBatch>,
+    /// Set for a view merged to a coarser grouping by [`RollupRule`].
+    rollup: Option<Rollup>,
+}
+
+/// A view re-aggregated to some of its group columns: the view columns `groups` (group
+/// columns) and `aggs` (plain aggregates), in view order, merged from the states.
+#[derive(Debug, Clone)]
+pub struct Rollup {
+    pub cols: Vec<usize>,
+    schema: SchemaRef,
 }
 
 impl CaggTable {
@@ -1110,7 +1290,38 @@ impl CaggTable {
             storage,
             compiled,
             extra: vec![],
+            rollup: None,
         }
+    }
+
+    /// The compiled view.
+    pub fn compiled(&self) -> &Arc<Compiled> {
+        &self.compiled
+    }
+
+    /// The view merged to the view columns `cols` (every one a group column or a plain
+    /// aggregate); None if that is not possible.
+    pub fn rolled_up(&self, cols: &[usize]) -> Option<CaggTable> {
+        if !self.extra.is_empty() || self.rollup.is_some() {
+            return None;
+        }
+        let c = &self.compiled;
+        let mut cols = cols.to_vec();
+        cols.sort_unstable();
+        cols.dedup();
+        if cols.iter().any(|&i| {
+            c.group_of_output.get(i).copied().flatten().is_none()
+                && c.agg_of_output.get(i).copied().flatten().is_none()
+        }) {
+            return None;
+        }
+        let schema = Arc::new(c.out_schema.project(&cols).ok()?);
+        Some(CaggTable {
+            storage: Arc::clone(&self.storage),
+            compiled: Arc::clone(&self.compiled),
+            extra: vec![],
+            rollup: Some(Rollup { cols, schema }),
+        })
     }
 
     /// The table whose rows feed this view.
@@ -1129,6 +1340,7 @@ impl CaggTable {
             storage: Arc::clone(&self.storage),
             compiled: Arc::clone(&self.compiled),
             extra,
+            rollup: self.rollup.clone(),
         }
     }
 }
@@ -1136,7 +1348,10 @@ impl CaggTable {
 #[async_trait::async_trait]
 impl TableProvider for CaggTable {
     fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.compiled.out_schema)
+        match &self.rollup {
+            Some(r) => Arc::clone(&r.schema),
+            None => Arc::clone(&self.compiled.out_schema),
+        }
     }
 
     fn table_type(&self) -> TableType {
@@ -1167,10 +1382,182 @@ impl TableProvider for CaggTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if let Some(r) = &self.rollup {
+            return self
+                .compiled
+                .rollup_plan(&self.storage, state, r, projection, filters)
+                .await;
+        }
         self.compiled
             .read_plan(&self.storage, state, projection, filters, &self.extra)
             .await
     }
+}
+
+// ------------------------------------------------------------------ query-time rollup
+
+/// Rewrites `SELECT g..., max(c)... FROM view [WHERE filters on g] GROUP BY g...`, where
+/// the `g` are some of the view's group columns and every aggregate composes exactly with
+/// the view's aggregate for `c` (max of max, min of min, sum of sum or count, bool_and /
+/// bool_or of the same), to read the view merged to the `g` alone ([`CaggTable::rolled_up`]).
+/// The states are then merged once by the coarser grouping instead of being finalised by
+/// the view's grouping (e.g. per host) and aggregated again; the result is the same.
+#[derive(Debug, Default)]
+pub struct RollupRule;
+
+const COMPOSES: &[(&str, &str)] = &[
+    ("max", "max"),
+    ("min", "min"),
+    ("sum", "sum"),
+    ("sum", "count"),
+    ("bool_and", "bool_and"),
+    ("bool_or", "bool_or"),
+];
+
+fn bare_column(e: &Expr) -> Option<&Column> {
+    match e {
+        Expr::Column(c) => Some(c),
+        Expr::Cast(c) => bare_column(&c.expr),
+        Expr::Alias(a) => bare_column(&a.expr),
+        _ => None,
+    }
+}
+
+impl datafusion::optimizer::OptimizerRule for RollupRule {
+    fn name(&self) -> &str {
+        "strata_continuous_aggregate_rollup"
+    }
+
+    fn apply_order(&self) -> Option<datafusion::optimizer::ApplyOrder> {
+        Some(datafusion::optimizer::ApplyOrder::BottomUp)
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn datafusion::optimizer::OptimizerConfig,
+    ) -> DfResult<Transformed<LogicalPlan>> {
+        match rollup_of(&plan)? {
+            Some(p) => Ok(Transformed::yes(p)),
+            None => Ok(Transformed::no(plan)),
+        }
+    }
+}
+
+fn rollup_of(plan: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
+    use datafusion::logical_expr::{Aggregate, Filter};
+    let LogicalPlan::Aggregate(agg) = plan else {
+        return Ok(None);
+    };
+    let (filter, scan) = match agg.input.as_ref() {
+        LogicalPlan::TableScan(s) => (None, s),
+        LogicalPlan::Filter(f) => match f.input.as_ref() {
+            LogicalPlan::TableScan(s) => (Some(f), s),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) else {
+        return Ok(None);
+    };
+    let Some(view) = provider.downcast_ref::<CaggTable>() else {
+        return Ok(None);
+    };
+    let schema = view.schema();
+    let idx = |c: &Column| schema.index_of(&c.name).ok();
+    let mut cols = vec![];
+    let mut groups = vec![];
+    for g in &agg.group_expr {
+        let Some(i) = bare_column(g).and_then(idx) else {
+            return Ok(None);
+        };
+        if !view.compiled().is_group_column(i) {
+            return Ok(None);
+        }
+        groups.push(i);
+        cols.push(i);
+    }
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    for a in &agg.aggr_expr {
+        let inner = match a {
+            Expr::Alias(al) => al.expr.as_ref(),
+            other => other,
+        };
+        let Expr::AggregateFunction(f) = inner else {
+            return Ok(None);
+        };
+        if f.params.distinct
+            || f.params.filter.is_some()
+            || !f.params.order_by.is_empty()
+            || f.params.args.len() != 1
+        {
+            return Ok(None);
+        }
+        let Some(i) = bare_column(&f.params.args[0]).and_then(idx) else {
+            return Ok(None);
+        };
+        let outer = f.func.name().to_ascii_lowercase();
+        let Some(inner_name) = view.compiled().aggregate_name_of(i) else {
+            return Ok(None);
+        };
+        if !COMPOSES.contains(&(outer.as_str(), inner_name.as_str())) {
+            return Ok(None);
+        }
+        cols.push(i);
+    }
+    // Filters may only use the kept group columns (they are applied to the states).
+    let mut filter_cols = std::collections::HashSet::new();
+    for e in scan.filters.iter().chain(filter.map(|f| &f.predicate)) {
+        for c in e.column_refs() {
+            filter_cols.insert(c.name.clone());
+        }
+    }
+    for c in &filter_cols {
+        match schema.index_of(c) {
+            Ok(i) if groups.contains(&i) => {}
+            _ => return Ok(None),
+        }
+    }
+    let Some(rolled) = view.rolled_up(&cols) else {
+        return Ok(None);
+    };
+    let rolled_schema = rolled.schema();
+    // Project the same columns (by name) as the original scan did.
+    let names: Vec<String> = match &scan.projection {
+        Some(p) => p.iter().map(|&i| schema.field(i).name().clone()).collect(),
+        None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+    };
+    let mut projection = vec![];
+    for n in &names {
+        match rolled_schema.index_of(n) {
+            Ok(i) => projection.push(i),
+            Err(_) => return Ok(None),
+        }
+    }
+    let new_scan = datafusion::logical_expr::TableScanBuilder::new(
+        scan.table_name.clone(),
+        datafusion::datasource::provider_as_source(Arc::new(rolled)),
+    )
+    .with_projection(Some(projection))
+    .with_filters(scan.filters.clone())
+    .with_fetch(scan.fetch)
+    .build()?;
+    let input = LogicalPlan::TableScan(new_scan);
+    let input = match filter {
+        Some(f) => LogicalPlan::Filter(Filter::try_new(f.predicate.clone(), Arc::new(input))?),
+        None => input,
+    };
+    Ok(Some(LogicalPlan::Aggregate(Aggregate::try_new(
+        Arc::new(input),
+        agg.group_expr.clone(),
+        agg.aggr_expr.clone(),
+    )?)))
 }
 
 // ------------------------------------------------------------------ DDL and maintenance

@@ -173,6 +173,7 @@ impl Engine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);
+        ctx.add_optimizer_rule(Arc::new(crate::cagg::RollupRule));
         crate::pg_functions::register(&ctx, shared);
         ctx.register_udf(crate::extract::pg_extract_udf(settings.tz));
         ctx.add_analyzer_rule(Arc::new(crate::pg_semantics::PgSemantics::new()));
