@@ -107,6 +107,23 @@ impl TableProvider for TsTable {
             .snapshot(self.def.id, range)
             .map_err(crate::error::Error::from)?;
         snap.batches.extend(self.overlay.iter().cloned());
+        // Continuous-aggregate states are read from memory once decoded (dashboards read
+        // the same recent states again and again).
+        if self.def.internal {
+            let mut on_disk = vec![];
+            for f in std::mem::take(&mut snap.files) {
+                match self
+                    .storage
+                    .cached_file(&self.def, &f)
+                    .await
+                    .map_err(crate::error::Error::from)?
+                {
+                    Some(b) => snap.batches.extend(b),
+                    None => on_disk.push(f),
+                }
+            }
+            snap.files = on_disk;
+        }
         // The table may have gained columns since planning started; use the snapshot's schema
         // only if identical, otherwise adapt to the planned schema.
         let schema = Arc::clone(&self.schema);

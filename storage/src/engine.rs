@@ -52,6 +52,8 @@ pub struct StorageConfig {
     pub flush_max_age: Duration,
     pub wal_segment_bytes: u64,
     pub fsync: FsyncPolicy,
+    /// Memory for decoded files of continuous-aggregate state tables.
+    pub state_cache_bytes: usize,
 }
 
 impl StorageConfig {
@@ -63,6 +65,7 @@ impl StorageConfig {
             flush_max_age: Duration::from_secs(300),
             wal_segment_bytes: 64 * 1024 * 1024,
             fsync: FsyncPolicy::Always,
+            state_cache_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -174,6 +177,18 @@ pub struct Storage {
     /// Files replaced by compaction, deleted once queries that may still read them are
     /// done (see [`FILE_GRACE`]).
     garbage: Mutex<Vec<(Instant, PathBuf)>>,
+    /// Decoded files of internal tables (continuous-aggregate states), which dashboards
+    /// read over and over: least recently used first out, bounded by
+    /// [`StorageConfig::state_cache_bytes`].
+    file_cache: Mutex<FileCache>,
+}
+
+#[derive(Debug, Default)]
+struct FileCache {
+    /// Path -> (batches, bytes, last use).
+    entries: HashMap<String, (Vec<RecordBatch>, usize, u64)>,
+    bytes: usize,
+    clock: u64,
 }
 
 /// A partition with at least this many files is compacted into one after a flush.
@@ -272,6 +287,7 @@ impl Storage {
             closed: AtomicBool::new(false),
             compactors: RwLock::new(HashMap::new()),
             garbage: Mutex::new(vec![]),
+            file_cache: Mutex::new(FileCache::default()),
         }))
     }
 
@@ -715,6 +731,56 @@ impl Storage {
         parts.sort_unstable();
         parts.dedup();
         Ok(parts)
+    }
+
+    /// The rows of a file of an internal table, decoded and kept in memory (None: not
+    /// an internal table, or the file does not fit the cache; read it from Parquet).
+    pub async fn cached_file(
+        &self,
+        def: &TableDef,
+        file: &FileMeta,
+    ) -> Result<Option<Vec<RecordBatch>>> {
+        if !def.internal || file.size_bytes as usize * 4 > self.config.state_cache_bytes {
+            return Ok(None);
+        }
+        {
+            let mut c = self.file_cache.lock();
+            c.clock += 1;
+            let now = c.clock;
+            if let Some(e) = c.entries.get_mut(&file.path) {
+                e.2 = now;
+                return Ok(Some(e.0.clone()));
+            }
+        }
+        let path = self.config.data_dir.join(&file.path);
+        let schema = def.arrow_schema();
+        let batches = tokio::task::spawn_blocking(move || read_parquet(&path, &schema))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        if bytes > self.config.state_cache_bytes {
+            return Ok(Some(batches));
+        }
+        let mut c = self.file_cache.lock();
+        while c.bytes + bytes > self.config.state_cache_bytes {
+            let Some(oldest) = c
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.2)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(e) = c.entries.remove(&oldest) {
+                c.bytes -= e.1;
+            }
+        }
+        c.clock += 1;
+        let now = c.clock;
+        c.bytes += bytes;
+        c.entries
+            .insert(file.path.clone(), (batches.clone(), bytes, now));
+        Ok(Some(batches))
     }
 
     // ---------------------------------------------------------------- flush
