@@ -112,6 +112,62 @@ fn alias_scalar_subqueries(stmt: &mut ast::Statement) {
     }
 }
 
+/// `x COLLATE "default"` / `COLLATE pg_catalog.default` / `COLLATE "C"` (psql's describe
+/// queries use them): Strata compares text bytewise, which is what these collations mean
+/// for UTF-8 here, so the clause is dropped. Other collations are left for the planner to
+/// refuse. Also `OPERATOR(pg_catalog.op)` for the standard comparison and regex operators.
+struct DefaultCollation;
+
+impl VisitorMut for DefaultCollation {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Collate { expr, collation } = e {
+            let name = collation
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_ascii_lowercase());
+            if matches!(name.as_deref(), Some("default" | "c" | "posix")) {
+                *e = (**expr).clone();
+            }
+        }
+        // `pg_catalog.format_type(...)`: functions are looked up by their bare name.
+        if let Expr::Function(f) = e
+            && f.name.0.len() == 2
+            && f.name.0[0]
+                .as_ident()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+        {
+            f.name.0.remove(0);
+        }
+        // `a OPERATOR(pg_catalog.~) b` (psql again): the operator itself.
+        if let Expr::BinaryOp { op, .. } = e
+            && let ast::BinaryOperator::PGCustomBinaryOperator(parts) = op
+            && parts.len() == 2
+            && parts[0].eq_ignore_ascii_case("pg_catalog")
+        {
+            let std = match parts[1].as_str() {
+                "~" => Some(ast::BinaryOperator::PGRegexMatch),
+                "~*" => Some(ast::BinaryOperator::PGRegexIMatch),
+                "!~" => Some(ast::BinaryOperator::PGRegexNotMatch),
+                "!~*" => Some(ast::BinaryOperator::PGRegexNotIMatch),
+                "=" => Some(ast::BinaryOperator::Eq),
+                "<>" | "!=" => Some(ast::BinaryOperator::NotEq),
+                "<" => Some(ast::BinaryOperator::Lt),
+                ">" => Some(ast::BinaryOperator::Gt),
+                "<=" => Some(ast::BinaryOperator::LtEq),
+                ">=" => Some(ast::BinaryOperator::GtEq),
+                _ => None,
+            };
+            if let Some(std) = std {
+                *op = std;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// TimescaleDB's named arguments of `time_bucket` (`origin => ...`, `"offset" => ...`,
 /// `timezone => ...`) turned into the positional form our function takes:
 /// `(width, ts, origin)`, `(width, ts, offset)`, or `(width, ts, timezone, origin, offset)`
@@ -490,6 +546,7 @@ fn int4_literal(e: &mut Expr) {
 /// Applies every rewrite to a statement that DataFusion will plan.
 pub fn rewrite(stmt: &mut ast::Statement) {
     alias_scalar_subqueries(stmt);
+    let _ = stmt.visit(&mut DefaultCollation);
     let _ = stmt.visit(&mut NamedTimeBucketArgs);
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
