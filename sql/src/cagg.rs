@@ -1889,10 +1889,70 @@ pub async fn rename(engine: &crate::engine::Engine, from: &str, to: &str) -> Res
 
 // ------------------------------------------------------------------ policies
 
-/// Runs refresh policies until `shutdown` resolves: every `schedule_interval`, a view with
-/// a policy has the window `[now - start_offset, now - end_offset)` recomputed from raw
-/// rows. Views are always fresh, so this re-verifies the window (and picks up raw data
-/// changed behind Strata's back, e.g. restored files).
+/// Runs one job (a refresh or a retention policy) now. Returns false if there is none
+/// with this id.
+pub async fn run_job(engine: &crate::engine::Engine, job_id: i64) -> Result<bool> {
+    let cat = engine.storage().catalog();
+    if let Some(v) = cat
+        .caggs
+        .iter()
+        .find(|v| v.policy.as_ref().is_some_and(|p| p.job_id == job_id))
+    {
+        if let Some(p) = &v.policy {
+            run_refresh_policy(engine, &v.name, p).await?;
+        }
+        return Ok(true);
+    }
+    if let Some(p) = cat.retention.iter().find(|p| p.job_id == job_id) {
+        run_retention_policy(engine, p).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+async fn run_refresh_policy(
+    engine: &crate::engine::Engine,
+    view: &str,
+    p: &strata_storage::RefreshPolicy,
+) -> Result<()> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let off = |o: &Option<String>| {
+        o.as_deref()
+            .map(|t| crate::ddl::simple_interval_micros(t).unwrap_or(0))
+    };
+    let start = off(&p.start_offset).map(|o| now.saturating_sub(o));
+    let end = off(&p.end_offset).map(|o| now.saturating_sub(o));
+    refresh(engine, view, start, end, &|_| {}).await
+}
+
+/// Drops the partitions of the policy's table (or of the continuous aggregate's states)
+/// that end before `now - drop_after`. Rollups of a table are not touched.
+async fn run_retention_policy(
+    engine: &crate::engine::Engine,
+    p: &strata_storage::RetentionPolicy,
+) -> Result<()> {
+    let storage = engine.storage();
+    let cat = storage.catalog();
+    let table = match cat.cagg(&p.relation) {
+        Some(v) => v.state_table,
+        None => match cat.table(&p.relation) {
+            Some(t) => t.id,
+            None => return Ok(()),
+        },
+    };
+    let after = crate::ddl::simple_interval_micros(&p.drop_after)?;
+    let cutoff = chrono::Utc::now().timestamp_micros().saturating_sub(after);
+    let dropped = storage.drop_partitions(table, Some(cutoff), None).await?;
+    if !dropped.is_empty() {
+        tracing::info!(relation = %p.relation, job = p.job_id, chunks = dropped.len(), "retention policy dropped chunks");
+    }
+    Ok(())
+}
+
+/// Runs refresh and retention policies until `shutdown` resolves. Every
+/// `schedule_interval`, a view with a refresh policy has the window `[now - start_offset,
+/// now - end_offset)` recomputed from raw rows (views are always fresh, so this
+/// re-verifies the window), and a retention policy drops what is older than its interval.
 pub async fn run_policies(engine: Arc<crate::engine::Engine>, shutdown: impl Future<Output = ()>) {
     let mut last: HashMap<String, std::time::Instant> = HashMap::new();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -1904,27 +1964,32 @@ pub async fn run_policies(engine: Arc<crate::engine::Engine>, shutdown: impl Fut
             _ = tick.tick() => {}
         }
         let cat = engine.storage().catalog();
-        for v in &cat.caggs {
-            let Some(p) = &v.policy else { continue };
-            let every = crate::ddl::simple_interval_micros(&p.schedule_interval)
+        let jobs = cat
+            .caggs
+            .iter()
+            .filter_map(|v| {
+                v.policy
+                    .as_ref()
+                    .map(|p| (p.job_id, p.schedule_interval.clone()))
+            })
+            .chain(
+                cat.retention
+                    .iter()
+                    .map(|p| (p.job_id, p.schedule_interval.clone())),
+            );
+        for (job, schedule) in jobs {
+            let every = crate::ddl::simple_interval_micros(&schedule)
                 .unwrap_or(86_400_000_000)
                 .max(1_000_000);
             let due = last
-                .entry(v.name.clone())
+                .entry(job.to_string())
                 .or_insert_with(std::time::Instant::now);
             if due.elapsed().as_micros() < every as u128 {
                 continue;
             }
             *due = std::time::Instant::now();
-            let now = chrono::Utc::now().timestamp_micros();
-            let off = |o: &Option<String>| {
-                o.as_deref()
-                    .map(|t| crate::ddl::simple_interval_micros(t).unwrap_or(0))
-            };
-            let start = off(&p.start_offset).map(|o| now.saturating_sub(o));
-            let end = off(&p.end_offset).map(|o| now.saturating_sub(o));
-            if let Err(e) = refresh(&engine, &v.name, start, end, &|_| {}).await {
-                tracing::warn!(view = %v.name, job = p.job_id, error = %e, "refresh policy failed");
+            if let Err(e) = run_job(&engine, job).await {
+                tracing::warn!(job, error = %e, "policy job failed");
             }
         }
     }

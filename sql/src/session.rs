@@ -1045,6 +1045,93 @@ impl Session {
         Ok(job_id as i32)
     }
 
+    /// `add_retention_policy(relation, drop_after [, if_not_exists => ...,
+    /// schedule_interval => ...])`: stored, returns the job id.
+    async fn add_retention_policy(&self, f: &ast::Function) -> Result<i32> {
+        let (pos, named) = ddl::function_args(f)?;
+        let arg = |n: &str, i: usize| {
+            named
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .or_else(|| pos.get(i).cloned())
+        };
+        let rel = arg("relation", 0)
+            .as_ref()
+            .and_then(ddl::literal_string)
+            .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
+            .ok_or_else(|| {
+                Error::user(
+                    SqlState::InvalidParameterValue,
+                    "add_retention_policy needs a hypertable or continuous aggregate",
+                )
+            })?;
+        let storage = self.engine.storage();
+        let cat = storage.catalog();
+        let is_table = cat
+            .table(&rel)
+            .is_some_and(|t| !t.internal && t.time_column.is_some());
+        if !is_table && cat.cagg(&rel).is_none() {
+            return Err(Error::user(
+                SqlState::UndefinedTable,
+                format!(
+                    "relation \"{rel}\" does not exist or is not a hypertable or continuous aggregate"
+                ),
+            ));
+        }
+        let Some(drop_after) = arg("drop_after", 1) else {
+            return Err(Error::user(
+                SqlState::InvalidParameterValue,
+                "add_retention_policy needs drop_after, an interval such as INTERVAL '90 days'",
+            ));
+        };
+        let micros = ddl::interval_micros_of_expr(&drop_after).unwrap_or(0);
+        if micros <= 0 {
+            return Err(Error::user(
+                SqlState::InvalidParameterValue,
+                format!(
+                    "invalid drop_after {drop_after}: use a positive interval of days or hours, such as INTERVAL '90 days'"
+                ),
+            ));
+        }
+        let schedule = match arg("schedule_interval", 3) {
+            Some(e) => {
+                ddl::interval_micros_of_expr(&e)?;
+                interval_text(&e)
+            }
+            None => "1 day".to_string(),
+        };
+        let if_not_exists = arg("if_not_exists", 2)
+            .as_ref()
+            .and_then(ddl::literal_string)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if let Some(p) = cat.retention.iter().find(|p| p.relation == rel) {
+            if if_not_exists {
+                (self.notice_fn())(format!(
+                    "retention policy already exists for hypertable \"{rel}\", skipping"
+                ));
+                return Ok(p.job_id as i32);
+            }
+            return Err(Error::user(
+                SqlState::DuplicateObject,
+                format!("retention policy already exists for hypertable \"{rel}\""),
+            ));
+        }
+        let job_id = storage.allocate_job_id().await?;
+        storage
+            .set_retention(
+                &rel,
+                Some(strata_storage::RetentionPolicy {
+                    job_id,
+                    relation: rel.clone(),
+                    drop_after: interval_text(&drop_after),
+                    schedule_interval: schedule,
+                }),
+            )
+            .await?;
+        Ok(job_id as i32)
+    }
+
     /// `CALL refresh_continuous_aggregate('v', start, end)`.
     async fn call(&mut self, f: &ast::Function) -> Result<Output> {
         let fname = f.name.to_string().to_lowercase();
@@ -1077,6 +1164,24 @@ impl Session {
                 };
                 let notice = self.notice_fn();
                 crate::cagg::refresh(&self.engine, &view, start, end, &notice).await?;
+                Ok(command("CALL"))
+            }
+            "run_job" => {
+                let (pos, named) = ddl::function_args(f)?;
+                let id = pos
+                    .first()
+                    .or_else(|| named.iter().find(|(k, _)| k == "job_id").map(|(_, v)| v))
+                    .and_then(ddl::literal_string)
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .ok_or_else(|| {
+                        Error::user(SqlState::InvalidParameterValue, "run_job needs a job id")
+                    })?;
+                if !crate::cagg::run_job(&self.engine, id).await? {
+                    return Err(Error::user(
+                        SqlState::UndefinedObject,
+                        format!("job {id} not found"),
+                    ));
+                }
                 Ok(command("CALL"))
             }
             other => Err(Error::user(
@@ -1168,6 +1273,52 @@ impl Session {
                 }
                 def.policy = None;
                 storage.update_cagg(&view, def).await?;
+                Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
+            }
+            "add_retention_policy" => {
+                let id = self.add_retention_policy(f).await?;
+                Ok(Some(single_column(
+                    alias.unwrap_or(fname),
+                    Arc::new(Int32Array::from(vec![id])),
+                )?))
+            }
+            "remove_retention_policy" => {
+                let (pos, named) = ddl::function_args(f)?;
+                let rel = pos
+                    .first()
+                    .or_else(|| named.iter().find(|(k, _)| k == "relation").map(|(_, v)| v))
+                    .and_then(ddl::literal_string)
+                    .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
+                    .ok_or_else(|| {
+                        Error::user(
+                            SqlState::InvalidParameterValue,
+                            "remove_retention_policy needs a hypertable or continuous aggregate",
+                        )
+                    })?;
+                let if_exists = named
+                    .iter()
+                    .find(|(k, _)| k == "if_exists")
+                    .and_then(|(_, v)| ddl::literal_string(v))
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                let storage = self.engine.storage();
+                if !storage
+                    .catalog()
+                    .retention
+                    .iter()
+                    .any(|p| p.relation == rel)
+                {
+                    if if_exists {
+                        (self.notice_fn())(format!(
+                            "retention policy not found for hypertable \"{rel}\", skipping"
+                        ));
+                        return Ok(Some(single_text(alias.unwrap_or(fname), String::new())?));
+                    }
+                    return Err(Error::user(
+                        SqlState::UndefinedObject,
+                        format!("retention policy not found for hypertable \"{rel}\""),
+                    ));
+                }
+                storage.set_retention(&rel, None).await?;
                 Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
             }
             "drop_chunks" | "show_chunks" => {
@@ -1815,7 +1966,7 @@ fn is_special_select(q: &ast::Query) -> bool {
         ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
         _ => return false,
     };
-    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval" | "add_continuous_aggregate_policy" | "remove_continuous_aggregate_policy" | "drop_chunks" | "show_chunks"))
+    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval" | "add_continuous_aggregate_policy" | "remove_continuous_aggregate_policy" | "add_retention_policy" | "remove_retention_policy" | "drop_chunks" | "show_chunks"))
 }
 
 fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Vec<DataType> {

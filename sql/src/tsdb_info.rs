@@ -449,40 +449,85 @@ fn policy_config(v: &ContinuousAggDef, p: &strata_storage::RefreshPolicy) -> Str
     .to_string()
 }
 
+/// One row of `timescaledb_information.jobs`.
+struct JobRow {
+    id: i64,
+    application: String,
+    schedule: String,
+    proc_name: &'static str,
+    config: String,
+    hypertable_schema: &'static str,
+    hypertable: Option<String>,
+    check_name: &'static str,
+}
+
 fn jobs(cat: &CatalogState) -> Vec<ArrayRef> {
-    let rows: Vec<(&ContinuousAggDef, &strata_storage::RefreshPolicy)> = cat
+    let mut rows: Vec<JobRow> = cat
         .caggs
         .iter()
         .filter_map(|v| v.policy.as_ref().map(|p| (v, p)))
+        .map(|(v, p)| JobRow {
+            id: p.job_id,
+            application: format!("Refresh Continuous Aggregate Policy [{}]", p.job_id),
+            schedule: p.schedule_interval.clone(),
+            proc_name: "policy_refresh_continuous_aggregate",
+            config: policy_config(v, p),
+            // Like TimescaleDB, a refresh job belongs to the materialization hypertable.
+            hypertable_schema: INTERNAL_SCHEMA,
+            hypertable: mat_table_name(cat, v),
+            check_name: "policy_refresh_continuous_aggregate_check",
+        })
         .collect();
+    for p in &cat.retention {
+        let (schema, table, id) = match cat.cagg(&p.relation) {
+            Some(v) => (
+                INTERNAL_SCHEMA,
+                mat_table_name(cat, v),
+                v.state_table.as_u64(),
+            ),
+            None => (
+                SCHEMA,
+                Some(p.relation.clone()),
+                cat.table(&p.relation).map(|t| t.id.as_u64()).unwrap_or(0),
+            ),
+        };
+        rows.push(JobRow {
+            id: p.job_id,
+            application: format!("Retention Policy [{}]", p.job_id),
+            schedule: p.schedule_interval.clone(),
+            proc_name: "policy_retention",
+            config: serde_json::json!({
+                "drop_after": interval_text(&p.drop_after),
+                "hypertable_id": id,
+            })
+            .to_string(),
+            hypertable_schema: schema,
+            hypertable: table,
+            check_name: "policy_retention_check",
+        });
+    }
+    rows.sort_by_key(|r| r.id);
     let n = rows.len();
-    let schedule: Vec<Option<IntervalMonthDayNano>> = rows
-        .iter()
-        .map(|(_, p)| parse_interval(&p.schedule_interval))
-        .collect();
+    let schedule: Vec<Option<IntervalMonthDayNano>> =
+        rows.iter().map(|r| parse_interval(&r.schedule)).collect();
     vec![
         Arc::new(
             rows.iter()
-                .map(|(_, p)| i32::try_from(p.job_id).ok())
+                .map(|r| i32::try_from(r.id).ok())
                 .collect::<Int32Array>(),
         ),
-        strs(rows.iter().map(|(_, p)| {
-            Some(format!(
-                "Refresh Continuous Aggregate Policy [{}]",
-                p.job_id
-            ))
-        })),
+        strs(rows.iter().map(|r| Some(r.application.as_str()))),
         intervals(schedule.iter().copied()),
         intervals(std::iter::repeat_n(Some(IntervalMonthDayNano::ZERO), n)),
         Arc::new(Int32Array::from(vec![-1; n])),
-        // TimescaleDB retries a refresh policy after its schedule interval.
+        // TimescaleDB retries a policy after its schedule interval.
         intervals(schedule.iter().copied()),
         consts(Some(FUNCTIONS_SCHEMA), n),
-        consts(Some("policy_refresh_continuous_aggregate"), n),
+        strs(rows.iter().map(|r| Some(r.proc_name))),
         consts(Some(OWNER), n),
         bools(Some(true), n),
         bools(Some(false), n),
-        strs(rows.iter().map(|(v, p)| Some(policy_config(v, p)))),
+        strs(rows.iter().map(|r| Some(r.config.as_str()))),
         Arc::new(
             TimestampMicrosecondArray::from(vec![None; n])
                 .with_timezone(strata_storage::schema::UTC),
@@ -491,11 +536,10 @@ fn jobs(cat: &CatalogState) -> Vec<ArrayRef> {
             TimestampMicrosecondArray::from(vec![None; n])
                 .with_timezone(strata_storage::schema::UTC),
         ),
-        // Like TimescaleDB, a refresh job belongs to the materialization hypertable.
-        consts(Some(INTERNAL_SCHEMA), n),
-        strs(rows.iter().map(|(v, _)| mat_table_name(cat, v))),
+        strs(rows.iter().map(|r| Some(r.hypertable_schema))),
+        strs(rows.iter().map(|r| r.hypertable.as_deref())),
         consts(Some(FUNCTIONS_SCHEMA), n),
-        consts(Some("policy_refresh_continuous_aggregate_check"), n),
+        strs(rows.iter().map(|r| Some(r.check_name))),
     ]
 }
 

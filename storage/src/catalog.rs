@@ -53,6 +53,18 @@ pub struct ContinuousAggDef {
     pub dirty: Vec<(i64, i64)>,
 }
 
+/// A retention policy (`add_retention_policy`): partitions of `relation` (a table, or a
+/// continuous aggregate's states) entirely older than `drop_after` are dropped on schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    pub job_id: i64,
+    /// The table or continuous aggregate, by name.
+    pub relation: String,
+    /// The interval as the user gave it (`90 days`).
+    pub drop_after: String,
+    pub schedule_interval: String,
+}
+
 /// A continuous aggregate refresh policy, as given to `add_continuous_aggregate_policy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefreshPolicy {
@@ -84,6 +96,8 @@ pub struct CatalogState {
     pub views: Vec<ViewDef>,
     #[serde(default)]
     pub caggs: Vec<ContinuousAggDef>,
+    #[serde(default)]
+    pub retention: Vec<RetentionPolicy>,
     /// Next job id for policies (TimescaleDB numbers its jobs from 1000).
     #[serde(default = "first_job_id")]
     pub next_job_id: i64,
@@ -164,6 +178,7 @@ pub fn load(data_dir: &Path) -> Result<CatalogState> {
             tables: vec![],
             views: vec![],
             caggs: vec![],
+            retention: vec![],
             next_job_id: first_job_id(),
         }),
         Err(e) => Err(Error::io(path, e)),

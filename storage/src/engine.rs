@@ -408,6 +408,7 @@ impl Storage {
             return Err(Error::TableNotFound(name.to_string()));
         };
         let def = cat.tables.remove(pos);
+        cat.retention.retain(|p| p.relation != name);
         catalog::store(&self.config.data_dir, &cat)?;
         *self.catalog.write() = Arc::new(cat);
         if let Some(t) = self.tables.write().remove(&def.id) {
@@ -538,7 +539,29 @@ impl Storage {
         if cagg.name != old_name && cat.relation_exists(&cagg.name) {
             return Err(Error::TableExists(cagg.name));
         }
+        if cagg.name != old_name {
+            for p in cat.retention.iter_mut().filter(|p| p.relation == old_name) {
+                p.relation = cagg.name.clone();
+            }
+        }
         cat.caggs[pos] = cagg;
+        catalog::store(&self.config.data_dir, &cat)?;
+        *self.catalog.write() = Arc::new(cat);
+        Ok(())
+    }
+
+    /// Adds (`Some`) or removes (`None`) the retention policy of `relation`.
+    pub async fn set_retention(
+        &self,
+        relation: &str,
+        policy: Option<catalog::RetentionPolicy>,
+    ) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let mut cat = (*self.catalog()).clone();
+        cat.retention.retain(|p| p.relation != relation);
+        if let Some(p) = policy {
+            cat.retention.push(p);
+        }
         catalog::store(&self.config.data_dir, &cat)?;
         *self.catalog.write() = Arc::new(cat);
         Ok(())
@@ -565,6 +588,7 @@ impl Storage {
         };
         let cagg = cat.caggs.remove(pos);
         cat.tables.retain(|t| t.id != cagg.state_table);
+        cat.retention.retain(|p| p.relation != name);
         catalog::store(&self.config.data_dir, &cat)?;
         *self.catalog.write() = Arc::new(cat);
         self.forget_table_data(cagg.state_table);

@@ -29,7 +29,7 @@ pub mod parquet_io;
 pub mod schema;
 pub mod wal;
 
-pub use catalog::{CatalogState, ContinuousAggDef, RefreshPolicy, ViewDef};
+pub use catalog::{CatalogState, ContinuousAggDef, RefreshPolicy, RetentionPolicy, ViewDef};
 pub use engine::{Compactor, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange};
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, RawSchema, TableDef};
