@@ -389,12 +389,15 @@ impl Compiled {
 
     /// States computed from the raw rows of buckets starting in `[start, end)`, reading
     /// the raw table partition by partition (`progress` is called after each).
+    /// With `stream_to`, each partition's states are written to that table as they are
+    /// computed (bounded memory) instead of being returned.
     async fn recompute(
         &self,
         engine: &crate::engine::Engine,
         start: i64,
         end: i64,
         progress: &(dyn Fn(usize, usize) + Send + Sync),
+        stream_to: Option<strata_storage::ids::TableId>,
     ) -> Result<Vec<RecordBatch>> {
         let storage = engine.storage();
         let raw = storage
@@ -458,7 +461,10 @@ impl Compiled {
             {
                 let s = self.keep_buckets(&s, start, end)?;
                 if s.num_rows() > 0 {
-                    out.push(s);
+                    match stream_to {
+                        Some(t) => storage.write(t, s).await?,
+                        None => out.push(s),
+                    }
                 }
             }
             progress(i + 1, n);
@@ -1676,7 +1682,6 @@ async fn recompute_locked(
             ));
         }
     };
-    let states = compiled.recompute(engine, start, end, &progress).await?;
     let bucket = compiled.bucket;
     let pred = move |b: &RecordBatch| -> strata_storage::Result<BooleanArray> {
         let v = b
@@ -1685,17 +1690,40 @@ async fn recompute_locked(
             .ok_or_else(|| strata_storage::Error::Internal("bucket is not a timestamp".into()))?;
         Ok(bucket_mask(v, start, end))
     };
-    storage
-        .rewrite_where(
-            def.state_table,
+    let range = TimeRange {
+        min: start,
+        max: end.saturating_sub(1),
+    };
+    let raw_parts = storage
+        .partitions_in(
+            def.raw_table,
             TimeRange {
                 min: start,
-                max: end.saturating_sub(1),
+                max: end.saturating_add(compiled.bucket_upper_micros),
             },
-            &pred,
-            states,
-        )
-        .await?;
+        )?
+        .len();
+    if raw_parts <= 2 {
+        // Small: compute everything, then swap it in with one manifest update (readers
+        // never see the range half recomputed).
+        let states = compiled
+            .recompute(engine, start, end, &progress, None)
+            .await?;
+        storage
+            .rewrite_where(def.state_table, range, &pred, states)
+            .await?;
+    } else {
+        // Large (a backfill): clear the range, then write the states partition by
+        // partition, so memory stays bounded by one partition's groups. States of one
+        // bucket from two partitions are merged on read. A crash in between leaves the
+        // range marked dirty, and the next start does it again from the beginning.
+        storage
+            .rewrite_where(def.state_table, range, &pred, vec![])
+            .await?;
+        compiled
+            .recompute(engine, start, end, &progress, Some(def.state_table))
+            .await?;
+    }
     clear_dirty(storage, &def.name, start, end).await
 }
 
