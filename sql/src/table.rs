@@ -118,7 +118,10 @@ impl TableProvider for TsTable {
                     .await
                     .map_err(crate::error::Error::from)?
                 {
-                    Some(b) => snap.batches.extend(b),
+                    Some(b) => snap.batches.extend(
+                        b.iter()
+                            .filter_map(|b| slice_sorted(b, self.def.time_column, range)),
+                    ),
                     None => on_disk.push(f),
                 }
             }
@@ -179,6 +182,26 @@ impl TableProvider for TsTable {
         }
         UnionExec::try_new(inputs)
     }
+}
+
+/// The rows of `b` (sorted by its time column, as files are) inside `range`; None if none.
+fn slice_sorted(
+    b: &arrow::array::RecordBatch,
+    time_column: Option<usize>,
+    range: TimeRange,
+) -> Option<arrow::array::RecordBatch> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::TimestampMicrosecondType;
+    let Some(t) = time_column
+        .and_then(|c| b.column(c).as_primitive_opt::<TimestampMicrosecondType>())
+        .filter(|t| t.null_count() == 0)
+    else {
+        return Some(b.clone());
+    };
+    let v = t.values();
+    let lo = v.partition_point(|x| *x < range.min);
+    let hi = v.partition_point(|x| *x <= range.max);
+    (hi > lo).then(|| b.slice(lo, hi - lo))
 }
 
 /// Derives an inclusive time range (µs) for column `col` from conjunctive filters.
