@@ -78,6 +78,17 @@ pub enum EncodeError {
 
 pub use crate::tz::TimeZoneSetting;
 
+/// JSON text rendered as PostgreSQL prints a `jsonb` value (keys sorted by length then
+/// bytes, one space after `:` and `,`); None if `src` is not JSON.
+pub fn jsonb_text(src: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(src.len() + 8);
+    if json::write_jsonb(&mut out, src) {
+        String::from_utf8(out).ok()
+    } else {
+        None
+    }
+}
+
 /// Session settings that affect text output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TextOptions {

@@ -23,6 +23,7 @@ pub mod fast_insert;
 pub mod fast_scan;
 pub mod functions;
 pub mod gapfill;
+pub mod json_ops;
 pub mod names;
 pub mod params;
 pub mod pg_functions;

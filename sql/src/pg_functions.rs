@@ -33,6 +33,8 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
         }),
     ));
     ctx.register_udf(pg_typeof_udf());
+    ctx.register_udf(crate::json_ops::json_get_udf(false));
+    ctx.register_udf(crate::json_ops::json_get_udf(true));
     let s = settings;
     ctx.register_udf(create_udf(
         "current_setting",

@@ -132,6 +132,38 @@ impl VisitorMut for DefaultCollation {
                 *e = (**expr).clone();
             }
         }
+        // `doc -> key` / `doc ->> key`: PostgreSQL's JSON field operators.
+        if let Expr::BinaryOp { left, op, right } = e
+            && matches!(
+                op,
+                ast::BinaryOperator::Arrow | ast::BinaryOperator::LongArrow
+            )
+        {
+            let name = if matches!(op, ast::BinaryOperator::LongArrow) {
+                "pg_json_get_text"
+            } else {
+                "pg_json_get"
+            };
+            let args = vec![(**left).clone(), (**right).clone()];
+            *e = Expr::Function(ast::Function {
+                name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
+                uses_odbc_syntax: false,
+                parameters: ast::FunctionArguments::None,
+                args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: args
+                        .into_iter()
+                        .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)))
+                        .collect(),
+                    clauses: vec![],
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: vec![],
+            });
+            return ControlFlow::Continue(());
+        }
         // `pg_catalog.format_type(...)`: functions are looked up by their bare name.
         if let Expr::Function(f) = e
             && f.name.0.len() == 2

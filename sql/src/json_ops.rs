@@ -1,0 +1,135 @@
+//! PostgreSQL's JSON field operators `->` and `->>` (DataFusion has none): the SQL rewrite
+//! (`crate::rewrite`) turns `a -> k` into `pg_json_get(a, k)` and `a ->> k` into
+//! `pg_json_get_text(a, k)`. `k` is an object key (text) or an array index (integer,
+//! negative from the end). `->` returns jsonb; `->>` returns text: a JSON string's
+//! contents, NULL for JSON null, otherwise the value as jsonb text. A missing key, an
+//! index out of range, a NULL input or text that is not JSON gives NULL (PostgreSQL errors
+//! on text that is not JSON, but json/jsonb columns always hold valid JSON here).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+
+/// `pg_json_get` (`->`, jsonb result) or `pg_json_get_text` (`->>`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct JsonGet {
+    text: bool,
+    signature: Signature,
+}
+
+/// The UDF behind `->` (`text = false`) or `->>` (`text = true`).
+pub fn json_get_udf(text: bool) -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonGet {
+        text,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+impl ScalarUDFImpl for JsonGet {
+    fn name(&self) -> &str {
+        if self.text {
+            "pg_json_get_text"
+        } else {
+            "pg_json_get"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 2 {
+            return datafusion::common::plan_err!("-> and ->> take two operands");
+        }
+        let key = if arg_types[1].is_integer() {
+            DataType::Int64
+        } else {
+            DataType::Utf8
+        };
+        Ok(vec![DataType::Utf8, key])
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        let f = Field::new(self.name(), DataType::Utf8, true);
+        Ok(Arc::new(if self.text {
+            f
+        } else {
+            f.with_metadata(HashMap::from([(
+                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                "jsonb".to_string(),
+            )]))
+        }))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let docs = args.args[0].to_array(n)?;
+        let keys = args.args[1].to_array(n)?;
+        let docs = cast_utf8(&docs)?;
+        let docs = docs.as_string::<i32>();
+        let mut out = StringBuilder::with_capacity(n, n * 8);
+        for i in 0..n {
+            if docs.is_null(i) || keys.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(docs.value(i)) else {
+                out.append_null();
+                continue;
+            };
+            let got = match keys.data_type() {
+                DataType::Int64 => {
+                    let k = keys.as_primitive::<arrow::datatypes::Int64Type>().value(i);
+                    v.as_array().and_then(|a| {
+                        let idx = if k < 0 { a.len() as i64 + k } else { k };
+                        usize::try_from(idx).ok().and_then(|i| a.get(i))
+                    })
+                }
+                _ => {
+                    let k = keys.as_string::<i32>().value(i);
+                    v.as_object().and_then(|o| o.get(k))
+                }
+            };
+            match (got, self.text) {
+                (None, _) | (Some(serde_json::Value::Null), true) => out.append_null(),
+                (Some(serde_json::Value::String(s)), true) => out.append_value(s),
+                (Some(v), true) => {
+                    let t = v.to_string();
+                    out.append_value(strata_pgtypes::encode::jsonb_text(&t).unwrap_or(t));
+                }
+                (Some(v), false) => out.append_value(v.to_string()),
+            }
+        }
+        let arr: ArrayRef = Arc::new(out.finish());
+        Ok(
+            if args
+                .args
+                .iter()
+                .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+            {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&arr, 0)?)
+            } else {
+                ColumnarValue::Array(arr)
+            },
+        )
+    }
+}
+
+fn cast_utf8(a: &ArrayRef) -> Result<ArrayRef> {
+    Ok(match a.data_type() {
+        DataType::Utf8 => Arc::clone(a),
+        _ => arrow::compute::cast(a, &DataType::Utf8)?,
+    })
+}
