@@ -472,23 +472,21 @@ impl Compiled {
         Ok(out)
     }
 
-    /// A read plan over the state table: the Final aggregate and the upper nodes.
-    async fn read_plan(
+    /// The state rows a read needs: filters on group columns hold before aggregation too,
+    /// so they are pushed to the state table (pruning) and applied to its rows; `extra`
+    /// are states of the session's uncommitted rows.
+    async fn state_scan(
         &self,
         storage: &Arc<Storage>,
         state: &dyn CatalogSession,
-        projection: Option<&Vec<usize>>,
         filters: &[Expr],
         extra: &[RecordBatch],
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let state_schema = self.state_def.arrow_schema();
-        // Filters on group columns hold before aggregation too: push them to the states.
-        let mut pushed = vec![];
-        for f in filters {
-            if let Some(e) = self.to_state_expr(f, &state_schema) {
-                pushed.push(e);
-            }
-        }
+        let pushed: Vec<Expr> = filters
+            .iter()
+            .filter_map(|f| self.to_state_expr(f, &state_schema))
+            .collect();
         let table = TsTable::new(Arc::clone(storage), Arc::clone(&self.state_def));
         let mut input = table.scan(state, None, &pushed, None).await?;
         if !extra.is_empty() {
@@ -504,6 +502,20 @@ impl Compiled {
             let p = state.create_physical_expr(pred, &df_schema)?;
             input = Arc::new(FilterExec::try_new(p, input)?);
         }
+        Ok(input)
+    }
+
+    /// A read plan over the state table: the Final aggregate and the upper nodes.
+    async fn read_plan(
+        &self,
+        storage: &Arc<Storage>,
+        state: &dyn CatalogSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        extra: &[RecordBatch],
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let state_schema = self.state_def.arrow_schema();
+        let mut input = self.state_scan(storage, state, filters, extra).await?;
         // Merge states in parallel: hash-partition them by the group columns, one Final
         // aggregation per partition.
         let n = state.config().target_partitions().max(1);
@@ -587,19 +599,7 @@ impl Compiled {
             .iter()
             .filter_map(|&v| self.agg_of_output[v].map(|a| (v, a)))
             .collect();
-        let mut pushed = vec![];
-        for f in filters {
-            if let Some(e) = self.to_state_expr(f, &state_schema) {
-                pushed.push(e);
-            }
-        }
-        let table = TsTable::new(Arc::clone(storage), Arc::clone(&self.state_def));
-        let mut input = table.scan(state, None, &pushed, None).await?;
-        if let Some(pred) = conjunction(pushed) {
-            let df_schema = DFSchema::try_from(state_schema.as_ref().clone())?;
-            let p = state.create_physical_expr(pred, &df_schema)?;
-            input = Arc::new(FilterExec::try_new(p, input)?);
-        }
+        let input = self.state_scan(storage, state, filters, &[]).await?;
         // [kept group columns..., state columns of the kept aggregates...]
         let mut cols: Vec<(Arc<dyn PhysicalExpr>, String)> = vec![];
         for &(_, g) in &groups {

@@ -943,23 +943,13 @@ impl Session {
     /// schedule_interval => ... [, if_not_exists => ...])`: stored, returns the job id.
     async fn add_policy(&self, f: &ast::Function) -> Result<i32> {
         let (pos, named) = ddl::function_args(f)?;
-        let arg = |n: &str, i: usize| {
-            named
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.clone())
-                .or_else(|| pos.get(i).cloned())
-        };
-        let view = arg("continuous_aggregate", 0)
-            .as_ref()
-            .and_then(ddl::literal_string)
-            .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
-            .ok_or_else(|| {
-                Error::user(
-                    SqlState::InvalidParameterValue,
-                    "add_continuous_aggregate_policy needs a continuous aggregate",
-                )
-            })?;
+        let arg = |n: &str, i: usize| call_arg(&pos, &named, n, i);
+        let view = relation_arg(arg("continuous_aggregate", 0).as_ref()).ok_or_else(|| {
+            Error::user(
+                SqlState::InvalidParameterValue,
+                "add_continuous_aggregate_policy needs a continuous aggregate",
+            )
+        })?;
         let storage = self.engine.storage();
         let Some(mut def) = storage.catalog().cagg(&view).cloned() else {
             return Err(Error::user(
@@ -1049,23 +1039,13 @@ impl Session {
     /// schedule_interval => ...])`: stored, returns the job id.
     async fn add_retention_policy(&self, f: &ast::Function) -> Result<i32> {
         let (pos, named) = ddl::function_args(f)?;
-        let arg = |n: &str, i: usize| {
-            named
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.clone())
-                .or_else(|| pos.get(i).cloned())
-        };
-        let rel = arg("relation", 0)
-            .as_ref()
-            .and_then(ddl::literal_string)
-            .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
-            .ok_or_else(|| {
-                Error::user(
-                    SqlState::InvalidParameterValue,
-                    "add_retention_policy needs a hypertable or continuous aggregate",
-                )
-            })?;
+        let arg = |n: &str, i: usize| call_arg(&pos, &named, n, i);
+        let rel = relation_arg(arg("relation", 0).as_ref()).ok_or_else(|| {
+            Error::user(
+                SqlState::InvalidParameterValue,
+                "add_retention_policy needs a hypertable or continuous aggregate",
+            )
+        })?;
         let storage = self.engine.storage();
         let cat = storage.catalog();
         let is_table = cat
@@ -2048,6 +2028,26 @@ fn set_value(e: &ast::Expr) -> String {
 
 fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// Argument `name` of a call, given by name or at position `i`.
+fn call_arg(
+    pos: &[ast::Expr],
+    named: &[(String, ast::Expr)],
+    name: &str,
+    i: usize,
+) -> Option<ast::Expr> {
+    named
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .or_else(|| pos.get(i).cloned())
+}
+
+/// A relation named by a string argument (`'t'`, `'public.t'`).
+fn relation_arg(e: Option<&ast::Expr>) -> Option<String> {
+    e.and_then(ddl::literal_string)
+        .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
 }
 
 /// TimescaleDB-style chunk name of a time partition.
