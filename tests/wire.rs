@@ -2654,3 +2654,48 @@ async fn transaction_blocks_commit_atomically_and_roll_back() {
     assert_eq!(count(&c, "select count(*) from tb").await, 2);
     assert_eq!(count(&c, "select sum(s)::int8 from tb_h").await, 30);
 }
+
+/// Policies run on their schedule without anyone calling run_job: a retention policy with
+/// a one-second schedule drops the old partitions of a table, and its continuous aggregate
+/// keeps the rollups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_retention_policy_runs_by_itself() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "create table sp (ts timestamptz not null, k int8); \
+         select create_hypertable('sp', by_range('ts', interval '1 day')); \
+         insert into sp values ('2024-01-01 00:00:00+00', 1), ('2024-01-05 00:00:00+00', 2); \
+         insert into sp select now(), 3; \
+         create materialized view sp_d with (timescaledb.continuous) as \
+           select time_bucket('1 day', ts) as d, sum(k) as s from sp group by d",
+    )
+    .await
+    .unwrap();
+    let job: i32 = c
+        .query_one(
+            "select add_retention_policy('sp', interval '7 days', schedule_interval => interval '1 second')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(job >= 1000);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if count(&c, "select count(*) from sp").await == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the retention policy did not run within 20 s\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        count(&c, "select sum(s)::int8 from sp_d").await,
+        6,
+        "rollups kept"
+    );
+}

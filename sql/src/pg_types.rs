@@ -15,20 +15,6 @@ use datafusion::error::Result;
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, cast};
 
-fn is_int(dt: &DataType) -> bool {
-    matches!(
-        dt,
-        DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-    )
-}
-
 /// The argument cast an aggregate needs, if any.
 fn needed_cast(f: &AggregateFunction, agg: &Aggregate) -> Option<DataType> {
     if f.params.args.len() != 1 {
@@ -39,7 +25,7 @@ fn needed_cast(f: &AggregateFunction, agg: &Aggregate) -> Option<DataType> {
         "sum" if matches!(t, DataType::Int64 | DataType::UInt64) => {
             Some(DataType::Decimal128(38, 0))
         }
-        "avg" | "mean" if is_int(&t) => Some(DataType::Decimal128(38, 12)),
+        "avg" | "mean" if t.is_integer() => Some(DataType::Decimal128(38, 12)),
         _ => None,
     }
 }

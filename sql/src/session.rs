@@ -1007,22 +1007,12 @@ impl Session {
             }
             None => "24 hours".to_string(),
         };
-        let if_not_exists = named
-            .iter()
-            .find(|(k, _)| k == "if_not_exists")
-            .and_then(|(_, v)| ddl::literal_string(v))
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if let Some(p) = &def.policy {
-            if if_not_exists {
-                (self.notice_fn())(format!(
-                    "continuous aggregate policy already exists for \"{view}\", skipping"
-                ));
-                return Ok(p.job_id as i32);
-            }
-            return Err(Error::user(
-                SqlState::DuplicateObject,
-                format!("continuous aggregate policy already exists for \"{view}\""),
-            ));
+            return self.existing_policy(
+                p.job_id,
+                flag_arg(&named, "if_not_exists"),
+                &format!("continuous aggregate policy already exists for \"{view}\""),
+            );
         }
         let job_id = storage.allocate_job_id().await?;
         def.policy = Some(strata_storage::RefreshPolicy {
@@ -1033,6 +1023,16 @@ impl Session {
         });
         storage.update_cagg(&view, def).await?;
         Ok(job_id as i32)
+    }
+
+    /// A policy of this kind already exists: its job id with a NOTICE under
+    /// `if_not_exists`, else 42710 with `message`.
+    fn existing_policy(&self, job_id: i64, if_not_exists: bool, message: &str) -> Result<i32> {
+        if if_not_exists {
+            (self.notice_fn())(format!("{message}, skipping"));
+            return Ok(job_id as i32);
+        }
+        Err(Error::user(SqlState::DuplicateObject, message))
     }
 
     /// `add_retention_policy(relation, drop_after [, if_not_exists => ...,
@@ -1081,21 +1081,16 @@ impl Session {
             }
             None => "1 day".to_string(),
         };
-        let if_not_exists = arg("if_not_exists", 2)
-            .as_ref()
-            .and_then(ddl::literal_string)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if let Some(p) = cat.retention.iter().find(|p| p.relation == rel) {
-            if if_not_exists {
-                (self.notice_fn())(format!(
-                    "retention policy already exists for hypertable \"{rel}\", skipping"
-                ));
-                return Ok(p.job_id as i32);
-            }
-            return Err(Error::user(
-                SqlState::DuplicateObject,
-                format!("retention policy already exists for hypertable \"{rel}\""),
-            ));
+            let if_not_exists = arg("if_not_exists", 2)
+                .as_ref()
+                .and_then(ddl::literal_string)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            return self.existing_policy(
+                p.job_id,
+                if_not_exists,
+                &format!("retention policy already exists for hypertable \"{rel}\""),
+            );
         }
         let job_id = storage.allocate_job_id().await?;
         storage
@@ -1225,11 +1220,7 @@ impl Session {
                             "remove_continuous_aggregate_policy needs a continuous aggregate",
                         )
                     })?;
-                let if_exists = named
-                    .iter()
-                    .find(|(k, _)| k == "if_exists" || k == "if_not_exists")
-                    .and_then(|(_, v)| ddl::literal_string(v))
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                let if_exists = flag_arg(&named, "if_exists") || flag_arg(&named, "if_not_exists");
                 let storage = self.engine.storage();
                 let Some(mut def) = storage.catalog().cagg(&view).cloned() else {
                     return Err(Error::user(
@@ -1275,11 +1266,7 @@ impl Session {
                             "remove_retention_policy needs a hypertable or continuous aggregate",
                         )
                     })?;
-                let if_exists = named
-                    .iter()
-                    .find(|(k, _)| k == "if_exists")
-                    .and_then(|(_, v)| ddl::literal_string(v))
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                let if_exists = flag_arg(&named, "if_exists");
                 let storage = self.engine.storage();
                 if !storage
                     .catalog()
@@ -1443,17 +1430,7 @@ impl Session {
         if self.in_transaction {
             // Checked now (NOT NULL), so the error comes from the statement, not COMMIT.
             if let Some(def) = self.engine.storage().catalog().table_by_id(table) {
-                for (i, c) in def.columns.iter().enumerate() {
-                    if !c.nullable && i < batch.num_columns() && batch.column(i).null_count() > 0 {
-                        return Err(Error::user(
-                            SqlState::NotNullViolation,
-                            format!(
-                                "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
-                                c.name, def.name
-                            ),
-                        ));
-                    }
-                }
+                strata_storage::check_not_null(def, &batch)?;
             }
             return self.txn.lock().push(table, batch);
         }
@@ -1563,6 +1540,20 @@ impl Session {
             return Ok(Prepared::new(stmt, vec![], None, PreparedKind::Statement));
         };
         match s.as_ref() {
+            Statement::Query(q) if is_special_select(q) => {
+                // TimescaleDB management calls: executed at Execute, but their result
+                // columns are known now (drivers read them from Describe).
+                let result_schema = special_select_schema(q);
+                Ok(Prepared::new(
+                    stmt,
+                    declared
+                        .iter()
+                        .map(|d| d.clone().unwrap_or(DataType::Utf8))
+                        .collect(),
+                    result_schema,
+                    PreparedKind::Statement,
+                ))
+            }
             Statement::Query(q) if !is_special_select(q) => {
                 let plan = self.plan((**s).clone()).await?;
                 let param_types = param_types_of_plan(&plan, declared, s)?;
@@ -1935,6 +1926,31 @@ impl Prepared {
     }
 }
 
+/// The result column of a TimescaleDB management call (see [`is_special_select`]).
+fn special_select_schema(q: &ast::Query) -> Option<SchemaRef> {
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        return None;
+    };
+    let (f, alias) = match sel.projection.first()? {
+        ast::SelectItem::UnnamedExpr(ast::Expr::Function(f)) => (f, None),
+        ast::SelectItem::ExprWithAlias {
+            expr: ast::Expr::Function(f),
+            alias,
+        } => (f, Some(alias.value.clone())),
+        _ => return None,
+    };
+    let fname = f.name.to_string().to_lowercase();
+    let ty = match fname.as_str() {
+        "add_continuous_aggregate_policy" | "add_retention_policy" => DataType::Int32,
+        _ => DataType::Utf8,
+    };
+    Some(Arc::new(Schema::new(vec![Field::new(
+        alias.unwrap_or(fname),
+        ty,
+        true,
+    )])))
+}
+
 fn is_special_select(q: &ast::Query) -> bool {
     let ast::SetExpr::Select(sel) = q.body.as_ref() else {
         return false;
@@ -2042,6 +2058,15 @@ fn call_arg(
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.clone())
         .or_else(|| pos.get(i).cloned())
+}
+
+/// A boolean named argument given as `true` (`if_exists => true`).
+fn flag_arg(named: &[(String, ast::Expr)], name: &str) -> bool {
+    named
+        .iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| ddl::literal_string(v))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// A relation named by a string argument (`'t'`, `'public.t'`).

@@ -411,17 +411,7 @@ impl Storage {
         cat.retention.retain(|p| p.relation != name);
         catalog::store(&self.config.data_dir, &cat)?;
         *self.catalog.write() = Arc::new(cat);
-        if let Some(t) = self.tables.write().remove(&def.id) {
-            let td = t.lock();
-            let a: usize = td.active.values().map(|p| p.bytes).sum();
-            let f: usize = td.frozen.values().map(|p| p.bytes).sum();
-            self.active_bytes.fetch_sub(a, Ordering::Relaxed);
-            self.frozen_bytes.fetch_sub(f, Ordering::Relaxed);
-        }
-        let dir = self.config.data_dir.join(manifest::table_dir_rel(def.id));
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            warn!(path = %dir.display(), error = %e, "could not remove dropped table's directory; it will be removed at next start");
-        }
+        self.forget_table_data(def.id);
         Ok(())
     }
 
@@ -1266,8 +1256,8 @@ async fn write_file(
     .map_err(|e| Error::Internal(format!("Parquet write task failed: {e}")))?
 }
 
-/// Checks NOT NULL columns of a batch.
-fn check_not_null(def: &TableDef, batch: &RecordBatch) -> Result<()> {
+/// Checks NOT NULL columns of a batch (23502 through the SQL layer's error mapping).
+pub fn check_not_null(def: &TableDef, batch: &RecordBatch) -> Result<()> {
     for (i, c) in def.columns.iter().enumerate() {
         if !c.nullable && batch.num_columns() > i && batch.column(i).null_count() > 0 {
             return Err(Error::NotNull {

@@ -30,6 +30,8 @@ pub mod schema;
 pub mod wal;
 
 pub use catalog::{CatalogState, ContinuousAggDef, RefreshPolicy, RetentionPolicy, ViewDef};
-pub use engine::{Compactor, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange};
+pub use engine::{
+    Compactor, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange, check_not_null,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, RawSchema, TableDef};

@@ -136,7 +136,7 @@ impl ScalarUDFImpl for TimeBucket {
         let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let rows = if all_scalar { 1 } else { number_rows };
         let ts = args[1].to_array(rows)?;
-        let result = if is_integer(ts.data_type()) {
+        let result = if ts.data_type().is_integer() {
             eval_integer(&args, &ts)?
         } else {
             eval_temporal(&args, &ts)?
@@ -154,20 +154,6 @@ impl ScalarUDFImpl for TimeBucket {
 // ---------------------------------------------------------------------------------------------
 // Argument types
 // ---------------------------------------------------------------------------------------------
-
-fn is_integer(dt: &DataType) -> bool {
-    matches!(
-        dt,
-        DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-    )
-}
 
 fn is_string(dt: &DataType) -> bool {
     matches!(
@@ -207,13 +193,13 @@ fn coerce_arguments(arg_types: &[DataType]) -> Result<Vec<DataType>> {
         return plan_err!("time_bucket expects 2 to 5 arguments, got {n}");
     }
     let (w, t) = (&arg_types[0], &arg_types[1]);
-    let integer_form = is_integer(t) || (t == &DataType::Null && is_integer(w));
+    let integer_form = t.is_integer() || (t == &DataType::Null && w.is_integer());
     if integer_form {
         if n > 3 {
             return plan_err!("time_bucket on integers takes 2 or 3 arguments, got {n}");
         }
         for (i, dt) in arg_types.iter().enumerate() {
-            if !(is_integer(dt) || dt == &DataType::Null) {
+            if !(dt.is_integer() || dt == &DataType::Null) {
                 return plan_err!(
                     "time_bucket on integers needs integer arguments, argument {} is {dt}",
                     i + 1
@@ -1077,7 +1063,7 @@ impl Bucketer {
         width: &ScalarValue,
         rest: &[ScalarValue],
     ) -> Result<Option<Bucketer>> {
-        if is_integer(ts_type) {
+        if ts_type.is_integer() {
             let Some(period) = scalar_i64(width)? else {
                 return Ok(None);
             };
