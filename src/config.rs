@@ -22,6 +22,12 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Maximum concurrent client connections.
     pub max_connections: usize,
+    /// Where cold partitions go: `file:///dir`, `s3://bucket/prefix`, `gs://...`,
+    /// `az://...`. `None`: `<data_dir>/cold`.
+    pub cold_store: Option<String>,
+    /// object_store options for the cold store (`aws_endpoint`, `aws_region`, ...), on
+    /// top of the environment.
+    pub cold_store_options: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -37,6 +43,8 @@ impl Default for Config {
             fsync: "always".into(),
             max_message_bytes: 64 * 1024 * 1024,
             max_connections: 256,
+            cold_store: None,
+            cold_store_options: vec![],
         }
     }
 }
@@ -53,6 +61,9 @@ struct FileConfig {
     fsync: Option<String>,
     max_message_mb: Option<usize>,
     max_connections: Option<usize>,
+    cold_store: Option<String>,
+    /// `[cold_store_options]` table: object_store keys and string values.
+    cold_store_options: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl Config {
@@ -87,6 +98,12 @@ impl Config {
         }
         if let Some(v) = f.max_connections {
             self.max_connections = v;
+        }
+        if let Some(v) = f.cold_store {
+            self.cold_store = Some(v);
+        }
+        if let Some(v) = f.cold_store_options {
+            self.cold_store_options = v.into_iter().collect();
         }
         self.validate()?;
         Ok(self)

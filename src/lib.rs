@@ -29,6 +29,8 @@ pub fn open_engine(cfg: &Config) -> Result<Arc<Engine>, String> {
     } else {
         FsyncPolicy::Always
     };
+    sc.cold_store_url = cfg.cold_store.clone();
+    sc.cold_store_options = cfg.cold_store_options.clone();
     let storage = Storage::open(sc)
         .map_err(|e| format!("cannot open data directory {}: {e}", cfg.data_dir.display()))?;
     let opts = EngineOptions {
@@ -45,6 +47,22 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         .recover()
         .await
         .map_err(|e| format!("cannot finish work interrupted by a crash: {e}"))?;
+    // An unreachable cold store is not fatal: hot data is served, moves fail (and say so
+    // in the log and in timescaledb_information.job_stats) until it comes back.
+    // Bounded so that a store that is down does not hold the server's start up.
+    let check = tokio::time::timeout(Duration::from_secs(20), engine.storage().check_cold_store())
+        .await
+        .unwrap_or_else(|_| {
+            Err(strata_storage::Error::Internal(
+                "no answer within 20 seconds".into(),
+            ))
+        });
+    match check {
+        Ok(()) => info!(url = %engine.storage().cold().url(), "cold store ready"),
+        Err(e) => {
+            error!(url = %engine.storage().cold().url(), error = %e, "cold store unreachable: cold partitions cannot be read and tiering jobs will fail until it is back")
+        }
+    }
     let server = server::Server::bind(Arc::clone(&engine), &cfg).await?;
     info!(addr = %server.local_addr(), data_dir = %cfg.data_dir.display(), "Strata is ready for PostgreSQL connections");
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -27,7 +27,8 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         pg_addr: Option<SocketAddr>,
         /// TOML file with settings (data_dir, pg_addr, memtable_budget_mb, query_memory_mb,
-        /// flush_interval_secs, fsync, max_message_mb, max_connections). Flags override it.
+        /// flush_interval_secs, fsync, max_message_mb, max_connections, cold_store and a
+        /// [cold_store_options] table). Flags override it.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// `always` (default): acknowledge writes after fsync. `never`: faster, but a
@@ -37,6 +38,12 @@ enum Command {
         /// Memory (MB) for in-memory tables before writers wait for a flush. Default 512.
         #[arg(long, value_name = "MB")]
         memtable_budget_mb: Option<usize>,
+        /// Object store for cold partitions (tiering policies move old partitions there):
+        /// file:///dir, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix.
+        /// Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT, ...).
+        /// Default: <data-dir>/cold
+        #[arg(long, value_name = "URL")]
+        cold_store: Option<String>,
     },
 }
 
@@ -54,6 +61,7 @@ fn main() -> ExitCode {
         config,
         fsync,
         memtable_budget_mb,
+        cold_store,
     } = cli.command;
     let mut cfg = Config::default();
     if let Some(path) = config {
@@ -73,6 +81,9 @@ fn main() -> ExitCode {
     }
     if let Some(f) = fsync {
         cfg.fsync = f;
+    }
+    if let Some(c) = cold_store {
+        cfg.cold_store = Some(c);
     }
     if let Some(m) = memtable_budget_mb {
         cfg.memtable_budget_bytes = m * 1024 * 1024;

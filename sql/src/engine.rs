@@ -71,6 +71,9 @@ impl Engine {
         let url = Url::parse(HOT_STORE_URL)
             .map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
         runtime.register_object_store(&url, Arc::new(hot));
+        let cold_url = Url::parse(crate::table::COLD_STORE_URL)
+            .map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
+        runtime.register_object_store(&cold_url, storage.cold().object_store());
         let exec = crate::exec::new_runtime(options.target_partitions)
             .map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
         Ok(Arc::new_cyclic(|weak: &Weak<Engine>| Engine {

@@ -32,10 +32,13 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
+use strata_storage::manifest::{FileMeta, Tier};
 use strata_storage::{Storage, TableDef, TimeRange};
 
 /// URL under which the data directory is registered as an object store.
 pub const HOT_STORE_URL: &str = "strata-hot://data/";
+/// Object store URL of the cold tier (the configured store, rooted at its prefix).
+pub const COLD_STORE_URL: &str = "strata-cold://data/";
 
 /// A table of Strata as seen by DataFusion.
 #[derive(Debug)]
@@ -151,7 +154,13 @@ impl TableProvider for TsTable {
             }
             inputs.push(DataSourceExec::from_data_source(src));
         }
-        if !snap.files.is_empty() {
+        // One Parquet scan per tier: each reads through its own object store (local disk,
+        // or ranged requests to the cold store), pruned by the files' statistics.
+        for (tier, url) in [(Tier::Hot, HOT_STORE_URL), (Tier::Cold, COLD_STORE_URL)] {
+            let files: Vec<&FileMeta> = snap.files.iter().filter(|f| f.tier == tier).collect();
+            if files.is_empty() {
+                continue;
+            }
             let mut source = ParquetSource::new(Arc::clone(&schema));
             if let Some(pred) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
@@ -160,13 +169,12 @@ impl TableProvider for TsTable {
                 }
             }
             let n = state.config().target_partitions().max(1);
-            let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; n.min(snap.files.len())];
-            for (i, f) in snap.files.iter().enumerate() {
+            let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; n.min(files.len())];
+            for (i, f) in files.iter().enumerate() {
                 let len = groups.len();
                 groups[i % len].push(PartitionedFile::new(f.path.clone(), f.size_bytes));
             }
-            let url = ObjectStoreUrl::parse(HOT_STORE_URL)?;
-            let config = FileScanConfigBuilder::new(url, Arc::new(source))
+            let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(url)?, Arc::new(source))
                 .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)

@@ -65,6 +65,18 @@ pub struct RetentionPolicy {
     pub schedule_interval: String,
 }
 
+/// A tiering policy (`add_tiering_policy`): partitions of a table entirely older than
+/// `move_after` are moved to the cold object store on schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TieringPolicy {
+    pub job_id: i64,
+    /// The table, by name.
+    pub relation: String,
+    /// The interval as the user gave it (`7 days`).
+    pub move_after: String,
+    pub schedule_interval: String,
+}
+
 /// A continuous aggregate refresh policy, as given to `add_continuous_aggregate_policy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefreshPolicy {
@@ -98,6 +110,8 @@ pub struct CatalogState {
     pub caggs: Vec<ContinuousAggDef>,
     #[serde(default)]
     pub retention: Vec<RetentionPolicy>,
+    #[serde(default)]
+    pub tiering: Vec<TieringPolicy>,
     /// Next job id for policies (TimescaleDB numbers its jobs from 1000).
     #[serde(default = "first_job_id")]
     pub next_job_id: i64,
@@ -179,6 +193,7 @@ pub fn load(data_dir: &Path) -> Result<CatalogState> {
             views: vec![],
             caggs: vec![],
             retention: vec![],
+            tiering: vec![],
             next_job_id: first_job_id(),
         }),
         Err(e) => Err(Error::io(path, e)),

@@ -38,7 +38,7 @@ use crate::catalog::{self, CatalogState, ContinuousAggDef, ViewDef};
 use crate::error::{Error, Result};
 use crate::ids::{SegmentId, TableId};
 use crate::manifest::{self, FileMeta, Manifest};
-use crate::parquet_io::{adapt_batch, read_parquet, sort_batches, write_parquet};
+use crate::parquet_io::{adapt_batch, sort_batches, write_parquet};
 use crate::schema::{ColumnDef, TableDef};
 use crate::wal::{FsyncPolicy, Wal, WalConfig, WalRecord};
 
@@ -54,6 +54,11 @@ pub struct StorageConfig {
     pub fsync: FsyncPolicy,
     /// Memory for decoded files of continuous-aggregate state tables.
     pub state_cache_bytes: usize,
+    /// The cold store's URL (`None`: `file://<data_dir>/cold`).
+    pub cold_store_url: Option<String>,
+    /// Options for the cold store (object_store configuration keys, e.g.
+    /// `aws_endpoint`), on top of what the environment gives.
+    pub cold_store_options: Vec<(String, String)>,
 }
 
 impl StorageConfig {
@@ -66,6 +71,8 @@ impl StorageConfig {
             wal_segment_bytes: 64 * 1024 * 1024,
             fsync: FsyncPolicy::Always,
             state_cache_bytes: 256 * 1024 * 1024,
+            cold_store_url: None,
+            cold_store_options: vec![],
         }
     }
 }
@@ -176,7 +183,9 @@ pub struct Storage {
     compactors: RwLock<HashMap<TableId, CompactorEntry>>,
     /// Files replaced by compaction, deleted once queries that may still read them are
     /// done (see [`FILE_GRACE`]).
-    garbage: Mutex<Vec<(Instant, PathBuf)>>,
+    garbage: Mutex<Vec<(Instant, Garbage)>>,
+    /// The cold tier.
+    cold: crate::cold::ColdStore,
     /// Decoded files of internal tables (continuous-aggregate states), which dashboards
     /// read over and over: least recently used first out, bounded by
     /// [`StorageConfig::state_cache_bytes`].
@@ -197,6 +206,14 @@ pub const COMPACT_MIN_FILES: usize = 8;
 const COMPACT_MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// How long a replaced file stays on disk for queries that started before.
 const FILE_GRACE: Duration = Duration::from_secs(300);
+
+/// A file replaced while queries may still read it.
+#[derive(Debug)]
+enum Garbage {
+    Local(PathBuf),
+    /// Key in the cold store.
+    Cold(String),
+}
 
 /// A registered compactor (a closure has no Debug).
 #[derive(Clone)]
@@ -262,6 +279,18 @@ impl Storage {
         if replayed > 0 {
             info!(records = replayed, "replayed WAL");
         }
+        let cold = match &config.cold_store_url {
+            Some(u) => crate::cold::ColdStore::open(u, &config.cold_store_options)?,
+            None => {
+                let d = dir.join("cold");
+                std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+                let d = d.canonicalize().map_err(|e| Error::io(&d, e))?;
+                let u = url::Url::from_directory_path(&d).map_err(|_| {
+                    Error::InvalidInput(format!("cannot use {} as the cold store", d.display()))
+                })?;
+                crate::cold::ColdStore::open(u.as_str(), &config.cold_store_options)?
+            }
+        };
         let wal = Wal::open(WalConfig {
             dir: wal_dir,
             segment_bytes: config.wal_segment_bytes,
@@ -287,6 +316,7 @@ impl Storage {
             closed: AtomicBool::new(false),
             compactors: RwLock::new(HashMap::new()),
             garbage: Mutex::new(vec![]),
+            cold,
             file_cache: Mutex::new(FileCache::default()),
         }))
     }
@@ -766,11 +796,7 @@ impl Storage {
                 return Ok(Some(e.0.clone()));
             }
         }
-        let path = self.config.data_dir.join(&file.path);
-        let schema = def.arrow_schema();
-        let batches = tokio::task::spawn_blocking(move || read_parquet(&path, &schema))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let batches = self.read_file(&def.arrow_schema(), file).await?;
         let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
         if bytes > self.config.state_cache_bytes {
             return Ok(Some(batches));
@@ -830,7 +856,8 @@ impl Storage {
                 )
             };
             let mut by_part: BTreeMap<i64, Vec<FileMeta>> = BTreeMap::new();
-            for f in &m.files {
+            // Cold files were merged when they were moved.
+            for f in m.files.iter().filter(|f| f.tier.is_hot()) {
                 by_part.entry(f.partition).or_default().push(f.clone());
             }
             for (partition, mut files) in by_part {
@@ -864,13 +891,7 @@ impl Storage {
         let data_dir = self.config.data_dir.clone();
         let mut batches = vec![];
         for f in &files {
-            let path = data_dir.join(&f.path);
-            let schema2 = Arc::clone(schema);
-            batches.extend(
-                tokio::task::spawn_blocking(move || read_parquet(&path, &schema2))
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))??,
-            );
+            batches.extend(self.read_file(schema, f).await?);
         }
         let compactor = self
             .compactors
@@ -894,27 +915,52 @@ impl Storage {
         manifest::store(&data_dir, &m)?;
         t.lock().manifest = m;
         let now = Instant::now();
-        self.garbage
-            .lock()
-            .extend(files.iter().map(|f| (now, data_dir.join(&f.path))));
+        self.garbage.lock().extend(
+            files
+                .iter()
+                .map(|f| (now, Garbage::Local(data_dir.join(&f.path)))),
+        );
         info!(table = %def.name, partition, files = files.len(), "compacted files");
         Ok(())
     }
 
-    /// Deletes replaced files whose grace period is over (all of them if `all`).
+    /// Deletes replaced files whose grace period is over (all of them if `all`). Cold
+    /// objects are deleted in the background (a failure leaves an orphan that the next
+    /// start removes).
     fn purge_garbage(&self, all: bool) {
-        let mut g = self.garbage.lock();
-        g.retain(|(when, path)| {
-            if !all && when.elapsed() < FILE_GRACE {
-                return true;
+        let mut cold = vec![];
+        {
+            let mut g = self.garbage.lock();
+            g.retain(|(when, item)| {
+                if !all && when.elapsed() < FILE_GRACE {
+                    return true;
+                }
+                match item {
+                    Garbage::Local(path) => {
+                        if let Err(e) = std::fs::remove_file(path)
+                            && e.kind() != std::io::ErrorKind::NotFound
+                        {
+                            warn!(path = %path.display(), error = %e, "could not remove a replaced file; removed at next start");
+                        }
+                    }
+                    Garbage::Cold(key) => cold.push(key.clone()),
+                }
+                false
+            });
+        }
+        if !cold.is_empty() {
+            let store = self.cold.clone();
+            let task = async move {
+                for key in cold {
+                    if let Err(e) = store.delete(&key).await {
+                        warn!(key = %key, error = %e, "could not remove a replaced cold file; removed at next start");
+                    }
+                }
+            };
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(task);
             }
-            if let Err(e) = std::fs::remove_file(path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                warn!(path = %path.display(), error = %e, "could not remove a compacted file; removed at next start");
-            }
-            false
-        });
+        }
     }
 
     /// Rotates the WAL and moves active memtables to frozen. Caller holds the gate exclusively.
@@ -1090,11 +1136,7 @@ impl Storage {
             if def.time_column.is_some() && !range.overlaps(f.min_time, f.max_time) {
                 continue;
             }
-            let path = data_dir.join(&f.path);
-            let schema2 = Arc::clone(&schema);
-            let batches = tokio::task::spawn_blocking(move || read_parquet(&path, &schema2))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
+            let batches = self.read_file(&schema, &f).await?;
             let mut kept = vec![];
             let mut n_del = 0u64;
             for b in batches {
@@ -1122,7 +1164,18 @@ impl Storage {
             let remaining: usize = kept.iter().map(|b| b.num_rows()).sum();
             if remaining > 0 {
                 let id = m.allocate_file_id();
-                added.push(write_file(&data_dir, &def, &schema, f.partition, id, kept).await?);
+                let new = write_file(&data_dir, &def, &schema, f.partition, id, kept).await?;
+                // A cold file is rewritten in the cold store (erasure reaches every tier).
+                added.push(match f.tier {
+                    manifest::Tier::Hot => new,
+                    manifest::Tier::Cold => match self.make_cold(new).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            self.remove_files(&added).await;
+                            return Err(e);
+                        }
+                    },
+                });
             }
         }
         let insert: Vec<RecordBatch> = insert
@@ -1142,15 +1195,20 @@ impl Storage {
         }
         let gone: HashSet<_> = removed.iter().map(|f| f.id).collect();
         m.files.retain(|f| !gone.contains(&f.id));
-        m.files.extend(added);
-        manifest::store(&data_dir, &m)?;
-        t.lock().manifest = m;
-        for f in removed {
-            let p = data_dir.join(&f.path);
-            if let Err(e) = std::fs::remove_file(&p) {
-                warn!(path = %p.display(), error = %e, "could not remove replaced file; removed at next start");
-            }
+        m.files.extend(added.iter().cloned());
+        if let Err(e) = manifest::store(&data_dir, &m) {
+            self.remove_files(&added).await;
+            return Err(e);
         }
+        t.lock().manifest = m;
+        // Queries that started before may still read the old files.
+        let now = Instant::now();
+        self.garbage
+            .lock()
+            .extend(removed.into_iter().map(|f| match f.tier {
+                manifest::Tier::Hot => (now, Garbage::Local(data_dir.join(&f.path))),
+                manifest::Tier::Cold => (now, Garbage::Cold(f.path)),
+            }));
         Ok(deleted)
     }
 
@@ -1201,15 +1259,7 @@ impl Storage {
         let data_dir = self.config.data_dir.clone();
         manifest::store(&data_dir, &m)?;
         t.lock().manifest = m;
-        for f in gone {
-            let p = data_dir.join(&f.path);
-            if let Err(e) = std::fs::remove_file(&p) {
-                warn!(path = %p.display(), error = %e, "could not remove a dropped chunk's file; removed at next start");
-            }
-            if let Some(dir) = p.parent() {
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
+        self.remove_files(&gone).await;
         Ok(dropped)
     }
 
@@ -1250,6 +1300,7 @@ async fn write_file(
             max_time,
             rows: sorted.num_rows() as u64,
             size_bytes,
+            tier: manifest::Tier::Hot,
         })
     })
     .await
@@ -1365,7 +1416,14 @@ fn insert_into_memtable(td: &mut TableData, batch: RecordBatch) -> Result<usize>
 
 /// Deletes Parquet files of a table that its manifest does not list (crash leftovers).
 fn remove_orphans(data_dir: &Path, table: TableId, m: &Manifest) {
-    let listed: HashSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+    // A cold file's local copy (a crash between the manifest switch and its removal) is
+    // not listed either: the manifest says the file lives in the cold store.
+    let listed: HashSet<&str> = m
+        .files
+        .iter()
+        .filter(|f| f.tier.is_hot())
+        .map(|f| f.path.as_str())
+        .collect();
     let root = data_dir.join(manifest::table_dir_rel(table));
     let Ok(parts) = std::fs::read_dir(&root) else {
         return;
@@ -1409,6 +1467,10 @@ fn remove_dropped_table_dirs(data_dir: &Path, cat: &CatalogState) {
         }
     }
 }
+
+mod tier;
+
+pub use tier::ChunkInfo;
 
 #[cfg(test)]
 mod tests;

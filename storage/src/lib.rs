@@ -18,8 +18,12 @@
 //! tables/<table id>/manifest.json     published Parquet files of the table
 //! tables/<table id>/p<partition start µs>/<file id>.parquet
 //! ```
+//!
+//! Cold files (moved by a tiering policy) live in the cold object store at the same
+//! relative path; the manifest marks them `"tier": "cold"` (see [`cold`]).
 
 pub mod catalog;
+pub mod cold;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
@@ -29,9 +33,12 @@ pub mod parquet_io;
 pub mod schema;
 pub mod wal;
 
-pub use catalog::{CatalogState, ContinuousAggDef, RefreshPolicy, RetentionPolicy, ViewDef};
+pub use catalog::{
+    CatalogState, ContinuousAggDef, RefreshPolicy, RetentionPolicy, TieringPolicy, ViewDef,
+};
 pub use engine::{
-    Compactor, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange, check_not_null,
+    ChunkInfo, Compactor, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange,
+    check_not_null,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, RawSchema, TableDef};

@@ -13,8 +13,35 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::ids::{FileId, SegmentId, TableId};
 
-/// Version of `manifest.json` this binary writes and the newest it reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// Version of `manifest.json` this binary writes and the newest it reads. Version 2 adds
+/// `tier` to files; a manifest without cold files is still written as version 1, so an
+/// older binary can open a data directory that never used the cold store.
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+
+/// Where a file lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Local disk, under the data directory.
+    #[default]
+    Hot,
+    /// The cold object store, under its prefix (same relative path).
+    Cold,
+}
+
+impl Tier {
+    pub fn is_hot(&self) -> bool {
+        *self == Tier::Hot
+    }
+
+    /// `hot` or `cold`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Tier::Hot => "hot",
+            Tier::Cold => "cold",
+        }
+    }
+}
 
 /// One published Parquet file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +57,8 @@ pub struct FileMeta {
     pub max_time: i64,
     pub rows: u64,
     pub size_bytes: u64,
+    #[serde(default, skip_serializing_if = "Tier::is_hot")]
+    pub tier: Tier,
 }
 
 /// The manifest of one table.
@@ -121,8 +150,14 @@ pub fn load(data_dir: &Path, table: TableId) -> Result<Manifest> {
 /// Publishes a manifest atomically.
 pub fn store(data_dir: &Path, m: &Manifest) -> Result<()> {
     let path = manifest_path(data_dir, m.table);
+    let mut m = m.clone();
+    m.format_version = if m.files.iter().any(|f| !f.tier.is_hot()) {
+        2
+    } else {
+        1
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    write_atomic(&path, &serde_json::to_vec_pretty(m)?)
+    write_atomic(&path, &serde_json::to_vec_pretty(&m)?)
 }

@@ -85,7 +85,19 @@ pub fn write_parquet(
 /// columns filled with NULL).
 pub fn read_parquet(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+    read_all(file, schema)
+}
+
+/// Reads a whole Parquet file held in memory (a cold object) and adapts it to `schema`.
+pub fn read_parquet_bytes(bytes: bytes::Bytes, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    read_all(bytes, schema)
+}
+
+fn read_all<R: parquet::file::reader::ChunkReader + 'static>(
+    input: R,
+    schema: &SchemaRef,
+) -> Result<Vec<RecordBatch>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(input)?
         .with_batch_size(64 * 1024)
         .build()?;
     let mut out = vec![];

@@ -9,10 +9,11 @@ use arrow::array::{
     TimestampMicrosecondArray,
 };
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::ErrorKind;
+use crate::parquet_io::read_parquet;
 use crate::schema::{ColumnType, DEFAULT_PARTITION_MICROS, UTC};
 
 const DAY: i64 = 86_400_000_000;
@@ -89,7 +90,12 @@ fn ids(s: &Storage, t: TableId) -> Vec<i64> {
         );
     }
     for f in &snap.files {
-        for b in read_parquet(&s.data_dir().join(&f.path), &snap.schema).unwrap() {
+        // The default cold store is `<data_dir>/cold`, at the same relative path.
+        let path = match f.tier {
+            manifest::Tier::Hot => s.data_dir().join(&f.path),
+            manifest::Tier::Cold => s.data_dir().join("cold").join(&f.path),
+        };
+        for b in read_parquet(&path, &snap.schema).unwrap() {
             out.extend(
                 b.column(3)
                     .as_primitive::<Int64Type>()
@@ -429,4 +435,105 @@ async fn many_small_files_of_a_partition_are_compacted_into_one() {
         .map(|e| std::fs::read_dir(e.path()).unwrap().count())
         .sum();
     assert_eq!(on_disk, snap.files.len(), "replaced files were removed");
+}
+
+#[tokio::test]
+async fn old_partitions_move_to_the_cold_store_and_stay_readable_and_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let t;
+    {
+        let s = Storage::open(config(dir.path())).unwrap();
+        let d = s.create_table(def("t")).await.unwrap();
+        t = d.id;
+        // Day 0 in three files, day 1 in one; ids 0..300 on day 0, 300..400 on day 1.
+        for r in [0..100, 100..200, 200..300] {
+            s.write(t, batch(&d, r, |i| i * 1000)).await.unwrap();
+            s.checkpoint().await.unwrap();
+        }
+        s.write(t, batch(&d, 300..400, |i| DAY + i)).await.unwrap();
+        s.checkpoint().await.unwrap();
+        let moved = s.tier_partitions(t, DAY).await.unwrap();
+        assert_eq!(
+            moved,
+            vec![0],
+            "only the partition that ends by the cutoff moves"
+        );
+        let snap = s.snapshot(t, TimeRange::ALL).unwrap();
+        let cold: Vec<_> = snap.files.iter().filter(|f| !f.tier.is_hot()).collect();
+        assert_eq!(cold.len(), 1, "day 0's three files became one cold file");
+        assert_eq!(cold[0].rows, 300);
+        assert!(dir.path().join("cold").join(&cold[0].path).exists());
+        assert_eq!(ids(&s, t), (0..400).collect::<Vec<_>>());
+        let chunks = s.chunks(t).unwrap();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(
+            (chunks[0].tier, chunks[0].rows),
+            (manifest::Tier::Cold, 300)
+        );
+        assert_eq!((chunks[1].tier, chunks[1].rows), (manifest::Tier::Hot, 100));
+        // Nothing left to move: a second run is a no-op.
+        assert!(s.tier_partitions(t, DAY).await.unwrap().is_empty());
+        // A late row for the cold day lands hot; DELETE reaches into the cold file.
+        s.write(t, batch(&d, 400..401, |_| 5)).await.unwrap();
+        let n = s
+            .delete_where(t, TimeRange::ALL, &|b: &RecordBatch| {
+                let ids = b.column(3).as_primitive::<Int64Type>();
+                Ok(ids
+                    .iter()
+                    .map(|v| v.map(|v| v < 10))
+                    .collect::<BooleanArray>())
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 10);
+        let snap = s.snapshot(t, TimeRange::ALL).unwrap();
+        let cold: Vec<_> = snap.files.iter().filter(|f| !f.tier.is_hot()).collect();
+        assert_eq!(cold.len(), 1);
+        assert_eq!(
+            cold[0].rows, 290,
+            "the cold file was rewritten without the rows"
+        );
+        // The late row's hot file moves at the next run, as a second cold file.
+        assert_eq!(s.tier_partitions(t, DAY).await.unwrap(), vec![0]);
+        s.shutdown().await.unwrap();
+    }
+    let s = Storage::open(config(dir.path())).unwrap();
+    let want: Vec<i64> = (10..401).collect();
+    assert_eq!(
+        ids(&s, t),
+        want,
+        "after restart every row once, the deleted ones gone"
+    );
+    // An object no manifest lists (a crash between upload and switch) is removed at start.
+    let stray = dir
+        .path()
+        .join("cold")
+        .join(manifest::table_dir_rel(t))
+        .join("p0/99999.parquet");
+    std::fs::write(&stray, b"partial").unwrap();
+    s.check_cold_store().await.unwrap();
+    assert!(!stray.exists());
+    assert_eq!(ids(&s, t), want);
+    // Dropping the chunk removes its cold objects.
+    assert_eq!(
+        s.drop_partitions(t, Some(DAY), None).await.unwrap(),
+        vec![0]
+    );
+    let left = walk(&dir.path().join("cold"));
+    assert!(
+        left.is_empty(),
+        "cold objects of a dropped chunk remain: {left:?}"
+    );
+}
+
+fn walk(p: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
 }
