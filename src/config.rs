@@ -28,6 +28,8 @@ pub struct Config {
     /// object_store options for the cold store (`aws_endpoint`, `aws_region`, ...), on
     /// top of the environment.
     pub cold_store_options: Vec<(String, String)>,
+    /// Memory for cached blocks of cold files that queries read.
+    pub cold_cache_bytes: usize,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             max_connections: 256,
             cold_store: None,
             cold_store_options: vec![],
+            cold_cache_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -62,6 +65,7 @@ struct FileConfig {
     max_message_mb: Option<usize>,
     max_connections: Option<usize>,
     cold_store: Option<String>,
+    cold_cache_mb: Option<usize>,
     /// `[cold_store_options]` table: object_store keys and string values.
     cold_store_options: Option<std::collections::BTreeMap<String, String>>,
 }
@@ -101,6 +105,9 @@ impl Config {
         }
         if let Some(v) = f.cold_store {
             self.cold_store = Some(v);
+        }
+        if let Some(v) = f.cold_cache_mb {
+            self.cold_cache_bytes = v * 1024 * 1024;
         }
         if let Some(v) = f.cold_store_options {
             self.cold_store_options = v.into_iter().collect();

@@ -31,6 +31,7 @@ pub fn open_engine(cfg: &Config) -> Result<Arc<Engine>, String> {
     };
     sc.cold_store_url = cfg.cold_store.clone();
     sc.cold_store_options = cfg.cold_store_options.clone();
+    sc.cold_cache_bytes = cfg.cold_cache_bytes;
     let storage = Storage::open(sc)
         .map_err(|e| format!("cannot open data directory {}: {e}", cfg.data_dir.display()))?;
     let opts = EngineOptions {

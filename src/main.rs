@@ -27,8 +27,8 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         pg_addr: Option<SocketAddr>,
         /// TOML file with settings (data_dir, pg_addr, memtable_budget_mb, query_memory_mb,
-        /// flush_interval_secs, fsync, max_message_mb, max_connections, cold_store and a
-        /// [cold_store_options] table). Flags override it.
+        /// flush_interval_secs, fsync, max_message_mb, max_connections, cold_store, cold_cache_mb
+        /// and a [cold_store_options] table). Flags override it.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// `always` (default): acknowledge writes after fsync. `never`: faster, but a

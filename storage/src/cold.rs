@@ -18,6 +18,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
+use crate::cold_cache::BlockCacheStore;
 use crate::error::{Error, Result};
 
 /// Files larger than this are uploaded in parts of this size.
@@ -28,13 +29,15 @@ pub const MULTIPART_CHUNK: usize = 8 * 1024 * 1024;
 pub struct ColdStore {
     url: String,
     store: Arc<dyn ObjectStore>,
+    /// The same store behind a block cache, for queries.
+    cached: Arc<BlockCacheStore>,
 }
 
 impl ColdStore {
     /// Opens the store at `url`: `file:///dir`, `s3://bucket[/prefix]`,
     /// `gs://bucket[/prefix]`, `az://container[/prefix]` (also `abfs://`, `azure://`).
     /// Nothing is contacted here; [`ColdStore::probe`] checks reachability.
-    pub fn open(url: &str, options: &[(String, String)]) -> Result<ColdStore> {
+    pub fn open(url: &str, options: &[(String, String)], cache_bytes: usize) -> Result<ColdStore> {
         let bad =
             |why: String| Error::InvalidInput(format!("invalid cold store URL {url:?}: {why}"));
         let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
@@ -74,6 +77,7 @@ impl ColdStore {
         };
         Ok(ColdStore {
             url: url.to_string(),
+            cached: Arc::new(BlockCacheStore::new(Arc::clone(&store), cache_bytes)),
             store,
         })
     }
@@ -83,9 +87,15 @@ impl ColdStore {
         &self.url
     }
 
-    /// The object store, rooted at the store's prefix (for query execution).
+    /// The object store for query execution, rooted at the store's prefix, behind the
+    /// block cache.
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
-        Arc::clone(&self.store)
+        Arc::clone(&self.cached) as Arc<dyn ObjectStore>
+    }
+
+    /// Counters of the query cache.
+    pub fn cache_stats(&self) -> crate::cold_cache::CacheStats {
+        self.cached.stats()
     }
 
     /// Checks that the store answers (lists the table directory).

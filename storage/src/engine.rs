@@ -59,6 +59,8 @@ pub struct StorageConfig {
     /// Options for the cold store (object_store configuration keys, e.g.
     /// `aws_endpoint`), on top of what the environment gives.
     pub cold_store_options: Vec<(String, String)>,
+    /// Memory for cached blocks of cold files read by queries.
+    pub cold_cache_bytes: usize,
 }
 
 impl StorageConfig {
@@ -73,6 +75,7 @@ impl StorageConfig {
             state_cache_bytes: 256 * 1024 * 1024,
             cold_store_url: None,
             cold_store_options: vec![],
+            cold_cache_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -280,7 +283,11 @@ impl Storage {
             info!(records = replayed, "replayed WAL");
         }
         let cold = match &config.cold_store_url {
-            Some(u) => crate::cold::ColdStore::open(u, &config.cold_store_options)?,
+            Some(u) => crate::cold::ColdStore::open(
+                u,
+                &config.cold_store_options,
+                config.cold_cache_bytes,
+            )?,
             None => {
                 let d = dir.join("cold");
                 std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
@@ -288,7 +295,11 @@ impl Storage {
                 let u = url::Url::from_directory_path(&d).map_err(|_| {
                     Error::InvalidInput(format!("cannot use {} as the cold store", d.display()))
                 })?;
-                crate::cold::ColdStore::open(u.as_str(), &config.cold_store_options)?
+                crate::cold::ColdStore::open(
+                    u.as_str(),
+                    &config.cold_store_options,
+                    config.cold_cache_bytes,
+                )?
             }
         };
         let wal = Wal::open(WalConfig {

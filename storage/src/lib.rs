@@ -24,6 +24,7 @@
 
 pub mod catalog;
 pub mod cold;
+pub mod cold_cache;
 pub mod engine;
 pub mod error;
 pub mod fsutil;

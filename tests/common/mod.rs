@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +19,7 @@ pub struct TestServer {
     pub port: u16,
     dir: tempfile::TempDir,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
 }
 
 /// A free TCP port on loopback (bind :0, read it, release it).
@@ -33,12 +36,21 @@ impl TestServer {
 
     /// Starts a server with extra `serve` arguments.
     pub fn start_with(args: &[&str]) -> TestServer {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts a server with extra `serve` arguments and environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = TestServer {
             child: None,
             port: 0,
             dir,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.spawn();
         s
@@ -64,6 +76,7 @@ impl TestServer {
                 .arg("--pg-addr")
                 .arg(format!("127.0.0.1:{port}"))
                 .args(&self.extra_args)
+                .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
                 .env(
                     "RUST_LOG",
                     std::env::var("STRATA_TEST_LOG").unwrap_or_else(|_| "warn".into()),
