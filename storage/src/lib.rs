@@ -31,7 +31,8 @@ pub mod wal;
 
 pub use catalog::{CatalogState, ContinuousAggDef, RefreshPolicy, RetentionPolicy, ViewDef};
 pub use engine::{
-    Compactor, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange, check_not_null,
+    Compactor, KeyGuard, KeyLookup, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange,
+    check_not_null, encode_keys,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, RawSchema, TableDef};
