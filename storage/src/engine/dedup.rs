@@ -99,10 +99,16 @@ impl KeyIndex {
                 last_use: self.clock,
             },
         );
+    }
+
+    /// Forgets the least recently used partitions beyond [`MAX_INDEXED_PARTITIONS`],
+    /// never those in `keep` (the ones the current write looked up).
+    fn evict(&mut self, keep: &[i64]) {
         while self.parts.len() > MAX_INDEXED_PARTITIONS {
             let Some(oldest) = self
                 .parts
                 .iter()
+                .filter(|(k, _)| !keep.contains(k))
                 .min_by_key(|(_, v)| v.last_use)
                 .map(|(k, _)| *k)
             else {
@@ -466,7 +472,16 @@ impl Storage {
         let mut first: HashMap<&[u8], usize> = HashMap::new();
         let mut exists = Vec::with_capacity(batch.num_rows());
         let mut dup_of = Vec::with_capacity(batch.num_rows());
-        let td = t.lock();
+        let mut td = t.lock();
+        for p in &uniq {
+            // Only a concurrent change of the table's shape removes an indexed partition.
+            if !td.keys.parts.contains_key(p) {
+                return Err(Error::Internal(format!(
+                    "the key index of \"{}\" changed during a write; retry",
+                    def.name
+                )));
+            }
+        }
         for (i, p) in parts.iter().enumerate() {
             let r = rows.row(i);
             let k = r.data();
@@ -480,6 +495,7 @@ impl Storage {
                 }
             }
         }
+        td.keys.evict(&uniq);
         Ok(KeyLookup { exists, dup_of })
     }
 

@@ -311,6 +311,24 @@ async fn index_keeps_a_bounded_number_of_partitions() {
     let e = s.write(d.id, rows(&d, &[(0, "a", 2.0)])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UniqueViolation);
     assert_eq!(all(&s, d.id).await.len(), n as usize);
+    // One write over more partitions than are kept: every one is checked.
+    let many: Vec<(i64, &str, f64)> = (0..n).map(|day| (day * 24 + 1, "a", 1.0)).collect();
+    s.write(d.id, rows(&d, &many)).await.unwrap();
+    let mut dup = many.clone();
+    dup[0].0 += 1;
+    let e = s.write(d.id, rows(&d, &dup)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UniqueViolation);
+    let Error::UniqueViolation { key, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(
+        key.column(0)
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(0),
+        (24 + 1) * 3_600_000_000,
+        "the first taken key in row order"
+    );
+    assert_eq!(all(&s, d.id).await.len(), 2 * n as usize);
 }
 
 #[tokio::test]
