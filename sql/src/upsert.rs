@@ -22,6 +22,8 @@ use arrow::compute::{filter_record_batch, take_record_batch};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::datatypes::{Schema, TimestampMicrosecondType};
 use datafusion::common::{DFSchema, TableReference};
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use sqlparser::ast;
@@ -160,6 +162,15 @@ fn compile_update(
             },
             &df_schema,
         )?;
+        // Simplified first: some functions (coalesce, ...) only plan after rewriting.
+        let simplifier = ExprSimplifier::new(
+            SimplifyContext::builder()
+                .with_schema(Arc::new(df_schema.clone()))
+                .with_config_options(Arc::clone(ctx.state().config_options()))
+                .with_current_time()
+                .build(),
+        );
+        let logical = simplifier.simplify(simplifier.coerce(logical, &df_schema)?)?;
         Ok(ctx.create_physical_expr(logical, &df_schema)?)
     };
     let mut sets: Vec<(usize, Arc<dyn PhysicalExpr>)> = vec![];
