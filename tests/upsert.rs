@@ -149,12 +149,30 @@ async fn prepared_insert_on_conflict_and_the_error_detail() {
         db.detail(),
         Some("Key (ts, host)=(2024-01-01 00:00:00+00, a) already exists.")
     );
+    // Parameters in DO UPDATE SET and WHERE.
+    let up2 = c
+        .prepare(
+            "INSERT INTO m VALUES ($1, $2, $3) ON CONFLICT (ts, host) DO UPDATE SET v = m.v * $4 WHERE m.v < $5",
+        )
+        .await
+        .expect("prepare upsert with parameters");
+    let n = c
+        .execute(&up2, &[&at(1), &"a", &0.0f64, &3.0f64, &100.0f64])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let n = c
+        .execute(&up2, &[&at(1), &"a", &0.0f64, &3.0f64, &1.0f64])
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "WHERE m.v < 1 rejects the update");
+    assert_eq!(rows(&c).await, vec![(0, 7.0), (1, 15.0)]);
     // The session is still usable, and the failed statement wrote nothing.
     assert_eq!(
         c.execute(&plain, &[&at(2), &"a", &0.0f64]).await.unwrap(),
         1
     );
-    assert_eq!(rows(&c).await, vec![(0, 7.0), (1, 5.0), (2, 0.0)]);
+    assert_eq!(rows(&c).await, vec![(0, 7.0), (1, 15.0), (2, 0.0)]);
 }
 
 async fn copy_in(c: &Client, data: &str) -> Result<u64, tokio_postgres::Error> {

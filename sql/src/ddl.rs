@@ -209,6 +209,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
     }
     let mut columns = vec![];
     let mut primary_key = vec![];
+    let mut key_clauses = 0;
     for c in &ct.columns {
         let cname = ident_name(&c.name);
         if columns.iter().any(|x: &ColumnDef| x.name == cname) {
@@ -226,6 +227,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
                 ColumnOption::Null => nullable = true,
                 ColumnOption::Default(e) => default = Some(parse_default(e, ty)?),
                 ColumnOption::PrimaryKey(_) => {
+                    key_clauses += 1;
                     nullable = false;
                     primary_key.push(cname.clone());
                 }
@@ -247,6 +249,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
     for tc in &ct.constraints {
         match tc {
             TableConstraint::PrimaryKey(pk) => {
+                key_clauses += 1;
                 for ic in &pk.columns {
                     let n = match &ic.column.expr {
                         Expr::Identifier(i) => ident_name(i),
@@ -268,6 +271,12 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
             }
             other => return Err(Error::unsupported(format!("table constraint {other}"))),
         }
+    }
+    if key_clauses > 1 {
+        return Err(Error::user(
+            SqlState::InvalidTableDefinition,
+            format!("multiple primary keys for table \"{name}\" are not allowed"),
+        ));
     }
     let mut def = TableDef {
         id: Default::default(),

@@ -1398,7 +1398,17 @@ impl Session {
         let action = match &ins.on {
             Some(on) => {
                 let alias = ins.table_alias.as_ref().map(|a| ident_name(&a.alias));
-                crate::upsert::plan(&self.ctx, &def, alias.as_deref(), on, self.settings.tz)?
+                // `$n` in DO UPDATE SET / WHERE: the bound values, as literals.
+                let on = match params {
+                    Some(p) if !p.is_empty() => {
+                        match crate::params::substitute(&Statement::Insert(ins.clone()), p)? {
+                            Statement::Insert(i) => i.on.unwrap_or_else(|| on.clone()),
+                            _ => on.clone(),
+                        }
+                    }
+                    _ => on.clone(),
+                };
+                crate::upsert::plan(&self.ctx, &def, alias.as_deref(), &on, self.settings.tz)?
             }
             None => None,
         };
@@ -1625,9 +1635,30 @@ impl Session {
             Statement::Insert(ins) => {
                 let storage = self.engine.storage();
                 let (def, targets) = dml::insert_target(storage, ins)?;
-                if let Some(fields) =
+                // Parameters used only in ON CONFLICT DO UPDATE come after those of the rows.
+                let conflict_params = match &ins.on {
+                    Some(on) => {
+                        let alias = ins.table_alias.as_ref().map(|a| ident_name(&a.alias));
+                        crate::upsert::param_types(&self.ctx, &def, alias.as_deref(), on)
+                    }
+                    None => vec![],
+                };
+                let add_conflict_params = |fields: &mut Vec<Field>| {
+                    let known = fields.len();
+                    for (n, t) in &conflict_params {
+                        if *n > known {
+                            while fields.len() < *n {
+                                let k = fields.len() + 1;
+                                fields.push(Field::new(format!("${k}"), DataType::Utf8, true));
+                            }
+                            fields[n - 1] = Field::new(format!("${n}"), t.clone(), true);
+                        }
+                    }
+                };
+                if let Some(mut fields) =
                     crate::fast_insert::param_fields(&def, &targets, ins.source.as_deref())
                 {
+                    add_conflict_params(&mut fields);
                     let mut p = Prepared::new(
                         stmt,
                         fields.iter().map(|f| f.data_type().clone()).collect(),
@@ -1650,6 +1681,13 @@ impl Session {
                     let plan = self.plan(Statement::Query(src.clone())).await?;
                     types = param_types_of_plan(&plan, declared, s)?;
                 }
+                let mut fields: Vec<Field> = types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true))
+                    .collect();
+                add_conflict_params(&mut fields);
+                let types = fields.iter().map(|f| f.data_type().clone()).collect();
                 Ok(Prepared::new(
                     stmt,
                     merge_declared(types, declared),

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use arrow::compute::{filter_record_batch, take_record_batch};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::datatypes::{Schema, TimestampMicrosecondType};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{DFSchema, TableReference};
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
@@ -138,21 +139,7 @@ fn compile_update(
     du: &ast::DoUpdate,
     tz: strata_pgtypes::tz::TimeZoneSetting,
 ) -> Result<UpdateSpec> {
-    let schema = def.arrow_schema();
-    let target = TableReference::bare(def.name.clone());
-    let excluded = TableReference::bare("excluded");
-    let fields: Vec<(Option<TableReference>, Arc<arrow::datatypes::Field>)> = schema
-        .fields()
-        .iter()
-        .map(|f| (Some(target.clone()), Arc::clone(f)))
-        .chain(
-            schema
-                .fields()
-                .iter()
-                .map(|f| (Some(excluded.clone()), Arc::clone(f))),
-        )
-        .collect();
-    let df_schema = DFSchema::new_with_metadata(fields, HashMap::new())?;
+    let df_schema = eval_df_schema(def)?;
     let compile = |e: &ast::Expr| -> Result<Arc<dyn PhysicalExpr>> {
         let e = qualify(e.clone(), def, alias);
         let logical = ctx.state().create_logical_expr_from_sql_expr(
@@ -207,6 +194,99 @@ fn compile_update(
         eval_schema: Arc::new(df_schema.as_arrow().clone()),
         tz,
     })
+}
+
+/// The columns DO UPDATE expressions see: the stored row's, qualified by the table's
+/// name, then the proposed row's, qualified by `excluded`.
+fn eval_df_schema(def: &TableDef) -> Result<DFSchema> {
+    let schema = def.arrow_schema();
+    let target = TableReference::bare(def.name.clone());
+    let excluded = TableReference::bare("excluded");
+    let fields: Vec<(Option<TableReference>, Arc<arrow::datatypes::Field>)> = schema
+        .fields()
+        .iter()
+        .map(|f| (Some(target.clone()), Arc::clone(f)))
+        .chain(
+            schema
+                .fields()
+                .iter()
+                .map(|f| (Some(excluded.clone()), Arc::clone(f))),
+        )
+        .collect();
+    Ok(DFSchema::new_with_metadata(fields, HashMap::new())?)
+}
+
+/// Types of the `$n` parameters of a DO UPDATE clause, as far as they can be inferred
+/// (for a prepared statement's description): `SET col = $n` takes the column's type, `$n`
+/// beside a column in an expression that column's type. Others are left out.
+pub fn param_types(
+    ctx: &SessionContext,
+    def: &TableDef,
+    alias: Option<&str>,
+    on: &ast::OnInsert,
+) -> Vec<(usize, arrow::datatypes::DataType)> {
+    let ast::OnInsert::OnConflict(oc) = on else {
+        return vec![];
+    };
+    let ast::OnConflictAction::DoUpdate(du) = &oc.action else {
+        return vec![];
+    };
+    let Ok(df_schema) = eval_df_schema(def) else {
+        return vec![];
+    };
+    let placeholder = |e: &ast::Expr| match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Placeholder(p) => p.strip_prefix('$').and_then(|n| n.parse().ok()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut out = vec![];
+    let mut infer = |e: &ast::Expr| {
+        let e = qualify(e.clone(), def, alias);
+        let Ok(logical) = ctx.state().create_logical_expr_from_sql_expr(
+            ast::ExprWithAlias {
+                expr: e,
+                alias: None,
+            },
+            &df_schema,
+        ) else {
+            return;
+        };
+        let Ok((logical, _)) = logical.infer_placeholder_types(&df_schema) else {
+            return;
+        };
+        let _ = logical.apply(|x| {
+            if let datafusion::logical_expr::Expr::Placeholder(p) = x
+                && let Some(f) = &p.field
+                && let Some(n) = p.id.strip_prefix('$').and_then(|n| n.parse().ok())
+            {
+                out.push((n, f.data_type().clone()));
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        });
+    };
+    let mut direct = vec![];
+    for a in &du.assignments {
+        let ast::AssignmentTarget::ColumnName(name) = &a.target else {
+            continue;
+        };
+        let col = name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(ident_name)
+            .and_then(|n| def.column_index(&n));
+        match (col, placeholder(&a.value)) {
+            (Some(ci), Some(n)) => direct.push((n, def.columns[ci].ty.arrow_type())),
+            _ => infer(&a.value),
+        }
+    }
+    if let Some(w) = &du.selection {
+        infer(w);
+    }
+    out.extend(direct);
+    out
 }
 
 /// Makes references to the target table's columns through its alias use its name
