@@ -1843,6 +1843,47 @@ pub async fn delete_where(
     Ok(n)
 }
 
+/// Marks dirty the buckets of every view of `table` that rows with times in `[lo, hi]`
+/// feed, before rows there are replaced (ON CONFLICT DO UPDATE); returns the marks for
+/// [`recompute_marked`]. The caller holds [`Caggs::lock`] exclusively.
+pub(crate) async fn mark_views_dirty(
+    engine: &crate::engine::Engine,
+    table: strata_storage::ids::TableId,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(String, i64, i64)>> {
+    let storage = engine.storage();
+    let views: Vec<ContinuousAggDef> = storage.catalog().caggs_of(table).cloned().collect();
+    let mut marks = vec![];
+    for v in &views {
+        let c = engine.caggs().compiled(engine, v).await?;
+        let (s, e) = (
+            lo.saturating_sub(c.bucket_upper_micros),
+            hi.saturating_add(1),
+        );
+        mark_dirty(storage, &v.name, s, e).await?;
+        marks.push((v.name.clone(), s, e));
+    }
+    Ok(marks)
+}
+
+/// Recomputes the ranges marked by [`mark_views_dirty`] from raw rows and clears the
+/// marks. The caller holds [`Caggs::lock`] exclusively.
+pub(crate) async fn recompute_marked(
+    engine: &crate::engine::Engine,
+    marks: Vec<(String, i64, i64)>,
+) -> Result<()> {
+    let storage = engine.storage();
+    for (name, s, e) in marks {
+        let current = storage.catalog().cagg(&name).cloned();
+        if let Some(cur) = current {
+            recompute_locked(engine, &cur, s, e, &|_| {}).await?;
+        }
+        clear_dirty(storage, &name, s, e).await?;
+    }
+    Ok(())
+}
+
 /// Finishes recomputations interrupted by a crash (dirty ranges in the catalog).
 pub async fn recover(engine: &crate::engine::Engine) -> Result<()> {
     let storage = engine.storage();

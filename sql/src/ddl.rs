@@ -209,6 +209,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
     }
     let mut columns = vec![];
     let mut primary_key = vec![];
+    let mut key_clauses = 0;
     for c in &ct.columns {
         let cname = ident_name(&c.name);
         if columns.iter().any(|x: &ColumnDef| x.name == cname) {
@@ -226,6 +227,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
                 ColumnOption::Null => nullable = true,
                 ColumnOption::Default(e) => default = Some(parse_default(e, ty)?),
                 ColumnOption::PrimaryKey(_) => {
+                    key_clauses += 1;
                     nullable = false;
                     primary_key.push(cname.clone());
                 }
@@ -247,6 +249,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
     for tc in &ct.constraints {
         match tc {
             TableConstraint::PrimaryKey(pk) => {
+                key_clauses += 1;
                 for ic in &pk.columns {
                     let n = match &ic.column.expr {
                         Expr::Identifier(i) => ident_name(i),
@@ -269,6 +272,12 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
             other => return Err(Error::unsupported(format!("table constraint {other}"))),
         }
     }
+    if key_clauses > 1 {
+        return Err(Error::user(
+            SqlState::InvalidTableDefinition,
+            format!("multiple primary keys for table \"{name}\" are not allowed"),
+        ));
+    }
     let mut def = TableDef {
         id: Default::default(),
         name: name.clone(),
@@ -286,8 +295,33 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
         .iter()
         .position(|c| c.ty.is_timestamp() && !c.nullable);
     apply_tsdb_options(&mut def, &ct.table_options)?;
+    check_primary_key(&def)?;
     storage.create_table(def).await?;
     Ok(true)
+}
+
+/// A primary key of a table with a time column must include that column: rows are stored
+/// in partitions by time and keys are checked within a partition (as a unique index on a
+/// TimescaleDB hypertable must include the partitioning column). A table without a time
+/// column is one partition: any key works.
+pub fn check_primary_key(def: &TableDef) -> Result<()> {
+    if let Some(tc) = def.time_column_def()
+        && !def.primary_key.is_empty()
+        && !def.primary_key.contains(&tc.name)
+    {
+        return Err(Error::with_hint(
+            SqlState::FeatureNotSupported,
+            format!(
+                "primary key of \"{}\" must include the time column \"{}\"",
+                def.name, tc.name
+            ),
+            format!(
+                "Rows are stored partitioned by \"{}\" and keys are checked within a partition, so the time column must be part of the key (as for unique indexes on TimescaleDB hypertables).",
+                tc.name
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<()> {
@@ -527,6 +561,7 @@ pub async fn create_hypertable(
         .column_index(&time_col)
         .is_some_and(|i| def.columns[i].nullable);
     set_time_column(&mut def, &time_col)?;
+    check_primary_key(&def)?;
     if let Some(c) = chunk {
         def.partition_micros = c;
     }

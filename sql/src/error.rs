@@ -26,6 +26,7 @@ pub enum SqlState {
     InvalidParameterValue,
     NotNullViolation,
     UniqueViolation,
+    CardinalityViolation,
     DivisionByZero,
     FeatureNotSupported,
     QueryCanceled,
@@ -70,6 +71,7 @@ impl SqlState {
             SqlState::InvalidParameterValue => "22023",
             SqlState::NotNullViolation => "23502",
             SqlState::UniqueViolation => "23505",
+            SqlState::CardinalityViolation => "21000",
             SqlState::DivisionByZero => "22012",
             SqlState::DependentObjectsStillExist => "2BP01",
             SqlState::ProgramLimitExceeded => "54000",
@@ -113,6 +115,7 @@ impl SqlState {
         SqlState::InvalidParameterValue,
         SqlState::NotNullViolation,
         SqlState::UniqueViolation,
+        SqlState::CardinalityViolation,
         SqlState::DivisionByZero,
         SqlState::FeatureNotSupported,
         SqlState::QueryCanceled,
@@ -201,11 +204,22 @@ impl Error {
                 strata_storage::ErrorKind::AlreadyExists => SqlState::DuplicateTable,
                 strata_storage::ErrorKind::InvalidInput => SqlState::InvalidParameterValue,
                 strata_storage::ErrorKind::NotNull => SqlState::NotNullViolation,
+                strata_storage::ErrorKind::UniqueViolation => SqlState::UniqueViolation,
                 strata_storage::ErrorKind::Corrupt => SqlState::DataCorrupted,
                 strata_storage::ErrorKind::Io => SqlState::IoError,
                 strata_storage::ErrorKind::Unsupported => SqlState::FeatureNotSupported,
                 strata_storage::ErrorKind::Internal => SqlState::Internal,
             },
+        }
+    }
+
+    /// The optional DETAIL: the key of a unique violation, as PostgreSQL words it.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::Storage(strata_storage::Error::UniqueViolation { key, .. }) => {
+                Some(key_detail(key))
+            }
+            _ => None,
         }
     }
 
@@ -468,4 +482,32 @@ mod tests {
         let e = DataFusionError::ArrowError(Box::new(arrow::error::ArrowError::DivideByZero), None);
         assert_eq!(sqlstate_of_datafusion(&e), SqlState::DivisionByZero);
     }
+}
+
+/// `Key (ts, host)=(2024-01-01 00:00:00+00, a) already exists.`: the key columns and their
+/// values in PostgreSQL's text output (UTC).
+pub fn key_detail(key: &arrow::array::RecordBatch) -> String {
+    let schema = key.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let opts = strata_pgtypes::encode::TextOptions::default();
+    let values: Vec<String> = (0..key.num_columns())
+        .map(|i| {
+            let mut out = vec![];
+            match strata_pgtypes::encode::encode_text(
+                key.column(i).as_ref(),
+                schema.field(i),
+                0,
+                &opts,
+                &mut out,
+            ) {
+                Ok(true) => String::from_utf8_lossy(&out).into_owned(),
+                _ => "null".to_string(),
+            }
+        })
+        .collect();
+    format!(
+        "Key ({})=({}) already exists.",
+        names.join(", "),
+        values.join(", ")
+    )
 }

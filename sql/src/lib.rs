@@ -35,6 +35,7 @@ pub mod settings;
 pub mod table;
 pub mod tsdb_info;
 pub mod txn;
+pub mod upsert;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, Result, SqlState};

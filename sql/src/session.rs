@@ -1390,24 +1390,38 @@ impl Session {
 
     /// INSERT through the fast path when possible, else DataFusion.
     async fn insert(&self, ins: &ast::Insert, params: Option<&[ScalarValue]>) -> Result<u64> {
-        if ins.on.is_some() || ins.returning.is_some() {
-            return Err(Error::unsupported("INSERT ... ON CONFLICT / RETURNING"));
+        if ins.returning.is_some() {
+            return Err(Error::unsupported("INSERT ... RETURNING"));
         }
         let storage = self.engine.storage();
         let (def, targets) = dml::insert_target(storage, ins)?;
+        let action = match &ins.on {
+            Some(on) => {
+                let alias = ins.table_alias.as_ref().map(|a| ident_name(&a.alias));
+                // `$n` in DO UPDATE SET / WHERE: the bound values, as literals.
+                let on = match params {
+                    Some(p) if !p.is_empty() => {
+                        match crate::params::substitute(&Statement::Insert(ins.clone()), p)? {
+                            Statement::Insert(i) => i.on.unwrap_or_else(|| on.clone()),
+                            _ => on.clone(),
+                        }
+                    }
+                    _ => on.clone(),
+                };
+                crate::upsert::plan(&self.ctx, &def, alias.as_deref(), &on, self.settings.tz)?
+            }
+            None => None,
+        };
         let Some(source) = &ins.source else {
             // INSERT INTO t DEFAULT VALUES: one row of defaults.
             let now = chrono::Utc::now().timestamp_micros();
             let batch = dml::complete_batch(&def, &def.arrow_schema(), &[], vec![], 1, now)?;
-            self.write(def.id, batch).await?;
-            return Ok(1);
+            return self.write_rows(&def, batch, action.as_ref()).await;
         };
         if let Some(batch) =
             crate::fast_insert::try_build(&def, &targets, source, params, self.settings.tz)?
         {
-            let n = batch.num_rows() as u64;
-            self.write(def.id, batch).await?;
-            return Ok(n);
+            return self.write_rows(&def, batch, action.as_ref()).await;
         }
         let mut plan = self.plan(Statement::Query(source.clone())).await?;
         if let Some(p) = params {
@@ -1416,21 +1430,60 @@ impl Session {
             ))?;
         }
         match dml::insert_from_plan(&self.ctx, &def, &targets, plan, self.settings.tz).await? {
-            Some(batch) => {
-                let n = batch.num_rows() as u64;
-                self.write(def.id, batch).await?;
-                Ok(n)
-            }
+            Some(batch) => self.write_rows(&def, batch, action.as_ref()).await,
             None => Ok(0),
         }
+    }
+
+    /// Writes the rows of an INSERT, with its ON CONFLICT action if any; returns the
+    /// count of the command tag.
+    async fn write_rows(
+        &self,
+        def: &Arc<TableDef>,
+        batch: RecordBatch,
+        action: Option<&crate::upsert::ConflictAction>,
+    ) -> Result<u64> {
+        let Some(action) = action else {
+            let n = batch.num_rows() as u64;
+            self.write(def.id, batch).await?;
+            return Ok(n);
+        };
+        if !self.in_transaction {
+            return crate::upsert::write(&self.engine, def, batch, action).await;
+        }
+        if matches!(action, crate::upsert::ConflictAction::Update(_)) {
+            return Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                "INSERT ... ON CONFLICT DO UPDATE inside a transaction block is not supported",
+                "Run it outside BEGIN ... COMMIT (it is atomic on its own).",
+            ));
+        }
+        strata_storage::check_not_null(def, &batch)?;
+        let pending = self.txn.lock().rows_of(def.id);
+        let rows =
+            crate::upsert::resolve_in_block(&self.engine, def, batch, &pending, true).await?;
+        let n = rows.num_rows() as u64;
+        if n > 0 {
+            self.txn.lock().push(def.id, rows)?;
+        }
+        Ok(n)
     }
 
     /// Writes rows: now, or at COMMIT inside a transaction block.
     async fn write(&self, table: strata_storage::ids::TableId, batch: RecordBatch) -> Result<()> {
         if self.in_transaction {
-            // Checked now (NOT NULL), so the error comes from the statement, not COMMIT.
-            if let Some(def) = self.engine.storage().catalog().table_by_id(table) {
-                strata_storage::check_not_null(def, &batch)?;
+            // Checked now (NOT NULL, primary key against stored rows and the block's
+            // own), so the error comes from the statement; COMMIT checks keys again.
+            let def = self.engine.storage().catalog().table_by_id(table).cloned();
+            if let Some(def) = def {
+                strata_storage::check_not_null(&def, &batch)?;
+                if !def.primary_key.is_empty() {
+                    let pending = self.txn.lock().rows_of(table);
+                    let batch =
+                        crate::upsert::resolve_in_block(&self.engine, &def, batch, &pending, false)
+                            .await?;
+                    return self.txn.lock().push(table, batch);
+                }
             }
             return self.txn.lock().push(table, batch);
         }
@@ -1582,9 +1635,30 @@ impl Session {
             Statement::Insert(ins) => {
                 let storage = self.engine.storage();
                 let (def, targets) = dml::insert_target(storage, ins)?;
-                if let Some(fields) =
+                // Parameters used only in ON CONFLICT DO UPDATE come after those of the rows.
+                let conflict_params = match &ins.on {
+                    Some(on) => {
+                        let alias = ins.table_alias.as_ref().map(|a| ident_name(&a.alias));
+                        crate::upsert::param_types(&self.ctx, &def, alias.as_deref(), on)
+                    }
+                    None => vec![],
+                };
+                let add_conflict_params = |fields: &mut Vec<Field>| {
+                    let known = fields.len();
+                    for (n, t) in &conflict_params {
+                        if *n > known {
+                            while fields.len() < *n {
+                                let k = fields.len() + 1;
+                                fields.push(Field::new(format!("${k}"), DataType::Utf8, true));
+                            }
+                            fields[n - 1] = Field::new(format!("${n}"), t.clone(), true);
+                        }
+                    }
+                };
+                if let Some(mut fields) =
                     crate::fast_insert::param_fields(&def, &targets, ins.source.as_deref())
                 {
+                    add_conflict_params(&mut fields);
                     let mut p = Prepared::new(
                         stmt,
                         fields.iter().map(|f| f.data_type().clone()).collect(),
@@ -1607,6 +1681,13 @@ impl Session {
                     let plan = self.plan(Statement::Query(src.clone())).await?;
                     types = param_types_of_plan(&plan, declared, s)?;
                 }
+                let mut fields: Vec<Field> = types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true))
+                    .collect();
+                add_conflict_params(&mut fields);
+                let types = fields.iter().map(|f| f.data_type().clone()).collect();
                 Ok(Prepared::new(
                     stmt,
                     merge_declared(types, declared),

@@ -16,6 +16,7 @@ pub fn error_info(e: &Error) -> ErrorInfo {
     }
     let mut info = ErrorInfo::new("ERROR".to_string(), state.code().to_string(), e.to_string());
     info.hint = e.hint().map(str::to_string);
+    info.detail = e.detail();
     info
 }
 

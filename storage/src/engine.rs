@@ -137,6 +137,10 @@ struct TableData {
     frozen: BTreeMap<i64, Partition>,
     manifest: Manifest,
     oldest_active: Option<Instant>,
+    /// Primary keys of the partitions writes touched (see [`dedup`]).
+    keys: dedup::KeyIndex,
+    /// Held by writers of a table with a primary key (see [`dedup::KeyGuard`]).
+    key_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl TableData {
@@ -148,6 +152,8 @@ impl TableData {
             frozen: BTreeMap::new(),
             manifest,
             oldest_active: None,
+            keys: dedup::KeyIndex::default(),
+            key_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 }
@@ -274,6 +280,22 @@ impl Storage {
                             let batch = adapt_batch(&batch, &td.schema)?;
                             active_bytes += insert_into_memtable(td, batch)?;
                         }
+                        replayed += 1;
+                    }
+                    WalRecord::Upsert {
+                        table,
+                        key_columns,
+                        batch,
+                    } => {
+                        let Some(td) = tables.get_mut(&table) else {
+                            continue;
+                        };
+                        if seg.id < td.manifest.replay_from {
+                            continue;
+                        }
+                        let batch = adapt_batch(&batch, &td.schema)?;
+                        let delta = dedup::replay_upsert(td, &key_columns, batch)?;
+                        active_bytes = active_bytes.saturating_add_signed(delta as isize);
                         replayed += 1;
                     }
                 }
@@ -660,7 +682,19 @@ impl Storage {
     /// Writes batches to several tables in one WAL record: after a crash either all of
     /// them are there or none (a raw batch and the state rows of its continuous
     /// aggregates). Empty batches are skipped.
+    /// Rows of a table with a primary key are checked first: a key already stored or
+    /// repeated fails the whole write with [`Error::UniqueViolation`].
     pub async fn write_many(&self, entries: Vec<(TableId, RecordBatch)>) -> Result<()> {
+        for (t, _) in &entries {
+            if !self.table(*t)?.lock().def.primary_key.is_empty() {
+                return self.write_many_keyed(entries).await;
+            }
+        }
+        self.write_unkeyed(entries).await
+    }
+
+    /// [`Storage::write_many`] without primary key checks.
+    async fn write_unkeyed(&self, entries: Vec<(TableId, RecordBatch)>) -> Result<()> {
         let entries: Vec<_> = entries
             .into_iter()
             .filter(|(_, b)| b.num_rows() > 0)
@@ -1055,6 +1089,7 @@ impl Storage {
             let id = m.allocate_file_id();
             new_files.push(write_file(&data_dir, &def, &schema, partition, id, batches).await?);
         }
+        let flushed: Vec<_> = new_files.iter().map(|f| (f.partition, f.id)).collect();
         m.files.extend(new_files);
         m.replay_from = seg;
         let m2 = m.clone();
@@ -1065,6 +1100,9 @@ impl Storage {
         let mut td = t.lock();
         // Keep the frozen data and the file list consistent under one lock.
         td.manifest = m;
+        for (p, id) in flushed {
+            td.keys.note_flushed(p, id);
+        }
         let freed: usize = td.frozen.values().map(|p| p.bytes).sum();
         td.frozen.clear();
         self.frozen_bytes.fetch_sub(
@@ -1479,8 +1517,10 @@ fn remove_dropped_table_dirs(data_dir: &Path, cat: &CatalogState) {
     }
 }
 
+mod dedup;
 mod tier;
 
+pub use dedup::{KeyGuard, KeyLookup, MAX_INDEXED_PARTITIONS, encode_keys};
 pub use tier::ChunkInfo;
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub enum ErrorKind {
     AlreadyExists,
     InvalidInput,
     NotNull,
+    /// A primary key value is already stored (SQLSTATE 23505).
+    UniqueViolation,
     Corrupt,
     Io,
     Unsupported,
@@ -27,6 +29,13 @@ pub enum Error {
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
     NotNull { table: String, column: String },
+    /// A row's primary key is already stored (or repeated in the same write). `key` is
+    /// one row holding the key columns of the offending row, for the error's DETAIL.
+    #[error("duplicate key value violates unique constraint \"{constraint}\"")]
+    UniqueViolation {
+        constraint: String,
+        key: arrow::array::RecordBatch,
+    },
     #[error("corrupt {what} at {path}: {detail}")]
     Corrupt {
         what: &'static str,
@@ -71,6 +80,7 @@ impl Error {
             Error::TableExists(_) => ErrorKind::AlreadyExists,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::NotNull { .. } => ErrorKind::NotNull,
+            Error::UniqueViolation { .. } => ErrorKind::UniqueViolation,
             Error::Corrupt { .. } | Error::Serde(_) => ErrorKind::Corrupt,
             Error::UnsupportedVersion { .. } => ErrorKind::Unsupported,
             Error::Io { .. } | Error::ObjectStore(_) => ErrorKind::Io,
@@ -89,6 +99,10 @@ impl Error {
             Error::NotNull { table, column } => Error::NotNull {
                 table: table.clone(),
                 column: column.clone(),
+            },
+            Error::UniqueViolation { constraint, key } => Error::UniqueViolation {
+                constraint: constraint.clone(),
+                key: key.clone(),
             },
             Error::Corrupt { what, path, detail } => Error::Corrupt {
                 what,

@@ -38,8 +38,8 @@ pub use catalog::{
     CatalogState, ContinuousAggDef, RefreshPolicy, RetentionPolicy, TieringPolicy, ViewDef,
 };
 pub use engine::{
-    ChunkInfo, Compactor, ReadSnapshot, Storage, StorageConfig, StorageStats, TimeRange,
-    check_not_null,
+    ChunkInfo, Compactor, KeyGuard, KeyLookup, ReadSnapshot, Storage, StorageConfig, StorageStats,
+    TimeRange, check_not_null, encode_keys,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, RawSchema, TableDef};

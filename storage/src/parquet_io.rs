@@ -97,12 +97,43 @@ fn read_all<R: parquet::file::reader::ChunkReader + 'static>(
     input: R,
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(input)?
-        .with_batch_size(64 * 1024)
-        .build()?;
+    read_columns(input, schema, None)
+}
+
+/// Reads the columns `names` (all of `schema` if None) of a whole Parquet file, adapted
+/// to those columns of `schema` (missing ones NULL).
+pub fn read_columns<R: parquet::file::reader::ChunkReader + 'static>(
+    input: R,
+    schema: &SchemaRef,
+    names: Option<&[String]>,
+) -> Result<Vec<RecordBatch>> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input)?.with_batch_size(64 * 1024);
+    let (builder, target) = match names {
+        None => (builder, Arc::clone(schema)),
+        Some(names) => {
+            let target: SchemaRef = Arc::new(arrow::datatypes::Schema::new(
+                names
+                    .iter()
+                    .map(|n| {
+                        schema
+                            .field_with_name(n)
+                            .cloned()
+                            .map_err(|e| Error::Internal(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ));
+            let fschema = Arc::clone(builder.schema());
+            let idx: Vec<usize> = names
+                .iter()
+                .filter_map(|n| fschema.index_of(n).ok())
+                .collect();
+            let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), idx);
+            (builder.with_projection(mask), target)
+        }
+    };
     let mut out = vec![];
-    for b in reader {
-        out.push(adapt_batch(&b?, schema)?);
+    for b in builder.build()? {
+        out.push(adapt_batch(&b?, &target)?);
     }
     Ok(out)
 }

@@ -241,9 +241,7 @@ fn timestamptz_named_session_zone() {
     let tz = TimeZoneSetting::parse("America/New_York").unwrap();
     let utc = ScalarLike::TimestamptzMicros(1_730_615_400_000_000);
     let a = scalar_to_array(&utc, &field("timestamp"), tz).unwrap();
-    let local = a
-        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-        .value(0);
+    let local = a.as_primitive::<TimestampMicrosecondType>().value(0);
     assert_eq!(local, (1_730_615_400 - 5 * 3600) * 1_000_000);
 }
 

@@ -3,7 +3,7 @@
 //! Payload layout (the frame around it is described in [`crate::wal`]):
 //!
 //! ```text
-//! u8      record kind tag   (1 = Insert, 2 = InsertMany; others are reserved)
+//! u8      record kind tag   (1 = Insert, 2 = InsertMany, 3 = Upsert; others are reserved)
 //! Insert:
 //!   u64 LE  table id
 //!   ...     Arrow IPC stream (schema + exactly one batch), compressed with
@@ -11,6 +11,10 @@
 //! InsertMany (a raw batch and the derived rows of its continuous aggregates, atomically):
 //!   u32 LE  entry count, then per entry:
 //!   u64 LE  table id, u32 LE body length, body as in Insert
+//! Upsert (rows of a table with a primary key that replace stored rows with the same key):
+//!   u64 LE  table id
+//!   u16 LE  number of key columns, then per key column: u16 LE length, UTF-8 name
+//!   ...     body as in Insert
 //! ```
 //!
 //! The IPC stream carries the full schema, so field and schema metadata survive the round trip.
@@ -30,6 +34,8 @@ use crate::ids::TableId;
 const TAG_INSERT: u8 = 1;
 /// Tag of [`WalRecord::InsertMany`].
 const TAG_INSERT_MANY: u8 = 2;
+/// Tag of [`WalRecord::Upsert`].
+const TAG_UPSERT: u8 = 3;
 /// Tag byte + table id.
 const PREFIX_LEN: usize = 1 + 8;
 /// LZ4 cannot expand data by more than ~255x; a larger claimed size means a corrupt payload.
@@ -48,6 +54,13 @@ pub enum WalRecord {
     /// Rows appended to several tables at once; replay applies all or none.
     InsertMany {
         entries: Vec<(TableId, RecordBatch)>,
+    },
+    /// Rows of a table with a primary key: replay first removes the rows of the memtable
+    /// whose `key_columns` equal those of a row of `batch`, then appends `batch`.
+    Upsert {
+        table: TableId,
+        key_columns: Vec<String>,
+        batch: RecordBatch,
     },
 }
 
@@ -77,6 +90,28 @@ impl WalRecord {
                     out.put_u32_le(body.len() as u32);
                     out.put_slice(&body);
                 }
+                Ok(out.freeze())
+            }
+            WalRecord::Upsert {
+                table,
+                key_columns,
+                batch,
+            } => {
+                let compressed = encode_batch(batch)?;
+                let names: usize = key_columns.iter().map(|k| k.len() + 2).sum();
+                let mut out = BytesMut::with_capacity(PREFIX_LEN + 2 + names + compressed.len());
+                out.put_u8(TAG_UPSERT);
+                out.put_u64_le(table.as_u64());
+                let n = u16::try_from(key_columns.len())
+                    .map_err(|_| Error::InvalidInput("too many key columns".into()))?;
+                out.put_u16_le(n);
+                for k in key_columns {
+                    let l = u16::try_from(k.len())
+                        .map_err(|_| Error::InvalidInput("key column name too long".into()))?;
+                    out.put_u16_le(l);
+                    out.put_slice(k.as_bytes());
+                }
+                out.put_slice(&compressed);
                 Ok(out.freeze())
             }
             WalRecord::Insert { table, batch } => {
@@ -132,6 +167,38 @@ impl WalRecord {
                     ));
                 }
                 Ok(WalRecord::InsertMany { entries })
+            }
+            TAG_UPSERT => {
+                let (table_bytes, r) = rest.split_first_chunk::<8>().ok_or_else(|| {
+                    corrupt("upsert record is shorter than its table id".to_string())
+                })?;
+                let table = TableId::new(u64::from_le_bytes(*table_bytes));
+                let (n, mut r) = r.split_first_chunk::<2>().ok_or_else(|| {
+                    corrupt("upsert record is shorter than its key column count".to_string())
+                })?;
+                let n = u16::from_le_bytes(*n) as usize;
+                let mut key_columns = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let (l, rr) = r
+                        .split_first_chunk::<2>()
+                        .ok_or_else(|| corrupt("upsert key column is truncated".to_string()))?;
+                    let l = u16::from_le_bytes(*l) as usize;
+                    if rr.len() < l {
+                        return Err(corrupt("upsert key column is truncated".to_string()));
+                    }
+                    let (name, rr) = rr.split_at(l);
+                    key_columns.push(
+                        String::from_utf8(name.to_vec())
+                            .map_err(|_| corrupt("upsert key column is not UTF-8".to_string()))?,
+                    );
+                    r = rr;
+                }
+                let batch = decode_batch(r)?;
+                Ok(WalRecord::Upsert {
+                    table,
+                    key_columns,
+                    batch,
+                })
             }
             other => Err(corrupt(format!("unknown record kind tag {other}"))),
         }

@@ -566,3 +566,22 @@ fn multi_insert_round_trip_and_truncation() {
         assert!(WalRecord::decode(&bytes[..cut]).is_err(), "cut at {cut}");
     }
 }
+
+#[test]
+fn upsert_round_trip_and_truncation() {
+    let record = WalRecord::Upsert {
+        table: TableId::new(5),
+        key_columns: vec!["ts".into(), "host".into()],
+        batch: sample_batch(),
+    };
+    let bytes = record.encode().unwrap();
+    assert_eq!(bytes[0], 3);
+    assert_eq!(&bytes[1..9], &5u64.to_le_bytes());
+    assert_eq!(WalRecord::decode(&bytes).unwrap(), record);
+    for cut in [1, 5, 9, 10, 12, 15, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            matches!(WalRecord::decode(&bytes[..cut]), Err(Error::Corrupt { .. })),
+            "cut at {cut}"
+        );
+    }
+}
