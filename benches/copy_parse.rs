@@ -69,7 +69,7 @@ fn main() {
                     CopyOptions::text()
                 },
                 8192,
-                0,
+                strata_pgtypes::tz::TimeZoneSetting::UTC,
             );
             let mut rows = 0;
             for chunk in bytes.chunks(65536) {

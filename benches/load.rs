@@ -21,9 +21,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
 
 use support::*;
 
@@ -32,83 +32,6 @@ struct Target {
     conn: String,
     pid: u32,
     data_dir: PathBuf,
-}
-
-/// Runs a command as the unprivileged `postgres`-like user `pgbench` (PostgreSQL refuses root).
-fn as_pg_user(cmd: &str) -> Command {
-    let root = std::env::var("USER").map(|u| u == "root").unwrap_or(false) || unsafe_is_root();
-    if root {
-        let _ = Command::new("useradd")
-            .args(["-m", "strata_pg"])
-            .stderr(Stdio::null())
-            .status();
-        let mut c = Command::new("runuser");
-        c.args(["-u", "strata_pg", "--", "bash", "-c", cmd]);
-        c
-    } else {
-        let mut c = Command::new("bash");
-        c.args(["-c", cmd]);
-        c
-    }
-}
-
-fn unsafe_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn start_postgres(dir: &Path) -> Option<(u16, PathBuf)> {
-    let bin = ["/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.join("initdb").exists())?;
-    let _ = std::fs::create_dir_all(dir);
-    let _ = Command::new("chmod").args(["777"]).arg(dir).status();
-    let port = free_port();
-    let data = dir.join("pgdata");
-    let d = data.display();
-    let b = bin.display();
-    let ok = as_pg_user(&format!(
-        "{b}/initdb -D {d} -U strata --auth=trust -E UTF8 >/dev/null"
-    ))
-    .status()
-    .ok()?
-    .success();
-    if !ok {
-        return None;
-    }
-    let ok = as_pg_user(&format!(
-        "{b}/pg_ctl -D {d} -l {d}/log -o \"-p {port} -k {d} -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=4GB -c fsync=on -c synchronous_commit=on\" -w start >/dev/null"
-    ))
-    .status()
-    .ok()?
-    .success();
-    ok.then_some((port, data))
-}
-
-fn stop_postgres(data: &Path) {
-    let bin = ["/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.join("pg_ctl").exists());
-    if let Some(b) = bin {
-        let _ = as_pg_user(&format!(
-            "{}/pg_ctl -D {} -m fast stop >/dev/null",
-            b.display(),
-            data.display()
-        ))
-        .status();
-    }
-}
-
-fn pg_postmaster_pid(data: &Path) -> u32 {
-    std::fs::read_to_string(data.join("postmaster.pid"))
-        .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
-        .unwrap_or(0)
 }
 
 struct Result_ {
