@@ -48,10 +48,19 @@ async fn failing_tiering_job_reports_and_recovers() {
     .await
     .unwrap();
     c.batch_execute("checkpoint").await.unwrap();
-    let job = one(&c, "select add_tiering_policy('ft', interval '7 days')")
+    // Extended protocol: the job id is an integer, sizes are bigints.
+    let job: i32 = c
+        .query_one("select add_tiering_policy('ft', interval '7 days')", &[])
         .await
-        .unwrap();
-    assert_eq!(job, "1000");
+        .unwrap()
+        .get(0);
+    assert_eq!(job, 1000);
+    let hot_bytes: i64 = c
+        .query_one("select hypertable_size($1)", &[&"ft"])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(hot_bytes > 0);
 
     // The cold store's directory becomes a plain file: every upload fails.
     std::fs::remove_dir_all(&cold).unwrap();
@@ -133,6 +142,26 @@ async fn failing_tiering_job_reports_and_recovers() {
         vec![vec![Some("cold".into()), Some("2".into())]]
     );
     assert_eq!(one(&c, "select sum(k) from ft").await.as_deref(), Some("3"));
+    // The files are in the cold store's directory now.
+    let mut parquet = 0;
+    let mut stack = vec![cold.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                parquet += 1;
+            }
+        }
+    }
+    assert!(parquet >= 2, "{parquet} cold files");
+    let sized: i64 = c
+        .query_one("select hypertable_size('ft')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(sized > 0);
     assert_eq!(
         rows(
             &c,
