@@ -71,7 +71,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         let s = shutdown.clone();
         async move { s.cancelled().await }
     }));
-    let policies = tokio::spawn(strata_sql::cagg::run_policies(Arc::clone(&engine), {
+    let policies = tokio::spawn(strata_sql::jobs::run_policies(Arc::clone(&engine), {
         let s = shutdown.clone();
         async move { s.cancelled().await }
     }));

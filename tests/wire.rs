@@ -136,11 +136,11 @@ fn naive(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> NaiveDate
 const SLOW_QUERIES: &[(&str, &str)] = &[
     (
         "scan",
-        "select sum(value % 7) from generate_series(1,5000000000)",
+        "select sum(g % 7) from generate_series(1,5000000000) g",
     ),
     (
         "join",
-        "select count(*) from generate_series(1,100000) a, generate_series(1,100000) b where a.value + b.value = 7",
+        "select count(*) from generate_series(1,100000) a, generate_series(1,100000) b where a.a + b.b = 7",
     ),
 ];
 
@@ -1774,7 +1774,7 @@ async fn statement_timeout_enforced() {
     );
     // A query of ~0.5-1 s now runs to completion.
     let t0 = Instant::now();
-    match c.query_one("select count(*) from generate_series(1,20000) a, generate_series(1,20000) b where a.value + b.value = 7", &[]).await {
+    match c.query_one("select count(*) from generate_series(1,20000) a, generate_series(1,20000) b where a.a + b.b = 7", &[]).await {
         Ok(r) => k.eq("medium query after RESET statement_timeout", r.get::<_, i64>(0), 6),
         Err(e) => k.fail(format!("medium query after RESET failed after {:?}: {e:?}", t0.elapsed())),
     }

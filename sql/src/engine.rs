@@ -58,6 +58,7 @@ pub struct Engine {
     options: EngineOptions,
     exec: tokio::runtime::Handle,
     caggs: crate::cagg::Caggs,
+    jobs: Arc<crate::jobs::Jobs>,
 }
 
 impl Engine {
@@ -83,12 +84,18 @@ impl Engine {
             runtime,
             options,
             caggs: crate::cagg::Caggs::default(),
+            jobs: Arc::new(crate::jobs::Jobs::default()),
         }))
     }
 
     /// Continuous aggregates (their lock and compiled plans).
     pub fn caggs(&self) -> &crate::cagg::Caggs {
         &self.caggs
+    }
+
+    /// Job statistics (in memory; see [`crate::jobs`]).
+    pub fn jobs(&self) -> &Arc<crate::jobs::Jobs> {
+        &self.jobs
     }
 
     /// The DataFusion runtime (memory pool, object stores).
@@ -189,7 +196,9 @@ impl Engine {
         ) {
             tracing::warn!(error = %e, "pg_catalog emulation unavailable");
         }
-        crate::tsdb_info::register(&ctx, &self.storage);
+        crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
+        crate::sizes::register(&ctx, &self.storage);
+        ctx.register_udf(crate::pg_format::format_udf());
         Ok(ctx)
     }
 

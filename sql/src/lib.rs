@@ -9,6 +9,7 @@
 //! - Queries are planned by DataFusion over [`table::TsTable`] providers that prune time
 //!   partitions and files by the filters and union memtables with Parquet.
 //! - [`cagg`]: continuous aggregates, maintained in the write path as partial states.
+//! - [`jobs`]: policies (refresh, retention, tiering) run on schedule, with their statistics.
 //! - [`error`] maps every failure to a SQLSTATE, in one place.
 
 pub mod cagg;
@@ -23,15 +24,18 @@ pub mod fast_insert;
 pub mod fast_scan;
 pub mod functions;
 pub mod gapfill;
+pub mod jobs;
 pub mod json_ops;
 pub mod names;
 pub mod params;
+pub mod pg_format;
 pub mod pg_functions;
 pub mod pg_semantics;
 pub mod pg_types;
 pub mod rewrite;
 pub mod session;
 pub mod settings;
+pub mod sizes;
 pub mod table;
 pub mod tsdb_info;
 pub mod txn;

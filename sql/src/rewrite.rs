@@ -582,5 +582,49 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut NamedTimeBucketArgs);
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
+    let _ = stmt.visit(&mut SetFunctionColumnNames);
     let _ = is_interval;
+}
+
+/// `FROM generate_series(...) g` names the output column `g` in PostgreSQL (a function
+/// returning a scalar set takes its alias, or its own name, as column name); DataFusion
+/// calls it `value`. The alias gets the column list PostgreSQL implies.
+struct SetFunctionColumnNames;
+
+impl VisitorMut for SetFunctionColumnNames {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, tf: &mut ast::TableFactor) -> ControlFlow<Self::Break> {
+        if let ast::TableFactor::Table {
+            name,
+            alias,
+            args: Some(_),
+            ..
+        } = tf
+        {
+            let fname = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())
+                .unwrap_or_default();
+            if fname == "generate_series" {
+                match alias {
+                    Some(a) if a.columns.is_empty() => {
+                        a.columns = vec![ast::TableAliasColumnDef::from_name(a.name.value.clone())];
+                    }
+                    Some(_) => {}
+                    None => {
+                        *alias = Some(ast::TableAlias {
+                            explicit: true,
+                            name: ast::Ident::new(fname.clone()),
+                            columns: vec![ast::TableAliasColumnDef::from_name(fname)],
+                            at: None,
+                        });
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }

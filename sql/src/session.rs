@@ -1107,6 +1107,200 @@ impl Session {
         Ok(job_id as i32)
     }
 
+    /// `add_tiering_policy(hypertable, move_after [, if_not_exists => ...,
+    /// schedule_interval => ...])`: stored, returns the job id. Default schedule: 1 hour.
+    async fn add_tiering_policy(&self, f: &ast::Function) -> Result<i32> {
+        let (pos, named) = ddl::function_args(f)?;
+        let arg = |n: &str, i: usize| call_arg(&pos, &named, n, i);
+        let rel = relation_arg(arg("hypertable", 0).or_else(|| arg("relation", 0)).as_ref())
+            .ok_or_else(|| {
+                Error::user(
+                    SqlState::InvalidParameterValue,
+                    "add_tiering_policy needs a hypertable, such as add_tiering_policy('metrics', INTERVAL '30 days')",
+                )
+            })?;
+        let storage = self.engine.storage();
+        let cat = storage.catalog();
+        if let Some(v) = cat.cagg(&rel) {
+            return Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                format!(
+                    "tiering policies apply to hypertables; \"{rel}\" is a continuous aggregate"
+                ),
+                format!(
+                    "Put a retention policy on the view instead (add_retention_policy('{rel}', ...)), or a tiering policy on the hypertable it reads (\"{}\").",
+                    v.source
+                ),
+            ));
+        }
+        match cat.table(&rel).filter(|t| !t.internal) {
+            None => {
+                return Err(Error::user(
+                    SqlState::UndefinedTable,
+                    format!("relation \"{rel}\" does not exist"),
+                ));
+            }
+            Some(t) if t.time_column.is_none() => {
+                return Err(Error::with_hint(
+                    SqlState::UndefinedTable,
+                    format!("table \"{rel}\" is not a hypertable"),
+                    "Tiering moves whole time partitions: make it a hypertable with create_hypertable first.",
+                ));
+            }
+            Some(_) => {}
+        }
+        let Some(move_after) = arg("move_after", 1) else {
+            return Err(Error::user(
+                SqlState::InvalidParameterValue,
+                "add_tiering_policy needs move_after, an interval such as INTERVAL '30 days'",
+            ));
+        };
+        let micros = ddl::interval_micros_of_expr(&move_after).unwrap_or(0);
+        if micros <= 0 || ddl::simple_interval_micros(&interval_text(&move_after)).is_err() {
+            return Err(Error::user(
+                SqlState::InvalidParameterValue,
+                format!(
+                    "invalid move_after {move_after}: use a positive interval of days or hours, such as INTERVAL '30 days'"
+                ),
+            ));
+        }
+        let schedule = match arg("schedule_interval", 3) {
+            Some(e) => schedule_arg(&e)?,
+            None => crate::jobs::TIERING_DEFAULT_SCHEDULE.to_string(),
+        };
+        if let Some(p) = cat.tiering.iter().find(|p| p.relation == rel) {
+            let if_not_exists = arg("if_not_exists", 2)
+                .as_ref()
+                .and_then(ddl::literal_string)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            return self.existing_policy(
+                p.job_id,
+                if_not_exists,
+                &format!("tiering policy already exists for hypertable \"{rel}\""),
+            );
+        }
+        let job_id = storage.allocate_job_id().await?;
+        storage
+            .set_tiering(
+                &rel,
+                Some(strata_storage::TieringPolicy {
+                    job_id,
+                    relation: rel.clone(),
+                    move_after: interval_text(&move_after),
+                    schedule_interval: schedule,
+                }),
+            )
+            .await?;
+        Ok(job_id as i32)
+    }
+
+    /// `alter_job(job_id, schedule_interval => ..., next_start => ..., scheduled => true,
+    /// if_exists => ...)`: the job's record as TimescaleDB returns it, in text (NULL for a
+    /// missing job under `if_exists`).
+    async fn alter_job(&self, f: &ast::Function) -> Result<Option<String>> {
+        let (pos, named) = ddl::function_args(f)?;
+        let arg = |n: &str, i: usize| call_arg(&pos, &named, n, i);
+        let id = arg("job_id", 0)
+            .as_ref()
+            .and_then(ddl::literal_string)
+            .and_then(|v| v.parse::<i64>().ok())
+            .ok_or_else(|| {
+                Error::user(
+                    SqlState::InvalidParameterValue,
+                    "alter_job needs a job id, such as alter_job(1000, schedule_interval => INTERVAL '1 hour')",
+                )
+            })?;
+        const ARGS: &[&str] = &[
+            "job_id",
+            "schedule_interval",
+            "max_runtime",
+            "max_retries",
+            "retry_period",
+            "scheduled",
+            "config",
+            "next_start",
+            "if_exists",
+        ];
+        if pos.len() > 2 {
+            return Err(Error::user(
+                SqlState::FeatureNotSupported,
+                "alter_job: only job_id and schedule_interval may be given by position; name the others (scheduled => true)",
+            ));
+        }
+        for (k, _) in &named {
+            if !ARGS.contains(&k.as_str())
+                || matches!(
+                    k.as_str(),
+                    "max_runtime" | "max_retries" | "retry_period" | "config"
+                )
+            {
+                return Err(Error::with_hint(
+                    SqlState::FeatureNotSupported,
+                    format!("alter_job: changing {k} is not supported"),
+                    "Strata's alter_job changes schedule_interval and next_start; jobs have no runtime limit and are retried at their schedule interval.",
+                ));
+            }
+        }
+        if arg("scheduled", usize::MAX)
+            .as_ref()
+            .and_then(ddl::literal_string)
+            .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+        {
+            return Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                "alter_job: pausing a job (scheduled => false) is not supported",
+                "Remove the policy instead (remove_retention_policy, remove_tiering_policy, remove_continuous_aggregate_policy) and add it again later, or give it a long schedule_interval.",
+            ));
+        }
+        let storage = self.engine.storage();
+        if crate::jobs::find(&storage.catalog(), id).is_none() {
+            if flag_arg(&named, "if_exists") {
+                (self.notice_fn())(format!("job {id} not found, skipping"));
+                return Ok(None);
+            }
+            return Err(Error::user(
+                SqlState::UndefinedObject,
+                format!("job {id} not found"),
+            ));
+        }
+        if let Some(e) = arg("schedule_interval", 1) {
+            let schedule = schedule_arg(&e)?;
+            if !storage.set_job_schedule(id, &schedule).await? {
+                return Err(Error::user(
+                    SqlState::UndefinedObject,
+                    format!("job {id} not found"),
+                ));
+            }
+            // The next run comes one new interval after the last one (or from now).
+            let every = ddl::simple_interval_micros(&schedule)?.max(1_000_000);
+            let stats = self.engine.jobs().stats(id);
+            let from = stats
+                .last_finish
+                .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+            self.engine
+                .jobs()
+                .set_next_start(id, from.saturating_add(every));
+        }
+        if let Some(e) = arg("next_start", usize::MAX) {
+            let at = self.eval_time_arg(&e).await?.ok_or_else(|| {
+                Error::user(
+                    SqlState::InvalidParameterValue,
+                    "alter_job: next_start must be a timestamp with time zone",
+                )
+            })?;
+            self.engine.jobs().set_next_start(id, at);
+        }
+        let cat = storage.catalog();
+        let job = crate::jobs::find(&cat, id)
+            .ok_or_else(|| Error::user(SqlState::UndefinedObject, format!("job {id} not found")))?;
+        Ok(Some(crate::tsdb_info::alter_job_record(
+            &cat,
+            self.engine.jobs(),
+            &job,
+            self.settings.tz,
+        )))
+    }
+
     /// `CALL refresh_continuous_aggregate('v', start, end)`.
     async fn call(&mut self, f: &ast::Function) -> Result<Output> {
         let fname = f.name.to_string().to_lowercase();
@@ -1151,7 +1345,7 @@ impl Session {
                     .ok_or_else(|| {
                         Error::user(SqlState::InvalidParameterValue, "run_job needs a job id")
                     })?;
-                if !crate::cagg::run_job(&self.engine, id).await? {
+                if !crate::jobs::run_job(&self.engine, id).await? {
                     return Err(Error::user(
                         SqlState::UndefinedObject,
                         format!("job {id} not found"),
@@ -1287,6 +1481,53 @@ impl Session {
                 }
                 storage.set_retention(&rel, None).await?;
                 Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
+            }
+            "add_tiering_policy" => {
+                let id = self.add_tiering_policy(f).await?;
+                Ok(Some(single_column(
+                    alias.unwrap_or(fname),
+                    Arc::new(Int32Array::from(vec![id])),
+                )?))
+            }
+            "remove_tiering_policy" => {
+                let (pos, named) = ddl::function_args(f)?;
+                let rel = relation_arg(
+                    call_arg(&pos, &named, "hypertable", 0)
+                        .or_else(|| call_arg(&pos, &named, "relation", 0))
+                        .as_ref(),
+                )
+                .ok_or_else(|| {
+                    Error::user(
+                        SqlState::InvalidParameterValue,
+                        "remove_tiering_policy needs a hypertable",
+                    )
+                })?;
+                let if_exists = call_arg(&pos, &named, "if_exists", 1)
+                    .as_ref()
+                    .and_then(ddl::literal_string)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                let storage = self.engine.storage();
+                if !storage.catalog().tiering.iter().any(|p| p.relation == rel) {
+                    if if_exists {
+                        (self.notice_fn())(format!(
+                            "tiering policy not found for hypertable \"{rel}\", skipping"
+                        ));
+                        return Ok(Some(single_text(alias.unwrap_or(fname), String::new())?));
+                    }
+                    return Err(Error::user(
+                        SqlState::UndefinedObject,
+                        format!("tiering policy not found for hypertable \"{rel}\""),
+                    ));
+                }
+                storage.set_tiering(&rel, None).await?;
+                Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
+            }
+            "alter_job" => {
+                let record = self.alter_job(f).await?;
+                Ok(Some(single_column(
+                    alias.unwrap_or(fname),
+                    Arc::new(StringArray::from(vec![record])),
+                )?))
             }
             "drop_chunks" | "show_chunks" => {
                 let (pos, named) = ddl::function_args(f)?;
@@ -2022,7 +2263,9 @@ fn special_select_schema(q: &ast::Query) -> Option<SchemaRef> {
     };
     let fname = f.name.to_string().to_lowercase();
     let ty = match fname.as_str() {
-        "add_continuous_aggregate_policy" | "add_retention_policy" => DataType::Int32,
+        "add_continuous_aggregate_policy" | "add_retention_policy" | "add_tiering_policy" => {
+            DataType::Int32
+        }
         _ => DataType::Utf8,
     };
     Some(Arc::new(Schema::new(vec![Field::new(
@@ -2043,7 +2286,7 @@ fn is_special_select(q: &ast::Query) -> bool {
         ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
         _ => return false,
     };
-    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval" | "add_continuous_aggregate_policy" | "remove_continuous_aggregate_policy" | "add_retention_policy" | "remove_retention_policy" | "drop_chunks" | "show_chunks"))
+    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval" | "add_continuous_aggregate_policy" | "remove_continuous_aggregate_policy" | "add_retention_policy" | "remove_retention_policy" | "add_tiering_policy" | "remove_tiering_policy" | "alter_job" | "drop_chunks" | "show_chunks"))
 }
 
 fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Vec<DataType> {
@@ -2158,10 +2401,23 @@ fn relation_arg(e: Option<&ast::Expr>) -> Option<String> {
 
 /// TimescaleDB-style chunk name of a time partition.
 fn chunk_name(table: u64, partition_start: i64, width: i64) -> String {
-    format!(
-        "_timescaledb_internal._hyper_{table}_{}_chunk",
-        partition_start.div_euclid(width.max(1))
-    )
+    crate::tsdb_info::chunk_qualified_name(table, partition_start, width)
+}
+
+/// A `schedule_interval` argument: a positive interval, as text.
+fn schedule_arg(e: &ast::Expr) -> Result<String> {
+    let text = interval_text(e);
+    if ddl::interval_micros_of_expr(e).unwrap_or(0) <= 0
+        || ddl::simple_interval_micros(&text).is_err()
+    {
+        return Err(Error::user(
+            SqlState::InvalidParameterValue,
+            format!(
+                "invalid schedule_interval {e}: use a positive interval such as INTERVAL '1 hour'"
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 /// The text of an interval argument (`INTERVAL '1 day'` or `'1 day'`).

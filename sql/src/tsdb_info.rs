@@ -4,7 +4,9 @@
 //! a prepared statement sees the catalog of each execution.
 //!
 //! - Schema `timescaledb_information`: `hypertables`, `dimensions`, `continuous_aggregates`,
-//!   `jobs`, with TimescaleDB 2.x's column names and types. There is one owner (`strata`) and
+//!   `jobs`, `job_stats`, `job_errors` (from the in-memory [`crate::jobs::Jobs`]) and
+//!   `chunks` (with Strata's `tier`, `rows` and `bytes` as extra last columns), with
+//!   TimescaleDB 2.x's column names and types. There is one owner (`strata`) and
 //!   one schema (`public`); a view's state table is reported as its materialization
 //!   hypertable in `_timescaledb_internal`.
 //! - `pg_catalog.pg_matviews` lists continuous aggregates, and `pg_catalog.pg_class`
@@ -43,13 +45,15 @@ use strata_storage::schema::PG_TYPE_METADATA_KEY;
 use strata_storage::{CatalogState, ContinuousAggDef, Storage, TableDef, TimeRange};
 
 use crate::engine::{DATABASE, SCHEMA};
+use crate::jobs::{Job, JobStats, Jobs, Policy};
+use strata_storage::ChunkInfo;
 
 /// Name of TimescaleDB's information schema.
 pub const INFO_SCHEMA: &str = "timescaledb_information";
 /// Owner reported for every relation and job (the only role).
 const OWNER: &str = "strata";
 /// Schema TimescaleDB keeps materialization hypertables in.
-const INTERNAL_SCHEMA: &str = "_timescaledb_internal";
+pub const INTERNAL_SCHEMA: &str = "_timescaledb_internal";
 /// Schema of TimescaleDB's policy procedures (2.12+).
 const FUNCTIONS_SCHEMA: &str = "_timescaledb_functions";
 
@@ -63,20 +67,23 @@ const QUALIFIED_PG_FUNCTIONS: &[(&str, &str)] = &[
 /// Registers `timescaledb_information` and the continuous-aggregate overlay of
 /// `pg_catalog` in a session context. Failures are logged, never fatal: a session without
 /// these views is still usable.
-pub fn register(ctx: &SessionContext, storage: &Arc<Storage>) {
-    if let Err(e) = try_register(ctx, storage) {
+pub fn register(ctx: &SessionContext, storage: &Arc<Storage>, jobs: &Arc<Jobs>) {
+    if let Err(e) = try_register(ctx, storage, jobs) {
         tracing::warn!(error = %e, "timescaledb_information unavailable");
     }
 }
 
-fn try_register(ctx: &SessionContext, storage: &Arc<Storage>) -> DfResult<()> {
+fn try_register(ctx: &SessionContext, storage: &Arc<Storage>, jobs: &Arc<Jobs>) -> DfResult<()> {
     let catalog = ctx.catalog(DATABASE).ok_or_else(|| {
         DataFusionError::Configuration(format!("catalog {DATABASE} is not registered"))
     })?;
     catalog.register_schema(
         INFO_SCHEMA,
         Arc::new(InfoSchema {
-            storage: Arc::clone(storage),
+            src: Sources {
+                storage: Arc::clone(storage),
+                jobs: Arc::clone(jobs),
+            },
         }),
     )?;
     for (name, qualified) in QUALIFIED_PG_FUNCTIONS {
@@ -89,7 +96,10 @@ fn try_register(ctx: &SessionContext, storage: &Arc<Storage>) -> DfResult<()> {
             "pg_catalog",
             Arc::new(PgCatalogOverlay {
                 inner: pg,
-                storage: Arc::clone(storage),
+                src: Sources {
+                    storage: Arc::clone(storage),
+                    jobs: Arc::clone(jobs),
+                },
             }),
         )?;
     }
@@ -105,6 +115,9 @@ enum View {
     Dimensions,
     ContinuousAggregates,
     Jobs,
+    JobStats,
+    JobErrors,
+    Chunks,
     PgMatviews,
 }
 
@@ -113,7 +126,17 @@ const INFO_VIEWS: &[(&str, View)] = &[
     ("dimensions", View::Dimensions),
     ("continuous_aggregates", View::ContinuousAggregates),
     ("jobs", View::Jobs),
+    ("job_stats", View::JobStats),
+    ("job_errors", View::JobErrors),
+    ("chunks", View::Chunks),
 ];
+
+/// What the views read: the storage catalog and the in-memory job statistics.
+#[derive(Debug, Clone)]
+struct Sources {
+    storage: Arc<Storage>,
+    jobs: Arc<Jobs>,
+}
 
 fn text(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
@@ -202,6 +225,50 @@ impl View {
                 text("check_schema"),
                 text("check_name"),
             ],
+            View::JobStats => vec![
+                text("hypertable_schema"),
+                text("hypertable_name"),
+                Field::new("job_id", DataType::Int32, true),
+                timestamptz("last_run_started_at"),
+                timestamptz("last_successful_finish"),
+                text("last_run_status"),
+                text("job_status"),
+                interval("last_run_duration"),
+                timestamptz("next_start"),
+                Field::new("total_runs", DataType::Int64, true),
+                Field::new("total_successes", DataType::Int64, true),
+                Field::new("total_failures", DataType::Int64, true),
+            ],
+            View::JobErrors => vec![
+                Field::new("job_id", DataType::Int32, true),
+                text("proc_schema"),
+                text("proc_name"),
+                Field::new("pid", DataType::Int32, true),
+                timestamptz("start_time"),
+                timestamptz("finish_time"),
+                text("sqlerrcode"),
+                text("err_message"),
+            ],
+            // TimescaleDB 2.13+'s columns, then Strata's: the tier ('hot' / 'cold'), rows
+            // (in files and in memory) and bytes (of files on either tier).
+            View::Chunks => vec![
+                text("hypertable_schema"),
+                text("hypertable_name"),
+                text("chunk_schema"),
+                text("chunk_name"),
+                text("primary_dimension"),
+                text("primary_dimension_type"),
+                timestamptz("range_start"),
+                timestamptz("range_end"),
+                Field::new("range_start_integer", DataType::Int64, true),
+                Field::new("range_end_integer", DataType::Int64, true),
+                boolean("is_compressed"),
+                text("chunk_tablespace"),
+                timestamptz("chunk_creation_time"),
+                text("tier"),
+                Field::new("rows", DataType::Int64, true),
+                Field::new("bytes", DataType::Int64, true),
+            ],
             // Same columns as datafusion-pg-catalog's (empty) pg_matviews.
             View::PgMatviews => vec![
                 text("schemaname"),
@@ -217,24 +284,28 @@ impl View {
     }
 
     /// The view's rows for a catalog snapshot.
-    fn rows(self, schema: &SchemaRef, storage: &Storage) -> DfResult<RecordBatch> {
+    fn rows(self, schema: &SchemaRef, src: &Sources) -> DfResult<RecordBatch> {
+        let storage = src.storage.as_ref();
         let cat = storage.catalog();
         let columns = match self {
             View::Hypertables => hypertables(&cat, storage),
             View::Dimensions => dimensions(&cat),
             View::ContinuousAggregates => continuous_aggregates(&cat),
-            View::Jobs => jobs(&cat),
+            View::Jobs => jobs(&cat, &src.jobs),
+            View::JobStats => job_stats(&cat, &src.jobs),
+            View::JobErrors => job_errors(&src.jobs),
+            View::Chunks => chunks(&cat, storage),
             View::PgMatviews => pg_matviews(&cat),
         };
         Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
     }
 
-    fn provider(self, storage: &Arc<Storage>) -> DfResult<Arc<dyn TableProvider>> {
+    fn provider(self, src: &Sources) -> DfResult<Arc<dyn TableProvider>> {
         let schema = self.schema();
         let part = LiveView {
             view: self,
             schema: Arc::clone(&schema),
-            storage: Arc::clone(storage),
+            src: src.clone(),
         };
         Ok(Arc::new(StreamingTable::try_new(
             schema,
@@ -248,7 +319,7 @@ impl View {
 struct LiveView {
     view: View,
     schema: SchemaRef,
-    storage: Arc<Storage>,
+    src: Sources,
 }
 
 impl PartitionStream for LiveView {
@@ -257,14 +328,10 @@ impl PartitionStream for LiveView {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let (view, schema, storage) = (
-            self.view,
-            Arc::clone(&self.schema),
-            Arc::clone(&self.storage),
-        );
+        let (view, schema, src) = (self.view, Arc::clone(&self.schema), self.src.clone());
         Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&schema),
-            futures::stream::once(async move { view.rows(&schema, &storage) }),
+            futures::stream::once(async move { view.rows(&schema, &src) }),
         ))
     }
 }
@@ -414,7 +481,7 @@ fn parse_interval(s: &str) -> Option<IntervalMonthDayNano> {
 
 /// An interval as `interval_out` prints it (IntervalStyle postgres); the input text if it
 /// does not parse.
-fn interval_text(s: &str) -> String {
+pub fn interval_text(s: &str) -> String {
     let Some(v) = parse_interval(s) else {
         return s.to_string();
     };
@@ -449,97 +516,305 @@ fn policy_config(v: &ContinuousAggDef, p: &strata_storage::RefreshPolicy) -> Str
     .to_string()
 }
 
-/// One row of `timescaledb_information.jobs`.
-struct JobRow {
-    id: i64,
-    application: String,
-    schedule: String,
-    proc_name: &'static str,
-    config: String,
-    hypertable_schema: &'static str,
-    hypertable: Option<String>,
-    check_name: &'static str,
+/// The hypertable a job belongs to, as TimescaleDB reports it: a policy on a continuous
+/// aggregate belongs to its materialization hypertable.
+fn job_hypertable(cat: &CatalogState, job: &Job) -> (&'static str, Option<String>, u64) {
+    let relation = match &job.policy {
+        Policy::Refresh { view, .. } => view,
+        Policy::Retention(p) => &p.relation,
+        Policy::Tiering(p) => &p.relation,
+    };
+    match cat.cagg(relation) {
+        Some(v) => (
+            INTERNAL_SCHEMA,
+            mat_table_name(cat, v),
+            v.state_table.as_u64(),
+        ),
+        None => (
+            SCHEMA,
+            Some(relation.clone()),
+            cat.table(relation).map(|t| t.id.as_u64()).unwrap_or(0),
+        ),
+    }
 }
 
-fn jobs(cat: &CatalogState) -> Vec<ArrayRef> {
-    let mut rows: Vec<JobRow> = cat
-        .caggs
-        .iter()
-        .filter_map(|v| v.policy.as_ref().map(|p| (v, p)))
-        .map(|(v, p)| JobRow {
-            id: p.job_id,
-            application: format!("Refresh Continuous Aggregate Policy [{}]", p.job_id),
-            schedule: p.schedule_interval.clone(),
-            proc_name: "policy_refresh_continuous_aggregate",
-            config: policy_config(v, p),
-            // Like TimescaleDB, a refresh job belongs to the materialization hypertable.
-            hypertable_schema: INTERNAL_SCHEMA,
-            hypertable: mat_table_name(cat, v),
-            check_name: "policy_refresh_continuous_aggregate_check",
+/// A job's `config`, as TimescaleDB stores it (intervals as interval text). Printed as
+/// jsonb by the encoder (keys in jsonb order).
+fn job_config(cat: &CatalogState, job: &Job) -> String {
+    let (_, _, hypertable_id) = job_hypertable(cat, job);
+    match &job.policy {
+        Policy::Refresh { view, policy } => match cat.cagg(view) {
+            Some(v) => policy_config(v, policy),
+            None => "{}".to_string(),
+        },
+        Policy::Retention(p) => serde_json::json!({
+            "drop_after": interval_text(&p.drop_after),
+            "hypertable_id": hypertable_id,
         })
-        .collect();
-    for p in &cat.retention {
-        let (schema, table, id) = match cat.cagg(&p.relation) {
-            Some(v) => (
-                INTERNAL_SCHEMA,
-                mat_table_name(cat, v),
-                v.state_table.as_u64(),
-            ),
-            None => (
-                SCHEMA,
-                Some(p.relation.clone()),
-                cat.table(&p.relation).map(|t| t.id.as_u64()).unwrap_or(0),
-            ),
-        };
-        rows.push(JobRow {
-            id: p.job_id,
-            application: format!("Retention Policy [{}]", p.job_id),
-            schedule: p.schedule_interval.clone(),
-            proc_name: "policy_retention",
-            config: serde_json::json!({
-                "drop_after": interval_text(&p.drop_after),
-                "hypertable_id": id,
-            })
-            .to_string(),
-            hypertable_schema: schema,
-            hypertable: table,
-            check_name: "policy_retention_check",
-        });
+        .to_string(),
+        Policy::Tiering(p) => serde_json::json!({
+            "move_after": interval_text(&p.move_after),
+            "hypertable_id": hypertable_id,
+        })
+        .to_string(),
     }
-    rows.sort_by_key(|r| r.id);
+}
+
+fn timestamps(v: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(
+        v.into_iter()
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone(strata_storage::schema::UTC),
+    )
+}
+
+fn jobs(cat: &CatalogState, stats: &Jobs) -> Vec<ArrayRef> {
+    let rows = crate::jobs::list(cat);
     let n = rows.len();
     let schedule: Vec<Option<IntervalMonthDayNano>> =
         rows.iter().map(|r| parse_interval(&r.schedule)).collect();
+    let tables: Vec<_> = rows.iter().map(|j| job_hypertable(cat, j)).collect();
+    let configs: Vec<String> = rows.iter().map(|j| job_config(cat, j)).collect();
     vec![
         Arc::new(
             rows.iter()
                 .map(|r| i32::try_from(r.id).ok())
                 .collect::<Int32Array>(),
         ),
-        strs(rows.iter().map(|r| Some(r.application.as_str()))),
+        strs(rows.iter().map(|r| Some(r.application_name()))),
         intervals(schedule.iter().copied()),
         intervals(std::iter::repeat_n(Some(IntervalMonthDayNano::ZERO), n)),
         Arc::new(Int32Array::from(vec![-1; n])),
         // TimescaleDB retries a policy after its schedule interval.
         intervals(schedule.iter().copied()),
         consts(Some(FUNCTIONS_SCHEMA), n),
-        strs(rows.iter().map(|r| Some(r.proc_name))),
+        strs(rows.iter().map(|r| Some(r.proc_name()))),
         consts(Some(OWNER), n),
         bools(Some(true), n),
         bools(Some(false), n),
-        strs(rows.iter().map(|r| Some(r.config.as_str()))),
+        strs(configs.iter().map(|c| Some(c.as_str()))),
+        timestamps(rows.iter().map(|r| stats.stats(r.id).next_start)),
+        timestamps(std::iter::repeat_n(None, n)),
+        strs(tables.iter().map(|t| Some(t.0))),
+        strs(tables.iter().map(|t| t.1.as_deref())),
+        strs(
+            rows.iter()
+                .map(|r| r.check_name().map(|_| FUNCTIONS_SCHEMA)),
+        ),
+        strs(rows.iter().map(|r| r.check_name())),
+    ]
+}
+
+/// `timescaledb_information.job_stats`: every job, with what it did since the server
+/// started (NULLs before its first run).
+fn job_stats(cat: &CatalogState, stats: &Jobs) -> Vec<ArrayRef> {
+    let rows = crate::jobs::list(cat);
+    let tables: Vec<_> = rows.iter().map(|j| job_hypertable(cat, j)).collect();
+    let st: Vec<JobStats> = rows.iter().map(|j| stats.stats(j.id)).collect();
+    vec![
+        strs(tables.iter().map(|t| Some(t.0))),
+        strs(tables.iter().map(|t| t.1.as_deref())),
         Arc::new(
-            TimestampMicrosecondArray::from(vec![None; n])
-                .with_timezone(strata_storage::schema::UTC),
+            rows.iter()
+                .map(|r| i32::try_from(r.id).ok())
+                .collect::<Int32Array>(),
+        ),
+        timestamps(st.iter().map(|s| s.last_run_started_at)),
+        timestamps(st.iter().map(|s| s.last_successful_finish)),
+        strs(st.iter().map(|s| {
+            s.last_finish
+                .and(s.last_run_success)
+                .map(|ok| if ok { "Success" } else { "Failed" })
+        })),
+        strs(
+            st.iter()
+                .map(|s| Some(if s.running { "Running" } else { "Scheduled" })),
+        ),
+        intervals(
+            st.iter()
+                .map(|s| match (s.last_run_started_at, s.last_finish) {
+                    (Some(a), Some(b)) if b >= a => Some(IntervalMonthDayNano::new(
+                        0,
+                        0,
+                        (b - a).saturating_mul(1000),
+                    )),
+                    _ => None,
+                }),
+        ),
+        timestamps(st.iter().map(|s| s.next_start)),
+        Arc::new(
+            st.iter()
+                .map(|s| Some(s.total_runs))
+                .collect::<Int64Array>(),
         ),
         Arc::new(
-            TimestampMicrosecondArray::from(vec![None; n])
-                .with_timezone(strata_storage::schema::UTC),
+            st.iter()
+                .map(|s| Some(s.total_successes))
+                .collect::<Int64Array>(),
         ),
-        strs(rows.iter().map(|r| Some(r.hypertable_schema))),
-        strs(rows.iter().map(|r| r.hypertable.as_deref())),
+        Arc::new(
+            st.iter()
+                .map(|s| Some(s.total_failures))
+                .collect::<Int64Array>(),
+        ),
+    ]
+}
+
+/// `timescaledb_information.job_errors`: the last failures since the server started.
+fn job_errors(stats: &Jobs) -> Vec<ArrayRef> {
+    let errors = stats.errors();
+    let n = errors.len();
+    vec![
+        Arc::new(
+            errors
+                .iter()
+                .map(|e| i32::try_from(e.job_id).ok())
+                .collect::<Int32Array>(),
+        ),
         consts(Some(FUNCTIONS_SCHEMA), n),
-        strs(rows.iter().map(|r| Some(r.check_name))),
+        strs(errors.iter().map(|e| Some(e.proc_name))),
+        Arc::new(Int32Array::from(vec![Some(std::process::id() as i32); n])),
+        timestamps(errors.iter().map(|e| Some(e.start_time))),
+        timestamps(errors.iter().map(|e| Some(e.finish_time))),
+        strs(errors.iter().map(|e| Some(e.sqlerrcode.as_str()))),
+        strs(errors.iter().map(|e| Some(e.message.as_str()))),
+    ]
+}
+
+/// One field of a record as `record_out` prints it: quoted when empty or when it has
+/// quotes, backslashes, parentheses, commas or spaces; nothing for NULL.
+fn record_field(v: Option<&str>) -> String {
+    let Some(v) = v else {
+        return String::new();
+    };
+    if !v.is_empty()
+        && !v
+            .chars()
+            .any(|c| matches!(c, '"' | '\\' | '(' | ')' | ',') || c.is_whitespace())
+    {
+        return v.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        if c == '"' || c == '\\' {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// A timestamptz (µs) as the session prints it.
+fn timestamptz_text(micros: i64, tz: strata_pgtypes::tz::TimeZoneSetting) -> Option<String> {
+    let array =
+        TimestampMicrosecondArray::from(vec![micros]).with_timezone(strata_storage::schema::UTC);
+    let opts = strata_pgtypes::encode::TextOptions {
+        timezone: tz,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    match strata_pgtypes::encode::encode_text(&array, &timestamptz("t"), 0, &opts, &mut out) {
+        Ok(true) => String::from_utf8(out).ok(),
+        _ => None,
+    }
+}
+
+/// What `SELECT alter_job(...)` shows for a job: TimescaleDB's record (job_id,
+/// schedule_interval, max_runtime, max_retries, retry_period, scheduled, config,
+/// next_start, check_config, fixed_schedule, initial_start, timezone) in text.
+pub fn alter_job_record(
+    cat: &CatalogState,
+    stats: &Jobs,
+    job: &Job,
+    tz: strata_pgtypes::tz::TimeZoneSetting,
+) -> String {
+    let schedule = interval_text(&job.schedule);
+    let config = job_config(cat, job);
+    let config = strata_pgtypes::encode::jsonb_text(&config).unwrap_or(config);
+    let next = stats
+        .stats(job.id)
+        .next_start
+        .and_then(|t| timestamptz_text(t, tz));
+    let check = job.check_name().map(|c| format!("{FUNCTIONS_SCHEMA}.{c}"));
+    let fields: Vec<Option<String>> = vec![
+        Some(job.id.to_string()),
+        Some(schedule.clone()),
+        Some("00:00:00".to_string()),
+        Some("-1".to_string()),
+        Some(schedule),
+        Some("t".to_string()),
+        Some(config),
+        next,
+        check,
+        Some("f".to_string()),
+        None,
+        None,
+    ];
+    let parts: Vec<String> = fields.iter().map(|f| record_field(f.as_deref())).collect();
+    format!("({})", parts.join(","))
+}
+
+/// The name of a time partition's chunk (`_hyper_<table id>_<partition number>_chunk`),
+/// the same in `show_chunks`, `drop_chunks` and `timescaledb_information.chunks`.
+pub fn chunk_table_name(table: u64, partition_start: i64, width: i64) -> String {
+    format!(
+        "_hyper_{table}_{}_chunk",
+        partition_start.div_euclid(width.max(1))
+    )
+}
+
+/// Schema-qualified chunk name, as `show_chunks` returns it.
+pub fn chunk_qualified_name(table: u64, partition_start: i64, width: i64) -> String {
+    format!(
+        "{INTERNAL_SCHEMA}.{}",
+        chunk_table_name(table, partition_start, width)
+    )
+}
+
+/// `timescaledb_information.chunks`: every partition of every hypertable with its range,
+/// plus Strata's tier, rows and bytes.
+fn chunks(cat: &CatalogState, storage: &Storage) -> Vec<ArrayRef> {
+    let mut rows: Vec<(&Arc<TableDef>, &strata_storage::ColumnDef, ChunkInfo)> = vec![];
+    for t in user_hypertables(cat) {
+        let Some(col) = t.time_column_def() else {
+            continue;
+        };
+        // A table dropped meanwhile has no chunks.
+        for c in storage.chunks(t.id).unwrap_or_default() {
+            rows.push((t, col, c));
+        }
+    }
+    let n = rows.len();
+    vec![
+        consts(Some(SCHEMA), n),
+        strs(rows.iter().map(|(t, _, _)| Some(t.name.as_str()))),
+        consts(Some(INTERNAL_SCHEMA), n),
+        strs(
+            rows.iter().map(|(t, _, c)| {
+                Some(chunk_table_name(t.id.as_u64(), c.start, t.partition_micros))
+            }),
+        ),
+        strs(rows.iter().map(|(_, col, _)| Some(col.name.as_str()))),
+        strs(rows.iter().map(|(_, col, _)| Some(col.ty.pg_name()))),
+        timestamps(rows.iter().map(|(_, _, c)| Some(c.start))),
+        timestamps(rows.iter().map(|(_, _, c)| Some(c.end))),
+        Arc::new(Int64Array::from(vec![None::<i64>; n])),
+        Arc::new(Int64Array::from(vec![None::<i64>; n])),
+        bools(Some(false), n),
+        consts(None, n),
+        timestamps(std::iter::repeat_n(None, n)),
+        strs(rows.iter().map(|(_, _, c)| Some(c.tier.as_str()))),
+        Arc::new(
+            rows.iter()
+                .map(|(_, _, c)| i64::try_from(c.rows).ok())
+                .collect::<Int64Array>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|(_, _, c)| i64::try_from(c.bytes).ok())
+                .collect::<Int64Array>(),
+        ),
     ]
 }
 
@@ -561,7 +836,7 @@ fn pg_matviews(cat: &CatalogState) -> Vec<ArrayRef> {
 /// `timescaledb_information`.
 #[derive(Debug)]
 struct InfoSchema {
-    storage: Arc<Storage>,
+    src: Sources,
 }
 
 #[async_trait]
@@ -572,7 +847,7 @@ impl SchemaProvider for InfoSchema {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         match INFO_VIEWS.iter().find(|(n, _)| *n == name) {
-            Some((_, v)) => Ok(Some(v.provider(&self.storage)?)),
+            Some((_, v)) => Ok(Some(v.provider(&self.src)?)),
             None => Ok(None),
         }
     }
@@ -587,7 +862,7 @@ impl SchemaProvider for InfoSchema {
 #[derive(Debug)]
 struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
-    storage: Arc<Storage>,
+    src: Sources,
 }
 
 #[async_trait]
@@ -598,7 +873,7 @@ impl SchemaProvider for PgCatalogOverlay {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         match name.to_ascii_lowercase().as_str() {
-            "pg_matviews" => Ok(Some(View::PgMatviews.provider(&self.storage)?)),
+            "pg_matviews" => Ok(Some(View::PgMatviews.provider(&self.src)?)),
             "pg_class" => {
                 let (Some(class), Some(ns)) = (
                     self.inner.table("pg_class").await?,
@@ -609,7 +884,7 @@ impl SchemaProvider for PgCatalogOverlay {
                 Ok(Some(pg_class_with_matviews(
                     class,
                     ns,
-                    View::PgMatviews.provider(&self.storage)?,
+                    View::PgMatviews.provider(&self.src)?,
                 )?))
             }
             _ => self.inner.table(name).await,
@@ -707,6 +982,15 @@ mod tests {
     }
 
     #[test]
+    fn record_fields_are_quoted_like_record_out() {
+        assert_eq!(record_field(Some("1000")), "1000");
+        assert_eq!(record_field(Some("7 days")), "\"7 days\"");
+        assert_eq!(record_field(Some(r#"{"a": 1}"#)), r#""{""a"": 1}""#);
+        assert_eq!(record_field(Some("")), "\"\"");
+        assert_eq!(record_field(None), "");
+    }
+
+    #[test]
     fn intervals_print_as_postgres() {
         assert_eq!(interval_text("1 hour"), "01:00:00");
         assert_eq!(interval_text("1 day"), "1 day");
@@ -720,12 +1004,17 @@ mod tests {
             View::Dimensions,
             View::ContinuousAggregates,
             View::Jobs,
+            View::JobStats,
+            View::JobErrors,
             View::PgMatviews,
         ] {
+            let stats = Jobs::default();
             let cols = match v {
                 View::Dimensions => dimensions(&cat),
                 View::ContinuousAggregates => continuous_aggregates(&cat),
-                View::Jobs => jobs(&cat),
+                View::Jobs => jobs(&cat, &stats),
+                View::JobStats => job_stats(&cat, &stats),
+                View::JobErrors => job_errors(&stats),
                 _ => pg_matviews(&cat),
             };
             RecordBatch::try_new(v.schema(), cols).unwrap();

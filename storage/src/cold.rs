@@ -45,10 +45,13 @@ impl ColdStore {
         // The same steps for every cloud: environment, URL, timeouts, explicit options.
         macro_rules! cloud {
             ($builder:ty) => {{
-                let mut b = <$builder>::from_env()
-                    .with_url(url)
-                    .with_retry(retry())
-                    .with_client_options(client());
+                // Timeouts through config keys: `with_client_options` would replace what the
+                // environment set (AWS_ALLOW_HTTP, proxies, ...).
+                let mut b = <$builder>::from_env().with_url(url).with_retry(retry());
+                for (k, v) in CLIENT_DEFAULTS {
+                    let key = k.parse().map_err(|e| bad(format!("option {k}: {e}")))?;
+                    b = b.with_config(key, v);
+                }
                 for (k, v) in options {
                     let key = k.parse().map_err(|e| bad(format!("option {k}: {e}")))?;
                     b = b.with_config(key, v);
@@ -171,8 +174,5 @@ fn retry() -> object_store::RetryConfig {
     }
 }
 
-fn client() -> object_store::ClientOptions {
-    object_store::ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(120))
-}
+/// Client timeouts (object_store keys; `[cold_store_options]` may override them).
+const CLIENT_DEFAULTS: [(&str, &str); 2] = [("connect_timeout", "5s"), ("timeout", "120s")];

@@ -472,6 +472,7 @@ impl Storage {
         };
         let def = cat.tables.remove(pos);
         cat.retention.retain(|p| p.relation != name);
+        cat.tiering.retain(|p| p.relation != name);
         catalog::store(&self.config.data_dir, &cat)?;
         *self.catalog.write() = Arc::new(cat);
         self.forget_table_data(def.id);

@@ -283,12 +283,13 @@ impl Storage {
                 self.cold
                     .upload(&data_dir.join(&f.path), &f.path)
                     .await
-                    .map_err(|e| {
-                        Error::Internal(format!(
-                            "could not upload {} to the cold store {}: {e}",
-                            f.path,
-                            self.cold.url()
-                        ))
+                    .map_err(|e| match e {
+                        // Keep the kind (I/O, not a bug) so the client sees 58030.
+                        Error::Io { .. } | Error::ObjectStore(_) => Error::io(
+                            format!("{}/{}", self.cold.url().trim_end_matches('/'), f.path),
+                            std::io::Error::other(format!("upload to the cold store failed: {e}")),
+                        ),
+                        other => other,
                     })?;
                 f.tier = Tier::Cold;
                 if let Some(last) = new_files.last_mut() {
