@@ -14,7 +14,17 @@ use common::moto::Moto;
 const BUCKET: &str = "strata-cold";
 
 fn server_on(moto: &Moto, prefix: &str) -> TestServer {
-    let env = moto.env();
+    server_via(moto, &moto.endpoint(), prefix)
+}
+
+/// A server whose S3 endpoint is `endpoint` (moto itself, or a proxy in front of it).
+fn server_via(moto: &Moto, endpoint: &str, prefix: &str) -> TestServer {
+    let mut env = moto.env();
+    for (k, v) in env.iter_mut() {
+        if *k == "AWS_ENDPOINT" {
+            *v = endpoint.to_string();
+        }
+    }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     TestServer::start_with_env(&["--cold-store", &format!("s3://{BUCKET}/{prefix}")], &env)
 }
@@ -276,4 +286,59 @@ async fn kill_9_during_a_move_keeps_every_row_exactly_once() {
     s.kill9();
     s.restart();
     assert_eq!(parquet_keys(&moto, "crash/").len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_store_that_goes_away_in_the_middle_of_a_move() {
+    let moto = Moto::start(BUCKET);
+    // Every request to the store takes at least 40 ms: the move of six days is long enough
+    // to cut the store after the first day is uploaded.
+    let proxy = common::moto::Cuttable::start(moto.port, Duration::from_millis(40)).await;
+    let s = server_via(&moto, &proxy.endpoint(), "midway");
+    let c = s.connect().await;
+    let n = load(&c, 6).await;
+    let job: i32 = c
+        .query_one("SELECT add_tiering_policy('m', INTERVAL '7 days')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mover = s.connect().await;
+    let run =
+        tokio::spawn(async move { mover.execute(&format!("CALL run_job({job})"), &[]).await });
+    let t0 = std::time::Instant::now();
+    while parquet_keys(&moto, "midway/").is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "nothing was uploaded"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proxy.cut();
+    let r = run.await.unwrap();
+    let err = r.expect_err("the move cannot finish without the store");
+    let code = err.code().map(|c| c.code().to_string());
+    assert_eq!(code.as_deref(), Some("58030"), "{err:?}");
+    let t = tiers(&c).await;
+    let cold: i64 = t.iter().filter(|(k, _)| k == "cold").map(|(_, n)| n).sum();
+    let hot: i64 = t.iter().filter(|(k, _)| k == "hot").map(|(_, n)| n).sum();
+    assert!(cold < 6 && hot >= 1, "the move stopped midway: {t:?}");
+    assert_eq!(cold + hot, 6);
+    // Hot days stay readable while the store is away.
+    let hot_rows: i64 = c
+        .query_one(
+            "SELECT count(*) FROM m WHERE ts >= '2020-01-06 00:00:00+00'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(hot_rows, 2 * 8640);
+    // The store is back: nothing was lost, and the next run finishes the job.
+    proxy.restore();
+    assert_eq!(count(&c).await, n);
+    c.execute(&format!("CALL run_job({job})"), &[])
+        .await
+        .unwrap();
+    assert_eq!(tiers(&c).await, vec![("cold".into(), 6)]);
+    assert_eq!(count(&c).await, n);
 }
