@@ -235,4 +235,27 @@ async fn scheduled_tiering_policy_runs_by_itself() {
             Some("t".into())
         ]]
     );
+    // A paused job is skipped by the scheduler; resumed, it runs again.
+    let runs = || async {
+        one(&c, "select total_runs from timescaledb_information.job_stats")
+            .await
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(-1)
+    };
+    c.batch_execute("select alter_job(1000, scheduled => false)")
+        .await
+        .unwrap();
+    let paused_at = runs().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // At most one run that had already started when the job was paused.
+    assert!(runs().await <= paused_at + 1, "a paused job kept running");
+    let before = runs().await;
+    c.batch_execute("select alter_job(1000, scheduled => true)")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while runs().await <= before {
+        assert!(Instant::now() < deadline, "a resumed job did not run");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -361,11 +361,15 @@ pub async fn run_policies(engine: Arc<Engine>, shutdown: impl Future<Output = ()
             _ = &mut shutdown => return,
             _ = tick.tick() => {}
         }
-        let jobs = list(&engine.storage().catalog());
+        let cat = engine.storage().catalog();
+        let jobs = list(&cat);
         engine
             .jobs()
             .retain(&jobs.iter().map(|j| j.id).collect::<Vec<_>>());
         for job in jobs {
+            if cat.paused_jobs.contains(&job.id) {
+                continue;
+            }
             if !engine
                 .jobs()
                 .due(job.id, now_micros(), job.schedule_micros())

@@ -1241,17 +1241,23 @@ impl Session {
                 ));
             }
         }
-        if arg("scheduled", usize::MAX)
-            .as_ref()
-            .and_then(ddl::literal_string)
-            .is_some_and(|v| v.eq_ignore_ascii_case("false"))
-        {
-            return Err(Error::with_hint(
-                SqlState::FeatureNotSupported,
-                "alter_job: pausing a job (scheduled => false) is not supported",
-                "Remove the policy instead (remove_retention_policy, remove_tiering_policy, remove_continuous_aggregate_policy) and add it again later, or give it a long schedule_interval.",
-            ));
-        }
+        let scheduled = match arg("scheduled", usize::MAX) {
+            None => None,
+            Some(e) => Some(
+                ddl::literal_string(&e)
+                    .and_then(|v| match v.to_lowercase().as_str() {
+                        "true" | "t" | "on" | "yes" | "1" => Some(true),
+                        "false" | "f" | "off" | "no" | "0" => Some(false),
+                        _ => None,
+                    })
+                    .ok_or_else(|| {
+                        Error::user(
+                            SqlState::InvalidParameterValue,
+                            "alter_job: scheduled must be true or false",
+                        )
+                    })?,
+            ),
+        };
         let storage = self.engine.storage();
         if crate::jobs::find(&storage.catalog(), id).is_none() {
             if flag_arg(&named, "if_exists") {
@@ -1289,6 +1295,9 @@ impl Session {
                 )
             })?;
             self.engine.jobs().set_next_start(id, at);
+        }
+        if let Some(on) = scheduled {
+            storage.set_job_scheduled(id, on).await?;
         }
         let cat = storage.catalog();
         let job = crate::jobs::find(&cat, id)

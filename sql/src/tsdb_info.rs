@@ -590,7 +590,11 @@ fn jobs(cat: &CatalogState, stats: &Jobs) -> Vec<ArrayRef> {
         consts(Some(FUNCTIONS_SCHEMA), n),
         strs(rows.iter().map(|r| Some(r.proc_name()))),
         consts(Some(OWNER), n),
-        bools(Some(true), n),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(!cat.paused_jobs.contains(&r.id)))
+                .collect::<BooleanArray>(),
+        ),
         bools(Some(false), n),
         strs(configs.iter().map(|c| Some(c.as_str()))),
         timestamps(rows.iter().map(|r| stats.stats(r.id).next_start)),
@@ -626,10 +630,15 @@ fn job_stats(cat: &CatalogState, stats: &Jobs) -> Vec<ArrayRef> {
                 .and(s.last_run_success)
                 .map(|ok| if ok { "Success" } else { "Failed" })
         })),
-        strs(
-            st.iter()
-                .map(|s| Some(if s.running { "Running" } else { "Scheduled" })),
-        ),
+        strs(st.iter().zip(&rows).map(|(s, r)| {
+            Some(if s.running {
+                "Running"
+            } else if cat.paused_jobs.contains(&r.id) {
+                "Paused"
+            } else {
+                "Scheduled"
+            })
+        })),
         intervals(
             st.iter()
                 .map(|s| match (s.last_run_started_at, s.last_finish) {
@@ -743,7 +752,14 @@ pub fn alter_job_record(
         Some("00:00:00".to_string()),
         Some("-1".to_string()),
         Some(schedule),
-        Some("t".to_string()),
+        Some(
+            if cat.paused_jobs.contains(&job.id) {
+                "f"
+            } else {
+                "t"
+            }
+            .to_string(),
+        ),
         Some(config),
         next,
         check,

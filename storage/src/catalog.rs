@@ -112,6 +112,10 @@ pub struct CatalogState {
     pub retention: Vec<RetentionPolicy>,
     #[serde(default)]
     pub tiering: Vec<TieringPolicy>,
+    /// Jobs paused by `alter_job(id, scheduled => false)`: the scheduler skips them
+    /// (`CALL run_job` still runs them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused_jobs: Vec<i64>,
     /// Next job id for policies (TimescaleDB numbers its jobs from 1000).
     #[serde(default = "first_job_id")]
     pub next_job_id: i64,
@@ -194,6 +198,7 @@ pub fn load(data_dir: &Path) -> Result<CatalogState> {
             caggs: vec![],
             retention: vec![],
             tiering: vec![],
+            paused_jobs: vec![],
             next_job_id: first_job_id(),
         }),
         Err(e) => Err(Error::io(path, e)),

@@ -151,6 +151,18 @@ impl Storage {
         Ok(found)
     }
 
+    /// Pauses (`scheduled = false`) or resumes job `job_id`; persisted.
+    pub async fn set_job_scheduled(&self, job_id: i64, scheduled: bool) -> Result<()> {
+        self.update_catalog(|cat| {
+            cat.paused_jobs.retain(|j| *j != job_id);
+            if !scheduled {
+                cat.paused_jobs.push(job_id);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Applies `f` to a copy of the catalog and publishes it (under `maintenance`).
     async fn update_catalog(
         &self,
