@@ -33,9 +33,9 @@ use crate::ids::TableId;
 use crate::manifest::{self, FileMeta, Tier};
 use crate::parquet_io::{read_parquet, read_parquet_bytes};
 
-/// Hot files are merged into cold files of about this much (compressed) data each, so a
-/// move never holds more than a few hundred MB of decoded rows in memory.
-const TIER_GROUP_BYTES: u64 = 256 * 1024 * 1024;
+/// Hot files are merged into cold files of about this much (compressed) input each: Parquet
+/// of TSBS-like rows decodes to ~10x its size, so a move holds well under 1 GB of rows.
+const TIER_GROUP_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One time partition ("chunk") of a table, as the catalog views show it.
 #[derive(Debug, Clone, PartialEq)]
