@@ -237,10 +237,13 @@ async fn scheduled_tiering_policy_runs_by_itself() {
     );
     // A paused job is skipped by the scheduler; resumed, it runs again.
     let runs = || async {
-        one(&c, "select total_runs from timescaledb_information.job_stats")
-            .await
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(-1)
+        one(
+            &c,
+            "select total_runs from timescaledb_information.job_stats",
+        )
+        .await
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(-1)
     };
     c.batch_execute("select alter_job(1000, scheduled => false)")
         .await
