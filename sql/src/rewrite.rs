@@ -1092,3 +1092,207 @@ mod catalog_syntax_tests {
         assert_eq!(parse_array_literal("{a,}"), None);
     }
 }
+
+/// Correlated scalar subqueries without aggregate, as catalog queries write them (psql's
+/// `\d t`: `(SELECT pg_get_expr(d.adbin, d.adrelid, true) FROM pg_attrdef d WHERE
+/// d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef)`): DataFusion refuses
+/// them ("Correlated scalar subquery must be aggregated"). The one value becomes
+/// `first_value(...)`, the same answer whenever the subquery yields at most one row (more
+/// is an error in PostgreSQL), and conditions on outer columns only (`a.atthasdef`),
+/// which DataFusion cannot decorrelate, move out: `CASE WHEN a.atthasdef THEN (SELECT
+/// ...) END`. A subquery counts as correlated when it names a qualifier (`a.` above) that
+/// none of its own FROM items defines; `is_aggregate` tells aggregate function names.
+pub fn correlated_subqueries(stmt: &mut ast::Statement, is_aggregate: &dyn Fn(&str) -> bool) {
+    let _ = stmt.visit(&mut AggregateScalarSubqueries(is_aggregate));
+}
+
+/// Qualifiers (aliases, else table names) the FROM items of `sel` define.
+fn from_qualifiers(sel: &ast::Select) -> Vec<String> {
+    let mut out = vec![];
+    let mut add = |tf: &ast::TableFactor| match tf {
+        ast::TableFactor::Table { name, alias, .. } => match alias {
+            Some(a) => out.push(crate::ddl::ident_name(&a.name)),
+            None => {
+                if let Some(i) = name.0.last().and_then(|p| p.as_ident()) {
+                    out.push(crate::ddl::ident_name(i))
+                }
+            }
+        },
+        ast::TableFactor::Derived { alias: Some(a), .. }
+        | ast::TableFactor::Function { alias: Some(a), .. }
+        | ast::TableFactor::UNNEST { alias: Some(a), .. } => {
+            out.push(crate::ddl::ident_name(&a.name))
+        }
+        _ => {}
+    };
+    for t in &sel.from {
+        add(&t.relation);
+        for j in &t.joins {
+            add(&j.relation);
+        }
+    }
+    out
+}
+
+/// Qualifiers of the compound identifiers in `e` (`a` of `a.attrelid`), and whether it has
+/// unqualified column references too.
+fn qualifiers_in(e: &Expr) -> (Vec<String>, bool) {
+    struct Q(Vec<String>, bool);
+    impl ast::Visitor for Q {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::CompoundIdentifier(p) if p.len() >= 2 => {
+                    self.0.push(crate::ddl::ident_name(&p[p.len() - 2]))
+                }
+                Expr::Identifier(_) => self.1 = true,
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut q = Q(vec![], false);
+    let _ = ast::Visit::visit(e, &mut q);
+    (q.0, q.1)
+}
+
+fn split_and(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            split_and(*left, out);
+            split_and(*right, out);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                *inner,
+                Expr::BinaryOp {
+                    op: ast::BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            split_and(*inner, out)
+        }
+        other => out.push(other),
+    }
+}
+
+fn join_and(mut v: Vec<Expr>) -> Option<Expr> {
+    let first = if v.is_empty() {
+        return None;
+    } else {
+        v.remove(0)
+    };
+    Some(v.into_iter().fold(first, |acc, x| Expr::BinaryOp {
+        left: Box::new(acc),
+        op: ast::BinaryOperator::And,
+        right: Box::new(x),
+    }))
+}
+
+struct AggregateScalarSubqueries<'a>(&'a dyn Fn(&str) -> bool);
+
+impl VisitorMut for AggregateScalarSubqueries<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let Expr::Subquery(q) = e else {
+            return ControlFlow::Continue(());
+        };
+        if q.with.is_some() || q.limit_clause.is_some() || q.order_by.is_some() {
+            return ControlFlow::Continue(());
+        }
+        let ast::SetExpr::Select(sel) = q.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let grouped = match &sel.group_by {
+            ast::GroupByExpr::Expressions(g, _) => !g.is_empty(),
+            ast::GroupByExpr::All(_) => true,
+        };
+        if grouped || sel.having.is_some() || sel.projection.len() != 1 || sel.from.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let (expr, alias) = match &sel.projection[0] {
+            ast::SelectItem::UnnamedExpr(x) => (x.clone(), None),
+            ast::SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
+            _ => return ControlFlow::Continue(()),
+        };
+        struct HasAgg<'b>(&'b dyn Fn(&str) -> bool);
+        impl ast::Visitor for HasAgg<'_> {
+            type Break = ();
+            fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+                if let Expr::Function(f) = e
+                    && f.over.is_none()
+                    && f.name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| (self.0)(&i.value.to_lowercase()))
+                {
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            }
+            // A nested subquery counts too: on the safe side, it is left alone.
+            fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+                ControlFlow::Break(())
+            }
+        }
+        if ast::Visit::visit(&expr, &mut HasAgg(self.0)).is_break() {
+            return ControlFlow::Continue(());
+        }
+        let own = from_qualifiers(sel);
+        let Some(selection) = sel.selection.take() else {
+            return ControlFlow::Continue(());
+        };
+        let mut conjuncts = vec![];
+        split_and(selection.clone(), &mut conjuncts);
+        let mut inner = vec![];
+        let mut outer = vec![];
+        let mut correlated = false;
+        for c in conjuncts {
+            let (quals, unqualified) = qualifiers_in(&c);
+            let foreign = quals.iter().filter(|q| !own.contains(q)).count();
+            if foreign > 0 {
+                correlated = true;
+            }
+            let nested = ast::Visit::visit(&c, &mut HasAgg(&|_| false)).is_break();
+            if !quals.is_empty() && foreign == quals.len() && !unqualified && !nested {
+                outer.push(c);
+            } else {
+                inner.push(c);
+            }
+        }
+        if !correlated {
+            sel.selection = Some(selection);
+            return ControlFlow::Continue(());
+        }
+        sel.selection = join_and(inner);
+        let wrapped = function_call("first_value", vec![expr]);
+        sel.projection[0] = match alias {
+            Some(alias) => ast::SelectItem::ExprWithAlias {
+                expr: wrapped,
+                alias,
+            },
+            None => ast::SelectItem::UnnamedExpr(wrapped),
+        };
+        if let Some(cond) = join_and(outer) {
+            let sub = e.clone();
+            *e = Expr::Case {
+                case_token: ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![ast::CaseWhen {
+                    condition: cond,
+                    result: sub,
+                }],
+                else_result: None,
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}

@@ -748,6 +748,11 @@ impl Session {
             crate::rewrite::qualify_pg_catalog(&mut s, &pg.table_names());
         }
         crate::rewrite::rewrite(&mut s);
+        {
+            let state = self.ctx.state();
+            let is_aggregate = |name: &str| state.aggregate_functions().contains_key(name);
+            crate::rewrite::correlated_subqueries(&mut s, &is_aggregate);
+        }
         let plan = match self
             .ctx
             .state()
