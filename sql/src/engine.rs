@@ -184,7 +184,7 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);
         ctx.add_optimizer_rule(Arc::new(crate::cagg::RollupRule));
-        crate::pg_functions::register(&ctx, shared);
+        crate::pg_functions::register(&ctx, Arc::clone(&shared));
         ctx.register_udf(crate::extract::pg_extract_udf(settings.tz));
         ctx.add_analyzer_rule(Arc::new(crate::pg_semantics::PgSemantics::new()));
         ctx.register_udf(crate::pg_semantics::IntervalScale::udf(false));
@@ -196,6 +196,7 @@ impl Engine {
         ) {
             tracing::warn!(error = %e, "pg_catalog emulation unavailable");
         }
+        crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
         crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
         crate::sizes::register(&ctx, &self.storage);
         ctx.register_udf(crate::pg_format::format_udf());

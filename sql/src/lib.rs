@@ -32,6 +32,7 @@ pub mod pg_format;
 pub mod pg_functions;
 pub mod pg_semantics;
 pub mod pg_types;
+pub mod regcast;
 pub mod rewrite;
 pub mod session;
 pub mod settings;

@@ -33,6 +33,7 @@ fn figure_colname(e: &Expr) -> Option<String> {
             _ => pg_type_colname(data_type),
         },
         Expr::Nested(inner) => figure_colname(inner)?,
+        Expr::CompoundFieldAccess { root, .. } => figure_colname(root)?,
         Expr::Case { .. } => "case".into(),
         Expr::Exists { .. } => "exists".into(),
         Expr::Array(_) => "array".into(),
@@ -48,6 +49,11 @@ fn figure_colname(e: &Expr) -> Option<String> {
         Expr::Subquery(q) => subquery_name(q).unwrap_or_else(|| "?column?".into()),
         _ => "?column?".into(),
     })
+}
+
+/// [`figure_colname`] for other modules (None only for expressions it cannot name).
+pub fn figure_colname_of(e: &Expr) -> Option<String> {
+    figure_colname(e)
 }
 
 fn subquery_name(q: &ast::Query) -> Option<String> {
@@ -82,6 +88,12 @@ fn pg_type_colname(dt: &ast::DataType) -> String {
         D::JSON => "json".into(),
         D::JSONB => "jsonb".into(),
         D::Bytea => "bytea".into(),
+        D::Char(_) | D::Character(_) => "bpchar".into(),
+        D::Array(
+            ast::ArrayElemTypeDef::SquareBracket(e, _)
+            | ast::ArrayElemTypeDef::AngleBracket(e)
+            | ast::ArrayElemTypeDef::Parenthesis(e),
+        ) => pg_type_colname(e),
         D::Custom(n, _) => n.to_string().to_lowercase(),
         other => other.to_string().to_lowercase(),
     }
@@ -98,6 +110,16 @@ pub fn pg_names(query: &ast::Query) -> Option<Vec<Option<String>>> {
     for item in &sel.projection {
         match item {
             SelectItem::UnnamedExpr(e) => names.push(match e {
+                // Keywords that are function calls in PostgreSQL (see crate::rewrite).
+                Expr::Identifier(i)
+                    if i.quote_style.is_none()
+                        && matches!(
+                            i.value.to_lowercase().as_str(),
+                            "current_schema" | "current_role"
+                        ) =>
+                {
+                    Some(i.value.to_lowercase())
+                }
                 Expr::Identifier(_) | Expr::CompoundIdentifier(_) => None,
                 other => figure_colname(other),
             }),
@@ -110,6 +132,7 @@ pub fn pg_names(query: &ast::Query) -> Option<Vec<Option<String>>> {
 
 /// Renames the fields of `schema` with names from [`pg_names`].
 pub fn apply_names(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
+    let schema = &strip_dup_markers(schema);
     let Some(names) = names else {
         return Arc::clone(schema);
     };
@@ -122,6 +145,23 @@ pub fn apply_names(schema: &SchemaRef, names: Option<&[Option<String>]>) -> Sche
         .zip(names)
         .map(|(f, n)| match n {
             Some(n) => f.as_ref().clone().with_name(n),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Cuts the uniqueness suffix [`crate::rewrite::DUP_MARKER`] off output column names.
+fn strip_dup_markers(schema: &SchemaRef) -> SchemaRef {
+    let marker = crate::rewrite::DUP_MARKER;
+    if !schema.fields().iter().any(|f| f.name().contains(marker)) {
+        return Arc::clone(schema);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.name().split_once(marker) {
+            Some((name, _)) => f.as_ref().clone().with_name(name),
             None => f.as_ref().clone(),
         })
         .collect();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
@@ -35,30 +35,46 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
     ctx.register_udf(pg_typeof_udf());
     ctx.register_udf(crate::json_ops::json_get_udf(false));
     ctx.register_udf(crate::json_ops::json_get_udf(true));
+    // `current_setting(name [, missing_ok])`: an unknown name is 42704 unless missing_ok.
     let s = settings;
-    ctx.register_udf(create_udf(
+    ctx.register_udf(array_udf(
         "current_setting",
-        vec![DataType::Utf8],
+        datafusion::logical_expr::Signature::one_of(
+            vec![
+                datafusion::logical_expr::TypeSignature::Exact(vec![DataType::Utf8]),
+                datafusion::logical_expr::TypeSignature::Exact(vec![
+                    DataType::Utf8,
+                    DataType::Boolean,
+                ]),
+            ],
+            Volatility::Stable,
+        ),
         DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(move |args: &[ColumnarValue]| {
+        move |a, _| {
             let s = s.read();
-            let get = |name: Option<&str>| name.and_then(|n| s.get(n));
-            match &args[0] {
-                ColumnarValue::Scalar(ScalarValue::Utf8(n)) => {
-                    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(get(n.as_deref()))))
-                }
-                ColumnarValue::Array(a) => {
-                    let a = a.as_string::<i32>();
-                    let out: StringArray = a.iter().map(get).collect();
-                    Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
-                }
-                other => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(get(other
-                    .to_string()
-                    .as_str()
-                    .into())))),
+            let names = a[0].as_string::<i32>();
+            let missing_ok = a.get(1).map(|m| m.as_boolean());
+            let mut out = Vec::with_capacity(names.len());
+            for (i, n) in names.iter().enumerate() {
+                let v = match n {
+                    None => None,
+                    Some(n) => match s.get(n) {
+                        Some(v) => Some(v),
+                        None if missing_ok.is_some_and(|m| m.is_valid(i) && m.value(i)) => None,
+                        None => {
+                            return Err(datafusion::error::DataFusionError::External(Box::new(
+                                crate::error::Error::user(
+                                    crate::error::SqlState::UndefinedObject,
+                                    format!("unrecognized configuration parameter \"{n}\""),
+                                ),
+                            )));
+                        }
+                    },
+                };
+                out.push(v);
             }
-        }),
+            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+        },
     ));
 }
 
@@ -115,5 +131,636 @@ pub fn regtype_name(field: &arrow::datatypes::Field) -> String {
     match info.name.strip_prefix('_') {
         Some(elem) => format!("{}[]", base(elem)),
         None => base(info.name),
+    }
+}
+
+// ------------------------------------------------------------ catalog functions
+//
+// Registered after datafusion-pg-catalog's `setup_pg_catalog` (so these replace its
+// versions of the same name). The crate's versions are kept where they answer like
+// PostgreSQL; the ones below differ from it in ways clients notice:
+//
+// - the crate declares its oid arguments `Exact(Int32)`, which an integer literal
+//   (DataFusion types those Int64) cannot coerce to: `pg_get_userbyid(10)` failed to plan.
+//   Ours take Int64, which int4 oid columns widen to;
+// - `pg_get_userbyid` / `session_user` answered `postgres`, not the connected role;
+// - `current_schemas(true)` listed `information_schema`, and did not follow `search_path`;
+// - `pg_encoding_to_char(6)` answered `UTF-8` (PostgreSQL: `UTF8`);
+// - `quote_ident('Ab')` did not quote (PostgreSQL quotes anything not lower case);
+// - `pg_get_constraintdef` answered `''` for every oid (PostgreSQL: NULL for an unknown
+//   oid, and Strata has no constraints in `pg_constraint` of its own);
+// - `pg_get_indexdef`, `obj_description`, `col_description`, `shobj_description` and
+//   `set_config` were missing (`set_config` is a statement-level special case in
+//   `Session`, see there).
+
+/// Schemas that exist for `current_schemas` / `current_schema` (PostgreSQL leaves the
+/// search-path entries that name no schema out).
+const EXISTING_SCHEMAS: &[&str] = &[
+    "public",
+    "pg_catalog",
+    "information_schema",
+    crate::tsdb_info::INFO_SCHEMA,
+];
+
+/// The schemas of a `search_path` value that exist, in order (`"$user"` = the role name).
+pub fn search_path_schemas(settings: &Settings) -> Vec<String> {
+    settings
+        .search_path
+        .split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                inner.replace("\"\"", "\"")
+            } else {
+                s.to_lowercase()
+            }
+        })
+        .map(|s| {
+            if s == "$user" {
+                settings.user.clone()
+            } else {
+                s
+            }
+        })
+        .filter(|s| EXISTING_SCHEMAS.contains(&s.as_str()))
+        .collect()
+}
+
+/// PostgreSQL's name of an encoding number (`pg_encoding_to_char`), from its `pg_wchar.h`.
+fn encoding_name(n: i64) -> &'static str {
+    const NAMES: &[&str] = &[
+        "SQL_ASCII",
+        "EUC_JP",
+        "EUC_CN",
+        "EUC_KR",
+        "EUC_TW",
+        "EUC_JIS_2004",
+        "UTF8",
+        "MULE_INTERNAL",
+        "LATIN1",
+        "LATIN2",
+        "LATIN3",
+        "LATIN4",
+        "LATIN5",
+        "LATIN6",
+        "LATIN7",
+        "LATIN8",
+        "LATIN9",
+        "LATIN10",
+        "WIN1256",
+        "WIN1258",
+        "WIN866",
+        "WIN874",
+        "KOI8R",
+        "WIN1251",
+        "WIN1252",
+        "ISO_8859_5",
+        "ISO_8859_6",
+        "ISO_8859_7",
+        "ISO_8859_8",
+        "WIN1250",
+        "WIN1253",
+        "WIN1254",
+        "WIN1255",
+        "WIN1257",
+        "KOI8U",
+        "SJIS",
+        "BIG5",
+        "GBK",
+        "UHC",
+        "GB18030",
+        "JOHAB",
+        "SHIFT_JIS_2004",
+    ];
+    usize::try_from(n)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("")
+}
+
+/// PostgreSQL's keywords that `quote_ident` quotes (every category but unreserved).
+fn is_quoted_keyword(w: &str) -> bool {
+    const KW: &[&str] = &[
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "authorization",
+        "between",
+        "bigint",
+        "binary",
+        "bit",
+        "boolean",
+        "both",
+        "case",
+        "cast",
+        "char",
+        "character",
+        "check",
+        "coalesce",
+        "collate",
+        "collation",
+        "column",
+        "concurrently",
+        "constraint",
+        "create",
+        "cross",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_schema",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "dec",
+        "decimal",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "exists",
+        "extract",
+        "false",
+        "fetch",
+        "float",
+        "for",
+        "foreign",
+        "freeze",
+        "from",
+        "full",
+        "grant",
+        "greatest",
+        "group",
+        "grouping",
+        "having",
+        "ilike",
+        "in",
+        "initially",
+        "inner",
+        "inout",
+        "int",
+        "integer",
+        "intersect",
+        "interval",
+        "into",
+        "is",
+        "isnull",
+        "join",
+        "json_array",
+        "json_arrayagg",
+        "json_object",
+        "json_objectagg",
+        "lateral",
+        "leading",
+        "least",
+        "left",
+        "like",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "national",
+        "natural",
+        "nchar",
+        "none",
+        "normalize",
+        "not",
+        "notnull",
+        "null",
+        "nullif",
+        "numeric",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "out",
+        "outer",
+        "overlaps",
+        "overlay",
+        "placing",
+        "position",
+        "precision",
+        "primary",
+        "real",
+        "references",
+        "returning",
+        "right",
+        "row",
+        "select",
+        "session_user",
+        "setof",
+        "similar",
+        "smallint",
+        "some",
+        "substring",
+        "symmetric",
+        "system_user",
+        "table",
+        "tablesample",
+        "then",
+        "time",
+        "timestamp",
+        "to",
+        "trailing",
+        "treat",
+        "trim",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "values",
+        "varchar",
+        "variadic",
+        "verbose",
+        "when",
+        "where",
+        "window",
+        "with",
+        "xmlattributes",
+        "xmlconcat",
+        "xmlelement",
+        "xmlexists",
+        "xmlforest",
+        "xmlnamespaces",
+        "xmlparse",
+        "xmlpi",
+        "xmlroot",
+        "xmlserialize",
+        "xmltable",
+    ];
+    KW.contains(&w)
+}
+
+/// PostgreSQL's `quote_ident`: quoted unless it is lower-case letters, digits and `_`
+/// (not starting with a digit) and not a keyword that needs quoting.
+pub fn quote_ident(s: &str) -> String {
+    let safe = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !is_quoted_keyword(s);
+    if safe {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+/// Whether row `i` of `a` is NULL (also for a `NullArray`, which has no null buffer).
+fn null_at(a: &ArrayRef, i: usize) -> bool {
+    a.logical_nulls().is_some_and(|n| n.is_null(i))
+}
+
+/// A scalar UDF from a closure over the argument arrays (all expanded to the batch length).
+fn array_udf(
+    name: &str,
+    sig: datafusion::logical_expr::Signature,
+    ret: DataType,
+    f: impl Fn(&[ArrayRef], usize) -> datafusion::common::Result<ArrayRef> + Send + Sync + 'static,
+) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDFImpl, Signature};
+    type Body = dyn Fn(&[ArrayRef], usize) -> datafusion::common::Result<ArrayRef> + Send + Sync;
+    struct F {
+        name: String,
+        sig: Signature,
+        ret: DataType,
+        f: Arc<Body>,
+    }
+    impl std::fmt::Debug for F {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.name)
+        }
+    }
+    impl PartialEq for F {
+        fn eq(&self, o: &Self) -> bool {
+            self.name == o.name && Arc::ptr_eq(&self.f, &o.f)
+        }
+    }
+    impl Eq for F {}
+    impl std::hash::Hash for F {
+        fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+            self.name.hash(h)
+        }
+    }
+    impl ScalarUDFImpl for F {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn signature(&self) -> &Signature {
+            &self.sig
+        }
+        fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+            Ok(self.ret.clone())
+        }
+        fn invoke_with_args(
+            &self,
+            args: ScalarFunctionArgs,
+        ) -> datafusion::common::Result<ColumnarValue> {
+            let all_scalar = args
+                .args
+                .iter()
+                .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+            let n = if all_scalar { 1 } else { args.number_rows };
+            let arrays = args
+                .args
+                .iter()
+                .map(|a| a.to_array(n))
+                .collect::<datafusion::common::Result<Vec<_>>>()?;
+            let out = (self.f)(&arrays, n)?;
+            if all_scalar {
+                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+            } else {
+                Ok(ColumnarValue::Array(out))
+            }
+        }
+    }
+    datafusion::logical_expr::ScalarUDF::new_from_impl(F {
+        name: name.to_string(),
+        sig,
+        ret,
+        f: Arc::new(f),
+    })
+}
+
+/// Registers the catalog functions above (after `setup_pg_catalog`, replacing its ones).
+pub fn register_catalog_functions(
+    ctx: &SessionContext,
+    settings: Arc<parking_lot::RwLock<Settings>>,
+) {
+    use datafusion::arrow::array::{BooleanArray, Int64Array};
+    use datafusion::arrow::compute::cast;
+    use datafusion::logical_expr::{Signature, TypeSignature};
+    ctx.register_udf(unknown_function_udf());
+    let any_sig = |n: &[usize]| {
+        Signature::one_of(
+            n.iter().map(|k| TypeSignature::Any(*k)).collect(),
+            Volatility::Stable,
+        )
+    };
+    let int64 = |a: &ArrayRef| -> datafusion::common::Result<Int64Array> {
+        Ok(cast(a, &DataType::Int64)?.as_primitive().clone())
+    };
+
+    // The connected role, for current_user & co. and pg_get_userbyid.
+    for name in ["current_user", "session_user", "user", "current_role"] {
+        let s = Arc::clone(&settings);
+        ctx.register_udf(array_udf(
+            name,
+            Signature::exact(vec![], Volatility::Stable),
+            DataType::Utf8,
+            move |_, n| {
+                let u = s.read().user.clone();
+                Ok(Arc::new(StringArray::from(vec![u; n])) as ArrayRef)
+            },
+        ));
+    }
+    let s = Arc::clone(&settings);
+    ctx.register_udf(array_udf(
+        "pg_get_userbyid",
+        Signature::exact(vec![DataType::Int64], Volatility::Stable),
+        DataType::Utf8,
+        move |a, _| {
+            // One role: every owner oid in the emulated catalog is it.
+            let u = s.read().user.clone();
+            let ids = int64(&a[0])?;
+            let out: StringArray = ids.iter().map(|v| v.map(|_| u.clone())).collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
+    ctx.register_udf(array_udf(
+        "current_catalog",
+        Signature::exact(vec![], Volatility::Stable),
+        DataType::Utf8,
+        |_, n| Ok(Arc::new(StringArray::from(vec![crate::engine::DATABASE; n])) as ArrayRef),
+    ));
+    let s = Arc::clone(&settings);
+    ctx.register_udf(array_udf(
+        "current_schema",
+        Signature::exact(vec![], Volatility::Stable),
+        DataType::Utf8,
+        move |_, n| {
+            let first = search_path_schemas(&s.read()).into_iter().next();
+            Ok(Arc::new(StringArray::from(vec![first; n])) as ArrayRef)
+        },
+    ));
+    let s = Arc::clone(&settings);
+    ctx.register_udf(array_udf(
+        "current_schemas",
+        Signature::exact(vec![DataType::Boolean], Volatility::Stable),
+        DataType::List(Arc::new(arrow::datatypes::Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        ))),
+        move |a, _| {
+            let path = search_path_schemas(&s.read());
+            let implicit = a[0].as_boolean();
+            let rows = implicit.iter().map(|b| {
+                b.map(|b| {
+                    let mut v = path.clone();
+                    if b && !v.iter().any(|x| x == "pg_catalog") {
+                        v.insert(0, "pg_catalog".into());
+                    }
+                    v.into_iter().map(Some).collect::<Vec<_>>()
+                })
+            });
+            let mut b = arrow::array::ListBuilder::new(arrow::array::StringBuilder::new());
+            for r in rows {
+                match r {
+                    Some(items) => {
+                        for i in items {
+                            b.values().append_option(i);
+                        }
+                        b.append(true);
+                    }
+                    None => b.append(false),
+                }
+            }
+            Ok(Arc::new(b.finish()) as ArrayRef)
+        },
+    ));
+    ctx.register_udf(array_udf(
+        "pg_encoding_to_char",
+        Signature::exact(vec![DataType::Int64], Volatility::Stable),
+        DataType::Utf8,
+        move |a, _| {
+            let out: StringArray = int64(&a[0])?.iter().map(|v| v.map(encoding_name)).collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
+    ctx.register_udf(array_udf(
+        "quote_ident",
+        Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        DataType::Utf8,
+        |a, _| {
+            let out: StringArray = a[0]
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(quote_ident))
+                .collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
+    ctx.register_udf(array_udf(
+        "pg_table_is_visible",
+        Signature::exact(vec![DataType::Int64], Volatility::Stable),
+        DataType::Boolean,
+        move |a, _| {
+            // Every relation is in pg_catalog or public, both on the search path.
+            let out: BooleanArray = int64(&a[0])?.iter().map(|v| v.map(|_| true)).collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
+    // `pg_get_expr(adbin, relid)`: the crate's version answers '' even for NULL (it has
+    // no expression trees to decompile); PostgreSQL's is strict: NULL in, NULL out.
+    ctx.register_udf(array_udf(
+        "pg_get_expr",
+        any_sig(&[2, 3]),
+        DataType::Utf8,
+        |a, n| {
+            let out: StringArray = (0..n).map(|i| (!null_at(&a[0], i)).then_some("")).collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
+    // No user-visible index, constraint or comment exists in Strata's catalog: NULL, as
+    // PostgreSQL answers for an oid it does not know.
+    for (name, arities) in [
+        ("pg_get_indexdef", &[1usize, 3][..]),
+        ("pg_get_constraintdef", &[1, 2][..]),
+        ("obj_description", &[1, 2][..]),
+        ("col_description", &[2][..]),
+        ("shobj_description", &[2][..]),
+    ] {
+        ctx.register_udf(array_udf(name, any_sig(arities), DataType::Utf8, |_, n| {
+            Ok(arrow::array::new_null_array(&DataType::Utf8, n))
+        }));
+    }
+    // One role with every privilege (the crate's take text only; oids are common too).
+    for name in [
+        "has_table_privilege",
+        "has_schema_privilege",
+        "has_database_privilege",
+        "has_any_column_privilege",
+        "has_column_privilege",
+        "has_function_privilege",
+        "has_sequence_privilege",
+    ] {
+        let arities: &[usize] = if name == "has_column_privilege" {
+            &[3, 4]
+        } else {
+            &[2, 3]
+        };
+        ctx.register_udf(array_udf(
+            name,
+            any_sig(arities),
+            DataType::Boolean,
+            |a, n| {
+                let out: BooleanArray = (0..n)
+                    .map(|i| (!a.iter().any(|c| null_at(c, i))).then_some(true))
+                    .collect();
+                Ok(Arc::new(out) as ArrayRef)
+            },
+        ));
+    }
+}
+
+/// Stands for a call of a function that does not exist (see
+/// `crate::rewrite::after_plan_error`): planning it fails with PostgreSQL's message,
+/// `function f(integer, unknown) does not exist`, naming the argument types as
+/// PostgreSQL would type them (an integer literal that fits is `integer`, a string
+/// literal `unknown`).
+pub fn unknown_function_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature};
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Unknown {
+        sig: Signature,
+    }
+    impl ScalarUDFImpl for Unknown {
+        fn name(&self) -> &str {
+            crate::rewrite::UNKNOWN_FN
+        }
+        fn signature(&self) -> &Signature {
+            &self.sig
+        }
+        fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+            datafusion::common::plan_err!("function does not exist")
+        }
+        fn return_field_from_args(
+            &self,
+            args: ReturnFieldArgs<'_>,
+        ) -> datafusion::common::Result<arrow::datatypes::FieldRef> {
+            let name = match args.scalar_arguments.first() {
+                Some(Some(ScalarValue::Utf8(Some(n)))) => n.clone(),
+                _ => "?".to_string(),
+            };
+            let types: Vec<String> = args
+                .arg_fields
+                .iter()
+                .zip(args.scalar_arguments.iter())
+                .skip(1)
+                .map(|(f, lit)| match lit {
+                    Some(ScalarValue::Int64(Some(v))) if i32::try_from(*v).is_ok() => {
+                        "integer".to_string()
+                    }
+                    Some(ScalarValue::Utf8(_)) | Some(ScalarValue::Null) => "unknown".to_string(),
+                    _ if f.data_type() == &DataType::Null => "unknown".to_string(),
+                    _ => regtype_name(f.as_ref()),
+                })
+                .collect();
+            datafusion::common::plan_err!("function {name}({}) does not exist", types.join(", "))
+        }
+        fn invoke_with_args(
+            &self,
+            _: ScalarFunctionArgs,
+        ) -> datafusion::common::Result<ColumnarValue> {
+            datafusion::common::plan_err!("function does not exist")
+        }
+    }
+    datafusion::logical_expr::ScalarUDF::new_from_impl(Unknown {
+        sig: Signature::variadic_any(Volatility::Volatile),
+    })
+}
+
+#[cfg(test)]
+mod catalog_tests {
+    use super::*;
+
+    #[test]
+    fn quote_ident_like_postgres() {
+        assert_eq!(quote_ident("ab_1"), "ab_1");
+        assert_eq!(quote_ident("Ab"), "\"Ab\"");
+        assert_eq!(quote_ident("a b"), "\"a b\"");
+        assert_eq!(quote_ident("1a"), "\"1a\"");
+        assert_eq!(quote_ident("select"), "\"select\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident(""), "\"\"");
+    }
+
+    #[test]
+    fn encodings_and_search_path() {
+        assert_eq!(encoding_name(6), "UTF8");
+        assert_eq!(encoding_name(0), "SQL_ASCII");
+        assert_eq!(encoding_name(-1), "");
+        let mut s = Settings::default();
+        assert_eq!(search_path_schemas(&s), vec!["public".to_string()]);
+        s.search_path = "pg_catalog, \"public\", nosuch".into();
+        assert_eq!(
+            search_path_schemas(&s),
+            vec!["pg_catalog".to_string(), "public".to_string()]
+        );
     }
 }

@@ -577,6 +577,8 @@ fn int4_literal(e: &mut Expr) {
 
 /// Applies every rewrite to a statement that DataFusion will plan.
 pub fn rewrite(stmt: &mut ast::Statement) {
+    let _ = stmt.visit(&mut CatalogSyntax);
+    select_list(stmt);
     alias_scalar_subqueries(stmt);
     let _ = stmt.visit(&mut DefaultCollation);
     let _ = stmt.visit(&mut NamedTimeBucketArgs);
@@ -624,6 +626,672 @@ impl VisitorMut for SetFunctionColumnNames {
                     }
                 }
             }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+// ------------------------------------------------------------ catalog-query syntax
+
+/// Marker between a column's PostgreSQL name and a suffix that makes it unique for
+/// DataFusion (which refuses two output columns with the same name, PostgreSQL does not:
+/// `SELECT n.oid, n.*`). [`crate::names::apply_names`] cuts it off again.
+pub const DUP_MARKER: &str = "\u{1}strata_dup_";
+
+fn function_call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(ast::Function {
+        name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// Parses a one-dimensional PostgreSQL array literal (`{a,"b c",NULL}`) into its elements
+/// (None = NULL). None for anything else (nested arrays, bad syntax).
+pub fn parse_array_literal(s: &str) -> Option<Vec<Option<String>>> {
+    let inner = s.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut out = vec![];
+    if inner.trim().is_empty() {
+        return Some(out);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let mut quoted = false;
+        if chars.peek() == Some(&'"') {
+            quoted = true;
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => item.push(chars.next()?),
+                    c => item.push(c),
+                }
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if c == '{' || c == '}' || c == '"' {
+                    return None;
+                }
+                if c == '\\' {
+                    chars.next();
+                    item.push(chars.next()?);
+                    continue;
+                }
+                item.push(c);
+                chars.next();
+            }
+            item = item.trim_end().to_string();
+            if item.is_empty() {
+                return None;
+            }
+        }
+        if !quoted && item.eq_ignore_ascii_case("null") {
+            out.push(None);
+        } else {
+            out.push(Some(item));
+        }
+        match chars.next() {
+            None => return Some(out),
+            Some(',') => continue,
+            Some(_) => return None,
+        }
+    }
+}
+
+/// `ARRAY[...]` of a literal's elements, each cast to `elem` when given.
+fn array_of(items: Vec<Option<String>>, elem: Option<&ast::DataType>) -> Expr {
+    let elems = items
+        .into_iter()
+        .map(|i| {
+            let v = match i {
+                Some(s) => Expr::value(Value::SingleQuotedString(s)),
+                None => Expr::value(Value::Null),
+            };
+            match elem {
+                Some(t) => Expr::Cast {
+                    kind: ast::CastKind::DoubleColon,
+                    expr: Box::new(v),
+                    data_type: t.clone(),
+                    array: false,
+                    format: None,
+                },
+                None => v,
+            }
+        })
+        .collect();
+    Expr::Array(ast::Array {
+        elem: elems,
+        named: true,
+    })
+}
+
+/// Syntax of clients' catalog queries:
+///
+/// - `current_user`, `session_user`, `user`, `current_catalog` (sqlparser: a function
+///   without argument list, which DataFusion takes for a column), and `current_schema` /
+///   `current_role` (an identifier; in PostgreSQL these are keywords, so an unquoted
+///   `current_schema` is never a column): calls of the functions of the same name;
+/// - `'{r,p}'::char[]`: the array literal as `ARRAY['r'::char, 'p'::char]` (DataFusion
+///   would make a one-element array of the whole string);
+/// - `x = ANY('{r,p}')`: the untyped literal as an array of the elements (PostgreSQL
+///   gives it the type of `x`'s array, DataFusion cannot).
+struct CatalogSyntax;
+
+impl VisitorMut for CatalogSyntax {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        match e {
+            Expr::Function(f)
+                if matches!(f.args, ast::FunctionArguments::None)
+                    && f.name.0.len() == 1
+                    && f.name.0[0].as_ident().is_some_and(|i| {
+                        matches!(
+                            i.value.to_lowercase().as_str(),
+                            "current_user" | "session_user" | "user" | "current_catalog"
+                        )
+                    }) =>
+            {
+                f.args = ast::FunctionArguments::List(ast::FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: vec![],
+                    clauses: vec![],
+                });
+            }
+            Expr::Identifier(i)
+                if i.quote_style.is_none()
+                    && matches!(
+                        i.value.to_lowercase().as_str(),
+                        "current_schema" | "current_role"
+                    ) =>
+            {
+                *e = function_call(&i.value.to_lowercase(), vec![]);
+            }
+            Expr::Cast {
+                expr, data_type, ..
+            } => {
+                if let ast::DataType::Array(
+                    ast::ArrayElemTypeDef::SquareBracket(elem, _)
+                    | ast::ArrayElemTypeDef::AngleBracket(elem)
+                    | ast::ArrayElemTypeDef::Parenthesis(elem),
+                ) = data_type
+                    && let Some(items) = literal_text(expr).and_then(parse_array_literal)
+                    && !items.is_empty()
+                {
+                    *e = array_of(items, Some(elem));
+                }
+            }
+            Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } => {
+                if let Some(items) = literal_text(right).and_then(parse_array_literal)
+                    && !items.is_empty()
+                {
+                    **right = array_of(items, None);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The name a select-list item's column gets in PostgreSQL, for duplicate detection.
+fn item_name(item: &ast::SelectItem) -> Option<String> {
+    match item {
+        ast::SelectItem::ExprWithAlias { alias, .. } => Some(crate::ddl::ident_name(alias)),
+        ast::SelectItem::UnnamedExpr(e) => crate::names::figure_colname_of(e),
+        _ => None,
+    }
+}
+
+/// Select-list rewrites of the top-level query:
+///
+/// - duplicate output column names (`SELECT n.oid, n.*`, `SELECT 1 AS a, 2 AS a`): the
+///   colliding items get unique aliases `name<DUP_MARKER>k`, cut back to `name` in the
+///   output schema. With a wildcard every item is treated so (the wildcard's names are
+///   known only after planning), except aliases that ORDER BY names. Only the top-level
+///   select list: a derived table with duplicate names still fails in DataFusion;
+/// - `generate_series(...)` as a select-list item is a set-returning function in
+///   PostgreSQL (one row per value); DataFusion's scalar `generate_series` returns one
+///   array: it is unnested.
+fn select_list(stmt: &mut ast::Statement) {
+    let ast::Statement::Query(q) = stmt else {
+        return;
+    };
+    // Output names ORDER BY refers to: those aliases keep their name.
+    let ordered: Vec<String> = match q.order_by.as_ref().map(|o| &o.kind) {
+        Some(ast::OrderByKind::Expressions(es)) => es
+            .iter()
+            .filter_map(|e| match &e.expr {
+                Expr::Identifier(i) => Some(crate::ddl::ident_name(i)),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let ast::SetExpr::Select(sel) = q.body.as_mut() else {
+        return;
+    };
+    for item in sel.projection.iter_mut() {
+        if let ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } =
+            item
+            && let Expr::Function(f) = e
+            && f.name.0.len() == 1
+            && f.name.0[0]
+                .as_ident()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series"))
+        {
+            let inner = e.clone();
+            *e = function_call("unnest", vec![inner]);
+            if let ast::SelectItem::UnnamedExpr(x) = item {
+                *item = ast::SelectItem::ExprWithAlias {
+                    expr: x.clone(),
+                    alias: ast::Ident::with_quote('"', "generate_series"),
+                };
+            }
+        }
+    }
+    let wildcard = sel.projection.iter().any(|i| {
+        matches!(
+            i,
+            ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)
+        )
+    });
+    let names: Vec<Option<String>> = sel.projection.iter().map(item_name).collect();
+    for (k, item) in sel.projection.iter_mut().enumerate() {
+        let Some(name) = &names[k] else {
+            continue;
+        };
+        let dup = names.iter().filter(|n| n.as_ref() == Some(name)).count() > 1;
+        let alias = ast::Ident::with_quote('"', format!("{name}{DUP_MARKER}{k}"));
+        match item {
+            ast::SelectItem::UnnamedExpr(e) if dup || wildcard => {
+                *item = ast::SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias,
+                };
+            }
+            ast::SelectItem::ExprWithAlias { alias: a, .. }
+                if (dup || wildcard) && !ordered.contains(name) =>
+            {
+                *a = alias
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Unqualified `pg_*` relations that name a `pg_catalog` table (`FROM pg_class`): in
+/// PostgreSQL `pg_catalog` is always searched first; DataFusion searches `public` only.
+/// `catalog_tables` are the table names of the `pg_catalog` schema. Names of the
+/// statement's CTEs are left alone.
+pub fn qualify_pg_catalog(stmt: &mut ast::Statement, catalog_tables: &[String]) {
+    struct Ctes(Vec<String>);
+    impl ast::Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &ast::Query) -> ControlFlow<()> {
+            if let Some(w) = &q.with {
+                for c in &w.cte_tables {
+                    self.0.push(c.alias.name.value.to_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Qualify<'a> {
+        tables: &'a [String],
+        ctes: Vec<String>,
+    }
+    impl VisitorMut for Qualify<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, tf: &mut ast::TableFactor) -> ControlFlow<()> {
+            if let ast::TableFactor::Table {
+                name, args: None, ..
+            } = tf
+                && name.0.len() == 1
+                && let Some(i) = name.0[0].as_ident()
+            {
+                let n = crate::ddl::ident_name(i);
+                if n.starts_with("pg_")
+                    && !self.ctes.contains(&n)
+                    && self.tables.iter().any(|t| *t == n)
+                {
+                    name.0.insert(
+                        0,
+                        ast::ObjectNamePart::Identifier(ast::Ident::new("pg_catalog")),
+                    );
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut ctes = Ctes(vec![]);
+    let _ = ast::Visit::visit(&*stmt, &mut ctes);
+    let _ = stmt.visit(&mut Qualify {
+        tables: catalog_tables,
+        ctes: ctes.0,
+    });
+}
+
+/// Whether the statement names an unqualified `pg_*` relation (then
+/// [`qualify_pg_catalog`] is worth its catalog lookup).
+pub fn mentions_pg_relation(stmt: &ast::Statement) -> bool {
+    struct Find(bool);
+    impl ast::Visitor for Find {
+        type Break = ();
+        fn pre_visit_relation(&mut self, r: &ast::ObjectName) -> ControlFlow<()> {
+            if r.0.len() == 1
+                && r.0[0]
+                    .as_ident()
+                    .is_some_and(|i| i.value.to_lowercase().starts_with("pg_"))
+            {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = Find(false);
+    let _ = ast::Visit::visit(stmt, &mut f);
+    f.0
+}
+
+/// Name of the function that reports an unknown function with PostgreSQL's message (it
+/// sees the argument types when planned; see `pg_functions::unknown_function_udf`).
+pub const UNKNOWN_FN: &str = "__strata_unknown_function";
+
+/// What to plan instead of a statement DataFusion refused with `error`, if anything:
+///
+/// - an unknown function `f`: every call of `f` becomes `__strata_unknown_function('f',
+///   args...)`, whose planning fails with PostgreSQL's `function f(integer, unknown) does
+///   not exist` (DataFusion says `Invalid function 'f'. Did you mean 'g'?`);
+/// - the `xmin` system column (clients read it for optimistic locking), which Strata's
+///   tables do not have: the constant 2 (PostgreSQL's FrozenTransactionId: a row visible
+///   to every transaction).
+pub fn after_plan_error(stmt: &ast::Statement, error: &str) -> Option<ast::Statement> {
+    if let Some(rest) = error.split("Invalid function '").nth(1) {
+        let name = rest.split('\'').next()?.to_lowercase();
+        struct Unknown(String);
+        impl VisitorMut for Unknown {
+            type Break = ();
+            fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+                if let Expr::Function(f) = e
+                    && f.name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| i.value.to_lowercase() == self.0)
+                {
+                    let mut args = vec![Expr::value(Value::SingleQuotedString(self.0.clone()))];
+                    if let ast::FunctionArguments::List(l) = &f.args {
+                        for a in &l.args {
+                            if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                                args.push(x.clone());
+                            }
+                        }
+                    }
+                    *e = function_call(UNKNOWN_FN, args);
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut s = stmt.clone();
+        let _ = s.visit(&mut Unknown(name));
+        return Some(s);
+    }
+    let lower = error.to_lowercase();
+    if lower.contains("xmin") {
+        let is_xmin = |e: &Expr| match e {
+            Expr::Identifier(i) => i.value.eq_ignore_ascii_case("xmin"),
+            Expr::CompoundIdentifier(p) => p
+                .last()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("xmin")),
+            _ => false,
+        };
+        let frozen = || Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(Expr::value(Value::Number("2".into(), false))),
+            data_type: ast::DataType::BigInt(None),
+            array: false,
+            format: None,
+        };
+        let mut s = stmt.clone();
+        if let ast::Statement::Query(q) = &mut s
+            && let ast::SetExpr::Select(sel) = q.body.as_mut()
+        {
+            for item in sel.projection.iter_mut() {
+                if let ast::SelectItem::UnnamedExpr(e) = item
+                    && is_xmin(e)
+                {
+                    *item = ast::SelectItem::ExprWithAlias {
+                        expr: frozen(),
+                        alias: ast::Ident::with_quote('"', "xmin"),
+                    };
+                }
+            }
+        }
+        struct Xmin<F: Fn() -> Expr>(F);
+        impl<F: Fn() -> Expr> VisitorMut for Xmin<F> {
+            type Break = ();
+            fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+                let hit = match e {
+                    Expr::Identifier(i) => i.value.eq_ignore_ascii_case("xmin"),
+                    Expr::CompoundIdentifier(p) => p
+                        .last()
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("xmin")),
+                    _ => false,
+                };
+                if hit {
+                    *e = (self.0)();
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let _ = s.visit(&mut Xmin(frozen));
+        return Some(s);
+    }
+    None
+}
+
+#[cfg(test)]
+mod catalog_syntax_tests {
+    use super::*;
+
+    #[test]
+    fn array_literals() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(parse_array_literal("{r,p}"), Some(vec![s("r"), s("p")]));
+        assert_eq!(
+            parse_array_literal("{ a , \"b c\",NULL,\"NULL\",x\\,y}"),
+            Some(vec![s("a"), s("b c"), None, s("NULL"), s("x,y")])
+        );
+        assert_eq!(parse_array_literal("{}"), Some(vec![]));
+        assert_eq!(parse_array_literal("{{1,2},{3,4}}"), None);
+        assert_eq!(parse_array_literal("r,p"), None);
+        assert_eq!(parse_array_literal("{a,}"), None);
+    }
+}
+
+/// Correlated scalar subqueries without aggregate, as catalog queries write them (psql's
+/// `\d t`: `(SELECT pg_get_expr(d.adbin, d.adrelid, true) FROM pg_attrdef d WHERE
+/// d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef)`): DataFusion refuses
+/// them ("Correlated scalar subquery must be aggregated"). The one value becomes
+/// `first_value(...)`, the same answer whenever the subquery yields at most one row (more
+/// is an error in PostgreSQL), and conditions on outer columns only (`a.atthasdef`),
+/// which DataFusion cannot decorrelate, move out: `CASE WHEN a.atthasdef THEN (SELECT
+/// ...) END`. A subquery counts as correlated when it names a qualifier (`a.` above) that
+/// none of its own FROM items defines; `is_aggregate` tells aggregate function names.
+pub fn correlated_subqueries(stmt: &mut ast::Statement, is_aggregate: &dyn Fn(&str) -> bool) {
+    let _ = stmt.visit(&mut AggregateScalarSubqueries(is_aggregate));
+}
+
+/// Qualifiers (aliases, else table names) the FROM items of `sel` define.
+fn from_qualifiers(sel: &ast::Select) -> Vec<String> {
+    let mut out = vec![];
+    let mut add = |tf: &ast::TableFactor| match tf {
+        ast::TableFactor::Table { name, alias, .. } => match alias {
+            Some(a) => out.push(crate::ddl::ident_name(&a.name)),
+            None => {
+                if let Some(i) = name.0.last().and_then(|p| p.as_ident()) {
+                    out.push(crate::ddl::ident_name(i))
+                }
+            }
+        },
+        ast::TableFactor::Derived { alias: Some(a), .. }
+        | ast::TableFactor::Function { alias: Some(a), .. }
+        | ast::TableFactor::UNNEST { alias: Some(a), .. } => {
+            out.push(crate::ddl::ident_name(&a.name))
+        }
+        _ => {}
+    };
+    for t in &sel.from {
+        add(&t.relation);
+        for j in &t.joins {
+            add(&j.relation);
+        }
+    }
+    out
+}
+
+/// Qualifiers of the compound identifiers in `e` (`a` of `a.attrelid`), and whether it has
+/// unqualified column references too.
+fn qualifiers_in(e: &Expr) -> (Vec<String>, bool) {
+    struct Q(Vec<String>, bool);
+    impl ast::Visitor for Q {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::CompoundIdentifier(p) if p.len() >= 2 => {
+                    self.0.push(crate::ddl::ident_name(&p[p.len() - 2]))
+                }
+                Expr::Identifier(_) => self.1 = true,
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut q = Q(vec![], false);
+    let _ = ast::Visit::visit(e, &mut q);
+    (q.0, q.1)
+}
+
+fn split_and(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            split_and(*left, out);
+            split_and(*right, out);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                *inner,
+                Expr::BinaryOp {
+                    op: ast::BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            split_and(*inner, out)
+        }
+        other => out.push(other),
+    }
+}
+
+fn join_and(mut v: Vec<Expr>) -> Option<Expr> {
+    let first = if v.is_empty() {
+        return None;
+    } else {
+        v.remove(0)
+    };
+    Some(v.into_iter().fold(first, |acc, x| Expr::BinaryOp {
+        left: Box::new(acc),
+        op: ast::BinaryOperator::And,
+        right: Box::new(x),
+    }))
+}
+
+struct AggregateScalarSubqueries<'a>(&'a dyn Fn(&str) -> bool);
+
+impl VisitorMut for AggregateScalarSubqueries<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let Expr::Subquery(q) = e else {
+            return ControlFlow::Continue(());
+        };
+        if q.with.is_some() || q.limit_clause.is_some() || q.order_by.is_some() {
+            return ControlFlow::Continue(());
+        }
+        let ast::SetExpr::Select(sel) = q.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let grouped = match &sel.group_by {
+            ast::GroupByExpr::Expressions(g, _) => !g.is_empty(),
+            ast::GroupByExpr::All(_) => true,
+        };
+        if grouped || sel.having.is_some() || sel.projection.len() != 1 || sel.from.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let (expr, alias) = match &sel.projection[0] {
+            ast::SelectItem::UnnamedExpr(x) => (x.clone(), None),
+            ast::SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
+            _ => return ControlFlow::Continue(()),
+        };
+        struct HasAgg<'b>(&'b dyn Fn(&str) -> bool);
+        impl ast::Visitor for HasAgg<'_> {
+            type Break = ();
+            fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+                if let Expr::Function(f) = e
+                    && f.over.is_none()
+                    && f.name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| (self.0)(&i.value.to_lowercase()))
+                {
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            }
+            // A nested subquery counts too: on the safe side, it is left alone.
+            fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+                ControlFlow::Break(())
+            }
+        }
+        if ast::Visit::visit(&expr, &mut HasAgg(self.0)).is_break() {
+            return ControlFlow::Continue(());
+        }
+        let own = from_qualifiers(sel);
+        let Some(selection) = sel.selection.take() else {
+            return ControlFlow::Continue(());
+        };
+        let mut conjuncts = vec![];
+        split_and(selection.clone(), &mut conjuncts);
+        let mut inner = vec![];
+        let mut outer = vec![];
+        let mut correlated = false;
+        for c in conjuncts {
+            let (quals, unqualified) = qualifiers_in(&c);
+            let foreign = quals.iter().filter(|q| !own.contains(q)).count();
+            if foreign > 0 {
+                correlated = true;
+            }
+            let nested = ast::Visit::visit(&c, &mut HasAgg(&|_| false)).is_break();
+            if !quals.is_empty() && foreign == quals.len() && !unqualified && !nested {
+                outer.push(c);
+            } else {
+                inner.push(c);
+            }
+        }
+        if !correlated {
+            sel.selection = Some(selection);
+            return ControlFlow::Continue(());
+        }
+        sel.selection = join_and(inner);
+        let wrapped = function_call("first_value", vec![expr]);
+        sel.projection[0] = match alias {
+            Some(alias) => ast::SelectItem::ExprWithAlias {
+                expr: wrapped,
+                alias,
+            },
+            None => ast::SelectItem::UnnamedExpr(wrapped),
+        };
+        if let Some(cond) = join_and(outer) {
+            let sub = e.clone();
+            *e = Expr::Case {
+                case_token: ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![ast::CaseWhen {
+                    condition: cond,
+                    result: sub,
+                }],
+                else_result: None,
+            };
         }
         ControlFlow::Continue(())
     }

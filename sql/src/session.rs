@@ -322,6 +322,9 @@ impl Session {
         let storage = Arc::clone(self.engine.storage());
         match s {
             Statement::Query(q) => {
+                if let Some(out) = self.set_config(q)? {
+                    return Ok(out);
+                }
                 if let Some(out) = self.special_select(q).await? {
                     return Ok(out);
                 }
@@ -735,12 +738,60 @@ impl Session {
 
     /// Plans a statement with DataFusion, refusing anything but queries.
     async fn plan(&self, mut s: Statement) -> Result<LogicalPlan> {
+        crate::regcast::resolve(&self.ctx, &self.settings, &mut s).await?;
+        if crate::rewrite::mentions_pg_relation(&s)
+            && let Some(pg) = self
+                .ctx
+                .catalog(crate::engine::DATABASE)
+                .and_then(|c| c.schema("pg_catalog"))
+        {
+            crate::rewrite::qualify_pg_catalog(&mut s, &pg.table_names());
+        }
         crate::rewrite::rewrite(&mut s);
-        let plan = self
+        {
+            let state = self.ctx.state();
+            let is_aggregate = |name: &str| state.aggregate_functions().contains_key(name);
+            crate::rewrite::correlated_subqueries(&mut s, &is_aggregate);
+        }
+        let plan = match self
             .ctx
             .state()
-            .statement_to_plan(DfStatement::Statement(Box::new(s)))
-            .await?;
+            .statement_to_plan(DfStatement::Statement(Box::new(s.clone())))
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                // A second attempt for what PostgreSQL answers differently (see
+                // crate::rewrite::after_plan_error); the first error stands otherwise.
+                let Some(retry) = crate::rewrite::after_plan_error(&s, &e.to_string()) else {
+                    return Err(e.into());
+                };
+                match self
+                    .ctx
+                    .state()
+                    .statement_to_plan(DfStatement::Statement(Box::new(retry)))
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e2) => {
+                        let msg = e2.to_string();
+                        if let Some(m) = msg
+                            .split("Error during planning: ")
+                            .last()
+                            .filter(|m| m.starts_with("function ") && m.ends_with("does not exist"))
+                        {
+                            return Err(Error::with_hint(
+                                SqlState::UndefinedFunction,
+                                m,
+                                "No function matches the given name and argument types. \
+                                 You might need to add explicit type casts.",
+                            ));
+                        }
+                        return Err(e2.into());
+                    }
+                }
+            }
+        };
         let plan = crate::pg_types::rewrite(plan)?;
         match &plan {
             LogicalPlan::Ddl(_)
@@ -1370,6 +1421,77 @@ impl Session {
     }
 
     /// `SELECT create_hypertable(...)` and other TimescaleDB management calls.
+    /// `SELECT set_config(name, value, is_local)` with constant arguments (how clients
+    /// and dump scripts call it): the same as `SET`, answering the new value. It changes
+    /// session state, which a DataFusion function cannot, so it is a statement here.
+    /// `is_local` outside a transaction block changes nothing (PostgreSQL: the setting
+    /// ends with the statement's own transaction); inside one it acts as `SET LOCAL`
+    /// does in Strata, for the session.
+    fn set_config(&mut self, q: &ast::Query) -> Result<Option<Output>> {
+        let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+            return Ok(None);
+        };
+        if !sel.from.is_empty() || sel.projection.len() != 1 {
+            return Ok(None);
+        }
+        let (f, alias) = match &sel.projection[0] {
+            ast::SelectItem::UnnamedExpr(ast::Expr::Function(f)) => (f, None),
+            ast::SelectItem::ExprWithAlias {
+                expr: ast::Expr::Function(f),
+                alias,
+            } => (f, Some(alias.value.clone())),
+            _ => return Ok(None),
+        };
+        let fname = f.name.to_string().to_lowercase();
+        if fname != "set_config" && fname != "pg_catalog.set_config" {
+            return Ok(None);
+        }
+        let ast::FunctionArguments::List(list) = &f.args else {
+            return Ok(None);
+        };
+        let lit = |a: &ast::FunctionArg| -> Option<String> {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(v))) => {
+                    match &v.value {
+                        ast::Value::SingleQuotedString(s) => Some(s.clone()),
+                        ast::Value::Boolean(b) => Some(b.to_string()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            }
+        };
+        let args: Vec<Option<String>> = list.args.iter().map(lit).collect();
+        let [Some(name), Some(value), Some(local)] = args.as_slice() else {
+            return Err(Error::user(
+                SqlState::FeatureNotSupported,
+                "set_config is supported with constant arguments only, as the whole select list",
+            ));
+        };
+        let local = matches!(local.to_lowercase().as_str(), "true" | "t" | "on" | "1");
+        let lname = name.to_lowercase();
+        let shown = if local && !self.in_transaction {
+            let mut probe = self.settings.clone();
+            probe.set(&lname, value)?;
+            probe.get(&lname).unwrap_or_else(|| value.clone())
+        } else {
+            let set = ast::Set::SingleAssignment {
+                scope: None,
+                hivevar: false,
+                variable: ast::ObjectName::from(vec![ast::Ident::new(lname.clone())]),
+                values: vec![ast::Expr::value(ast::Value::SingleQuotedString(
+                    value.clone(),
+                ))],
+            };
+            self.set(&set)?;
+            self.settings.get(&lname).unwrap_or_else(|| value.clone())
+        };
+        Ok(Some(single_text(
+            alias.unwrap_or_else(|| "set_config".into()),
+            shown,
+        )?))
+    }
+
     async fn special_select(&self, q: &ast::Query) -> Result<Option<Output>> {
         let ast::SetExpr::Select(sel) = q.body.as_ref() else {
             return Ok(None);
@@ -2295,7 +2417,7 @@ fn is_special_select(q: &ast::Query) -> bool {
         ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
         _ => return false,
     };
-    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval" | "add_continuous_aggregate_policy" | "remove_continuous_aggregate_policy" | "add_retention_policy" | "remove_retention_policy" | "add_tiering_policy" | "remove_tiering_policy" | "alter_job" | "drop_chunks" | "show_chunks"))
+    matches!(e, ast::Expr::Function(f) if matches!(f.name.to_string().to_lowercase().as_str(), "create_hypertable" | "set_chunk_time_interval" | "add_continuous_aggregate_policy" | "remove_continuous_aggregate_policy" | "add_retention_policy" | "remove_retention_policy" | "add_tiering_policy" | "remove_tiering_policy" | "alter_job" | "drop_chunks" | "show_chunks" | "set_config" | "pg_catalog.set_config"))
 }
 
 fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Vec<DataType> {

@@ -33,6 +33,8 @@ pub struct Settings {
     pub tz: TimeZoneSetting,
     pub datestyle: String,
     pub application_name: String,
+    /// The role the session logged in as (`current_user`, `"$user"` in `search_path`).
+    pub user: String,
     pub client_encoding: String,
     pub search_path: String,
     /// 0 = no timeout.
@@ -50,6 +52,7 @@ impl Default for Settings {
             tz: TimeZoneSetting::UTC,
             datestyle: "ISO, MDY".into(),
             application_name: String::new(),
+            user: "strata".into(),
             client_encoding: "UTF8".into(),
             search_path: "\"$user\", public".into(),
             statement_timeout_ms: 0,

@@ -166,6 +166,9 @@ impl StartupHandler for StrataStartup {
                 tracing::debug!(param = name, value = %v, error = %e, "ignoring start-up parameter");
             }
         }
+        if let Some(u) = md.get("user") {
+            session.settings.user = u.clone();
+        }
         if let Some(opts) = md.get("options") {
             for (k, v) in parse_options(opts) {
                 if let Err(e) = session.settings.set(&k, &v) {

@@ -1,0 +1,320 @@
+//! `'name'::regclass` (and `regtype`, `regnamespace`, `regproc`): PostgreSQL looks the
+//! name up when the literal is parsed and fails if there is no such object. DataFusion has
+//! no such types (datafusion-pg-catalog's type planner maps them to `int4`, so a literal
+//! name fails as an invalid integer). Before planning, every cast of a string literal to
+//! one of these types is replaced by the object's oid from the emulated `pg_catalog`
+//! (the same oids its tables report), or the statement fails with PostgreSQL's error:
+//! 42P01 `relation "x" does not exist`, 42704 `type "x" does not exist`, 3F000
+//! `schema "x" does not exist`, 42883 `function "x" does not exist`.
+//!
+//! The value is the oid as an integer: `c.oid = 't'::regclass`, `'t'::regclass::oid` and
+//! `format_type('int4'::regtype, NULL)` answer as in PostgreSQL, but a bare
+//! `SELECT 't'::regclass` shows the number, where PostgreSQL shows the name.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use datafusion::common::ScalarValue;
+use datafusion::prelude::SessionContext;
+use sqlparser::ast::{self, Expr, Value, Visit, VisitMut, Visitor, VisitorMut};
+
+use crate::error::{Error, Result, SqlState};
+use crate::session::Settings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Class,
+    Type,
+    Namespace,
+    Proc,
+}
+
+fn kind_of(dt: &ast::DataType) -> Option<Kind> {
+    let s = dt.to_string().to_lowercase();
+    let s = s.strip_prefix("pg_catalog.").unwrap_or(&s);
+    Some(match s {
+        "regclass" => Kind::Class,
+        "regtype" => Kind::Type,
+        "regnamespace" => Kind::Namespace,
+        "regproc" | "regprocedure" => Kind::Proc,
+        _ => return None,
+    })
+}
+
+fn literal(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Splits a possibly qualified, possibly quoted name (`public."My T"`) into its parts,
+/// folding unquoted parts to lower case as PostgreSQL does.
+fn name_parts(s: &str) -> Option<Vec<String>> {
+    let mut parts = vec![];
+    let mut chars = s.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                part.extend(c.to_lowercase());
+                chars.next();
+            }
+            part = part.trim().to_string();
+        }
+        if part.is_empty() {
+            return None;
+        }
+        parts.push(part);
+        match chars.next() {
+            None => return Some(parts),
+            Some('.') => continue,
+            Some(_) => return None,
+        }
+    }
+}
+
+/// PostgreSQL's `pg_type.typname` for a type name as written (`integer` → `int4`,
+/// `character varying(10)` → `varchar`, `int[]` → `_int4`).
+fn typname(s: &str) -> String {
+    let mut t = s.trim().to_lowercase();
+    if let Some(p) = t.find('(') {
+        let close = t[p..].find(')').map(|c| p + c + 1).unwrap_or(t.len());
+        t = format!("{}{}", &t[..p], &t[close..]).trim().to_string();
+    }
+    let t = t.strip_prefix("pg_catalog.").unwrap_or(&t).to_string();
+    let (base, array) = match t.strip_suffix("[]") {
+        Some(b) => (b.trim().to_string(), true),
+        None => (t, false),
+    };
+    let base = match base
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .as_str()
+    {
+        "integer" | "int" => "int4".to_string(),
+        "smallint" => "int2".into(),
+        "bigint" => "int8".into(),
+        "real" => "float4".into(),
+        "double precision" | "float" => "float8".into(),
+        "boolean" => "bool".into(),
+        "character varying" => "varchar".into(),
+        "character" | "char" => "bpchar".into(),
+        "decimal" => "numeric".into(),
+        "timestamp with time zone" => "timestamptz".into(),
+        "timestamp without time zone" => "timestamp".into(),
+        "time with time zone" => "timetz".into(),
+        "time without time zone" => "time".into(),
+        "bit varying" => "varbit".into(),
+        "\"char\"" => "char".into(),
+        other => other.trim_matches('"').to_string(),
+    };
+    if array { format!("_{base}") } else { base }
+}
+
+fn quote_lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+async fn first_oid(ctx: &SessionContext, sql: &str) -> Result<Option<String>> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    for b in batches {
+        if b.num_rows() > 0 {
+            let v = ScalarValue::try_from_array(b.column(0), 0)?;
+            if !v.is_null() {
+                return Ok(Some(v.to_string()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn resolve_one(
+    ctx: &SessionContext,
+    settings: &Settings,
+    kind: Kind,
+    text: &str,
+) -> Result<String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(text.to_string());
+    }
+    let not_found =
+        |what: &str, code: SqlState| Error::user(code, format!("{what} \"{text}\" does not exist"));
+    match kind {
+        Kind::Class => {
+            let parts = name_parts(text).ok_or_else(|| {
+                Error::user(
+                    SqlState::InvalidTextRepresentation,
+                    format!("invalid name syntax: \"{text}\""),
+                )
+            })?;
+            let (schemas, rel) = match parts.as_slice() {
+                [rel] => {
+                    let mut path = crate::pg_functions::search_path_schemas(settings);
+                    path.retain(|s| s != "pg_catalog");
+                    path.insert(0, "pg_catalog".into());
+                    (path, rel.clone())
+                }
+                [schema, rel] => (vec![schema.clone()], rel.clone()),
+                [db, schema, rel] if db == crate::engine::DATABASE => {
+                    (vec![schema.clone()], rel.clone())
+                }
+                _ => {
+                    return Err(Error::user(
+                        SqlState::InvalidTextRepresentation,
+                        format!("improper relation name (too many dotted names): {text}"),
+                    ));
+                }
+            };
+            let order = schemas
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("WHEN {} THEN {i}", quote_lit(s)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let list = schemas
+                .iter()
+                .map(|s| quote_lit(s))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+                 ON c.relnamespace = n.oid WHERE c.relname = {} AND n.nspname IN ({list}) \
+                 ORDER BY CASE n.nspname {order} END LIMIT 1",
+                quote_lit(&rel)
+            );
+            let display = parts.join(".");
+            first_oid(ctx, &sql).await?.ok_or_else(|| {
+                Error::user(
+                    SqlState::UndefinedTable,
+                    format!("relation \"{display}\" does not exist"),
+                )
+            })
+        }
+        Kind::Type => {
+            let sql = format!(
+                "SELECT oid FROM pg_catalog.pg_type WHERE typname = {} ORDER BY oid LIMIT 1",
+                quote_lit(&typname(text))
+            );
+            first_oid(ctx, &sql)
+                .await?
+                .ok_or_else(|| not_found("type", SqlState::UndefinedObject))
+        }
+        Kind::Namespace => {
+            let name = name_parts(text)
+                .and_then(|p| p.into_iter().next())
+                .unwrap_or_default();
+            let sql = format!(
+                "SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = {} LIMIT 1",
+                quote_lit(&name)
+            );
+            first_oid(ctx, &sql)
+                .await?
+                .ok_or_else(|| not_found("schema", SqlState::InvalidSchemaName))
+        }
+        Kind::Proc => {
+            let name = text.split('(').next().unwrap_or(text);
+            let name = name_parts(name)
+                .and_then(|p| p.last().cloned())
+                .unwrap_or_default();
+            let sql = format!(
+                "SELECT oid FROM pg_catalog.pg_proc WHERE proname = {} ORDER BY oid LIMIT 1",
+                quote_lit(&name)
+            );
+            first_oid(ctx, &sql)
+                .await?
+                .ok_or_else(|| not_found("function", SqlState::UndefinedFunction))
+        }
+    }
+}
+
+/// Replaces the literal reg-casts of `stmt` by oids (see the module documentation).
+pub async fn resolve(
+    ctx: &SessionContext,
+    settings: &Settings,
+    stmt: &mut ast::Statement,
+) -> Result<()> {
+    struct Collect(Vec<(Kind, String)>);
+    impl Visitor for Collect {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Cast {
+                expr, data_type, ..
+            } = e
+                && let Some(k) = kind_of(data_type)
+                && let Some(t) = literal(expr)
+            {
+                self.0.push((k, t.to_string()));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut c = Collect(vec![]);
+    let _ = Visit::visit(&*stmt, &mut c);
+    if c.0.is_empty() {
+        return Ok(());
+    }
+    let mut oids: HashMap<(Kind, String), String> = HashMap::new();
+    for (k, t) in c.0 {
+        if !oids.contains_key(&(k, t.clone())) {
+            let oid = resolve_one(ctx, settings, k, &t).await?;
+            oids.insert((k, t), oid);
+        }
+    }
+    struct Replace(HashMap<(Kind, String), String>);
+    impl VisitorMut for Replace {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Cast {
+                expr, data_type, ..
+            } = e
+                && let Some(k) = kind_of(data_type)
+                && let Some(t) = literal(expr)
+                && let Some(oid) = self.0.get(&(k, t.to_string()))
+            {
+                *e = Expr::value(Value::Number(oid.clone(), false));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Replace(oids));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_types() {
+        assert_eq!(
+            name_parts("public.\"My T\""),
+            Some(vec!["public".into(), "My T".into()])
+        );
+        assert_eq!(name_parts("T"), Some(vec!["t".into()]));
+        assert_eq!(name_parts("a..b"), None);
+        assert_eq!(typname("integer"), "int4");
+        assert_eq!(typname("character varying(10)"), "varchar");
+        assert_eq!(typname("int[]"), "_int4");
+        assert_eq!(typname("timestamp with time zone"), "timestamptz");
+    }
+}
