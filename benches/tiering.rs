@@ -16,7 +16,9 @@
 //! STRATA_BENCH_DAYS=7 cargo bench --bench tiering
 //! ```
 //!
-//! Writes a markdown summary to `target/tiering-bench.md`.
+//! `STRATA_BENCH_COLD=file` puts the cold store on local disk instead (what the object
+//! store's latency costs), `STRATA_BENCH_PG=0` skips PostgreSQL. Writes a markdown summary
+//! to `target/tiering-bench.md`.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -92,10 +94,15 @@ fn main() {
     let rows = days * 8640 * hosts;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let moto = start_moto();
+    // STRATA_BENCH_COLD=file: the cold store on local disk (no object-store latency).
+    let moto = if std::env::var("STRATA_BENCH_COLD").as_deref() == Ok("file") {
+        None
+    } else {
+        start_moto()
+    };
     let store = match &moto {
         Some(m) => format!("moto S3 on 127.0.0.1:{}", m.1),
-        None => "local directory (moto_server not found)".into(),
+        None => "local directory (file://)".into(),
     };
     let mut out = String::new();
     rt.block_on(async {
@@ -176,7 +183,11 @@ fn main() {
         let _ = child.wait();
 
         // PostgreSQL 15 with TSBS's indexes, same rows.
-        let pg = start_postgres(&tmp.path().join("pg"));
+        let pg = if std::env::var("STRATA_BENCH_PG").as_deref() == Ok("0") {
+            None
+        } else {
+            start_postgres(&tmp.path().join("pg"))
+        };
         let pg_bytes = match &pg {
             Some((port, _)) => {
                 let conn = format!("host=127.0.0.1 port={port} user=strata dbname=postgres");

@@ -78,21 +78,26 @@ impl BlockCacheStore {
         }
     }
 
-    async fn meta(&self, location: &Path) -> Result<ObjectMeta> {
-        if let Some(m) = self.state.lock().metas.get(location) {
-            return Ok(m.clone());
-        }
-        let m = self.inner.head(location).await?;
-        self.state.lock().metas.insert(location.clone(), m.clone());
-        Ok(m)
-    }
-
-    /// The bytes of `range` of `location`, from cached blocks and one request for the
-    /// missing ones.
-    async fn read(&self, location: &Path, range: Range<u64>, size: u64) -> Result<Bytes> {
-        let end = range.end.min(size);
+    /// The bytes of `range` of `location` and the object's metadata, from cached blocks
+    /// and one request for the missing ones. No HEAD: the first ranged response carries
+    /// the object's size, and a block range past the end is clipped by the store.
+    async fn read(&self, location: &Path, range: Range<u64>) -> Result<(Bytes, ObjectMeta)> {
+        let known = self.state.lock().metas.get(location).cloned();
+        let end = known.as_ref().map_or(range.end, |m| range.end.min(m.size));
         if range.start >= end {
-            return Ok(Bytes::new());
+            // Past the end (or empty): let the store answer as it does.
+            let r = self
+                .inner
+                .get_opts(
+                    location,
+                    GetOptions {
+                        range: Some(GetRange::Bounded(range)),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let meta = r.meta.clone();
+            return Ok((r.bytes().await?, meta));
         }
         let (first, last) = (range.start / BLOCK, (end - 1) / BLOCK);
         let mut have: Vec<Option<Bytes>> = {
@@ -114,13 +119,33 @@ impl BlockCacheStore {
         };
         // One request spanning the first to the last missing block.
         let missing: Vec<usize> = (0..have.len()).filter(|i| have[*i].is_none()).collect();
+        let mut meta = known;
         if let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) {
             let start = (first + lo as u64) * BLOCK;
-            let stop = ((first + hi as u64 + 1) * BLOCK).min(size);
-            let data = self.inner.get_range(location, start..stop).await?;
+            let mut stop = (first + hi as u64 + 1) * BLOCK;
+            if let Some(m) = &meta {
+                stop = stop.min(m.size);
+            }
+            let r = self
+                .inner
+                .get_opts(
+                    location,
+                    GetOptions {
+                        range: Some(GetRange::Bounded(start..stop)),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let m = r.meta.clone();
+            let data = r.bytes().await?;
             let mut s = self.state.lock();
+            s.metas.insert(location.clone(), m.clone());
+            meta = Some(m);
             for i in lo..=hi {
                 let b0 = ((first + i as u64) * BLOCK - start) as usize;
+                if b0 >= data.len() {
+                    break;
+                }
                 let b1 = (b0 + BLOCK as usize).min(data.len());
                 let block = data.slice(b0..b1);
                 if have[i].is_none() {
@@ -129,17 +154,22 @@ impl BlockCacheStore {
                 self.insert(&mut s, location, first + i as u64, block);
             }
         }
-        let mut out = BytesMut::with_capacity((end - range.start) as usize);
+        let meta = match meta {
+            Some(m) => m,
+            None => self.inner.head(location).await?,
+        };
+        let end = range.end.min(meta.size);
+        let mut out = BytesMut::with_capacity(end.saturating_sub(range.start) as usize);
         for (i, b) in have.into_iter().enumerate() {
             let Some(b) = b else { continue };
             let base = (first + i as u64) * BLOCK;
             let lo = range.start.saturating_sub(base) as usize;
-            let hi = ((end - base) as usize).min(b.len());
+            let hi = (end.saturating_sub(base) as usize).min(b.len());
             if lo < hi {
                 out.extend_from_slice(&b[lo..hi]);
             }
         }
-        Ok(out.freeze())
+        Ok((out.freeze(), meta))
     }
 
     fn insert(&self, s: &mut State, location: &Path, block: u64, data: Bytes) {
@@ -204,8 +234,7 @@ impl ObjectStore for BlockCacheStore {
             Some(GetRange::Bounded(r)) if plain && self.capacity > 0 => r.clone(),
             _ => return self.inner.get_opts(location, options).await,
         };
-        let meta = self.meta(location).await?;
-        let data = self.read(location, range.clone(), meta.size).await?;
+        let (data, meta) = self.read(location, range.clone()).await?;
         let got = range.start..range.start + data.len() as u64;
         Ok(GetResult {
             payload: GetResultPayload::Stream(Box::pin(stream::once(async move { Ok(data) }))),

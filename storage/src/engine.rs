@@ -38,7 +38,7 @@ use crate::catalog::{self, CatalogState, ContinuousAggDef, ViewDef};
 use crate::error::{Error, Result};
 use crate::ids::{SegmentId, TableId};
 use crate::manifest::{self, FileMeta, Manifest};
-use crate::parquet_io::{adapt_batch, sort_batches, write_parquet};
+use crate::parquet_io::{Layout, adapt_batch, sort_batches, write_parquet};
 use crate::schema::{ColumnDef, TableDef};
 use crate::wal::{FsyncPolicy, Wal, WalConfig, WalRecord};
 
@@ -952,7 +952,7 @@ impl Storage {
         }
         let mut m = t.lock().manifest.clone();
         let id = m.allocate_file_id();
-        let new = write_file(&data_dir, def, schema, partition, id, batches).await?;
+        let new = write_file(&data_dir, def, schema, partition, id, batches, Layout::HOT).await?;
         let gone: HashSet<_> = files.iter().map(|f| f.id).collect();
         // Flushes and DELETE also change the manifest, but they take `maintenance`, which
         // the caller holds: the file list cannot have changed meanwhile.
@@ -1088,7 +1088,18 @@ impl Storage {
                 None => batches,
             };
             let id = m.allocate_file_id();
-            new_files.push(write_file(&data_dir, &def, &schema, partition, id, batches).await?);
+            new_files.push(
+                write_file(
+                    &data_dir,
+                    &def,
+                    &schema,
+                    partition,
+                    id,
+                    batches,
+                    Layout::HOT,
+                )
+                .await?,
+            );
         }
         let flushed: Vec<_> = new_files.iter().map(|f| (f.partition, f.id)).collect();
         m.files.extend(new_files);
@@ -1214,7 +1225,12 @@ impl Storage {
             let remaining: usize = kept.iter().map(|b| b.num_rows()).sum();
             if remaining > 0 {
                 let id = m.allocate_file_id();
-                let new = write_file(&data_dir, &def, &schema, f.partition, id, kept).await?;
+                let layout = match f.tier {
+                    manifest::Tier::Hot => Layout::HOT,
+                    manifest::Tier::Cold => Layout::COLD,
+                };
+                let new =
+                    write_file(&data_dir, &def, &schema, f.partition, id, kept, layout).await?;
                 // A cold file is rewritten in the cold store (erasure reaches every tier).
                 added.push(match f.tier {
                     manifest::Tier::Hot => new,
@@ -1237,7 +1253,18 @@ impl Storage {
             check_not_null(&def, &insert[0])?;
             for (partition, batches) in split_by_partition(&def, insert)? {
                 let id = m.allocate_file_id();
-                added.push(write_file(&data_dir, &def, &schema, partition, id, batches).await?);
+                added.push(
+                    write_file(
+                        &data_dir,
+                        &def,
+                        &schema,
+                        partition,
+                        id,
+                        batches,
+                        Layout::HOT,
+                    )
+                    .await?,
+                );
             }
         }
         if removed.is_empty() && added.is_empty() {
@@ -1333,6 +1360,7 @@ async fn write_file(
     partition: i64,
     id: crate::ids::FileId,
     batches: Vec<RecordBatch>,
+    layout: Layout,
 ) -> Result<FileMeta> {
     let rel = manifest::file_path_rel(def.id, partition, id);
     let path = data_dir.join(&rel);
@@ -1341,7 +1369,7 @@ async fn write_file(
     tokio::task::spawn_blocking(move || -> Result<FileMeta> {
         let sorted = sort_batches(&def, &schema, &batches)?;
         let (min_time, max_time) = time_bounds(&def, &sorted);
-        let size_bytes = write_parquet(&path, &sorted, def.time_column)?;
+        let size_bytes = write_parquet(&path, &sorted, def.time_column, layout)?;
         Ok(FileMeta {
             id,
             path: rel,

@@ -20,6 +20,33 @@ use crate::schema::TableDef;
 /// partition, large enough for good compression.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// How a Parquet file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub row_group_rows: usize,
+    /// Rows per data page at most (the page index prunes by page).
+    pub page_rows: Option<usize>,
+    pub zstd_level: i32,
+}
+
+impl Layout {
+    /// Local files: written on every flush, read often; cheap to write.
+    pub const HOT: Layout = Layout {
+        row_group_rows: ROW_GROUP_ROWS,
+        page_rows: None,
+        zstd_level: 1,
+    };
+    /// Cold files: written once per partition, stored for years, read by ranged requests.
+    /// Large row groups amortise each column chunk's dictionary page (one per row group:
+    /// at 128 k rows it costs several bytes per row for high-cardinality floats); small
+    /// pages keep the page index able to skip all but the hour a query asks for.
+    pub const COLD: Layout = Layout {
+        row_group_rows: 1024 * 1024,
+        page_rows: Some(16 * 1024),
+        zstd_level: 3,
+    };
+}
+
 /// Concatenates `batches` (all in `schema`) and sorts them by the time column, if any.
 pub fn sort_batches(
     def: &TableDef,
@@ -49,6 +76,7 @@ pub fn write_parquet(
     path: &Path,
     batch: &RecordBatch,
     sorted_by_time: Option<usize>,
+    layout: Layout,
 ) -> Result<u64> {
     let dir = path
         .parent()
@@ -56,9 +84,12 @@ pub fn write_parquet(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(layout.zstd_level)?))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(layout.row_group_rows));
+    if let Some(n) = layout.page_rows {
+        props = props.set_data_page_row_count_limit(n);
+    }
     if let Some(tc) = sorted_by_time {
         props = props.set_sorting_columns(Some(vec![parquet::file::metadata::SortingColumn {
             column_idx: tc as i32,

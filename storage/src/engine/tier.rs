@@ -290,7 +290,16 @@ impl Storage {
                 for f in group {
                     batches.extend(self.read_file(&schema, f).await?);
                 }
-                let mut f = write_file(&data_dir, &def, &schema, partition, id, batches).await?;
+                let mut f = write_file(
+                    &data_dir,
+                    &def,
+                    &schema,
+                    partition,
+                    id,
+                    batches,
+                    crate::parquet_io::Layout::COLD,
+                )
+                .await?;
                 new_files.push(f.clone());
                 self.cold
                     .upload(&data_dir.join(&f.path), &f.path)
