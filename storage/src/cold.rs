@@ -140,6 +140,13 @@ impl ColdStore {
         Ok(())
     }
 
+    /// Seeds the query cache with the tail (footer) of `local`, just uploaded to `key`.
+    pub fn prime_tail(&self, key: &str, local: &FsPath) {
+        if let Err(e) = self.cached.prime_tail(&Path::from(key), local) {
+            tracing::debug!(key, error = %e, "could not seed the cold cache");
+        }
+    }
+
     /// The whole object at `key`.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         Ok(self.store.get(&Path::from(key)).await?.bytes().await?)

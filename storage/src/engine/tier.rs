@@ -338,6 +338,12 @@ impl Storage {
             let _m = self.maintenance.lock().await;
             self.switch_files(&t, &sources, &new_files)?
         };
+        if switched {
+            // The first queries of the moved partition read these footers.
+            for f in &new_files {
+                self.cold.prime_tail(&f.path, &data_dir.join(&f.path));
+            }
+        }
         cleanup_local(&new_files);
         if !switched {
             for f in &new_files {
