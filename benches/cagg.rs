@@ -24,7 +24,6 @@
 mod support;
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -83,34 +82,6 @@ async fn ingest(views: bool, rows: u64, hosts: u64, conns: usize, fsync: &str) -
         copy_rps: rows as f64 / copy.as_secs_f64(),
         insert_rps: rows as f64 / insert.as_secs_f64(),
     }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-async fn timed(c: &tokio_postgres::Client, sql: &str, runs: usize) -> (Duration, Vec<String>) {
-    let mut times = Vec::with_capacity(runs);
-    let mut last = vec![];
-    for _ in 0..runs {
-        let t = Instant::now();
-        let rows = c.simple_query(sql).await.expect("query");
-        times.push(t.elapsed());
-        last = rows
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).unwrap_or("NULL").to_string())
-                        .collect::<Vec<_>>()
-                        .join("|"),
-                ),
-                _ => None,
-            })
-            .collect();
-    }
-    (median(times), last)
 }
 
 fn main() {

@@ -64,27 +64,8 @@ fn start_moto() -> Option<Moto> {
 }
 
 async fn median_ms(c: &tokio_postgres::Client, sql: &str, runs: usize) -> (f64, Vec<String>) {
-    let mut times = vec![];
-    let mut rows = vec![];
-    for _ in 0..runs {
-        let t = Instant::now();
-        let r = c.simple_query(sql).await.expect("query");
-        times.push(t.elapsed());
-        rows = r
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).unwrap_or("NULL").to_string())
-                        .collect::<Vec<_>>()
-                        .join("|"),
-                ),
-                _ => None,
-            })
-            .collect();
-    }
-    times.sort();
-    (times[times.len() / 2].as_secs_f64() * 1e3, rows)
+    let (t, rows) = timed(c, sql, runs).await;
+    (t.as_secs_f64() * 1e3, rows)
 }
 
 fn main() {

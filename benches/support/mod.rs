@@ -212,6 +212,36 @@ pub fn wait_port(port: u16) {
     }
 }
 
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Runs `sql` `runs` times over the simple protocol: the median time and the last result
+/// (rows as `a|b|c` text).
+pub async fn timed(c: &tokio_postgres::Client, sql: &str, runs: usize) -> (Duration, Vec<String>) {
+    let mut times = Vec::with_capacity(runs);
+    let mut last = vec![];
+    for _ in 0..runs {
+        let t = Instant::now();
+        let rows = c.simple_query(sql).await.expect("query");
+        times.push(t.elapsed());
+        last = rows
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                    (0..r.len())
+                        .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                ),
+                _ => None,
+            })
+            .collect();
+    }
+    (median(times), last)
+}
+
 // ------------------------------------------------------------------ PostgreSQL 15
 
 /// Runs a command as the unprivileged `postgres`-like user `pgbench` (PostgreSQL refuses root).

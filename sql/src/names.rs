@@ -111,13 +111,7 @@ pub fn pg_names(query: &ast::Query) -> Option<Vec<Option<String>>> {
         match item {
             SelectItem::UnnamedExpr(e) => names.push(match e {
                 // Keywords that are function calls in PostgreSQL (see crate::rewrite).
-                Expr::Identifier(i)
-                    if i.quote_style.is_none()
-                        && matches!(
-                            i.value.to_lowercase().as_str(),
-                            "current_schema" | "current_role"
-                        ) =>
-                {
+                Expr::Identifier(i) if crate::rewrite::is_niladic_keyword(i) => {
                     Some(i.value.to_lowercase())
                 }
                 Expr::Identifier(_) | Expr::CompoundIdentifier(_) => None,

@@ -144,24 +144,7 @@ impl VisitorMut for DefaultCollation {
             } else {
                 "pg_json_get"
             };
-            let args = vec![(**left).clone(), (**right).clone()];
-            *e = Expr::Function(ast::Function {
-                name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
-                uses_odbc_syntax: false,
-                parameters: ast::FunctionArguments::None,
-                args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-                    duplicate_treatment: None,
-                    args: args
-                        .into_iter()
-                        .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)))
-                        .collect(),
-                    clauses: vec![],
-                }),
-                filter: None,
-                null_treatment: None,
-                over: None,
-                within_group: vec![],
-            });
+            *e = function_call(name, vec![(**left).clone(), (**right).clone()]);
             return ControlFlow::Continue(());
         }
         // `pg_catalog.format_type(...)`: functions are looked up by their bare name.
@@ -352,25 +335,13 @@ impl VisitorMut for Literals {
                 Some(interval_call("pg_interval_div", left, right))
             }
             Expr::Extract { field, expr, .. } => extract_field_name(field).map(|name| {
-                Expr::Function(ast::Function {
-                    name: ast::ObjectName::from(vec![ast::Ident::new("pg_extract")]),
-                    uses_odbc_syntax: false,
-                    parameters: ast::FunctionArguments::None,
-                    args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-                        duplicate_treatment: None,
-                        args: vec![
-                            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(Expr::value(
-                                Value::SingleQuotedString(name),
-                            ))),
-                            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr((**expr).clone())),
-                        ],
-                        clauses: vec![],
-                    }),
-                    filter: None,
-                    null_treatment: None,
-                    over: None,
-                    within_group: vec![],
-                })
+                function_call(
+                    "pg_extract",
+                    vec![
+                        Expr::value(Value::SingleQuotedString(name)),
+                        (**expr).clone(),
+                    ],
+                )
             }),
             Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
                 literal_text(&iv.value).and_then(|t| {
@@ -435,30 +406,19 @@ fn is_interval_expr(e: &Expr) -> bool {
 /// `name(interval, CAST(number AS DOUBLE PRECISION))` (PostgreSQL's `interval_mul` and
 /// `interval_div` take a float8 factor).
 fn interval_call(name: &str, interval: &Expr, number: &Expr) -> Expr {
-    let arg = |e: Expr| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e));
-    Expr::Function(ast::Function {
-        name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: ast::FunctionArguments::None,
-        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![
-                arg(interval.clone()),
-                arg(Expr::Cast {
-                    kind: ast::CastKind::Cast,
-                    expr: Box::new(number.clone()),
-                    data_type: ast::DataType::DoublePrecision,
-                    array: false,
-                    format: None,
-                }),
-            ],
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
+    function_call(
+        name,
+        vec![
+            interval.clone(),
+            Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(number.clone()),
+                data_type: ast::DataType::DoublePrecision,
+                array: false,
+                format: None,
+            },
+        ],
+    )
 }
 
 fn int_literal(e: &Expr) -> Option<i64> {
@@ -638,6 +598,16 @@ impl VisitorMut for SetFunctionColumnNames {
 /// `SELECT n.oid, n.*`). [`crate::names::apply_names`] cuts it off again.
 pub const DUP_MARKER: &str = "\u{1}strata_dup_";
 
+/// Keywords that are function calls in PostgreSQL but plain identifiers to sqlparser
+/// (`SELECT current_schema`).
+pub fn is_niladic_keyword(i: &ast::Ident) -> bool {
+    i.quote_style.is_none()
+        && matches!(
+            i.value.to_lowercase().as_str(),
+            "current_schema" | "current_role"
+        )
+}
+
 fn function_call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(ast::Function {
         name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
@@ -780,13 +750,7 @@ impl VisitorMut for CatalogSyntax {
                     clauses: vec![],
                 });
             }
-            Expr::Identifier(i)
-                if i.quote_style.is_none()
-                    && matches!(
-                        i.value.to_lowercase().as_str(),
-                        "current_schema" | "current_role"
-                    ) =>
-            {
+            Expr::Identifier(i) if is_niladic_keyword(i) => {
                 *e = function_call(&i.value.to_lowercase(), vec![]);
             }
             Expr::Cast {

@@ -1158,6 +1158,50 @@ impl Session {
         Ok(job_id as i32)
     }
 
+    /// `remove_retention_policy(relation [, if_exists])` / `remove_tiering_policy(hypertable
+    /// [, if_exists])`: 42704 if there is none, a NOTICE with `if_exists`.
+    async fn remove_table_policy(&self, f: &ast::Function, kind: PolicyKind) -> Result<()> {
+        let (pos, named) = ddl::function_args(f)?;
+        let (what, fname) = match kind {
+            PolicyKind::Retention => ("retention", "remove_retention_policy"),
+            PolicyKind::Tiering => ("tiering", "remove_tiering_policy"),
+        };
+        let rel = relation_arg(
+            call_arg(&pos, &named, "hypertable", 0)
+                .or_else(|| call_arg(&pos, &named, "relation", 0))
+                .as_ref(),
+        )
+        .ok_or_else(|| {
+            Error::user(
+                SqlState::InvalidParameterValue,
+                format!("{fname} needs a hypertable or continuous aggregate"),
+            )
+        })?;
+        let if_exists = call_arg(&pos, &named, "if_exists", 1)
+            .as_ref()
+            .and_then(ddl::literal_string)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let storage = self.engine.storage();
+        let cat = storage.catalog();
+        let exists = match kind {
+            PolicyKind::Retention => cat.retention.iter().any(|p| p.relation == rel),
+            PolicyKind::Tiering => cat.tiering.iter().any(|p| p.relation == rel),
+        };
+        if !exists {
+            let msg = format!("{what} policy not found for hypertable \"{rel}\"");
+            if if_exists {
+                (self.notice_fn())(format!("{msg}, skipping"));
+                return Ok(());
+            }
+            return Err(Error::user(SqlState::UndefinedObject, msg));
+        }
+        match kind {
+            PolicyKind::Retention => storage.set_retention(&rel, None).await?,
+            PolicyKind::Tiering => storage.set_tiering(&rel, None).await?,
+        }
+        Ok(())
+    }
+
     /// `add_tiering_policy(hypertable, move_after [, if_not_exists => ...,
     /// schedule_interval => ...])`: stored, returns the job id. Default schedule: 1 hour.
     async fn add_tiering_policy(&self, f: &ast::Function) -> Result<i32> {
@@ -1571,86 +1615,24 @@ impl Session {
                 storage.update_cagg(&view, def).await?;
                 Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
             }
-            "add_retention_policy" => {
-                let id = self.add_retention_policy(f).await?;
+            "add_retention_policy" | "add_tiering_policy" => {
+                let id = if fname == "add_retention_policy" {
+                    self.add_retention_policy(f).await?
+                } else {
+                    self.add_tiering_policy(f).await?
+                };
                 Ok(Some(single_column(
                     alias.unwrap_or(fname),
                     Arc::new(Int32Array::from(vec![id])),
                 )?))
             }
-            "remove_retention_policy" => {
-                let (pos, named) = ddl::function_args(f)?;
-                let rel = pos
-                    .first()
-                    .or_else(|| named.iter().find(|(k, _)| k == "relation").map(|(_, v)| v))
-                    .and_then(ddl::literal_string)
-                    .map(|v| v.rsplit('.').next().unwrap_or(&v).to_string())
-                    .ok_or_else(|| {
-                        Error::user(
-                            SqlState::InvalidParameterValue,
-                            "remove_retention_policy needs a hypertable or continuous aggregate",
-                        )
-                    })?;
-                let if_exists = flag_arg(&named, "if_exists");
-                let storage = self.engine.storage();
-                if !storage
-                    .catalog()
-                    .retention
-                    .iter()
-                    .any(|p| p.relation == rel)
-                {
-                    if if_exists {
-                        (self.notice_fn())(format!(
-                            "retention policy not found for hypertable \"{rel}\", skipping"
-                        ));
-                        return Ok(Some(single_text(alias.unwrap_or(fname), String::new())?));
-                    }
-                    return Err(Error::user(
-                        SqlState::UndefinedObject,
-                        format!("retention policy not found for hypertable \"{rel}\""),
-                    ));
-                }
-                storage.set_retention(&rel, None).await?;
-                Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
-            }
-            "add_tiering_policy" => {
-                let id = self.add_tiering_policy(f).await?;
-                Ok(Some(single_column(
-                    alias.unwrap_or(fname),
-                    Arc::new(Int32Array::from(vec![id])),
-                )?))
-            }
-            "remove_tiering_policy" => {
-                let (pos, named) = ddl::function_args(f)?;
-                let rel = relation_arg(
-                    call_arg(&pos, &named, "hypertable", 0)
-                        .or_else(|| call_arg(&pos, &named, "relation", 0))
-                        .as_ref(),
-                )
-                .ok_or_else(|| {
-                    Error::user(
-                        SqlState::InvalidParameterValue,
-                        "remove_tiering_policy needs a hypertable",
-                    )
-                })?;
-                let if_exists = call_arg(&pos, &named, "if_exists", 1)
-                    .as_ref()
-                    .and_then(ddl::literal_string)
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-                let storage = self.engine.storage();
-                if !storage.catalog().tiering.iter().any(|p| p.relation == rel) {
-                    if if_exists {
-                        (self.notice_fn())(format!(
-                            "tiering policy not found for hypertable \"{rel}\", skipping"
-                        ));
-                        return Ok(Some(single_text(alias.unwrap_or(fname), String::new())?));
-                    }
-                    return Err(Error::user(
-                        SqlState::UndefinedObject,
-                        format!("tiering policy not found for hypertable \"{rel}\""),
-                    ));
-                }
-                storage.set_tiering(&rel, None).await?;
+            "remove_retention_policy" | "remove_tiering_policy" => {
+                let kind = if fname == "remove_retention_policy" {
+                    PolicyKind::Retention
+                } else {
+                    PolicyKind::Tiering
+                };
+                self.remove_table_policy(f, kind).await?;
                 Ok(Some(single_text(alias.unwrap_or(fname), String::new())?))
             }
             "alter_job" => {
@@ -2647,4 +2629,11 @@ fn copy_spec(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> R
         ));
     }
     Ok(spec)
+}
+
+/// The table policies that share add/remove plumbing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PolicyKind {
+    Retention,
+    Tiering,
 }

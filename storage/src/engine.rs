@@ -610,15 +610,14 @@ impl Storage {
         relation: &str,
         policy: Option<catalog::RetentionPolicy>,
     ) -> Result<()> {
-        let _m = self.maintenance.lock().await;
-        let mut cat = (*self.catalog()).clone();
-        cat.retention.retain(|p| p.relation != relation);
-        if let Some(p) = policy {
-            cat.retention.push(p);
-        }
-        catalog::store(&self.config.data_dir, &cat)?;
-        *self.catalog.write() = Arc::new(cat);
-        Ok(())
+        self.update_catalog(|cat| {
+            cat.retention.retain(|p| p.relation != relation);
+            if let Some(p) = policy {
+                cat.retention.push(p);
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Allocates a job id (for refresh/retention policies) and persists the counter.

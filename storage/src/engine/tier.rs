@@ -164,7 +164,7 @@ impl Storage {
     }
 
     /// Applies `f` to a copy of the catalog and publishes it (under `maintenance`).
-    async fn update_catalog(
+    pub(super) async fn update_catalog(
         &self,
         f: impl FnOnce(&mut catalog::CatalogState) -> Result<()>,
     ) -> Result<()> {
