@@ -342,3 +342,37 @@ async fn a_cold_store_that_goes_away_in_the_middle_of_a_move() {
     assert_eq!(tiers(&c).await, vec![("cold".into(), 6)]);
     assert_eq!(count(&c).await, n);
 }
+
+/// The cold store and its credentials from the config file (`cold_store`,
+/// `[cold_store_options]`, `cold_cache_mb`) instead of the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cold_store_can_be_configured_in_the_config_file() {
+    let moto = Moto::start(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("strata.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "cold_store = \"s3://{BUCKET}/fromconfig\"\ncold_cache_mb = 8\n\n\
+             [cold_store_options]\naws_endpoint = \"{}\"\naws_allow_http = \"true\"\n\
+             aws_access_key_id = \"testing\"\naws_secret_access_key = \"testing\"\n\
+             aws_region = \"us-east-1\"\n",
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let s = TestServer::start_with(&["--config", cfg.to_str().unwrap()]);
+    let c = s.connect().await;
+    let n = load(&c, 1).await;
+    let job: i32 = c
+        .query_one("SELECT add_tiering_policy('m', INTERVAL '7 days')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    c.execute(&format!("CALL run_job({job})"), &[])
+        .await
+        .unwrap();
+    assert_eq!(tiers(&c).await, vec![("cold".into(), 1)]);
+    assert_eq!(parquet_keys(&moto, "fromconfig/").len(), 1);
+    assert_eq!(count(&c).await, n);
+}
