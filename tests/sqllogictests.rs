@@ -143,7 +143,7 @@ fn main() {
         if args.no_pg {
             println!("note: --no-pg given; pg_compat files run against Strata only");
         } else {
-            match slt::pg::find_binaries() {
+            match common::pg::find_binaries() {
                 Some(bins) => {
                     println!(
                         "note: pg_compat files also run against PostgreSQL ({})",
@@ -193,7 +193,7 @@ fn main() {
     for h in handles {
         h.join().expect("worker thread panicked");
     }
-    slt::pg::cleanup_template();
+    common::pg::cleanup_template();
 
     let reports = reports.lock().unwrap();
     let passed: usize = reports.iter().map(|r| r.passed).sum();

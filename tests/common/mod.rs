@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod pg;
+pub mod transcript;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,6 @@
 //! The sqllogictest database adapter: a tokio-postgres connection speaking the simple query
 //! protocol to either Strata or PostgreSQL, plus the `RESTART SERVER` control statement.
 
-pub mod pg;
-
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -13,6 +11,7 @@ use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Record, RecordOutput};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::common::TestServer;
+use crate::common::pg;
 
 /// Longest a single statement may run before the record fails.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);

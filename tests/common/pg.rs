@@ -1,4 +1,5 @@
-//! A throwaway PostgreSQL cluster for `pg_compat_*.slt` files.
+//! A throwaway PostgreSQL 15 cluster: the reference for `pg_compat_*.slt` files and for the
+//! client transcripts (`transcript.rs`).
 //!
 //! `initdb` runs once per test run into a template directory (trust auth, superuser
 //! `strata`, C locale, UTF8); each file gets a copy of the template, started with
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use crate::common::free_port;
+use super::free_port;
 
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -281,6 +282,11 @@ impl Cluster {
         drop(client);
         let _ = task.await;
         r
+    }
+
+    /// The loopback port the cluster listens on (user `strata`, database `strata`).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn conn_str(&self) -> String {
