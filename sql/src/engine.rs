@@ -159,8 +159,9 @@ impl Engine {
         opts.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         opts.sql_parser.enable_ident_normalization = true;
         opts.execution.time_zone = Some(settings.datafusion_time_zone());
-        opts.execution.parquet.pushdown_filters = true;
-        opts.execution.parquet.reorder_filters = true;
+        // Row-level filter pushdown is chosen per scan (table.rs): on for local files, off
+        // for cold ones. A session-wide `true` would force it on every scan.
+        opts.execution.parquet.pushdown_filters = false;
         let catalog = Arc::new(MemoryCatalogProvider::new());
         let public: Arc<dyn SchemaProvider> = match txn {
             Some(t) => Arc::new(crate::txn::SessionSchema::new(Arc::clone(&self.public), t)),

@@ -161,7 +161,16 @@ impl TableProvider for TsTable {
             if files.is_empty() {
                 continue;
             }
-            let mut source = ParquetSource::new(Arc::clone(&schema));
+            // Row filters (decode the filter columns first, then only the matching rows of
+            // the others) save decoding on local files. On a cold file they cost a second
+            // round trip: the filter columns' pages are fetched, then the rest. Without them
+            // every surviving page of every column is fetched in one batch of parallel
+            // ranged requests, and the filter runs after decoding; page-index pruning still
+            // limits the pages to the query's time range.
+            let local = tier == Tier::Hot;
+            let mut source = ParquetSource::new(Arc::clone(&schema))
+                .with_pushdown_filters(local)
+                .with_reorder_filters(local);
             if let Some(pred) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
                 if let Ok(p) = state.create_physical_expr(pred, &df_schema) {

@@ -126,6 +126,7 @@ impl BlockCacheStore {
             if let Some(m) = &meta {
                 stop = stop.min(m.size);
             }
+            let t = std::time::Instant::now();
             let r = self
                 .inner
                 .get_opts(
@@ -138,6 +139,11 @@ impl BlockCacheStore {
                 .await?;
             let m = r.meta.clone();
             let data = r.bytes().await?;
+            tracing::debug!(
+                %location, start, bytes = data.len(), asked = range.end - range.start,
+                ms = t.elapsed().as_secs_f64() * 1e3,
+                "cold cache miss: fetched"
+            );
             let mut s = self.state.lock();
             s.metas.insert(location.clone(), m.clone());
             meta = Some(m);
