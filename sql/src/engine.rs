@@ -167,6 +167,12 @@ impl Engine {
             None => Arc::clone(&self.public) as Arc<dyn SchemaProvider>,
         };
         catalog.register_schema(SCHEMA, public)?;
+        // Listed in pg_namespace as in PostgreSQL (pgjdbc's getSchemas); queries still go to
+        // DataFusion's information_schema, which ignores a catalog schema of that name.
+        catalog.register_schema(
+            "information_schema",
+            Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
+        )?;
         let list = Arc::new(MemoryCatalogProviderList::new());
         datafusion::catalog::CatalogProviderList::register_catalog(
             list.as_ref(),
