@@ -62,6 +62,33 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
             Some(Expr::value(Value::HexStringLiteral(hex)))
         }
+        // `'12.340'::numeric` keeps the literal's scale (12.340), as PostgreSQL's numeric
+        // does; DataFusion's unconstrained decimal has scale 10.
+        ast::DataType::Numeric(ast::ExactNumberInfo::None)
+        | ast::DataType::Decimal(ast::ExactNumberInfo::None) => {
+            let t = text.trim();
+            let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+            let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            if int.is_empty() && frac.is_empty()
+                || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let scale = frac.len() as u64;
+            let precision = (int.len() as u64 + scale).max(1);
+            if precision > 38 {
+                return None;
+            }
+            Some(Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(Expr::value(Value::SingleQuotedString(t.to_string()))),
+                data_type: ast::DataType::Numeric(ast::ExactNumberInfo::PrecisionAndScale(
+                    precision, scale as i64,
+                )),
+                array: false,
+                format: None,
+            })
+        }
         ast::DataType::JSON | ast::DataType::JSONB => {
             let tag = if matches!(dt, ast::DataType::JSONB) {
                 "jsonb"
