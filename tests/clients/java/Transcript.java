@@ -111,6 +111,8 @@ public class Transcript {
                 // Strata's time_bucket for the reference server (same query text on both).
                 st.execute("CREATE FUNCTION time_bucket(interval, timestamptz) RETURNS timestamptz "
                     + "LANGUAGE sql IMMUTABLE AS $$ SELECT date_bin($1, $2, TIMESTAMPTZ '2000-01-03 00:00:00+00') $$");
+                // Strata has TimescaleDB's information schema.
+                st.execute("CREATE SCHEMA timescaledb_information");
             }
             st.execute("CREATE TABLE metrics (ts timestamptz NOT NULL, host text NOT NULL, "
                 + "usage double precision, n bigint, ok boolean, PRIMARY KEY (host, ts))");
