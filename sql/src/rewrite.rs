@@ -532,6 +532,26 @@ impl VisitorMut for IntLiterals {
         }
         ControlFlow::Continue(())
     }
+
+    /// An integer literal operand of `+ - * / %` is `integer` too, so `int4_col + 1` and
+    /// `CAST($1 AS integer) + 1` are integer as in PostgreSQL (DataFusion's bigint literal
+    /// widened them to bigint); with a bigint operand DataFusion still widens to bigint.
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::BinaryOp { left, op, right } = e
+            && matches!(
+                op,
+                ast::BinaryOperator::Plus
+                    | ast::BinaryOperator::Minus
+                    | ast::BinaryOperator::Multiply
+                    | ast::BinaryOperator::Divide
+                    | ast::BinaryOperator::Modulo
+            )
+        {
+            int4_literal(left);
+            int4_literal(right);
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `1` → `CAST(1 AS integer)` when the whole select-list expression is an integer literal
