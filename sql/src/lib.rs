@@ -27,6 +27,7 @@ pub mod gapfill;
 pub mod jobs;
 pub mod json_ops;
 pub mod names;
+pub mod not_null;
 pub mod params;
 pub mod pg_format;
 pub mod pg_functions;

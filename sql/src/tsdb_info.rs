@@ -903,6 +903,21 @@ impl SchemaProvider for PgCatalogOverlay {
                     View::PgMatviews.provider(&self.src)?,
                 )?))
             }
+            "pg_attribute" => {
+                let (Some(attr), Some(class), Some(ns)) = (
+                    self.inner.table("pg_attribute").await?,
+                    self.inner.table("pg_class").await?,
+                    self.inner.table("pg_namespace").await?,
+                ) else {
+                    return self.inner.table(name).await;
+                };
+                Ok(Some(crate::not_null::pg_attribute_with_not_null(
+                    attr,
+                    class,
+                    ns,
+                    &self.src.storage,
+                )?))
+            }
             _ => self.inner.table(name).await,
         }
     }
