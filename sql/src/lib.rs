@@ -24,6 +24,7 @@ pub mod fast_insert;
 pub mod fast_scan;
 pub mod functions;
 pub mod gapfill;
+pub mod info_schema;
 pub mod jobs;
 pub mod json_ops;
 pub mod names;
