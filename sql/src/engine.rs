@@ -206,6 +206,7 @@ impl Engine {
             tracing::warn!(error = %e, "pg_catalog emulation unavailable");
         }
         crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
+        ctx.register_udf(crate::pk_index::expandarray_udf());
         crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
         crate::sizes::register(&ctx, &self.storage);
         ctx.register_udf(crate::pg_format::format_udf());

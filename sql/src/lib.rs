@@ -34,6 +34,7 @@ pub mod pg_format;
 pub mod pg_functions;
 pub mod pg_semantics;
 pub mod pg_types;
+pub mod pk_index;
 pub mod regcast;
 pub mod rewrite;
 pub mod session;
