@@ -592,7 +592,71 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
     let _ = stmt.visit(&mut SetFunctionColumnNames);
+    let _ = stmt.visit(&mut CompositeAccess);
     let _ = is_interval;
+}
+
+/// Composite values as catalog queries use them (pgjdbc's `getPrimaryKeys`):
+/// `information_schema._pg_expandarray(a)` in a select list becomes
+/// `unnest(pg_expandarray(a))` (a row per element, as the set-returning function gives),
+/// and `(expr).field` becomes `get_field(expr, 'field')` (DataFusion's planner refuses a
+/// dot after a parenthesised expression).
+struct CompositeAccess;
+
+impl VisitorMut for CompositeAccess {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        match e {
+            Expr::Function(f)
+                if f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                    i.value.eq_ignore_ascii_case("_pg_expandarray")
+                }) =>
+            {
+                let ast::FunctionArguments::List(list) = &f.args else {
+                    return ControlFlow::Continue(());
+                };
+                let args: Vec<Expr> = list
+                    .args
+                    .iter()
+                    .filter_map(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                            Some(x.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                *e = function_call(
+                    "unnest",
+                    vec![function_call(crate::pk_index::EXPANDARRAY_FN, args)],
+                );
+            }
+            Expr::CompoundFieldAccess { root, access_chain }
+                if !access_chain.is_empty()
+                    && access_chain.iter().all(|a| {
+                        matches!(a, ast::AccessExpr::Dot(Expr::Identifier(_)))
+                    }) =>
+            {
+                let mut out = (**root).clone();
+                for a in access_chain.iter() {
+                    if let ast::AccessExpr::Dot(Expr::Identifier(i)) = a {
+                        let name = if i.quote_style.is_some() {
+                            i.value.clone()
+                        } else {
+                            i.value.to_lowercase()
+                        };
+                        out = function_call(
+                            "get_field",
+                            vec![out, Expr::value(Value::SingleQuotedString(name))],
+                        );
+                    }
+                }
+                *e = out;
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `FROM generate_series(...) g` names the output column `g` in PostgreSQL (a function
