@@ -536,7 +536,12 @@ impl VisitorMut for IntLiterals {
     /// An integer literal operand of `+ - * / %` is `integer` too, so `int4_col + 1` and
     /// `CAST($1 AS integer) + 1` are integer as in PostgreSQL (DataFusion's bigint literal
     /// widened them to bigint); with a bigint operand DataFusion still widens to bigint.
+    /// Not next to a bare parameter (`$1 + 1`): the parameter's type is inferred from the
+    /// literal before a declared type (`prepare_typed(.., [INT8])`) is known, and stays
+    /// bigint as before.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let is_param =
+            |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
         if let Expr::BinaryOp { left, op, right } = e
             && matches!(
                 op,
@@ -546,6 +551,8 @@ impl VisitorMut for IntLiterals {
                     | ast::BinaryOperator::Divide
                     | ast::BinaryOperator::Modulo
             )
+            && !is_param(left)
+            && !is_param(right)
         {
             int4_literal(left);
             int4_literal(right);
