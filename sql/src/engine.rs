@@ -152,7 +152,7 @@ impl Engine {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, SCHEMA)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true)
+            .with_information_schema(false)
             .with_target_partitions(self.options.target_partitions)
             .with_batch_size(8192);
         let opts = config.options_mut();
@@ -167,7 +167,16 @@ impl Engine {
             Some(t) => Arc::new(crate::txn::SessionSchema::new(Arc::clone(&self.public), t)),
             None => Arc::clone(&self.public) as Arc<dyn SchemaProvider>,
         };
-        catalog.register_schema(SCHEMA, public)?;
+        catalog.register_schema(SCHEMA, Arc::clone(&public))?;
+        // PostgreSQL's information_schema (DataFusion's own is turned off above); also
+        // listed in pg_namespace, as in PostgreSQL (pgjdbc's getSchemas).
+        catalog.register_schema(
+            "information_schema",
+            Arc::new(crate::info_schema::InformationSchema::new(
+                Arc::clone(&self.storage),
+                public,
+            )),
+        )?;
         let list = Arc::new(MemoryCatalogProviderList::new());
         datafusion::catalog::CatalogProviderList::register_catalog(
             list.as_ref(),
@@ -198,6 +207,7 @@ impl Engine {
             tracing::warn!(error = %e, "pg_catalog emulation unavailable");
         }
         crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
+        ctx.register_udf(crate::pk_index::expandarray_udf());
         crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
         crate::sizes::register(&ctx, &self.storage);
         ctx.register_udf(crate::pg_format::format_udf());

@@ -303,7 +303,12 @@ fn pg_message(s: &str) -> String {
             .split(['.', ' '])
             .filter(|p| !p.is_empty())
             .collect::<Vec<_>>();
+        // Without a close match DataFusion ends the name with "." and lists the valid
+        // fields on the next line.
         let raw = rest
+            .lines()
+            .next()
+            .unwrap_or(rest)
             .split(". ")
             .next()
             .unwrap_or(rest)

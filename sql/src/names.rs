@@ -166,3 +166,132 @@ fn strip_dup_markers(schema: &SchemaRef) -> SchemaRef {
 pub fn pg_output_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
     apply_names(schema, pg_names(query).as_deref())
 }
+
+// ------------------------------------------------------------ client-visible type names
+
+/// Columns of PostgreSQL's catalog tables and views whose type is `name` (Strata keeps them
+/// as text): a client reading `attname` or `relname` sees oid 19, as from PostgreSQL.
+const NAME_COLUMNS: &[&str] = &[
+    "attname", "relname", "nspname", "typname", "proname", "datname", "rolname", "usename",
+    "conname", "collname", "extname", "amname", "lanname", "oprname", "spcname", "tgname",
+    "rulename", "schemaname", "tablename", "viewname", "matviewname", "indexname", "tableowner",
+    "viewowner", "matviewowner", "evtname", "polname", "srvname", "pubname", "subname",
+];
+
+/// Functions (and niladic keywords) returning `name` in PostgreSQL.
+const NAME_FUNCTIONS: &[&str] = &[
+    "current_database", "current_schema", "current_user", "session_user", "user",
+    "current_catalog", "current_role",
+];
+
+/// Does the FROM clause read a `pg_catalog` relation (`pg_class`, `pg_catalog.pg_type`, ...)?
+fn reads_pg_catalog(sel: &ast::Select) -> bool {
+    fn factor(tf: &ast::TableFactor) -> bool {
+        match tf {
+            ast::TableFactor::Table { name, .. } => {
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident().map(ident_name))
+                    .collect();
+                match parts.as_slice() {
+                    [t] => t.starts_with("pg_"),
+                    [.., s, t] => s == "pg_catalog" || (s == "public" && t.starts_with("pg_")),
+                    _ => false,
+                }
+            }
+            ast::TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => joins(table_with_joins),
+            _ => false,
+        }
+    }
+    fn joins(t: &ast::TableWithJoins) -> bool {
+        factor(&t.relation) || t.joins.iter().any(|j| factor(&j.relation))
+    }
+    sel.from.iter().any(joins)
+}
+
+/// The PostgreSQL type tag of a select-list expression whose type Strata's plan cannot
+/// carry (it only has Utf8): casts to `varchar`/`json`/`jsonb`/`name`, functions returning
+/// `name`, and `name` columns of the catalog.
+fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
+    use ast::DataType as D;
+    match e {
+        Expr::Nested(inner) => type_tag(inner, catalog),
+        Expr::Cast { data_type, .. } => match data_type {
+            D::Varchar(_) | D::CharacterVarying(_) => Some("varchar"),
+            D::JSON => Some("json"),
+            D::JSONB => Some("jsonb"),
+            D::Custom(n, _) if n.to_string().eq_ignore_ascii_case("name") => Some("name"),
+            _ => None,
+        },
+        Expr::Function(f) => {
+            let n = f.name.0.last()?.as_ident().map(ident_name)?;
+            NAME_FUNCTIONS.contains(&n.as_str()).then_some("name")
+        }
+        Expr::Identifier(i) if crate::rewrite::is_niladic_keyword(i) => {
+            NAME_FUNCTIONS.contains(&ident_name(i).as_str()).then_some("name")
+        }
+        Expr::Identifier(i) if catalog => {
+            NAME_COLUMNS.contains(&ident_name(i).as_str()).then_some("name")
+        }
+        Expr::CompoundIdentifier(parts) if catalog => {
+            let last = parts.last().map(ident_name)?;
+            NAME_COLUMNS.contains(&last.as_str()).then_some("name")
+        }
+        _ => None,
+    }
+}
+
+/// PostgreSQL type tags for the select list of `query` (see [`type_tag`]); None when there
+/// is nothing to tag or the select list has wildcards.
+pub fn pg_type_tags(query: &ast::Query) -> Option<Vec<Option<&'static str>>> {
+    let SetExpr::Select(sel) = query.body.as_ref() else {
+        return None;
+    };
+    let catalog = reads_pg_catalog(sel);
+    let mut tags = Vec::with_capacity(sel.projection.len());
+    for item in &sel.projection {
+        match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                tags.push(type_tag(e, catalog))
+            }
+            _ => return None,
+        }
+    }
+    tags.iter().any(Option::is_some).then_some(tags)
+}
+
+/// Puts the tags of [`pg_type_tags`] on the text fields of `schema`.
+pub fn apply_type_tags(schema: &SchemaRef, tags: Option<&[Option<&'static str>]>) -> SchemaRef {
+    use datafusion::arrow::datatypes::DataType;
+    let Some(tags) = tags else {
+        return Arc::clone(schema);
+    };
+    if tags.len() != schema.fields().len() {
+        return Arc::clone(schema);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(tags)
+        .map(|(f, t)| match t {
+            Some(t) if matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
+                let mut md = f.metadata().clone();
+                md.insert(
+                    strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                    (*t).to_string(),
+                );
+                f.as_ref().clone().with_metadata(md)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// The schema a client sees for `query`: PostgreSQL's names and type tags.
+pub fn pg_client_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
+    apply_type_tags(&pg_output_schema(query, schema), pg_type_tags(query).as_deref())
+}

@@ -247,6 +247,23 @@ async fn resolve_one(
     }
 }
 
+/// The regproc columns of the emulated `pg_type`, which hold the function's name (text)
+/// rather than its oid.
+fn is_name_regproc_column(e: &Expr) -> bool {
+    let name = match e {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(i) => &i.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    matches!(
+        name.to_lowercase().as_str(),
+        "typinput" | "typoutput" | "typreceive" | "typsend" | "typmodin" | "typmodout" | "typanalyze"
+    )
+}
+
 /// Replaces the literal reg-casts of `stmt` by oids (see the module documentation).
 pub async fn resolve(
     ctx: &SessionContext,
@@ -283,6 +300,38 @@ pub async fn resolve(
     struct Replace(HashMap<(Kind, String), String>);
     impl VisitorMut for Replace {
         type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            // `typinput = 'array_in'::regproc` (pgjdbc): the emulated pg_type keeps its
+            // regproc columns as the function's name, so compare with the name.
+            if let Expr::BinaryOp { left, op, right } = e
+                && matches!(op, ast::BinaryOperator::Eq | ast::BinaryOperator::NotEq)
+            {
+                let name_of = |col: &Expr, other: &Expr| -> Option<String> {
+                    if !is_name_regproc_column(col) {
+                        return None;
+                    }
+                    let Expr::Cast {
+                        expr, data_type, ..
+                    } = other
+                    else {
+                        return None;
+                    };
+                    let t = literal(expr)?;
+                    if kind_of(data_type) != Some(Kind::Proc) || t.bytes().all(|b| b.is_ascii_digit())
+                    {
+                        return None;
+                    }
+                    let name = t.split('(').next().unwrap_or(t);
+                    name_parts(name).and_then(|p| p.last().cloned())
+                };
+                if let Some(n) = name_of(left, right) {
+                    **right = Expr::value(Value::SingleQuotedString(n));
+                } else if let Some(n) = name_of(right, left) {
+                    **left = Expr::value(Value::SingleQuotedString(n));
+                }
+            }
+            ControlFlow::Continue(())
+        }
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
             if let Expr::Cast {
                 expr, data_type, ..

@@ -62,6 +62,33 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
             Some(Expr::value(Value::HexStringLiteral(hex)))
         }
+        // `'12.340'::numeric` keeps the literal's scale (12.340), as PostgreSQL's numeric
+        // does; DataFusion's unconstrained decimal has scale 10.
+        ast::DataType::Numeric(ast::ExactNumberInfo::None)
+        | ast::DataType::Decimal(ast::ExactNumberInfo::None) => {
+            let t = text.trim();
+            let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+            let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            if int.is_empty() && frac.is_empty()
+                || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let scale = frac.len() as u64;
+            let precision = (int.len() as u64 + scale).max(1);
+            if precision > 38 {
+                return None;
+            }
+            Some(Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(Expr::value(Value::SingleQuotedString(t.to_string()))),
+                data_type: ast::DataType::Numeric(ast::ExactNumberInfo::PrecisionAndScale(
+                    precision, scale as i64,
+                )),
+                array: false,
+                format: None,
+            })
+        }
         ast::DataType::JSON | ast::DataType::JSONB => {
             let tag = if matches!(dt, ast::DataType::JSONB) {
                 "jsonb"
@@ -505,6 +532,33 @@ impl VisitorMut for IntLiterals {
         }
         ControlFlow::Continue(())
     }
+
+    /// An integer literal operand of `+ - * / %` is `integer` too, so `int4_col + 1` and
+    /// `CAST($1 AS integer) + 1` are integer as in PostgreSQL (DataFusion's bigint literal
+    /// widened them to bigint); with a bigint operand DataFusion still widens to bigint.
+    /// Not next to a bare parameter (`$1 + 1`): the parameter's type is inferred from the
+    /// literal before a declared type (`prepare_typed(.., [INT8])`) is known, and stays
+    /// bigint as before.
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let is_param =
+            |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
+        if let Expr::BinaryOp { left, op, right } = e
+            && matches!(
+                op,
+                ast::BinaryOperator::Plus
+                    | ast::BinaryOperator::Minus
+                    | ast::BinaryOperator::Multiply
+                    | ast::BinaryOperator::Divide
+                    | ast::BinaryOperator::Modulo
+            )
+            && !is_param(left)
+            && !is_param(right)
+        {
+            int4_literal(left);
+            int4_literal(right);
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `1` → `CAST(1 AS integer)` when the whole select-list expression is an integer literal
@@ -545,7 +599,71 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
     let _ = stmt.visit(&mut SetFunctionColumnNames);
+    let _ = stmt.visit(&mut CompositeAccess);
     let _ = is_interval;
+}
+
+/// Composite values as catalog queries use them (pgjdbc's `getPrimaryKeys`):
+/// `information_schema._pg_expandarray(a)` in a select list becomes
+/// `unnest(pg_expandarray(a))` (a row per element, as the set-returning function gives),
+/// and `(expr).field` becomes `get_field(expr, 'field')` (DataFusion's planner refuses a
+/// dot after a parenthesised expression).
+struct CompositeAccess;
+
+impl VisitorMut for CompositeAccess {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        match e {
+            Expr::Function(f)
+                if f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                    i.value.eq_ignore_ascii_case("_pg_expandarray")
+                }) =>
+            {
+                let ast::FunctionArguments::List(list) = &f.args else {
+                    return ControlFlow::Continue(());
+                };
+                let args: Vec<Expr> = list
+                    .args
+                    .iter()
+                    .filter_map(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                            Some(x.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                *e = function_call(
+                    "unnest",
+                    vec![function_call(crate::pk_index::EXPANDARRAY_FN, args)],
+                );
+            }
+            Expr::CompoundFieldAccess { root, access_chain }
+                if !access_chain.is_empty()
+                    && access_chain.iter().all(|a| {
+                        matches!(a, ast::AccessExpr::Dot(Expr::Identifier(_)))
+                    }) =>
+            {
+                let mut out = (**root).clone();
+                for a in access_chain.iter() {
+                    if let ast::AccessExpr::Dot(Expr::Identifier(i)) = a {
+                        let name = if i.quote_style.is_some() {
+                            i.value.clone()
+                        } else {
+                            i.value.to_lowercase()
+                        };
+                        out = function_call(
+                            "get_field",
+                            vec![out, Expr::value(Value::SingleQuotedString(name))],
+                        );
+                    }
+                }
+                *e = out;
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `FROM generate_series(...) g` names the output column `g` in PostgreSQL (a function

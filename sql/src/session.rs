@@ -810,9 +810,14 @@ impl Session {
             Statement::Query(q) => crate::names::pg_names(q),
             _ => None,
         };
+        let tags = match &s {
+            Statement::Query(q) => crate::names::pg_type_tags(q),
+            _ => None,
+        };
         let plan = self.plan(s).await?;
         self.execute_plan(plan, |schema| {
-            crate::names::apply_names(&schema, names.as_deref())
+            let schema = crate::names::apply_names(&schema, names.as_deref());
+            crate::names::apply_type_tags(&schema, tags.as_deref())
         })
         .await
     }
@@ -1964,7 +1969,7 @@ impl Session {
             Statement::Query(q) if !is_special_select(q) => {
                 let plan = self.plan((**s).clone()).await?;
                 let param_types = param_types_of_plan(&plan, declared, s)?;
-                let result_schema = Some(crate::names::pg_output_schema(
+                let result_schema = Some(crate::names::pg_client_schema(
                     q,
                     &Arc::new(plan.schema().as_arrow().clone()),
                 ));
@@ -2146,7 +2151,21 @@ impl Session {
                     Some(d) if d.fields().len() == schema.fields().len() => {
                         let names: Vec<Option<String>> =
                             d.fields().iter().map(|f| Some(f.name().clone())).collect();
-                        crate::names::apply_names(&schema, Some(&names))
+                        let schema = crate::names::apply_names(&schema, Some(&names));
+                        // and the type tags the statement was described with
+                        let key = strata_storage::schema::PG_TYPE_METADATA_KEY;
+                        let tags: Vec<Option<&'static str>> = d
+                            .fields()
+                            .iter()
+                            .map(|f| match f.metadata().get(key).map(String::as_str) {
+                                Some("name") => Some("name"),
+                                Some("varchar") => Some("varchar"),
+                                Some("json") => Some("json"),
+                                Some("jsonb") => Some("jsonb"),
+                                _ => None,
+                            })
+                            .collect();
+                        crate::names::apply_type_tags(&schema, Some(&tags))
                     }
                     _ => schema,
                 })

@@ -897,10 +897,46 @@ impl SchemaProvider for PgCatalogOverlay {
                 ) else {
                     return self.inner.table(name).await;
                 };
-                Ok(Some(pg_class_with_matviews(
+                let with_matviews = pg_class_with_matviews(
+                    Arc::clone(&class),
+                    Arc::clone(&ns),
+                    View::PgMatviews.provider(&self.src)?,
+                )?;
+                Ok(Some(crate::pk_index::pg_class_with_keys(
+                    with_matviews,
                     class,
                     ns,
-                    View::PgMatviews.provider(&self.src)?,
+                    &self.src.storage,
+                )?))
+            }
+            "pg_index" => {
+                let (Some(index), Some(class), Some(ns)) = (
+                    self.inner.table("pg_index").await?,
+                    self.inner.table("pg_class").await?,
+                    self.inner.table("pg_namespace").await?,
+                ) else {
+                    return self.inner.table(name).await;
+                };
+                Ok(Some(crate::pk_index::pg_index_with_keys(
+                    index,
+                    class,
+                    ns,
+                    &self.src.storage,
+                )?))
+            }
+            "pg_attribute" => {
+                let (Some(attr), Some(class), Some(ns)) = (
+                    self.inner.table("pg_attribute").await?,
+                    self.inner.table("pg_class").await?,
+                    self.inner.table("pg_namespace").await?,
+                ) else {
+                    return self.inner.table(name).await;
+                };
+                Ok(Some(crate::not_null::pg_attribute_with_not_null(
+                    attr,
+                    class,
+                    ns,
+                    &self.src.storage,
                 )?))
             }
             _ => self.inner.table(name).await,
