@@ -34,6 +34,8 @@ pub mod pg_semantics;
 pub mod pg_types;
 pub mod regcast;
 pub mod rewrite;
+pub mod role_ddl;
+pub mod roles;
 pub mod session;
 pub mod settings;
 pub mod sizes;
