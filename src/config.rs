@@ -234,9 +234,9 @@ impl Config {
     pub fn superuser_password(&self, env: Option<String>) -> Result<Option<String>, String> {
         let env = env.filter(|v| !v.is_empty());
         match (&self.password_file, env) {
-            (Some(_), Some(_)) => Err(
-                "both STRATA_PASSWORD and a password file are given; use one".into(),
-            ),
+            (Some(_), Some(_)) => {
+                Err("both STRATA_PASSWORD and a password file are given; use one".into())
+            }
             (None, env) => Ok(env),
             (Some(path), None) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {

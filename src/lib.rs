@@ -12,10 +12,10 @@ pub mod server;
 use std::sync::Arc;
 use std::time::Duration;
 
+use strata_sql::roles::SUPERUSER;
 use strata_sql::{Engine, EngineOptions};
 use strata_storage::wal::FsyncPolicy;
 use strata_storage::{Storage, StorageConfig};
-use strata_sql::roles::SUPERUSER;
 use tracing::{error, info, warn};
 
 use crate::config::{AuthMethod, Config};

@@ -15,12 +15,22 @@ const SUPER_PW: &str = "correct horse battery staple";
 /// psql must not prompt, `-w`). Returns (success, stdout, stderr).
 fn psql(conninfo: &str, password: Option<&str>, sql: &str) -> (bool, String, String) {
     let mut cmd = Command::new("psql");
-    cmd.args(["-X", "-w", "-v", "ON_ERROR_STOP=1", "-At", "-d", conninfo, "-c", sql])
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env("PGPASSFILE", "/dev/null")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGSSLMODE")
-        .env_remove("PGUSER");
+    cmd.args([
+        "-X",
+        "-w",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-At",
+        "-d",
+        conninfo,
+        "-c",
+        sql,
+    ])
+    .env("PGCONNECT_TIMEOUT", "10")
+    .env("PGPASSFILE", "/dev/null")
+    .env_remove("PGPASSWORD")
+    .env_remove("PGSSLMODE")
+    .env_remove("PGUSER");
     if let Some(p) = password {
         cmd.env("PGPASSWORD", p);
     }
@@ -95,15 +105,26 @@ fn scram_right_wrong_missing_password_and_unknown_user() {
     assert!(ok, "psql with the right password failed: {err}");
     assert_eq!(out.trim(), "42");
     runtime().block_on(async {
-        let c = pg_connect(s.port, "strata", Some(SUPER_PW)).await.expect("connect");
-        let row = c.query_one("SELECT current_user", &[]).await.expect("query");
+        let c = pg_connect(s.port, "strata", Some(SUPER_PW))
+            .await
+            .expect("connect");
+        let row = c
+            .query_one("SELECT current_user", &[])
+            .await
+            .expect("query");
         assert_eq!(row.get::<_, String>(0), "strata");
 
         // Wrong password: FATAL 28P01 with PostgreSQL's text.
-        let e = pg_connect(s.port, "strata", Some("wrong")).await.err().expect("refused");
+        let e = pg_connect(s.port, "strata", Some("wrong"))
+            .await
+            .err()
+            .expect("refused");
         assert_auth_failed(&e, "strata");
         // Unknown user: the same error, so that roles cannot be probed.
-        let e = pg_connect(s.port, "nobody", Some(SUPER_PW)).await.err().expect("refused");
+        let e = pg_connect(s.port, "nobody", Some(SUPER_PW))
+            .await
+            .err()
+            .expect("refused");
         assert_auth_failed(&e, "nobody");
     });
     let (ok, _, err) = psql(&conninfo(s.port, "strata"), Some("wrong"), "SELECT 1");
@@ -136,13 +157,18 @@ fn password_auth_mode_checks_the_cleartext_password() {
     assert!(!ok);
     assert!(err.contains("fe_sendauth: no password supplied"), "{err}");
     runtime().block_on(async {
-        pg_connect(s.port, "strata", Some(SUPER_PW)).await.expect("connect");
+        pg_connect(s.port, "strata", Some(SUPER_PW))
+            .await
+            .expect("connect");
         let e = pg_connect(s.port, "strata", Some("Correct horse battery staple"))
             .await
             .err()
             .expect("refused");
         assert_auth_failed(&e, "strata");
-        let e = pg_connect(s.port, "ghost", Some(SUPER_PW)).await.err().expect("refused");
+        let e = pg_connect(s.port, "ghost", Some(SUPER_PW))
+            .await
+            .err()
+            .expect("refused");
         assert_auth_failed(&e, "ghost");
     });
 }
@@ -237,13 +263,21 @@ fn non_loopback_address_needs_a_password() {
     // An unknown method is a usage error.
     let (ok, err) = exit_of(serve(&["--auth", "kerberos"], &[], &dir.path().join("d3")));
     assert!(!ok);
-    assert!(err.contains("auth must be 'trust', 'password' or 'scram'"), "{err}");
+    assert!(
+        err.contains("auth must be 'trust', 'password' or 'scram'"),
+        "{err}"
+    );
 
     // With --password-file it starts, and the default method there is scram.
     let pw_file = dir.path().join("pw");
     std::fs::write(&pw_file, format!("{SUPER_PW}\n")).expect("write");
     let mut child = Proc(serve(
-        &["--pg-addr", &addr, "--password-file", pw_file.to_str().expect("utf8")],
+        &[
+            "--pg-addr",
+            &addr,
+            "--password-file",
+            pw_file.to_str().expect("utf8"),
+        ],
         &[],
         &dir.path().join("d4"),
     ));
@@ -292,7 +326,9 @@ fn roles_are_created_altered_dropped_and_persist() {
     assert_eq!(out.trim(), "bob");
 
     runtime().block_on(async {
-        let c = pg_connect(s.port, "strata", Some(SUPER_PW)).await.expect("connect");
+        let c = pg_connect(s.port, "strata", Some(SUPER_PW))
+            .await
+            .expect("connect");
         let e = c
             .batch_execute("CREATE ROLE bob LOGIN PASSWORD 'x'")
             .await
@@ -311,17 +347,40 @@ fn roles_are_created_altered_dropped_and_persist() {
             db_error(&e),
             ("42704".into(), "role \"nobody\" does not exist".into())
         );
-        let e = c.batch_execute("DROP ROLE nobody").await.err().expect("missing");
+        let e = c
+            .batch_execute("DROP ROLE nobody")
+            .await
+            .err()
+            .expect("missing");
         assert_eq!(
             db_error(&e),
             ("42704".into(), "role \"nobody\" does not exist".into())
         );
-        c.batch_execute("DROP ROLE IF EXISTS nobody").await.expect("if exists");
+        c.batch_execute("DROP ROLE IF EXISTS nobody")
+            .await
+            .expect("if exists");
+        // Through the extended protocol (Parse/Bind/Execute) too.
+        c.execute("CREATE ROLE frank LOGIN PASSWORD 'frank-pw'", &[])
+            .await
+            .expect("extended protocol");
+        pg_connect(s.port, "frank", Some("frank-pw"))
+            .await
+            .expect("frank");
         // A role that is not the superuser cannot manage roles.
-        let b = pg_connect(s.port, "bob", Some("first-pw")).await.expect("bob");
-        let e = b.batch_execute("CREATE ROLE eve LOGIN PASSWORD 'x'").await.err().expect("denied");
+        let b = pg_connect(s.port, "bob", Some("first-pw"))
+            .await
+            .expect("bob");
+        let e = b
+            .batch_execute("CREATE ROLE eve LOGIN PASSWORD 'x'")
+            .await
+            .err()
+            .expect("denied");
         assert_eq!(db_error(&e).0, "42501");
-        let e = b.batch_execute("DROP ROLE strata").await.err().expect("denied");
+        let e = b
+            .batch_execute("DROP ROLE strata")
+            .await
+            .err()
+            .expect("denied");
         assert_eq!(db_error(&e).0, "42501");
     });
 
@@ -340,14 +399,21 @@ fn roles_are_created_altered_dropped_and_persist() {
     let (ok, _, _) = psql(&bob, Some("second-pw"), "SELECT 1");
     assert!(!ok);
     // A role may change its own password.
-    let (ok, _, err) = psql(&bob, Some("third-pw"), "ALTER ROLE bob PASSWORD 'bob-chose-this'");
+    let (ok, _, err) = psql(
+        &bob,
+        Some("third-pw"),
+        "ALTER ROLE bob PASSWORD 'bob-chose-this'",
+    );
     assert!(ok, "{err}");
 
     // NOLOGIN roles cannot connect; CREATE USER means LOGIN.
     run("CREATE ROLE carol PASSWORD 'carol-pw'");
     let (ok, _, err) = psql(&conninfo(s.port, "carol"), Some("carol-pw"), "SELECT 1");
     assert!(!ok);
-    assert!(err.contains("role \"carol\" is not permitted to log in"), "{err}");
+    assert!(
+        err.contains("role \"carol\" is not permitted to log in"),
+        "{err}"
+    );
     run("CREATE USER dave WITH PASSWORD 'dave-pw'");
     run("CREATE ROLE erin LOGIN PASSWORD 'erin-pw'");
 
@@ -363,10 +429,19 @@ fn roles_are_created_altered_dropped_and_persist() {
 
     // The file holds verifiers, never the passwords.
     let file = std::fs::read_to_string(s.data_dir().join("roles.json")).expect("roles.json");
-    for pw in ["first-pw", "second-pw", "third-pw", "bob-chose-this", "carol-pw", "dave-pw", "erin-pw"] {
+    for pw in [
+        "first-pw",
+        "second-pw",
+        "third-pw",
+        "bob-chose-this",
+        "carol-pw",
+        "dave-pw",
+        "erin-pw",
+        "frank-pw",
+    ] {
         assert!(!file.contains(pw), "{pw} in clear text in roles.json");
     }
-    assert_eq!(file.matches("SCRAM-SHA-256$4096:").count(), 4, "{file}");
+    assert_eq!(file.matches("SCRAM-SHA-256$4096:").count(), 5, "{file}");
     assert!(!s.log().contains("bob-chose-this"));
 
     // DROP ROLE: that role can no longer log in (same error as a wrong password).
@@ -420,14 +495,32 @@ impl Pki {
         };
         for ca in ["ca", "other-ca"] {
             sh(&[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "2", "-subj",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
                 &format!("/CN=Strata test {ca}"),
             ]);
         }
         sh(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-            "server.csr", "-subj", "/CN=localhost",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
         ]);
         std::fs::write(
             dir.path().join("ext.cnf"),
@@ -436,8 +529,21 @@ impl Pki {
         )
         .expect("write ext");
         sh(&[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
         ]);
         Pki { dir }
     }
@@ -503,12 +609,22 @@ fn tls_required_refuses_plain_connections() {
     let base = format!("host=127.0.0.1 port={} user=strata dbname=strata", s.port);
     let (ok, _, err) = psql(&format!("{base} sslmode=disable"), None, "SELECT 1");
     assert!(!ok);
-    assert!(err.contains("FATAL:  connection for user \"strata\" refused: no encryption"), "{err}");
+    assert!(
+        err.contains("FATAL:  connection for user \"strata\" refused: no encryption"),
+        "{err}"
+    );
     runtime().block_on(async {
-        let e = pg_connect(s.port, "strata", None).await.err().expect("refused");
+        let e = pg_connect(s.port, "strata", None)
+            .await
+            .err()
+            .expect("refused");
         assert_eq!(db_error(&e).0, "28000");
     });
-    let (ok, out, err) = psql(&format!("{base} sslmode=require"), None, "SELECT 'tls only'");
+    let (ok, out, err) = psql(
+        &format!("{base} sslmode=require"),
+        None,
+        "SELECT 'tls only'",
+    );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "tls only");
 }
@@ -522,13 +638,34 @@ fn unreadable_or_bad_tls_files_refuse_to_start() {
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate\n").expect("write");
     let junk = junk.to_string_lossy().into_owned();
-    let missing = dir.path().join("missing.pem").to_string_lossy().into_owned();
+    let missing = dir
+        .path()
+        .join("missing.pem")
+        .to_string_lossy()
+        .into_owned();
     let cases: [(&[&str], &str); 5] = [
-        (&["--tls-cert", &junk, "--tls-key", &pki.path("server.key")], "no certificate in"),
-        (&["--tls-cert", &missing, "--tls-key", &pki.path("server.key")], "cannot read the TLS certificate"),
-        (&["--tls-cert", &pki.path("server.pem"), "--tls-key", &junk], "cannot parse the TLS key"),
+        (
+            &["--tls-cert", &junk, "--tls-key", &pki.path("server.key")],
+            "no certificate in",
+        ),
+        (
+            &["--tls-cert", &missing, "--tls-key", &pki.path("server.key")],
+            "cannot read the TLS certificate",
+        ),
+        (
+            &["--tls-cert", &pki.path("server.pem"), "--tls-key", &junk],
+            "cannot parse the TLS key",
+        ),
         // A key that is not the certificate's.
-        (&["--tls-cert", &pki.path("server.pem"), "--tls-key", &pki.path("ca.key")], "cannot be used"),
+        (
+            &[
+                "--tls-cert",
+                &pki.path("server.pem"),
+                "--tls-key",
+                &pki.path("ca.key"),
+            ],
+            "cannot be used",
+        ),
         (&["--tls-required"], "tls_required needs a certificate"),
     ];
     for (i, (args, expect)) in cases.iter().enumerate() {
@@ -536,6 +673,9 @@ fn unreadable_or_bad_tls_files_refuse_to_start() {
         all.extend_from_slice(args);
         let (ok, err) = exit_of(serve(&all, &[], &dir.path().join(format!("d{i}"))));
         assert!(!ok, "{args:?} started");
-        assert!(err.contains(expect), "{args:?}: expected {expect:?} in {err}");
+        assert!(
+            err.contains(expect),
+            "{args:?}: expected {expect:?} in {err}"
+        );
     }
 }

@@ -23,7 +23,9 @@ fn denied(what: &str) -> Error {
     Error::with_hint(
         SqlState::InsufficientPrivilege,
         format!("permission denied to {what}"),
-        format!("Only the superuser {SUPERUSER} can manage roles; a role can change its own password."),
+        format!(
+            "Only the superuser {SUPERUSER} can manage roles; a role can change its own password."
+        ),
     )
 }
 
@@ -208,11 +210,7 @@ pub fn create_role(session: &Session, cr: &ast::CreateRole) -> Result<Output> {
 }
 
 /// `ALTER ROLE name [WITH] option ...`.
-pub fn alter_role(
-    session: &Session,
-    name: &ast::Ident,
-    op: &AlterRoleOperation,
-) -> Result<Output> {
+pub fn alter_role(session: &Session, name: &ast::Ident, op: &AlterRoleOperation) -> Result<Output> {
     let name = ident_name(name);
     let AlterRoleOperation::WithOptions { options: opts } = op else {
         return Err(Error::unsupported(format!("ALTER ROLE {op}")));

@@ -91,7 +91,11 @@ fn salted_password(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
 impl Verifier {
     /// A verifier for `password` with a fresh random salt.
     pub fn new(password: &str) -> Result<Verifier> {
-        Ok(Self::with_salt(password, &random_bytes(SALT_LEN)?, ITERATIONS))
+        Ok(Self::with_salt(
+            password,
+            &random_bytes(SALT_LEN)?,
+            ITERATIONS,
+        ))
     }
 
     /// A verifier for `password` with the given salt and iteration count.
@@ -398,7 +402,9 @@ impl Roles {
             if n == SUPERUSER {
                 return Err(Error::user(
                     SqlState::DependentObjectsStillExist,
-                    format!("cannot drop role {SUPERUSER} because it is required by the database system"),
+                    format!(
+                        "cannot drop role {SUPERUSER} because it is required by the database system"
+                    ),
                 ));
             }
             if !self.exists(n) {
@@ -430,8 +436,9 @@ impl Roles {
                     })
                     .collect(),
             };
-            let bytes = serde_json::to_vec_pretty(&file)
-                .map_err(|e| Error::user(SqlState::Internal, format!("cannot encode roles: {e}")))?;
+            let bytes = serde_json::to_vec_pretty(&file).map_err(|e| {
+                Error::user(SqlState::Internal, format!("cannot encode roles: {e}"))
+            })?;
             strata_storage::fsutil::write_atomic(path, &bytes)?;
         }
         *self.roles.write() = next;
@@ -478,7 +485,9 @@ impl ScramServer {
     ) -> std::result::Result<(ScramServer, String), ScramError> {
         let msg = std::str::from_utf8(client_first).map_err(|_| malformed("not UTF-8"))?;
         // gs2-header: cbind-flag "," [authzid] ","
-        let (flag, rest) = msg.split_once(',').ok_or_else(|| malformed("no GS2 header"))?;
+        let (flag, rest) = msg
+            .split_once(',')
+            .ok_or_else(|| malformed("no GS2 header"))?;
         match flag {
             "n" | "y" => {}
             f if f.starts_with("p=") => {
@@ -488,7 +497,9 @@ impl ScramServer {
             }
             _ => return Err(malformed("unexpected channel binding flag")),
         }
-        let (authzid, bare) = rest.split_once(',').ok_or_else(|| malformed("no GS2 header"))?;
+        let (authzid, bare) = rest
+            .split_once(',')
+            .ok_or_else(|| malformed("no GS2 header"))?;
         if !authzid.is_empty() {
             return Err(ScramError::Malformed(
                 "client uses authorization identity, but it is not supported".into(),
@@ -548,7 +559,9 @@ impl ScramServer {
         if nonce != self.nonce {
             return Err(malformed("nonce does not match"));
         }
-        let proof = B64.decode(proof).map_err(|_| malformed("proof is not base64"))?;
+        let proof = B64
+            .decode(proof)
+            .map_err(|_| malformed("proof is not base64"))?;
         if proof.len() != KEY_LEN {
             return Err(malformed("proof has the wrong length"));
         }
@@ -623,8 +636,8 @@ mod tests {
     fn rfc7677_vector() {
         let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
         let v = Verifier::with_salt("pencil", &salt, 4096);
-        let (srv, first) = ScramServer::start(v, false, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO")
-            .unwrap();
+        let (srv, first) =
+            ScramServer::start(v, false, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO").unwrap();
         // Replace the random server nonce with the RFC's to reproduce its proof.
         let srv = ScramServer {
             nonce: "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0".into(),

@@ -252,7 +252,10 @@ impl Session {
         if let Some(role_sql) = crate::role_ddl::user_to_role(trimmed) {
             let stmts = Parser::parse_sql(&PostgreSqlDialect {}, &role_sql).map_err(|e| {
                 let msg = e.to_string();
-                let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
+                let msg = msg
+                    .strip_prefix("sql parser error: ")
+                    .unwrap_or(&msg)
+                    .to_string();
                 Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
             })?;
             return Ok(stmts.into_iter().map(|s| Stmt::Sql(Box::new(s))).collect());

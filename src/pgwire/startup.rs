@@ -7,15 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
+use pgwire::api::PgWireConnectionState;
 use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
 use pgwire::api::{ClientInfo, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use pgwire::api::PgWireConnectionState;
 use pgwire::messages::startup::Authentication;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use strata_sql::roles::{ScramError, ScramServer};
 use strata_sql::{Engine, Session};
 
@@ -250,14 +250,12 @@ impl StartupHandler for StrataStartup {
                             // libpq never sends an empty password; PostgreSQL refuses it.
                             return Err(auth_failed(&user));
                         }
-                        let (roles2, user2, pw) =
-                            (Arc::clone(roles), user.clone(), pw.password);
+                        let (roles2, user2, pw) = (Arc::clone(roles), user.clone(), pw.password);
                         // PBKDF2 (4096 rounds) off the protocol threads.
-                        let ok = tokio::task::spawn_blocking(move || {
-                            roles2.check_password(&user2, &pw)
-                        })
-                        .await
-                        .unwrap_or(false);
+                        let ok =
+                            tokio::task::spawn_blocking(move || roles2.check_password(&user2, &pw))
+                                .await
+                                .unwrap_or(false);
                         if !ok {
                             return Err(auth_failed(&user));
                         }
@@ -303,10 +301,13 @@ impl StartupHandler for StrataStartup {
             _ if matches!(
                 client.state(),
                 PgWireConnectionState::AuthenticationInProgress
-            ) => Err(fatal(
-                "08P01",
-                "expected a password response during authentication",
-            )),
+            ) =>
+            {
+                Err(fatal(
+                    "08P01",
+                    "expected a password response during authentication",
+                ))
+            }
             _ => Ok(()),
         }
     }
