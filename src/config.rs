@@ -254,3 +254,80 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(addr: &str) -> Config {
+        Config {
+            pg_addr: addr.parse().unwrap(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn trust_only_by_default_on_loopback() {
+        assert_eq!(at("127.0.0.1:5433").auth_method(), AuthMethod::Trust);
+        assert_eq!(at("[::1]:5433").auth_method(), AuthMethod::Trust);
+        assert_eq!(at("0.0.0.0:5433").auth_method(), AuthMethod::Scram);
+        assert_eq!(at("[::]:5433").auth_method(), AuthMethod::Scram);
+        assert_eq!(at("10.1.2.3:5433").auth_method(), AuthMethod::Scram);
+        let explicit = Config {
+            auth: Some(AuthMethod::Password),
+            ..at("127.0.0.1:5433")
+        };
+        assert_eq!(explicit.auth_method(), AuthMethod::Password);
+    }
+
+    #[test]
+    fn auth_and_tls_keys_from_the_file_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "auth = \"scram\"\npassword_file = \"pw\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_required = true\n",
+        )
+        .unwrap();
+        let c = Config::default().load_file(&file).unwrap();
+        assert_eq!(c.auth, Some(AuthMethod::Scram));
+        assert_eq!(c.password_file, Some(dir.path().join("pw")));
+        assert_eq!(c.tls_cert, Some(dir.path().join("c.pem")));
+        assert!(c.tls_required);
+        for (text, err) in [
+            ("auth = \"md5\"\n", "auth must be"),
+            ("tls_cert = \"c.pem\"\n", "TLS needs both"),
+            ("tls_required = true\n", "tls_required needs"),
+            ("password = \"x\"\n", "unknown field"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let e = Config::default().load_file(&file).unwrap_err();
+            assert!(e.contains(err), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn superuser_password_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::default();
+        assert_eq!(c.superuser_password(None).unwrap(), None);
+        assert_eq!(c.superuser_password(Some(String::new())).unwrap(), None);
+        assert_eq!(
+            c.superuser_password(Some("pw".into())).unwrap().as_deref(),
+            Some("pw")
+        );
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "from file\r\nignored\n").unwrap();
+        let c = Config {
+            password_file: Some(f.clone()),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.superuser_password(None).unwrap().as_deref(),
+            Some("from file")
+        );
+        assert!(c.superuser_password(Some("pw".into())).is_err());
+        std::fs::write(&f, "\n").unwrap();
+        assert!(c.superuser_password(None).unwrap_err().contains("empty"));
+    }
+}

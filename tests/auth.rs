@@ -473,6 +473,38 @@ fn superuser_password_from_config_cannot_be_altered_by_sql() {
     assert!(err.contains("set by the server's configuration"), "{err}");
 }
 
+#[test]
+fn superuser_password_stored_by_alter_role_lets_scram_start() {
+    // Trust on loopback; the superuser sets a password with SQL.
+    let mut s = TestServer::start();
+    let (ok, _, err) = psql(
+        &conninfo(s.port, "strata"),
+        None,
+        "ALTER ROLE strata WITH PASSWORD 'stored-super-pw'",
+    );
+    assert!(ok, "{err}");
+    assert!(s.stop(), "clean stop");
+    // The same data directory with --auth scram and no STRATA_PASSWORD: it starts, and
+    // the stored password is the one that works.
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Proc(serve(
+        &["--pg-addr", &addr, "--auth", "scram"],
+        &[],
+        &s.data_dir(),
+    ));
+    wait_listening(port, &mut child.0);
+    let (ok, _, err) = psql(
+        &conninfo(port, "strata"),
+        Some("stored-super-pw"),
+        "SELECT 1",
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = psql(&conninfo(port, "strata"), Some("other"), "SELECT 1");
+    assert!(!ok);
+    assert!(err.contains("password authentication failed"), "{err}");
+}
+
 /// A CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI.
 struct Pki {
     dir: tempfile::TempDir,
