@@ -711,3 +711,79 @@ fn unreadable_or_bad_tls_files_refuse_to_start() {
         );
     }
 }
+
+/// Reads backend messages until the server closes the connection: (type, body) pairs.
+fn read_all(stream: &mut std::net::TcpStream) -> Vec<(u8, Vec<u8>)> {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut out = vec![];
+    loop {
+        let mut head = [0u8; 5];
+        if stream.read_exact(&mut head).is_err() {
+            return out;
+        }
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; len.saturating_sub(4)];
+        if stream.read_exact(&mut body).is_err() {
+            return out;
+        }
+        out.push((head[0], body));
+    }
+}
+
+fn startup_message(user: &str) -> Vec<u8> {
+    let mut body = 196608u32.to_be_bytes().to_vec();
+    for s in ["user", user, "database", "strata"] {
+        body.extend_from_slice(s.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    msg.extend(body);
+    msg
+}
+
+fn frontend(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+#[test]
+fn protocol_errors_during_authentication_close_the_connection() {
+    use std::io::Write;
+    let s = scram_server();
+    // (what the client sends after the authentication request, expected SQLSTATE)
+    let cases: [(Vec<u8>, &str); 3] = [
+        // A query instead of the SASL response.
+        (frontend(b'Q', b"SELECT 1\0"), "08P01"),
+        // A SASL mechanism the server did not offer.
+        (frontend(b'p', b"PLAIN\0\xff\xff\xff\xff"), "08P01"),
+        // SCRAM client-first that is not SCRAM.
+        (frontend(b'p', b"SCRAM-SHA-256\0\0\0\0\x07garbage"), "08P01"),
+    ];
+    for (msg, code) in cases {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+        c.write_all(&startup_message("strata")).expect("startup");
+        c.write_all(&msg).expect("send");
+        let got = read_all(&mut c);
+        // First the SASL request, then one FATAL error, then the connection is closed:
+        // no AuthenticationOk, no ReadyForQuery, no rows.
+        assert_eq!(got.first().map(|m| m.0), Some(b'R'), "{got:?}");
+        let errors: Vec<String> = got
+            .iter()
+            .filter(|m| m.0 == b'E')
+            .map(|m| String::from_utf8_lossy(&m.1).into_owned())
+            .collect();
+        assert_eq!(errors.len(), 1, "{got:?}");
+        assert!(errors[0].contains("SFATAL"), "{}", errors[0]);
+        assert!(errors[0].contains(&format!("C{code}")), "{}", errors[0]);
+        assert!(
+            !got.iter().any(|m| matches!(m.0, b'T' | b'D' | b'C')),
+            "{got:?}"
+        );
+    }
+}

@@ -199,6 +199,24 @@ impl StartupHandler for StrataStartup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // Every error before the session exists ends the connection: pgwire would
+        // otherwise answer an ERROR with ReadyForQuery and leave the connection open
+        // without authentication.
+        self.startup(client, message).await.map_err(|e| {
+            let mut info = ErrorInfo::from(e);
+            info.severity = "FATAL".into();
+            PgWireError::UserError(Box::new(info))
+        })
+    }
+}
+
+impl StrataStartup {
+    async fn startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         match message {
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
