@@ -439,11 +439,39 @@ impl Roles {
             let bytes = serde_json::to_vec_pretty(&file).map_err(|e| {
                 Error::user(SqlState::Internal, format!("cannot encode roles: {e}"))
             })?;
-            strata_storage::fsutil::write_atomic(path, &bytes)?;
+            write_private(path, &bytes)?;
         }
         *self.roles.write() = next;
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the
+/// directory), readable by the server's user only: verifiers are not passwords, but an
+/// offline guessing attack needs one.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |p: &Path, e: std::io::Error| {
+        Error::user(
+            SqlState::IoError,
+            format!("cannot write {}: {e}", p.display()),
+        )
+    };
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(|e| io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| io(&tmp, e))?;
+        f.sync_all().map_err(|e| io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+    if let Some(dir) = path.parent() {
+        strata_storage::fsutil::sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 fn does_not_exist(name: &str) -> Error {
@@ -696,6 +724,15 @@ mod tests {
             .unwrap();
         let text = std::fs::read_to_string(dir.path().join(ROLES_FILE)).unwrap();
         assert!(!text.contains("hunter2"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(ROLES_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         assert!(text.contains("SCRAM-SHA-256$4096:"));
         let again = Roles::open(dir.path()).unwrap();
         assert!(again.check_password("carol", "hunter2-secret"));
