@@ -15,6 +15,8 @@ COPY --from=build /usr/local/bin/strata /usr/local/bin/strata
 USER strata
 VOLUME /var/lib/strata
 EXPOSE 5433
-# Inside a container the listener must be reachable from outside, so bind 0.0.0.0.
-# Authentication beyond trust comes in a later release: publish the port only to trusted hosts.
+# Inside a container the listener must be reachable from outside, so bind 0.0.0.0. Off
+# loopback the default authentication is SCRAM-SHA-256 and the server refuses to start
+# without a password for the superuser strata: docker run -e STRATA_PASSWORD=... (or mount
+# a file and add --password-file FILE; --tls-cert/--tls-key enable TLS).
 ENTRYPOINT ["strata", "serve", "--data-dir", "/var/lib/strata", "--pg-addr", "0.0.0.0:5433"]

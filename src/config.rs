@@ -30,6 +30,53 @@ pub struct Config {
     pub cold_store_options: Vec<(String, String)>,
     /// Memory for cached blocks of cold files that queries read.
     pub cold_cache_bytes: usize,
+    /// `trust`, `password` or `scram`; `None`: trust when `pg_addr` is a loopback
+    /// address, scram otherwise (see [`Config::auth_method`]).
+    pub auth: Option<AuthMethod>,
+    /// File whose first line is the password of the superuser `strata` (the
+    /// `STRATA_PASSWORD` environment variable is the other way to give it).
+    pub password_file: Option<PathBuf>,
+    /// PEM certificate chain and private key: clients may then use TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Refuse connections that do not use TLS.
+    pub tls_required: bool,
+}
+
+/// How clients prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Anyone who can reach the port is whoever they say.
+    Trust,
+    /// The client sends the password (in clear text: use TLS off loopback); checked
+    /// against the role's SCRAM verifier.
+    Password,
+    /// SCRAM-SHA-256: the password never crosses the wire.
+    Scram,
+}
+
+impl std::str::FromStr for AuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "trust" => Ok(AuthMethod::Trust),
+            "password" => Ok(AuthMethod::Password),
+            "scram" | "scram-sha-256" => Ok(AuthMethod::Scram),
+            _ => Err(format!(
+                "auth must be 'trust', 'password' or 'scram', not {s:?}"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuthMethod::Trust => "trust",
+            AuthMethod::Password => "password",
+            AuthMethod::Scram => "scram",
+        })
+    }
 }
 
 impl Default for Config {
@@ -48,6 +95,11 @@ impl Default for Config {
             cold_store: None,
             cold_store_options: vec![],
             cold_cache_bytes: 256 * 1024 * 1024,
+            auth: None,
+            password_file: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_required: false,
         }
     }
 }
@@ -68,6 +120,11 @@ struct FileConfig {
     cold_cache_mb: Option<usize>,
     /// `[cold_store_options]` table: object_store keys and string values.
     cold_store_options: Option<std::collections::BTreeMap<String, String>>,
+    auth: Option<String>,
+    password_file: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_required: Option<bool>,
 }
 
 impl Config {
@@ -112,6 +169,26 @@ impl Config {
         if let Some(v) = f.cold_store_options {
             self.cold_store_options = v.into_iter().collect();
         }
+        if let Some(v) = f.auth {
+            self.auth = Some(
+                v.parse()
+                    .map_err(|e| format!("invalid auth in {}: {e}", path.display()))?,
+            );
+        }
+        // Relative paths in the file are relative to the file.
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        if let Some(v) = f.password_file {
+            self.password_file = Some(base.join(v));
+        }
+        if let Some(v) = f.tls_cert {
+            self.tls_cert = Some(base.join(v));
+        }
+        if let Some(v) = f.tls_key {
+            self.tls_key = Some(base.join(v));
+        }
+        if let Some(v) = f.tls_required {
+            self.tls_required = v;
+        }
         self.validate()?;
         Ok(self)
     }
@@ -127,6 +204,130 @@ impl Config {
         if self.memtable_budget_bytes < 1024 * 1024 {
             return Err("memtable budget must be at least 1 MB".into());
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err("tls_cert is set but tls_key is not: TLS needs both".into());
+            }
+            (None, Some(_)) => {
+                return Err("tls_key is set but tls_cert is not: TLS needs both".into());
+            }
+            _ => {}
+        }
+        if self.tls_required && self.tls_cert.is_none() {
+            return Err("tls_required needs a certificate and key (tls_cert, tls_key)".into());
+        }
         Ok(())
+    }
+
+    /// The authentication method in effect: the configured one, else trust when the
+    /// listen address is loopback (only local users can connect) and scram otherwise.
+    pub fn auth_method(&self) -> AuthMethod {
+        self.auth.unwrap_or(if self.pg_addr.ip().is_loopback() {
+            AuthMethod::Trust
+        } else {
+            AuthMethod::Scram
+        })
+    }
+
+    /// The superuser's password from `STRATA_PASSWORD` (passed in as `env`) or the
+    /// password file; an error if both are given or the file cannot be read or is empty.
+    pub fn superuser_password(&self, env: Option<String>) -> Result<Option<String>, String> {
+        let env = env.filter(|v| !v.is_empty());
+        match (&self.password_file, env) {
+            (Some(_), Some(_)) => {
+                Err("both STRATA_PASSWORD and a password file are given; use one".into())
+            }
+            (None, env) => Ok(env),
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read the password file {}: {e}", path.display())
+                })?;
+                let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+                if line.is_empty() {
+                    return Err(format!(
+                        "the password file {} is empty (its first line is the password)",
+                        path.display()
+                    ));
+                }
+                Ok(Some(line.to_string()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(addr: &str) -> Config {
+        Config {
+            pg_addr: addr.parse().unwrap(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn trust_only_by_default_on_loopback() {
+        assert_eq!(at("127.0.0.1:5433").auth_method(), AuthMethod::Trust);
+        assert_eq!(at("[::1]:5433").auth_method(), AuthMethod::Trust);
+        assert_eq!(at("0.0.0.0:5433").auth_method(), AuthMethod::Scram);
+        assert_eq!(at("[::]:5433").auth_method(), AuthMethod::Scram);
+        assert_eq!(at("10.1.2.3:5433").auth_method(), AuthMethod::Scram);
+        let explicit = Config {
+            auth: Some(AuthMethod::Password),
+            ..at("127.0.0.1:5433")
+        };
+        assert_eq!(explicit.auth_method(), AuthMethod::Password);
+    }
+
+    #[test]
+    fn auth_and_tls_keys_from_the_file_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "auth = \"scram\"\npassword_file = \"pw\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_required = true\n",
+        )
+        .unwrap();
+        let c = Config::default().load_file(&file).unwrap();
+        assert_eq!(c.auth, Some(AuthMethod::Scram));
+        assert_eq!(c.password_file, Some(dir.path().join("pw")));
+        assert_eq!(c.tls_cert, Some(dir.path().join("c.pem")));
+        assert!(c.tls_required);
+        for (text, err) in [
+            ("auth = \"md5\"\n", "auth must be"),
+            ("tls_cert = \"c.pem\"\n", "TLS needs both"),
+            ("tls_required = true\n", "tls_required needs"),
+            ("password = \"x\"\n", "unknown field"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let e = Config::default().load_file(&file).unwrap_err();
+            assert!(e.contains(err), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn superuser_password_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::default();
+        assert_eq!(c.superuser_password(None).unwrap(), None);
+        assert_eq!(c.superuser_password(Some(String::new())).unwrap(), None);
+        assert_eq!(
+            c.superuser_password(Some("pw".into())).unwrap().as_deref(),
+            Some("pw")
+        );
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "from file\r\nignored\n").unwrap();
+        let c = Config {
+            password_file: Some(f.clone()),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.superuser_password(None).unwrap().as_deref(),
+            Some("from file")
+        );
+        assert!(c.superuser_password(Some("pw".into())).is_err());
+        std::fs::write(&f, "\n").unwrap();
+        assert!(c.superuser_password(None).unwrap_err().contains("empty"));
     }
 }

@@ -12,12 +12,13 @@ pub mod server;
 use std::sync::Arc;
 use std::time::Duration;
 
+use strata_sql::roles::SUPERUSER;
 use strata_sql::{Engine, EngineOptions};
 use strata_storage::wal::FsyncPolicy;
 use strata_storage::{Storage, StorageConfig};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{AuthMethod, Config};
 
 /// Opens storage and the engine for a configuration.
 pub fn open_engine(cfg: &Config) -> Result<Arc<Engine>, String> {
@@ -43,7 +44,46 @@ pub fn open_engine(cfg: &Config) -> Result<Arc<Engine>, String> {
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(cfg: Config) -> Result<(), String> {
+    let method = cfg.auth_method();
+    let password = cfg.superuser_password(std::env::var("STRATA_PASSWORD").ok())?;
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),
+        _ => None,
+    };
+    if method != AuthMethod::Trust && password.is_none() {
+        // A password stored by ALTER ROLE strata PASSWORD also counts. Checked before
+        // storage is opened so that a misconfigured server stops at once.
+        let stored = strata_sql::roles::Roles::open(&cfg.data_dir)
+            .map_err(|e| format!("cannot read the roles: {e}"))?;
+        if !stored.has_password(SUPERUSER) {
+            let why = if cfg.auth.is_some() {
+                format!("--auth {method}")
+            } else {
+                format!(
+                    "authentication is {method} (the default when --pg-addr {} is not a loopback address)",
+                    cfg.pg_addr
+                )
+            };
+            return Err(format!(
+                "refusing to start: {why} and the superuser {SUPERUSER} has no password; set \
+                 STRATA_PASSWORD or --password-file FILE (or listen on 127.0.0.1 only, where \
+                 the default is trust)"
+            ));
+        }
+    }
+    if method == AuthMethod::Trust && !cfg.pg_addr.ip().is_loopback() {
+        warn!(addr = %cfg.pg_addr, "trust authentication on a non-loopback address: anyone who can reach the port can connect as any user");
+    }
+    if method == AuthMethod::Password && tls.is_none() && !cfg.pg_addr.ip().is_loopback() {
+        warn!("password authentication without TLS: passwords cross the network in clear text");
+    }
     let engine = open_engine(&cfg)?;
+    if let Some(p) = &password {
+        engine
+            .roles()
+            .set_superuser_password(p)
+            .map_err(|e| format!("cannot set the superuser's password: {e}"))?;
+    }
     engine
         .recover()
         .await
@@ -64,8 +104,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             error!(url = %engine.storage().cold().url(), error = %e, "cold store unreachable: cold partitions cannot be read and tiering jobs will fail until it is back")
         }
     }
-    let server = server::Server::bind(Arc::clone(&engine), &cfg).await?;
-    info!(addr = %server.local_addr(), data_dir = %cfg.data_dir.display(), "Strata is ready for PostgreSQL connections");
+    let tls_on = tls.is_some();
+    let server = server::Server::bind(Arc::clone(&engine), &cfg, tls).await?;
+    info!(addr = %server.local_addr(), data_dir = %cfg.data_dir.display(), auth = %method, tls = tls_on, tls_required = cfg.tls_required, "Strata is ready for PostgreSQL connections");
     let shutdown = tokio_util::sync::CancellationToken::new();
     let bg = tokio::spawn(Arc::clone(engine.storage()).run_background({
         let s = shutdown.clone();

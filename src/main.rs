@@ -18,6 +18,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the server. Connect with `psql -h 127.0.0.1 -p 5433 -U strata`.
+    ///
+    /// Authentication: on a loopback address (the default 127.0.0.1) clients are trusted;
+    /// on any other address the default is SCRAM-SHA-256 and the server refuses to start
+    /// until the superuser `strata` has a password (STRATA_PASSWORD or --password-file).
+    /// Other users: CREATE ROLE name LOGIN PASSWORD '...'.
     Serve {
         /// Directory holding the catalog, WAL and Parquet files (created if missing).
         /// Default: ./strata-data
@@ -27,8 +32,9 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         pg_addr: Option<SocketAddr>,
         /// TOML file with settings (data_dir, pg_addr, memtable_budget_mb, query_memory_mb,
-        /// flush_interval_secs, fsync, max_message_mb, max_connections, cold_store, cold_cache_mb
-        /// and a [cold_store_options] table). Flags override it.
+        /// flush_interval_secs, fsync, max_message_mb, max_connections, cold_store, cold_cache_mb,
+        /// auth, password_file, tls_cert, tls_key, tls_required and a [cold_store_options]
+        /// table). Flags override it.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// `always` (default): acknowledge writes after fsync. `never`: faster, but a
@@ -44,6 +50,25 @@ enum Command {
         /// Default: <data-dir>/cold
         #[arg(long, value_name = "URL")]
         cold_store: Option<String>,
+        /// How clients authenticate: `trust` (no password), `password` (cleartext password
+        /// message; use with TLS) or `scram` (SCRAM-SHA-256). Default: trust if --pg-addr is
+        /// a loopback address, scram otherwise.
+        #[arg(long, value_name = "trust|password|scram")]
+        auth: Option<String>,
+        /// File whose first line is the password of the superuser `strata` (instead of the
+        /// STRATA_PASSWORD environment variable).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// PEM certificate (chain) for TLS; clients can then connect with sslmode=require
+        /// or verify-full. Needs --tls-key.
+        #[arg(long, value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+        /// Refuse connections that do not use TLS (needs --tls-cert and --tls-key).
+        #[arg(long)]
+        tls_required: bool,
     },
 }
 
@@ -62,6 +87,11 @@ fn main() -> ExitCode {
         fsync,
         memtable_budget_mb,
         cold_store,
+        auth,
+        password_file,
+        tls_cert,
+        tls_key,
+        tls_required,
     } = cli.command;
     let mut cfg = Config::default();
     if let Some(path) = config {
@@ -87,6 +117,27 @@ fn main() -> ExitCode {
     }
     if let Some(m) = memtable_budget_mb {
         cfg.memtable_budget_bytes = m * 1024 * 1024;
+    }
+    if let Some(a) = auth {
+        cfg.auth = match a.parse() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("strata: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    }
+    if let Some(p) = password_file {
+        cfg.password_file = Some(p);
+    }
+    if let Some(p) = tls_cert {
+        cfg.tls_cert = Some(p);
+    }
+    if let Some(p) = tls_key {
+        cfg.tls_key = Some(p);
+    }
+    if tls_required {
+        cfg.tls_required = true;
     }
     if let Err(e) = cfg.validate() {
         eprintln!("strata: {e}");

@@ -59,6 +59,7 @@ pub struct Engine {
     exec: tokio::runtime::Handle,
     caggs: crate::cagg::Caggs,
     jobs: Arc<crate::jobs::Jobs>,
+    roles: Arc<crate::roles::Roles>,
 }
 
 impl Engine {
@@ -77,7 +78,9 @@ impl Engine {
         runtime.register_object_store(&cold_url, storage.cold().object_store());
         let exec = crate::exec::new_runtime(options.target_partitions)
             .map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;
+        let roles = Arc::new(crate::roles::Roles::open(storage.data_dir())?);
         Ok(Arc::new_cyclic(|weak: &Weak<Engine>| Engine {
+            roles,
             exec,
             public: Arc::new(PublicSchema::new(Arc::clone(&storage), weak.clone())),
             storage,
@@ -91,6 +94,11 @@ impl Engine {
     /// Continuous aggregates (their lock and compiled plans).
     pub fn caggs(&self) -> &crate::cagg::Caggs {
         &self.caggs
+    }
+
+    /// Roles and their password verifiers (see [`crate::roles`]).
+    pub fn roles(&self) -> &Arc<crate::roles::Roles> {
+        &self.roles
     }
 
     /// Job statistics (in memory; see [`crate::jobs`]).

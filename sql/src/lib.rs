@@ -37,6 +37,8 @@ pub mod pg_types;
 pub mod pk_index;
 pub mod regcast;
 pub mod rewrite;
+pub mod role_ddl;
+pub mod roles;
 pub mod session;
 pub mod settings;
 pub mod sizes;

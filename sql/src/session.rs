@@ -215,7 +215,7 @@ impl Session {
         self.notices = sink;
     }
 
-    fn notice_fn(&self) -> impl Fn(String) + Send + Sync + use<> {
+    pub(crate) fn notice_fn(&self) -> impl Fn(String) + Send + Sync + use<> {
         let tx = self.notices.clone();
         move |m: String| {
             if let Some(tx) = &tx {
@@ -243,6 +243,22 @@ impl Session {
         }
         if let Some(c) = parse_cagg_statement(trimmed)? {
             return Ok(vec![Stmt::Cagg(Arc::new(c))]);
+        }
+        if starts_with_words(trimmed, &["create", "external"])
+            || starts_with_words(trimmed, &["create", "unbounded", "external"])
+        {
+            return Err(external_table_refused());
+        }
+        if let Some(role_sql) = crate::role_ddl::user_to_role(trimmed) {
+            let stmts = Parser::parse_sql(&PostgreSqlDialect {}, &role_sql).map_err(|e| {
+                let msg = e.to_string();
+                let msg = msg
+                    .strip_prefix("sql parser error: ")
+                    .unwrap_or(&msg)
+                    .to_string();
+                Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
+            })?;
+            return Ok(stmts.into_iter().map(|s| Stmt::Sql(Box::new(s))).collect());
         }
         let rewritten = rewrite_dotted_options(sql);
         let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql))
@@ -348,9 +364,22 @@ impl Session {
                 Ok(command("DROP MATERIALIZED VIEW"))
             }
             Statement::CreateTable(ct) => {
+                if ct.external || ct.location.is_some() || ct.file_format.is_some() {
+                    return Err(external_table_refused());
+                }
                 ddl::create_table(&storage, ct).await?;
                 Ok(command("CREATE TABLE"))
             }
+            Statement::CreateRole(cr) => crate::role_ddl::create_role(self, cr),
+            Statement::AlterRole { name, operation } => {
+                crate::role_ddl::alter_role(self, name, operation)
+            }
+            Statement::Drop {
+                object_type: ast::ObjectType::Role | ast::ObjectType::User,
+                if_exists,
+                names,
+                ..
+            } => crate::role_ddl::drop_role(self, names, *if_exists),
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -2655,4 +2684,21 @@ fn copy_spec(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> R
 enum PolicyKind {
     Retention,
     Tiering,
+}
+
+/// True if `sql` begins with these words (case-insensitive, any whitespace between).
+pub(crate) fn starts_with_words(sql: &str, words: &[&str]) -> bool {
+    let mut toks = sql.split_whitespace();
+    words
+        .iter()
+        .all(|w| toks.next().is_some_and(|t| t.eq_ignore_ascii_case(w)))
+}
+
+/// SQL may not read or write the server's files: no external tables.
+fn external_table_refused() -> Error {
+    Error::with_hint(
+        SqlState::InsufficientPrivilege,
+        "CREATE EXTERNAL TABLE is not allowed: SQL cannot read the server's files",
+        "Create a table with CREATE TABLE and load it with COPY ... FROM STDIN (psql: \\copy) or INSERT.",
+    )
 }

@@ -35,7 +35,7 @@ use strata_sql::{CopyFormat, CopyIn, Engine, Error, Output, Prepared, Session, S
 
 use crate::pgwire::encode::{BatchEncoder, field_infos, pg_type};
 use crate::pgwire::error::{error_info, to_pgwire, user};
-use crate::pgwire::startup::{CancelFlag, CancelRegistry, ConnState, StrataStartup};
+use crate::pgwire::startup::{AuthConfig, CancelFlag, CancelRegistry, ConnState, StrataStartup};
 
 /// The handler factory shared by all connections.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ pub struct Inner {
 }
 
 impl Handlers {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    pub fn new(engine: Arc<Engine>, auth: AuthConfig) -> Self {
         let registry = Arc::new(CancelRegistry::default());
         Handlers {
             inner: Arc::new(Inner {
@@ -64,6 +64,7 @@ impl Handlers {
                 engine,
                 registry,
                 pid_gen: RandomPidSecretKeyGenerator::default(),
+                auth,
             }),
         }
     }

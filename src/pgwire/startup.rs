@@ -6,15 +6,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use futures::Sink;
+use futures::{Sink, SinkExt};
+use pgwire::api::PgWireConnectionState;
 use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
 use pgwire::api::{ClientInfo, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::Authentication;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use strata_sql::roles::{ScramError, ScramServer};
 use strata_sql::{Engine, Session};
+
+use crate::config::AuthMethod;
 use tokio::sync::Notify;
 
 /// Cancellation flag of one connection, fired by a CancelRequest.
@@ -91,12 +96,63 @@ pub struct ConnState {
     _guard: CancelGuard,
 }
 
-/// Start-up handler: trust authentication (loopback default), Strata's ParameterStatus.
+/// How connections authenticate (from the server configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthConfig {
+    pub method: AuthMethod,
+    /// Refuse connections that are not TLS.
+    pub tls_required: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            method: AuthMethod::Trust,
+            tls_required: false,
+        }
+    }
+}
+
+/// Start-up handler: authentication (trust, cleartext password or SCRAM-SHA-256 against
+/// the roles' verifiers), then Strata's ParameterStatus and the session.
 #[derive(Debug)]
 pub struct StrataStartup {
     pub engine: Arc<Engine>,
     pub registry: Arc<CancelRegistry>,
     pub pid_gen: RandomPidSecretKeyGenerator,
+    pub auth: AuthConfig,
+}
+
+/// Where a connection is in its authentication exchange (a session extension: the
+/// start-up handler is shared by all connections).
+#[derive(Debug, Default)]
+struct AuthProgress(parking_lot::Mutex<AuthPhase>);
+
+#[derive(Debug, Default)]
+enum AuthPhase {
+    #[default]
+    None,
+    AwaitPassword,
+    AwaitSaslInitial,
+    AwaitSaslFinal(Box<ScramServer>),
+}
+
+fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message.into(),
+    )))
+}
+
+/// PostgreSQL's message for every failed password check (wrong password, unknown role,
+/// role without password), so that clients cannot probe which roles exist.
+fn auth_failed(user: &str) -> PgWireError {
+    tracing::info!(user, "password authentication failed");
+    fatal(
+        "28P01",
+        format!("password authentication failed for user \"{user}\""),
+    )
 }
 
 struct Params {
@@ -143,11 +199,163 @@ impl StartupHandler for StrataStartup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(ref startup) = message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, startup).await?;
-        save_startup_parameters_to_metadata(client, startup);
+        // Every error before the session exists ends the connection: pgwire would
+        // otherwise answer an ERROR with ReadyForQuery and leave the connection open
+        // without authentication.
+        self.startup(client, message).await.map_err(|e| {
+            let mut info = ErrorInfo::from(e);
+            info.severity = "FATAL".into();
+            PgWireError::UserError(Box::new(info))
+        })
+    }
+}
+
+impl StrataStartup {
+    async fn startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                if self.auth.tls_required && !client.is_secure() {
+                    let user = client.metadata().get("user").cloned().unwrap_or_default();
+                    tracing::info!(addr = %client.socket_addr(), user, "connection without TLS refused (tls_required)");
+                    return Err(fatal(
+                        "28000",
+                        format!(
+                            "connection for user \"{user}\" refused: no encryption; this server accepts only TLS connections (connect with sslmode=require or stronger)"
+                        ),
+                    ));
+                }
+                let (phase, request) = match self.auth.method {
+                    AuthMethod::Trust => return self.complete(client).await,
+                    AuthMethod::Password => {
+                        (AuthPhase::AwaitPassword, Authentication::CleartextPassword)
+                    }
+                    AuthMethod::Scram => (
+                        AuthPhase::AwaitSaslInitial,
+                        Authentication::SASL(vec!["SCRAM-SHA-256".to_string()]),
+                    ),
+                };
+                *client
+                    .session_extensions()
+                    .get_or_insert_with(AuthProgress::default)
+                    .0
+                    .lock() = phase;
+                client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                client
+                    .send(PgWireBackendMessage::Authentication(request))
+                    .await?;
+                Ok(())
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(msg) => {
+                let progress = client
+                    .session_extensions()
+                    .get::<AuthProgress>()
+                    .ok_or_else(|| fatal("08P01", "unexpected password message"))?;
+                let phase = std::mem::take(&mut *progress.0.lock());
+                let user = client.metadata().get("user").cloned().unwrap_or_default();
+                let roles = self.engine.roles();
+                match phase {
+                    AuthPhase::None => Err(fatal("08P01", "unexpected password message")),
+                    AuthPhase::AwaitPassword => {
+                        let pw = msg.into_password()?;
+                        if pw.password.is_empty() {
+                            // libpq never sends an empty password; PostgreSQL refuses it.
+                            return Err(auth_failed(&user));
+                        }
+                        let (roles2, user2, pw) = (Arc::clone(roles), user.clone(), pw.password);
+                        // PBKDF2 (4096 rounds) off the protocol threads.
+                        let ok =
+                            tokio::task::spawn_blocking(move || roles2.check_password(&user2, &pw))
+                                .await
+                                .unwrap_or(false);
+                        if !ok {
+                            return Err(auth_failed(&user));
+                        }
+                        self.complete(client).await
+                    }
+                    AuthPhase::AwaitSaslInitial => {
+                        let init = msg.into_sasl_initial_response()?;
+                        if init.auth_method != "SCRAM-SHA-256" {
+                            return Err(fatal(
+                                "08P01",
+                                format!(
+                                    "client selected an invalid SASL authentication mechanism {:?}",
+                                    init.auth_method
+                                ),
+                            ));
+                        }
+                        let data = init.data.unwrap_or_default();
+                        let (server, first) = roles
+                            .scram_start(&user, &data)
+                            .map_err(|e| scram_error(e, &user))?;
+                        *progress.0.lock() = AuthPhase::AwaitSaslFinal(Box::new(server));
+                        client
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLContinue(first.into_bytes().into()),
+                            ))
+                            .await?;
+                        Ok(())
+                    }
+                    AuthPhase::AwaitSaslFinal(server) => {
+                        let resp = msg.into_sasl_response()?;
+                        let last = server
+                            .finish(&resp.data)
+                            .map_err(|e| scram_error(e, &user))?;
+                        client
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLFinal(last.into_bytes().into()),
+                            ))
+                            .await?;
+                        self.complete(client).await
+                    }
+                }
+            }
+            _ if matches!(
+                client.state(),
+                PgWireConnectionState::AuthenticationInProgress
+            ) =>
+            {
+                Err(fatal(
+                    "08P01",
+                    "expected a password response during authentication",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn scram_error(e: ScramError, user: &str) -> PgWireError {
+    match e {
+        ScramError::Failed => auth_failed(user),
+        ScramError::Malformed(m) => fatal("08P01", m),
+    }
+}
+
+impl StrataStartup {
+    /// After authentication: checks the role may log in, opens the session, sends
+    /// AuthenticationOk, ParameterStatus and ReadyForQuery.
+    async fn complete<C>(&self, client: &mut C) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        if self.auth.method != AuthMethod::Trust
+            && self.engine.roles().login_target(&user).login_refused
+        {
+            return Err(fatal(
+                "28000",
+                format!("role \"{user}\" is not permitted to log in"),
+            ));
+        }
         let (pid, key) = self.pid_gen.generate(client);
         client.set_pid_and_secret_key(pid, key.clone());
         let mut session = self
