@@ -198,6 +198,7 @@ impl Engine {
         }
         crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
         crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
+        crate::pg_relations::register(&ctx, &self.storage);
         crate::sizes::register(&ctx, &self.storage);
         ctx.register_udf(crate::pg_format::format_udf());
         Ok(ctx)

@@ -426,7 +426,7 @@ fn null_at(a: &ArrayRef, i: usize) -> bool {
 }
 
 /// A scalar UDF from a closure over the argument arrays (all expanded to the batch length).
-fn array_udf(
+pub(crate) fn array_udf(
     name: &str,
     sig: datafusion::logical_expr::Signature,
     ret: DataType,
@@ -494,6 +494,17 @@ fn array_udf(
         ret,
         f: Arc::new(f),
     })
+}
+
+/// A signature taking any `n` arguments for each `n` of `arities`.
+pub(crate) fn any_signature(arities: &[usize]) -> datafusion::logical_expr::Signature {
+    datafusion::logical_expr::Signature::one_of(
+        arities
+            .iter()
+            .map(|k| datafusion::logical_expr::TypeSignature::Any(*k))
+            .collect(),
+        Volatility::Stable,
+    )
 }
 
 /// Registers the catalog functions above (after `setup_pg_catalog`, replacing its ones).
@@ -627,12 +638,23 @@ pub fn register_catalog_functions(
     ));
     // `pg_get_expr(adbin, relid)`: the crate's version answers '' even for NULL (it has
     // no expression trees to decompile); PostgreSQL's is strict: NULL in, NULL out.
+    // Strata's own `pg_attrdef.adbin` holds the expression's text already
+    // (`crate::pg_relations`); a node tree (`{...}`) of the static catalog answers ''.
     ctx.register_udf(array_udf(
         "pg_get_expr",
         any_sig(&[2, 3]),
         DataType::Utf8,
         |a, n| {
-            let out: StringArray = (0..n).map(|i| (!null_at(&a[0], i)).then_some("")).collect();
+            let text = cast(&a[0], &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            let out: StringArray = (0..n)
+                .map(|i| {
+                    (!text.is_null(i)).then(|| {
+                        let v = text.value(i);
+                        if v.starts_with('{') { "" } else { v }
+                    })
+                })
+                .collect();
             Ok(Arc::new(out) as ArrayRef)
         },
     ));

@@ -1158,6 +1158,61 @@ fn join_and(mut v: Vec<Expr>) -> Option<Expr> {
     }))
 }
 
+/// An outer column equal to an inner one (`c.oid = a.attcollation`) is replaced by that
+/// inner column in the subquery's other conditions: `a.attcollation <> t.typcollation`
+/// becomes `c.oid <> t.typcollation` (psql's collation subquery of `\d t`), the same rows
+/// (the equality holds for every row that passes), and a condition DataFusion can plan
+/// (it decorrelates equalities only).
+fn bind_outer_columns(conjuncts: &mut [Expr], own: &[String]) {
+    let qual = |e: &Expr| match e {
+        Expr::CompoundIdentifier(p) if p.len() >= 2 => {
+            Some(crate::ddl::ident_name(&p[p.len() - 2]))
+        }
+        _ => None,
+    };
+    let mut bound: Vec<(String, Expr)> = vec![];
+    let mut is_binding = vec![false; conjuncts.len()];
+    for (i, c) in conjuncts.iter().enumerate() {
+        if let Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Eq,
+            right,
+        } = c
+        {
+            for (a, b) in [(left, right), (right, left)] {
+                if let (Some(qa), Some(qb)) = (qual(a), qual(b))
+                    && !own.contains(&qa)
+                    && own.contains(&qb)
+                {
+                    bound.push((a.to_string().to_lowercase(), (**b).clone()));
+                    is_binding[i] = true;
+                }
+            }
+        }
+    }
+    if bound.is_empty() {
+        return;
+    }
+    struct Sub<'b>(&'b [(String, Expr)]);
+    impl VisitorMut for Sub<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(_) = e {
+                let key = e.to_string().to_lowercase();
+                if let Some((_, with)) = self.0.iter().find(|(k, _)| *k == key) {
+                    *e = with.clone();
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    for (c, binding) in conjuncts.iter_mut().zip(is_binding) {
+        if !binding {
+            let _ = c.visit(&mut Sub(&bound));
+        }
+    }
+}
+
 struct AggregateScalarSubqueries<'a>(&'a dyn Fn(&str) -> bool);
 
 impl VisitorMut for AggregateScalarSubqueries<'_> {
@@ -1235,6 +1290,7 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
             sel.selection = Some(selection);
             return ControlFlow::Continue(());
         }
+        bind_outer_columns(&mut inner, &own);
         sel.selection = join_and(inner);
         let wrapped = function_call("first_value", vec![expr]);
         sel.projection[0] = match alias {

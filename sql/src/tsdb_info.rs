@@ -131,6 +131,17 @@ const INFO_VIEWS: &[(&str, View)] = &[
     ("chunks", View::Chunks),
 ];
 
+/// Names of the `timescaledb_information` views.
+pub const INFO_VIEW_NAMES: &[&str] = &[
+    "hypertables",
+    "dimensions",
+    "continuous_aggregates",
+    "jobs",
+    "job_stats",
+    "job_errors",
+    "chunks",
+];
+
 /// What the views read: the storage catalog and the in-memory job statistics.
 #[derive(Debug, Clone)]
 struct Sources {
@@ -897,11 +908,30 @@ impl SchemaProvider for PgCatalogOverlay {
                 ) else {
                     return self.inner.table(name).await;
                 };
-                Ok(Some(pg_class_with_matviews(
-                    class,
-                    ns,
-                    View::PgMatviews.provider(&self.src)?,
-                )?))
+                let class =
+                    pg_class_with_matviews(class, ns, View::PgMatviews.provider(&self.src)?)?;
+                match crate::pg_relations::overlay(
+                    "pg_class",
+                    self.inner.as_ref(),
+                    Arc::clone(&class),
+                    &self.src.storage,
+                )
+                .await?
+                {
+                    Some(t) => Ok(Some(t)),
+                    None => Ok(Some(class)),
+                }
+            }
+            n @ ("pg_attribute" | "pg_attrdef" | "pg_index" | "pg_constraint") => {
+                let Some(class) = self.inner.table("pg_class").await? else {
+                    return self.inner.table(name).await;
+                };
+                match crate::pg_relations::overlay(n, self.inner.as_ref(), class, &self.src.storage)
+                    .await?
+                {
+                    Some(t) => Ok(Some(t)),
+                    None => self.inner.table(name).await,
+                }
             }
             _ => self.inner.table(name).await,
         }
