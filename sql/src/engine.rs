@@ -152,7 +152,8 @@ impl Engine {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, SCHEMA)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true)
+            // `information_schema` is registered below (crate::pg_relations wraps it).
+            .with_information_schema(false)
             .with_target_partitions(self.options.target_partitions)
             .with_batch_size(8192);
         let opts = config.options_mut();
@@ -173,6 +174,18 @@ impl Engine {
             DATABASE.to_string(),
             catalog,
         );
+        if let Some(cat) =
+            datafusion::catalog::CatalogProviderList::catalog(list.as_ref(), DATABASE)
+        {
+            let list_dyn: Arc<dyn datafusion::catalog::CatalogProviderList> = list.clone();
+            cat.register_schema(
+                "information_schema",
+                Arc::new(crate::pg_relations::InformationSchema::new(
+                    Arc::downgrade(&list_dyn),
+                    Arc::clone(&self.storage),
+                )),
+            )?;
+        }
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(Arc::clone(&self.runtime))

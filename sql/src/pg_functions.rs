@@ -496,6 +496,9 @@ pub(crate) fn array_udf(
     })
 }
 
+/// Oid of PostgreSQL's `pg_database_owner` role, the owner of schema `public`.
+pub const PG_DATABASE_OWNER: i64 = 6171;
+
 /// A signature taking any `n` arguments for each `n` of `arities`.
 pub(crate) fn any_signature(arities: &[usize]) -> datafusion::logical_expr::Signature {
     datafusion::logical_expr::Signature::one_of(
@@ -545,10 +548,19 @@ pub fn register_catalog_functions(
         Signature::exact(vec![DataType::Int64], Volatility::Stable),
         DataType::Utf8,
         move |a, _| {
-            // One role: every owner oid in the emulated catalog is it.
+            // One role: every owner oid in the emulated catalog is it, except PostgreSQL's
+            // pg_database_owner (6171), the owner of `public`.
             let u = s.read().user.clone();
             let ids = int64(&a[0])?;
-            let out: StringArray = ids.iter().map(|v| v.map(|_| u.clone())).collect();
+            let out: StringArray = ids
+                .iter()
+                .map(|v| {
+                    v.map(|v| match v {
+                        PG_DATABASE_OWNER => "pg_database_owner".to_string(),
+                        _ => u.clone(),
+                    })
+                })
+                .collect();
             Ok(Arc::new(out) as ArrayRef)
         },
     ));
@@ -666,6 +678,11 @@ pub fn register_catalog_functions(
         ("obj_description", &[1, 2][..]),
         ("col_description", &[2][..]),
         ("shobj_description", &[2][..]),
+        // No user-defined function exists: psql's `\df` lists none (pg_proc holds only
+        // pg_catalog's, which it filters out before these are needed).
+        ("pg_get_function_result", &[1][..]),
+        ("pg_get_function_arguments", &[1][..]),
+        ("pg_get_function_identity_arguments", &[1][..]),
     ] {
         ctx.register_udf(array_udf(name, any_sig(arities), DataType::Utf8, |_, n| {
             Ok(arrow::array::new_null_array(&DataType::Utf8, n))

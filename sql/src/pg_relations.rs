@@ -107,6 +107,60 @@ fn table_is_visible(oid: i64) -> bool {
         .any(|(s, n)| i64::from(rel_oid(s, n)) == oid)
 }
 
+/// `information_schema.columns`' `data_type` and `udt_name` of a PostgreSQL type name as
+/// `format_type` prints it (`numeric(10,2)`, `timestamp with time zone`).
+fn info_type(regtype: &str) -> (String, String) {
+    let base = regtype.split('(').next().unwrap_or(regtype).trim();
+    let udt = match base {
+        "smallint" => "int2",
+        "integer" => "int4",
+        "bigint" => "int8",
+        "real" => "float4",
+        "double precision" => "float8",
+        "boolean" => "bool",
+        "timestamp with time zone" => "timestamptz",
+        "timestamp without time zone" => "timestamp",
+        "time without time zone" => "time",
+        "character varying" => "varchar",
+        "character" => "bpchar",
+        other => other,
+    };
+    (base.to_string(), udt.to_string())
+}
+
+/// The same for a column DataFusion describes by its Arrow type's name (views, system
+/// tables): `Int32`, `Timestamp(µs, "+00:00")`, ...
+fn info_type_of_arrow(arrow: &str) -> (String, String) {
+    let pg = if arrow.starts_with("Timestamp(") {
+        if arrow.contains(',') {
+            "timestamp with time zone"
+        } else {
+            "timestamp without time zone"
+        }
+    } else if arrow.starts_with("Decimal") {
+        "numeric"
+    } else if arrow.starts_with("Interval") {
+        "interval"
+    } else if arrow.starts_with("List") || arrow.starts_with("LargeList") {
+        "ARRAY"
+    } else {
+        match arrow {
+            "Int8" | "Int16" | "UInt8" => "smallint",
+            "Int32" | "UInt16" => "integer",
+            "Int64" | "UInt32" | "UInt64" => "bigint",
+            "Float16" | "Float32" => "real",
+            "Float64" => "double precision",
+            "Boolean" => "boolean",
+            "Utf8" | "LargeUtf8" | "Utf8View" => "text",
+            "Binary" | "LargeBinary" | "BinaryView" => "bytea",
+            "Date32" | "Date64" => "date",
+            "Time64(µs)" | "Time64(ns)" => "time without time zone",
+            other => other,
+        }
+    };
+    info_type(pg)
+}
+
 fn user_tables(cat: &CatalogState) -> impl Iterator<Item = &Arc<TableDef>> {
     cat.tables.iter().filter(|t| !t.internal)
 }
@@ -196,6 +250,8 @@ impl Facts {
                 Field::new("notnull", DataType::Boolean, true),
                 s("defexpr"),
                 i32f("def_oid"),
+                s("data_type"),
+                s("udt_name"),
             ],
             Facts::Keys => vec![
                 s("nspname"),
@@ -221,8 +277,14 @@ impl Facts {
                 let mut nn = vec![];
                 let mut def = vec![];
                 let mut def_oid = vec![];
+                let mut data_type = vec![];
+                let mut udt = vec![];
                 for t in user_tables(&cat) {
                     for (i, c) in t.columns.iter().enumerate() {
+                        let (d, u) =
+                            info_type(&crate::pg_functions::regtype_name(&c.arrow_field()));
+                        data_type.push(d);
+                        udt.push(u);
                         let attnum = i16::try_from(i + 1).ok();
                         rel.push(t.name.clone());
                         att.push(c.name.clone());
@@ -242,6 +304,8 @@ impl Facts {
                     Arc::new(BooleanArray::from(nn)),
                     Arc::new(StringArray::from(def)),
                     Arc::new(Int32Array::from(def_oid)),
+                    Arc::new(StringArray::from(data_type)),
+                    Arc::new(StringArray::from(udt)),
                 ]
             }
             Facts::Keys => {
@@ -430,6 +494,22 @@ pub async fn overlay(
                 .await?,
             ))
         }
+        // `public` belongs to pg_database_owner in PostgreSQL 15 (`\dn`).
+        "pg_namespace" => {
+            let sql = select_as(
+                &ns.schema(),
+                &[(
+                    "nspowner",
+                    &format!(
+                        "CASE WHEN n.nspname = '{SCHEMA}' THEN {} ELSE n.nspowner END",
+                        crate::pg_functions::PG_DATABASE_OWNER
+                    ),
+                )],
+                Some("n"),
+                "pg_namespace_src n",
+            );
+            Ok(Some(view(&sql, vec![("pg_namespace_src", ns)]).await?))
+        }
         "pg_attribute" => {
             let Some(attr) = inner.table("pg_attribute").await? else {
                 return Ok(None);
@@ -550,6 +630,111 @@ pub async fn overlay(
     }
 }
 
+/// `information_schema` as DataFusion builds it, with PostgreSQL's `columns`: `data_type`
+/// and `udt_name` are PostgreSQL's type names (DataFusion's are Arrow's), `is_nullable`
+/// and `column_default` come from Strata's catalog.
+///
+/// It holds its catalog list weakly (the list holds it): no reference cycle.
+#[derive(Debug)]
+pub struct InformationSchema {
+    list: std::sync::Weak<dyn datafusion::catalog::CatalogProviderList>,
+    storage: Arc<Storage>,
+}
+
+impl InformationSchema {
+    pub fn new(
+        list: std::sync::Weak<dyn datafusion::catalog::CatalogProviderList>,
+        storage: Arc<Storage>,
+    ) -> Self {
+        InformationSchema { list, storage }
+    }
+
+    fn inner(&self) -> Option<datafusion::catalog::information_schema::InformationSchemaProvider> {
+        self.list
+            .upgrade()
+            .map(datafusion::catalog::information_schema::InformationSchemaProvider::new)
+    }
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for InformationSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.inner().map(|i| i.table_names()).unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Some(inner) = self.inner() else {
+            return Ok(None);
+        };
+        if !name.eq_ignore_ascii_case("columns") {
+            return inner.table(name).await;
+        }
+        let Some(cols) = inner.table(name).await? else {
+            return Ok(None);
+        };
+        let sql = select_as(
+            &cols.schema(),
+            &[
+                ("column_default", "coalesce(s.defexpr, c.column_default)"),
+                (
+                    "is_nullable",
+                    "CASE WHEN s.notnull THEN 'NO' WHEN s.notnull = false THEN 'YES' \
+                     ELSE c.is_nullable END",
+                ),
+                (
+                    "data_type",
+                    "coalesce(s.data_type, strata_info_type(c.data_type, false))",
+                ),
+            ],
+            Some("c"),
+            "dfcols c LEFT JOIN strata_cols s ON s.nspname = c.table_schema \
+             AND s.relname = c.table_name AND s.attname = c.column_name",
+        );
+        // PostgreSQL's columns after DataFusion's: the underlying type's name.
+        let sql = sql.replacen(
+            " FROM dfcols",
+            ", coalesce(s.udt_name, strata_info_type(c.data_type, true)) AS udt_name, \
+             'strata' AS udt_catalog, 'pg_catalog' AS udt_schema FROM dfcols",
+            1,
+        );
+        let ctx = SessionContext::new();
+        ctx.register_udf(info_type_udf());
+        ctx.register_table("dfcols", cols)?;
+        ctx.register_table("strata_cols", Facts::Columns.provider(&self.storage)?)?;
+        let plan = ctx.sql(&sql).await?.into_unoptimized_plan();
+        Ok(Some(Arc::new(ViewTable::new(plan, None))))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner().is_some_and(|i| i.table_exist(name))
+    }
+}
+
+/// `strata_info_type(arrow_type_name, udt)`: see [`info_type_of_arrow`].
+fn info_type_udf() -> datafusion::logical_expr::ScalarUDF {
+    use arrow::array::AsArray;
+    crate::pg_functions::array_udf(
+        "strata_info_type",
+        datafusion::logical_expr::Signature::exact(
+            vec![DataType::Utf8, DataType::Boolean],
+            datafusion::logical_expr::Volatility::Immutable,
+        ),
+        DataType::Utf8,
+        |a, n| {
+            let (t, u) = (a[0].as_string::<i32>(), a[1].as_boolean());
+            let out: StringArray = (0..n)
+                .map(|i| {
+                    (!t.is_null(i)).then(|| {
+                        let (d, udt) = info_type_of_arrow(t.value(i));
+                        if u.value(i) { udt } else { d }
+                    })
+                })
+                .collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    )
+}
+
 /// Registers `pg_get_indexdef` and `pg_get_constraintdef` answering for primary keys
 /// (NULL for any other oid), replacing the NULL-only ones of `pg_functions`, and
 /// `pg_table_is_visible` (by schema).
@@ -574,6 +759,24 @@ pub fn register(ctx: &SessionContext, storage: &Arc<Storage>) {
         },
     );
     ctx.register_udf(visible.with_aliases(["pg_catalog.pg_table_is_visible"]));
+    // Every function is pg_catalog's (none is user-defined).
+    ctx.register_udf(
+        crate::pg_functions::array_udf(
+            "pg_function_is_visible",
+            datafusion::logical_expr::Signature::exact(
+                vec![DataType::Int64],
+                datafusion::logical_expr::Volatility::Stable,
+            ),
+            DataType::Boolean,
+            |a, _| {
+                let out: BooleanArray = (0..a[0].len())
+                    .map(|i| (!a[0].is_null(i)).then_some(true))
+                    .collect();
+                Ok(Arc::new(out) as ArrayRef)
+            },
+        )
+        .with_aliases(["pg_catalog.pg_function_is_visible"]),
+    );
     ctx.register_udf(rel_oid_udf());
     for (name, index, arities) in [
         ("pg_get_indexdef", true, &[1usize, 3][..]),

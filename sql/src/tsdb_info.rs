@@ -922,7 +922,7 @@ impl SchemaProvider for PgCatalogOverlay {
                     None => Ok(Some(class)),
                 }
             }
-            n @ ("pg_attribute" | "pg_attrdef" | "pg_index" | "pg_constraint") => {
+            n @ ("pg_attribute" | "pg_attrdef" | "pg_index" | "pg_constraint" | "pg_namespace") => {
                 let Some(class) = self.inner.table("pg_class").await? else {
                     return self.inner.table(name).await;
                 };
