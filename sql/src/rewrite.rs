@@ -984,6 +984,10 @@ pub fn after_plan_error(stmt: &ast::Statement, error: &str) -> Option<ast::State
         let _ = s.visit(&mut Unknown(name));
         return Some(s);
     }
+    if let Some(rest) = error.split("table function '").nth(1) {
+        let name = rest.split('\'').next()?.to_lowercase();
+        return scalar_function_in_from(stmt, &name);
+    }
     let lower = error.to_lowercase();
     if lower.contains("xmin") {
         let is_xmin = |e: &Expr| match e {
@@ -1036,6 +1040,80 @@ pub fn after_plan_error(stmt: &ast::Statement, error: &str) -> Option<ast::State
         return Some(s);
     }
     None
+}
+
+/// A scalar function in FROM (`FROM string_to_array(x, ',') s`, as Grafana's schema
+/// queries write it): PostgreSQL makes it a one-row relation whose one column is named
+/// after the alias (else the function); DataFusion looks for a table function. Every such
+/// call of `name` becomes `(SELECT name(args) AS s) AS s`.
+fn scalar_function_in_from(stmt: &ast::Statement, name: &str) -> Option<ast::Statement> {
+    struct Scalar<'a>(&'a str, bool);
+    impl VisitorMut for Scalar<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, tf: &mut ast::TableFactor) -> ControlFlow<()> {
+            if let ast::TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                ..
+            } = tf
+                && name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.to_lowercase() == self.0)
+                && alias.as_ref().is_none_or(|a| a.columns.len() <= 1)
+            {
+                let col = match alias {
+                    Some(a) => a
+                        .columns
+                        .first()
+                        .map(|c| c.name.clone())
+                        .unwrap_or_else(|| a.name.clone()),
+                    None => ast::Ident::new(self.0),
+                };
+                let rel = alias
+                    .as_ref()
+                    .map(|a| a.name.clone())
+                    .unwrap_or_else(|| col.clone());
+                let call = Expr::Function(ast::Function {
+                    name: name.clone(),
+                    uses_odbc_syntax: false,
+                    parameters: ast::FunctionArguments::None,
+                    args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: args.args.clone(),
+                        clauses: vec![],
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                });
+                let sql = format!("SELECT * FROM (SELECT {call} AS {col}) AS {rel}");
+                let Ok(ast::Statement::Query(q)) =
+                    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                        .try_with_sql(&sql)
+                        .and_then(|mut p| p.parse_statement())
+                else {
+                    return ControlFlow::Continue(());
+                };
+                let ast::SetExpr::Select(sel) = *q.body else {
+                    return ControlFlow::Continue(());
+                };
+                let Some(from) = sel.from.into_iter().next() else {
+                    return ControlFlow::Continue(());
+                };
+                *tf = from.relation;
+                self.1 = true;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut s = stmt.clone();
+    let mut v = Scalar(name, false);
+    let _ = s.visit(&mut v);
+    v.1.then_some(s)
 }
 
 #[cfg(test)]
