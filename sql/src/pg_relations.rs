@@ -36,7 +36,7 @@ use datafusion::prelude::SessionContext;
 use strata_storage::schema::ColumnDefault;
 use strata_storage::{CatalogState, Storage, TableDef};
 
-use crate::engine::SCHEMA;
+use crate::engine::{DATABASE, SCHEMA};
 
 const OID_BASE: i64 = 1_000_000_000;
 const OIDS_PER_TABLE: i64 = 2048;
@@ -235,6 +235,10 @@ enum Facts {
     Columns,
     /// One row per primary key.
     Keys,
+    /// One row per column of a primary key.
+    KeyColumns,
+    /// One row per user table, with its row count.
+    Tables,
 }
 
 impl Facts {
@@ -262,6 +266,18 @@ impl Facts {
                 Field::new("nkeys", DataType::Int16, true),
                 s("indkey"),
                 s("conkey"),
+            ],
+            Facts::KeyColumns => vec![
+                s("nspname"),
+                s("relname"),
+                s("conname"),
+                s("attname"),
+                i32f("position"),
+            ],
+            Facts::Tables => vec![
+                s("nspname"),
+                s("relname"),
+                Field::new("rows", DataType::Int64, true),
             ],
         }))
     }
@@ -341,6 +357,42 @@ impl Facts {
                     Arc::new(Int16Array::from(nkeys)),
                     Arc::new(StringArray::from(indkey)),
                     Arc::new(StringArray::from(conkey)),
+                ]
+            }
+            Facts::KeyColumns => {
+                let mut rel = vec![];
+                let mut con = vec![];
+                let mut att = vec![];
+                let mut pos = vec![];
+                for t in user_tables(&cat) {
+                    for (i, k) in t.primary_key.iter().enumerate() {
+                        rel.push(t.name.clone());
+                        con.push(pkey_name(t));
+                        att.push(k.clone());
+                        pos.push(i32::try_from(i + 1).ok());
+                    }
+                }
+                let n = rel.len();
+                vec![
+                    Arc::new(StringArray::from(vec![SCHEMA; n])),
+                    Arc::new(StringArray::from(rel)),
+                    Arc::new(StringArray::from(con)),
+                    Arc::new(StringArray::from(att)),
+                    Arc::new(Int32Array::from(pos)),
+                ]
+            }
+            Facts::Tables => {
+                let mut rel = vec![];
+                let mut rows = vec![];
+                for t in user_tables(&cat) {
+                    rel.push(t.name.clone());
+                    rows.push(crate::sizes::sizes(storage, &t.name).ok().map(|s| s.rows));
+                }
+                let n = rel.len();
+                vec![
+                    Arc::new(StringArray::from(vec![SCHEMA; n])),
+                    Arc::new(StringArray::from(rel)),
+                    Arc::new(arrow::array::Int64Array::from(rows)),
                 ]
             }
         };
@@ -494,6 +546,48 @@ pub async fn overlay(
                 .await?,
             ))
         }
+        // The crate reports every table owned by `postgres`; the one role owns them.
+        "pg_tables" => {
+            let Some(src) = inner.table(name).await? else {
+                return Ok(None);
+            };
+            let owner = format!("'{}'", crate::tsdb_info::OWNER);
+            let sql = select_as(
+                &src.schema(),
+                &[("tableowner", &owner)],
+                Some("t"),
+                "tables_src t",
+            );
+            Ok(Some(view(&sql, vec![("tables_src", src)]).await?))
+        }
+        // One row per user table: counters 0 (Strata keeps none), `n_live_tup` its rows.
+        "pg_stat_user_tables" => {
+            let Some(src) = inner.table(name).await? else {
+                return Ok(None);
+            };
+            let schema = src.schema();
+            let mut overrides: Vec<(&str, &str)> = schema
+                .fields()
+                .iter()
+                .filter(|f| f.data_type() == &DataType::Int64)
+                .map(|f| (f.name().as_str(), "0"))
+                .collect();
+            overrides.retain(|(n, _)| *n != "n_live_tup");
+            overrides.extend([
+                ("relid", "strata_rel_oid(t.nspname, t.relname)"),
+                ("schemaname", "t.nspname"),
+                ("relname", "t.relname"),
+                ("n_live_tup", "t.rows"),
+            ]);
+            let sql = select_as(&schema, &overrides, None, "strata_tables t");
+            Ok(Some(
+                view(
+                    &sql,
+                    vec![("strata_tables", Facts::Tables.provider(storage)?)],
+                )
+                .await?,
+            ))
+        }
         // `public` belongs to pg_database_owner in PostgreSQL 15 (`\dn`).
         "pg_namespace" => {
             let sql = select_as(
@@ -630,6 +724,10 @@ pub async fn overlay(
     }
 }
 
+/// `information_schema` views Strata adds (primary keys only: PostgreSQL also lists NOT
+/// NULL columns as CHECK constraints in `table_constraints`).
+const KEY_VIEWS: &[&str] = &["table_constraints", "key_column_usage"];
+
 /// `information_schema` as DataFusion builds it, with PostgreSQL's `columns`: `data_type`
 /// and `udt_name` are PostgreSQL's type names (DataFusion's are Arrow's), `is_nullable`
 /// and `column_default` come from Strata's catalog.
@@ -659,13 +757,44 @@ impl InformationSchema {
 #[async_trait::async_trait]
 impl SchemaProvider for InformationSchema {
     fn table_names(&self) -> Vec<String> {
-        self.inner().map(|i| i.table_names()).unwrap_or_default()
+        let mut v = self.inner().map(|i| i.table_names()).unwrap_or_default();
+        v.extend(KEY_VIEWS.iter().map(|n| n.to_string()));
+        v
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let Some(inner) = self.inner() else {
             return Ok(None);
         };
+        let key_sql = match name.to_ascii_lowercase().as_str() {
+            "table_constraints" => Some(format!(
+                "SELECT '{DATABASE}' AS constraint_catalog, k.nspname AS constraint_schema, \
+                 k.conname AS constraint_name, '{DATABASE}' AS table_catalog, \
+                 k.nspname AS table_schema, k.relname AS table_name, \
+                 'PRIMARY KEY' AS constraint_type, 'NO' AS is_deferrable, \
+                 'NO' AS initially_deferred, 'YES' AS enforced, \
+                 arrow_cast(NULL, 'Utf8') AS nulls_distinct FROM strata_keys k"
+            )),
+            "key_column_usage" => Some(format!(
+                "SELECT '{DATABASE}' AS constraint_catalog, k.nspname AS constraint_schema, \
+                 k.conname AS constraint_name, '{DATABASE}' AS table_catalog, \
+                 k.nspname AS table_schema, k.relname AS table_name, \
+                 k.attname AS column_name, k.position AS ordinal_position, \
+                 arrow_cast(NULL, 'Int32') AS position_in_unique_constraint \
+                 FROM strata_key_columns k"
+            )),
+            _ => None,
+        };
+        if let Some(sql) = key_sql {
+            let ctx = SessionContext::new();
+            ctx.register_table("strata_keys", Facts::Keys.provider(&self.storage)?)?;
+            ctx.register_table(
+                "strata_key_columns",
+                Facts::KeyColumns.provider(&self.storage)?,
+            )?;
+            let plan = ctx.sql(&sql).await?.into_unoptimized_plan();
+            return Ok(Some(Arc::new(ViewTable::new(plan, None))));
+        }
         if !name.eq_ignore_ascii_case("columns") {
             return inner.table(name).await;
         }
@@ -706,7 +835,8 @@ impl SchemaProvider for InformationSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner().is_some_and(|i| i.table_exist(name))
+        KEY_VIEWS.contains(&name.to_ascii_lowercase().as_str())
+            || self.inner().is_some_and(|i| i.table_exist(name))
     }
 }
 

@@ -51,7 +51,7 @@ use strata_storage::ChunkInfo;
 /// Name of TimescaleDB's information schema.
 pub const INFO_SCHEMA: &str = "timescaledb_information";
 /// Owner reported for every relation and job (the only role).
-const OWNER: &str = "strata";
+pub const OWNER: &str = "strata";
 /// Schema TimescaleDB keeps materialization hypertables in.
 pub const INTERNAL_SCHEMA: &str = "_timescaledb_internal";
 /// Schema of TimescaleDB's policy procedures (2.12+).
@@ -922,7 +922,13 @@ impl SchemaProvider for PgCatalogOverlay {
                     None => Ok(Some(class)),
                 }
             }
-            n @ ("pg_attribute" | "pg_attrdef" | "pg_index" | "pg_constraint" | "pg_namespace") => {
+            n @ ("pg_attribute"
+            | "pg_attrdef"
+            | "pg_index"
+            | "pg_constraint"
+            | "pg_namespace"
+            | "pg_tables"
+            | "pg_stat_user_tables") => {
                 let Some(class) = self.inner.table("pg_class").await? else {
                     return self.inner.table(name).await;
                 };
