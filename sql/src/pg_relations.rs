@@ -80,14 +80,79 @@ fn rel_oid_udf() -> datafusion::logical_expr::ScalarUDF {
         |a, n| {
             let (s, r) = (a[0].as_string::<i32>(), a[1].as_string::<i32>());
             let out: Int32Array = (0..n)
-                .map(|i| {
-                    (!s.is_null(i) && !r.is_null(i) && s.value(i) != "pg_catalog")
-                        .then(|| rel_oid(s.value(i), r.value(i)))
-                })
+                .map(|i| (!s.is_null(i) && !r.is_null(i)).then(|| rel_oid(s.value(i), r.value(i))))
                 .collect();
             Ok(Arc::new(out) as ArrayRef)
         },
     )
+}
+
+/// Every relation the catalog shows, as (schema, name): Strata's relations in `public`,
+/// `pg_catalog`'s tables (`catalog_tables`), the `timescaledb_information` views and
+/// `information_schema`'s.
+fn relations(storage: &Storage, catalog_tables: &[String]) -> Vec<(String, String)> {
+    let cat = storage.catalog();
+    let mut v: Vec<(String, String)> = user_tables(&cat)
+        .map(|t| t.name.clone())
+        .chain(cat.views.iter().map(|x| x.name.clone()))
+        .chain(cat.caggs.iter().map(|x| x.name.clone()))
+        .map(|n| (SCHEMA.to_string(), n))
+        .collect();
+    v.extend(
+        catalog_tables
+            .iter()
+            .map(|n| ("pg_catalog".to_string(), n.clone())),
+    );
+    v.extend(
+        crate::tsdb_info::INFO_VIEW_NAMES
+            .iter()
+            .map(|n| (crate::tsdb_info::INFO_SCHEMA.to_string(), n.to_string())),
+    );
+    v.extend(
+        datafusion::catalog::information_schema::INFORMATION_SCHEMA_TABLES
+            .iter()
+            .chain(KEY_VIEWS)
+            .map(|n| ("information_schema".to_string(), n.to_string())),
+    );
+    v
+}
+
+/// `text::regclass` at run time (a literal is resolved before planning by
+/// `crate::regcast`): the oid of the relation named, looked up in `pg_catalog` then
+/// `public` when unqualified; 42P01 if there is none.
+fn regclass_of(rels: &[(String, String)], text: &str) -> DfResult<i32> {
+    let parts = crate::regcast::name_parts(text).unwrap_or_default();
+    let found = match parts.as_slice() {
+        [rel] => ["pg_catalog", SCHEMA]
+            .iter()
+            .find(|s| rels.iter().any(|(a, b)| a == *s && b == rel))
+            .map(|s| rel_oid(s, rel)),
+        [schema, rel] | [_, schema, rel] => rels
+            .iter()
+            .any(|(a, b)| a == schema && b == rel)
+            .then(|| rel_oid(schema, rel)),
+        _ => None,
+    };
+    found.ok_or_else(|| {
+        datafusion::error::DataFusionError::External(Box::new(crate::error::Error::user(
+            crate::error::SqlState::UndefinedTable,
+            format!("relation \"{text}\" does not exist"),
+        )))
+    })
+}
+
+/// `oid::regclass::text`: the relation's name, schema-qualified unless it is in `public`
+/// or `pg_catalog` (on the search path); an unknown oid prints as its number.
+fn regclass_name(rels: &[(String, String)], oid: i64) -> String {
+    match rels.iter().find(|(s, n)| i64::from(rel_oid(s, n)) == oid) {
+        Some((s, n)) if s == SCHEMA || s == "pg_catalog" => crate::pg_functions::quote_ident(n),
+        Some((s, n)) => format!(
+            "{}.{}",
+            crate::pg_functions::quote_ident(s),
+            crate::pg_functions::quote_ident(n)
+        ),
+        None => oid.to_string(),
+    }
 }
 
 /// Whether relation `oid` is visible without a schema (`pg_table_is_visible`): relations
@@ -804,6 +869,8 @@ impl SchemaProvider for InformationSchema {
         let sql = select_as(
             &cols.schema(),
             &[
+                // DataFusion counts from 0, PostgreSQL from 1.
+                ("ordinal_position", "c.ordinal_position + 1"),
                 ("column_default", "coalesce(s.defexpr, c.column_default)"),
                 (
                     "is_nullable",
@@ -908,6 +975,52 @@ pub fn register(ctx: &SessionContext, storage: &Arc<Storage>) {
         .with_aliases(["pg_catalog.pg_function_is_visible"]),
     );
     ctx.register_udf(rel_oid_udf());
+    let catalog_tables: Arc<Vec<String>> = Arc::new(
+        ctx.catalog(DATABASE)
+            .and_then(|c| c.schema("pg_catalog"))
+            .map(|s| s.table_names())
+            .unwrap_or_default(),
+    );
+    let (st, names) = (Arc::clone(storage), Arc::clone(&catalog_tables));
+    ctx.register_udf(crate::pg_functions::array_udf(
+        crate::regcast::REGCLASS_FN,
+        crate::pg_functions::any_signature(&[1]),
+        DataType::Int32,
+        move |a, n| {
+            if a[0].data_type().is_integer() || a[0].data_type() == &DataType::Null {
+                return Ok(cast(&a[0], &DataType::Int32)?);
+            }
+            let text = cast(&a[0], &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            let rels = relations(&st, &names);
+            let out = (0..n)
+                .map(|i| {
+                    if text.is_null(i) {
+                        Ok(None)
+                    } else {
+                        regclass_of(&rels, text.value(i)).map(Some)
+                    }
+                })
+                .collect::<DfResult<Int32Array>>()?;
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
+    let (st, names) = (Arc::clone(storage), catalog_tables);
+    ctx.register_udf(crate::pg_functions::array_udf(
+        crate::regcast::REGCLASS_NAME_FN,
+        crate::pg_functions::any_signature(&[1]),
+        DataType::Utf8,
+        move |a, _| {
+            let oids = cast(&a[0], &DataType::Int64)?;
+            let rels = relations(&st, &names);
+            let out: StringArray = oids
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .iter()
+                .map(|v| v.map(|v| regclass_name(&rels, v)))
+                .collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
     for (name, index, arities) in [
         ("pg_get_indexdef", true, &[1usize, 3][..]),
         ("pg_get_constraintdef", false, &[1, 2][..]),

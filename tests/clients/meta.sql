@@ -25,7 +25,6 @@ CREATE MATERIALIZED VIEW cpu_5m AS SELECT date_bin(INTERVAL '5 minutes', ts, TIM
 \dn public
 \df
 \d cpu_v
-\d plain
 \x
 SELECT * FROM cpu ORDER BY ts;
 \x
