@@ -193,6 +193,50 @@ fn info_type(regtype: &str) -> (String, String) {
     (base.to_string(), udt.to_string())
 }
 
+/// `pg_attribute.atttypid` and `atttypmod` of a column of type `regtype` (as
+/// `format_type` prints it): the crate derives them from the Arrow type, which loses
+/// `jsonb`/`json` (text) and a numeric's precision and scale.
+fn type_oid_and_mod(regtype: &str) -> (Option<i32>, Option<i32>) {
+    let base = regtype.split('(').next().unwrap_or(regtype).trim();
+    let oid = match base {
+        "smallint" => 21,
+        "integer" => 23,
+        "bigint" => 20,
+        "real" => 700,
+        "double precision" => 701,
+        "numeric" => 1700,
+        "text" => 25,
+        "boolean" => 16,
+        "date" => 1082,
+        "timestamp with time zone" => 1184,
+        "timestamp without time zone" => 1114,
+        "time without time zone" => 1083,
+        "interval" => 1186,
+        "bytea" => 17,
+        "json" => 114,
+        "jsonb" => 3802,
+        "uuid" => 2950,
+        "character varying" => 1043,
+        _ => return (None, None),
+    };
+    let args: Vec<i32> = regtype
+        .split_once('(')
+        .map(|(_, r)| {
+            r.trim_end_matches(')')
+                .split(',')
+                .filter_map(|x| x.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let typmod = match (base, args.as_slice()) {
+        ("numeric", [p, s]) => ((p << 16) | s) + 4,
+        ("numeric", [p]) => (p << 16) + 4,
+        ("character varying", [n]) => n + 4,
+        _ => -1,
+    };
+    (Some(oid), Some(typmod))
+}
+
 /// The same for a column DataFusion describes by its Arrow type's name (views, system
 /// tables): `Int32`, `Timestamp(µs, "+00:00")`, ...
 fn info_type_of_arrow(arrow: &str) -> (String, String) {
@@ -321,6 +365,8 @@ impl Facts {
                 i32f("def_oid"),
                 s("data_type"),
                 s("udt_name"),
+                i32f("typid"),
+                i32f("typmod"),
             ],
             Facts::Keys => vec![
                 s("nspname"),
@@ -360,10 +406,22 @@ impl Facts {
                 let mut def_oid = vec![];
                 let mut data_type = vec![];
                 let mut udt = vec![];
+                let mut typid = vec![];
+                let mut typmod = vec![];
                 for t in user_tables(&cat) {
                     for (i, c) in t.columns.iter().enumerate() {
-                        let (d, u) =
-                            info_type(&crate::pg_functions::regtype_name(&c.arrow_field()));
+                        let regtype = crate::pg_functions::regtype_name(&c.arrow_field());
+                        let (id, mut m) = type_oid_and_mod(&regtype);
+                        // numeric(p, s); an unconstrained numeric is stored as (38, 10).
+                        if let strata_storage::schema::ColumnType::Numeric { precision, scale } =
+                            c.ty
+                            && c.ty != strata_storage::schema::ColumnType::DEFAULT_NUMERIC
+                        {
+                            m = Some(((i32::from(precision) << 16) | i32::from(scale)) + 4);
+                        }
+                        typid.push(id);
+                        typmod.push(m);
+                        let (d, u) = info_type(&regtype);
                         data_type.push(d);
                         udt.push(u);
                         let attnum = i16::try_from(i + 1).ok();
@@ -387,6 +445,8 @@ impl Facts {
                     Arc::new(Int32Array::from(def_oid)),
                     Arc::new(StringArray::from(data_type)),
                     Arc::new(StringArray::from(udt)),
+                    Arc::new(Int32Array::from(typid)),
+                    Arc::new(Int32Array::from(typmod)),
                 ]
             }
             Facts::Keys => {
@@ -680,6 +740,8 @@ pub async fn overlay(
                         "attrelid",
                         "coalesce(strata_rel_oid(r.nspname, r.relname), a.attrelid)",
                     ),
+                    ("atttypid", "coalesce(s.typid, a.atttypid)"),
+                    ("atttypmod", "coalesce(s.typmod, a.atttypmod)"),
                     ("attnotnull", "coalesce(s.notnull, a.attnotnull)"),
                     ("atthasdef", "coalesce(s.defexpr IS NOT NULL, a.atthasdef)"),
                 ],

@@ -24,7 +24,10 @@ CREATE MATERIALIZED VIEW cpu_5m AS SELECT date_bin(INTERVAL '5 minutes', ts, TIM
 \di
 \dn public
 \df
+\d cpu
+\d plain
 \d cpu_v
+\d cpu_5m
 \x
 SELECT * FROM cpu ORDER BY ts;
 \x
