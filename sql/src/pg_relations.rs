@@ -754,14 +754,36 @@ pub async fn overlay(
                      JOIN pg_namespace_src n ON n.oid = c.relnamespace"
                 ),
             );
+            // A primary key index's columns: its table's key columns, numbered in key order.
+            let index_sql = select_as(
+                &attr.schema(),
+                &[
+                    ("attrelid", "k.index_oid"),
+                    ("attnum", "kc.position"),
+                    ("atttypid", "coalesce(s.typid, a.atttypid)"),
+                    ("atttypmod", "coalesce(s.typmod, a.atttypmod)"),
+                    ("attnotnull", "coalesce(s.notnull, a.attnotnull)"),
+                    ("atthasdef", "false"),
+                ],
+                Some("a"),
+                "attr a JOIN (SELECT c.oid, n.nspname, c.relname FROM pg_class_src c \
+                 JOIN pg_namespace_src n ON n.oid = c.relnamespace) r ON r.oid = a.attrelid \
+                 JOIN strata_cols s ON s.nspname = r.nspname AND s.relname = r.relname \
+                 AND s.attname = a.attname \
+                 JOIN strata_key_columns kc ON kc.nspname = r.nspname \
+                 AND kc.relname = r.relname AND kc.attname = a.attname \
+                 JOIN strata_keys k ON k.nspname = r.nspname AND k.relname = r.relname",
+            );
             Ok(Some(
                 view(
-                    &sql,
+                    &format!("{sql} UNION ALL {index_sql}"),
                     vec![
                         ("attr", attr),
                         ("pg_class_src", class),
                         ("pg_namespace_src", ns),
                         ("strata_cols", columns()?),
+                        ("strata_keys", keys()?),
+                        ("strata_key_columns", Facts::KeyColumns.provider(storage)?),
                     ],
                 )
                 .await?,

@@ -28,6 +28,7 @@ CREATE MATERIALIZED VIEW cpu_5m AS SELECT date_bin(INTERVAL '5 minutes', ts, TIM
 \d plain
 \d cpu_v
 \d cpu_5m
+\d cpu_pkey
 \x
 SELECT * FROM cpu ORDER BY ts;
 \x
