@@ -287,12 +287,17 @@ fn key_columns(t: &TableDef) -> String {
         .join(", ")
 }
 
-/// `pg_get_indexdef(oid)` of a primary key index, PostgreSQL's text.
-fn index_def(t: &TableDef) -> String {
+/// `pg_get_indexdef(oid)` of a primary key index, PostgreSQL's text: the table is
+/// schema-qualified unless `pretty` (then only when not visible; `public` is).
+fn index_def(t: &TableDef, pretty: bool) -> String {
     format!(
-        "CREATE UNIQUE INDEX {} ON {}.{} USING btree ({})",
+        "CREATE UNIQUE INDEX {} ON {}{} USING btree ({})",
         crate::pg_functions::quote_ident(&pkey_name(t)),
-        SCHEMA,
+        if pretty {
+            String::new()
+        } else {
+            format!("{SCHEMA}.")
+        },
         crate::pg_functions::quote_ident(&t.name),
         key_columns(t)
     )
@@ -322,7 +327,13 @@ fn default_text(t: &TableDef, i: usize) -> Option<String> {
 }
 
 /// Index and constraint definitions by oid, for `pg_get_indexdef`/`pg_get_constraintdef`.
-fn definition(cat: &CatalogState, oid_value: i64, index: bool, column: i64) -> Option<String> {
+fn definition(
+    cat: &CatalogState,
+    oid_value: i64,
+    index: bool,
+    column: i64,
+    pretty: bool,
+) -> Option<String> {
     let slot = if index { INDEX_SLOT } else { CONSTRAINT_SLOT };
     let t = user_tables(cat)
         .filter(|t| !t.primary_key.is_empty())
@@ -334,7 +345,7 @@ fn definition(cat: &CatalogState, oid_value: i64, index: bool, column: i64) -> O
         let c = t.primary_key.get(usize::try_from(column - 1).ok()?)?;
         return Some(crate::pg_functions::quote_ident(c));
     }
-    Some(index_def(t))
+    Some(index_def(t, pretty))
 }
 
 /// The facts the catalog views join with.
@@ -1122,6 +1133,10 @@ pub fn register(ctx: &SessionContext, storage: &Arc<Storage>) {
                     Some(c) => Some(cast(c, &DataType::Int64)?),
                     None => None,
                 };
+                let pretty = match a.get(if index { 2 } else { 1 }) {
+                    Some(p) => Some(cast(p, &DataType::Boolean)?),
+                    None => None,
+                };
                 let out: StringArray = (0..n)
                     .map(|i| {
                         if oids.is_null(i) {
@@ -1131,7 +1146,10 @@ pub fn register(ctx: &SessionContext, storage: &Arc<Storage>) {
                             .as_ref()
                             .map(|c| c.as_primitive::<arrow::datatypes::Int64Type>().value(i))
                             .unwrap_or(0);
-                        definition(&cat, oids.value(i), index, col)
+                        let pretty = pretty
+                            .as_ref()
+                            .is_some_and(|p| p.as_boolean().value(i) && !p.is_null(i));
+                        definition(&cat, oids.value(i), index, col, pretty)
                     })
                     .collect();
                 Ok(Arc::new(out) as ArrayRef)
