@@ -26,3 +26,51 @@ async fn psql_basics() {
     assert!(out.contains("(2 rows)"), "{out}");
     assert!(out.contains("ERROR:  division by zero"), "{out}");
 }
+
+/// psql with its output filtered by `sed` (for what is legitimately nondeterministic).
+fn psql_script_masked(file: &str, sed: &str) -> Command {
+    let mut c = psql_script(file);
+    let script = c
+        .get_args()
+        .nth(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut m = Command::new("sh");
+    m.arg("-c")
+        .arg(format!("{script} | sed -E '{sed}'"))
+        .env("PGTZ", "UTC");
+    m
+}
+
+#[tokio::test]
+async fn psql_meta_commands() {
+    let out = compare(
+        &[],
+        || psql_script_masked("meta.sql", "s/^Time: [0-9.]+ ms.*/Time: (masked)/"),
+        "psql meta.sql",
+    )
+    .await;
+    // The key shows as its index, the continuous aggregate as a materialized view.
+    assert!(
+        out.contains(" public | cpu_pkey | index | strata | cpu"),
+        "{out}"
+    );
+    assert!(
+        out.contains(" public | cpu_5m | materialized view | strata"),
+        "{out}"
+    );
+    assert!(out.contains(" public | pg_database_owner"), "{out}");
+    assert!(out.contains("Time: (masked)"), "{out}");
+    assert!(!out.contains("ERROR"), "{out}");
+}
+
+#[tokio::test]
+async fn bi_tools_generated_sql() {
+    let out = compare(&[], || psql_script("bi.sql"), "psql bi.sql").await;
+    assert!(out.contains(" 1704067500 |     5"), "{out}");
+    assert!(
+        out.contains(" ts          | timestamp with time zone | timestamptz | NO"),
+        "{out}"
+    );
+    assert!(!out.contains("ERROR"), "{out}");
+}

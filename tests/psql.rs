@@ -368,3 +368,43 @@ fn psql_prints_backfill_progress_notices() {
         );
     }
 }
+
+/// A relation's oid is the same in every session (whatever the session asked before) and
+/// after a restart: clients cache oids (and psql's `\d` passes them between queries).
+#[test]
+fn relation_oids_are_stable_across_sessions_and_restarts() {
+    let mut s = TestServer::start();
+    let oid_of = |s: &TestServer, before: &str| {
+        let r = psql(
+            s,
+            &[
+                "-At",
+                "-c",
+                before,
+                "-c",
+                "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = 'st_b'",
+            ],
+            None,
+        );
+        assert_eq!(r.0, Some(0), "{r:?}");
+        r.1.lines().last().unwrap_or_default().to_string()
+    };
+    let r = psql(
+        &s,
+        &[
+            "-c",
+            "CREATE TABLE st_a (x int); CREATE TABLE st_b (ts timestamptz NOT NULL, v float8)",
+        ],
+        None,
+    );
+    assert_eq!(r.0, Some(0), "{r:?}");
+    let first = oid_of(&s, "SELECT count(*) FROM pg_catalog.pg_attribute");
+    assert!(first.parse::<u32>().is_ok(), "{first:?}");
+    assert_eq!(
+        oid_of(&s, "SELECT count(*) FROM information_schema.columns"),
+        first
+    );
+    assert_eq!(oid_of(&s, "SELECT 'st_b'::regclass::oid"), first);
+    s.restart();
+    assert_eq!(oid_of(&s, "SELECT 1"), first);
+}

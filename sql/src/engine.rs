@@ -215,8 +215,9 @@ impl Engine {
             tracing::warn!(error = %e, "pg_catalog emulation unavailable");
         }
         crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
-        ctx.register_udf(crate::pk_index::expandarray_udf());
+        ctx.register_udf(crate::expandarray::expandarray_udf());
         crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
+        crate::pg_relations::register(&ctx, &self.storage);
         crate::sizes::register(&ctx, &self.storage);
         ctx.register_udf(crate::pg_format::format_udf());
         Ok(ctx)

@@ -1,4 +1,5 @@
-//! PostgreSQL's `information_schema` (`tables`, `columns`, `schemata`, `views`) over
+//! PostgreSQL's `information_schema` (`tables`, `columns`, `schemata`, `views`, and the
+//! primary-key views of `crate::pg_relations`) over
 //! Strata's catalog. DataFusion's own information schema answers with Arrow type names
 //! (`Int64`, `Timestamp(µs, "+00:00")`), 0-based ordinals and every column nullable, which
 //! ORMs and admin tools (node-postgres applications, Sequelize, Prisma, ...) read as
@@ -474,7 +475,11 @@ fn table_column(table: &str, pos: usize, c: &ColumnDef) -> Vec<Cell> {
 #[async_trait]
 impl SchemaProvider for InformationSchema {
     fn table_names(&self) -> Vec<String> {
-        VIEWS.iter().map(|v| v.to_string()).collect()
+        VIEWS
+            .iter()
+            .chain(crate::pg_relations::KEY_VIEWS)
+            .map(|v| v.to_string())
+            .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
@@ -483,11 +488,11 @@ impl SchemaProvider for InformationSchema {
             "columns" => self.columns().await?,
             "schemata" => self.schemata()?,
             "views" => self.views()?,
-            _ => return Ok(None),
+            _ => return crate::pg_relations::key_view(name, &self.storage).await,
         }))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        VIEWS.contains(&name)
+        VIEWS.contains(&name) || crate::pg_relations::KEY_VIEWS.contains(&name)
     }
 }

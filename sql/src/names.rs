@@ -29,7 +29,9 @@ fn figure_colname(e: &Expr) -> Option<String> {
         Expr::Cast {
             expr, data_type, ..
         } => match figure_colname(expr) {
-            Some(n) if n != "?column?" => n,
+            // A name that comes from a type is weaker than this cast's type (PostgreSQL's
+            // FigureColname strength): `'t'::regclass::text` is `text`.
+            Some(n) if n != "?column?" && !type_named(expr) => n,
             _ => pg_type_colname(data_type),
         },
         Expr::Nested(inner) => figure_colname(inner)?,
@@ -49,6 +51,19 @@ fn figure_colname(e: &Expr) -> Option<String> {
         Expr::Subquery(q) => subquery_name(q).unwrap_or_else(|| "?column?".into()),
         _ => "?column?".into(),
     })
+}
+
+/// Whether the name [`figure_colname`] gives `e` is a type's (a cast of something
+/// unnamed, a typed literal).
+fn type_named(e: &Expr) -> bool {
+    match e {
+        Expr::Cast { expr, .. } => {
+            type_named(expr) || figure_colname(expr).is_none_or(|n| n == "?column?")
+        }
+        Expr::TypedString(_) => true,
+        Expr::Nested(inner) => type_named(inner),
+        _ => false,
+    }
 }
 
 /// [`figure_colname`] for other modules (None only for expressions it cannot name).

@@ -426,7 +426,7 @@ fn null_at(a: &ArrayRef, i: usize) -> bool {
 }
 
 /// A scalar UDF from a closure over the argument arrays (all expanded to the batch length).
-fn array_udf(
+pub(crate) fn array_udf(
     name: &str,
     sig: datafusion::logical_expr::Signature,
     ret: DataType,
@@ -496,6 +496,20 @@ fn array_udf(
     })
 }
 
+/// Oid of PostgreSQL's `pg_database_owner` role, the owner of schema `public`.
+pub const PG_DATABASE_OWNER: i64 = 6171;
+
+/// A signature taking any `n` arguments for each `n` of `arities`.
+pub(crate) fn any_signature(arities: &[usize]) -> datafusion::logical_expr::Signature {
+    datafusion::logical_expr::Signature::one_of(
+        arities
+            .iter()
+            .map(|k| datafusion::logical_expr::TypeSignature::Any(*k))
+            .collect(),
+        Volatility::Stable,
+    )
+}
+
 /// Registers the catalog functions above (after `setup_pg_catalog`, replacing its ones).
 pub fn register_catalog_functions(
     ctx: &SessionContext,
@@ -534,10 +548,19 @@ pub fn register_catalog_functions(
         Signature::exact(vec![DataType::Int64], Volatility::Stable),
         DataType::Utf8,
         move |a, _| {
-            // One role: every owner oid in the emulated catalog is it.
+            // One role: every owner oid in the emulated catalog is it, except PostgreSQL's
+            // pg_database_owner (6171), the owner of `public`.
             let u = s.read().user.clone();
             let ids = int64(&a[0])?;
-            let out: StringArray = ids.iter().map(|v| v.map(|_| u.clone())).collect();
+            let out: StringArray = ids
+                .iter()
+                .map(|v| {
+                    v.map(|v| match v {
+                        PG_DATABASE_OWNER => "pg_database_owner".to_string(),
+                        _ => u.clone(),
+                    })
+                })
+                .collect();
             Ok(Arc::new(out) as ArrayRef)
         },
     ));
@@ -627,12 +650,23 @@ pub fn register_catalog_functions(
     ));
     // `pg_get_expr(adbin, relid)`: the crate's version answers '' even for NULL (it has
     // no expression trees to decompile); PostgreSQL's is strict: NULL in, NULL out.
+    // Strata's own `pg_attrdef.adbin` holds the expression's text already
+    // (`crate::pg_relations`); a node tree (`{...}`) of the static catalog answers ''.
     ctx.register_udf(array_udf(
         "pg_get_expr",
         any_sig(&[2, 3]),
         DataType::Utf8,
         |a, n| {
-            let out: StringArray = (0..n).map(|i| (!null_at(&a[0], i)).then_some("")).collect();
+            let text = cast(&a[0], &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            let out: StringArray = (0..n)
+                .map(|i| {
+                    (!text.is_null(i)).then(|| {
+                        let v = text.value(i);
+                        if v.starts_with('{') { "" } else { v }
+                    })
+                })
+                .collect();
             Ok(Arc::new(out) as ArrayRef)
         },
     ));
@@ -644,6 +678,11 @@ pub fn register_catalog_functions(
         ("obj_description", &[1, 2][..]),
         ("col_description", &[2][..]),
         ("shobj_description", &[2][..]),
+        // No user-defined function exists: psql's `\df` lists none (pg_proc holds only
+        // pg_catalog's, which it filters out before these are needed).
+        ("pg_get_function_result", &[1][..]),
+        ("pg_get_function_arguments", &[1][..]),
+        ("pg_get_function_identity_arguments", &[1][..]),
     ] {
         ctx.register_udf(array_udf(name, any_sig(arities), DataType::Utf8, |_, n| {
             Ok(arrow::array::new_null_array(&DataType::Utf8, n))

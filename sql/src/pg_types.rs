@@ -5,14 +5,19 @@
 //! | `sum(int8)` | numeric | int8 | `sum(CAST(x AS numeric(38,0)))` |
 //! | `avg(int2/int4/int8)` | numeric (16 decimals shown) | float8 | `avg(CAST(x AS numeric(38,12)))`, whose result has scale 16 |
 //!
+//! Also `floor`/`ceil`/`round`/`trunc` of a numeric: scale 0 (see `whole_numbers`).
+//!
 //! The rewrite runs on the logical plan right after planning, so prepared statements
 //! describe the same types they return. The rewritten aggregate keeps its original name
 //! (an alias), so the nodes above it still resolve; their schemas are recomputed.
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, cast};
 
 /// The argument cast an aggregate needs, if any.
@@ -51,8 +56,70 @@ fn strip_alias(e: &Expr) -> &Expr {
     }
 }
 
+/// Whether `e` is `floor`/`ceil`/`round`/`trunc` of one numeric with a fractional scale.
+fn fractional_whole_number(e: &Expr, schema: &DFSchema) -> Option<(u8, i8)> {
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    if f.args.len() != 1
+        || !matches!(
+            f.func.name().to_ascii_lowercase().as_str(),
+            "floor" | "ceil" | "ceiling" | "round" | "trunc"
+        )
+    {
+        return None;
+    }
+    match e.get_type(schema).ok()? {
+        DataType::Decimal128(p, s) if s > 0 => Some((p, s)),
+        _ => None,
+    }
+}
+
+/// floor/ceil/round/trunc of a numeric are whole numbers, numeric with scale 0 in
+/// PostgreSQL (Grafana's `floor(extract(epoch from ts)/300)*300` prints `1704067200`);
+/// DataFusion keeps the argument's scale (`1704067200.0000000000`): such a call is cast
+/// to scale 0, and every node's schema recomputed.
+fn whole_numbers(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|p| {
+        let schema = merge_schema(&p.inputs());
+        let _ = p.apply_expressions(|e| {
+            e.apply(|x| {
+                if fractional_whole_number(x, &schema).is_some() {
+                    found = true;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        });
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    if !found {
+        return Ok(plan);
+    }
+    plan.transform_up_with_subqueries(|p| {
+        let schema = merge_schema(&p.inputs());
+        let preserver = NamePreserver::new(&p);
+        let t = p.map_expressions(|e| {
+            let saved = preserver.save(&e);
+            let t = e.transform_up(|x| match fractional_whole_number(&x, &schema) {
+                Some((prec, _)) => Ok(Transformed::yes(cast(x, DataType::Decimal128(prec, 0)))),
+                None => Ok(Transformed::no(x)),
+            })?;
+            Ok(t.update_data(|e| saved.restore(e)))
+        })?;
+        Ok(Transformed::yes(t.data.recompute_schema()?))
+    })
+    .map(|t| t.data)
+}
+
 /// Rewrites a plan's aggregates to PostgreSQL's result types.
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = whole_numbers(plan)?;
     if !plan_needs_rewrite(&plan) {
         return Ok(plan);
     }

@@ -53,7 +53,7 @@ fn literal(e: &Expr) -> Option<&str> {
 
 /// Splits a possibly qualified, possibly quoted name (`public."My T"`) into its parts,
 /// folding unquoted parts to lower case as PostgreSQL does.
-fn name_parts(s: &str) -> Option<Vec<String>> {
+pub(crate) fn name_parts(s: &str) -> Option<Vec<String>> {
     let mut parts = vec![];
     let mut chars = s.trim().chars().peekable();
     loop {
@@ -264,12 +264,72 @@ fn is_name_regproc_column(e: &Expr) -> bool {
     )
 }
 
+/// Function that casts text (or an oid) to `regclass` at run time (`crate::pg_relations`).
+pub const REGCLASS_FN: &str = "__strata_regclass";
+/// Function that prints a `regclass` as PostgreSQL does: the relation's name.
+pub const REGCLASS_NAME_FN: &str = "__strata_regclass_name";
+
+fn is_text_type(dt: &ast::DataType) -> bool {
+    matches!(
+        dt.to_string()
+            .to_lowercase()
+            .trim_start_matches("pg_catalog."),
+        "text" | "varchar" | "character varying" | "name"
+    )
+}
+
+fn call(name: &str, arg: Expr) -> Expr {
+    crate::rewrite::function_call(name, vec![arg])
+}
+
+/// `regclass` values shown as PostgreSQL shows them, the relation's name: in `x::regclass
+/// ::text` and as a whole select-list item (`SELECT 't'::regclass`, `SELECT
+/// c.oid::regclass`); a non-literal cast to `regclass` (`format('%I.%I', s, t)::regclass`,
+/// Metabase) is resolved at run time. Elsewhere (comparisons, `::oid`) a regclass stays
+/// its oid.
+fn regclass_output(stmt: &mut ast::Statement) {
+    let is_regclass = |e: &Expr| matches!(e, Expr::Cast { data_type, .. } if kind_of(data_type) == Some(Kind::Class));
+    if let ast::Statement::Query(q) = stmt
+        && let ast::SetExpr::Select(sel) = q.body.as_mut()
+    {
+        for item in sel.projection.iter_mut() {
+            if let ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } =
+                item
+                && is_regclass(e)
+            {
+                *e = call(REGCLASS_NAME_FN, e.clone());
+            }
+        }
+    }
+    struct Out;
+    impl VisitorMut for Out {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Cast {
+                expr, data_type, ..
+            } = e
+            {
+                if is_text_type(data_type)
+                    && matches!(expr.as_ref(), Expr::Cast { data_type: d, .. } if kind_of(d) == Some(Kind::Class))
+                {
+                    *e = call(REGCLASS_NAME_FN, (**expr).clone());
+                } else if kind_of(data_type) == Some(Kind::Class) && literal(expr).is_none() {
+                    *e = call(REGCLASS_FN, (**expr).clone());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Out);
+}
+
 /// Replaces the literal reg-casts of `stmt` by oids (see the module documentation).
 pub async fn resolve(
     ctx: &SessionContext,
     settings: &Settings,
     stmt: &mut ast::Statement,
 ) -> Result<()> {
+    regclass_output(stmt);
     struct Collect(Vec<(Kind, String)>);
     impl Visitor for Collect {
         type Break = ();

@@ -635,7 +635,7 @@ impl VisitorMut for CompositeAccess {
                     .collect();
                 *e = function_call(
                     "unnest",
-                    vec![function_call(crate::pk_index::EXPANDARRAY_FN, args)],
+                    vec![function_call(crate::expandarray::EXPANDARRAY_FN, args)],
                 );
             }
             Expr::CompoundFieldAccess { root, access_chain }
@@ -726,7 +726,8 @@ pub fn is_niladic_keyword(i: &ast::Ident) -> bool {
         )
 }
 
-fn function_call(name: &str, args: Vec<Expr>) -> Expr {
+/// `name(args...)` as a sqlparser expression.
+pub(crate) fn function_call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(ast::Function {
         name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -1102,6 +1103,10 @@ pub fn after_plan_error(stmt: &ast::Statement, error: &str) -> Option<ast::State
         let _ = s.visit(&mut Unknown(name));
         return Some(s);
     }
+    if let Some(rest) = error.split("table function '").nth(1) {
+        let name = rest.split('\'').next()?.to_lowercase();
+        return scalar_function_in_from(stmt, &name);
+    }
     let lower = error.to_lowercase();
     if lower.contains("xmin") {
         let is_xmin = |e: &Expr| match e {
@@ -1156,6 +1161,250 @@ pub fn after_plan_error(stmt: &ast::Statement, error: &str) -> Option<ast::State
     None
 }
 
+/// A scalar function in FROM (`FROM string_to_array(x, ',') s`, as Grafana's schema
+/// queries write it): PostgreSQL makes it a one-row relation whose one column is named
+/// after the alias (else the function); DataFusion looks for a table function. Every such
+/// call of `name` becomes `(SELECT name(args) AS s) AS s`.
+fn scalar_function_in_from(stmt: &ast::Statement, name: &str) -> Option<ast::Statement> {
+    struct Scalar<'a>(&'a str, bool);
+    impl VisitorMut for Scalar<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, tf: &mut ast::TableFactor) -> ControlFlow<()> {
+            if let ast::TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                ..
+            } = tf
+                && name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.to_lowercase() == self.0)
+                && alias.as_ref().is_none_or(|a| a.columns.len() <= 1)
+            {
+                let col = match alias {
+                    Some(a) => a
+                        .columns
+                        .first()
+                        .map(|c| c.name.clone())
+                        .unwrap_or_else(|| a.name.clone()),
+                    None => ast::Ident::new(self.0),
+                };
+                let rel = alias
+                    .as_ref()
+                    .map(|a| a.name.clone())
+                    .unwrap_or_else(|| col.clone());
+                let call = Expr::Function(ast::Function {
+                    name: name.clone(),
+                    uses_odbc_syntax: false,
+                    parameters: ast::FunctionArguments::None,
+                    args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: args.args.clone(),
+                        clauses: vec![],
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                });
+                let sql = format!("SELECT * FROM (SELECT {call} AS {col}) AS {rel}");
+                let Ok(ast::Statement::Query(q)) =
+                    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                        .try_with_sql(&sql)
+                        .and_then(|mut p| p.parse_statement())
+                else {
+                    return ControlFlow::Continue(());
+                };
+                let ast::SetExpr::Select(sel) = *q.body else {
+                    return ControlFlow::Continue(());
+                };
+                let Some(from) = sel.from.into_iter().next() else {
+                    return ControlFlow::Continue(());
+                };
+                *tf = from.relation;
+                self.1 = true;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut s = stmt.clone();
+    let mut v = Scalar(name, false);
+    let _ = s.visit(&mut v);
+    v.1.then_some(s)
+}
+
+/// `pg_catalog` tables that are always empty in Strata: it has no row security
+/// policies, extended statistics, publications, subscriptions, inheritance, triggers,
+/// partitioned or foreign tables, sequences or event triggers.
+pub const EMPTY_CATALOG_TABLES: &[&str] = &[
+    "pg_policy",
+    "pg_statistic_ext",
+    "pg_statistic_ext_data",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_subscription",
+    "pg_subscription_rel",
+    "pg_inherits",
+    "pg_trigger",
+    "pg_partitioned_table",
+    "pg_foreign_table",
+    "pg_sequence",
+    "pg_event_trigger",
+];
+
+/// Whether a SELECT yields no row because it reads one of [`EMPTY_CATALOG_TABLES`] as an
+/// inner source (a FROM item not on the outer side of a join, or an inner join), and has
+/// no aggregate, GROUP BY or HAVING (which could make one row out of none).
+fn select_is_empty(sel: &ast::Select, is_aggregate: &dyn Fn(&str) -> bool) -> bool {
+    let grouped = match &sel.group_by {
+        ast::GroupByExpr::Expressions(g, _) => !g.is_empty(),
+        ast::GroupByExpr::All(_) => true,
+    };
+    if grouped || sel.having.is_some() {
+        return false;
+    }
+    struct Agg<'b>(&'b dyn Fn(&str) -> bool);
+    impl ast::Visitor for Agg<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e
+                && f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| (self.0)(&i.value.to_lowercase()))
+            {
+                return ControlFlow::Break(());
+            }
+            // Aggregates inside a subquery belong to it.
+            if let Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } = e {
+                return ControlFlow::Continue(());
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+            ControlFlow::Continue(())
+        }
+    }
+    for item in &sel.projection {
+        let e = match item {
+            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        // Only aggregates of this query level: a subquery is skipped whole.
+        let mut top = e.clone();
+        struct Strip;
+        impl VisitorMut for Strip {
+            type Break = ();
+            fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+                if matches!(
+                    e,
+                    Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+                ) {
+                    *e = Expr::value(Value::Null);
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let _ = top.visit(&mut Strip);
+        if ast::Visit::visit(&top, &mut Agg(is_aggregate)).is_break() {
+            return false;
+        }
+    }
+    let empty = |tf: &ast::TableFactor| match tf {
+        ast::TableFactor::Table {
+            name, args: None, ..
+        } => {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(crate::ddl::ident_name))
+                .collect();
+            match parts.as_slice() {
+                [t] | [_, t] if parts.len() == 1 || parts[0] == "pg_catalog" => {
+                    EMPTY_CATALOG_TABLES.contains(&t.as_str())
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    };
+    sel.from.iter().any(|t| {
+        let outer_follows = t.joins.iter().any(|j| {
+            matches!(
+                j.join_operator,
+                ast::JoinOperator::Right(_)
+                    | ast::JoinOperator::RightOuter(_)
+                    | ast::JoinOperator::FullOuter(_)
+            )
+        });
+        (empty(&t.relation) && !outer_follows)
+            || t.joins.iter().any(|j| {
+                empty(&j.relation)
+                    && matches!(
+                        j.join_operator,
+                        ast::JoinOperator::Join(_)
+                            | ast::JoinOperator::Inner(_)
+                            | ast::JoinOperator::CrossJoin(_)
+                    )
+            })
+    })
+}
+
+/// A query that reads only always-empty catalog tables (every branch of a UNION, see
+/// [`select_is_empty`]) yields no row, whatever its select list: when DataFusion cannot
+/// plan it (psql's `\d t` asks for policies with `array(SELECT ...)`, for statistics
+/// objects with `= any(stxkind)`, for publications with a UNION), it is answered by
+/// `SELECT NULL AS c1, ... WHERE false` with as many columns. Output names are
+/// PostgreSQL's, computed from the original statement (`crate::names`).
+pub fn over_empty_catalog(
+    stmt: &ast::Statement,
+    is_aggregate: &dyn Fn(&str) -> bool,
+) -> Option<ast::Statement> {
+    let ast::Statement::Query(q) = stmt else {
+        return None;
+    };
+    fn all_empty(body: &ast::SetExpr, f: &dyn Fn(&ast::Select) -> bool) -> Option<usize> {
+        match body {
+            ast::SetExpr::Select(sel) => f(sel).then_some(sel.projection.len()),
+            ast::SetExpr::SetOperation {
+                op: ast::SetOperator::Union,
+                left,
+                right,
+                ..
+            } => {
+                let n = all_empty(left, f)?;
+                all_empty(right, f)?;
+                Some(n)
+            }
+            ast::SetExpr::Query(inner) => all_empty(&inner.body, f),
+            _ => None,
+        }
+    }
+    let wildcard = |sel: &ast::Select| {
+        sel.projection.iter().any(|i| {
+            matches!(
+                i,
+                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)
+            )
+        })
+    };
+    let n = all_empty(&q.body, &|sel| {
+        !wildcard(sel) && select_is_empty(sel, is_aggregate)
+    })?;
+    let cols = (1..=n)
+        .map(|i| format!("NULL AS c{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&format!("SELECT {cols} WHERE false"))
+        .and_then(|mut p| p.parse_statement())
+        .ok()
+}
+
 #[cfg(test)]
 mod catalog_syntax_tests {
     use super::*;
@@ -1185,7 +1434,71 @@ mod catalog_syntax_tests {
 /// ...) END`. A subquery counts as correlated when it names a qualifier (`a.` above) that
 /// none of its own FROM items defines; `is_aggregate` tells aggregate function names.
 pub fn correlated_subqueries(stmt: &mut ast::Statement, is_aggregate: &dyn Fn(&str) -> bool) {
+    let _ = stmt.visit(&mut ExistsAsValue);
     let _ = stmt.visit(&mut AggregateScalarSubqueries(is_aggregate));
+}
+
+/// `[NOT] EXISTS (SELECT ... WHERE c)` as a select-list value (psql's `\d index`:
+/// `(NOT i.indimmediate) AND EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid =
+/// i.indrelid ...) AS condeferrable`): DataFusion plans EXISTS only as a filter. It
+/// becomes `[NOT] coalesce((SELECT bool_or(true) FROM ... WHERE c), false)`, the same
+/// value, as an aggregated scalar subquery DataFusion decorrelates.
+struct ExistsAsValue;
+
+impl VisitorMut for ExistsAsValue {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, sel: &mut ast::Select) -> ControlFlow<()> {
+        struct Replace;
+        impl VisitorMut for Replace {
+            type Break = ();
+            fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+                let Expr::Exists { subquery, negated } = e else {
+                    return ControlFlow::Continue(());
+                };
+                let mut q = subquery.clone();
+                let ast::SetExpr::Select(inner) = q.body.as_mut() else {
+                    return ControlFlow::Continue(());
+                };
+                if q.limit_clause.is_some() || inner.having.is_some() {
+                    return ControlFlow::Continue(());
+                }
+                inner.projection = vec![ast::SelectItem::UnnamedExpr(function_call(
+                    "bool_or",
+                    vec![Expr::value(Value::Boolean(true))],
+                ))];
+                q.order_by = None;
+                let value = function_call(
+                    "coalesce",
+                    vec![Expr::Subquery(q), Expr::value(Value::Boolean(false))],
+                );
+                *e = if *negated {
+                    Expr::UnaryOp {
+                        op: ast::UnaryOperator::Not,
+                        expr: Box::new(Expr::Nested(Box::new(value))),
+                    }
+                } else {
+                    value
+                };
+                ControlFlow::Continue(())
+            }
+        }
+        let grouped = match &sel.group_by {
+            ast::GroupByExpr::Expressions(g, _) => !g.is_empty(),
+            ast::GroupByExpr::All(_) => true,
+        };
+        if grouped {
+            return ControlFlow::Continue(());
+        }
+        for item in sel.projection.iter_mut() {
+            if let ast::SelectItem::UnnamedExpr(e)
+            | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
+            {
+                let _ = e.visit(&mut Replace);
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Qualifiers (aliases, else table names) the FROM items of `sel` define.
@@ -1276,6 +1589,61 @@ fn join_and(mut v: Vec<Expr>) -> Option<Expr> {
     }))
 }
 
+/// An outer column equal to an inner one (`c.oid = a.attcollation`) is replaced by that
+/// inner column in the subquery's other conditions: `a.attcollation <> t.typcollation`
+/// becomes `c.oid <> t.typcollation` (psql's collation subquery of `\d t`), the same rows
+/// (the equality holds for every row that passes), and a condition DataFusion can plan
+/// (it decorrelates equalities only).
+fn bind_outer_columns(conjuncts: &mut [Expr], own: &[String]) {
+    let qual = |e: &Expr| match e {
+        Expr::CompoundIdentifier(p) if p.len() >= 2 => {
+            Some(crate::ddl::ident_name(&p[p.len() - 2]))
+        }
+        _ => None,
+    };
+    let mut bound: Vec<(String, Expr)> = vec![];
+    let mut is_binding = vec![false; conjuncts.len()];
+    for (i, c) in conjuncts.iter().enumerate() {
+        if let Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Eq,
+            right,
+        } = c
+        {
+            for (a, b) in [(left, right), (right, left)] {
+                if let (Some(qa), Some(qb)) = (qual(a), qual(b))
+                    && !own.contains(&qa)
+                    && own.contains(&qb)
+                {
+                    bound.push((a.to_string().to_lowercase(), (**b).clone()));
+                    is_binding[i] = true;
+                }
+            }
+        }
+    }
+    if bound.is_empty() {
+        return;
+    }
+    struct Sub<'b>(&'b [(String, Expr)]);
+    impl VisitorMut for Sub<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(_) = e {
+                let key = e.to_string().to_lowercase();
+                if let Some((_, with)) = self.0.iter().find(|(k, _)| *k == key) {
+                    *e = with.clone();
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    for (c, binding) in conjuncts.iter_mut().zip(is_binding) {
+        if !binding {
+            let _ = c.visit(&mut Sub(&bound));
+        }
+    }
+}
+
 struct AggregateScalarSubqueries<'a>(&'a dyn Fn(&str) -> bool);
 
 impl VisitorMut for AggregateScalarSubqueries<'_> {
@@ -1353,6 +1721,7 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
             sel.selection = Some(selection);
             return ControlFlow::Continue(());
         }
+        bind_outer_columns(&mut inner, &own);
         sel.selection = join_and(inner);
         let wrapped = function_call("first_value", vec![expr]);
         sel.projection[0] = match alias {

@@ -792,7 +792,14 @@ impl Session {
             Err(e) => {
                 // A second attempt for what PostgreSQL answers differently (see
                 // crate::rewrite::after_plan_error); the first error stands otherwise.
-                let Some(retry) = crate::rewrite::after_plan_error(&s, &e.to_string()) else {
+                let empty = {
+                    let state = self.ctx.state();
+                    let is_aggregate = |name: &str| state.aggregate_functions().contains_key(name);
+                    crate::rewrite::over_empty_catalog(&s, &is_aggregate)
+                };
+                let Some(retry) =
+                    empty.or_else(|| crate::rewrite::after_plan_error(&s, &e.to_string()))
+                else {
                     return Err(e.into());
                 };
                 match self

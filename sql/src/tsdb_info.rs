@@ -51,7 +51,7 @@ use strata_storage::ChunkInfo;
 /// Name of TimescaleDB's information schema.
 pub const INFO_SCHEMA: &str = "timescaledb_information";
 /// Owner reported for every relation and job (the only role).
-const OWNER: &str = "strata";
+pub const OWNER: &str = "strata";
 /// Schema TimescaleDB keeps materialization hypertables in.
 pub const INTERNAL_SCHEMA: &str = "_timescaledb_internal";
 /// Schema of TimescaleDB's policy procedures (2.12+).
@@ -129,6 +129,17 @@ const INFO_VIEWS: &[(&str, View)] = &[
     ("job_stats", View::JobStats),
     ("job_errors", View::JobErrors),
     ("chunks", View::Chunks),
+];
+
+/// Names of the `timescaledb_information` views.
+pub const INFO_VIEW_NAMES: &[&str] = &[
+    "hypertables",
+    "dimensions",
+    "continuous_aggregates",
+    "jobs",
+    "job_stats",
+    "job_errors",
+    "chunks",
 ];
 
 /// What the views read: the storage catalog and the in-memory job statistics.
@@ -897,47 +908,36 @@ impl SchemaProvider for PgCatalogOverlay {
                 ) else {
                     return self.inner.table(name).await;
                 };
-                let with_matviews = pg_class_with_matviews(
+                let class =
+                    pg_class_with_matviews(class, ns, View::PgMatviews.provider(&self.src)?)?;
+                match crate::pg_relations::overlay(
+                    "pg_class",
+                    self.inner.as_ref(),
                     Arc::clone(&class),
-                    Arc::clone(&ns),
-                    View::PgMatviews.provider(&self.src)?,
-                )?;
-                Ok(Some(crate::pk_index::pg_class_with_keys(
-                    with_matviews,
-                    class,
-                    ns,
                     &self.src.storage,
-                )?))
+                )
+                .await?
+                {
+                    Some(t) => Ok(Some(t)),
+                    None => Ok(Some(class)),
+                }
             }
-            "pg_index" => {
-                let (Some(index), Some(class), Some(ns)) = (
-                    self.inner.table("pg_index").await?,
-                    self.inner.table("pg_class").await?,
-                    self.inner.table("pg_namespace").await?,
-                ) else {
+            n @ ("pg_attribute"
+            | "pg_attrdef"
+            | "pg_index"
+            | "pg_constraint"
+            | "pg_namespace"
+            | "pg_tables"
+            | "pg_stat_user_tables") => {
+                let Some(class) = self.inner.table("pg_class").await? else {
                     return self.inner.table(name).await;
                 };
-                Ok(Some(crate::pk_index::pg_index_with_keys(
-                    index,
-                    class,
-                    ns,
-                    &self.src.storage,
-                )?))
-            }
-            "pg_attribute" => {
-                let (Some(attr), Some(class), Some(ns)) = (
-                    self.inner.table("pg_attribute").await?,
-                    self.inner.table("pg_class").await?,
-                    self.inner.table("pg_namespace").await?,
-                ) else {
-                    return self.inner.table(name).await;
-                };
-                Ok(Some(crate::not_null::pg_attribute_with_not_null(
-                    attr,
-                    class,
-                    ns,
-                    &self.src.storage,
-                )?))
+                match crate::pg_relations::overlay(n, self.inner.as_ref(), class, &self.src.storage)
+                    .await?
+                {
+                    Some(t) => Ok(Some(t)),
+                    None => self.inner.table(name).await,
+                }
             }
             _ => self.inner.table(name).await,
         }
