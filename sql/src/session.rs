@@ -1928,9 +1928,6 @@ impl Session {
             })?;
         let names: Vec<String> = columns.iter().map(ident_name).collect();
         let targets = dml::target_columns(&def, &names)?;
-        if spec.format == CopyFormat::Binary {
-            return Err(Error::unsupported("COPY FROM STDIN in binary format"));
-        }
         Ok(Output::CopyIn(CopyIn {
             table: def,
             targets,
