@@ -303,10 +303,12 @@ fn pg_message(s: &str) -> String {
             .split(['.', ' '])
             .filter(|p| !p.is_empty())
             .collect::<Vec<_>>();
-        let raw = rest
+        // The name ends at ". Did you mean ..." or ".\nValid fields are ...".
+        let first_line = rest.lines().next().unwrap_or(rest);
+        let raw = first_line
             .split(". ")
             .next()
-            .unwrap_or(rest)
+            .unwrap_or(first_line)
             .trim_end_matches('.');
         let col = raw.rsplit('.').next().unwrap_or(raw).trim_matches('"');
         let _ = name;
@@ -475,6 +477,18 @@ mod tests {
         for s in SqlState::ALL {
             assert_eq!(s.code().len(), 5, "{s:?}");
         }
+    }
+
+    #[test]
+    fn unknown_column_names_the_column() {
+        assert_eq!(
+            pg_message("No field named zzz.\nValid fields are m2.ts, m2.a, m2.bbb."),
+            "column \"zzz\" does not exist"
+        );
+        assert_eq!(
+            pg_message("No field named zzz. Did you mean 'm2.bbb'?."),
+            "column \"zzz\" does not exist"
+        );
     }
 
     #[test]
