@@ -545,6 +545,7 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
     let _ = stmt.visit(&mut SetFunctionColumnNames);
+    let _ = stmt.visit(&mut LikeEscape);
     let _ = is_interval;
 }
 
@@ -1258,5 +1259,86 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
             };
         }
         ControlFlow::Continue(())
+    }
+}
+
+// ------------------------------------------------------------ LIKE ... ESCAPE
+
+/// A string literal, or a `||` chain of them (after client-side parameter interpolation).
+fn folded_text(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Nested(inner) => folded_text(inner),
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::StringConcat,
+            right,
+        } => Some(folded_text(left)? + &folded_text(right)?),
+        e => literal_text(e).map(str::to_string),
+    }
+}
+
+/// The pattern `p` (escape character `esc`, `None`: no escape at all) with backslash as
+/// its escape character, which is all DataFusion's LIKE knows.
+fn backslash_pattern(p: &str, esc: Option<char>) -> String {
+    let mut out = String::with_capacity(p.len() + 4);
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == esc {
+            out.push('\\');
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `x [I]LIKE p ESCAPE 'c'` with `c` other than backslash (SQLAlchemy escapes with `/` in
+/// its reflection queries and `startswith`/`contains(autoescape=True)`): DataFusion
+/// refuses any escape but backslash, so a pattern that is a literal (or literals joined
+/// with `||`) is rewritten to backslash escapes. Other patterns are left to fail.
+struct LikeEscape;
+
+impl VisitorMut for LikeEscape {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } = e
+            && let Some(v) = escape_char
+            && let Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) = &v.value
+            && s != "\\"
+            && s.chars().count() <= 1
+            && let Some(p) = folded_text(pattern)
+        {
+            let esc = s.chars().next();
+            **pattern = Expr::value(Value::SingleQuotedString(backslash_pattern(&p, esc)));
+            *escape_char = None;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod like_escape_tests {
+    use super::*;
+
+    #[test]
+    fn patterns_get_backslash_escapes() {
+        assert_eq!(backslash_pattern("pg/_%", Some('/')), "pg\\_%");
+        assert_eq!(backslash_pattern("a\\b//c", Some('/')), "a\\\\b\\/c");
+        assert_eq!(backslash_pattern("a\\_", None), "a\\\\_");
     }
 }
