@@ -1960,7 +1960,7 @@ impl Session {
             }
             Statement::Query(q) if !is_special_select(q) => {
                 let plan = self.plan((**s).clone()).await?;
-                let param_types = param_types_of_plan(&plan, declared, s)?;
+                let param_types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 let result_schema = Some(crate::names::pg_output_schema(
                     q,
                     &Arc::new(plan.schema().as_arrow().clone()),
@@ -1974,7 +1974,7 @@ impl Session {
             }
             Statement::Explain { .. } => {
                 let plan = self.plan((**s).clone()).await?;
-                let param_types = param_types_of_plan(&plan, declared, s)?;
+                let param_types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 let result_schema = Some(Arc::new(plan.schema().as_arrow().clone()));
                 Ok(Prepared::new(
                     stmt,
@@ -2030,7 +2030,7 @@ impl Session {
                 let mut types = vec![];
                 if let Some(src) = &ins.source {
                     let plan = self.plan(Statement::Query(src.clone())).await?;
-                    types = param_types_of_plan(&plan, declared, s)?;
+                    types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 }
                 let mut fields: Vec<Field> = types
                     .iter()
@@ -2085,7 +2085,7 @@ impl Session {
                         .map(|mut v| v.remove(0))
                     && let Ok(plan) = self.plan(*q).await
                 {
-                    types = param_types_of_plan(&plan, declared, s)?;
+                    types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 }
                 Ok(Prepared::new(
                     stmt,
@@ -2414,6 +2414,7 @@ fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Ve
 /// Parameter types `$1..$n` of a plan; `$n::type` casts in the statement fill the ones
 /// DataFusion cannot infer; unknown ones are text.
 fn param_types_of_plan(
+    ctx: &SessionContext,
     plan: &LogicalPlan,
     declared: &[Option<DataType>],
     stmt: &Statement,
@@ -2423,6 +2424,15 @@ fn param_types_of_plan(
         let e = map.entry(k).or_insert(None);
         if e.is_none() {
             *e = Some(t);
+        }
+    }
+    if map.values().any(|v| v.is_none()) {
+        for (k, t) in coerced_placeholders(ctx, plan) {
+            if let Some(e) = map.get_mut(&k)
+                && e.is_none()
+            {
+                *e = Some(t);
+            }
         }
     }
     let mut n = declared.len();
@@ -2446,6 +2456,37 @@ fn param_types_of_plan(
         }
     }
     Ok(out)
+}
+
+/// Untyped placeholders that type coercion casts to a type, as a function argument
+/// (`time_bucket($1, ts)`: interval) or an operand: the type they are cast to, as
+/// PostgreSQL infers an unknown parameter's type from the function or operator it feeds.
+fn coerced_placeholders(ctx: &SessionContext, plan: &LogicalPlan) -> Vec<(String, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let state = ctx.state();
+    let Ok(analyzed) =
+        state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+    else {
+        return vec![];
+    };
+    let mut out = vec![];
+    let _ = analyzed.apply(|node| {
+        for e in node.expressions() {
+            let _ = e.apply(|e| {
+                if let datafusion::logical_expr::Expr::Cast(c) = e
+                    && let datafusion::logical_expr::Expr::Placeholder(p) = c.expr.as_ref()
+                    && p.field.is_none()
+                {
+                    out.push((p.id.clone(), c.field.data_type().clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
 }
 
 /// `$n::type` / `CAST($n AS type)` in a statement: the types they name.
