@@ -546,6 +546,7 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut IntLiterals);
     let _ = stmt.visit(&mut SetFunctionColumnNames);
     let _ = stmt.visit(&mut LikeEscape);
+    let _ = stmt.visit(&mut TableIsVisible);
     let _ = is_interval;
 }
 
@@ -1340,5 +1341,74 @@ mod like_escape_tests {
         assert_eq!(backslash_pattern("pg/_%", Some('/')), "pg\\_%");
         assert_eq!(backslash_pattern("a\\b//c", Some('/')), "a\\\\b\\/c");
         assert_eq!(backslash_pattern("a\\_", None), "a\\\\_");
+    }
+}
+
+// ------------------------------------------------------------ pg_table_is_visible
+
+/// `pg_table_is_visible(c.oid)` over `pg_class` → `c.relnamespace IN (SELECT oid FROM
+/// pg_catalog.pg_namespace WHERE nspname = ANY(current_schemas(true)))`: a relation is
+/// visible when its schema is on the search path (or is pg_catalog), so that
+/// `timescaledb_information` views are not listed as the user's (SQLAlchemy's
+/// `get_view_names`, psql's `\dv`). Relation oids are assigned by the catalog emulation,
+/// not known to a scalar function, hence the rewrite; the argument must name a `pg_class`
+/// oid column (`oid`, `c.oid`, `pg_catalog.pg_class.oid`).
+struct TableIsVisible;
+
+impl VisitorMut for TableIsVisible {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let is_it = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_table_is_visible"));
+        if !is_it {
+            return ControlFlow::Continue(());
+        }
+        let ast::FunctionArguments::List(l) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] = l.args.as_slice()
+        else {
+            return ControlFlow::Continue(());
+        };
+        let relnamespace = match arg {
+            Expr::Identifier(i) if i.value.eq_ignore_ascii_case("oid") => {
+                Expr::Identifier(ast::Ident::new("relnamespace"))
+            }
+            Expr::CompoundIdentifier(parts)
+                if parts
+                    .last()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("oid")) =>
+            {
+                let mut p = parts.clone();
+                if let Some(last) = p.last_mut() {
+                    *last = ast::Ident::new("relnamespace");
+                }
+                Expr::CompoundIdentifier(p)
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let Ok(sub) = sqlparser::parser::Parser::new(&dialect)
+            .try_with_sql(
+                "SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(current_schemas(true))",
+            )
+            .and_then(|mut p| p.parse_query())
+        else {
+            return ControlFlow::Continue(());
+        };
+        *e = Expr::InSubquery {
+            expr: Box::new(relnamespace),
+            subquery: sub,
+            negated: false,
+        };
+        ControlFlow::Continue(())
     }
 }
