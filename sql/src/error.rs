@@ -50,6 +50,9 @@ pub enum SqlState {
     InvalidRowCountInLimit,
     DependentObjectsStillExist,
     ProgramLimitExceeded,
+    NoActiveSqlTransaction,
+    DuplicateCursor,
+    InvalidCursorName,
 }
 
 impl SqlState {
@@ -95,6 +98,9 @@ impl SqlState {
             SqlState::AmbiguousColumn => "42702",
             SqlState::GroupingError => "42803",
             SqlState::InFailedTransaction => "25P02",
+            SqlState::NoActiveSqlTransaction => "25P01",
+            SqlState::DuplicateCursor => "42P03",
+            SqlState::InvalidCursorName => "34000",
             SqlState::InvalidRowCountInLimit => "2201W",
         }
     }
@@ -141,6 +147,9 @@ impl SqlState {
         SqlState::InvalidRowCountInLimit,
         SqlState::DependentObjectsStillExist,
         SqlState::ProgramLimitExceeded,
+        SqlState::NoActiveSqlTransaction,
+        SqlState::DuplicateCursor,
+        SqlState::InvalidCursorName,
     ];
 }
 

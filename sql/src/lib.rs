@@ -14,6 +14,7 @@
 
 pub mod cagg;
 pub mod catalog;
+pub mod cursor;
 pub mod ddl;
 pub mod dml;
 pub mod engine;

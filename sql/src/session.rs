@@ -167,6 +167,8 @@ pub struct Session {
     notices: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// Rows written inside the open transaction block (see [`crate::txn`]).
     txn: crate::txn::TxnHandle,
+    /// Open cursors (`DECLARE name CURSOR FOR query`), by name.
+    cursors: std::collections::HashMap<String, crate::cursor::Cursor>,
 }
 
 impl std::fmt::Debug for Session {
@@ -197,6 +199,7 @@ impl Session {
             failed_transaction: false,
             notices: None,
             txn,
+            cursors: Default::default(),
         })
     }
 
@@ -591,6 +594,7 @@ impl Session {
                 Ok(command("BEGIN"))
             }
             Statement::Commit { .. } => {
+                crate::cursor::end_of_transaction(&mut self.cursors, !self.failed_transaction);
                 let failed = self.failed_transaction;
                 let was_open = self.in_transaction;
                 self.in_transaction = false;
@@ -611,12 +615,77 @@ impl Session {
                 if !self.in_transaction {
                     (self.notice_fn())("there is no transaction in progress".into());
                 }
+                crate::cursor::end_of_transaction(&mut self.cursors, false);
                 self.in_transaction = false;
                 self.failed_transaction = false;
                 self.txn.lock().take();
                 Ok(command("ROLLBACK"))
             }
+            Statement::Declare { stmts } => {
+                let [d] = stmts.as_slice() else {
+                    return Err(Error::unsupported("DECLARE of several cursors"));
+                };
+                let Some(q) = &d.for_query else {
+                    return Err(Error::unsupported("DECLARE without a cursor query"));
+                };
+                let name = crate::cursor::declared_name(d)?;
+                let hold = d.hold == Some(true);
+                if !hold && !self.in_transaction {
+                    return Err(Error::user(
+                        SqlState::NoActiveSqlTransaction,
+                        "DECLARE CURSOR can only be used in transaction blocks",
+                    ));
+                }
+                if self.cursors.contains_key(&name) {
+                    return Err(Error::user(
+                        SqlState::DuplicateCursor,
+                        format!("cursor \"{name}\" already exists"),
+                    ));
+                }
+                let out = Box::pin(self.execute(&Stmt::Sql(Box::new(Statement::Query(q.clone())))))
+                    .await?;
+                let Output::Rows { schema, stream } = out else {
+                    return Err(Error::unsupported("DECLARE CURSOR for this query"));
+                };
+                self.cursors
+                    .insert(name, crate::cursor::Cursor::new(schema, stream, hold));
+                Ok(command("DECLARE CURSOR"))
+            }
+            Statement::Fetch {
+                name, direction, ..
+            } => {
+                let key = crate::cursor::ident_key(name);
+                let Some(c) = self.cursors.get_mut(&key) else {
+                    return Err(Error::user(
+                        SqlState::InvalidCursorName,
+                        format!("cursor \"{key}\" does not exist"),
+                    ));
+                };
+                let n = crate::cursor::fetch_count(direction)?;
+                let (schema, batches) = c.fetch(n).await?;
+                let mem = MemoryStream::try_new(batches, Arc::clone(&schema), None)?;
+                Ok(Output::Rows {
+                    schema,
+                    stream: Box::pin(mem),
+                })
+            }
+            Statement::Close { cursor } => {
+                match cursor {
+                    ast::CloseCursor::All => self.cursors.clear(),
+                    ast::CloseCursor::Specific { name } => {
+                        let key = crate::cursor::ident_key(name);
+                        if self.cursors.remove(&key).is_none() {
+                            return Err(Error::user(
+                                SqlState::InvalidCursorName,
+                                format!("cursor \"{key}\" does not exist"),
+                            ));
+                        }
+                    }
+                }
+                Ok(command("CLOSE CURSOR"))
+            }
             Statement::Discard { .. } => {
+                self.cursors.clear();
                 self.settings = self.startup_settings.clone();
                 self.rebuild_context()?;
                 Ok(command("DISCARD ALL"))
