@@ -249,14 +249,7 @@ impl Session {
         }
         let rewritten = rewrite_dotted_options(sql);
         let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql))
-            .map_err(|e| {
-            let msg = e.to_string();
-            let msg = msg
-                .strip_prefix("sql parser error: ")
-                .unwrap_or(&msg)
-                .to_string();
-            Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
-        })?;
+            .map_err(|e| syntax_error(&e.to_string()))?;
         if stmts.is_empty() {
             return Ok(vec![Stmt::Empty]);
         }
@@ -2580,6 +2573,24 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
     let mut v = V(vec![]);
     let _ = stmt.visit(&mut v);
     v.0
+}
+
+/// A parser error as PostgreSQL words it: `syntax error at or near "X"` (the token the
+/// parser stopped at) or `syntax error at end of input`; other parser messages keep
+/// their text after `syntax error: `.
+fn syntax_error(parser_msg: &str) -> Error {
+    let msg = parser_msg
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(parser_msg);
+    let near = msg
+        .rsplit_once(", found: ")
+        .map(|(_, f)| f.rsplit_once(" at Line: ").map_or(f, |(t, _)| t));
+    let text = match near {
+        Some("EOF") => "syntax error at end of input".to_string(),
+        Some(t) => format!("syntax error at or near \"{}\"", t.trim_matches('\'')),
+        None => format!("syntax error: {msg}"),
+    };
+    Error::user(SqlState::SyntaxError, text)
 }
 
 fn set_value(e: &ast::Expr) -> String {
