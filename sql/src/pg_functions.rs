@@ -405,6 +405,17 @@ fn is_quoted_keyword(w: &str) -> bool {
 
 /// PostgreSQL's `quote_ident`: quoted unless it is lower-case letters, digits and `_`
 /// (not starting with a digit) and not a keyword that needs quoting.
+/// PostgreSQL's `quote_literal`: single quotes doubled; with a backslash, an `E'...'`
+/// string with backslashes doubled.
+pub fn quote_literal(s: &str) -> String {
+    let body = s.replace('\'', "''");
+    if s.contains('\\') {
+        format!("E'{}'", body.replace('\\', "\\\\"))
+    } else {
+        format!("'{body}'")
+    }
+}
+
 pub fn quote_ident(s: &str) -> String {
     let safe = s
         .chars()
@@ -615,6 +626,20 @@ pub fn register_catalog_functions(
             Ok(Arc::new(out) as ArrayRef)
         },
     ));
+    // `quote_literal(text)` (asyncpg's copy_from_query formats its arguments with it).
+    ctx.register_udf(array_udf(
+        "quote_literal",
+        Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        DataType::Utf8,
+        |a, _| {
+            let out: StringArray = a[0]
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(quote_literal))
+                .collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
     ctx.register_udf(array_udf(
         "pg_table_is_visible",
         Signature::exact(vec![DataType::Int64], Volatility::Stable),
@@ -738,6 +763,12 @@ pub fn unknown_function_udf() -> datafusion::logical_expr::ScalarUDF {
 #[cfg(test)]
 mod catalog_tests {
     use super::*;
+
+    #[test]
+    fn quote_literal_like_postgres() {
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_literal("a\\b"), "E'a\\\\b'");
+    }
 
     #[test]
     fn quote_ident_like_postgres() {
