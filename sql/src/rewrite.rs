@@ -1374,8 +1374,7 @@ impl VisitorMut for TableIsVisible {
         let ast::FunctionArguments::List(l) = &f.args else {
             return ControlFlow::Continue(());
         };
-        let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] = l.args.as_slice()
-        else {
+        let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] = l.args.as_slice() else {
             return ControlFlow::Continue(());
         };
         let relnamespace = match arg {
