@@ -2489,7 +2489,10 @@ fn param_types_of_plan(
         }
     }
     if map.values().any(|v| v.is_none()) {
-        for (k, t) in coerced_placeholders(ctx, plan) {
+        for (k, t) in any_array_placeholders(plan)
+            .into_iter()
+            .chain(coerced_placeholders(ctx, plan))
+        {
             if let Some(e) = map.get_mut(&k)
                 && e.is_none()
             {
@@ -2542,6 +2545,41 @@ fn coerced_placeholders(ctx: &SessionContext, plan: &LogicalPlan) -> Vec<(String
                     && p.field.is_none()
                 {
                     out.push((p.id.clone(), c.field.data_type().clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// `x = ANY($n)` (planned as `array_has($n, x)`): `$n` is an array of `x`'s type, as
+/// PostgreSQL infers it (asyncpg passes Python lists this way).
+fn any_array_placeholders(plan: &LogicalPlan) -> Vec<(String, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Expr, ExprSchemable};
+    let mut out = vec![];
+    let _ = plan.apply(|node| {
+        let inputs = node.inputs();
+        for e in node.expressions() {
+            let _ = e.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && f.func.name() == "array_has"
+                    && let [Expr::Placeholder(p), needle] = f.args.as_slice()
+                    && p.field.is_none()
+                {
+                    let ty = inputs
+                        .iter()
+                        .map(|i| i.schema())
+                        .chain(std::iter::once(node.schema()))
+                        .find_map(|s| needle.get_type(s.as_ref()).ok());
+                    if let Some(t) = ty.filter(|t| !t.is_null()) {
+                        out.push((
+                            p.id.clone(),
+                            DataType::List(Arc::new(Field::new_list_field(t, true))),
+                        ));
+                    }
                 }
                 Ok(TreeNodeRecursion::Continue)
             });

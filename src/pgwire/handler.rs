@@ -825,6 +825,10 @@ fn decode_params(
                     == 1
             }
         };
+        if let DataType::List(elem) = &dt {
+            out.push(decode_array_param(bytes, binary, elem, tz)?);
+            continue;
+        }
         let v = if binary {
             let oid = declared
                 .get(i)
@@ -849,6 +853,85 @@ fn decode_params(
         out.push(ScalarValue::try_from_array(&arr, 0).map_err(Error::from)?);
     }
     Ok(out)
+}
+
+/// A one-dimensional array parameter (`= ANY($1)` with a list from the driver), in text
+/// (`{a,b,NULL}`) or binary (`array_send`: dimensions, flags, element oid, bounds, then
+/// length-prefixed elements) format, as a `List` scalar of `elem`'s type.
+fn decode_array_param(
+    bytes: &[u8],
+    binary: bool,
+    elem: &arrow::datatypes::FieldRef,
+    tz: TimeZoneSetting,
+) -> Result<ScalarValue, Error> {
+    use strata_pgtypes::decode::{ColumnBuilder, DecodeError};
+    let bad = || {
+        Error::user(
+            strata_sql::dml::sqlstate_of_code("22P03"),
+            "incorrect binary data format",
+        )
+    };
+    let pg = |e: DecodeError| Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.message);
+    let mut b = ColumnBuilder::new(elem, 8, tz);
+    if binary {
+        let i32_at = |at: usize| -> Result<i32, Error> {
+            bytes
+                .get(at..at + 4)
+                .and_then(|s| s.try_into().ok())
+                .map(i32::from_be_bytes)
+                .ok_or_else(bad)
+        };
+        let ndim = i32_at(0)?;
+        let elem_oid = i32_at(8)? as u32;
+        let mut pos = 12;
+        let count = match ndim {
+            0 => 0,
+            1 => {
+                pos += 8;
+                usize::try_from(i32_at(12)?).map_err(|_| bad())?
+            }
+            _ => {
+                return Err(Error::unsupported("multi-dimensional array parameters"));
+            }
+        };
+        for _ in 0..count {
+            let len = i32_at(pos)?;
+            pos += 4;
+            if len < 0 {
+                b.append_null();
+                continue;
+            }
+            let v = bytes.get(pos..pos + len as usize).ok_or_else(bad)?;
+            pos += len as usize;
+            let x = strata_pgtypes::decode::parse_binary_value_for_field(v, elem_oid, elem, tz)
+                .map_err(pg)?;
+            b.append_scalar_owned(x).map_err(pg)?;
+        }
+    } else {
+        let s = std::str::from_utf8(bytes).map_err(|_| {
+            Error::user(
+                SqlState::InvalidTextRepresentation,
+                "invalid UTF-8 in parameter",
+            )
+        })?;
+        let items = strata_sql::rewrite::parse_array_literal(s).ok_or_else(|| {
+            Error::user(
+                SqlState::InvalidTextRepresentation,
+                format!("malformed array literal: \"{s}\""),
+            )
+        })?;
+        for item in items {
+            match item {
+                None => b.append_null(),
+                Some(t) => b.append_text(&t).map_err(pg)?,
+            }
+        }
+    }
+    let values = b.finish();
+    let offsets = arrow::buffer::OffsetBuffer::from_lengths([values.len()]);
+    let list = arrow::array::ListArray::try_new(Arc::clone(elem), offsets, values, None)
+        .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
+    Ok(ScalarValue::List(Arc::new(list)))
 }
 
 #[async_trait]
