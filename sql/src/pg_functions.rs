@@ -36,6 +36,7 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
     ctx.register_udf(crate::json_ops::json_get_udf(false));
     ctx.register_udf(crate::json_ops::json_get_udf(true));
     // `current_setting(name [, missing_ok])`: an unknown name is 42704 unless missing_ok.
+    let settings_for_set = Arc::clone(&settings);
     let s = settings;
     ctx.register_udf(array_udf(
         "current_setting",
@@ -72,6 +73,54 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
                     },
                 };
                 out.push(v);
+            }
+            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+        },
+    ));
+    // `set_config(name, value, is_local)` inside a larger query (asyncpg's type
+    // introspection: `SELECT current_setting('jit'), set_config('jit', 'off', false)`): a
+    // function cannot change the session, so it answers only when the setting already has
+    // that value; `SELECT set_config(...)` alone is executed by the session.
+    let s = Arc::clone(&settings_for_set);
+    ctx.register_udf(array_udf(
+        "set_config",
+        datafusion::logical_expr::Signature::exact(
+            vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+            Volatility::Volatile,
+        ),
+        DataType::Utf8,
+        move |a, _| {
+            let s = s.read();
+            let names = a[0].as_string::<i32>();
+            let values = a[1].as_string::<i32>();
+            let mut out = Vec::with_capacity(names.len());
+            for (n, v) in names.iter().zip(values.iter()) {
+                let (Some(n), Some(v)) = (n, v) else {
+                    out.push(None);
+                    continue;
+                };
+                let err = |state, msg: String| {
+                    datafusion::error::DataFusionError::External(Box::new(
+                        crate::error::Error::user(state, msg),
+                    ))
+                };
+                match s.get(n) {
+                    Some(cur) if cur.eq_ignore_ascii_case(v) => out.push(Some(cur)),
+                    Some(_) => {
+                        return Err(err(
+                            crate::error::SqlState::FeatureNotSupported,
+                            "set_config changing a setting inside a larger query is not \
+                             supported; use SET or SELECT set_config(...) alone"
+                                .to_string(),
+                        ));
+                    }
+                    None => {
+                        return Err(err(
+                            crate::error::SqlState::UndefinedObject,
+                            format!("unrecognized configuration parameter \"{n}\""),
+                        ));
+                    }
+                }
             }
             Ok(Arc::new(StringArray::from(out)) as ArrayRef)
         },
