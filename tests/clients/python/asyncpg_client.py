@@ -85,8 +85,8 @@ async def main():
                 datetime.timedelta(minutes=5), t0)
     await query(conn, "SELECT ts, device, value, seq, amount, active, day, raw, meta FROM readings "
                       "WHERE device = $1 ORDER BY ts", "dev3")
-    await query(conn, "SELECT count(*) FROM readings WHERE value > $1 AND device IN ($2, $3)",
-                2.0, "dev1", "dev2")
+    await query(conn, "SELECT count(*) FROM readings WHERE value > $1 AND device = ANY($2)",
+                2.0, ["dev1", "dev2"])
     await query(conn, "SELECT $1::int4 AS a, $2::text AS b, $3::float8 AS c, $4::bool AS d, "
                       "$5::numeric(4, 1) AS e, $6::date AS f, $7::timestamptz AS g, $8::interval AS h, "
                       "$9::bytea AS i, $10::int8 AS j, $11::int2 AS k, $12::float4 AS l",

@@ -4,7 +4,8 @@ this transcript differs from PostgreSQL's until they are fixed):
 - an integer literal in arithmetic is bigint (`$1::int + 1` is int8, PostgreSQL: int4);
 - a decimal literal is float8 (psycopg2 sends Python floats as `3.5`: PostgreSQL numeric);
 - a `'...'::jsonb` cast in a select list is reported as text (jsonb columns are jsonb);
-- `= ANY($1)` with an array parameter (asyncpg's way to pass a list) is not supported.
+- asyncpg's type introspection query (a recursive CTE with correlated subqueries, run
+  for types it has no built-in codec for, e.g. `bigint[]` in `= ANY($1)`) fails.
 """
 import asyncio
 import decimal
@@ -43,8 +44,8 @@ conn.close()
 async def main():
     c = await asyncpg.connect(DSN)
     try:
-        print("ANY:", await c.fetchval("SELECT count(*) FROM prices WHERE price = ANY($1)",
-                                       [decimal.Decimal("12.5")]))
+        print("ANY:", await c.fetchval("SELECT count(*) FROM prices WHERE extract(year FROM ts)::bigint = ANY($1)",
+                                       [2024, 2025]))
     except Exception as e:
         print("ANY error:", type(e).__name__)
     await c.close()
