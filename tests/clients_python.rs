@@ -56,6 +56,16 @@ async fn asyncpg_transcript() {
     assert!(out.trim_end().ends_with("done"), "{out}");
 }
 
+/// SQLAlchemy as applications use it: create_all, Core insert/select with time_bucket,
+/// an ORM session, has_table / get_table_names / get_view_names.
+#[tokio::test]
+async fn sqlalchemy_core_transcript() {
+    let out = compare(&[], || python("sqlalchemy_core.py"), "sqlalchemy_core.py").await;
+    assert!(out.contains("has_table: True True False"), "{out}");
+    assert!(out.contains("orm duplicate: 23505"), "{out}");
+    assert!(out.trim_end().ends_with("done"), "{out}");
+}
+
 /// Schema discovery through information_schema (tables, columns, schemata).
 #[tokio::test]
 async fn information_schema_transcript() {
