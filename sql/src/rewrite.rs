@@ -1353,9 +1353,61 @@ mod like_escape_tests {
 /// `get_view_names`, psql's `\dv`). Relation oids are assigned by the catalog emulation,
 /// not known to a scalar function, hence the rewrite; the argument must name a `pg_class`
 /// oid column (`oid`, `c.oid`, `pg_catalog.pg_class.oid`).
+/// Only conditions (WHERE, HAVING, JOIN ... ON) are rewritten: DataFusion plans an `IN
+/// (subquery)` there but not in a select list, where the call keeps its answer (true).
 struct TableIsVisible;
 
+impl TableIsVisible {
+    fn in_conditions(body: &mut ast::SetExpr) {
+        match body {
+            ast::SetExpr::Select(sel) => {
+                let mut v = VisibleCall;
+                if let Some(w) = sel.selection.as_mut() {
+                    let _ = w.visit(&mut v);
+                }
+                if let Some(h) = sel.having.as_mut() {
+                    let _ = h.visit(&mut v);
+                }
+                for t in sel.from.iter_mut() {
+                    for j in t.joins.iter_mut() {
+                        use ast::JoinOperator as J;
+                        let c = match &mut j.join_operator {
+                            J::Join(c)
+                            | J::Inner(c)
+                            | J::Left(c)
+                            | J::LeftOuter(c)
+                            | J::Right(c)
+                            | J::RightOuter(c)
+                            | J::FullOuter(c) => c,
+                            _ => continue,
+                        };
+                        if let ast::JoinConstraint::On(e) = c {
+                            let _ = e.visit(&mut v);
+                        }
+                    }
+                }
+            }
+            ast::SetExpr::SetOperation { left, right, .. } => {
+                Self::in_conditions(left);
+                Self::in_conditions(right);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl VisitorMut for TableIsVisible {
+    type Break = ();
+
+    fn post_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+        Self::in_conditions(&mut q.body);
+        ControlFlow::Continue(())
+    }
+}
+
+struct VisibleCall;
+
+impl VisitorMut for VisibleCall {
     type Break = ();
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
