@@ -547,6 +547,7 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut SetFunctionColumnNames);
     let _ = stmt.visit(&mut LikeEscape);
     let _ = stmt.visit(&mut TableIsVisible);
+    let _ = stmt.visit(&mut RankingBigint);
     let _ = is_interval;
 }
 
@@ -1460,6 +1461,41 @@ impl VisitorMut for VisibleCall {
             subquery: sub,
             negated: false,
         };
+        ControlFlow::Continue(())
+    }
+}
+
+// ------------------------------------------------------------ bigint ranking functions
+
+/// `row_number()`, `rank()`, `dense_rank()` are bigint and `ntile(n)` integer in
+/// PostgreSQL; DataFusion's are unsigned 64-bit, which the wire reports as numeric. They
+/// are cast (the output name stays the function's).
+struct RankingBigint;
+
+impl VisitorMut for RankingBigint {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Function(f) = e
+            && f.over.is_some()
+            && f.name.0.len() == 1
+            && let Some(data_type) =
+                f.name.0[0]
+                    .as_ident()
+                    .and_then(|i| match i.value.to_ascii_lowercase().as_str() {
+                        "row_number" | "rank" | "dense_rank" => Some(ast::DataType::BigInt(None)),
+                        "ntile" => Some(ast::DataType::Int(None)),
+                        _ => None,
+                    })
+        {
+            *e = Expr::Cast {
+                kind: ast::CastKind::DoubleColon,
+                expr: Box::new(e.clone()),
+                data_type,
+                array: false,
+                format: None,
+            };
+        }
         ControlFlow::Continue(())
     }
 }
