@@ -39,6 +39,7 @@ pub mod session;
 pub mod settings;
 pub mod sizes;
 pub mod table;
+pub mod to_char;
 pub mod tsdb_info;
 pub mod txn;
 pub mod upsert;
