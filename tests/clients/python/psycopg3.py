@@ -81,6 +81,9 @@ with psycopg.connect(DSN, autocommit=True) as conn:
               (datetime.timedelta(minutes=5), t0))
         query(cur, "SELECT host, sum(cnt), min(ts), max(ts) FROM metrics WHERE host = %s GROUP BY host",
               ("b",))
+        query(cur, "SELECT to_char(ts, %s) AS t, host, row_number() OVER (PARTITION BY host ORDER BY ts) AS rn "
+                   "FROM metrics WHERE ts < %s ORDER BY ts, host",
+              ("YYYY-MM-DD HH24:MI", t0 + datetime.timedelta(minutes=3)))
         query(cur, "SELECT %s::int AS a, %s::text AS b, %s::float8 AS c, %s::bool AS d",
               (41, "x", 0.25, False))
         query(cur, sql.SQL("SELECT count(*) FROM {} WHERE {} > %s").format(
