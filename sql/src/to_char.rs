@@ -80,7 +80,7 @@ pub fn pg_to_chrono_format(t: &str) -> String {
             rest = it.as_str();
             continue;
         }
-        if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("FM") {
+        if rest.get(..2).is_some_and(|x| x.eq_ignore_ascii_case("FM")) {
             fm = true;
             rest = &rest[2..];
             continue;
@@ -197,5 +197,6 @@ mod to_char_tests {
         assert_eq!(f("\"Week\" IW, 100%"), "Week %V, 100%%");
         assert_eq!(f("HH24:MI:SS.MS"), "%H:%M:%S.%3f");
         assert_eq!(f("HH:MI pm"), "%I:%M %P");
+        assert_eq!(f("Fé YYYY"), "Fé %Y");
     }
 }
