@@ -114,17 +114,21 @@ pub fn pg_to_chrono_format(t: &str) -> String {
     out
 }
 
-/// `to_char` with PostgreSQL templates (wraps DataFusion's).
+/// `to_char` with PostgreSQL templates (wraps DataFusion's). It also takes DataFusion's
+/// alias `date_format`, so that DataFusion's own function is no longer registered under
+/// any name (a registry entry left under the alias was found by name lookups that scan
+/// the registry, nondeterministically).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PgToChar {
     inner: Arc<ScalarUDF>,
+    aliases: Vec<String>,
 }
 
 impl PgToChar {
     pub fn udf() -> ScalarUDF {
-        ScalarUDF::new_from_impl(PgToChar {
-            inner: datafusion::functions::datetime::to_char(),
-        })
+        let inner = datafusion::functions::datetime::to_char();
+        let aliases = inner.aliases().to_vec();
+        ScalarUDF::new_from_impl(PgToChar { inner, aliases })
     }
 }
 
@@ -155,6 +159,10 @@ fn translate(v: &ColumnarValue) -> Result<ColumnarValue> {
 impl ScalarUDFImpl for PgToChar {
     fn name(&self) -> &str {
         "to_char"
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
     }
 
     fn signature(&self) -> &Signature {
