@@ -35,6 +35,8 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
     ctx.register_udf(pg_typeof_udf());
     ctx.register_udf(crate::json_ops::json_get_udf(false));
     ctx.register_udf(crate::json_ops::json_get_udf(true));
+    ctx.register_udf(crate::json_ops::json_literal_udf(false));
+    ctx.register_udf(crate::json_ops::json_literal_udf(true));
     // `current_setting(name [, missing_ok])`: an unknown name is 42704 unless missing_ok.
     let settings_for_set = Arc::clone(&settings);
     let s = settings;

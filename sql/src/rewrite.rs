@@ -77,7 +77,11 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
             let ScalarLike::Str(s) = parse_text_value(text, &f, TimeZoneSetting::UTC).ok()? else {
                 return None;
             };
-            Some(Expr::value(Value::SingleQuotedString(s)))
+            // Tagged so that the result column is reported as json/jsonb.
+            Some(function_call(
+                &format!("pg_{tag}_literal"),
+                vec![Expr::value(Value::SingleQuotedString(s))],
+            ))
         }
         _ => None,
     }
