@@ -97,7 +97,7 @@ with psycopg.connect(DSN, autocommit=True) as conn:
         query(cur, "SELECT 1::int2, 2::int4, 3::int8, 1.5::float4, 2.5::float8, 3.25::numeric(6, 2), "
                    "'t'::text, true, '\\x0102'::bytea, DATE '2024-02-29', "
                    "TIMESTAMP '2024-01-01 01:02:03.456', TIMESTAMPTZ '2024-01-01 01:02:03+00', "
-                   "INTERVAL '1 day 2 hours'")
+                   "INTERVAL '1 day 2 hours', '{\"a\": 1}'::jsonb")
 
     # Prepared statements: psycopg prepares a query it has run prepare_threshold times.
     with conn.cursor() as cur:
