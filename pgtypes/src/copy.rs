@@ -49,6 +49,8 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::decode::{ColumnBuilder, DecodeError};
 
+pub mod binary;
+
 /// COPY data format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyFormat {

@@ -50,6 +50,9 @@ pub enum SqlState {
     InvalidRowCountInLimit,
     DependentObjectsStillExist,
     ProgramLimitExceeded,
+    NoActiveSqlTransaction,
+    DuplicateCursor,
+    InvalidCursorName,
 }
 
 impl SqlState {
@@ -95,6 +98,9 @@ impl SqlState {
             SqlState::AmbiguousColumn => "42702",
             SqlState::GroupingError => "42803",
             SqlState::InFailedTransaction => "25P02",
+            SqlState::NoActiveSqlTransaction => "25P01",
+            SqlState::DuplicateCursor => "42P03",
+            SqlState::InvalidCursorName => "34000",
             SqlState::InvalidRowCountInLimit => "2201W",
         }
     }
@@ -141,6 +147,9 @@ impl SqlState {
         SqlState::InvalidRowCountInLimit,
         SqlState::DependentObjectsStillExist,
         SqlState::ProgramLimitExceeded,
+        SqlState::NoActiveSqlTransaction,
+        SqlState::DuplicateCursor,
+        SqlState::InvalidCursorName,
     ];
 }
 
@@ -303,15 +312,12 @@ fn pg_message(s: &str) -> String {
             .split(['.', ' '])
             .filter(|p| !p.is_empty())
             .collect::<Vec<_>>();
-        // Without a close match DataFusion ends the name with "." and lists the valid
-        // fields on the next line.
-        let raw = rest
-            .lines()
-            .next()
-            .unwrap_or(rest)
+        // The name ends at ". Did you mean ..." or ".\nValid fields are ...".
+        let first_line = rest.lines().next().unwrap_or(rest);
+        let raw = first_line
             .split(". ")
             .next()
-            .unwrap_or(rest)
+            .unwrap_or(first_line)
             .trim_end_matches('.');
         let col = raw.rsplit('.').next().unwrap_or(raw).trim_matches('"');
         let _ = name;
@@ -480,6 +486,18 @@ mod tests {
         for s in SqlState::ALL {
             assert_eq!(s.code().len(), 5, "{s:?}");
         }
+    }
+
+    #[test]
+    fn unknown_column_names_the_column() {
+        assert_eq!(
+            pg_message("No field named zzz.\nValid fields are m2.ts, m2.a, m2.bbb."),
+            "column \"zzz\" does not exist"
+        );
+        assert_eq!(
+            pg_message("No field named zzz. Did you mean 'm2.bbb'?."),
+            "column \"zzz\" does not exist"
+        );
     }
 
     #[test]

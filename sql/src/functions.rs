@@ -49,6 +49,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         crate::gapfill::time_bucket_gapfill_udf(),
         crate::gapfill::locf_udf(),
         crate::gapfill::interpolate_udf(),
+        Arc::new(crate::to_char::PgToChar::udf()),
     ]
 }
 

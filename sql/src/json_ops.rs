@@ -133,3 +133,57 @@ fn cast_utf8(a: &ArrayRef) -> Result<ArrayRef> {
         _ => arrow::compute::cast(a, &DataType::Utf8)?,
     })
 }
+
+/// `'…'::json` / `'…'::jsonb` literals: the rewrite (`crate::rewrite`) parses the text
+/// with PostgreSQL's input syntax and wraps it in `pg_json_literal` / `pg_jsonb_literal`,
+/// which return it unchanged in a field tagged json/jsonb, so that clients see the type
+/// (psycopg decodes a jsonb result into a dict). Volatile so that constant folding does
+/// not turn the call into an untagged literal.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct JsonLiteral {
+    jsonb: bool,
+    signature: Signature,
+}
+
+/// The UDF behind a json (`jsonb = false`) or jsonb literal.
+pub fn json_literal_udf(jsonb: bool) -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonLiteral {
+        jsonb,
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Volatile),
+    })
+}
+
+impl ScalarUDFImpl for JsonLiteral {
+    fn name(&self) -> &str {
+        if self.jsonb {
+            "pg_jsonb_literal"
+        } else {
+            "pg_json_literal"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        let tag = if self.jsonb { "jsonb" } else { "json" };
+        Ok(Arc::new(
+            Field::new(self.name(), DataType::Utf8, true).with_metadata(HashMap::from([(
+                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                tag.to_string(),
+            )])),
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        match args.args.into_iter().next() {
+            Some(v) => Ok(v),
+            None => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+        }
+    }
+}

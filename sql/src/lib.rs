@@ -14,6 +14,7 @@
 
 pub mod cagg;
 pub mod catalog;
+pub mod cursor;
 pub mod ddl;
 pub mod dml;
 pub mod engine;
@@ -43,6 +44,7 @@ pub mod session;
 pub mod settings;
 pub mod sizes;
 pub mod table;
+pub mod to_char;
 pub mod tsdb_info;
 pub mod txn;
 pub mod upsert;

@@ -35,7 +35,10 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
     ctx.register_udf(pg_typeof_udf());
     ctx.register_udf(crate::json_ops::json_get_udf(false));
     ctx.register_udf(crate::json_ops::json_get_udf(true));
+    ctx.register_udf(crate::json_ops::json_literal_udf(false));
+    ctx.register_udf(crate::json_ops::json_literal_udf(true));
     // `current_setting(name [, missing_ok])`: an unknown name is 42704 unless missing_ok.
+    let settings_for_set = Arc::clone(&settings);
     let s = settings;
     ctx.register_udf(array_udf(
         "current_setting",
@@ -72,6 +75,54 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
                     },
                 };
                 out.push(v);
+            }
+            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+        },
+    ));
+    // `set_config(name, value, is_local)` inside a larger query (asyncpg's type
+    // introspection: `SELECT current_setting('jit'), set_config('jit', 'off', false)`): a
+    // function cannot change the session, so it answers only when the setting already has
+    // that value; `SELECT set_config(...)` alone is executed by the session.
+    let s = Arc::clone(&settings_for_set);
+    ctx.register_udf(array_udf(
+        "set_config",
+        datafusion::logical_expr::Signature::exact(
+            vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+            Volatility::Volatile,
+        ),
+        DataType::Utf8,
+        move |a, _| {
+            let s = s.read();
+            let names = a[0].as_string::<i32>();
+            let values = a[1].as_string::<i32>();
+            let mut out = Vec::with_capacity(names.len());
+            for (n, v) in names.iter().zip(values.iter()) {
+                let (Some(n), Some(v)) = (n, v) else {
+                    out.push(None);
+                    continue;
+                };
+                let err = |state, msg: String| {
+                    datafusion::error::DataFusionError::External(Box::new(
+                        crate::error::Error::user(state, msg),
+                    ))
+                };
+                match s.get(n) {
+                    Some(cur) if cur.eq_ignore_ascii_case(v) => out.push(Some(cur)),
+                    Some(_) => {
+                        return Err(err(
+                            crate::error::SqlState::FeatureNotSupported,
+                            "set_config changing a setting inside a larger query is not \
+                             supported; use SET or SELECT set_config(...) alone"
+                                .to_string(),
+                        ));
+                    }
+                    None => {
+                        return Err(err(
+                            crate::error::SqlState::UndefinedObject,
+                            format!("unrecognized configuration parameter \"{n}\""),
+                        ));
+                    }
+                }
             }
             Ok(Arc::new(StringArray::from(out)) as ArrayRef)
         },
@@ -405,6 +456,17 @@ fn is_quoted_keyword(w: &str) -> bool {
 
 /// PostgreSQL's `quote_ident`: quoted unless it is lower-case letters, digits and `_`
 /// (not starting with a digit) and not a keyword that needs quoting.
+/// PostgreSQL's `quote_literal`: single quotes doubled; with a backslash, an `E'...'`
+/// string with backslashes doubled.
+pub fn quote_literal(s: &str) -> String {
+    let body = s.replace('\'', "''");
+    if s.contains('\\') {
+        format!("E'{}'", body.replace('\\', "\\\\"))
+    } else {
+        format!("'{body}'")
+    }
+}
+
 pub fn quote_ident(s: &str) -> String {
     let safe = s
         .chars()
@@ -638,6 +700,20 @@ pub fn register_catalog_functions(
             Ok(Arc::new(out) as ArrayRef)
         },
     ));
+    // `quote_literal(text)` (asyncpg's copy_from_query formats its arguments with it).
+    ctx.register_udf(array_udf(
+        "quote_literal",
+        Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        DataType::Utf8,
+        |a, _| {
+            let out: StringArray = a[0]
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(quote_literal))
+                .collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
     ctx.register_udf(array_udf(
         "pg_table_is_visible",
         Signature::exact(vec![DataType::Int64], Volatility::Stable),
@@ -777,6 +853,12 @@ pub fn unknown_function_udf() -> datafusion::logical_expr::ScalarUDF {
 #[cfg(test)]
 mod catalog_tests {
     use super::*;
+
+    #[test]
+    fn quote_literal_like_postgres() {
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_literal("a\\b"), "E'a\\\\b'");
+    }
 
     #[test]
     fn quote_ident_like_postgres() {

@@ -104,7 +104,11 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
             let ScalarLike::Str(s) = parse_text_value(text, &f, TimeZoneSetting::UTC).ok()? else {
                 return None;
             };
-            Some(Expr::value(Value::SingleQuotedString(s)))
+            // Tagged so that the result column is reported as json/jsonb.
+            Some(function_call(
+                &format!("pg_{tag}_literal"),
+                vec![Expr::value(Value::SingleQuotedString(s))],
+            ))
         }
         _ => None,
     }
@@ -600,6 +604,9 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut IntLiterals);
     let _ = stmt.visit(&mut SetFunctionColumnNames);
     let _ = stmt.visit(&mut CompositeAccess);
+    let _ = stmt.visit(&mut LikeEscape);
+    let _ = stmt.visit(&mut TableIsVisible);
+    let _ = stmt.visit(&mut RankingBigint);
     let _ = is_interval;
 }
 
@@ -1742,6 +1749,242 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
                     result: sub,
                 }],
                 else_result: None,
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+// ------------------------------------------------------------ LIKE ... ESCAPE
+
+/// A string literal, or a `||` chain of them (after client-side parameter interpolation).
+fn folded_text(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Nested(inner) => folded_text(inner),
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::StringConcat,
+            right,
+        } => Some(folded_text(left)? + &folded_text(right)?),
+        e => literal_text(e).map(str::to_string),
+    }
+}
+
+/// The pattern `p` (escape character `esc`, `None`: no escape at all) with backslash as
+/// its escape character, which is all DataFusion's LIKE knows.
+fn backslash_pattern(p: &str, esc: Option<char>) -> String {
+    let mut out = String::with_capacity(p.len() + 4);
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == esc {
+            out.push('\\');
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `x [I]LIKE p ESCAPE 'c'` with `c` other than backslash (SQLAlchemy escapes with `/` in
+/// its reflection queries and `startswith`/`contains(autoescape=True)`): DataFusion
+/// refuses any escape but backslash, so a pattern that is a literal (or literals joined
+/// with `||`) is rewritten to backslash escapes. Other patterns are left to fail.
+struct LikeEscape;
+
+impl VisitorMut for LikeEscape {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } = e
+            && let Some(v) = escape_char
+            && let Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) = &v.value
+            && s != "\\"
+            && s.chars().count() <= 1
+            && let Some(p) = folded_text(pattern)
+        {
+            let esc = s.chars().next();
+            **pattern = Expr::value(Value::SingleQuotedString(backslash_pattern(&p, esc)));
+            *escape_char = None;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod like_escape_tests {
+    use super::*;
+
+    #[test]
+    fn patterns_get_backslash_escapes() {
+        assert_eq!(backslash_pattern("pg/_%", Some('/')), "pg\\_%");
+        assert_eq!(backslash_pattern("a\\b//c", Some('/')), "a\\\\b\\/c");
+        assert_eq!(backslash_pattern("a\\_", None), "a\\\\_");
+    }
+}
+
+// ------------------------------------------------------------ pg_table_is_visible
+
+/// `pg_table_is_visible(c.oid)` over `pg_class` → `c.relnamespace IN (SELECT oid FROM
+/// pg_catalog.pg_namespace WHERE nspname = ANY(current_schemas(true)))`: a relation is
+/// visible when its schema is on the search path (or is pg_catalog), so that
+/// `timescaledb_information` views are not listed as the user's (SQLAlchemy's
+/// `get_view_names`, psql's `\dv`). Relation oids are assigned by the catalog emulation,
+/// not known to a scalar function, hence the rewrite; the argument must name a `pg_class`
+/// oid column (`oid`, `c.oid`, `pg_catalog.pg_class.oid`).
+/// Only conditions (WHERE, HAVING, JOIN ... ON) are rewritten: DataFusion plans an `IN
+/// (subquery)` there but not in a select list, where the call keeps its answer (true).
+struct TableIsVisible;
+
+impl TableIsVisible {
+    fn in_conditions(body: &mut ast::SetExpr) {
+        match body {
+            ast::SetExpr::Select(sel) => {
+                let mut v = VisibleCall;
+                if let Some(w) = sel.selection.as_mut() {
+                    let _ = w.visit(&mut v);
+                }
+                if let Some(h) = sel.having.as_mut() {
+                    let _ = h.visit(&mut v);
+                }
+                for t in sel.from.iter_mut() {
+                    for j in t.joins.iter_mut() {
+                        use ast::JoinOperator as J;
+                        let c = match &mut j.join_operator {
+                            J::Join(c)
+                            | J::Inner(c)
+                            | J::Left(c)
+                            | J::LeftOuter(c)
+                            | J::Right(c)
+                            | J::RightOuter(c)
+                            | J::FullOuter(c) => c,
+                            _ => continue,
+                        };
+                        if let ast::JoinConstraint::On(e) = c {
+                            let _ = e.visit(&mut v);
+                        }
+                    }
+                }
+            }
+            ast::SetExpr::SetOperation { left, right, .. } => {
+                Self::in_conditions(left);
+                Self::in_conditions(right);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl VisitorMut for TableIsVisible {
+    type Break = ();
+
+    fn post_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+        Self::in_conditions(&mut q.body);
+        ControlFlow::Continue(())
+    }
+}
+
+struct VisibleCall;
+
+impl VisitorMut for VisibleCall {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let is_it = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_table_is_visible"));
+        if !is_it {
+            return ControlFlow::Continue(());
+        }
+        let ast::FunctionArguments::List(l) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] = l.args.as_slice() else {
+            return ControlFlow::Continue(());
+        };
+        let relnamespace = match arg {
+            Expr::Identifier(i) if i.value.eq_ignore_ascii_case("oid") => {
+                Expr::Identifier(ast::Ident::new("relnamespace"))
+            }
+            Expr::CompoundIdentifier(parts)
+                if parts
+                    .last()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("oid")) =>
+            {
+                let mut p = parts.clone();
+                if let Some(last) = p.last_mut() {
+                    *last = ast::Ident::new("relnamespace");
+                }
+                Expr::CompoundIdentifier(p)
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let Ok(sub) = sqlparser::parser::Parser::new(&dialect)
+            .try_with_sql(
+                "SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(current_schemas(true))",
+            )
+            .and_then(|mut p| p.parse_query())
+        else {
+            return ControlFlow::Continue(());
+        };
+        *e = Expr::InSubquery {
+            expr: Box::new(relnamespace),
+            subquery: sub,
+            negated: false,
+        };
+        ControlFlow::Continue(())
+    }
+}
+
+// ------------------------------------------------------------ bigint ranking functions
+
+/// `row_number()`, `rank()`, `dense_rank()` are bigint and `ntile(n)` integer in
+/// PostgreSQL; DataFusion's are unsigned 64-bit, which the wire reports as numeric. They
+/// are cast (the output name stays the function's).
+struct RankingBigint;
+
+impl VisitorMut for RankingBigint {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Function(f) = e
+            && f.over.is_some()
+            && f.name.0.len() == 1
+            && let Some(data_type) =
+                f.name.0[0]
+                    .as_ident()
+                    .and_then(|i| match i.value.to_ascii_lowercase().as_str() {
+                        "row_number" | "rank" | "dense_rank" => Some(ast::DataType::BigInt(None)),
+                        "ntile" => Some(ast::DataType::Int(None)),
+                        _ => None,
+                    })
+        {
+            *e = Expr::Cast {
+                kind: ast::CastKind::DoubleColon,
+                expr: Box::new(e.clone()),
+                data_type,
+                array: false,
+                format: None,
             };
         }
         ControlFlow::Continue(())

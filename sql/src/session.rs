@@ -167,6 +167,8 @@ pub struct Session {
     notices: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// Rows written inside the open transaction block (see [`crate::txn`]).
     txn: crate::txn::TxnHandle,
+    /// Open cursors (`DECLARE name CURSOR FOR query`), by name.
+    cursors: std::collections::HashMap<String, crate::cursor::Cursor>,
 }
 
 impl std::fmt::Debug for Session {
@@ -197,6 +199,7 @@ impl Session {
             failed_transaction: false,
             notices: None,
             txn,
+            cursors: Default::default(),
         })
     }
 
@@ -250,26 +253,13 @@ impl Session {
             return Err(external_table_refused());
         }
         if let Some(role_sql) = crate::role_ddl::user_to_role(trimmed) {
-            let stmts = Parser::parse_sql(&PostgreSqlDialect {}, &role_sql).map_err(|e| {
-                let msg = e.to_string();
-                let msg = msg
-                    .strip_prefix("sql parser error: ")
-                    .unwrap_or(&msg)
-                    .to_string();
-                Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
-            })?;
+            let stmts = Parser::parse_sql(&PostgreSqlDialect {}, &role_sql)
+                .map_err(|e| syntax_error(&e.to_string()))?;
             return Ok(stmts.into_iter().map(|s| Stmt::Sql(Box::new(s))).collect());
         }
         let rewritten = rewrite_dotted_options(sql);
         let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql))
-            .map_err(|e| {
-            let msg = e.to_string();
-            let msg = msg
-                .strip_prefix("sql parser error: ")
-                .unwrap_or(&msg)
-                .to_string();
-            Error::user(SqlState::SyntaxError, format!("syntax error: {msg}"))
-        })?;
+            .map_err(|e| syntax_error(&e.to_string()))?;
         if stmts.is_empty() {
             return Ok(vec![Stmt::Empty]);
         }
@@ -620,6 +610,7 @@ impl Session {
                 Ok(command("BEGIN"))
             }
             Statement::Commit { .. } => {
+                crate::cursor::end_of_transaction(&mut self.cursors, !self.failed_transaction);
                 let failed = self.failed_transaction;
                 let was_open = self.in_transaction;
                 self.in_transaction = false;
@@ -640,12 +631,77 @@ impl Session {
                 if !self.in_transaction {
                     (self.notice_fn())("there is no transaction in progress".into());
                 }
+                crate::cursor::end_of_transaction(&mut self.cursors, false);
                 self.in_transaction = false;
                 self.failed_transaction = false;
                 self.txn.lock().take();
                 Ok(command("ROLLBACK"))
             }
+            Statement::Declare { stmts } => {
+                let [d] = stmts.as_slice() else {
+                    return Err(Error::unsupported("DECLARE of several cursors"));
+                };
+                let Some(q) = &d.for_query else {
+                    return Err(Error::unsupported("DECLARE without a cursor query"));
+                };
+                let name = crate::cursor::declared_name(d)?;
+                let hold = d.hold == Some(true);
+                if !hold && !self.in_transaction {
+                    return Err(Error::user(
+                        SqlState::NoActiveSqlTransaction,
+                        "DECLARE CURSOR can only be used in transaction blocks",
+                    ));
+                }
+                if self.cursors.contains_key(&name) {
+                    return Err(Error::user(
+                        SqlState::DuplicateCursor,
+                        format!("cursor \"{name}\" already exists"),
+                    ));
+                }
+                let out = Box::pin(self.execute(&Stmt::Sql(Box::new(Statement::Query(q.clone())))))
+                    .await?;
+                let Output::Rows { schema, stream } = out else {
+                    return Err(Error::unsupported("DECLARE CURSOR for this query"));
+                };
+                self.cursors
+                    .insert(name, crate::cursor::Cursor::new(schema, stream, hold));
+                Ok(command("DECLARE CURSOR"))
+            }
+            Statement::Fetch {
+                name, direction, ..
+            } => {
+                let key = crate::cursor::ident_key(name);
+                let Some(c) = self.cursors.get_mut(&key) else {
+                    return Err(Error::user(
+                        SqlState::InvalidCursorName,
+                        format!("cursor \"{key}\" does not exist"),
+                    ));
+                };
+                let n = crate::cursor::fetch_count(direction)?;
+                let (schema, batches) = c.fetch(n).await?;
+                let mem = MemoryStream::try_new(batches, Arc::clone(&schema), None)?;
+                Ok(Output::Rows {
+                    schema,
+                    stream: Box::pin(mem),
+                })
+            }
+            Statement::Close { cursor } => {
+                match cursor {
+                    ast::CloseCursor::All => self.cursors.clear(),
+                    ast::CloseCursor::Specific { name } => {
+                        let key = crate::cursor::ident_key(name);
+                        if self.cursors.remove(&key).is_none() {
+                            return Err(Error::user(
+                                SqlState::InvalidCursorName,
+                                format!("cursor \"{key}\" does not exist"),
+                            ));
+                        }
+                    }
+                }
+                Ok(command("CLOSE CURSOR"))
+            }
             Statement::Discard { .. } => {
+                self.cursors.clear();
                 self.settings = self.startup_settings.clone();
                 self.rebuild_context()?;
                 Ok(command("DISCARD ALL"))
@@ -1969,9 +2025,6 @@ impl Session {
             })?;
         let names: Vec<String> = columns.iter().map(ident_name).collect();
         let targets = dml::target_columns(&def, &names)?;
-        if spec.format == CopyFormat::Binary {
-            return Err(Error::unsupported("COPY FROM STDIN in binary format"));
-        }
         Ok(Output::CopyIn(CopyIn {
             table: def,
             targets,
@@ -2004,7 +2057,7 @@ impl Session {
             }
             Statement::Query(q) if !is_special_select(q) => {
                 let plan = self.plan((**s).clone()).await?;
-                let param_types = param_types_of_plan(&plan, declared, s)?;
+                let param_types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 let result_schema = Some(crate::names::pg_client_schema(
                     q,
                     &Arc::new(plan.schema().as_arrow().clone()),
@@ -2018,7 +2071,7 @@ impl Session {
             }
             Statement::Explain { .. } => {
                 let plan = self.plan((**s).clone()).await?;
-                let param_types = param_types_of_plan(&plan, declared, s)?;
+                let param_types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 let result_schema = Some(Arc::new(plan.schema().as_arrow().clone()));
                 Ok(Prepared::new(
                     stmt,
@@ -2074,7 +2127,7 @@ impl Session {
                 let mut types = vec![];
                 if let Some(src) = &ins.source {
                     let plan = self.plan(Statement::Query(src.clone())).await?;
-                    types = param_types_of_plan(&plan, declared, s)?;
+                    types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 }
                 let mut fields: Vec<Field> = types
                     .iter()
@@ -2129,7 +2182,7 @@ impl Session {
                         .map(|mut v| v.remove(0))
                     && let Ok(plan) = self.plan(*q).await
                 {
-                    types = param_types_of_plan(&plan, declared, s)?;
+                    types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 }
                 Ok(Prepared::new(
                     stmt,
@@ -2472,6 +2525,7 @@ fn merge_declared(mut types: Vec<DataType>, declared: &[Option<DataType>]) -> Ve
 /// Parameter types `$1..$n` of a plan; `$n::type` casts in the statement fill the ones
 /// DataFusion cannot infer; unknown ones are text.
 fn param_types_of_plan(
+    ctx: &SessionContext,
     plan: &LogicalPlan,
     declared: &[Option<DataType>],
     stmt: &Statement,
@@ -2481,6 +2535,18 @@ fn param_types_of_plan(
         let e = map.entry(k).or_insert(None);
         if e.is_none() {
             *e = Some(t);
+        }
+    }
+    if map.values().any(|v| v.is_none()) {
+        for (k, t) in any_array_placeholders(plan)
+            .into_iter()
+            .chain(coerced_placeholders(ctx, plan))
+        {
+            if let Some(e) = map.get_mut(&k)
+                && e.is_none()
+            {
+                *e = Some(t);
+            }
         }
     }
     let mut n = declared.len();
@@ -2506,6 +2572,72 @@ fn param_types_of_plan(
     Ok(out)
 }
 
+/// Untyped placeholders that type coercion casts to a type, as a function argument
+/// (`time_bucket($1, ts)`: interval) or an operand: the type they are cast to, as
+/// PostgreSQL infers an unknown parameter's type from the function or operator it feeds.
+fn coerced_placeholders(ctx: &SessionContext, plan: &LogicalPlan) -> Vec<(String, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let state = ctx.state();
+    let Ok(analyzed) =
+        state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+    else {
+        return vec![];
+    };
+    let mut out = vec![];
+    let _ = analyzed.apply(|node| {
+        for e in node.expressions() {
+            let _ = e.apply(|e| {
+                if let datafusion::logical_expr::Expr::Cast(c) = e
+                    && let datafusion::logical_expr::Expr::Placeholder(p) = c.expr.as_ref()
+                    && p.field.is_none()
+                {
+                    out.push((p.id.clone(), c.field.data_type().clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// `x = ANY($n)` (planned as `array_has($n, x)`): `$n` is an array of `x`'s type, as
+/// PostgreSQL infers it (asyncpg passes Python lists this way).
+fn any_array_placeholders(plan: &LogicalPlan) -> Vec<(String, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Expr, ExprSchemable};
+    let mut out = vec![];
+    let _ = plan.apply(|node| {
+        let inputs = node.inputs();
+        for e in node.expressions() {
+            let _ = e.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && f.func.name() == "array_has"
+                    && let [Expr::Placeholder(p), needle] = f.args.as_slice()
+                    && p.field.is_none()
+                {
+                    let ty = inputs
+                        .iter()
+                        .map(|i| i.schema())
+                        .chain(std::iter::once(node.schema()))
+                        .find_map(|s| needle.get_type(s.as_ref()).ok());
+                    if let Some(t) = ty.filter(|t| !t.is_null()) {
+                        out.push((
+                            p.id.clone(),
+                            DataType::List(Arc::new(Field::new_list_field(t, true))),
+                        ));
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
 /// `$n::type` / `CAST($n AS type)` in a statement: the types they name.
 fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
     use sqlparser::ast::Visit;
@@ -2528,6 +2660,24 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
     let mut v = V(vec![]);
     let _ = stmt.visit(&mut v);
     v.0
+}
+
+/// A parser error as PostgreSQL words it: `syntax error at or near "X"` (the token the
+/// parser stopped at) or `syntax error at end of input`; other parser messages keep
+/// their text after `syntax error: `.
+fn syntax_error(parser_msg: &str) -> Error {
+    let msg = parser_msg
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(parser_msg);
+    let near = msg
+        .rsplit_once(", found: ")
+        .map(|(_, f)| f.rsplit_once(" at Line: ").map_or(f, |(t, _)| t));
+    let text = match near {
+        Some("EOF") => "syntax error at end of input".to_string(),
+        Some(t) => format!("syntax error at or near \"{}\"", t.trim_matches('\'')),
+        None => format!("syntax error: {msg}"),
+    };
+    Error::user(SqlState::SyntaxError, text)
 }
 
 fn set_value(e: &ast::Expr) -> String {

@@ -219,10 +219,7 @@ fn copy_out_stream(
     cancel: Arc<CancelFlag>,
 ) -> PgWireResult<CopyResponse> {
     if spec.format == CopyFormat::Binary {
-        return Err(user(
-            SqlState::FeatureNotSupported,
-            "COPY TO STDOUT in binary format is not supported",
-        ));
+        return Ok(copy_out_binary(schema, stream, opts, cancel));
     }
     let csv = spec.format == CopyFormat::Csv;
     let delim = spec.delimiter.unwrap_or(if csv { ',' } else { '\t' }) as u8;
@@ -299,6 +296,85 @@ fn copy_out_stream(
     Ok(CopyResponse::new(0, ncols, data))
 }
 
+/// COPY TO STDOUT in PostgreSQL's binary format: the signature, flags and extension
+/// length travel with the first row (as PostgreSQL sends them), then one CopyData per
+/// tuple (field count, then length-prefixed values in each type's binary format); pgwire
+/// appends the trailer.
+fn copy_out_binary(
+    schema: SchemaRef,
+    stream: SendableRecordBatchStream,
+    opts: TextOptions,
+    cancel: Arc<CancelFlag>,
+) -> CopyResponse {
+    let ncols = schema.fields().len();
+    let encoders: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| strata_pgtypes::encode::ColumnEncoder::new(f, true, &opts))
+        .collect();
+    let batches = stream::unfold((stream, cancel), |(mut s, cancel)| async move {
+        if cancel.is_canceled() {
+            return Some((Err(canceled()), (s, cancel)));
+        }
+        s.next()
+            .await
+            .map(|r| (r.map_err(Error::from), (s, cancel)))
+    });
+    let mut header = true;
+    let header_bytes = || {
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        out.extend_from_slice(&0i32.to_be_bytes());
+        out.extend_from_slice(&0i32.to_be_bytes());
+        out
+    };
+    let data = batches.map(move |b| -> PgWireResult<Vec<CopyData>> {
+        let b = b.map_err(|e| to_pgwire(&e))?;
+        let mut msgs = Vec::with_capacity(b.num_rows() + 1);
+        let mut out = if header {
+            header_bytes()
+        } else {
+            Vec::with_capacity(256)
+        };
+        if header && b.num_rows() == 0 {
+            msgs.push(CopyData::new(bytes::Bytes::copy_from_slice(&out)));
+            out.clear();
+        }
+        header = header && b.num_rows() == 0;
+        for r in 0..b.num_rows() {
+            out.extend_from_slice(&(ncols as i16).to_be_bytes());
+            for (c, enc) in encoders.iter().enumerate() {
+                enc.encode_with_len(b.column(c).as_ref(), r, &mut out)
+                    .map_err(|e| user(SqlState::Internal, e.to_string()))?;
+            }
+            msgs.push(CopyData::new(bytes::Bytes::copy_from_slice(&out)));
+            out.clear();
+        }
+        Ok(msgs)
+    });
+    let mut data = Box::pin(data.flat_map(|r| match r {
+        Ok(v) => stream::iter(v.into_iter().map(Ok).collect::<Vec<_>>()),
+        Err(e) => stream::iter(vec![Err(e)]),
+    }));
+    // With no rows at all the header still has to be sent.
+    let mut sent_any = false;
+    let data = stream::poll_fn(move |cx| {
+        use std::task::Poll;
+        match data.poll_next_unpin(cx) {
+            Poll::Ready(None) if !sent_any => {
+                sent_any = true;
+                Poll::Ready(Some(Ok(CopyData::new(bytes::Bytes::from(header_bytes())))))
+            }
+            Poll::Ready(Some(m)) => {
+                sent_any = true;
+                Poll::Ready(Some(m))
+            }
+            other => other,
+        }
+    });
+    CopyResponse::new(1, ncols, data)
+}
+
 fn text_field(out: &mut Vec<u8>, v: &[u8], delim: u8) {
     for &b in v {
         match b {
@@ -348,12 +424,40 @@ where
 #[derive(Debug)]
 pub struct CopyState {
     target: CopyIn,
-    parser: strata_pgtypes::copy::CopyParser,
+    parser: AnyCopyParser,
     pending: Vec<arrow::array::RecordBatch>,
     pending_bytes: usize,
     rows: u64,
     error: Option<Error>,
     tz: TimeZoneSetting,
+}
+
+/// The COPY FROM parser of the statement's format.
+#[derive(Debug)]
+enum AnyCopyParser {
+    Text(strata_pgtypes::copy::CopyParser),
+    Binary(strata_pgtypes::copy::binary::BinaryCopyParser),
+}
+
+impl AnyCopyParser {
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+    ) -> Result<Vec<arrow::array::RecordBatch>, strata_pgtypes::copy::CopyError> {
+        match self {
+            AnyCopyParser::Text(p) => p.feed(chunk),
+            AnyCopyParser::Binary(p) => p.feed(chunk),
+        }
+    }
+
+    fn finish(
+        &mut self,
+    ) -> Result<Option<arrow::array::RecordBatch>, strata_pgtypes::copy::CopyError> {
+        match self {
+            AnyCopyParser::Text(p) => p.finish(),
+            AnyCopyParser::Binary(p) => p.finish(),
+        }
+    }
 }
 
 /// COPY data is committed in one WAL record per this many bytes of parsed rows; a COPY
@@ -496,6 +600,7 @@ impl Inner {
             ),
             Output::CopyIn(target) => {
                 let ncols = target.targets.len();
+                let format = i8::from(target.spec.format == CopyFormat::Binary);
                 let parser = new_copy_parser(&target, session.settings.tz);
                 *state.copy.lock().await = Some(CopyState {
                     target,
@@ -506,13 +611,13 @@ impl Inner {
                     error: None,
                     tz: session.settings.tz,
                 });
-                Response::CopyIn(CopyResponse::new(0, ncols, stream::empty()))
+                Response::CopyIn(CopyResponse::new(format, ncols, stream::empty()))
             }
         })
     }
 }
 
-fn new_copy_parser(target: &CopyIn, tz: TimeZoneSetting) -> strata_pgtypes::copy::CopyParser {
+fn new_copy_parser(target: &CopyIn, tz: TimeZoneSetting) -> AnyCopyParser {
     use strata_pgtypes::copy::{CopyFormat as F, CopyOptions, CopyParser};
     let schema = target.table.arrow_schema();
     let fields: Vec<Field> = target
@@ -521,6 +626,12 @@ fn new_copy_parser(target: &CopyIn, tz: TimeZoneSetting) -> strata_pgtypes::copy
         .map(|i| schema.field(*i).clone())
         .collect();
     let sub = Arc::new(arrow::datatypes::Schema::new(fields));
+    if target.spec.format == CopyFormat::Binary {
+        return AnyCopyParser::Binary(
+            strata_pgtypes::copy::binary::BinaryCopyParser::new(sub, 64 * 1024, tz)
+                .with_table_name(target.table.name.clone()),
+        );
+    }
     let csv = target.spec.format == CopyFormat::Csv;
     let mut opts = if csv {
         CopyOptions::csv()
@@ -541,7 +652,7 @@ fn new_copy_parser(target: &CopyIn, tz: TimeZoneSetting) -> strata_pgtypes::copy
     if let Some(e) = target.spec.escape {
         opts.escape = e as u8;
     }
-    CopyParser::new(sub, opts, 64 * 1024, tz)
+    AnyCopyParser::Text(CopyParser::new(sub, opts, 64 * 1024, tz))
 }
 
 /// Splits a full tag ("INSERT 0 5", "DELETE 3", "CREATE TABLE") into a pgwire Tag.
@@ -717,6 +828,10 @@ fn decode_params(
                     == 1
             }
         };
+        if let DataType::List(elem) = &dt {
+            out.push(decode_array_param(bytes, binary, elem, tz)?);
+            continue;
+        }
         let v = if binary {
             let oid = declared
                 .get(i)
@@ -741,6 +856,85 @@ fn decode_params(
         out.push(ScalarValue::try_from_array(&arr, 0).map_err(Error::from)?);
     }
     Ok(out)
+}
+
+/// A one-dimensional array parameter (`= ANY($1)` with a list from the driver), in text
+/// (`{a,b,NULL}`) or binary (`array_send`: dimensions, flags, element oid, bounds, then
+/// length-prefixed elements) format, as a `List` scalar of `elem`'s type.
+fn decode_array_param(
+    bytes: &[u8],
+    binary: bool,
+    elem: &arrow::datatypes::FieldRef,
+    tz: TimeZoneSetting,
+) -> Result<ScalarValue, Error> {
+    use strata_pgtypes::decode::{ColumnBuilder, DecodeError};
+    let bad = || {
+        Error::user(
+            strata_sql::dml::sqlstate_of_code("22P03"),
+            "incorrect binary data format",
+        )
+    };
+    let pg = |e: DecodeError| Error::user(strata_sql::dml::sqlstate_of_code(e.sqlstate), e.message);
+    let mut b = ColumnBuilder::new(elem, 8, tz);
+    if binary {
+        let i32_at = |at: usize| -> Result<i32, Error> {
+            bytes
+                .get(at..at + 4)
+                .and_then(|s| s.try_into().ok())
+                .map(i32::from_be_bytes)
+                .ok_or_else(bad)
+        };
+        let ndim = i32_at(0)?;
+        let elem_oid = i32_at(8)? as u32;
+        let mut pos = 12;
+        let count = match ndim {
+            0 => 0,
+            1 => {
+                pos += 8;
+                usize::try_from(i32_at(12)?).map_err(|_| bad())?
+            }
+            _ => {
+                return Err(Error::unsupported("multi-dimensional array parameters"));
+            }
+        };
+        for _ in 0..count {
+            let len = i32_at(pos)?;
+            pos += 4;
+            if len < 0 {
+                b.append_null();
+                continue;
+            }
+            let v = bytes.get(pos..pos + len as usize).ok_or_else(bad)?;
+            pos += len as usize;
+            let x = strata_pgtypes::decode::parse_binary_value_for_field(v, elem_oid, elem, tz)
+                .map_err(pg)?;
+            b.append_scalar_owned(x).map_err(pg)?;
+        }
+    } else {
+        let s = std::str::from_utf8(bytes).map_err(|_| {
+            Error::user(
+                SqlState::InvalidTextRepresentation,
+                "invalid UTF-8 in parameter",
+            )
+        })?;
+        let items = strata_sql::rewrite::parse_array_literal(s).ok_or_else(|| {
+            Error::user(
+                SqlState::InvalidTextRepresentation,
+                format!("malformed array literal: \"{s}\""),
+            )
+        })?;
+        for item in items {
+            match item {
+                None => b.append_null(),
+                Some(t) => b.append_text(&t).map_err(pg)?,
+            }
+        }
+    }
+    let values = b.finish();
+    let offsets = arrow::buffer::OffsetBuffer::from_lengths([values.len()]);
+    let list = arrow::array::ListArray::try_new(Arc::clone(elem), offsets, values, None)
+        .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
+    Ok(ScalarValue::List(Arc::new(list)))
 }
 
 #[async_trait]

@@ -1,0 +1,165 @@
+"""psycopg 3: server-side binding (the default), binary cursors, prepared statements,
+COPY in and out in text and binary formats."""
+import datetime
+import decimal
+import sys
+
+import psycopg
+from psycopg import sql
+
+from common import DSN, setup_statements, show, show_row
+
+UTC = datetime.timezone.utc
+
+
+def desc(cur):
+    return [(d.name, d.type_code) for d in cur.description]
+
+
+def query(cur, q, params=None, **kw):
+    cur.execute(q, params, **kw)
+    print("Q:", q.as_string(cur) if isinstance(q, sql.Composable) else q)
+    print("  columns:", desc(cur))
+    for r in cur.fetchall():
+        print("  ", show_row(r))
+
+
+def expect_error(conn, q, params=None):
+    try:
+        with conn.cursor() as cur:
+            cur.execute(q, params)
+        print("E: no error for", q)
+    except psycopg.Error as e:
+        print("E:", q, "->", e.sqlstate, e.diag.message_primary)
+        conn.rollback()
+
+
+with psycopg.connect(DSN, autocommit=True) as conn:
+    print("connected; server_encoding", conn.info.parameter_status("server_encoding"),
+          "client_encoding", conn.info.encoding,
+          "integer_datetimes", conn.info.parameter_status("integer_datetimes"),
+          "DateStyle", conn.info.parameter_status("DateStyle"))
+    for s in setup_statements():
+        conn.execute(s)
+    conn.execute("SET TIME ZONE 'UTC'")
+
+    with conn.cursor() as cur:
+        cur.execute("""CREATE TABLE metrics (
+            ts timestamptz NOT NULL,
+            host text NOT NULL,
+            usage double precision,
+            temp real,
+            cnt bigint,
+            small smallint,
+            mid integer,
+            price numeric(10, 2),
+            ok boolean,
+            payload bytea,
+            day date,
+            local timestamp,
+            dur interval,
+            doc jsonb,
+            PRIMARY KEY (ts, host))""")
+        print("create:", cur.statusmessage)
+
+        # INSERT with server-side parameters, one row and many.
+        t0 = datetime.datetime(2024, 1, 1, tzinfo=UTC)
+        cur.execute(
+            "INSERT INTO metrics VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (t0, "a", 1.5, 2.25, 10, 3, 70000, decimal.Decimal("12.50"), True, b"\x00\x01ab",
+             datetime.date(2024, 1, 1), datetime.datetime(2024, 1, 1, 12, 30),
+             datetime.timedelta(minutes=5), psycopg.types.json.Jsonb({"k": [1, 2]})))
+        print("insert:", cur.statusmessage, cur.rowcount)
+        rows = [(t0 + datetime.timedelta(minutes=i), h, float(i) + (0.5 if h == "b" else 0.0), i)
+                for i in range(1, 12) for h in ("a", "b")]
+        cur.executemany("INSERT INTO metrics (ts, host, usage, cnt) VALUES (%s, %s, %s, %s)", rows)
+        print("executemany:", cur.rowcount)
+
+        query(cur, "SELECT * FROM metrics WHERE ts = %s", (t0,))
+        query(cur, "SELECT time_bucket(%s, ts) AS bucket, host, count(*), avg(usage), max(cnt) "
+                   "FROM metrics WHERE ts >= %s GROUP BY 1, 2 ORDER BY 1, 2",
+              (datetime.timedelta(minutes=5), t0))
+        query(cur, "SELECT host, sum(cnt), min(ts), max(ts) FROM metrics WHERE host = %s GROUP BY host",
+              ("b",))
+        query(cur, "SELECT to_char(ts, %s) AS t, host, row_number() OVER (PARTITION BY host ORDER BY ts) AS rn "
+                   "FROM metrics WHERE ts < %s ORDER BY ts, host",
+              ("YYYY-MM-DD HH24:MI", t0 + datetime.timedelta(minutes=3)))
+        query(cur, "SELECT %s::int AS a, %s::text AS b, %s::float8 AS c, %s::bool AS d",
+              (41, "x", 0.25, False))
+        query(cur, sql.SQL("SELECT count(*) FROM {} WHERE {} > %s").format(
+            sql.Identifier("metrics"), sql.Identifier("usage")), (5,))
+
+    # Binary results of every type.
+    with conn.cursor(binary=True) as cur:
+        query(cur, "SELECT * FROM metrics WHERE ts = %s", (t0,))
+        query(cur, "SELECT time_bucket(INTERVAL '10 minutes', ts) AS b, count(*), sum(usage) "
+                   "FROM metrics GROUP BY 1 ORDER BY 1")
+        query(cur, "SELECT 1::int2, 2::int4, 3::int8, 1.5::float4, 2.5::float8, 3.25::numeric(6, 2), "
+                   "'t'::text, true, '\\x0102'::bytea, DATE '2024-02-29', "
+                   "TIMESTAMP '2024-01-01 01:02:03.456', TIMESTAMPTZ '2024-01-01 01:02:03+00', "
+                   "INTERVAL '1 day 2 hours', '{\"a\": 1}'::jsonb")
+
+    # Prepared statements: psycopg prepares a query it has run prepare_threshold times.
+    with conn.cursor() as cur:
+        for host in ("a", "b", "a"):
+            cur.execute("SELECT count(*), max(usage) FROM metrics WHERE host = %s", (host,),
+                        prepare=True)
+            print("prepared", host, show_row(cur.fetchone()))
+
+    # COPY in, text format with typed rows.
+    with conn.cursor() as cur:
+        with cur.copy("COPY metrics (ts, host, usage, cnt, ok) FROM STDIN") as cp:
+            for i in range(3):
+                cp.write_row((t0 + datetime.timedelta(hours=1, minutes=i), "c", i * 1.25, i, i % 2 == 0))
+        print("copy text in:", cur.rowcount)
+        # COPY in, binary format.
+        with cur.copy("COPY metrics (ts, host, usage, cnt, ok, price, day, payload, doc) "
+                      "FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types(["timestamptz", "text", "float8", "int8", "bool", "numeric", "date",
+                          "bytea", "jsonb"])
+            for i in range(3):
+                cp.write_row((t0 + datetime.timedelta(hours=2, minutes=i), "d", i * 0.5, i * 100,
+                              i == 1, decimal.Decimal(i) / 4, datetime.date(2024, 3, i + 1),
+                              bytes([i, 255]), psycopg.types.json.Jsonb({"i": i})))
+        print("copy binary in:", cur.rowcount)
+        query(cur, "SELECT ts, host, usage, cnt, ok, price, day, payload, doc FROM metrics "
+                   "WHERE host IN ('c', 'd') ORDER BY ts")
+
+        # COPY out, text and binary.
+        with cur.copy("COPY (SELECT ts, host, usage, cnt FROM metrics WHERE host = 'c' ORDER BY ts) "
+                      "TO STDOUT") as cp:
+            for row in cp.rows():
+                print("copy text out:", show_row(row))
+        with cur.copy("COPY (SELECT ts, host, usage, cnt, ok, price, day, payload FROM metrics "
+                      "WHERE host = 'd' ORDER BY ts) TO STDOUT (FORMAT BINARY)") as cp:
+            cp.set_types(["timestamptz", "text", "float8", "int8", "bool", "numeric", "date", "bytea"])
+            for row in cp.rows():
+                print("copy binary out:", show_row(row))
+        with cur.copy("COPY (SELECT ts, host FROM metrics WHERE host = 'd' ORDER BY ts) "
+                      "TO STDOUT (FORMAT BINARY)") as cp:
+            data = b"".join(bytes(b) for b in cp)
+            print("copy binary out raw:", data.hex())
+
+    # Expected errors.
+    t1 = t0 + datetime.timedelta(minutes=1)
+    expect_error(conn, "INSERT INTO metrics (ts, host, usage) VALUES (%s, %s, %s)", (t1, "a", 0.0))
+    expect_error(conn, "INSERT INTO metrics (ts, host, usage) VALUES (%s, %s, 'abc')", (t1, "z"))
+    expect_error(conn, "SELECT * FROM nosuchtable")
+    expect_error(conn, "SELECT nosuchcolumn FROM metrics")
+    expect_error(conn, "SELECT 1/0")
+
+    # Transactions (psycopg's default is a transaction per connection until commit).
+with psycopg.connect(DSN) as conn:
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO metrics (ts, host, usage) VALUES (%s, %s, %s)",
+                    (datetime.datetime(2024, 2, 1, tzinfo=UTC), "tx", 1.0))
+        conn.rollback()
+        cur.execute("SELECT count(*) FROM metrics WHERE host = 'tx'")
+        print("after rollback:", show_row(cur.fetchone()))
+        cur.execute("INSERT INTO metrics (ts, host, usage) VALUES (%s, %s, %s)",
+                    (datetime.datetime(2024, 2, 1, tzinfo=UTC), "tx", 1.0))
+        conn.commit()
+        cur.execute("SELECT count(*) FROM metrics WHERE host = 'tx'")
+        print("after commit:", show_row(cur.fetchone()))
+        conn.commit()
+print("done")
