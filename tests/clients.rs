@@ -29,7 +29,7 @@ async fn psql_basics() {
 
 /// psql with its output filtered by `sed` (for what is legitimately nondeterministic).
 fn psql_script_masked(file: &str, sed: &str) -> Command {
-    let mut c = psql_script(file);
+    let c = psql_script(file);
     let script = c
         .get_args()
         .nth(1)

@@ -378,6 +378,11 @@ pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
     if lower.contains("divide by zero") || lower.contains("division by zero") {
         return SqlState::DivisionByZero;
     }
+    // An unknown function is a user error whichever DataFusion category carries it (it
+    // arrives as an internal error from some planning paths).
+    if lower.starts_with("invalid function '") || lower.contains(": invalid function '") {
+        return SqlState::UndefinedFunction;
+    }
     match root {
         DataFusionError::SQL(..) => SqlState::SyntaxError,
         DataFusionError::NotImplemented(_) => SqlState::FeatureNotSupported,

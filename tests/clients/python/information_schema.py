@@ -1,5 +1,7 @@
 """Schema discovery through information_schema, as applications and ORMs without a
-PostgreSQL dialect do it (psycopg 3, server-side binding: the column types show)."""
+PostgreSQL dialect do it (psycopg 3, server-side binding: the column types show).
+varchar has no length here: Strata does not keep varchar(n) lengths (docs/architecture.md,
+Known gaps), so character_maximum_length would differ."""
 import psycopg
 
 from common import DSN, setup_statements, show_row
@@ -20,7 +22,7 @@ with psycopg.connect(DSN, autocommit=True) as conn:
         cur.execute("CREATE TABLE metrics (ts timestamptz NOT NULL, host text NOT NULL, "
                     "usage double precision, temp real, cnt bigint, small smallint, mid integer, "
                     "price numeric(10, 2), ok boolean, payload bytea, day date, local timestamp, "
-                    "dur interval, doc jsonb, label varchar(20), PRIMARY KEY (ts, host))")
+                    "dur interval, doc jsonb, label varchar, PRIMARY KEY (ts, host))")
         cur.execute("CREATE VIEW busy AS SELECT ts, host FROM metrics WHERE usage > 90")
         query(cur, "SELECT table_schema, table_name, table_type FROM information_schema.tables "
                    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 2")
