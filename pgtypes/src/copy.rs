@@ -341,15 +341,7 @@ impl CopyParser {
         if self.in_batch > 0 {
             self.flush()?;
         }
-        let mut out = std::mem::take(&mut self.out);
-        Ok(match out.len() {
-            0 => None,
-            1 => out.pop(),
-            _ => Some(
-                arrow::compute::concat_batches(&self.schema, &out)
-                    .map_err(|e| internal_error(format!("concatenating COPY batches: {e}")))?,
-            ),
-        })
+        take_output(&mut self.out, &self.schema)
     }
 
     fn check_usable(&self) -> Result<(), CopyError> {
@@ -829,6 +821,22 @@ fn internal_error(message: String) -> CopyError {
         column: None,
         context: String::new(),
     }
+}
+
+/// The batches parsed so far as one batch (None if there are none), leaving `out` empty.
+pub(crate) fn take_output(
+    out: &mut Vec<RecordBatch>,
+    schema: &SchemaRef,
+) -> Result<Option<RecordBatch>, CopyError> {
+    let mut out = std::mem::take(out);
+    Ok(match out.len() {
+        0 => None,
+        1 => out.pop(),
+        _ => Some(
+            arrow::compute::concat_batches(schema, &out)
+                .map_err(|e| internal_error(format!("concatenating COPY batches: {e}")))?,
+        ),
+    })
 }
 
 fn hex_digit(c: u8) -> Option<u8> {

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
-use futures::{Sink, SinkExt, StreamExt, stream};
+use futures::{Sink, SinkExt, Stream, StreamExt, stream};
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -210,6 +211,21 @@ fn row_stream(
     QueryResponse::new(fields, rows)
 }
 
+/// The batches of `stream`, ending with a 57014 error once `cancel` fires (COPY TO).
+fn cancelable(
+    stream: SendableRecordBatchStream,
+    cancel: Arc<CancelFlag>,
+) -> impl Stream<Item = Result<RecordBatch, Error>> {
+    stream::unfold((stream, cancel), |(mut s, cancel)| async move {
+        if cancel.is_canceled() {
+            return Some((Err(canceled()), (s, cancel)));
+        }
+        s.next()
+            .await
+            .map(|r| (r.map_err(Error::from), (s, cancel)))
+    })
+}
+
 /// Builds the COPY TO STDOUT data stream (text or CSV).
 fn copy_out_stream(
     schema: SchemaRef,
@@ -236,14 +252,7 @@ fn copy_out_stream(
         .map(|f| strata_pgtypes::encode::ColumnEncoder::new(f, false, &opts))
         .collect();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let batches = stream::unfold((stream, cancel), |(mut s, cancel)| async move {
-        if cancel.is_canceled() {
-            return Some((Err(canceled()), (s, cancel)));
-        }
-        s.next()
-            .await
-            .map(|r| (r.map_err(Error::from), (s, cancel)))
-    });
+    let batches = cancelable(stream, cancel);
     let mut first = true;
     // One CopyData message per row, as PostgreSQL sends (and as clients count rows).
     let data = batches.map(move |b| -> PgWireResult<Vec<CopyData>> {
@@ -312,14 +321,7 @@ fn copy_out_binary(
         .iter()
         .map(|f| strata_pgtypes::encode::ColumnEncoder::new(f, true, &opts))
         .collect();
-    let batches = stream::unfold((stream, cancel), |(mut s, cancel)| async move {
-        if cancel.is_canceled() {
-            return Some((Err(canceled()), (s, cancel)));
-        }
-        s.next()
-            .await
-            .map(|r| (r.map_err(Error::from), (s, cancel)))
-    });
+    let batches = cancelable(stream, cancel);
     let mut header = true;
     let header_bytes = || {
         let mut out = Vec::with_capacity(64);
@@ -425,7 +427,7 @@ where
 pub struct CopyState {
     target: CopyIn,
     parser: AnyCopyParser,
-    pending: Vec<arrow::array::RecordBatch>,
+    pending: Vec<RecordBatch>,
     pending_bytes: usize,
     rows: u64,
     error: Option<Error>,
@@ -443,7 +445,7 @@ impl AnyCopyParser {
     fn feed(
         &mut self,
         chunk: &[u8],
-    ) -> Result<Vec<arrow::array::RecordBatch>, strata_pgtypes::copy::CopyError> {
+    ) -> Result<Vec<RecordBatch>, strata_pgtypes::copy::CopyError> {
         match self {
             AnyCopyParser::Text(p) => p.feed(chunk),
             AnyCopyParser::Binary(p) => p.feed(chunk),
@@ -452,7 +454,7 @@ impl AnyCopyParser {
 
     fn finish(
         &mut self,
-    ) -> Result<Option<arrow::array::RecordBatch>, strata_pgtypes::copy::CopyError> {
+    ) -> Result<Option<RecordBatch>, strata_pgtypes::copy::CopyError> {
         match self {
             AnyCopyParser::Text(p) => p.finish(),
             AnyCopyParser::Binary(p) => p.finish(),

@@ -113,15 +113,7 @@ impl BinaryCopyParser {
             if self.in_batch > 0 {
                 self.flush()?;
             }
-            let mut out = std::mem::take(&mut self.out);
-            Ok(match out.len() {
-                0 => None,
-                1 => out.pop(),
-                _ => Some(
-                    arrow::compute::concat_batches(&self.schema, &out)
-                        .map_err(|e| internal_error(format!("concatenating COPY batches: {e}")))?,
-                ),
-            })
+            super::take_output(&mut self.out, &self.schema)
         });
         if r.is_err() {
             self.failed = true;
