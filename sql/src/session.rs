@@ -244,6 +244,23 @@ impl Session {
         if let Some(raw) = crate::fast_scan::scan(sql) {
             return Ok(vec![Stmt::FastInsert(Arc::new((sql.to_string(), raw)))]);
         }
+        // Several statements in one string: each is recognised on its own, so statements
+        // sqlparser does not know (CHECKPOINT, continuous aggregate and role DDL) work
+        // there too.
+        if trimmed.contains(';')
+            && let Some(pieces) = split_statements(trimmed)
+            && pieces.len() > 1
+        {
+            let mut out = Vec::with_capacity(pieces.len());
+            for p in pieces {
+                // A piece of comments only is no statement when others are there.
+                out.extend(self.parse(p)?.into_iter().filter(|s| !matches!(s, Stmt::Empty)));
+            }
+            if out.is_empty() {
+                out.push(Stmt::Empty);
+            }
+            return Ok(out);
+        }
         if let Some(c) = parse_cagg_statement(trimmed)? {
             return Ok(vec![Stmt::Cagg(Arc::new(c))]);
         }
@@ -2841,6 +2858,44 @@ fn copy_spec(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> R
 enum PolicyKind {
     Retention,
     Tiering,
+}
+
+/// The statements of `sql`, split at top-level semicolons (sqlparser's tokenizer skips
+/// those inside quotes, dollar quotes and comments); pieces with nothing but whitespace
+/// are dropped. None if the text does not tokenize (the parser then reports the error).
+fn split_statements(sql: &str) -> Option<Vec<&str>> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    // Byte offset of a 1-based (line, column in characters) location.
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        let col = usize::try_from(column).ok()?.checked_sub(1)?;
+        sql[start..]
+            .char_indices()
+            .nth(col)
+            .map(|(i, _)| start + i)
+    };
+    let mut pieces = vec![];
+    let mut from = 0;
+    for t in &tokens {
+        if t.token == Token::SemiColon {
+            let at = offset(t.span.start.line, t.span.start.column)?;
+            pieces.push(&sql[from..at]);
+            from = at + 1;
+        }
+    }
+    pieces.push(&sql[from.min(sql.len())..]);
+    Some(
+        pieces
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .collect(),
+    )
 }
 
 /// True if `sql` begins with these words (case-insensitive, any whitespace between).
