@@ -459,6 +459,25 @@ fn roles_are_created_altered_dropped_and_persist() {
     assert!(!ok, "a dropped role came back after restart");
     let (ok, _, err) = psql(&conninfo(s.port, "erin"), Some("erin-pw"), "SELECT 1");
     assert!(ok, "{err}");
+
+    // pg_roles lists the roles as they are now (what admin tools show).
+    let (ok, out, err) = psql(
+        &conninfo(s.port, "strata"),
+        Some(SUPER_PW),
+        "SELECT rolname, rolsuper, rolcanlogin FROM pg_roles ORDER BY 1",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "carol|f|f",
+            "dave|f|t",
+            "erin|f|t",
+            "frank|f|t",
+            "strata|t|t"
+        ],
+        "{out}"
+    );
 }
 
 #[test]

@@ -210,7 +210,7 @@ impl Engine {
         if let Err(e) = datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,
             DATABASE,
-            datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
+            crate::roles::CatalogRoles(Arc::clone(&self.roles)),
         ) {
             tracing::warn!(error = %e, "pg_catalog emulation unavailable");
         }

@@ -612,6 +612,38 @@ impl ScramServer {
     }
 }
 
+
+/// The roles as datafusion-pg-catalog's `pg_roles` (and psql's `\du`) list them: `strata`
+/// (superuser) and every stored role.
+#[derive(Debug, Clone)]
+pub struct CatalogRoles(pub std::sync::Arc<Roles>);
+
+#[async_trait::async_trait]
+impl datafusion_pg_catalog::pg_catalog::context::PgCatalogContextProvider for CatalogRoles {
+    async fn roles(&self) -> Vec<String> {
+        let mut names = vec![SUPERUSER.to_string()];
+        names.extend(self.0.names().into_iter().filter(|n| n != SUPERUSER));
+        names
+    }
+
+    // Always Some: the crate unwraps it for every name `roles` listed (a role dropped in
+    // between shows as one that cannot log in).
+    async fn role(&self, name: &str) -> Option<datafusion_pg_catalog::pg_catalog::context::Role> {
+        let superuser = name == SUPERUSER;
+        Some(datafusion_pg_catalog::pg_catalog::context::Role {
+            name: name.to_string(),
+            is_superuser: superuser,
+            can_login: self.0.exists(name) && !self.0.login_target(name).login_refused,
+            can_create_db: superuser,
+            can_create_role: superuser,
+            can_create_user: superuser,
+            can_replication: false,
+            grants: vec![],
+            inherited_roles: vec![],
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
