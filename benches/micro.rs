@@ -165,7 +165,11 @@ fn copy_parse(c: &mut Criterion) {
             .map(|i| row_cells(i).join(d) + "\n")
             .collect::<String>()
             .into_bytes();
-        let name = if csv { "csv_100k_rows" } else { "text_100k_rows" };
+        let name = if csv {
+            "csv_100k_rows"
+        } else {
+            "text_100k_rows"
+        };
         g.bench_function(name, |b| {
             b.iter(|| {
                 let opts = if csv {
@@ -224,7 +228,11 @@ fn encode(c: &mut Criterion) {
             .iter()
             .map(|f| ColumnEncoder::new(f, binary, &TextOptions::default()))
             .collect();
-        let name = if binary { "datarows_binary_8192" } else { "datarows_text_8192" };
+        let name = if binary {
+            "datarows_binary_8192"
+        } else {
+            "datarows_text_8192"
+        };
         g.bench_function(name, |b| {
             b.iter_batched_ref(
                 || Vec::with_capacity(2 << 20),
@@ -257,7 +265,8 @@ fn time_bucket(c: &mut Criterion) {
     let batch = tsbs_batch(n);
     let table = datafusion::datasource::MemTable::try_new(Arc::clone(&schema), vec![vec![batch]])
         .expect("table");
-    ctx.register_table("cpu", Arc::new(table)).expect("register");
+    ctx.register_table("cpu", Arc::new(table))
+        .expect("register");
     let mut g = c.benchmark_group("time_bucket");
     g.sample_size(20);
     g.throughput(Throughput::Elements(n as u64));

@@ -167,7 +167,9 @@ fn show_error(out: &mut String, title: &str, e: &tokio_postgres::Error) {
 
 async fn tokio_transcript(port: u16, target: Target) -> Result<String, tokio_postgres::Error> {
     let (c, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user=strata dbname=strata application_name=tokio-transcript"),
+        &format!(
+            "host=127.0.0.1 port={port} user=strata dbname=strata application_name=tokio-transcript"
+        ),
         NoTls,
     )
     .await?;
@@ -211,15 +213,33 @@ async fn tokio_script(
         .await?;
     let types: Vec<&str> = ins.params().iter().map(|t| t.name()).collect();
     let _ = writeln!(out, "insert parameter types: {}", types.join(", "));
-    let t0 = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    let t0 = Utc
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
     for i in 0..10i32 {
         let ts = t0 + chrono::Duration::seconds(i64::from(i) * 75);
-        let v = if i == 4 { None } else { Some(f64::from(i) * 0.5) };
-        let label = if i % 4 == 0 { None } else { Some(format!("l{i}")) };
+        let v = if i == 4 {
+            None
+        } else {
+            Some(f64::from(i) * 0.5)
+        };
+        let label = if i % 4 == 0 {
+            None
+        } else {
+            Some(format!("l{i}"))
+        };
         let n = c
             .execute(
                 &ins,
-                &[&ts, &(i % 3), &v, &(i64::from(i) << 40), &(i % 2 == 0), &label],
+                &[
+                    &ts,
+                    &(i % 3),
+                    &v,
+                    &(i64::from(i) << 40),
+                    &(i % 2 == 0),
+                    &label,
+                ],
             )
             .await?;
         if i == 0 {
@@ -275,7 +295,20 @@ async fn tokio_script(
         Ok(_) => out.push_str("1/0: no error\n"),
         Err(e) => show_error(out, "1/0", &e),
     }
-    match c.execute(&ins, &[&t0, &0i32, &None::<f64>, &None::<i64>, &None::<bool>, &None::<String>]).await {
+    match c
+        .execute(
+            &ins,
+            &[
+                &t0,
+                &0i32,
+                &None::<f64>,
+                &None::<i64>,
+                &None::<bool>,
+                &None::<String>,
+            ],
+        )
+        .await
+    {
         Ok(n) => {
             let _ = writeln!(out, "duplicate key: inserted {n}");
         }

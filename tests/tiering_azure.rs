@@ -124,10 +124,8 @@ async fn partitions_move_to_azure_blobs_and_stay_queryable_and_erasable() {
     let az = Azurite::start();
     let env = az.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut s = TestServer::start_with_env(
-        &["--cold-store", &format!("az://{CONTAINER}/cold")],
-        &env,
-    );
+    let mut s =
+        TestServer::start_with_env(&["--cold-store", &format!("az://{CONTAINER}/cold")], &env);
     let c = s.connect().await;
     c.batch_execute(
         "CREATE TABLE m (ts timestamptz NOT NULL, v int8); \

@@ -59,13 +59,13 @@ impl ScalarUDFImpl for ExpandArray {
                 lengths.push(0);
                 continue;
             }
-            let body = texts.value(i).trim().trim_start_matches('{').trim_end_matches('}');
+            let body = texts
+                .value(i)
+                .trim()
+                .trim_start_matches('{')
+                .trim_end_matches('}');
             let mut len = 0;
-            for (k, part) in body
-                .split([' ', ','])
-                .filter(|p| !p.is_empty())
-                .enumerate()
-            {
+            for (k, part) in body.split([' ', ',']).filter(|p| !p.is_empty()).enumerate() {
                 xs.append_option(part.trim().parse::<i16>().ok());
                 ns.append_value(i32::try_from(k + 1).unwrap_or(i32::MAX));
                 len += 1;

@@ -401,7 +401,14 @@ impl InformationSchema {
                     _ => None,
                 };
                 rows.push(column_row(
-                    &name, f.name(), i + 1, info.name, numeric, true, None, false,
+                    &name,
+                    f.name(),
+                    i + 1,
+                    info.name,
+                    numeric,
+                    true,
+                    None,
+                    false,
                 ));
             }
         }

@@ -187,16 +187,47 @@ pub fn pg_output_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
 /// Columns of PostgreSQL's catalog tables and views whose type is `name` (Strata keeps them
 /// as text): a client reading `attname` or `relname` sees oid 19, as from PostgreSQL.
 const NAME_COLUMNS: &[&str] = &[
-    "attname", "relname", "nspname", "typname", "proname", "datname", "rolname", "usename",
-    "conname", "collname", "extname", "amname", "lanname", "oprname", "spcname", "tgname",
-    "rulename", "schemaname", "tablename", "viewname", "matviewname", "indexname", "tableowner",
-    "viewowner", "matviewowner", "evtname", "polname", "srvname", "pubname", "subname",
+    "attname",
+    "relname",
+    "nspname",
+    "typname",
+    "proname",
+    "datname",
+    "rolname",
+    "usename",
+    "conname",
+    "collname",
+    "extname",
+    "amname",
+    "lanname",
+    "oprname",
+    "spcname",
+    "tgname",
+    "rulename",
+    "schemaname",
+    "tablename",
+    "viewname",
+    "matviewname",
+    "indexname",
+    "tableowner",
+    "viewowner",
+    "matviewowner",
+    "evtname",
+    "polname",
+    "srvname",
+    "pubname",
+    "subname",
 ];
 
 /// Functions (and niladic keywords) returning `name` in PostgreSQL.
 const NAME_FUNCTIONS: &[&str] = &[
-    "current_database", "current_schema", "current_user", "session_user", "user",
-    "current_catalog", "current_role",
+    "current_database",
+    "current_schema",
+    "current_user",
+    "session_user",
+    "user",
+    "current_catalog",
+    "current_role",
 ];
 
 /// Does the FROM clause read a `pg_catalog` relation (`pg_class`, `pg_catalog.pg_type`, ...)?
@@ -245,12 +276,12 @@ fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
             let n = f.name.0.last()?.as_ident().map(ident_name)?;
             NAME_FUNCTIONS.contains(&n.as_str()).then_some("name")
         }
-        Expr::Identifier(i) if crate::rewrite::is_niladic_keyword(i) => {
-            NAME_FUNCTIONS.contains(&ident_name(i).as_str()).then_some("name")
-        }
-        Expr::Identifier(i) if catalog => {
-            NAME_COLUMNS.contains(&ident_name(i).as_str()).then_some("name")
-        }
+        Expr::Identifier(i) if crate::rewrite::is_niladic_keyword(i) => NAME_FUNCTIONS
+            .contains(&ident_name(i).as_str())
+            .then_some("name"),
+        Expr::Identifier(i) if catalog => NAME_COLUMNS
+            .contains(&ident_name(i).as_str())
+            .then_some("name"),
         Expr::CompoundIdentifier(parts) if catalog => {
             let last = parts.last().map(ident_name)?;
             NAME_COLUMNS.contains(&last.as_str()).then_some("name")
@@ -292,7 +323,12 @@ pub fn apply_type_tags(schema: &SchemaRef, tags: Option<&[Option<&'static str>]>
         .iter()
         .zip(tags)
         .map(|(f, t)| match t {
-            Some(t) if matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
+            Some(t)
+                if matches!(
+                    f.data_type(),
+                    DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+                ) =>
+            {
                 let mut md = f.metadata().clone();
                 md.insert(
                     strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
@@ -308,5 +344,8 @@ pub fn apply_type_tags(schema: &SchemaRef, tags: Option<&[Option<&'static str>]>
 
 /// The schema a client sees for `query`: PostgreSQL's names and type tags.
 pub fn pg_client_schema(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
-    apply_type_tags(&pg_output_schema(query, schema), pg_type_tags(query).as_deref())
+    apply_type_tags(
+        &pg_output_schema(query, schema),
+        pg_type_tags(query).as_deref(),
+    )
 }

@@ -15,34 +15,10 @@ use datafusion::logical_expr::{
 };
 
 use crate::error::{Error, SqlState};
+use crate::pg_functions::{quote_ident, quote_literal};
 
 fn user(state: SqlState, msg: impl Into<String>) -> DataFusionError {
     DataFusionError::External(Box::new(Error::user(state, msg)))
-}
-
-/// `quote_ident`: unquoted when it is a plain lower-case identifier.
-pub fn quote_ident(s: &str) -> String {
-    let plain = s
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
-}
-
-/// `quote_literal` (`E'...'` when there are backslashes).
-pub fn quote_literal(s: &str) -> String {
-    let body = s.replace('\'', "''");
-    if s.contains('\\') {
-        format!("E'{}'", body.replace('\\', "\\\\"))
-    } else {
-        format!("'{body}'")
-    }
 }
 
 /// Formats one row.

@@ -454,8 +454,6 @@ fn is_quoted_keyword(w: &str) -> bool {
     KW.contains(&w)
 }
 
-/// PostgreSQL's `quote_ident`: quoted unless it is lower-case letters, digits and `_`
-/// (not starting with a digit) and not a keyword that needs quoting.
 /// PostgreSQL's `quote_literal`: single quotes doubled; with a backslash, an `E'...'`
 /// string with backslashes doubled.
 pub fn quote_literal(s: &str) -> String {
@@ -467,6 +465,8 @@ pub fn quote_literal(s: &str) -> String {
     }
 }
 
+/// PostgreSQL's `quote_ident`: quoted unless it is lower-case letters, digits and `_`
+/// (not starting with a digit) and not a keyword that needs quoting.
 pub fn quote_ident(s: &str) -> String {
     let safe = s
         .chars()
@@ -687,33 +687,21 @@ pub fn register_catalog_functions(
             Ok(Arc::new(out) as ArrayRef)
         },
     ));
-    ctx.register_udf(array_udf(
-        "quote_ident",
-        Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
-        DataType::Utf8,
-        |a, _| {
-            let out: StringArray = a[0]
-                .as_string::<i32>()
-                .iter()
-                .map(|v| v.map(quote_ident))
-                .collect();
-            Ok(Arc::new(out) as ArrayRef)
-        },
-    ));
-    // `quote_literal(text)` (asyncpg's copy_from_query formats its arguments with it).
-    ctx.register_udf(array_udf(
-        "quote_literal",
-        Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
-        DataType::Utf8,
-        |a, _| {
-            let out: StringArray = a[0]
-                .as_string::<i32>()
-                .iter()
-                .map(|v| v.map(quote_literal))
-                .collect();
-            Ok(Arc::new(out) as ArrayRef)
-        },
-    ));
+    // `quote_literal(text)`: asyncpg's copy_from_query formats its arguments with it.
+    for (name, f) in [
+        ("quote_ident", quote_ident as fn(&str) -> String),
+        ("quote_literal", quote_literal),
+    ] {
+        ctx.register_udf(array_udf(
+            name,
+            Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+            DataType::Utf8,
+            move |a, _| {
+                let out: StringArray = a[0].as_string::<i32>().iter().map(|v| v.map(f)).collect();
+                Ok(Arc::new(out) as ArrayRef)
+            },
+        ));
+    }
     ctx.register_udf(array_udf(
         "pg_table_is_visible",
         Signature::exact(vec![DataType::Int64], Volatility::Stable),

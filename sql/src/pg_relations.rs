@@ -857,7 +857,10 @@ pub const KEY_VIEWS: &[&str] = &["table_constraints", "key_column_usage"];
 
 /// `information_schema.table_constraints` / `key_column_usage` (see [`KEY_VIEWS`]) over
 /// Strata's primary keys; None for other names.
-pub async fn key_view(name: &str, storage: &Arc<Storage>) -> DfResult<Option<Arc<dyn TableProvider>>> {
+pub async fn key_view(
+    name: &str,
+    storage: &Arc<Storage>,
+) -> DfResult<Option<Arc<dyn TableProvider>>> {
     let sql = match name {
         "table_constraints" => format!(
             "SELECT '{DATABASE}' AS constraint_catalog, k.nspname AS constraint_schema, \

@@ -260,7 +260,13 @@ fn is_name_regproc_column(e: &Expr) -> bool {
     };
     matches!(
         name.to_lowercase().as_str(),
-        "typinput" | "typoutput" | "typreceive" | "typsend" | "typmodin" | "typmodout" | "typanalyze"
+        "typinput"
+            | "typoutput"
+            | "typreceive"
+            | "typsend"
+            | "typmodin"
+            | "typmodout"
+            | "typanalyze"
     )
 }
 
@@ -377,7 +383,8 @@ pub async fn resolve(
                         return None;
                     };
                     let t = literal(expr)?;
-                    if kind_of(data_type) != Some(Kind::Proc) || t.bytes().all(|b| b.is_ascii_digit())
+                    if kind_of(data_type) != Some(Kind::Proc)
+                        || t.bytes().all(|b| b.is_ascii_digit())
                     {
                         return None;
                     }

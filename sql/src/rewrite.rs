@@ -83,7 +83,8 @@ fn pg_literal(text: &str, dt: &ast::DataType) -> Option<Expr> {
                 kind: ast::CastKind::Cast,
                 expr: Box::new(Expr::value(Value::SingleQuotedString(t.to_string()))),
                 data_type: ast::DataType::Numeric(ast::ExactNumberInfo::PrecisionAndScale(
-                    precision, scale as i64,
+                    precision,
+                    scale as i64,
                 )),
                 array: false,
                 format: None,
@@ -623,9 +624,11 @@ impl VisitorMut for CompositeAccess {
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         match e {
             Expr::Function(f)
-                if f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
-                    i.value.eq_ignore_ascii_case("_pg_expandarray")
-                }) =>
+                if f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("_pg_expandarray")) =>
             {
                 let ast::FunctionArguments::List(list) = &f.args else {
                     return ControlFlow::Continue(());
@@ -634,9 +637,7 @@ impl VisitorMut for CompositeAccess {
                     .args
                     .iter()
                     .filter_map(|a| match a {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
-                            Some(x.clone())
-                        }
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Some(x.clone()),
                         _ => None,
                     })
                     .collect();
@@ -647,9 +648,9 @@ impl VisitorMut for CompositeAccess {
             }
             Expr::CompoundFieldAccess { root, access_chain }
                 if !access_chain.is_empty()
-                    && access_chain.iter().all(|a| {
-                        matches!(a, ast::AccessExpr::Dot(Expr::Identifier(_)))
-                    }) =>
+                    && access_chain
+                        .iter()
+                        .all(|a| matches!(a, ast::AccessExpr::Dot(Expr::Identifier(_)))) =>
             {
                 let mut out = (**root).clone();
                 for a in access_chain.iter() {

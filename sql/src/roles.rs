@@ -612,7 +612,6 @@ impl ScramServer {
     }
 }
 
-
 /// The roles as datafusion-pg-catalog's `pg_roles` (and psql's `\du`) list them: `strata`
 /// (superuser) and every stored role.
 #[derive(Debug, Clone)]

@@ -254,7 +254,11 @@ impl Session {
             let mut out = Vec::with_capacity(pieces.len());
             for p in pieces {
                 // A piece of comments only is no statement when others are there.
-                out.extend(self.parse(p)?.into_iter().filter(|s| !matches!(s, Stmt::Empty)));
+                out.extend(
+                    self.parse(p)?
+                        .into_iter()
+                        .filter(|s| !matches!(s, Stmt::Empty)),
+                );
             }
             if out.is_empty() {
                 out.push(Stmt::Empty);
@@ -1240,10 +1244,7 @@ impl Session {
             ));
         }
         let schedule = match arg("schedule_interval", 3) {
-            Some(e) => {
-                ddl::interval_micros_of_expr(&e)?;
-                interval_text(&e)
-            }
+            Some(e) => schedule_arg(&e)?,
             None => "1 day".to_string(),
         };
         if let Some(p) = cat.retention.iter().find(|p| p.relation == rel) {
@@ -2875,10 +2876,7 @@ fn split_statements(sql: &str) -> Option<Vec<&str>> {
     let offset = |line: u64, column: u64| -> Option<usize> {
         let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
         let col = usize::try_from(column).ok()?.checked_sub(1)?;
-        sql[start..]
-            .char_indices()
-            .nth(col)
-            .map(|(i, _)| start + i)
+        sql[start..].char_indices().nth(col).map(|(i, _)| start + i)
     };
     let mut pieces = vec![];
     let mut from = 0;

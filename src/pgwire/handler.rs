@@ -21,8 +21,8 @@ use pgwire::api::results::{
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, DEFAULT_NAME, ErrorHandler, PgWireServerHandlers, RandomPidSecretKeyGenerator,
-    Type,
+    ClientInfo, ClientPortalStore, DEFAULT_NAME, ErrorHandler, PgWireServerHandlers,
+    RandomPidSecretKeyGenerator, Type,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
@@ -442,19 +442,14 @@ enum AnyCopyParser {
 }
 
 impl AnyCopyParser {
-    fn feed(
-        &mut self,
-        chunk: &[u8],
-    ) -> Result<Vec<RecordBatch>, strata_pgtypes::copy::CopyError> {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<RecordBatch>, strata_pgtypes::copy::CopyError> {
         match self {
             AnyCopyParser::Text(p) => p.feed(chunk),
             AnyCopyParser::Binary(p) => p.feed(chunk),
         }
     }
 
-    fn finish(
-        &mut self,
-    ) -> Result<Option<RecordBatch>, strata_pgtypes::copy::CopyError> {
+    fn finish(&mut self) -> Result<Option<RecordBatch>, strata_pgtypes::copy::CopyError> {
         match self {
             AnyCopyParser::Text(p) => p.finish(),
             AnyCopyParser::Binary(p) => p.finish(),
@@ -970,7 +965,9 @@ impl ExtendedQueryHandler for Inner {
                         ParameterDescription::new(oids),
                     ))
                     .await?;
-                client.send(PgWireBackendMessage::NoData(NoData::new())).await?;
+                client
+                    .send(PgWireBackendMessage::NoData(NoData::new()))
+                    .await?;
                 return Ok(());
             }
         }
