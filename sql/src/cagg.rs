@@ -1781,12 +1781,32 @@ pub async fn delete_where(
     range: TimeRange,
     predicate: &(dyn Fn(&RecordBatch) -> strata_storage::Result<BooleanArray> + Send + Sync),
 ) -> Result<u64> {
+    change_where(engine, table, range, predicate, None).await
+}
+
+/// DELETE (`update` None) or UPDATE (`update` makes the new rows, see
+/// [`strata_storage::Storage::update_where`]) of the rows of `table` selected by
+/// `predicate`, with the views over the table recomputed where rows changed.
+pub async fn change_where(
+    engine: &crate::engine::Engine,
+    table: strata_storage::ids::TableId,
+    range: TimeRange,
+    predicate: &(dyn Fn(&RecordBatch) -> strata_storage::Result<BooleanArray> + Send + Sync),
+    update: Option<&strata_storage::UpdateFn<'_>>,
+) -> Result<u64> {
     let storage = engine.storage();
+    let change =
+        async |pred: &(
+                    dyn Fn(&RecordBatch) -> strata_storage::Result<BooleanArray> + Send + Sync
+                )| match update {
+            Some(u) => storage.update_where(table, range, pred, u).await,
+            None => storage.delete_where(table, range, pred).await,
+        };
     let _g = engine.caggs().lock.write().await;
     let cat = storage.catalog();
     let views: Vec<ContinuousAggDef> = cat.caggs_of(table).cloned().collect();
     if views.is_empty() {
-        return Ok(storage.delete_where(table, range, predicate).await?);
+        return Ok(change(predicate).await?);
     }
     let def = cat
         .table_by_id(table)
@@ -1824,7 +1844,7 @@ pub async fn delete_where(
         mark_dirty(storage, &v.name, s, e).await?;
         marks.push((s, e));
     }
-    let n = storage.delete_where(table, range, &tracking).await?;
+    let n = change(&tracking).await?;
     let (lo, hi) = *span.lock();
     for (v, (s, e)) in views.iter().zip(marks) {
         if n > 0 {

@@ -300,6 +300,53 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
     Ok(true)
 }
 
+/// `ALTER TABLE name ADD [CONSTRAINT c] PRIMARY KEY (columns)`: the stored rows are checked
+/// (no NULL, no repeated key) and the key is enforced from then on, as if declared at
+/// CREATE TABLE (see [`strata_storage::Storage::add_primary_key`]).
+pub async fn add_primary_key(
+    storage: &Storage,
+    name: &str,
+    pk: &ast::PrimaryKeyConstraint,
+) -> Result<()> {
+    let Some(def) = storage.catalog().table(name).cloned() else {
+        return Err(Error::user(
+            SqlState::UndefinedTable,
+            format!("relation \"{name}\" does not exist"),
+        ));
+    };
+    if !def.primary_key.is_empty() {
+        return Err(Error::user(
+            SqlState::InvalidTableDefinition,
+            format!("multiple primary keys for table \"{name}\" are not allowed"),
+        ));
+    }
+    let mut cols = vec![];
+    for ic in &pk.columns {
+        let n = match &ic.column.expr {
+            Expr::Identifier(i) => ident_name(i),
+            other => {
+                return Err(Error::unsupported(format!(
+                    "PRIMARY KEY on expression {other}"
+                )));
+            }
+        };
+        if def.column_index(&n).is_none() {
+            return Err(Error::user(
+                SqlState::UndefinedColumn,
+                format!("column \"{n}\" of relation \"{name}\" does not exist"),
+            ));
+        }
+        if !cols.contains(&n) {
+            cols.push(n);
+        }
+    }
+    let mut check = (*def).clone();
+    check.primary_key = cols.clone();
+    check_primary_key(&check)?;
+    storage.add_primary_key(def.id, cols).await?;
+    Ok(())
+}
+
 /// A primary key of a table with a time column must include that column: rows are stored
 /// in partitions by time and keys are checked within a partition (as a unique index on a
 /// TimescaleDB hypertable must include the partitioning column). A table without a time

@@ -1,4 +1,4 @@
-//! INSERT and DELETE.
+//! INSERT, DELETE and UPDATE.
 //!
 //! INSERT has two paths. The fast path ([`crate::fast_insert`]) turns `VALUES` lists of
 //! literals and `$n` parameters straight into Arrow arrays with PostgreSQL's input syntax,
@@ -372,23 +372,314 @@ pub async fn delete(
         }
         None => None,
     };
-    let eval = move |b: &RecordBatch| -> strata_storage::Result<arrow::array::BooleanArray> {
-        match &phys {
-            None => Ok(arrow::array::BooleanArray::from(vec![true; b.num_rows()])),
-            Some(p) => {
-                let v = p
-                    .evaluate(b)
-                    .map_err(|e| strata_storage::Error::InvalidInput(e.to_string()))?;
-                let a = v
-                    .into_array(b.num_rows())
-                    .map_err(|e| strata_storage::Error::InvalidInput(e.to_string()))?;
-                a.as_boolean_opt().cloned().ok_or_else(|| {
-                    strata_storage::Error::InvalidInput("WHERE clause must be boolean".into())
-                })
-            }
-        }
-    };
+    let eval = move |b: &RecordBatch| predicate_mask(phys.as_ref(), b);
     crate::cagg::delete_where(engine, def.id, range, &eval).await
+}
+
+/// A planned `UPDATE t SET c = e, ... [WHERE w]`: the rows `predicate` selects get the
+/// new values of `sets`. The expressions are over the table's columns, qualified by its
+/// name. Executed at once outside a transaction block, at COMMIT inside one.
+#[derive(Debug)]
+pub struct Update {
+    pub def: Arc<TableDef>,
+    pub predicate: Option<datafusion::logical_expr::Expr>,
+    /// Per SET column: its index and the expression of its new value.
+    pub sets: Vec<(usize, datafusion::logical_expr::Expr)>,
+    /// Time range the WHERE clause implies (all without a time column).
+    pub range: strata_storage::TimeRange,
+}
+
+/// Plans an UPDATE (parameters already substituted).
+pub async fn plan_update(
+    ctx: &SessionContext,
+    storage: &Storage,
+    upd: &ast::Update,
+) -> Result<Update> {
+    if upd.from.is_some()
+        || upd.returning.is_some()
+        || upd.limit.is_some()
+        || !upd.order_by.is_empty()
+        || !upd.table.joins.is_empty()
+    {
+        return Err(Error::unsupported(
+            "UPDATE with FROM, RETURNING, ORDER BY or LIMIT",
+        ));
+    }
+    let ast::TableFactor::Table { name, alias, .. } = &upd.table.relation else {
+        return Err(Error::unsupported("UPDATE of a derived table"));
+    };
+    let tname = object_name(name)?;
+    let cat = storage.catalog();
+    let Some(def) = cat.table(&tname).cloned() else {
+        if cat.view(&tname).is_some() || cat.cagg(&tname).is_some() {
+            return Err(Error::user(
+                SqlState::WrongObjectType,
+                format!("cannot update view \"{tname}\""),
+            ));
+        }
+        return Err(Error::user(
+            SqlState::UndefinedTable,
+            format!("relation \"{tname}\" does not exist"),
+        ));
+    };
+    if def.internal {
+        return Err(Error::user(
+            SqlState::WrongObjectType,
+            format!("cannot update \"{tname}\": it holds a continuous aggregate's states"),
+        ));
+    }
+    let mut targets = vec![];
+    let mut values = vec![];
+    for a in &upd.assignments {
+        let ast::AssignmentTarget::ColumnName(c) = &a.target else {
+            return Err(Error::unsupported("UPDATE SET (a, b) = (...)"));
+        };
+        let cname =
+            c.0.last()
+                .and_then(|p| p.as_ident())
+                .map(ident_name)
+                .unwrap_or_default();
+        let Some(i) = def.column_index(&cname) else {
+            return Err(Error::user(
+                SqlState::UndefinedColumn,
+                format!("column \"{cname}\" of relation \"{tname}\" does not exist"),
+            ));
+        };
+        if targets.contains(&i) {
+            return Err(Error::user(
+                SqlState::SyntaxError,
+                format!("multiple assignments to same column \"{cname}\""),
+            ));
+        }
+        if def.time_column == Some(i) || def.primary_key.contains(&cname) {
+            let what = if def.time_column == Some(i) {
+                "time column"
+            } else {
+                "primary key column"
+            };
+            return Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                format!("UPDATE of the {what} \"{cname}\" is not supported"),
+                "Rows are placed by their time and key: DELETE the row and INSERT it with the new value.",
+            ));
+        }
+        targets.push(i);
+        values.push(a.value.to_string());
+    }
+    let alias_sql = alias
+        .as_ref()
+        .map(|a| format!(" AS {a}"))
+        .unwrap_or_default();
+    let where_sql = upd
+        .selection
+        .as_ref()
+        .map(|e| format!(" WHERE {e}"))
+        .unwrap_or_default();
+    let plan = ctx
+        .sql(&format!(
+            "SELECT {} FROM \"{}\"{alias_sql}{where_sql}",
+            values.join(", "),
+            def.name.replace('"', "\"\"")
+        ))
+        .await?
+        .into_unoptimized_plan();
+    let LogicalPlan::Projection(proj) = &plan else {
+        return Err(Error::unsupported("this UPDATE expression"));
+    };
+    let alias_name = alias.as_ref().map(|a| a.name.value.clone());
+    let sets = targets
+        .into_iter()
+        .zip(proj.expr.iter())
+        .map(|(i, e)| {
+            (
+                i,
+                strip_qualifiers(e.clone().unalias(), alias_name.clone(), &def.name),
+            )
+        })
+        .collect();
+    let predicate = find_filter(&plan).map(|p| strip_qualifiers(p, alias_name, &def.name));
+    let range = match (&predicate, def.time_column_def()) {
+        (Some(p), Some(tc)) => crate::table::time_range(
+            &split_conjunction(p)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>(),
+            &tc.name,
+        ),
+        _ => strata_storage::TimeRange::ALL,
+    };
+    Ok(Update {
+        def,
+        predicate,
+        sets,
+        range,
+    })
+}
+
+impl Update {
+    /// The new value of column `i` for every row: `CASE WHEN predicate THEN value ELSE
+    /// column END` (the value is only evaluated for the selected rows).
+    fn column_expr(&self, i: usize) -> datafusion::logical_expr::Expr {
+        use datafusion::logical_expr::{Expr, when};
+        let c = || {
+            Expr::Column(datafusion::common::Column::new(
+                Some(self.def.name.as_str()),
+                self.def.columns[i].name.as_str(),
+            ))
+        };
+        let Some((_, v)) = self.sets.iter().find(|(j, _)| *j == i) else {
+            return c();
+        };
+        match &self.predicate {
+            Some(p) => when(p.clone(), v.clone())
+                .otherwise(c())
+                .unwrap_or_else(|_| v.clone()),
+            None => v.clone(),
+        }
+    }
+
+    /// The table's columns after this UPDATE, as a projection over the table (how a
+    /// transaction block reads its own pending UPDATEs).
+    pub fn projection(&self) -> Vec<datafusion::logical_expr::Expr> {
+        let schema = self.def.arrow_schema();
+        (0..self.def.columns.len())
+            .map(|i| {
+                let f = schema.field(i);
+                let e = self.column_expr(i);
+                let e = if self.sets.iter().any(|(j, _)| *j == i) {
+                    datafusion::logical_expr::cast(e, f.data_type().clone())
+                } else {
+                    e
+                };
+                e.alias_with_metadata(
+                    f.name(),
+                    Some(datafusion::common::metadata::FieldMetadata::from(f)),
+                )
+            })
+            .collect()
+    }
+
+    /// Compiles the predicate and the new values for `ctx`: the closures storage calls
+    /// per batch (see [`strata_storage::Storage::update_where`]).
+    pub fn compile(
+        &self,
+        ctx: &SessionContext,
+        tz: strata_pgtypes::tz::TimeZoneSetting,
+    ) -> Result<CompiledUpdate> {
+        let schema = self.def.arrow_schema();
+        let df_schema =
+            DFSchema::try_from_qualified_schema(self.def.name.as_str(), schema.as_ref())?;
+        let predicate = match &self.predicate {
+            Some(p) => Some(ctx.create_physical_expr(p.clone(), &df_schema)?),
+            None => None,
+        };
+        let sets = self
+            .sets
+            .iter()
+            .map(|(i, _)| {
+                Ok((
+                    *i,
+                    ctx.create_physical_expr(self.column_expr(*i), &df_schema)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CompiledUpdate {
+            def: Arc::clone(&self.def),
+            schema,
+            predicate,
+            sets,
+            tz,
+        })
+    }
+}
+
+/// An [`Update`] ready to run over batches of its table.
+#[derive(Debug)]
+pub struct CompiledUpdate {
+    def: Arc<TableDef>,
+    schema: SchemaRef,
+    predicate: Option<Arc<dyn datafusion::physical_plan::PhysicalExpr>>,
+    sets: Vec<(usize, Arc<dyn datafusion::physical_plan::PhysicalExpr>)>,
+    tz: strata_pgtypes::tz::TimeZoneSetting,
+}
+
+impl CompiledUpdate {
+    /// The rows the UPDATE selects (NULL: not selected).
+    pub fn mask(&self, b: &RecordBatch) -> Result<arrow::array::BooleanArray> {
+        Ok(predicate_mask(self.predicate.as_ref(), b)?)
+    }
+
+    /// `b` with the selected rows changed.
+    pub fn apply(&self, b: &RecordBatch) -> Result<RecordBatch> {
+        let mut cols = b.columns().to_vec();
+        for (i, e) in &self.sets {
+            let v = e.evaluate(b)?.into_array(b.num_rows())?;
+            cols[*i] = convert_column(&v, self.schema.field(*i), self.tz)?;
+        }
+        let out = RecordBatch::try_new(Arc::clone(&self.schema), cols)
+            .map_err(datafusion::error::DataFusionError::from)?;
+        strata_storage::check_not_null(&self.def, &out)?;
+        Ok(out)
+    }
+
+    /// Applies the UPDATE to rows held in memory (a transaction block's own rows);
+    /// returns how many rows it changed.
+    pub fn apply_in_place(&self, batches: &mut [RecordBatch]) -> Result<u64> {
+        let mut n = 0;
+        for b in batches.iter_mut() {
+            let mask = self.mask(b)?;
+            if mask.true_count() == 0 {
+                continue;
+            }
+            n += mask.true_count() as u64;
+            *b = self.apply(b)?;
+        }
+        Ok(n)
+    }
+
+    /// Runs the UPDATE on the stored rows (views over the table are recomputed); returns
+    /// how many rows it changed.
+    pub async fn run(
+        &self,
+        engine: &crate::engine::Engine,
+        range: strata_storage::TimeRange,
+    ) -> Result<u64> {
+        // Storage calls back with its own error type: keep ours (with its SQLSTATE).
+        let failed: parking_lot::Mutex<Option<Error>> = parking_lot::Mutex::new(None);
+        let keep = |e: Error| {
+            let msg = e.to_string();
+            failed.lock().get_or_insert(e);
+            strata_storage::Error::InvalidInput(msg)
+        };
+        let pred = |b: &RecordBatch| self.mask(b).map_err(keep);
+        let update = |b: &RecordBatch, _: &arrow::array::BooleanArray| self.apply(b).map_err(keep);
+        let r = crate::cagg::change_where(engine, self.def.id, range, &pred, Some(&update)).await;
+        match failed.into_inner() {
+            Some(e) => Err(e),
+            None => r,
+        }
+    }
+}
+
+/// Evaluates a WHERE clause over a batch (no clause: every row).
+fn predicate_mask(
+    p: Option<&Arc<dyn datafusion::physical_plan::PhysicalExpr>>,
+    b: &RecordBatch,
+) -> strata_storage::Result<arrow::array::BooleanArray> {
+    match p {
+        None => Ok(arrow::array::BooleanArray::from(vec![true; b.num_rows()])),
+        Some(p) => {
+            let v = p
+                .evaluate(b)
+                .map_err(|e| strata_storage::Error::InvalidInput(e.to_string()))?;
+            let a = v
+                .into_array(b.num_rows())
+                .map_err(|e| strata_storage::Error::InvalidInput(e.to_string()))?;
+            a.as_boolean_opt().cloned().ok_or_else(|| {
+                strata_storage::Error::InvalidInput("WHERE clause must be boolean".into())
+            })
+        }
+    }
 }
 
 fn find_filter(plan: &LogicalPlan) -> Option<datafusion::logical_expr::Expr> {

@@ -51,6 +51,7 @@ pub enum SqlState {
     DependentObjectsStillExist,
     ProgramLimitExceeded,
     NoActiveSqlTransaction,
+    ActiveSqlTransaction,
     DuplicateCursor,
     InvalidCursorName,
 }
@@ -99,6 +100,7 @@ impl SqlState {
             SqlState::GroupingError => "42803",
             SqlState::InFailedTransaction => "25P02",
             SqlState::NoActiveSqlTransaction => "25P01",
+            SqlState::ActiveSqlTransaction => "25001",
             SqlState::DuplicateCursor => "42P03",
             SqlState::InvalidCursorName => "34000",
             SqlState::InvalidRowCountInLimit => "2201W",
@@ -230,7 +232,10 @@ impl Error {
     pub fn detail(&self) -> Option<String> {
         match self {
             Error::Storage(strata_storage::Error::UniqueViolation { key, .. }) => {
-                Some(key_detail(key))
+                Some(format!("{} already exists.", key_detail(key)))
+            }
+            Error::Storage(strata_storage::Error::DuplicateKey { key, .. }) => {
+                Some(format!("{} is duplicated.", key_detail(key)))
             }
             _ => None,
         }
@@ -516,8 +521,8 @@ mod tests {
     }
 }
 
-/// `Key (ts, host)=(2024-01-01 00:00:00+00, a) already exists.`: the key columns and their
-/// values in PostgreSQL's text output (UTC).
+/// `Key (ts, host)=(2024-01-01 00:00:00+00, a)`: the key columns and their values in
+/// PostgreSQL's text output (UTC), the start of the DETAIL of key errors.
 pub fn key_detail(key: &arrow::array::RecordBatch) -> String {
     let schema = key.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -537,9 +542,5 @@ pub fn key_detail(key: &arrow::array::RecordBatch) -> String {
             }
         })
         .collect();
-    format!(
-        "Key ({})=({}) already exists.",
-        names.join(", "),
-        values.join(", ")
-    )
+    format!("Key ({})=({})", names.join(", "), values.join(", "))
 }

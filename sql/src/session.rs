@@ -38,6 +38,8 @@ pub enum Stmt {
     /// `CREATE MATERIALIZED VIEW ... [WITH [NO] DATA]` and `ALTER MATERIALIZED VIEW ...
     /// RENAME TO` (the parts sqlparser does not parse).
     Cagg(Arc<CaggStmt>),
+    /// `VACUUM` / `ANALYZE` (see [`crate::utility`]).
+    Maintenance(Arc<crate::utility::Maintenance>),
     /// An empty query string.
     Empty,
 }
@@ -265,6 +267,9 @@ impl Session {
             }
             return Ok(out);
         }
+        if let Some(m) = crate::utility::parse_maintenance(trimmed)? {
+            return Ok(vec![Stmt::Maintenance(Arc::new(m))]);
+        }
         if let Some(c) = parse_cagg_statement(trimmed)? {
             return Ok(vec![Stmt::Cagg(Arc::new(c))]);
         }
@@ -278,7 +283,8 @@ impl Session {
                 .map_err(|e| syntax_error(&e.to_string()))?;
             return Ok(stmts.into_iter().map(|s| Stmt::Sql(Box::new(s))).collect());
         }
-        let rewritten = rewrite_dotted_options(sql);
+        let rewritten =
+            rewrite_dotted_options(sql).or_else(|| crate::utility::copy_boolean_options(sql));
         let stmts = Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql))
             .map_err(|e| syntax_error(&e.to_string()))?;
         if stmts.is_empty() {
@@ -336,6 +342,7 @@ impl Session {
                 return Box::pin(self.execute(&Stmt::Sql(Box::new(s)))).await;
             }
             Stmt::Cagg(c) => return self.execute_cagg(c).await,
+            Stmt::Maintenance(m) => return self.maintenance(m),
             Stmt::Sql(s) => s.as_ref(),
         };
         if self.failed_transaction
@@ -552,6 +559,10 @@ impl Session {
                                 )
                                 .await?;
                         }
+                        ast::AlterTableOperation::AddConstraint {
+                            constraint: ast::TableConstraint::PrimaryKey(pk),
+                            ..
+                        } => ddl::add_primary_key(&storage, &name, pk).await?,
                         other => return Err(Error::unsupported(format!("ALTER TABLE {other}"))),
                     }
                 }
@@ -625,7 +636,7 @@ impl Session {
                 if self.in_transaction {
                     (self.notice_fn())("there is already a transaction in progress".into());
                 } else {
-                    self.txn.lock().take();
+                    let _ = self.txn.lock().take();
                 }
                 self.in_transaction = true;
                 Ok(command("BEGIN"))
@@ -636,12 +647,22 @@ impl Session {
                 let was_open = self.in_transaction;
                 self.in_transaction = false;
                 self.failed_transaction = false;
-                let writes = self.txn.lock().take();
+                let (ops, writes) = self.txn.lock().take();
                 if !was_open {
                     (self.notice_fn())("there is no transaction in progress".into());
                 }
                 if failed {
                     return Ok(command("ROLLBACK"));
+                }
+                for op in ops {
+                    match op {
+                        crate::txn::PendingOp::Truncate(t) => self.truncate_now(t).await?,
+                        crate::txn::PendingOp::Update(u) => {
+                            u.compile(&self.ctx, self.settings.tz)?
+                                .run(&self.engine, u.range)
+                                .await?;
+                        }
+                    }
                 }
                 if !writes.is_empty() {
                     self.engine.write_all(writes).await?;
@@ -655,7 +676,7 @@ impl Session {
                 crate::cursor::end_of_transaction(&mut self.cursors, false);
                 self.in_transaction = false;
                 self.failed_transaction = false;
-                self.txn.lock().take();
+                let _ = self.txn.lock().take();
                 Ok(command("ROLLBACK"))
             }
             Statement::Declare { stmts } => {
@@ -727,21 +748,149 @@ impl Session {
                 self.rebuild_context()?;
                 Ok(command("DISCARD ALL"))
             }
-            Statement::Truncate(_) => Err(Error::with_hint(
-                SqlState::FeatureNotSupported,
-                "TRUNCATE is not supported",
-                "Use DELETE FROM t, or DROP TABLE and CREATE TABLE.",
-            )),
-            Statement::Update { .. } => Err(Error::with_hint(
-                SqlState::FeatureNotSupported,
-                "UPDATE is not supported",
-                "Time-series rows are immutable in Strata; DELETE the rows and INSERT the corrected ones.",
-            )),
+            Statement::Truncate(t) => self.truncate(t).await,
+            Statement::Update(u) => {
+                let n = self.update(u).await?;
+                Ok(command(format!("UPDATE {n}")))
+            }
             other => Err(Error::unsupported(format!(
                 "statement {}",
                 first_words(&other.to_string())
             ))),
         }
+    }
+
+    /// `VACUUM` / `ANALYZE`: checks the tables exist; nothing else to do.
+    fn maintenance(&self, m: &crate::utility::Maintenance) -> Result<Output> {
+        if m.tag == "VACUUM" && self.in_transaction {
+            return Err(Error::user(
+                SqlState::ActiveSqlTransaction,
+                "VACUUM cannot run inside a transaction block",
+            ));
+        }
+        let cat = self.engine.storage().catalog();
+        for t in &m.tables {
+            if cat.table(t).is_none_or(|d| d.internal)
+                && cat.view(t).is_none()
+                && cat.cagg(t).is_none()
+            {
+                return Err(Error::user(
+                    SqlState::UndefinedTable,
+                    format!("relation \"{t}\" does not exist"),
+                ));
+            }
+        }
+        Ok(command(m.tag))
+    }
+
+    /// `TRUNCATE [TABLE] t, ...`: now, or at COMMIT inside a transaction block.
+    async fn truncate(&mut self, t: &ast::Truncate) -> Result<Output> {
+        if t.partitions.is_some() || t.on_cluster.is_some() {
+            return Err(Error::unsupported("TRUNCATE ... PARTITION / ON CLUSTER"));
+        }
+        let cat = self.engine.storage().catalog();
+        let mut ids = vec![];
+        for target in &t.table_names {
+            let name = object_name(&target.name)?;
+            let Some(def) = cat.table(&name).filter(|d| !d.internal) else {
+                if cat.view(&name).is_some() || cat.cagg(&name).is_some() {
+                    return Err(Error::user(
+                        SqlState::WrongObjectType,
+                        format!("\"{name}\" is not a table"),
+                    ));
+                }
+                if t.if_exists {
+                    continue;
+                }
+                return Err(Error::user(
+                    SqlState::UndefinedTable,
+                    format!("relation \"{name}\" does not exist"),
+                ));
+            };
+            if self.in_transaction && cat.caggs_of(def.id).next().is_some() {
+                return Err(Error::with_hint(
+                    SqlState::FeatureNotSupported,
+                    format!(
+                        "TRUNCATE of \"{name}\" inside a transaction block is not supported: continuous aggregates are defined on it"
+                    ),
+                    "Run TRUNCATE outside BEGIN ... COMMIT (it is atomic on its own).",
+                ));
+            }
+            ids.push(def.id);
+        }
+        for id in ids {
+            if self.in_transaction {
+                self.txn.lock().truncate(id);
+            } else {
+                self.truncate_now(id).await?;
+            }
+        }
+        Ok(command("TRUNCATE TABLE"))
+    }
+
+    /// Removes every row of a table: its files are dropped; with continuous aggregates
+    /// on it, as a DELETE of every row (their buckets are recomputed).
+    async fn truncate_now(&self, table: strata_storage::ids::TableId) -> Result<()> {
+        let storage = self.engine.storage();
+        if storage.catalog().caggs_of(table).next().is_some() {
+            let all =
+                |b: &RecordBatch| Ok(arrow::array::BooleanArray::from(vec![true; b.num_rows()]));
+            crate::cagg::delete_where(&self.engine, table, strata_storage::TimeRange::ALL, &all)
+                .await?;
+            return Ok(());
+        }
+        Ok(storage.truncate(table).await?)
+    }
+
+    /// `UPDATE`: now, or inside a transaction block on the block's own rows now and on
+    /// the stored rows at COMMIT (see [`crate::txn`]). Returns the number of rows.
+    async fn update(&mut self, u: &ast::Update) -> Result<u64> {
+        let storage = Arc::clone(self.engine.storage());
+        let upd = dml::plan_update(&self.ctx, &storage, u).await?;
+        let compiled = upd.compile(&self.ctx, self.settings.tz)?;
+        if !self.in_transaction {
+            return compiled.run(&self.engine, upd.range).await;
+        }
+        if storage.catalog().caggs_of(upd.def.id).next().is_some() {
+            return Err(Error::with_hint(
+                SqlState::FeatureNotSupported,
+                format!(
+                    "UPDATE of \"{}\" inside a transaction block is not supported: continuous aggregates are defined on it",
+                    upd.def.name
+                ),
+                "Run UPDATE outside BEGIN ... COMMIT (it is atomic on its own).",
+            ));
+        }
+        // The rows it selects as the block sees them (stored rows through earlier pending
+        // operations, and the block's own rows).
+        let ast::TableFactor::Table { name, alias, .. } = &u.table.relation else {
+            return Err(Error::unsupported("UPDATE of a derived table"));
+        };
+        let alias_sql = alias
+            .as_ref()
+            .map(|a| format!(" AS {a}"))
+            .unwrap_or_default();
+        let where_sql = u
+            .selection
+            .as_ref()
+            .map(|e| format!(" WHERE {e}"))
+            .unwrap_or_default();
+        let batches = self
+            .ctx
+            .sql(&format!(
+                "SELECT count(*) FROM {name}{alias_sql}{where_sql}"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let n = batches
+            .first()
+            .and_then(|b| {
+                arrow::array::AsArray::as_primitive_opt::<arrow::datatypes::Int64Type>(b.column(0))
+            })
+            .map_or(0, |a| a.value(0)) as u64;
+        self.txn.lock().update(Arc::new(upd), &compiled)?;
+        Ok(n)
     }
 
     /// Rebuilds the DataFusion context after settings changed outside SET (start-up) and
@@ -1928,9 +2077,13 @@ impl Session {
             ));
         }
         strata_storage::check_not_null(def, &batch)?;
-        let pending = self.txn.lock().rows_of(def.id);
+        let (pending, truncated) = {
+            let txn = self.txn.lock();
+            (txn.rows_of(def.id), txn.truncated(def.id))
+        };
         let rows =
-            crate::upsert::resolve_in_block(&self.engine, def, batch, &pending, true).await?;
+            crate::upsert::resolve_in_block(&self.engine, def, batch, &pending, true, truncated)
+                .await?;
         let n = rows.num_rows() as u64;
         if n > 0 {
             self.txn.lock().push(def.id, rows)?;
@@ -1947,10 +2100,19 @@ impl Session {
             if let Some(def) = def {
                 strata_storage::check_not_null(&def, &batch)?;
                 if !def.primary_key.is_empty() {
-                    let pending = self.txn.lock().rows_of(table);
-                    let batch =
-                        crate::upsert::resolve_in_block(&self.engine, &def, batch, &pending, false)
-                            .await?;
+                    let (pending, truncated) = {
+                        let txn = self.txn.lock();
+                        (txn.rows_of(table), txn.truncated(table))
+                    };
+                    let batch = crate::upsert::resolve_in_block(
+                        &self.engine,
+                        &def,
+                        batch,
+                        &pending,
+                        false,
+                        truncated,
+                    )
+                    .await?;
                     return self.txn.lock().push(table, batch);
                 }
             }
@@ -2185,6 +2347,33 @@ impl Session {
                     stmt,
                     vec![],
                     Some(schema),
+                    PreparedKind::Statement,
+                ))
+            }
+            Statement::Update(u) => {
+                let mut types = vec![];
+                let values: Vec<String> =
+                    u.assignments.iter().map(|a| a.value.to_string()).collect();
+                let where_sql = u
+                    .selection
+                    .as_ref()
+                    .map(|e| format!(" WHERE {e}"))
+                    .unwrap_or_default();
+                if let Ok(Stmt::Sql(q)) = self
+                    .parse(&format!(
+                        "SELECT {}, 1 FROM {}{where_sql}",
+                        values.join(", "),
+                        u.table
+                    ))
+                    .map(|mut v| v.remove(0))
+                    && let Ok(plan) = self.plan(*q).await
+                {
+                    types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
+                }
+                Ok(Prepared::new(
+                    stmt,
+                    merge_declared(types, declared),
+                    None,
                     PreparedKind::Statement,
                 ))
             }

@@ -482,8 +482,31 @@ fn time_span(def: &TableDef, batches: &[&RecordBatch]) -> (i64, i64) {
     if lo > hi { (0, 0) } else { (lo, hi) }
 }
 
+/// The keys of `batch` against the block's own rows only.
+fn own_keys(
+    def: &TableDef,
+    batch: &RecordBatch,
+    pending: &[RecordBatch],
+) -> Result<strata_storage::KeyLookup> {
+    let mut seen: std::collections::HashSet<Box<[u8]>> = std::collections::HashSet::new();
+    for b in pending {
+        seen.extend(strata_storage::encode_keys(def, b)?);
+    }
+    let mut first: HashMap<Box<[u8]>, usize> = Default::default();
+    let keys = strata_storage::encode_keys(def, batch)?;
+    let mut exists = Vec::with_capacity(keys.len());
+    let mut dup_of = Vec::with_capacity(keys.len());
+    for (i, k) in keys.into_iter().enumerate() {
+        exists.push(seen.contains(&k));
+        dup_of.push(first.get(&k).copied());
+        first.entry(k).or_insert(i);
+    }
+    Ok(strata_storage::KeyLookup { exists, dup_of })
+}
+
 /// Inside a transaction block: checks (plain INSERT) or filters (DO NOTHING) the rows
-/// of a statement against stored rows and the block's own earlier rows (`pending`).
+/// of a statement against stored rows (unless the block truncated the table) and the
+/// block's own earlier rows (`pending`).
 /// Returns the rows to buffer.
 pub async fn resolve_in_block(
     engine: &crate::engine::Engine,
@@ -491,10 +514,16 @@ pub async fn resolve_in_block(
     batch: RecordBatch,
     pending: &[RecordBatch],
     do_nothing: bool,
+    truncated: bool,
 ) -> Result<RecordBatch> {
     let storage = engine.storage();
-    let g = storage.lock_keys(def.id).await?;
-    let look = storage.lookup_keys(&g, &batch, pending).await?;
+    let look = if truncated {
+        // TRUNCATE earlier in the block: the stored rows are gone for it.
+        own_keys(def, &batch, pending)?
+    } else {
+        let g = storage.lock_keys(def.id).await?;
+        storage.lookup_keys(&g, &batch, pending).await?
+    };
     if !do_nothing {
         if let Some(i) = look.first_conflict() {
             let cols: Vec<usize> = def

@@ -164,6 +164,11 @@ impl TableData {
 pub type Compactor =
     Arc<dyn Fn(&SchemaRef, Vec<RecordBatch>) -> Result<Vec<RecordBatch>> + Send + Sync>;
 
+/// What UPDATE makes of a batch: gets the batch and the mask of the rows to change,
+/// returns the batch with those rows changed (see [`Storage::update_where`]).
+pub type UpdateFn<'a> =
+    dyn Fn(&RecordBatch, &BooleanArray) -> Result<RecordBatch> + Send + Sync + 'a;
+
 /// Statistics of the engine, for monitoring and tests.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StorageStats {
@@ -1175,6 +1180,37 @@ impl Storage {
         predicate: &(dyn Fn(&RecordBatch) -> Result<BooleanArray> + Send + Sync),
         insert: Vec<RecordBatch>,
     ) -> Result<u64> {
+        self.rewrite_rows(table, range, predicate, None, insert)
+            .await
+    }
+
+    /// Replaces the rows of `table` in `range` for which `predicate` is true by what
+    /// `update` makes of them (UPDATE), durably and atomically like
+    /// [`Storage::delete_where`]. `update` gets a batch and the predicate's mask over it
+    /// and returns the whole batch with the selected rows changed; it must keep every
+    /// row's time and primary key. Returns the number of rows changed.
+    pub async fn update_where(
+        &self,
+        table: TableId,
+        range: TimeRange,
+        predicate: &(dyn Fn(&RecordBatch) -> Result<BooleanArray> + Send + Sync),
+        update: &UpdateFn<'_>,
+    ) -> Result<u64> {
+        self.rewrite_rows(table, range, predicate, Some(update), vec![])
+            .await
+    }
+
+    /// The rewrite behind DELETE and UPDATE: every file of `table` in `range` with a row
+    /// selected by `predicate` is rewritten without the selected rows (`update` None) or
+    /// with them changed, `insert` is added, all in one manifest update.
+    async fn rewrite_rows(
+        &self,
+        table: TableId,
+        range: TimeRange,
+        predicate: &(dyn Fn(&RecordBatch) -> Result<BooleanArray> + Send + Sync),
+        update: Option<&UpdateFn<'_>>,
+        insert: Vec<RecordBatch>,
+    ) -> Result<u64> {
         let _m = self.maintenance.lock().await;
         let _g = self.gate.write().await;
         let seg = self.freeze().await?;
@@ -1207,14 +1243,23 @@ impl Storage {
                     continue;
                 }
                 n_del += del;
-                // NULL (unknown) means "not deleted", as in SQL.
+                // NULL (unknown) means "not selected", as in SQL.
                 let mask = if mask.null_count() > 0 {
                     arrow::compute::prep_null_mask_filter(&mask)
                 } else {
                     mask
                 };
-                let keep = arrow::compute::not(&mask)?;
-                kept.push(filter_record_batch(&b, &keep)?);
+                match update {
+                    Some(u) => {
+                        let new = adapt_batch(&u(&b, &mask)?, &schema)?;
+                        check_not_null(&def, &new)?;
+                        kept.push(new);
+                    }
+                    None => {
+                        let keep = arrow::compute::not(&mask)?;
+                        kept.push(filter_record_batch(&b, &keep)?);
+                    }
+                }
             }
             if n_del == 0 {
                 continue;
@@ -1228,8 +1273,15 @@ impl Storage {
                     manifest::Tier::Hot => Layout::HOT,
                     manifest::Tier::Cold => Layout::COLD,
                 };
-                let new =
-                    write_file(&data_dir, &def, &schema, f.partition, id, kept, layout).await?;
+                let new = match write_file(&data_dir, &def, &schema, f.partition, id, kept, layout)
+                    .await
+                {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.remove_files(&added).await;
+                        return Err(e);
+                    }
+                };
                 // A cold file is rewritten in the cold store (erasure reaches every tier).
                 added.push(match f.tier {
                     manifest::Tier::Hot => new,
@@ -1277,7 +1329,14 @@ impl Storage {
             return Err(e);
         }
         t.lock().manifest = m;
-        // Queries that started before may still read the old files.
+        self.retire(removed);
+        Ok(deleted)
+    }
+
+    /// Queues replaced files for deletion after [`FILE_GRACE`]: queries that started
+    /// before may still read them.
+    fn retire(&self, removed: Vec<FileMeta>) {
+        let data_dir = &self.config.data_dir;
         let now = Instant::now();
         self.garbage
             .lock()
@@ -1285,7 +1344,25 @@ impl Storage {
                 manifest::Tier::Hot => (now, Garbage::Local(data_dir.join(&f.path))),
                 manifest::Tier::Cold => (now, Garbage::Cold(f.path)),
             }));
-        Ok(deleted)
+    }
+
+    /// Removes every row of `table` (TRUNCATE): memtables are flushed, then the manifest
+    /// lists no file; the files go after the grace period. Writers wait meanwhile.
+    pub async fn truncate(&self, table: TableId) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let seg = self.freeze().await?;
+        self.persist_frozen(seg).await?;
+        let t = self.table(table)?;
+        let mut m = t.lock().manifest.clone();
+        if m.files.is_empty() {
+            return Ok(());
+        }
+        let gone = std::mem::take(&mut m.files);
+        manifest::store(&self.config.data_dir, &m)?;
+        t.lock().manifest = m;
+        self.retire(gone);
+        Ok(())
     }
 
     /// Drops whole time partitions ("chunks") of a table: those ending at or before

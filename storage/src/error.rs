@@ -36,6 +36,15 @@ pub enum Error {
         constraint: String,
         key: arrow::array::RecordBatch,
     },
+    /// ADD PRIMARY KEY over a column holding NULLs.
+    #[error("column \"{column}\" of relation \"{table}\" contains null values")]
+    NullsInKey { table: String, column: String },
+    /// ADD PRIMARY KEY over rows with a repeated key; `key` is one row holding it.
+    #[error("could not create unique index \"{index}\"")]
+    DuplicateKey {
+        index: String,
+        key: arrow::array::RecordBatch,
+    },
     #[error("corrupt {what} at {path}: {detail}")]
     Corrupt {
         what: &'static str,
@@ -79,8 +88,10 @@ impl Error {
             Error::TableNotFound(_) => ErrorKind::NotFound,
             Error::TableExists(_) => ErrorKind::AlreadyExists,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
-            Error::NotNull { .. } => ErrorKind::NotNull,
-            Error::UniqueViolation { .. } => ErrorKind::UniqueViolation,
+            Error::NotNull { .. } | Error::NullsInKey { .. } => ErrorKind::NotNull,
+            Error::UniqueViolation { .. } | Error::DuplicateKey { .. } => {
+                ErrorKind::UniqueViolation
+            }
             Error::Corrupt { .. } | Error::Serde(_) => ErrorKind::Corrupt,
             Error::UnsupportedVersion { .. } => ErrorKind::Unsupported,
             Error::Io { .. } | Error::ObjectStore(_) => ErrorKind::Io,
@@ -102,6 +113,14 @@ impl Error {
             },
             Error::UniqueViolation { constraint, key } => Error::UniqueViolation {
                 constraint: constraint.clone(),
+                key: key.clone(),
+            },
+            Error::NullsInKey { table, column } => Error::NullsInKey {
+                table: table.clone(),
+                column: column.clone(),
+            },
+            Error::DuplicateKey { index, key } => Error::DuplicateKey {
+                index: index.clone(),
                 key: key.clone(),
             },
             Error::Corrupt { what, path, detail } => Error::Corrupt {

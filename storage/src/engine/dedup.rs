@@ -775,6 +775,77 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// `ALTER TABLE ... ADD PRIMARY KEY (columns)`: checks under the write gate (writers
+    /// wait) that the stored rows have no NULL ([`Error::NullsInKey`]) and no repeated key
+    /// ([`Error::DuplicateKey`]) in those columns, then stores the key (its columns become
+    /// NOT NULL). From then on writes enforce it like a key declared at CREATE TABLE.
+    pub async fn add_primary_key(&self, table: TableId, columns: Vec<String>) -> Result<()> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let seg = self.freeze().await?;
+        self.persist_frozen(seg).await?;
+        let t = self.table(table)?;
+        let (def, schema, files) = {
+            let td = t.lock();
+            (
+                Arc::clone(&td.def),
+                Arc::clone(&td.schema),
+                td.manifest.files.clone(),
+            )
+        };
+        let mut new = (*def).clone();
+        new.primary_key = columns;
+        let cols = key_columns(&new)?;
+        for &c in &cols {
+            new.columns[c].nullable = false;
+        }
+        let key_schema = Arc::new(schema.project(&cols)?);
+        let all: Vec<usize> = (0..cols.len()).collect();
+        let mut seen: HashMap<i64, HashSet<Box<[u8]>>> = HashMap::new();
+        for f in &files {
+            for b in self
+                .read_file_rows(&schema, f, Some(new.primary_key.clone()))
+                .await?
+            {
+                let b = adapt_batch(&b, &key_schema)?;
+                for (i, c) in b.columns().iter().enumerate() {
+                    if c.null_count() > 0 {
+                        return Err(Error::NullsInKey {
+                            table: def.name.clone(),
+                            column: new.primary_key[i].clone(),
+                        });
+                    }
+                }
+                let part = seen.entry(f.partition).or_default();
+                let rows = encode(&key_schema, &all, &b)?;
+                for (i, r) in rows.iter().enumerate() {
+                    if !part.insert(r.as_ref().into()) {
+                        return Err(Error::DuplicateKey {
+                            index: format!("{}_pkey", def.name),
+                            key: b.slice(i, 1),
+                        });
+                    }
+                }
+            }
+        }
+        let mut cat = (*self.catalog()).clone();
+        let Some(pos) = cat.tables.iter().position(|x| x.id == table) else {
+            return Err(Error::TableNotFound(def.name.clone()));
+        };
+        let new = Arc::new(new);
+        cat.tables[pos] = Arc::clone(&new);
+        catalog::store(&self.config.data_dir, &cat)?;
+        {
+            let mut td = t.lock();
+            td.def = new;
+            td.keys = KeyIndex::default();
+        }
+        *self.catalog.write() = Arc::new(cat);
+        Ok(())
+    }
+}
+
 /// Encoded primary keys of the rows of `batch` (in `def`'s schema), for callers that
 /// compare keys themselves (a transaction block's own rows).
 pub fn encode_keys(def: &TableDef, batch: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
