@@ -9,7 +9,8 @@
 //!   binary results past `prepareThreshold`, `reWriteBatchedInserts`.
 //! - node-postgres (`tests/clients/node`, `npm ci` installs the pinned `pg`).
 //! - tokio-postgres (below, in Rust).
-//! - pgbench `-M prepared` with a custom script.
+//! - pgbench `-M prepared` with a custom script, and `pgbench -i` (client- and server-side
+//!   data generation) followed by its built-in TPC-B-like script.
 
 mod common;
 
@@ -391,4 +392,58 @@ async fn pgbench_prepared_custom_script() {
         "{out}"
     );
     assert!(out.contains("(2 rows)"), "{out}");
+}
+
+/// `pgbench -i -s 1` in both data generation modes (client-side COPY, server-side
+/// generate_series), then the built-in TPC-B-like script (BEGIN; three UPDATEs, a SELECT,
+/// an INSERT; END) with a fixed random seed, once with the simple and once with the
+/// extended protocol; then the balances and row counts, which depend on every UPDATE
+/// having been applied exactly once.
+fn pgbench_tpcb_run() -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(
+        r#"set -e
+summary() {
+psql -X -A -v ON_ERROR_STOP=1 -c "SELECT sum(abalance), count(*), count(DISTINCT aid), min(aid), max(aid) FROM pgbench_accounts" \
+  -c "SELECT sum(tbalance), count(*) FROM pgbench_tellers" \
+  -c "SELECT sum(bbalance), count(*) FROM pgbench_branches" \
+  -c "SELECT count(*), sum(delta), count(DISTINCT aid) FROM pgbench_history" \
+  -c "SELECT a.aid, a.abalance FROM pgbench_accounts a JOIN (SELECT DISTINCT aid FROM pgbench_history) h ON a.aid = h.aid ORDER BY a.aid"
+}
+for mode in dtgvp:simple dtGvp:prepared; do
+  steps=${mode%%:*}; proto=${mode#*:}
+  echo "== pgbench -i -I $steps, then -M $proto"
+  pgbench -i -s 1 -q -I "$steps" > init.out 2>&1 || { cat init.out >&2; exit 1; }
+  grep -E '^(done|creating primary keys|vacuuming)' init.out | sed -e 's/ in .*//'
+  summary
+  pgbench -t 15 -c 1 -M "$proto" --random-seed=20241130 > run.out 2>&1 || { cat run.out >&2; exit 1; }
+  grep -E '^(transaction type|scaling factor|query mode|number of transactions actually processed|number of failed transactions)' run.out
+  summary
+done
+"#,
+    );
+    c
+}
+
+#[tokio::test]
+async fn pgbench_init_and_builtin_tpcb() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().to_path_buf();
+    let out = compare(
+        &[],
+        || {
+            let mut c = pgbench_tpcb_run();
+            c.current_dir(&dir).env("PGTZ", "UTC");
+            c
+        },
+        "pgbench -i and the built-in script",
+    )
+    .await;
+    assert!(
+        out.contains("number of transactions actually processed: 15/15"),
+        "{out}"
+    );
+    assert!(out.contains("query mode: prepared"), "{out}");
+    assert!(out.contains("\n0|100000|100000|1|100000\n"), "{out}");
+    assert!(out.contains("\n15|"), "{out}");
 }
