@@ -332,10 +332,7 @@ pub async fn delete(
             format!("relation \"{tname}\" does not exist"),
         )
     })?;
-    let alias_sql = alias
-        .as_ref()
-        .map(|a| format!(" AS {a}"))
-        .unwrap_or_default();
+    let alias_sql = alias.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
     let where_sql = del
         .selection
         .as_ref()
@@ -368,7 +365,7 @@ pub async fn delete(
                 alias.as_ref().map(|a| a.name.value.clone()),
                 &def.name,
             );
-            Some(ctx.create_physical_expr(p, &df_schema)?)
+            Some(physical_expr(ctx, p, &df_schema)?)
         }
         None => None,
     };
@@ -466,10 +463,7 @@ pub async fn plan_update(
         targets.push(i);
         values.push(a.value.to_string());
     }
-    let alias_sql = alias
-        .as_ref()
-        .map(|a| format!(" AS {a}"))
-        .unwrap_or_default();
+    let alias_sql = alias.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
     let where_sql = upd
         .selection
         .as_ref()
@@ -570,18 +564,13 @@ impl Update {
         let df_schema =
             DFSchema::try_from_qualified_schema(self.def.name.as_str(), schema.as_ref())?;
         let predicate = match &self.predicate {
-            Some(p) => Some(ctx.create_physical_expr(p.clone(), &df_schema)?),
+            Some(p) => Some(physical_expr(ctx, p.clone(), &df_schema)?),
             None => None,
         };
         let sets = self
             .sets
             .iter()
-            .map(|(i, _)| {
-                Ok((
-                    *i,
-                    ctx.create_physical_expr(self.column_expr(*i), &df_schema)?,
-                ))
-            })
+            .map(|(i, _)| Ok((*i, physical_expr(ctx, self.column_expr(*i), &df_schema)?)))
             .collect::<Result<Vec<_>>>()?;
         Ok(CompiledUpdate {
             def: Arc::clone(&self.def),
@@ -659,6 +648,26 @@ impl CompiledUpdate {
             None => r,
         }
     }
+}
+
+/// Compiles an expression over a table's rows. Simplified first: some functions
+/// (`coalesce`, ...) exist in physical form only after the simplifier rewrote them.
+fn physical_expr(
+    ctx: &SessionContext,
+    e: datafusion::logical_expr::Expr,
+    schema: &DFSchema,
+) -> Result<Arc<dyn datafusion::physical_plan::PhysicalExpr>> {
+    use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+    let state = ctx.state();
+    let simplifier = ExprSimplifier::new(
+        datafusion::logical_expr::simplify::SimplifyContext::builder()
+            .with_schema(Arc::new(schema.clone()))
+            .with_config_options(Arc::clone(state.config_options()))
+            .with_query_execution_start_time(state.execution_props().query_execution_start_time)
+            .build(),
+    );
+    let e = simplifier.simplify(simplifier.coerce(e, schema)?)?;
+    Ok(ctx.create_physical_expr(e, schema)?)
 }
 
 /// Evaluates a WHERE clause over a batch (no clause: every row).

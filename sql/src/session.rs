@@ -866,10 +866,7 @@ impl Session {
         let ast::TableFactor::Table { name, alias, .. } = &u.table.relation else {
             return Err(Error::unsupported("UPDATE of a derived table"));
         };
-        let alias_sql = alias
-            .as_ref()
-            .map(|a| format!(" AS {a}"))
-            .unwrap_or_default();
+        let alias_sql = alias.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
         let where_sql = u
             .selection
             .as_ref()
