@@ -1432,7 +1432,7 @@ async fn sqlstates_and_connection_survives() {
         ("select 'abc'::int", "22P02"),
         ("select 1/0", "22012"),
         ("select a/0 from e", "22012"),
-        ("update e set a = 2", "0A000"),
+        ("update e set a = 2 returning a", "0A000"),
     ];
     for (sql, want) in cases {
         // Simple protocol.
