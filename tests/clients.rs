@@ -68,6 +68,7 @@ async fn psql_meta_commands() {
 async fn psql_verbose_meta_commands_and_roles() {
     let out = compare(&[], || psql_script("meta_plus.sql"), "psql meta_plus.sql").await;
     assert!(out.contains("Access method: heap"), "{out}");
+    assert!(out.contains(" name   | character varying(20) |"), "{out}");
     assert!(out.contains(" role_nologin | Cannot login | {}"), "{out}");
     assert!(out.contains(" {3,2,1} | {10,20,30} | {a,b}"), "{out}");
     assert!(!out.contains("ERROR"), "{out}");

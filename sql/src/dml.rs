@@ -26,6 +26,7 @@ pub fn validate_literal(s: &str, ty: ColumnType) -> Result<()> {
         ty,
         nullable: true,
         default: None,
+        max_length: None,
     }
     .arrow_field();
     let mut b = strata_pgtypes::decode::ColumnBuilder::new(

@@ -399,6 +399,10 @@ impl Facts {
                         {
                             m = Some(((i32::from(precision) << 16) | i32::from(scale)) + 4);
                         }
+                        // varchar(n): n + VARHDRSZ, as PostgreSQL stores it.
+                        if let Some(n) = c.max_length.and_then(|n| i32::try_from(n).ok()) {
+                            m = Some(n.saturating_add(4));
+                        }
                         typid.push(id);
                         typmod.push(m);
                         let (d, u) = info_type(&regtype);

@@ -548,6 +548,7 @@ impl Session {
                                         ty,
                                         nullable: true,
                                         default,
+                                        max_length: ddl::declared_length(&column_def.data_type)?,
                                     },
                                 )
                                 .await?;
@@ -1927,7 +1928,7 @@ impl Session {
                 "Run it outside BEGIN ... COMMIT (it is atomic on its own).",
             ));
         }
-        strata_storage::check_not_null(def, &batch)?;
+        strata_storage::check_columns(def, &batch)?;
         let pending = self.txn.lock().rows_of(def.id);
         let rows =
             crate::upsert::resolve_in_block(&self.engine, def, batch, &pending, true).await?;
@@ -1945,7 +1946,7 @@ impl Session {
             // own), so the error comes from the statement; COMMIT checks keys again.
             let def = self.engine.storage().catalog().table_by_id(table).cloned();
             if let Some(def) = def {
-                strata_storage::check_not_null(&def, &batch)?;
+                strata_storage::check_columns(&def, &batch)?;
                 if !def.primary_key.is_empty() {
                     let pending = self.txn.lock().rows_of(table);
                     let batch =

@@ -5,7 +5,7 @@
 \getenv target STRATA_TARGET
 SELECT :'target' = 'strata' AS on_strata \gset
 CREATE TABLE cpu (ts timestamptz NOT NULL, host text NOT NULL, usage double precision, n bigint DEFAULT 0, PRIMARY KEY (ts, host));
-CREATE TABLE plain (id integer, price numeric(10,2), flag boolean, d date, b bytea, j jsonb);
+CREATE TABLE plain (id integer, name varchar(20), note varchar, price numeric(10,2), flag boolean, d date, b bytea, j jsonb);
 CREATE ROLE role_login LOGIN PASSWORD 'secret';
 CREATE ROLE role_nologin;
 CREATE USER role_user;
