@@ -36,6 +36,7 @@ fn tsbs_def() -> TableDef {
         ty,
         nullable: name != "time",
         default: None,
+        max_length: None,
     };
     let mut columns = vec![
         col("time", ColumnType::Timestamptz),

@@ -65,6 +65,16 @@ async fn psql_meta_commands() {
 }
 
 #[tokio::test]
+async fn psql_verbose_meta_commands_and_roles() {
+    let out = compare(&[], || psql_script("meta_plus.sql"), "psql meta_plus.sql").await;
+    assert!(out.contains("Access method: heap"), "{out}");
+    assert!(out.contains(" name   | character varying(20) |"), "{out}");
+    assert!(out.contains(" role_nologin | Cannot login | {}"), "{out}");
+    assert!(out.contains(" {3,2,1} | {10,20,30} | {a,b}"), "{out}");
+    assert!(!out.contains("ERROR"), "{out}");
+}
+
+#[tokio::test]
 async fn bi_tools_generated_sql() {
     let out = compare(&[], || psql_script("bi.sql"), "psql bi.sql").await;
     assert!(out.contains(" 1704067500 |     5"), "{out}");

@@ -2699,3 +2699,50 @@ async fn scheduled_retention_policy_runs_by_itself() {
         "rollups kept"
     );
 }
+
+/// COPY enforces a `varchar(n)` length like INSERT (22001, nothing written); values that
+/// fit, counted in characters, are stored.
+#[tokio::test]
+async fn copy_enforces_varchar_length() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    let mut k = Checks::default();
+    c.batch_execute("create table cv (ts timestamptz not null, name varchar(3))")
+        .await
+        .unwrap();
+    let mut data = String::new();
+    for i in 0..1000 {
+        data.push_str(&format!(
+            "2024-01-01 00:00:{:02}+00\tab{}\n",
+            i % 60,
+            i % 10
+        ));
+    }
+    data.push_str("2024-01-01 00:00:00+00\tabcd\n");
+    match copy_in_chunks(&c, "COPY cv FROM STDIN", data.as_bytes()).await {
+        Ok(n) => k.fail(format!("COPY of a too long value succeeded ({n} rows)")),
+        Err(e) => {
+            k.eq("SQLSTATE", sqlstate(&e), "22001".into());
+            let msg = e
+                .as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_default();
+            k.eq(
+                "message",
+                msg,
+                "value too long for type character varying(3)".into(),
+            );
+        }
+    }
+    k.eq(
+        "rows after the failed COPY",
+        count(&c, "select count(*) from cv").await,
+        0,
+    );
+    let ok = "2024-01-01 00:00:00+00\téüß\n2024-01-01 00:00:01+00\t\\N\n";
+    match copy_in_chunks(&c, "COPY cv FROM STDIN", ok.as_bytes()).await {
+        Ok(n) => k.eq("rows copied", n as i64, 2),
+        Err(e) => k.fail(format!("COPY of values that fit failed: {e}")),
+    }
+    k.finish(&s);
+}

@@ -1094,6 +1094,7 @@ pub fn state_table_def(
                     .unwrap_or(strata_storage::ColumnType::Bytea),
                 nullable: true,
                 default: None,
+                max_length: None,
             })
             .collect(),
         time_column: Some(bucket),

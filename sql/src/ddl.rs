@@ -46,6 +46,33 @@ impl ThenSchema for SqlState {
     }
 }
 
+/// PostgreSQL's largest `varchar(n)` length (`MaxAttrSize` in characters).
+const MAX_VARCHAR_LENGTH: u64 = 10_485_760;
+
+/// The declared length of a `varchar(n)` column (None for other types and for an unbounded
+/// `varchar`). `char(n)` is stored as an unbounded `varchar` (see `column_type`).
+pub fn declared_length(dt: &DataType) -> Result<Option<u32>> {
+    let (DataType::Varchar(Some(len)) | DataType::CharacterVarying(Some(len))) = dt else {
+        return Ok(None);
+    };
+    let ast::CharacterLength::IntegerLength { length, .. } = len else {
+        return Ok(None);
+    };
+    if *length < 1 {
+        return Err(Error::user(
+            SqlState::InvalidParameterValue,
+            "length for type varchar must be at least 1",
+        ));
+    }
+    if *length > MAX_VARCHAR_LENGTH {
+        return Err(Error::user(
+            SqlState::InvalidParameterValue,
+            format!("length for type varchar cannot exceed {MAX_VARCHAR_LENGTH}"),
+        ));
+    }
+    Ok(u32::try_from(*length).ok())
+}
+
 /// Maps a declared SQL type to a storable column type.
 pub fn column_type(dt: &DataType) -> Result<ColumnType> {
     Ok(match dt {
@@ -244,6 +271,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
             ty,
             nullable,
             default,
+            max_length: declared_length(&c.data_type)?,
         });
     }
     for tc in &ct.constraints {

@@ -26,6 +26,7 @@ pub fn validate_literal(s: &str, ty: ColumnType) -> Result<()> {
         ty,
         nullable: true,
         default: None,
+        max_length: None,
     }
     .arrow_field();
     let mut b = strata_pgtypes::decode::ColumnBuilder::new(
@@ -607,7 +608,7 @@ impl CompiledUpdate {
         }
         let out = RecordBatch::try_new(Arc::clone(&self.schema), cols)
             .map_err(datafusion::error::DataFusionError::from)?;
-        strata_storage::check_not_null(&self.def, &out)?;
+        strata_storage::check_columns(&self.def, &out)?;
         Ok(out)
     }
 

@@ -199,6 +199,11 @@ impl Engine {
             .with_analyzer_rule(Arc::new(crate::gapfill::GapFillRule))
             .with_query_planner(Arc::new(crate::gapfill::exec::GapFillQueryPlanner))
             .build();
+        let mut state = state;
+        datafusion::execution::FunctionRegistry::register_expr_planner(
+            &mut state,
+            Arc::new(crate::pg_semantics::ArrayLiteralComparison),
+        )?;
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);
         ctx.add_optimizer_rule(Arc::new(crate::cagg::RollupRule));
@@ -216,7 +221,7 @@ impl Engine {
         }
         crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
         ctx.register_udf(crate::expandarray::expandarray_udf());
-        crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
+        crate::tsdb_info::register(&ctx, &self.storage, &self.jobs, &self.roles);
         crate::pg_relations::register(&ctx, &self.storage);
         crate::sizes::register(&ctx, &self.storage);
         ctx.register_udf(crate::pg_format::format_udf());

@@ -219,6 +219,7 @@ impl Error {
                 strata_storage::ErrorKind::AlreadyExists => SqlState::DuplicateTable,
                 strata_storage::ErrorKind::InvalidInput => SqlState::InvalidParameterValue,
                 strata_storage::ErrorKind::NotNull => SqlState::NotNullViolation,
+                strata_storage::ErrorKind::TooLong => SqlState::StringDataRightTruncation,
                 strata_storage::ErrorKind::UniqueViolation => SqlState::UniqueViolation,
                 strata_storage::ErrorKind::Corrupt => SqlState::DataCorrupted,
                 strata_storage::ErrorKind::Io => SqlState::IoError,

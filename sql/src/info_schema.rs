@@ -304,11 +304,15 @@ fn column_row(
     pos: usize,
     typname: &str,
     numeric: Option<(u8, i8)>,
+    max_length: Option<u32>,
     nullable: bool,
     default: Option<String>,
     updatable: bool,
 ) -> Vec<Cell> {
     let t = type_facts(typname, numeric);
+    // varchar(n): n characters of at most 4 bytes each (UTF8), as PostgreSQL reports.
+    let n = max_length.and_then(|n| i32::try_from(n).ok());
+    let octet_length = n.map_or(t.octet_length, |n| n.checked_mul(4));
     let mut row = vec![
         s(DATABASE),
         s(SCHEMA),
@@ -318,8 +322,8 @@ fn column_row(
         Cell::S(default),
         s(if nullable { "YES" } else { "NO" }),
         s(t.data_type),
-        Cell::I(None),
-        Cell::I(t.octet_length),
+        Cell::I(n),
+        Cell::I(octet_length),
         Cell::I(t.precision),
         Cell::I(t.radix),
         Cell::I(t.scale),
@@ -406,6 +410,7 @@ impl InformationSchema {
                     i + 1,
                     info.name,
                     numeric,
+                    None,
                     true,
                     None,
                     false,
@@ -473,6 +478,7 @@ fn table_column(table: &str, pos: usize, c: &ColumnDef) -> Vec<Cell> {
         pos,
         c.ty.tag(),
         numeric,
+        c.max_length,
         c.nullable,
         c.default.as_ref().map(|d| default_text(d, &c.ty)),
         true,

@@ -34,6 +34,7 @@ pub mod params;
 pub mod pg_format;
 pub mod pg_functions;
 pub mod pg_relations;
+pub mod pg_roles;
 pub mod pg_semantics;
 pub mod pg_types;
 pub mod regcast;

@@ -38,6 +38,8 @@ use strata_storage::{CatalogState, Storage, TableDef};
 
 use crate::engine::{DATABASE, SCHEMA};
 
+/// `pg_class.reloptions` of every relation: Strata takes no storage parameters.
+const NO_OPTIONS: &str = "CAST(NULL AS VARCHAR[])";
 const OID_BASE: i64 = 1_000_000_000;
 const OIDS_PER_TABLE: i64 = 2048;
 /// Oid offset of a table's primary key index.
@@ -397,6 +399,10 @@ impl Facts {
                         {
                             m = Some(((i32::from(precision) << 16) | i32::from(scale)) + 4);
                         }
+                        // varchar(n): n + VARHDRSZ, as PostgreSQL stores it.
+                        if let Some(n) = c.max_length.and_then(|n| i32::try_from(n).ok()) {
+                            m = Some(n.saturating_add(4));
+                        }
                         typid.push(id);
                         typmod.push(m);
                         let (d, u) = info_type(&regtype);
@@ -608,7 +614,20 @@ pub async fn overlay(
     let keys = || Facts::Keys.provider(storage);
     match name {
         "pg_class" => {
-            let schema = class.schema();
+            // `reloptions` (none: NULL, as for a PostgreSQL table without WITH options),
+            // which the crate's pg_class lacks (psql's `\d+`).
+            let mut fields: Vec<Field> = class
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new(
+                "reloptions",
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+                true,
+            ));
+            let schema: SchemaRef = Arc::new(Schema::new(fields));
             let index_rows = select_as(
                 &schema,
                 &[
@@ -620,6 +639,7 @@ pub async fn overlay(
                     ("relnatts", "k.nkeys"),
                     ("relhasindex", "false"),
                     ("relchecks", "0"),
+                    ("reloptions", NO_OPTIONS),
                 ],
                 Some("c"),
                 &format!(
@@ -631,6 +651,13 @@ pub async fn overlay(
                 &[
                     ("oid", REL_OID),
                     ("relhasindex", "c.relhasindex OR k.conname IS NOT NULL"),
+                    ("reloptions", NO_OPTIONS),
+                    // Tables and materialized views use the `heap` access method (psql's
+                    // `\d+` prints it).
+                    (
+                        "relam",
+                        "CASE WHEN c.relkind IN ('r', 'm') THEN 2 ELSE c.relam END",
+                    ),
                 ],
                 Some("c"),
                 "pg_class_src c LEFT JOIN pg_namespace_src n ON n.oid = c.relnamespace \
@@ -648,6 +675,33 @@ pub async fn overlay(
                 )
                 .await?,
             ))
+        }
+        // No row-level security policies; the crate's empty table types `polroles` as
+        // text, which psql's `\d+` compares with `oid = any (pol.polroles)`.
+        "pg_policy" => {
+            let Some(src) = inner.table(name).await? else {
+                return Ok(None);
+            };
+            let fields: Vec<Field> = src
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| match f.name().as_str() {
+                    "polroles" => Field::new(
+                        "polroles",
+                        DataType::List(Arc::new(Field::new_list_field(DataType::Int32, true))),
+                        true,
+                    ),
+                    _ => f.as_ref().clone(),
+                })
+                .collect();
+            let sql = select_as(
+                &Arc::new(Schema::new(fields)),
+                &[("polroles", "CAST(NULL AS INT[])")],
+                Some("p"),
+                "policy_src p",
+            );
+            Ok(Some(view(&sql, vec![("policy_src", src)]).await?))
         }
         // The crate reports every table owned by `postgres`; the one role owns them.
         "pg_tables" => {

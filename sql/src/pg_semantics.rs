@@ -760,3 +760,57 @@ impl ScalarUDFImpl for IntervalScale {
         }
     }
 }
+
+/// `polroles = '{0}'` (psql's `\d+`): PostgreSQL gives an untyped literal compared with an
+/// array the array's type; DataFusion cannot compare a list with text. At planning, where
+/// the other side's type is known, a string literal compared with a list becomes that
+/// list (its PostgreSQL array syntax parsed, the elements cast to the element type).
+#[derive(Debug)]
+pub struct ArrayLiteralComparison;
+
+impl datafusion::logical_expr::planner::ExprPlanner for ArrayLiteralComparison {
+    fn plan_binary_op(
+        &self,
+        expr: datafusion::logical_expr::planner::RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<
+        datafusion::logical_expr::planner::PlannerResult<
+            datafusion::logical_expr::planner::RawBinaryExpr,
+        >,
+    > {
+        use datafusion::logical_expr::planner::PlannerResult;
+        use sqlparser::ast::BinaryOperator as B;
+        if !matches!(
+            expr.op,
+            B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq
+        ) {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let list_of = |e: &Expr| match e.get_type(schema) {
+            Ok(t @ (DataType::List(_) | DataType::LargeList(_))) => Some(t),
+            _ => None,
+        };
+        let as_list = |e: &Expr, t: &DataType| {
+            let items = crate::rewrite::parse_array_literal(string_literal(e)?)?;
+            let elems = items
+                .into_iter()
+                .map(|i| Expr::Literal(ScalarValue::Utf8(i), None))
+                .collect();
+            Some(Expr::Cast(Cast::new(
+                Box::new(datafusion::functions_nested::expr_fn::make_array(elems)),
+                t.clone(),
+            )))
+        };
+        let mut expr = expr;
+        if let Some(t) = list_of(&expr.left)
+            && let Some(l) = as_list(&expr.right, &t)
+        {
+            expr.right = l;
+        } else if let Some(t) = list_of(&expr.right)
+            && let Some(l) = as_list(&expr.left, &t)
+        {
+            expr.left = l;
+        }
+        Ok(PlannerResult::Original(expr))
+    }
+}

@@ -674,15 +674,59 @@ impl VisitorMut for CompositeAccess {
     }
 }
 
-/// `FROM generate_series(...) g` names the output column `g` in PostgreSQL (a function
-/// returning a scalar set takes its alias, or its own name, as column name); DataFusion
-/// calls it `value`. The alias gets the column list PostgreSQL implies.
+/// `FROM generate_series(...) g` and `FROM unnest(a) g` name the output column `g` in
+/// PostgreSQL (a function returning a scalar set takes its alias, or its own name, as
+/// column name); DataFusion calls it `value` or `UNNEST(...)`. The alias gets the column
+/// list PostgreSQL implies. `pg_catalog.unnest(a)` is `unnest(a)` (sqlparser takes the
+/// qualified name for a table function DataFusion does not have).
 struct SetFunctionColumnNames;
 
 impl VisitorMut for SetFunctionColumnNames {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, tf: &mut ast::TableFactor) -> ControlFlow<Self::Break> {
+        if let ast::TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            with_ordinality,
+            ..
+        } = tf
+            && name.0.len() == 2
+            && name.0[0]
+                .as_ident()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+            && name.0[1]
+                .as_ident()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"))
+            && let Some(array_exprs) = args
+                .args
+                .iter()
+                .map(|a| match a {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Some(x.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+        {
+            *tf = ast::TableFactor::UNNEST {
+                alias: alias.take(),
+                array_exprs,
+                with_offset: false,
+                with_offset_alias: None,
+                with_ordinality: *with_ordinality,
+            };
+        }
+        if let ast::TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } = tf
+            && array_exprs.len() == 1
+        {
+            set_function_alias(alias, "unnest");
+        }
         if let ast::TableFactor::Table {
             name,
             alias,
@@ -697,23 +741,28 @@ impl VisitorMut for SetFunctionColumnNames {
                 .map(|i| i.value.to_lowercase())
                 .unwrap_or_default();
             if fname == "generate_series" {
-                match alias {
-                    Some(a) if a.columns.is_empty() => {
-                        a.columns = vec![ast::TableAliasColumnDef::from_name(a.name.value.clone())];
-                    }
-                    Some(_) => {}
-                    None => {
-                        *alias = Some(ast::TableAlias {
-                            explicit: true,
-                            name: ast::Ident::new(fname.clone()),
-                            columns: vec![ast::TableAliasColumnDef::from_name(fname)],
-                            at: None,
-                        });
-                    }
-                }
+                set_function_alias(alias, &fname);
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// The column list of a scalar set function's alias: its alias, or `fname` without one.
+fn set_function_alias(alias: &mut Option<ast::TableAlias>, fname: &str) {
+    match alias {
+        Some(a) if a.columns.is_empty() => {
+            a.columns = vec![ast::TableAliasColumnDef::from_name(a.name.value.clone())];
+        }
+        Some(_) => {}
+        None => {
+            *alias = Some(ast::TableAlias {
+                explicit: true,
+                name: ast::Ident::new(fname),
+                columns: vec![ast::TableAliasColumnDef::from_name(fname)],
+                at: None,
+            });
+        }
     }
 }
 
@@ -1442,8 +1491,54 @@ mod catalog_syntax_tests {
 /// ...) END`. A subquery counts as correlated when it names a qualifier (`a.` above) that
 /// none of its own FROM items defines; `is_aggregate` tells aggregate function names.
 pub fn correlated_subqueries(stmt: &mut ast::Statement, is_aggregate: &dyn Fn(&str) -> bool) {
+    let _ = stmt.visit(&mut ArraySubqueries(is_aggregate));
+    let _ = stmt.visit(&mut SubqueriesOverNoRows(is_aggregate));
     let _ = stmt.visit(&mut ExistsAsValue);
     let _ = stmt.visit(&mut AggregateScalarSubqueries(is_aggregate));
+}
+
+/// A select-list subquery of a SELECT that yields no row because it reads a table of
+/// [`EMPTY_CATALOG_TABLES`] (psql's `\d+`: `array(select rolname from pg_roles where oid
+/// = any (pol.polroles) ...)` over `pg_policy`) is never evaluated; it becomes NULL under
+/// the item's name, since DataFusion may not be able to decorrelate it.
+struct SubqueriesOverNoRows<'a>(&'a dyn Fn(&str) -> bool);
+
+impl VisitorMut for SubqueriesOverNoRows<'_> {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, sel: &mut ast::Select) -> ControlFlow<()> {
+        if !select_is_empty(sel, self.0) {
+            return ControlFlow::Continue(());
+        }
+        struct HasSubquery;
+        impl ast::Visitor for HasSubquery {
+            type Break = ();
+            fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+                ControlFlow::Break(())
+            }
+        }
+        for item in sel.projection.iter_mut() {
+            let (e, name) = match item {
+                ast::SelectItem::UnnamedExpr(e) => {
+                    let name = crate::names::figure_colname_of(e);
+                    (e, name)
+                }
+                ast::SelectItem::ExprWithAlias { expr, .. } => (expr, None),
+                _ => continue,
+            };
+            if ast::Visit::visit(e, &mut HasSubquery).is_continue() {
+                continue;
+            }
+            *e = Expr::value(Value::Null);
+            if let Some(name) = name {
+                *item = ast::SelectItem::ExprWithAlias {
+                    expr: Expr::value(Value::Null),
+                    alias: ast::Ident::with_quote('"', name),
+                };
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `[NOT] EXISTS (SELECT ... WHERE c)` as a select-list value (psql's `\d index`:
@@ -1507,6 +1602,295 @@ impl VisitorMut for ExistsAsValue {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `ARRAY(subquery)` (psql's `\du`: `ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN
+/// pg_roles b ON ... WHERE m.member = r.oid)`), which DataFusion takes for a call of a
+/// function `array`, becomes the aggregate scalar subquery
+/// `coalesce((SELECT array_agg(x ORDER BY ...) FROM ... WHERE ...), make_array())`:
+/// PostgreSQL's value, with the subquery's ORDER BY as the aggregate's (a position or an
+/// output name resolved to its expression) and an empty array, not NULL, for no rows.
+/// A correlated one is then decorrelated by DataFusion as any aggregate subquery.
+/// A subquery that groups, aggregates, or has LIMIT or a set operation is aggregated
+/// over as a derived table (keeping its ORDER BY keys as extra columns).
+///
+/// Over the elements of an array (`ARRAY(SELECT 'toast.' || x FROM unnest(tc.reloptions)
+/// x)`, psql's `\d+`), where the array usually comes from the outer row and DataFusion
+/// cannot plan a table function of an outer column, it becomes
+/// `array_transform(array_filter(a, x -> <where>), x -> <item>)`.
+struct ArraySubqueries<'a>(&'a dyn Fn(&str) -> bool);
+
+impl VisitorMut for ArraySubqueries<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Function(f) = e
+            && f.name.0.len() == 1
+            && f.name.0[0]
+                .as_ident()
+                .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("array"))
+            && let ast::FunctionArguments::Subquery(q) = &f.args
+            && let Some(value) = unnest_transform(q).or_else(|| array_aggregate(q, self.0))
+        {
+            *e = function_call("coalesce", vec![value, function_call("make_array", vec![])]);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The one select-list expression of a plain SELECT (None for `*`, several items, or
+/// another query form).
+fn single_item(sel: &ast::Select) -> Option<(Expr, Option<String>)> {
+    match sel.projection.as_slice() {
+        [ast::SelectItem::UnnamedExpr(x)] => Some((x.clone(), None)),
+        [ast::SelectItem::ExprWithAlias { expr, alias }] => {
+            Some((expr.clone(), Some(crate::ddl::ident_name(alias))))
+        }
+        _ => None,
+    }
+}
+
+/// `array_agg` over the rows of `q` (see [`ArraySubqueries`]).
+fn array_aggregate(q: &ast::Query, is_aggregate: &dyn Fn(&str) -> bool) -> Option<Expr> {
+    if q.with.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
+        return None;
+    }
+    let order: Vec<ast::OrderByExpr> = match q.order_by.as_ref().map(|o| &o.kind) {
+        None => vec![],
+        Some(ast::OrderByKind::Expressions(es)) => es.clone(),
+        Some(ast::OrderByKind::All(_)) => return None,
+    };
+    let aggregate = |arg: Expr, distinct: bool, order: Vec<ast::OrderByExpr>| {
+        let mut call = function_call("array_agg", vec![arg]);
+        if let Expr::Function(f) = &mut call
+            && let ast::FunctionArguments::List(l) = &mut f.args
+        {
+            if distinct {
+                l.duplicate_treatment = Some(ast::DuplicateTreatment::Distinct);
+            }
+            if !order.is_empty() {
+                l.clauses = vec![ast::FunctionArgumentClause::OrderBy(order)];
+            }
+        }
+        call
+    };
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        // A set operation: its rows, in no particular order (ORDER BY over the output
+        // columns of a UNION is not carried over).
+        if !order.is_empty() {
+            return None;
+        }
+        return over_derived(q.clone(), aggregate(derived_column(), false, vec![]));
+    };
+    let (item, alias) = single_item(sel)?;
+    // ORDER BY 1 / ORDER BY <output name> mean the select-list item.
+    let order: Vec<ast::OrderByExpr> = order
+        .into_iter()
+        .map(|mut o| {
+            let by_item = match &o.expr {
+                Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if n == "1"),
+                Expr::Identifier(i) => alias.as_deref() == Some(crate::ddl::ident_name(i).as_str()),
+                _ => false,
+            };
+            if by_item {
+                o.expr = item.clone();
+            }
+            o
+        })
+        .collect();
+    let grouped = match &sel.group_by {
+        ast::GroupByExpr::Expressions(g, _) => !g.is_empty(),
+        ast::GroupByExpr::All(_) => true,
+    };
+    let simple = !grouped
+        && sel.having.is_none()
+        && q.limit_clause.is_none()
+        && !matches!(sel.distinct, Some(ast::Distinct::On(_)))
+        && ast::Visit::visit(&item, &mut HasAgg(is_aggregate)).is_continue();
+    if simple {
+        let mut inner = q.clone();
+        inner.order_by = None;
+        let ast::SetExpr::Select(s) = inner.body.as_mut() else {
+            return None;
+        };
+        let distinct = matches!(s.distinct, Some(ast::Distinct::Distinct));
+        s.distinct = None;
+        s.projection = vec![ast::SelectItem::UnnamedExpr(aggregate(
+            item, distinct, order,
+        ))];
+        return Some(Expr::Subquery(Box::new(inner)));
+    }
+    // Grouped, aggregated or limited: the rows as a derived table, with its ORDER BY keys
+    // as extra columns the aggregate orders by.
+    let mut inner = q.clone();
+    let ast::SetExpr::Select(s) = inner.body.as_mut() else {
+        return None;
+    };
+    s.projection = vec![ast::SelectItem::ExprWithAlias {
+        expr: item,
+        alias: ast::Ident::new(DERIVED_VALUE),
+    }];
+    let mut outer_order = vec![];
+    for (k, o) in order.into_iter().enumerate() {
+        let key = ast::Ident::new(format!("{DERIVED_VALUE}_key{k}"));
+        s.projection.push(ast::SelectItem::ExprWithAlias {
+            expr: o.expr.clone(),
+            alias: key.clone(),
+        });
+        outer_order.push(ast::OrderByExpr {
+            expr: Expr::CompoundIdentifier(vec![ast::Ident::new(DERIVED_ALIAS), key]),
+            ..o
+        });
+    }
+    // DISTINCT is over the value only: the extra keys would change it.
+    if s.distinct.is_some() && !outer_order.is_empty() {
+        return None;
+    }
+    over_derived(inner, aggregate(derived_column(), false, outer_order))
+}
+
+const DERIVED_ALIAS: &str = "strata_array_rows";
+const DERIVED_VALUE: &str = "strata_array_value";
+
+fn derived_column() -> Expr {
+    Expr::CompoundIdentifier(vec![
+        ast::Ident::new(DERIVED_ALIAS),
+        ast::Ident::new(DERIVED_VALUE),
+    ])
+}
+
+/// `(SELECT <value> FROM (<q>) AS strata_array_rows)`; a plain `q` names its one column
+/// `strata_array_value` itself, a set operation gets it as a column alias.
+fn over_derived(q: ast::Query, value: Expr) -> Option<Expr> {
+    let columns = if matches!(q.body.as_ref(), ast::SetExpr::Select(_)) {
+        String::new()
+    } else {
+        format!("({DERIVED_VALUE})")
+    };
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&format!(
+            "(SELECT {value} FROM ({q}) AS {DERIVED_ALIAS}{columns})"
+        ))
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+}
+
+/// `array_transform(array_filter(a, x -> <where>), x -> <item>)` for `SELECT <item> FROM
+/// unnest(a) x [WHERE ...]` (see [`ArraySubqueries`]); None for any other query.
+fn unnest_transform(q: &ast::Query) -> Option<Expr> {
+    if q.with.is_some() || q.order_by.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+        return None;
+    }
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        return None;
+    };
+    let grouped = match &sel.group_by {
+        ast::GroupByExpr::Expressions(g, _) => !g.is_empty(),
+        ast::GroupByExpr::All(_) => true,
+    };
+    if grouped || sel.having.is_some() || sel.distinct.is_some() {
+        return None;
+    }
+    let (item, _) = single_item(sel)?;
+    let [from] = sel.from.as_slice() else {
+        return None;
+    };
+    if !from.joins.is_empty() {
+        return None;
+    }
+    let (array, alias) = match &from.relation {
+        ast::TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } if array_exprs.len() == 1 => (array_exprs[0].clone(), alias.clone()),
+        ast::TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            with_ordinality: false,
+            ..
+        } if name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest")) =>
+        {
+            match args.args.as_slice() {
+                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a))] => {
+                    (a.clone(), alias.clone())
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    // The element's name: the alias's column, else the alias, else `unnest`.
+    let (rel, var) = match &alias {
+        Some(a) => (
+            Some(crate::ddl::ident_name(&a.name)),
+            a.columns
+                .first()
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| a.name.clone()),
+        ),
+        None => (None, ast::Ident::new("unnest")),
+    };
+    let var_name = crate::ddl::ident_name(&var);
+    struct Element<'b> {
+        rel: Option<&'b str>,
+        var: &'b ast::Ident,
+        name: &'b str,
+        nested: bool,
+    }
+    impl VisitorMut for Element<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut ast::Query) -> ControlFlow<()> {
+            self.nested = true;
+            ControlFlow::Break(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            let hit = match e {
+                Expr::Identifier(i) => crate::ddl::ident_name(i) == self.name,
+                Expr::CompoundIdentifier(p) if p.len() == 2 => {
+                    self.rel == Some(crate::ddl::ident_name(&p[0]).as_str())
+                        && crate::ddl::ident_name(&p[1]) == self.name
+                }
+                _ => false,
+            };
+            if hit {
+                *e = Expr::Identifier(self.var.clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let lambda = |mut body: Expr| -> Option<Expr> {
+        let mut v = Element {
+            rel: rel.as_deref(),
+            var: &var,
+            name: &var_name,
+            nested: false,
+        };
+        let _ = body.visit(&mut v);
+        if v.nested {
+            return None;
+        }
+        Some(Expr::Lambda(ast::LambdaFunction {
+            params: ast::OneOrManyWithParens::One(ast::LambdaFunctionParameter {
+                name: var.clone(),
+                data_type: None,
+            }),
+            body: Box::new(body),
+            syntax: ast::LambdaSyntax::Arrow,
+        }))
+    };
+    let mut array = array;
+    if let Some(w) = &sel.selection {
+        array = function_call("array_filter", vec![array, lambda(w.clone())?]);
+    }
+    Some(function_call("array_transform", vec![array, lambda(item)?]))
 }
 
 /// Qualifiers (aliases, else table names) the FROM items of `sel` define.
@@ -1652,6 +2036,30 @@ fn bind_outer_columns(conjuncts: &mut [Expr], own: &[String]) {
     }
 }
 
+/// Breaks at an aggregate call (a function `.0` says is one, without OVER) or a nested
+/// subquery (on the safe side, an expression holding one is left alone).
+struct HasAgg<'b>(&'b dyn Fn(&str) -> bool);
+
+impl ast::Visitor for HasAgg<'_> {
+    type Break = ();
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if let Expr::Function(f) = e
+            && f.over.is_none()
+            && f.name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| (self.0)(&i.value.to_lowercase()))
+        {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+    fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+        ControlFlow::Break(())
+    }
+}
+
 struct AggregateScalarSubqueries<'a>(&'a dyn Fn(&str) -> bool);
 
 impl VisitorMut for AggregateScalarSubqueries<'_> {
@@ -1679,27 +2087,6 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
             ast::SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
             _ => return ControlFlow::Continue(()),
         };
-        struct HasAgg<'b>(&'b dyn Fn(&str) -> bool);
-        impl ast::Visitor for HasAgg<'_> {
-            type Break = ();
-            fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-                if let Expr::Function(f) = e
-                    && f.over.is_none()
-                    && f.name
-                        .0
-                        .last()
-                        .and_then(|p| p.as_ident())
-                        .is_some_and(|i| (self.0)(&i.value.to_lowercase()))
-                {
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            }
-            // A nested subquery counts too: on the safe side, it is left alone.
-            fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
-                ControlFlow::Break(())
-            }
-        }
         if ast::Visit::visit(&expr, &mut HasAgg(self.0)).is_break() {
             return ControlFlow::Continue(());
         }

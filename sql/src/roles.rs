@@ -157,9 +157,24 @@ pub struct Role {
     pub verifier: Option<Verifier>,
 }
 
+/// A stored role with its oid.
+#[derive(Debug, Clone)]
+struct Stored {
+    role: Role,
+    oid: u32,
+}
+
+/// The oid of the built-in superuser (PostgreSQL's bootstrap superuser's).
+pub const SUPERUSER_OID: u32 = 10;
+/// The first oid given to a created role (PostgreSQL's `FirstNormalObjectId`).
+const FIRST_ROLE_OID: u32 = 16384;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct RoleRecord {
     name: String,
+    /// Absent in files written before roles had oids: given at load (see [`Roles::open`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oid: Option<u32>,
     login: bool,
     /// The verifier's text form; `None`: no password (cannot log in with one).
     #[serde(default)]
@@ -186,7 +201,7 @@ pub struct LoginTarget {
 #[derive(Debug)]
 pub struct Roles {
     path: Option<PathBuf>,
-    roles: parking_lot::RwLock<BTreeMap<String, Role>>,
+    roles: parking_lot::RwLock<BTreeMap<String, Stored>>,
     /// Serialises changes (file write included).
     write: parking_lot::Mutex<()>,
     /// The superuser's verifier from the configuration; wins over a stored one.
@@ -207,10 +222,13 @@ impl Roles {
         })
     }
 
-    /// Loads `<data_dir>/roles.json` (none yet: no roles besides `strata`).
+    /// Loads `<data_dir>/roles.json` (none yet: no roles besides `strata`). A role stored
+    /// without an oid (an older file) gets the next free one, in name order, so the same
+    /// file always gives the same oids; the next change of the roles stores them.
     pub fn open(data_dir: &Path) -> Result<Roles> {
         let path = data_dir.join(ROLES_FILE);
         let mut map = BTreeMap::new();
+        let mut without_oid = vec![];
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let file: RolesFile = serde_json::from_slice(&bytes).map_err(|e| {
@@ -233,13 +251,16 @@ impl Roles {
                             )
                         })?),
                     };
-                    map.insert(
-                        r.name,
-                        Role {
-                            login: r.login,
-                            verifier,
-                        },
-                    );
+                    let role = Role {
+                        login: r.login,
+                        verifier,
+                    };
+                    match r.oid {
+                        Some(oid) => {
+                            map.insert(r.name, Stored { role, oid });
+                        }
+                        None => without_oid.push((r.name, role)),
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -249,6 +270,11 @@ impl Roles {
                     format!("cannot read {}: {e}", path.display()),
                 ));
             }
+        }
+        without_oid.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, role) in without_oid {
+            let oid = next_oid(&map);
+            map.insert(name, Stored { role, oid });
         }
         let mut r = Self::in_memory()?;
         r.path = Some(path);
@@ -282,6 +308,36 @@ impl Roles {
         self.roles.read().keys().cloned().collect()
     }
 
+    /// Every role as the catalog lists it: `strata` first, then the stored roles by name.
+    pub fn catalog(&self) -> Vec<CatalogRole> {
+        let stored = self.roles.read();
+        let superuser_verifier = self
+            .configured
+            .read()
+            .clone()
+            .or_else(|| stored.get(SUPERUSER).and_then(|r| r.role.verifier.clone()));
+        let mut out = vec![CatalogRole {
+            oid: SUPERUSER_OID,
+            name: SUPERUSER.to_string(),
+            superuser: true,
+            login: true,
+            password: superuser_verifier.map(|v| v.encode()),
+        }];
+        out.extend(
+            stored
+                .iter()
+                .filter(|(n, _)| n.as_str() != SUPERUSER)
+                .map(|(n, r)| CatalogRole {
+                    oid: r.oid,
+                    name: n.clone(),
+                    superuser: false,
+                    login: r.role.login,
+                    password: r.role.verifier.as_ref().map(Verifier::encode),
+                }),
+        );
+        out
+    }
+
     /// What a login as `name` is checked against.
     pub fn login_target(&self, name: &str) -> LoginTarget {
         if name == SUPERUSER {
@@ -289,7 +345,7 @@ impl Roles {
                 self.roles
                     .read()
                     .get(SUPERUSER)
-                    .and_then(|r| r.verifier.clone())
+                    .and_then(|r| r.role.verifier.clone())
             });
             return LoginTarget {
                 verifier,
@@ -298,8 +354,8 @@ impl Roles {
         }
         match self.roles.read().get(name) {
             Some(r) => LoginTarget {
-                verifier: r.verifier.clone(),
-                login_refused: !r.login,
+                verifier: r.role.verifier.clone(),
+                login_refused: !r.role.login,
             },
             None => LoginTarget {
                 verifier: None,
@@ -364,7 +420,8 @@ impl Roles {
             ));
         }
         let mut next = self.roles.read().clone();
-        next.insert(name.to_string(), role);
+        let oid = next_oid(&next);
+        next.insert(name.to_string(), Stored { role, oid });
         self.publish(next)?;
         Ok(true)
     }
@@ -381,10 +438,17 @@ impl Roles {
             return Err(does_not_exist(name));
         }
         let mut next = self.roles.read().clone();
-        let entry = next.entry(name.to_string()).or_insert(Role {
-            login: true,
-            verifier: None,
-        });
+        let oid = next_oid(&next);
+        let entry = &mut next
+            .entry(name.to_string())
+            .or_insert(Stored {
+                role: Role {
+                    login: true,
+                    verifier: None,
+                },
+                oid,
+            })
+            .role;
         if let Some(l) = login {
             entry.login = l;
         }
@@ -423,7 +487,7 @@ impl Roles {
     }
 
     /// Writes the roles durably, then makes them current.
-    fn publish(&self, next: BTreeMap<String, Role>) -> Result<()> {
+    fn publish(&self, next: BTreeMap<String, Stored>) -> Result<()> {
         if let Some(path) = &self.path {
             let file = RolesFile {
                 version: 1,
@@ -431,8 +495,9 @@ impl Roles {
                     .iter()
                     .map(|(name, r)| RoleRecord {
                         name: name.clone(),
-                        login: r.login,
-                        password: r.verifier.as_ref().map(Verifier::encode),
+                        oid: Some(r.oid),
+                        login: r.role.login,
+                        password: r.role.verifier.as_ref().map(Verifier::encode),
                     })
                     .collect(),
             };
@@ -444,6 +509,16 @@ impl Roles {
         *self.roles.write() = next;
         Ok(())
     }
+}
+
+/// The oid for a new role: past every stored one (never reused while a later role lives).
+fn next_oid(roles: &BTreeMap<String, Stored>) -> u32 {
+    roles
+        .values()
+        .map(|r| r.oid.saturating_add(1))
+        .max()
+        .unwrap_or(FIRST_ROLE_OID)
+        .max(FIRST_ROLE_OID)
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the
@@ -612,31 +687,44 @@ impl ScramServer {
     }
 }
 
-/// The roles as datafusion-pg-catalog's `pg_roles` (and psql's `\du`) list them: `strata`
-/// (superuser) and every stored role.
+/// A role as `pg_authid` shows it (see [`Roles::catalog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogRole {
+    pub oid: u32,
+    pub name: String,
+    /// `strata` only: also CREATEROLE, CREATEDB, REPLICATION and BYPASSRLS, as
+    /// PostgreSQL's bootstrap superuser.
+    pub superuser: bool,
+    pub login: bool,
+    /// The verifier's text form.
+    pub password: Option<String>,
+}
+
+/// The roles as datafusion-pg-catalog lists them to its functions (its `pg_roles` is
+/// replaced by `pg_roles::RoleTable`, which has the oids): `strata` (superuser) and every
+/// stored role.
 #[derive(Debug, Clone)]
 pub struct CatalogRoles(pub std::sync::Arc<Roles>);
 
 #[async_trait::async_trait]
 impl datafusion_pg_catalog::pg_catalog::context::PgCatalogContextProvider for CatalogRoles {
     async fn roles(&self) -> Vec<String> {
-        let mut names = vec![SUPERUSER.to_string()];
-        names.extend(self.0.names().into_iter().filter(|n| n != SUPERUSER));
-        names
+        self.0.catalog().into_iter().map(|r| r.name).collect()
     }
 
     // Always Some: the crate unwraps it for every name `roles` listed (a role dropped in
     // between shows as one that cannot log in).
     async fn role(&self, name: &str) -> Option<datafusion_pg_catalog::pg_catalog::context::Role> {
-        let superuser = name == SUPERUSER;
+        let r = self.0.catalog().into_iter().find(|r| r.name == name);
+        let superuser = r.as_ref().is_some_and(|r| r.superuser);
         Some(datafusion_pg_catalog::pg_catalog::context::Role {
             name: name.to_string(),
             is_superuser: superuser,
-            can_login: self.0.exists(name) && !self.0.login_target(name).login_refused,
+            can_login: r.is_some_and(|r| r.login),
             can_create_db: superuser,
             can_create_role: superuser,
             can_create_user: superuser,
-            can_replication: false,
+            can_replication: superuser,
             grants: vec![],
             inherited_roles: vec![],
         })

@@ -555,6 +555,7 @@ impl Session {
                                         ty,
                                         nullable: true,
                                         default,
+                                        max_length: ddl::declared_length(&column_def.data_type)?,
                                     },
                                 )
                                 .await?;
@@ -2073,7 +2074,7 @@ impl Session {
                 "Run it outside BEGIN ... COMMIT (it is atomic on its own).",
             ));
         }
-        strata_storage::check_not_null(def, &batch)?;
+        strata_storage::check_columns(def, &batch)?;
         let (pending, truncated) = {
             let txn = self.txn.lock();
             (txn.rows_of(def.id), txn.truncated(def.id))
@@ -2095,7 +2096,7 @@ impl Session {
             // own), so the error comes from the statement; COMMIT checks keys again.
             let def = self.engine.storage().catalog().table_by_id(table).cloned();
             if let Some(def) = def {
-                strata_storage::check_not_null(&def, &batch)?;
+                strata_storage::check_columns(&def, &batch)?;
                 if !def.primary_key.is_empty() {
                     let (pending, truncated) = {
                         let txn = self.txn.lock();

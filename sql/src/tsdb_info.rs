@@ -67,13 +67,23 @@ const QUALIFIED_PG_FUNCTIONS: &[(&str, &str)] = &[
 /// Registers `timescaledb_information` and the continuous-aggregate overlay of
 /// `pg_catalog` in a session context. Failures are logged, never fatal: a session without
 /// these views is still usable.
-pub fn register(ctx: &SessionContext, storage: &Arc<Storage>, jobs: &Arc<Jobs>) {
-    if let Err(e) = try_register(ctx, storage, jobs) {
+pub fn register(
+    ctx: &SessionContext,
+    storage: &Arc<Storage>,
+    jobs: &Arc<Jobs>,
+    roles: &Arc<crate::roles::Roles>,
+) {
+    if let Err(e) = try_register(ctx, storage, jobs, roles) {
         tracing::warn!(error = %e, "timescaledb_information unavailable");
     }
 }
 
-fn try_register(ctx: &SessionContext, storage: &Arc<Storage>, jobs: &Arc<Jobs>) -> DfResult<()> {
+fn try_register(
+    ctx: &SessionContext,
+    storage: &Arc<Storage>,
+    jobs: &Arc<Jobs>,
+    roles: &Arc<crate::roles::Roles>,
+) -> DfResult<()> {
     let catalog = ctx.catalog(DATABASE).ok_or_else(|| {
         DataFusionError::Configuration(format!("catalog {DATABASE} is not registered"))
     })?;
@@ -96,6 +106,7 @@ fn try_register(ctx: &SessionContext, storage: &Arc<Storage>, jobs: &Arc<Jobs>) 
             "pg_catalog",
             Arc::new(PgCatalogOverlay {
                 inner: pg,
+                roles: Arc::clone(roles),
                 src: Sources {
                     storage: Arc::clone(storage),
                     jobs: Arc::clone(jobs),
@@ -885,21 +896,31 @@ impl SchemaProvider for InfoSchema {
 }
 
 /// datafusion-pg-catalog's `pg_catalog` with `pg_matviews` and `pg_class.relkind` for
-/// continuous aggregates.
+/// continuous aggregates, Strata's relations (`pg_relations`) and roles (`pg_roles`).
 #[derive(Debug)]
 struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
+    roles: Arc<crate::roles::Roles>,
     src: Sources,
 }
 
 #[async_trait]
 impl SchemaProvider for PgCatalogOverlay {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        for t in crate::pg_roles::TABLES {
+            if !names.iter().any(|n| n == t) {
+                names.push(t.to_string());
+            }
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         match name.to_ascii_lowercase().as_str() {
+            n if crate::pg_roles::TABLES.contains(&n) => {
+                crate::pg_roles::table(n, &self.roles).await
+            }
             "pg_matviews" => Ok(Some(View::PgMatviews.provider(&self.src)?)),
             "pg_class" => {
                 let (Some(class), Some(ns)) = (
@@ -927,6 +948,7 @@ impl SchemaProvider for PgCatalogOverlay {
             | "pg_index"
             | "pg_constraint"
             | "pg_namespace"
+            | "pg_policy"
             | "pg_tables"
             | "pg_stat_user_tables") => {
                 let Some(class) = self.inner.table("pg_class").await? else {
@@ -944,7 +966,7 @@ impl SchemaProvider for PgCatalogOverlay {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        crate::pg_roles::TABLES.contains(&name) || self.inner.table_exist(name)
     }
 }
 

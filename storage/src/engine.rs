@@ -718,7 +718,7 @@ impl Storage {
                 let td = t.lock();
                 (Arc::clone(&td.def), Arc::clone(&td.schema))
             };
-            check_not_null(&def, &batch)?;
+            check_columns(&def, &batch)?;
             let batch = if batch.schema().fields() != schema.fields() {
                 adapt_batch(&batch, &schema)?
             } else {
@@ -1252,7 +1252,7 @@ impl Storage {
                 match update {
                     Some(u) => {
                         let new = adapt_batch(&u(&b, &mask)?, &schema)?;
-                        check_not_null(&def, &new)?;
+                        check_columns(&def, &new)?;
                         kept.push(new);
                     }
                     None => {
@@ -1301,7 +1301,7 @@ impl Storage {
             .map(|b| adapt_batch(&b, &schema))
             .collect::<Result<_>>()?;
         if !insert.is_empty() {
-            check_not_null(&def, &insert[0])?;
+            check_columns(&def, &insert[0])?;
             for (partition, batches) in split_by_partition(&def, insert)? {
                 let id = m.allocate_file_id();
                 added.push(
@@ -1461,14 +1461,35 @@ async fn write_file(
     .map_err(|e| Error::Internal(format!("Parquet write task failed: {e}")))?
 }
 
-/// Checks NOT NULL columns of a batch (23502 through the SQL layer's error mapping).
-pub fn check_not_null(def: &TableDef, batch: &RecordBatch) -> Result<()> {
+/// Checks NOT NULL columns (23502 through the SQL layer's error mapping) and the declared
+/// length of `varchar(n)` columns (22001) of a batch. Lengths are counted in characters,
+/// as PostgreSQL does; trailing spaces beyond the length are allowed (PostgreSQL
+/// truncates them, Strata keeps them). Only columns with a length are read.
+pub fn check_columns(def: &TableDef, batch: &RecordBatch) -> Result<()> {
     for (i, c) in def.columns.iter().enumerate() {
-        if !c.nullable && batch.num_columns() > i && batch.column(i).null_count() > 0 {
+        if batch.num_columns() <= i {
+            continue;
+        }
+        if !c.nullable && batch.column(i).null_count() > 0 {
             return Err(Error::NotNull {
                 table: def.name.clone(),
                 column: c.name.clone(),
             });
+        }
+        if let Some(n) = c.max_length
+            && let Some(values) = batch.column(i).as_string_opt::<i32>()
+        {
+            let n = n as usize;
+            // Byte length bounds the character count: most values need no counting.
+            let too_long = values
+                .iter()
+                .flatten()
+                .any(|s| s.len() > n && s.trim_end_matches(' ').chars().nth(n).is_some());
+            if too_long {
+                return Err(Error::TooLong {
+                    ty: c.pg_type_name(),
+                });
+            }
         }
     }
     Ok(())

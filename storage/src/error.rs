@@ -9,6 +9,8 @@ pub enum ErrorKind {
     AlreadyExists,
     InvalidInput,
     NotNull,
+    /// A value longer than its column's declared length (SQLSTATE 22001).
+    TooLong,
     /// A primary key value is already stored (SQLSTATE 23505).
     UniqueViolation,
     Corrupt,
@@ -29,6 +31,10 @@ pub enum Error {
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
     NotNull { table: String, column: String },
+    /// A value longer than a `varchar(n)` column allows; `ty` is the type as PostgreSQL
+    /// names it (`character varying(20)`).
+    #[error("value too long for type {ty}")]
+    TooLong { ty: String },
     /// A row's primary key is already stored (or repeated in the same write). `key` is
     /// one row holding the key columns of the offending row, for the error's DETAIL.
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
@@ -92,6 +98,7 @@ impl Error {
             Error::UniqueViolation { .. } | Error::DuplicateKey { .. } => {
                 ErrorKind::UniqueViolation
             }
+            Error::TooLong { .. } => ErrorKind::TooLong,
             Error::Corrupt { .. } | Error::Serde(_) => ErrorKind::Corrupt,
             Error::UnsupportedVersion { .. } => ErrorKind::Unsupported,
             Error::Io { .. } | Error::ObjectStore(_) => ErrorKind::Io,
@@ -111,6 +118,7 @@ impl Error {
                 table: table.clone(),
                 column: column.clone(),
             },
+            Error::TooLong { ty } => Error::TooLong { ty: ty.clone() },
             Error::UniqueViolation { constraint, key } => Error::UniqueViolation {
                 constraint: constraint.clone(),
                 key: key.clone(),

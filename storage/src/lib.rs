@@ -39,7 +39,7 @@ pub use catalog::{
 };
 pub use engine::{
     ChunkInfo, Compactor, KeyGuard, KeyLookup, ReadSnapshot, Storage, StorageConfig, StorageStats,
-    TimeRange, UpdateFn, check_not_null, encode_keys,
+    TimeRange, UpdateFn, check_columns, encode_keys,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, RawSchema, TableDef};

@@ -76,7 +76,8 @@ impl ColumnType {
         }
     }
 
-    /// The PostgreSQL type name, as `format_type` would print it (without modifiers).
+    /// The PostgreSQL type name, as `format_type` would print it (without modifiers; see
+    /// [`ColumnDef::pg_type_name`]).
     pub fn pg_name(&self) -> &'static str {
         match self {
             ColumnType::Int2 => "smallint",
@@ -144,9 +145,22 @@ pub struct ColumnDef {
     pub nullable: bool,
     #[serde(default)]
     pub default: Option<ColumnDefault>,
+    /// The declared length of a `varchar(n)` column (None: unbounded, and in schemas
+    /// stored before lengths were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
 }
 
 impl ColumnDef {
+    /// The column's type as `format_type` prints it, with a declared length
+    /// (`character varying(20)`); a numeric's precision is not included.
+    pub fn pg_type_name(&self) -> String {
+        match self.max_length {
+            Some(n) => format!("{}({n})", self.ty.pg_name()),
+            None => self.ty.pg_name().to_string(),
+        }
+    }
+
     /// The Arrow field for this column, with the PostgreSQL type in its metadata.
     ///
     /// Always nullable in Arrow terms: NOT NULL is enforced by the write path with
@@ -289,4 +303,28 @@ pub fn column_type_of_field(field: &Field) -> Option<ColumnType> {
         DataType::Interval(_) => ColumnType::Interval,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A column stored before declared lengths were kept reads as unbounded; a length
+    /// round-trips and is left out of the JSON when absent.
+    #[test]
+    fn max_length_is_optional_in_stored_columns() {
+        let old: ColumnDef =
+            serde_json::from_str(r#"{"name":"s","ty":"varchar","nullable":true}"#).unwrap();
+        assert_eq!(old.max_length, None);
+        assert_eq!(old.pg_type_name(), "character varying");
+        let new = ColumnDef {
+            max_length: Some(20),
+            ..old.clone()
+        };
+        let json = serde_json::to_string(&new).unwrap();
+        assert!(json.contains(r#""max_length":20"#), "{json}");
+        assert_eq!(serde_json::from_str::<ColumnDef>(&json).unwrap(), new);
+        assert_eq!(new.pg_type_name(), "character varying(20)");
+        assert!(!serde_json::to_string(&old).unwrap().contains("max_length"));
+    }
 }

@@ -427,7 +427,7 @@ impl Storage {
         };
         let cols = key_columns(&def)?;
         let batch = adapt_batch(batch, &schema)?;
-        check_not_null(&def, &batch)?;
+        check_columns(&def, &batch)?;
         let parts = partitions_of(&def, &batch)?;
         let mut uniq = parts.clone();
         uniq.sort_unstable();
@@ -665,7 +665,7 @@ impl Storage {
         let rep = adapt_batch(&rep, &schema)?;
         batches.push(rep.clone());
         let all = concat_batches(&schema, &batches)?;
-        check_not_null(&def, &all)?;
+        check_columns(&def, &all)?;
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ShuttingDown);
         }

@@ -28,24 +28,28 @@ fn def(name: &str) -> TableDef {
                 ty: ColumnType::Timestamptz,
                 nullable: false,
                 default: None,
+                max_length: None,
             },
             ColumnDef {
                 name: "host".into(),
                 ty: ColumnType::Text,
                 nullable: true,
                 default: None,
+                max_length: None,
             },
             ColumnDef {
                 name: "v".into(),
                 ty: ColumnType::Float8,
                 nullable: true,
                 default: None,
+                max_length: None,
             },
             ColumnDef {
                 name: "id".into(),
                 ty: ColumnType::Int8,
                 nullable: false,
                 default: None,
+                max_length: None,
             },
         ],
         time_column: Some(0),
@@ -237,6 +241,7 @@ async fn add_column_reads_null_for_old_rows_everywhere() {
                 ty: ColumnType::Int4,
                 nullable: true,
                 default: None,
+                max_length: None,
             },
         )
         .await

@@ -21,6 +21,7 @@ fn def(name: &str) -> TableDef {
         ty,
         nullable,
         default: None,
+        max_length: None,
     };
     TableDef {
         id: TableId::new(0),
