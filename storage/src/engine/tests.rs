@@ -599,6 +599,67 @@ async fn intervals_survive_flush_compaction_delete_tiering_and_reopen() {
     assert_eq!(rows(&s, t), want);
 }
 
+/// A flush that keeps failing (here a file stands where the partition's directory goes)
+/// loses nothing: the rows stay readable, a crash replays them from the WAL, and the
+/// background flusher retries on its own — without new writes — until it succeeds.
+#[tokio::test]
+async fn a_failing_flush_keeps_the_rows_and_is_retried_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.flush_max_age = Duration::from_millis(100);
+    let t;
+    let blocker;
+    {
+        let s = Storage::open(c.clone()).unwrap();
+        let d = s.create_table(def("t")).await.unwrap();
+        t = d.id;
+        blocker = dir.path().join(manifest::table_dir_rel(t)).join("p0");
+        std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+        std::fs::write(&blocker, b"").unwrap();
+        s.write(t, batch(&d, 0..10, |i| i)).await.unwrap();
+        assert!(s.checkpoint().await.is_err());
+        assert_eq!(ids(&s, t), (0..10).collect::<Vec<_>>());
+        // A crash: no shutdown.
+    }
+    let s = Storage::open(c).unwrap();
+    assert_eq!(
+        ids(&s, t),
+        (0..10).collect::<Vec<_>>(),
+        "replayed from the WAL"
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let bg = tokio::spawn(Arc::clone(&s).run_background(async {
+        let _ = stopped.await;
+    }));
+    s.write(t, batch(&def("t"), 10..20, |i| i)).await.unwrap();
+    // The background flush froze the rows and failed to write them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.stats().frozen_bytes == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no background flush was attempted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(s.snapshot(t, TimeRange::ALL).unwrap().files.is_empty());
+    assert_eq!(ids(&s, t), (0..20).collect::<Vec<_>>());
+    // Once the cause is gone, a retry succeeds.
+    std::fs::remove_file(&blocker).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.snapshot(t, TimeRange::ALL).unwrap().files.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the failed flush was not retried"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.stats().frozen_bytes, 0);
+    assert_eq!(ids(&s, t), (0..20).collect::<Vec<_>>());
+    stop.send(()).unwrap();
+    bg.await.unwrap();
+}
+
 fn walk(p: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
