@@ -24,6 +24,7 @@ pub mod expandarray;
 pub mod extract;
 pub mod fast_insert;
 pub mod fast_scan;
+pub mod file_adapter;
 pub mod functions;
 pub mod gapfill;
 pub mod info_schema;

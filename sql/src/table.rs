@@ -33,6 +33,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use strata_storage::manifest::{FileMeta, Tier};
+
+use crate::file_adapter::FileColumnAdapterFactory;
 use strata_storage::{Storage, TableDef, TimeRange};
 
 /// URL under which the data directory is registered as an object store.
@@ -187,6 +189,7 @@ impl TableProvider for TsTable {
                 .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)
+                .with_expr_adapter(Some(Arc::new(FileColumnAdapterFactory)))
                 .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }

@@ -216,6 +216,8 @@ struct FileCache {
 
 /// A partition with at least this many files is compacted into one after a flush.
 pub const COMPACT_MIN_FILES: usize = 8;
+/// Longest wait before the background flusher retries a failed flush.
+pub const FLUSH_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Compaction reads at most this many bytes of files (the smallest first) at a time.
 const COMPACT_MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// How long a replaced file stays on disk for queries that started before.
@@ -1045,7 +1047,8 @@ impl Storage {
         let mut result = Ok(());
         for t in tables {
             if let Err(e) = self.persist_table(&t, seg).await {
-                warn!(error = %e, "flush of a table failed; its data stays in memory and in the WAL");
+                let table = t.lock().def.name.clone();
+                warn!(%table, error = %e, "flush of a table failed; its rows stay in memory and in the WAL");
                 result = Err(e);
             }
         }
@@ -1130,19 +1133,35 @@ impl Storage {
 
     /// Runs the background flusher until `shutdown` resolves: flushes when memtables pass
     /// half the budget or get older than `flush_max_age`.
+    ///
+    /// A failed flush leaves its rows in memory (frozen) and in the WAL, and is retried
+    /// after a delay that doubles from 1 s up to [`FLUSH_RETRY_MAX`], even if nothing else
+    /// is written; until then no other flush starts (writers past the memtable budget wait,
+    /// so memory grows by at most a budget per retry).
     pub async fn run_background(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1).min(self.config.flush_max_age));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tokio::pin!(shutdown);
+        // After a failure: when to retry, and the delay that led there.
+        let mut retry: Option<(Instant, Duration)> = None;
         loop {
             let want = tokio::select! {
                 _ = &mut shutdown => return,
                 _ = self.flush_wanted.notified() => self.active_bytes.load(Ordering::Relaxed) > self.config.memtable_budget_bytes / 2,
-                _ = tick.tick() => self.too_old(),
+                _ = tick.tick() => retry.is_some() || self.too_old(),
             };
-            if want && let Err(e) = self.checkpoint().await {
-                warn!(error = %e, "background flush failed; will retry");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            if !want || retry.is_some_and(|(at, _)| Instant::now() < at) {
+                continue;
+            }
+            match self.checkpoint().await {
+                Ok(()) => retry = None,
+                Err(e) => {
+                    let delay = retry.map_or(Duration::from_secs(1), |(_, d)| {
+                        (d * 2).min(FLUSH_RETRY_MAX)
+                    });
+                    warn!(error = %e, retry_in = ?delay, "background flush failed; the rows stay in memory and in the WAL");
+                    retry = Some((Instant::now() + delay, delay));
+                }
             }
         }
     }

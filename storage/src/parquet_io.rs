@@ -1,12 +1,25 @@
 //! Writing memtable contents as sorted Parquet files, and reading files back for rewrites.
+//!
+//! Parquet cannot hold every Arrow type Strata uses: `interval` columns (Arrow
+//! `Interval(MonthDayNano)`) have no lossless Parquet type (Parquet's INTERVAL keeps
+//! milliseconds only, and the Arrow writer refuses MonthDayNano). [`write_parquet`] stores
+//! them as `FixedSizeBinary(16)` (months i32, days i32, nanoseconds i64, little-endian)
+//! marked with [`PARQUET_ENCODING_KEY`]; readers turn them back with [`decode_interval`]:
+//! [`adapt_batch`] for the storage readers, the SQL layer's file-scan adapter for queries.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeBinaryArray, IntervalMonthDayNanoArray, RecordBatch,
+    new_null_array,
+};
 use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{
+    DataType, Field, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, Schema,
+    SchemaRef,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -15,6 +28,14 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::error::{Error, Result};
 use crate::fsutil::sync_dir;
 use crate::schema::TableDef;
+
+/// Field metadata key marking a Parquet column stored in an encoding of its own; the value
+/// names the encoding.
+pub const PARQUET_ENCODING_KEY: &str = "strata.parquet_encoding";
+/// [`PARQUET_ENCODING_KEY`] value of an `Interval(MonthDayNano)` column stored as
+/// `FixedSizeBinary(16)`: months (i32), days (i32), nanoseconds (i64), each little-endian.
+pub const INTERVAL_ENCODING: &str = "interval_month_day_nano_le";
+const INTERVAL_BYTES: i32 = 16;
 
 /// Rows per Parquet row group: small enough that time-range pruning skips most of a
 /// partition, large enough for good compression.
@@ -98,9 +119,10 @@ pub fn write_parquet(
         }]));
     }
     {
+        let batch = encode_for_parquet(batch)?;
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props.build()))?;
-        writer.write(batch)?;
+        writer.write(&batch)?;
         let file = writer.into_inner()?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
     }
@@ -142,7 +164,7 @@ pub fn read_columns<R: parquet::file::reader::ChunkReader + 'static>(
     let (builder, target) = match names {
         None => (builder, Arc::clone(schema)),
         Some(names) => {
-            let target: SchemaRef = Arc::new(arrow::datatypes::Schema::new(
+            let target: SchemaRef = Arc::new(Schema::new(
                 names
                     .iter()
                     .map(|n| {
@@ -169,8 +191,9 @@ pub fn read_columns<R: parquet::file::reader::ChunkReader + 'static>(
     Ok(out)
 }
 
-/// Adapts a batch written under an older schema to `schema`: columns are matched by
-/// name; columns the batch lacks (added by ALTER TABLE ADD COLUMN) become NULL.
+/// Adapts a batch written under an older schema (or read from a file) to `schema`: columns
+/// are matched by name; columns the batch lacks (added by ALTER TABLE ADD COLUMN) become
+/// NULL; encoded interval columns are decoded.
 pub fn adapt_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     if batch.schema().fields() == schema.fields() {
         return Ok(RecordBatch::try_new(
@@ -187,6 +210,8 @@ pub fn adapt_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatc
                 let c = batch.column(i);
                 if c.data_type() == f.data_type() {
                     Ok(Arc::clone(c))
+                } else if is_encoded_interval(bs.field(i), f.data_type()) {
+                    decode_interval(c.as_ref())
                 } else {
                     Ok(arrow::compute::cast(c.as_ref(), f.data_type())?)
                 }
@@ -199,4 +224,152 @@ pub fn adapt_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatc
         cols,
         &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )?)
+}
+
+/// `batch` with its columns that Parquet cannot store replaced by their encoding (see the
+/// module documentation); other columns are shared, not copied.
+fn encode_for_parquet(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::Interval(IntervalUnit::MonthDayNano))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut cols = Vec::with_capacity(batch.num_columns());
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        match c.as_primitive_opt::<IntervalMonthDayNanoType>() {
+            Some(iv) => {
+                let mut md = f.metadata().clone();
+                md.insert(
+                    PARQUET_ENCODING_KEY.to_string(),
+                    INTERVAL_ENCODING.to_string(),
+                );
+                fields.push(
+                    Field::new(
+                        f.name(),
+                        DataType::FixedSizeBinary(INTERVAL_BYTES),
+                        f.is_nullable(),
+                    )
+                    .with_metadata(md),
+                );
+                let mut bytes = Vec::with_capacity(iv.len() * INTERVAL_BYTES as usize);
+                for v in iv.values() {
+                    bytes.extend_from_slice(&v.months.to_le_bytes());
+                    bytes.extend_from_slice(&v.days.to_le_bytes());
+                    bytes.extend_from_slice(&v.nanoseconds.to_le_bytes());
+                }
+                cols.push(Arc::new(FixedSizeBinaryArray::try_new(
+                    INTERVAL_BYTES,
+                    bytes.into(),
+                    iv.nulls().cloned(),
+                )?) as ArrayRef);
+            }
+            None => {
+                fields.push(f.as_ref().clone());
+                cols.push(Arc::clone(c));
+            }
+        }
+    }
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        cols,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}
+
+/// Whether the file column `file` holds intervals encoded by [`write_parquet`], to be read
+/// as a column of type `target`.
+pub fn is_encoded_interval(file: &Field, target: &DataType) -> bool {
+    target == &DataType::Interval(IntervalUnit::MonthDayNano)
+        && file.data_type() == &DataType::FixedSizeBinary(INTERVAL_BYTES)
+        && file
+            .metadata()
+            .get(PARQUET_ENCODING_KEY)
+            .is_some_and(|e| e == INTERVAL_ENCODING)
+}
+
+/// Decodes an interval column encoded by [`write_parquet`] (see [`is_encoded_interval`]).
+pub fn decode_interval(encoded: &dyn Array) -> Result<ArrayRef> {
+    let a = encoded
+        .as_fixed_size_binary_opt()
+        .filter(|a| a.value_length() == INTERVAL_BYTES)
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "an encoded interval column must be FixedSizeBinary({INTERVAL_BYTES}), not {}",
+                encoded.data_type()
+            ))
+        })?;
+    let values = (0..a.len()).map(|i| {
+        let b = a.value(i);
+        IntervalMonthDayNano::new(
+            i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            i64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
+        )
+    });
+    Ok(Arc::new(IntervalMonthDayNanoArray::try_new(
+        values.collect(),
+        a.nulls().cloned(),
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, TimestampMicrosecondArray};
+
+    #[test]
+    fn intervals_round_trip_through_parquet_exactly() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new(
+                "t",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+                true,
+            ),
+            Field::new("iv", DataType::Interval(IntervalUnit::MonthDayNano), true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let ivs = IntervalMonthDayNanoArray::from(vec![
+            Some(IntervalMonthDayNano::new(1, 2, 11_045_678_901_000)),
+            None,
+            Some(IntervalMonthDayNano::new(-14, -3, -1_000)),
+            Some(IntervalMonthDayNano::new(i32::MAX, i32::MIN, i64::MIN)),
+            Some(IntervalMonthDayNano::new(0, 0, 1)),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(vec![1, 2, 3, 4, 5])),
+                Arc::new(ivs),
+                Arc::new(Int64Array::from(vec![10, 20, 30, 40, 50])),
+            ],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        write_parquet(&path, &batch, Some(0), Layout::HOT).unwrap();
+
+        // The file holds the marked encoding, not an Arrow interval.
+        let file = File::open(&path).unwrap();
+        let fschema = Arc::clone(
+            ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .schema(),
+        );
+        let f = fschema.field_with_name("iv").unwrap();
+        assert_eq!(f.data_type(), &DataType::FixedSizeBinary(16));
+        assert!(is_encoded_interval(f, schema.field(1).data_type()));
+
+        let read = read_parquet(&path, &schema).unwrap();
+        assert_eq!(concat_batches(&schema, &read).unwrap(), batch);
+
+        // A projection (as compaction reads) decodes the column too.
+        let names = ["iv".to_string()];
+        let file = File::open(&path).unwrap();
+        let read = read_columns(file, &schema, Some(&names)).unwrap();
+        assert_eq!(read[0].column(0).as_ref(), batch.column(1).as_ref());
+    }
 }

@@ -80,35 +80,27 @@ fn config(dir: &Path) -> StorageConfig {
     c
 }
 
-/// All ids visible in a snapshot (memtables + files), sorted.
-fn ids(s: &Storage, t: TableId) -> Vec<i64> {
+/// Every batch visible in a snapshot (memtables + files, hot and cold), in the table's schema.
+fn visible_batches(s: &Storage, t: TableId) -> Vec<RecordBatch> {
     let snap = s.snapshot(t, TimeRange::ALL).unwrap();
-    let mut out = vec![];
-    for b in &snap.batches {
-        out.extend(
-            b.column(3)
-                .as_primitive::<Int64Type>()
-                .values()
-                .iter()
-                .copied(),
-        );
-    }
+    let mut out = snap.batches.clone();
     for f in &snap.files {
         // The default cold store is `<data_dir>/cold`, at the same relative path.
         let path = match f.tier {
             manifest::Tier::Hot => s.data_dir().join(&f.path),
             manifest::Tier::Cold => s.data_dir().join("cold").join(&f.path),
         };
-        for b in read_parquet(&path, &snap.schema).unwrap() {
-            out.extend(
-                b.column(3)
-                    .as_primitive::<Int64Type>()
-                    .values()
-                    .iter()
-                    .copied(),
-            );
-        }
+        out.extend(read_parquet(&path, &snap.schema).unwrap());
     }
+    out
+}
+
+/// All ids visible in a snapshot (memtables + files), sorted.
+fn ids(s: &Storage, t: TableId) -> Vec<i64> {
+    let mut out: Vec<i64> = visible_batches(s, t)
+        .iter()
+        .flat_map(|b| b.column(3).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
     out.sort_unstable();
     out
 }
@@ -529,6 +521,148 @@ async fn old_partitions_move_to_the_cold_store_and_stay_readable_and_writable() 
         left.is_empty(),
         "cold objects of a dropped chunk remain: {left:?}"
     );
+}
+
+/// Interval columns (stored in Parquet in an encoding of their own) keep months, days and
+/// nanoseconds exactly through flushes, compaction, a DELETE rewrite, a move to the cold
+/// tier and a reopen.
+#[tokio::test]
+async fn intervals_survive_flush_compaction_delete_tiering_and_reopen() {
+    use arrow::array::IntervalMonthDayNanoArray;
+    use arrow::datatypes::{IntervalMonthDayNano, IntervalMonthDayNanoType};
+    let interval_of = |id: i64| {
+        (id % 5 != 0).then(|| {
+            IntervalMonthDayNano::new(id as i32 - 40, -(id as i32), id * 1_000_001_000 - 7_000)
+        })
+    };
+    let mut d = def("t");
+    d.columns[2] = ColumnDef {
+        name: "iv".into(),
+        ty: ColumnType::Interval,
+        nullable: true,
+        default: None,
+    };
+    let rows = |s: &Storage, t: TableId| {
+        let mut out: Vec<(i64, Option<IntervalMonthDayNano>)> = visible_batches(s, t)
+            .iter()
+            .flat_map(|b| {
+                let id = b.column(3).as_primitive::<Int64Type>();
+                let iv = b.column(2).as_primitive::<IntervalMonthDayNanoType>();
+                (0..b.num_rows())
+                    .map(|i| (id.value(i), iv.is_valid(i).then(|| iv.value(i))))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_unstable_by_key(|r| r.0);
+        out
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let t;
+    let mut want: Vec<_>;
+    {
+        let s = Storage::open(config(dir.path())).unwrap();
+        let d = s.create_table(d).await.unwrap();
+        t = d.id;
+        // One file per flush in day 0, until compaction merges them.
+        let n = COMPACT_MIN_FILES as i64;
+        for k in 0..n {
+            let r = k * 10..k * 10 + 10;
+            let mut cols = batch(&def("t"), r.clone(), |i| i * 1_000_000)
+                .columns()
+                .to_vec();
+            cols[2] = Arc::new(r.map(interval_of).collect::<IntervalMonthDayNanoArray>());
+            let b = RecordBatch::try_new(d.arrow_schema(), cols).unwrap();
+            s.write(t, b).await.unwrap();
+            s.checkpoint().await.unwrap();
+        }
+        let files = s.snapshot(t, TimeRange::ALL).unwrap().files;
+        assert!(files.len() < COMPACT_MIN_FILES, "compacted: {files:?}");
+        want = (0..n * 10).map(|id| (id, interval_of(id))).collect();
+        assert_eq!(rows(&s, t), want);
+        // DELETE rewrites the file; the predicate reads the decoded intervals.
+        let deleted = s
+            .delete_where(t, TimeRange::ALL, &|b: &RecordBatch| {
+                let iv = b.column(2).as_primitive::<IntervalMonthDayNanoType>();
+                Ok(iv
+                    .iter()
+                    .map(|v| v.map(|v| v.months < 0))
+                    .collect::<BooleanArray>())
+            })
+            .await
+            .unwrap();
+        want.retain(|(_, iv)| iv.is_none_or(|iv| iv.months >= 0));
+        assert_eq!(deleted as usize, (n * 10) as usize - want.len());
+        assert_eq!(rows(&s, t), want);
+        // The day moves to the cold store (rewritten in the cold layout).
+        assert_eq!(s.tier_partitions(t, DAY).await.unwrap(), vec![0]);
+        let files = s.snapshot(t, TimeRange::ALL).unwrap().files;
+        assert!(files.iter().all(|f| !f.tier.is_hot()), "{files:?}");
+        assert_eq!(rows(&s, t), want);
+        s.shutdown().await.unwrap();
+    }
+    let s = Storage::open(config(dir.path())).unwrap();
+    assert_eq!(rows(&s, t), want);
+}
+
+/// A flush that keeps failing (here a file stands where the partition's directory goes)
+/// loses nothing: the rows stay readable, a crash replays them from the WAL, and the
+/// background flusher retries on its own — without new writes — until it succeeds.
+#[tokio::test]
+async fn a_failing_flush_keeps_the_rows_and_is_retried_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.flush_max_age = Duration::from_millis(100);
+    let t;
+    let blocker;
+    {
+        let s = Storage::open(c.clone()).unwrap();
+        let d = s.create_table(def("t")).await.unwrap();
+        t = d.id;
+        blocker = dir.path().join(manifest::table_dir_rel(t)).join("p0");
+        std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+        std::fs::write(&blocker, b"").unwrap();
+        s.write(t, batch(&d, 0..10, |i| i)).await.unwrap();
+        assert!(s.checkpoint().await.is_err());
+        assert_eq!(ids(&s, t), (0..10).collect::<Vec<_>>());
+        // A crash: no shutdown.
+    }
+    let s = Storage::open(c).unwrap();
+    assert_eq!(
+        ids(&s, t),
+        (0..10).collect::<Vec<_>>(),
+        "replayed from the WAL"
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let bg = tokio::spawn(Arc::clone(&s).run_background(async {
+        let _ = stopped.await;
+    }));
+    s.write(t, batch(&def("t"), 10..20, |i| i)).await.unwrap();
+    // The background flush froze the rows and failed to write them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.stats().frozen_bytes == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no background flush was attempted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(s.snapshot(t, TimeRange::ALL).unwrap().files.is_empty());
+    assert_eq!(ids(&s, t), (0..20).collect::<Vec<_>>());
+    // Once the cause is gone, a retry succeeds.
+    std::fs::remove_file(&blocker).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.snapshot(t, TimeRange::ALL).unwrap().files.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the failed flush was not retried"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.stats().frozen_bytes, 0);
+    assert_eq!(ids(&s, t), (0..20).collect::<Vec<_>>());
+    stop.send(()).unwrap();
+    bg.await.unwrap();
 }
 
 fn walk(p: &Path) -> Vec<PathBuf> {
