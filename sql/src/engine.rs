@@ -216,6 +216,10 @@ impl Engine {
         }
         crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
         ctx.register_udf(crate::expandarray::expandarray_udf());
+        for f in crate::expandarray::vector_items_udfs() {
+            ctx.register_udf(f);
+        }
+        ctx.register_udf(crate::expandarray::subscripts_udf());
         crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
         crate::pg_relations::register(&ctx, &self.storage);
         crate::sizes::register(&ctx, &self.storage);

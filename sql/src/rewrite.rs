@@ -615,8 +615,44 @@ pub fn rewrite(stmt: &mut ast::Statement) {
 /// `information_schema._pg_expandarray(a)` in a select list becomes
 /// `unnest(pg_expandarray(a))` (a row per element, as the set-returning function gives),
 /// and `(expr).field` becomes `get_field(expr, 'field')` (DataFusion's planner refuses a
-/// dot after a parenthesised expression).
+/// dot after a parenthesised expression);
+/// - `unnest(i.indkey)` of a catalog `int2vector`/`oidvector` or small array column (held
+///   as text here, see `crate::expandarray`) unnests `pg_int2vector_items(i.indkey)` (or
+///   `pg_oidvector_items`), and `generate_subscripts(a, dim)` becomes
+///   `unnest(pg_subscripts(a, dim))` (SQLAlchemy's `get_pk_constraint` and `get_indexes`).
 struct CompositeAccess;
+
+/// The element type of a catalog vector column by its name: `Some(true)` for `int2`
+/// (`int2vector`, `int2[]`), `Some(false)` for `oid` (`oidvector`, `oid[]`).
+fn catalog_vector_column(e: &Expr) -> Option<bool> {
+    let name = match e {
+        Expr::Identifier(i) => i,
+        Expr::CompoundIdentifier(p) => p.last()?,
+        _ => return None,
+    };
+    match name.value.to_lowercase().as_str() {
+        "indkey" | "indoption" | "conkey" | "confkey" | "stxkeys" | "partattrs" | "tgattr" => {
+            Some(true)
+        }
+        "indclass" | "indcollation" | "proargtypes" | "partclass" | "conpfeqop" | "conppeqop"
+        | "conffeqop" | "conexclop" => Some(false),
+        _ => None,
+    }
+}
+
+/// The plain arguments of a function call.
+fn call_args(f: &ast::Function) -> Option<Vec<Expr>> {
+    let ast::FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    list.args
+        .iter()
+        .map(|a| match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Some(x.clone()),
+            _ => None,
+        })
+        .collect()
+}
 
 impl VisitorMut for CompositeAccess {
     type Break = ();
@@ -645,6 +681,34 @@ impl VisitorMut for CompositeAccess {
                     "unnest",
                     vec![function_call(crate::expandarray::EXPANDARRAY_FN, args)],
                 );
+            }
+            Expr::Function(f) if f.over.is_none() => {
+                let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+                    return ControlFlow::Continue(());
+                };
+                let name = name.value.to_lowercase();
+                let Some(args) = call_args(f) else {
+                    return ControlFlow::Continue(());
+                };
+                match (name.as_str(), args.as_slice()) {
+                    ("unnest", [v]) => {
+                        if let Some(int2) = catalog_vector_column(v) {
+                            let items = if int2 {
+                                crate::expandarray::INT2_ITEMS_FN
+                            } else {
+                                crate::expandarray::OID_ITEMS_FN
+                            };
+                            *e = function_call("unnest", vec![function_call(items, args)]);
+                        }
+                    }
+                    ("generate_subscripts", [_, _]) => {
+                        *e = function_call(
+                            "unnest",
+                            vec![function_call(crate::expandarray::SUBSCRIPTS_FN, args)],
+                        );
+                    }
+                    _ => {}
+                }
             }
             Expr::CompoundFieldAccess { root, access_chain }
                 if !access_chain.is_empty()
@@ -1731,29 +1795,73 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
         }
         bind_outer_columns(&mut inner, &own);
         sel.selection = join_and(inner);
-        let wrapped = function_call("first_value", vec![expr]);
-        sel.projection[0] = match alias {
-            Some(alias) => ast::SelectItem::ExprWithAlias {
-                expr: wrapped,
-                alias,
-            },
-            None => ast::SelectItem::UnnamedExpr(wrapped),
-        };
+        let outer_in_value = qualifiers_in(&expr).0.iter().any(|q| !own.contains(q));
+        if outer_in_value {
+            *e = outer_value(q, expr, &own);
+        } else {
+            let wrapped = function_call("first_value", vec![expr]);
+            sel.projection[0] = match alias {
+                Some(alias) => ast::SelectItem::ExprWithAlias {
+                    expr: wrapped,
+                    alias,
+                },
+                None => ast::SelectItem::UnnamedExpr(wrapped),
+            };
+        }
         if let Some(cond) = join_and(outer) {
             let sub = e.clone();
-            *e = Expr::Case {
-                case_token: ast::helpers::attached_token::AttachedToken::empty(),
-                end_token: ast::helpers::attached_token::AttachedToken::empty(),
-                operand: None,
-                conditions: vec![ast::CaseWhen {
-                    condition: cond,
-                    result: sub,
-                }],
-                else_result: None,
-            };
+            *e = case_when(cond, sub);
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `CASE WHEN cond THEN value END`.
+fn case_when(condition: Expr, result: Expr) -> Expr {
+    Expr::Case {
+        case_token: ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: vec![ast::CaseWhen { condition, result }],
+        else_result: None,
+    }
+}
+
+/// The value of a correlated scalar subquery `q` whose select-list expression `value`
+/// names outer columns too (SQLAlchemy's `get_columns`: `(SELECT json_build_object(
+/// 'always', a.attidentity = 'a', 'start', s.seqstart, ...) FROM pg_sequence s WHERE
+/// ...)`), which DataFusion cannot decorrelate: each inner column of `value` (qualified by
+/// one of `own`) becomes its own subquery `(SELECT first_value(col) FROM ... WHERE ...)`,
+/// and the whole is `CASE WHEN (SELECT bool_or(true) FROM ... WHERE ...) THEN value END`
+/// (NULL when the subquery yields no row, as in PostgreSQL). The same answer whenever it
+/// yields at most one row, as for [`AggregateScalarSubqueries`].
+fn outer_value(q: &ast::Query, mut value: Expr, own: &[String]) -> Expr {
+    let with_projection = |item: Expr| {
+        let mut sub = q.clone();
+        if let ast::SetExpr::Select(sel) = sub.body.as_mut() {
+            sel.projection = vec![ast::SelectItem::UnnamedExpr(item)];
+        }
+        Expr::Subquery(Box::new(sub))
+    };
+    struct Inner<'b, F: Fn(Expr) -> Expr>(&'b [String], F);
+    impl<F: Fn(Expr) -> Expr> VisitorMut for Inner<'_, F> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(p) = e
+                && p.len() >= 2
+                && self.0.contains(&crate::ddl::ident_name(&p[p.len() - 2]))
+            {
+                *e = (self.1)(function_call("first_value", vec![e.clone()]));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = value.visit(&mut Inner(own, &with_projection));
+    let found = with_projection(function_call(
+        "bool_or",
+        vec![Expr::value(Value::Boolean(true))],
+    ));
+    case_when(found, Expr::Nested(Box::new(value)))
 }
 
 // ------------------------------------------------------------ LIKE ... ESCAPE
