@@ -222,6 +222,7 @@ impl Engine {
         ctx.register_udf(crate::expandarray::subscripts_udf());
         crate::tsdb_info::register(&ctx, &self.storage, &self.jobs);
         crate::pg_relations::register(&ctx, &self.storage);
+        crate::viewdef::register(&ctx, &self.storage);
         crate::sizes::register(&ctx, &self.storage);
         ctx.register_udf(crate::pg_format::format_udf());
         Ok(ctx)

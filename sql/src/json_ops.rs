@@ -201,7 +201,13 @@ pub struct JsonBuildObject {
 /// The UDF behind `json_build_object`.
 pub fn json_build_object_udf() -> ScalarUDF {
     ScalarUDF::new_from_impl(JsonBuildObject {
-        signature: Signature::variadic_any(Volatility::Stable),
+        signature: Signature::one_of(
+            vec![
+                datafusion::logical_expr::TypeSignature::VariadicAny,
+                datafusion::logical_expr::TypeSignature::Nullary,
+            ],
+            Volatility::Stable,
+        ),
     })
 }
 

@@ -48,6 +48,7 @@ pub mod to_char;
 pub mod tsdb_info;
 pub mod txn;
 pub mod upsert;
+pub mod viewdef;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, Result, SqlState};

@@ -636,7 +636,11 @@ pub async fn overlay(
                 "pg_class_src c LEFT JOIN pg_namespace_src n ON n.oid = c.relnamespace \
                  LEFT JOIN strata_keys k ON k.nspname = n.nspname AND k.relname = c.relname",
             );
-            let sql = format!("{relations} UNION ALL {index_rows}");
+            // No relation has storage options (`reloptions`, text[]: NULL).
+            let sql = format!(
+                "SELECT *, arrow_cast(NULL, 'List(Utf8)') AS reloptions \
+                 FROM ({relations} UNION ALL {index_rows})"
+            );
             Ok(Some(
                 view(
                     &sql,
