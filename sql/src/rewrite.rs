@@ -1725,9 +1725,24 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
         let Expr::Subquery(q) = e else {
             return ControlFlow::Continue(());
         };
-        if q.with.is_some() || q.limit_clause.is_some() || q.order_by.is_some() {
+        if q.with.is_some() && !lift_cte_correlation(q) {
             return ControlFlow::Continue(());
         }
+        let first_by = match (&q.limit_clause, &q.order_by) {
+            (None, None) => None,
+            (
+                Some(ast::LimitClause::LimitOffset {
+                    limit: Some(limit),
+                    offset: None,
+                    limit_by,
+                }),
+                Some(ast::OrderBy {
+                    kind: ast::OrderByKind::Expressions(order),
+                    interpolate: None,
+                }),
+            ) if int_literal(limit) == Some(1) && limit_by.is_empty() => Some(order.clone()),
+            _ => return ControlFlow::Continue(()),
+        };
         let ast::SetExpr::Select(sel) = q.body.as_mut() else {
             return ControlFlow::Continue(());
         };
@@ -1799,7 +1814,15 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
         if outer_in_value {
             *e = outer_value(q, expr, &own);
         } else {
-            let wrapped = function_call("first_value", vec![expr]);
+            let mut wrapped = function_call("first_value", vec![expr]);
+            if let (Some(order), Expr::Function(f)) = (first_by, &mut wrapped)
+                && let ast::FunctionArguments::List(list) = &mut f.args
+            {
+                list.clauses
+                    .push(ast::FunctionArgumentClause::OrderBy(order));
+                q.order_by = None;
+                q.limit_clause = None;
+            }
             sel.projection[0] = match alias {
                 Some(alias) => ast::SelectItem::ExprWithAlias {
                     expr: wrapped,
@@ -1814,6 +1837,205 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// A correlated recursive CTE in a scalar subquery (asyncpg's type introspection: the
+/// base type of a domain, `(WITH RECURSIVE typebases(oid, depth) AS (SELECT
+/// t2.typbasetype, 0 FROM pg_type t2 WHERE t2.oid = t.oid UNION ALL SELECT ... FROM
+/// pg_type t2, typebases tb WHERE ...) SELECT oid FROM typebases ORDER BY depth DESC
+/// LIMIT 1)`), which DataFusion cannot decorrelate: each equality between an inner and an
+/// outer column in the anchor member moves out of the CTE. The CTE then runs for every
+/// anchor row and carries the inner side as an extra column (`__strata_corr_N`, passed on
+/// by the recursive member), and the subquery's body keeps the rows whose column equals
+/// the outer side: the same rows, now correlated by equality in the body only. True when
+/// `q` is left without a correlated CTE (there was none, or every one was lifted).
+fn lift_cte_correlation(q: &mut ast::Query) -> bool {
+    let Some(with) = q.with.as_mut() else {
+        return true;
+    };
+    let mut bindings: Vec<(String, Vec<Expr>)> = vec![];
+    for cte in with.cte_tables.iter_mut() {
+        let name = crate::ddl::ident_name(&cte.alias.name);
+        let ast::SetExpr::SetOperation {
+            op: ast::SetOperator::Union,
+            left,
+            right,
+            ..
+        } = cte.query.body.as_mut()
+        else {
+            if cte_is_correlated(&cte.query) {
+                return false;
+            }
+            continue;
+        };
+        let (ast::SetExpr::Select(anchor), ast::SetExpr::Select(step)) =
+            (left.as_mut(), right.as_mut())
+        else {
+            return false;
+        };
+        let own = from_qualifiers(anchor);
+        let mut conjuncts = vec![];
+        if let Some(sel) = anchor.selection.take() {
+            split_and(sel, &mut conjuncts);
+        }
+        let (mut keep, mut lifted) = (vec![], vec![]);
+        for c in conjuncts {
+            let pair = match &c {
+                Expr::BinaryOp {
+                    left: l,
+                    op: ast::BinaryOperator::Eq,
+                    right: r,
+                } => {
+                    let side = |x: &Expr| {
+                        let (quals, unqualified) = qualifiers_in(x);
+                        let inner = quals.iter().all(|q| own.contains(q));
+                        let outer = quals.iter().all(|q| !own.contains(q));
+                        (!quals.is_empty() && !unqualified).then_some((inner, outer))
+                    };
+                    match (side(l), side(r)) {
+                        (Some((true, _)), Some((_, true))) => Some(((**l).clone(), (**r).clone())),
+                        (Some((_, true)), Some((true, _))) => Some(((**r).clone(), (**l).clone())),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match pair {
+                Some(p) => lifted.push(p),
+                None => keep.push(c),
+            }
+        }
+        anchor.selection = join_and(keep);
+        if lifted.is_empty() {
+            return !cte_is_correlated(&cte.query);
+        }
+        // The recursive member names the CTE by its alias (or its name).
+        let step_ref = step
+            .from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+            .find_map(|tf| match tf {
+                ast::TableFactor::Table { name: n, alias, .. }
+                    if n.0.len() == 1
+                        && n.0[0]
+                            .as_ident()
+                            .is_some_and(|i| crate::ddl::ident_name(i) == name) =>
+                {
+                    Some(
+                        alias
+                            .as_ref()
+                            .map_or_else(|| name.clone(), |a| crate::ddl::ident_name(&a.name)),
+                    )
+                }
+                _ => None,
+            });
+        let Some(step_ref) = step_ref else {
+            return false;
+        };
+        let mut outer_sides = vec![];
+        for (k, (inner, outer)) in lifted.into_iter().enumerate() {
+            let col = ast::Ident::new(format!("__strata_corr_{k}"));
+            anchor.projection.push(ast::SelectItem::ExprWithAlias {
+                expr: inner,
+                alias: col.clone(),
+            });
+            step.projection.push(ast::SelectItem::ExprWithAlias {
+                expr: Expr::CompoundIdentifier(vec![
+                    ast::Ident::new(step_ref.clone()),
+                    col.clone(),
+                ]),
+                alias: col.clone(),
+            });
+            if !cte.alias.columns.is_empty() {
+                cte.alias.columns.push(ast::TableAliasColumnDef {
+                    name: col,
+                    data_type: None,
+                });
+            }
+            outer_sides.push(outer);
+        }
+        if cte_is_correlated(&cte.query) {
+            return false;
+        }
+        bindings.push((name, outer_sides));
+    }
+    if bindings.is_empty() {
+        return true;
+    }
+    let ast::SetExpr::Select(body) = q.body.as_mut() else {
+        return false;
+    };
+    let mut conds = vec![];
+    if let Some(sel) = body.selection.take() {
+        conds.push(sel);
+    }
+    for (name, outer_sides) in bindings {
+        let reference = body
+            .from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+            .find_map(|tf| match tf {
+                ast::TableFactor::Table { name: n, alias, .. }
+                    if n.0.len() == 1
+                        && n.0[0]
+                            .as_ident()
+                            .is_some_and(|i| crate::ddl::ident_name(i) == name) =>
+                {
+                    Some(
+                        alias
+                            .as_ref()
+                            .map_or_else(|| name.clone(), |a| crate::ddl::ident_name(&a.name)),
+                    )
+                }
+                _ => None,
+            });
+        let Some(reference) = reference else {
+            return false;
+        };
+        for (k, outer) in outer_sides.into_iter().enumerate() {
+            conds.push(Expr::BinaryOp {
+                left: Box::new(Expr::CompoundIdentifier(vec![
+                    ast::Ident::new(reference.clone()),
+                    ast::Ident::new(format!("__strata_corr_{k}")),
+                ])),
+                op: ast::BinaryOperator::Eq,
+                right: Box::new(outer),
+            });
+        }
+    }
+    body.selection = join_and(conds);
+    true
+}
+
+/// Whether a CTE's query names a qualifier that none of its selects' FROM items defines
+/// (or the CTE's own name, for the recursive member).
+fn cte_is_correlated(q: &ast::Query) -> bool {
+    let selects: Vec<&ast::Select> = match q.body.as_ref() {
+        ast::SetExpr::Select(s) => vec![s],
+        ast::SetExpr::SetOperation { left, right, .. } => [left, right]
+            .into_iter()
+            .filter_map(|x| match x.as_ref() {
+                ast::SetExpr::Select(s) => Some(s.as_ref()),
+                _ => None,
+            })
+            .collect(),
+        _ => return true,
+    };
+    selects.iter().any(|sel| {
+        let own = from_qualifiers(sel);
+        let mut quals = vec![];
+        for item in &sel.projection {
+            if let ast::SelectItem::UnnamedExpr(x)
+            | ast::SelectItem::ExprWithAlias { expr: x, .. } = item
+            {
+                quals.extend(qualifiers_in(x).0);
+            }
+        }
+        if let Some(w) = &sel.selection {
+            quals.extend(qualifiers_in(w).0);
+        }
+        quals.iter().any(|q| !own.contains(q))
+    })
 }
 
 /// `CASE WHEN cond THEN value END`.
