@@ -166,6 +166,7 @@ impl Engine {
         let opts = config.options_mut();
         opts.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         opts.sql_parser.enable_ident_normalization = true;
+        opts.sql_parser.parse_float_as_decimal = true;
         opts.execution.time_zone = Some(settings.datafusion_time_zone());
         // Row-level filter pushdown is chosen per scan (table.rs): on for local files, off
         // for cold ones. A session-wide `true` would force it on every scan.

@@ -594,8 +594,53 @@ fn int4_literal(e: &mut Expr) {
     }
 }
 
+/// Decimal literals are `numeric`, as in PostgreSQL (the session parses them as decimals,
+/// `datafusion.sql_parser.parse_float_as_decimal`); one that `Decimal128` cannot hold
+/// (more than 38 digits, or an exponent putting it out of that range: `1.5e300`) is
+/// `double precision` instead (PostgreSQL's numeric holds it).
+struct WideDecimalLiterals;
+
+/// Whether decimal literal `n` (`12.5`, `1.5e-3`) fits `Decimal128(38, s)` with `0 <= s
+/// <= 38` after its exponent is applied.
+fn fits_decimal128(n: &str) -> bool {
+    let (mantissa, exp) = match n.split_once(['e', 'E']) {
+        Some((m, e)) => match e.parse::<i64>() {
+            Ok(e) => (m, e),
+            Err(_) => return false,
+        },
+        None => (n, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let int = int.trim_start_matches('0');
+    let scale = i64::try_from(frac.len()).unwrap_or(i64::MAX) - exp;
+    let digits = i64::try_from(int.len() + frac.len()).unwrap_or(i64::MAX);
+    (0..=38).contains(&scale.max(0)) && digits - scale.min(0) <= 38 && digits <= 38
+}
+
+impl VisitorMut for WideDecimalLiterals {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Value(v) = e
+            && let Value::Number(n, _) = &v.value
+            && n.contains(['.', 'e', 'E'])
+            && !fits_decimal128(n)
+        {
+            *e = Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(Expr::value(Value::SingleQuotedString(n.clone()))),
+                data_type: ast::DataType::DoublePrecision,
+                array: false,
+                format: None,
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// Applies every rewrite to a statement that DataFusion will plan.
 pub fn rewrite(stmt: &mut ast::Statement) {
+    let _ = stmt.visit(&mut WideDecimalLiterals);
     let _ = stmt.visit(&mut CatalogSyntax);
     select_list(stmt);
     alias_scalar_subqueries(stmt);

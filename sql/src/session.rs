@@ -2269,6 +2269,7 @@ impl Session {
                                 Some("varchar") => Some("varchar"),
                                 Some("json") => Some("json"),
                                 Some("jsonb") => Some("jsonb"),
+                                Some("numeric") => Some("numeric"),
                                 _ => None,
                             })
                             .collect();
