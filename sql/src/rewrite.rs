@@ -597,7 +597,10 @@ fn int4_literal(e: &mut Expr) {
 /// Decimal literals are `numeric`, as in PostgreSQL (the session parses them as decimals,
 /// `datafusion.sql_parser.parse_float_as_decimal`); one that `Decimal128` cannot hold
 /// (more than 38 digits, or an exponent putting it out of that range: `1.5e300`) is
-/// `double precision` instead (PostgreSQL's numeric holds it).
+/// `double precision` instead (PostgreSQL's numeric holds it). Next to a bare parameter
+/// (`$1 * 0.5`) the literal is cast to unconstrained `numeric`: DataFusion gives the
+/// parameter the other operand's type, and the literal's `numeric(2,1)` would overflow
+/// on `123` (PostgreSQL infers `numeric`).
 struct WideDecimalLiterals;
 
 /// Whether decimal literal `n` (`12.5`, `1.5e-3`) fits `Decimal128(38, s)` with `0 <= s
@@ -621,6 +624,27 @@ impl VisitorMut for WideDecimalLiterals {
     type Break = ();
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let is_param =
+            |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
+        let is_decimal = |x: &Expr| matches!(x, Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['.', 'e', 'E'])));
+        if let Expr::BinaryOp { left, right, .. } = e {
+            let numeric = |lit: &mut Box<Expr>| {
+                let inner = std::mem::replace(lit.as_mut(), Expr::value(Value::Null));
+                **lit = Expr::Cast {
+                    kind: ast::CastKind::Cast,
+                    expr: Box::new(inner),
+                    data_type: ast::DataType::Numeric(ast::ExactNumberInfo::None),
+                    array: false,
+                    format: None,
+                };
+            };
+            if is_param(left) && is_decimal(right) {
+                numeric(right);
+            } else if is_param(right) && is_decimal(left) {
+                numeric(left);
+            }
+            return ControlFlow::Continue(());
+        }
         if let Expr::Value(v) = e
             && let Value::Number(n, _) = &v.value
             && n.contains(['.', 'e', 'E'])
@@ -1893,8 +1917,18 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
 /// anchor row and carries the inner side as an extra column (`__strata_corr_N`, passed on
 /// by the recursive member), and the subquery's body keeps the rows whose column equals
 /// the outer side: the same rows, now correlated by equality in the body only. True when
-/// `q` is left without a correlated CTE (there was none, or every one was lifted).
+/// `q` is left without a correlated CTE (there was none, or every one was lifted); when
+/// false, `q` is unchanged.
 fn lift_cte_correlation(q: &mut ast::Query) -> bool {
+    let mut lifted = q.clone();
+    let ok = lift_cte_correlation_in(&mut lifted);
+    if ok {
+        *q = lifted;
+    }
+    ok
+}
+
+fn lift_cte_correlation_in(q: &mut ast::Query) -> bool {
     let Some(with) = q.with.as_mut() else {
         return true;
     };
