@@ -267,7 +267,7 @@ impl ScalarUDFImpl for JsonBuildObject {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
-        if args.arg_fields.len() % 2 != 0 {
+        if !args.arg_fields.len().is_multiple_of(2) {
             return Err(datafusion::error::DataFusionError::External(Box::new(
                 crate::error::Error::user(
                     crate::error::SqlState::InvalidParameterValue,
