@@ -166,6 +166,7 @@ impl Engine {
         let opts = config.options_mut();
         opts.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         opts.sql_parser.enable_ident_normalization = true;
+        opts.sql_parser.parse_float_as_decimal = true;
         opts.execution.time_zone = Some(settings.datafusion_time_zone());
         // Row-level filter pushdown is chosen per scan (table.rs): on for local files, off
         // for cold ones. A session-wide `true` would force it on every scan.
@@ -221,8 +222,13 @@ impl Engine {
         }
         crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
         ctx.register_udf(crate::expandarray::expandarray_udf());
+        for f in crate::expandarray::vector_items_udfs() {
+            ctx.register_udf(f);
+        }
+        ctx.register_udf(crate::expandarray::subscripts_udf());
         crate::tsdb_info::register(&ctx, &self.storage, &self.jobs, &self.roles);
         crate::pg_relations::register(&ctx, &self.storage);
+        crate::viewdef::register(&ctx, &self.storage);
         crate::sizes::register(&ctx, &self.storage);
         ctx.register_udf(crate::pg_format::format_udf());
         Ok(ctx)

@@ -187,3 +187,151 @@ impl ScalarUDFImpl for JsonLiteral {
         }
     }
 }
+
+/// `json_build_object(k1, v1, k2, v2, ...)` (SQLAlchemy's `get_columns` builds identity
+/// and collation details with it): a json object in PostgreSQL's json output form
+/// (`{"k1" : v1, "k2" : v2}`). Keys are text (a NULL key is 22023, as in PostgreSQL);
+/// values are JSON by their type: NULL `null`, booleans and numbers as such (a non-finite
+/// float as a string), json/jsonb values as they are, anything else its text as a string.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct JsonBuildObject {
+    signature: Signature,
+}
+
+/// The UDF behind `json_build_object`.
+pub fn json_build_object_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonBuildObject {
+        signature: Signature::one_of(
+            vec![
+                datafusion::logical_expr::TypeSignature::VariadicAny,
+                datafusion::logical_expr::TypeSignature::Nullary,
+            ],
+            Volatility::Stable,
+        ),
+    })
+}
+
+/// Appends the JSON form of `a[i]` (see [`JsonBuildObject`]); `json` tells a json/jsonb
+/// argument, whose text is JSON already.
+fn push_json_value(out: &mut String, a: &ArrayRef, i: usize, json: bool) -> Result<()> {
+    if a.logical_nulls().is_some_and(|n| n.is_null(i)) {
+        out.push_str("null");
+        return Ok(());
+    }
+    match a.data_type() {
+        DataType::Boolean => out.push_str(if a.as_boolean().value(i) {
+            "true"
+        } else {
+            "false"
+        }),
+        t if t.is_integer() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) => {
+            let s = arrow::util::display::array_value_to_string(a, i)?;
+            out.push_str(&s)
+        }
+        t if t.is_floating() => {
+            let f = arrow::compute::cast(a, &DataType::Float64)?;
+            let s = arrow::util::display::array_value_to_string(a, i)?;
+            if f.as_primitive::<arrow::datatypes::Float64Type>()
+                .value(i)
+                .is_finite()
+            {
+                out.push_str(&s)
+            } else {
+                out.push_str(&serde_json::Value::from(s).to_string())
+            }
+        }
+        _ => {
+            let s = cast_utf8(a)?;
+            let s = s.as_string::<i32>().value(i);
+            if json {
+                out.push_str(s)
+            } else {
+                out.push_str(&serde_json::Value::from(s).to_string())
+            }
+        }
+    }
+    Ok(())
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        if !args.arg_fields.len().is_multiple_of(2) {
+            return Err(datafusion::error::DataFusionError::External(Box::new(
+                crate::error::Error::user(
+                    crate::error::SqlState::InvalidParameterValue,
+                    "argument list must have even number of elements".to_string(),
+                ),
+            )));
+        }
+        Ok(Arc::new(
+            Field::new(self.name(), DataType::Utf8, true).with_metadata(HashMap::from([(
+                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                "json".to_string(),
+            )])),
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let n = if all_scalar { 1 } else { args.number_rows };
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(n))
+            .collect::<Result<Vec<_>>>()?;
+        let is_json: Vec<bool> = args
+            .arg_fields
+            .iter()
+            .map(|f| {
+                f.metadata()
+                    .get(strata_storage::schema::PG_TYPE_METADATA_KEY)
+                    .is_some_and(|t| t == "json" || t == "jsonb")
+            })
+            .collect();
+        let mut out = StringBuilder::with_capacity(n, n * 32);
+        for i in 0..n {
+            let mut s = String::from("{");
+            for (k, pair) in arrays.chunks(2).enumerate() {
+                let [key, value] = pair else { continue };
+                if key.logical_nulls().is_some_and(|n| n.is_null(i)) {
+                    return Err(datafusion::error::DataFusionError::External(Box::new(
+                        crate::error::Error::user(
+                            crate::error::SqlState::InvalidParameterValue,
+                            format!("argument {} cannot be null", 2 * k + 1),
+                        ),
+                    )));
+                }
+                if k > 0 {
+                    s.push_str(", ");
+                }
+                let key = cast_utf8(key)?;
+                s.push_str(&serde_json::Value::from(key.as_string::<i32>().value(i)).to_string());
+                s.push_str(" : ");
+                push_json_value(&mut s, value, i, is_json[2 * k + 1])?;
+            }
+            s.push('}');
+            out.append_value(s);
+        }
+        let arr: ArrayRef = Arc::new(out.finish());
+        Ok(if all_scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&arr, 0)?)
+        } else {
+            ColumnarValue::Array(arr)
+        })
+    }
+}

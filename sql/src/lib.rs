@@ -51,6 +51,7 @@ pub mod tsdb_info;
 pub mod txn;
 pub mod upsert;
 pub mod utility;
+pub mod viewdef;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, Result, SqlState};

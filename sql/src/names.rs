@@ -259,7 +259,8 @@ fn reads_pg_catalog(sel: &ast::Select) -> bool {
 }
 
 /// The PostgreSQL type tag of a select-list expression whose type Strata's plan cannot
-/// carry (it only has Utf8): casts to `varchar`/`json`/`jsonb`/`name`, functions returning
+/// carry (it only has Utf8): casts to `varchar`/`json`/`jsonb`/`name`, to an unconstrained
+/// `numeric` (stored as `Decimal128(38, 10)`, see `strata_pgtypes::encode`), functions returning
 /// `name`, and `name` columns of the catalog.
 fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
     use ast::DataType as D;
@@ -269,6 +270,10 @@ fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
             D::Varchar(_) | D::CharacterVarying(_) => Some("varchar"),
             D::JSON => Some("json"),
             D::JSONB => Some("jsonb"),
+            // An unconstrained numeric prints without the storage scale's zeros.
+            D::Numeric(ast::ExactNumberInfo::None) | D::Decimal(ast::ExactNumberInfo::None) => {
+                Some("numeric")
+            }
             D::Custom(n, _) if n.to_string().eq_ignore_ascii_case("name") => Some("name"),
             _ => None,
         },
@@ -325,8 +330,9 @@ pub fn apply_type_tags(schema: &SchemaRef, tags: Option<&[Option<&'static str>]>
         .map(|(f, t)| match t {
             Some(t)
                 if matches!(
-                    f.data_type(),
-                    DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+                    (f.data_type(), *t),
+                    (DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8, _)
+                        | (DataType::Decimal128(38, 10), "numeric")
                 ) =>
             {
                 let mut md = f.metadata().clone();

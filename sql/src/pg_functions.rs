@@ -37,6 +37,7 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
     ctx.register_udf(crate::json_ops::json_get_udf(true));
     ctx.register_udf(crate::json_ops::json_literal_udf(false));
     ctx.register_udf(crate::json_ops::json_literal_udf(true));
+    ctx.register_udf(crate::json_ops::json_build_object_udf());
     // `current_setting(name [, missing_ok])`: an unknown name is 42704 unless missing_ok.
     let settings_for_set = Arc::clone(&settings);
     let s = settings;
@@ -712,6 +713,16 @@ pub fn register_catalog_functions(
             Ok(Arc::new(out) as ArrayRef)
         },
     ));
+    // Every collation is in pg_catalog, which is always searched.
+    ctx.register_udf(array_udf(
+        "pg_collation_is_visible",
+        Signature::exact(vec![DataType::Int64], Volatility::Stable),
+        DataType::Boolean,
+        move |a, _| {
+            let out: BooleanArray = int64(&a[0])?.iter().map(|v| v.map(|_| true)).collect();
+            Ok(Arc::new(out) as ArrayRef)
+        },
+    ));
     // `pg_get_expr(adbin, relid)`: the crate's version answers '' even for NULL (it has
     // no expression trees to decompile); PostgreSQL's is strict: NULL in, NULL out.
     // Strata's own `pg_attrdef.adbin` holds the expression's text already
@@ -747,6 +758,9 @@ pub fn register_catalog_functions(
         ("pg_get_function_result", &[1][..]),
         ("pg_get_function_arguments", &[1][..]),
         ("pg_get_function_identity_arguments", &[1][..]),
+        // No sequence exists (no serial or identity columns): SQLAlchemy's `get_columns`
+        // asks for one per column.
+        ("pg_get_serial_sequence", &[2][..]),
     ] {
         ctx.register_udf(array_udf(name, any_sig(arities), DataType::Utf8, |_, n| {
             Ok(arrow::array::new_null_array(&DataType::Utf8, n))

@@ -117,9 +117,60 @@ fn whole_numbers(plan: LogicalPlan) -> Result<LogicalPlan> {
     .map(|t| t.data)
 }
 
+/// A numeric cast to an integer type rounds half away from zero in PostgreSQL
+/// (`2.5::int` is 3); DataFusion's cast truncates: the argument is rounded first.
+fn rounded_integer_casts(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let is_target = |x: &Expr, schema: &DFSchema| {
+        matches!(x, Expr::Cast(c) if c.field.data_type().is_integer()
+            && matches!(c.expr.get_type(schema), Ok(DataType::Decimal128(_, s)) if s > 0))
+    };
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|p| {
+        let schema = merge_schema(&p.inputs());
+        let _ = p.apply_expressions(|e| {
+            e.apply(|x| {
+                found |= is_target(x, &schema);
+                Ok(if found {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
+                })
+            })
+        });
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    if !found {
+        return Ok(plan);
+    }
+    plan.transform_up_with_subqueries(|p| {
+        let schema = merge_schema(&p.inputs());
+        let preserver = NamePreserver::new(&p);
+        let t = p.map_expressions(|e| {
+            let saved = preserver.save(&e);
+            let t = e.transform_up(|x| {
+                if !is_target(&x, &schema) {
+                    return Ok(Transformed::no(x));
+                }
+                let Expr::Cast(mut c) = x else {
+                    return Ok(Transformed::no(x));
+                };
+                c.expr = Box::new(datafusion::functions::math::expr_fn::round(vec![*c.expr]));
+                Ok(Transformed::yes(Expr::Cast(c)))
+            })?;
+            Ok(t.update_data(|e| saved.restore(e)))
+        })?;
+        Ok(Transformed::yes(t.data.recompute_schema()?))
+    })
+    .map(|t| t.data)
+}
+
 /// Rewrites a plan's aggregates to PostgreSQL's result types.
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = whole_numbers(plan)?;
+    let plan = rounded_integer_casts(whole_numbers(plan)?)?;
     if !plan_needs_rewrite(&plan) {
         return Ok(plan);
     }

@@ -288,6 +288,29 @@ fn call(name: &str, arg: Expr) -> Expr {
     crate::rewrite::function_call(name, vec![arg])
 }
 
+/// `x::regtype::text` of a non-literal (asyncpg's type introspection names element and
+/// base types so): `format_type(x, NULL)`, and `-` for 0 as PostgreSQL prints no type.
+fn regtype_text(oid: &Expr) -> Expr {
+    let oid = Expr::Nested(Box::new(oid.clone()));
+    Expr::Case {
+        case_token: ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: vec![ast::CaseWhen {
+            condition: Expr::BinaryOp {
+                left: Box::new(oid.clone()),
+                op: ast::BinaryOperator::Eq,
+                right: Box::new(Expr::value(Value::Number("0".into(), false))),
+            },
+            result: Expr::value(Value::SingleQuotedString("-".into())),
+        }],
+        else_result: Some(Box::new(crate::rewrite::function_call(
+            "format_type",
+            vec![oid, Expr::value(Value::Null)],
+        ))),
+    }
+}
+
 /// `regclass` values shown as PostgreSQL shows them, the relation's name: in `x::regclass
 /// ::text` and as a whole select-list item (`SELECT 't'::regclass`, `SELECT
 /// c.oid::regclass`); a non-literal cast to `regclass` (`format('%I.%I', s, t)::regclass`,
@@ -319,6 +342,16 @@ fn regclass_output(stmt: &mut ast::Statement) {
                     && matches!(expr.as_ref(), Expr::Cast { data_type: d, .. } if kind_of(d) == Some(Kind::Class))
                 {
                     *e = call(REGCLASS_NAME_FN, (**expr).clone());
+                } else if is_text_type(data_type)
+                    && let Expr::Cast {
+                        expr: oid,
+                        data_type: d,
+                        ..
+                    } = expr.as_ref()
+                    && kind_of(d) == Some(Kind::Type)
+                    && literal(oid).is_none()
+                {
+                    *e = regtype_text(oid);
                 } else if kind_of(data_type) == Some(Kind::Class) && literal(expr).is_none() {
                     *e = call(REGCLASS_FN, (**expr).clone());
                 }

@@ -594,8 +594,77 @@ fn int4_literal(e: &mut Expr) {
     }
 }
 
+/// Decimal literals are `numeric`, as in PostgreSQL (the session parses them as decimals,
+/// `datafusion.sql_parser.parse_float_as_decimal`); one that `Decimal128` cannot hold
+/// (more than 38 digits, or an exponent putting it out of that range: `1.5e300`) is
+/// `double precision` instead (PostgreSQL's numeric holds it). Next to a bare parameter
+/// (`$1 * 0.5`) the literal is cast to unconstrained `numeric`: DataFusion gives the
+/// parameter the other operand's type, and the literal's `numeric(2,1)` would overflow
+/// on `123` (PostgreSQL infers `numeric`).
+struct WideDecimalLiterals;
+
+/// Whether decimal literal `n` (`12.5`, `1.5e-3`) fits `Decimal128(38, s)` with `0 <= s
+/// <= 38` after its exponent is applied.
+fn fits_decimal128(n: &str) -> bool {
+    let (mantissa, exp) = match n.split_once(['e', 'E']) {
+        Some((m, e)) => match e.parse::<i64>() {
+            Ok(e) => (m, e),
+            Err(_) => return false,
+        },
+        None => (n, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let int = int.trim_start_matches('0');
+    let scale = i64::try_from(frac.len()).unwrap_or(i64::MAX) - exp;
+    let digits = i64::try_from(int.len() + frac.len()).unwrap_or(i64::MAX);
+    (0..=38).contains(&scale.max(0)) && digits - scale.min(0) <= 38 && digits <= 38
+}
+
+impl VisitorMut for WideDecimalLiterals {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let is_param =
+            |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
+        let is_decimal = |x: &Expr| matches!(x, Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['.', 'e', 'E'])));
+        if let Expr::BinaryOp { left, right, .. } = e {
+            let numeric = |lit: &mut Box<Expr>| {
+                let inner = std::mem::replace(lit.as_mut(), Expr::value(Value::Null));
+                **lit = Expr::Cast {
+                    kind: ast::CastKind::Cast,
+                    expr: Box::new(inner),
+                    data_type: ast::DataType::Numeric(ast::ExactNumberInfo::None),
+                    array: false,
+                    format: None,
+                };
+            };
+            if is_param(left) && is_decimal(right) {
+                numeric(right);
+            } else if is_param(right) && is_decimal(left) {
+                numeric(left);
+            }
+            return ControlFlow::Continue(());
+        }
+        if let Expr::Value(v) = e
+            && let Value::Number(n, _) = &v.value
+            && n.contains(['.', 'e', 'E'])
+            && !fits_decimal128(n)
+        {
+            *e = Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(Expr::value(Value::SingleQuotedString(n.clone()))),
+                data_type: ast::DataType::DoublePrecision,
+                array: false,
+                format: None,
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// Applies every rewrite to a statement that DataFusion will plan.
 pub fn rewrite(stmt: &mut ast::Statement) {
+    let _ = stmt.visit(&mut WideDecimalLiterals);
     let _ = stmt.visit(&mut CatalogSyntax);
     select_list(stmt);
     alias_scalar_subqueries(stmt);
@@ -615,8 +684,44 @@ pub fn rewrite(stmt: &mut ast::Statement) {
 /// `information_schema._pg_expandarray(a)` in a select list becomes
 /// `unnest(pg_expandarray(a))` (a row per element, as the set-returning function gives),
 /// and `(expr).field` becomes `get_field(expr, 'field')` (DataFusion's planner refuses a
-/// dot after a parenthesised expression).
+/// dot after a parenthesised expression);
+/// - `unnest(i.indkey)` of a catalog `int2vector`/`oidvector` or small array column (held
+///   as text here, see `crate::expandarray`) unnests `pg_int2vector_items(i.indkey)` (or
+///   `pg_oidvector_items`), and `generate_subscripts(a, dim)` becomes
+///   `unnest(pg_subscripts(a, dim))` (SQLAlchemy's `get_pk_constraint` and `get_indexes`).
 struct CompositeAccess;
+
+/// The element type of a catalog vector column by its name: `Some(true)` for `int2`
+/// (`int2vector`, `int2[]`), `Some(false)` for `oid` (`oidvector`, `oid[]`).
+fn catalog_vector_column(e: &Expr) -> Option<bool> {
+    let name = match e {
+        Expr::Identifier(i) => i,
+        Expr::CompoundIdentifier(p) => p.last()?,
+        _ => return None,
+    };
+    match name.value.to_lowercase().as_str() {
+        "indkey" | "indoption" | "conkey" | "confkey" | "stxkeys" | "partattrs" | "tgattr" => {
+            Some(true)
+        }
+        "indclass" | "indcollation" | "proargtypes" | "partclass" | "conpfeqop" | "conppeqop"
+        | "conffeqop" | "conexclop" => Some(false),
+        _ => None,
+    }
+}
+
+/// The plain arguments of a function call.
+fn call_args(f: &ast::Function) -> Option<Vec<Expr>> {
+    let ast::FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    list.args
+        .iter()
+        .map(|a| match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Some(x.clone()),
+            _ => None,
+        })
+        .collect()
+}
 
 impl VisitorMut for CompositeAccess {
     type Break = ();
@@ -645,6 +750,34 @@ impl VisitorMut for CompositeAccess {
                     "unnest",
                     vec![function_call(crate::expandarray::EXPANDARRAY_FN, args)],
                 );
+            }
+            Expr::Function(f) if f.over.is_none() => {
+                let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+                    return ControlFlow::Continue(());
+                };
+                let name = name.value.to_lowercase();
+                let Some(args) = call_args(f) else {
+                    return ControlFlow::Continue(());
+                };
+                match (name.as_str(), args.as_slice()) {
+                    ("unnest", [v]) => {
+                        if let Some(int2) = catalog_vector_column(v) {
+                            let items = if int2 {
+                                crate::expandarray::INT2_ITEMS_FN
+                            } else {
+                                crate::expandarray::OID_ITEMS_FN
+                            };
+                            *e = function_call("unnest", vec![function_call(items, args)]);
+                        }
+                    }
+                    ("generate_subscripts", [_, _]) => {
+                        *e = function_call(
+                            "unnest",
+                            vec![function_call(crate::expandarray::SUBSCRIPTS_FN, args)],
+                        );
+                    }
+                    _ => {}
+                }
             }
             Expr::CompoundFieldAccess { root, access_chain }
                 if !access_chain.is_empty()
@@ -2069,9 +2202,24 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
         let Expr::Subquery(q) = e else {
             return ControlFlow::Continue(());
         };
-        if q.with.is_some() || q.limit_clause.is_some() || q.order_by.is_some() {
+        if q.with.is_some() && !lift_cte_correlation(q) {
             return ControlFlow::Continue(());
         }
+        let first_by = match (&q.limit_clause, &q.order_by) {
+            (None, None) => None,
+            (
+                Some(ast::LimitClause::LimitOffset {
+                    limit: Some(limit),
+                    offset: None,
+                    limit_by,
+                }),
+                Some(ast::OrderBy {
+                    kind: ast::OrderByKind::Expressions(order),
+                    interpolate: None,
+                }),
+            ) if int_literal(limit) == Some(1) && limit_by.is_empty() => Some(order.clone()),
+            _ => return ControlFlow::Continue(()),
+        };
         let ast::SetExpr::Select(sel) = q.body.as_mut() else {
             return ControlFlow::Continue(());
         };
@@ -2118,29 +2266,290 @@ impl VisitorMut for AggregateScalarSubqueries<'_> {
         }
         bind_outer_columns(&mut inner, &own);
         sel.selection = join_and(inner);
-        let wrapped = function_call("first_value", vec![expr]);
-        sel.projection[0] = match alias {
-            Some(alias) => ast::SelectItem::ExprWithAlias {
-                expr: wrapped,
-                alias,
-            },
-            None => ast::SelectItem::UnnamedExpr(wrapped),
-        };
+        let outer_in_value = qualifiers_in(&expr).0.iter().any(|q| !own.contains(q));
+        if outer_in_value {
+            *e = outer_value(q, expr, &own);
+        } else {
+            let mut wrapped = function_call("first_value", vec![expr]);
+            if let (Some(order), Expr::Function(f)) = (first_by, &mut wrapped)
+                && let ast::FunctionArguments::List(list) = &mut f.args
+            {
+                list.clauses
+                    .push(ast::FunctionArgumentClause::OrderBy(order));
+                q.order_by = None;
+                q.limit_clause = None;
+            }
+            sel.projection[0] = match alias {
+                Some(alias) => ast::SelectItem::ExprWithAlias {
+                    expr: wrapped,
+                    alias,
+                },
+                None => ast::SelectItem::UnnamedExpr(wrapped),
+            };
+        }
         if let Some(cond) = join_and(outer) {
             let sub = e.clone();
-            *e = Expr::Case {
-                case_token: ast::helpers::attached_token::AttachedToken::empty(),
-                end_token: ast::helpers::attached_token::AttachedToken::empty(),
-                operand: None,
-                conditions: vec![ast::CaseWhen {
-                    condition: cond,
-                    result: sub,
-                }],
-                else_result: None,
-            };
+            *e = case_when(cond, sub);
         }
         ControlFlow::Continue(())
     }
+}
+
+/// A correlated recursive CTE in a scalar subquery (asyncpg's type introspection: the
+/// base type of a domain, `(WITH RECURSIVE typebases(oid, depth) AS (SELECT
+/// t2.typbasetype, 0 FROM pg_type t2 WHERE t2.oid = t.oid UNION ALL SELECT ... FROM
+/// pg_type t2, typebases tb WHERE ...) SELECT oid FROM typebases ORDER BY depth DESC
+/// LIMIT 1)`), which DataFusion cannot decorrelate: each equality between an inner and an
+/// outer column in the anchor member moves out of the CTE. The CTE then runs for every
+/// anchor row and carries the inner side as an extra column (`__strata_corr_N`, passed on
+/// by the recursive member), and the subquery's body keeps the rows whose column equals
+/// the outer side: the same rows, now correlated by equality in the body only. True when
+/// `q` is left without a correlated CTE (there was none, or every one was lifted); when
+/// false, `q` is unchanged.
+fn lift_cte_correlation(q: &mut ast::Query) -> bool {
+    let mut lifted = q.clone();
+    let ok = lift_cte_correlation_in(&mut lifted);
+    if ok {
+        *q = lifted;
+    }
+    ok
+}
+
+fn lift_cte_correlation_in(q: &mut ast::Query) -> bool {
+    let Some(with) = q.with.as_mut() else {
+        return true;
+    };
+    let mut bindings: Vec<(String, Vec<Expr>)> = vec![];
+    for cte in with.cte_tables.iter_mut() {
+        let name = crate::ddl::ident_name(&cte.alias.name);
+        let ast::SetExpr::SetOperation {
+            op: ast::SetOperator::Union,
+            left,
+            right,
+            ..
+        } = cte.query.body.as_mut()
+        else {
+            if cte_is_correlated(&cte.query) {
+                return false;
+            }
+            continue;
+        };
+        let (ast::SetExpr::Select(anchor), ast::SetExpr::Select(step)) =
+            (left.as_mut(), right.as_mut())
+        else {
+            return false;
+        };
+        let own = from_qualifiers(anchor);
+        let mut conjuncts = vec![];
+        if let Some(sel) = anchor.selection.take() {
+            split_and(sel, &mut conjuncts);
+        }
+        let (mut keep, mut lifted) = (vec![], vec![]);
+        for c in conjuncts {
+            let pair = match &c {
+                Expr::BinaryOp {
+                    left: l,
+                    op: ast::BinaryOperator::Eq,
+                    right: r,
+                } => {
+                    let side = |x: &Expr| {
+                        let (quals, unqualified) = qualifiers_in(x);
+                        let inner = quals.iter().all(|q| own.contains(q));
+                        let outer = quals.iter().all(|q| !own.contains(q));
+                        (!quals.is_empty() && !unqualified).then_some((inner, outer))
+                    };
+                    match (side(l), side(r)) {
+                        (Some((true, _)), Some((_, true))) => Some(((**l).clone(), (**r).clone())),
+                        (Some((_, true)), Some((true, _))) => Some(((**r).clone(), (**l).clone())),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match pair {
+                Some(p) => lifted.push(p),
+                None => keep.push(c),
+            }
+        }
+        anchor.selection = join_and(keep);
+        if lifted.is_empty() {
+            return !cte_is_correlated(&cte.query);
+        }
+        // The recursive member names the CTE by its alias (or its name).
+        let step_ref = step
+            .from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+            .find_map(|tf| match tf {
+                ast::TableFactor::Table { name: n, alias, .. }
+                    if n.0.len() == 1
+                        && n.0[0]
+                            .as_ident()
+                            .is_some_and(|i| crate::ddl::ident_name(i) == name) =>
+                {
+                    Some(
+                        alias
+                            .as_ref()
+                            .map_or_else(|| name.clone(), |a| crate::ddl::ident_name(&a.name)),
+                    )
+                }
+                _ => None,
+            });
+        let Some(step_ref) = step_ref else {
+            return false;
+        };
+        let mut outer_sides = vec![];
+        for (k, (inner, outer)) in lifted.into_iter().enumerate() {
+            let col = ast::Ident::new(format!("__strata_corr_{k}"));
+            anchor.projection.push(ast::SelectItem::ExprWithAlias {
+                expr: inner,
+                alias: col.clone(),
+            });
+            step.projection.push(ast::SelectItem::ExprWithAlias {
+                expr: Expr::CompoundIdentifier(vec![
+                    ast::Ident::new(step_ref.clone()),
+                    col.clone(),
+                ]),
+                alias: col.clone(),
+            });
+            if !cte.alias.columns.is_empty() {
+                cte.alias.columns.push(ast::TableAliasColumnDef {
+                    name: col,
+                    data_type: None,
+                });
+            }
+            outer_sides.push(outer);
+        }
+        if cte_is_correlated(&cte.query) {
+            return false;
+        }
+        bindings.push((name, outer_sides));
+    }
+    if bindings.is_empty() {
+        return true;
+    }
+    let ast::SetExpr::Select(body) = q.body.as_mut() else {
+        return false;
+    };
+    let mut conds = vec![];
+    if let Some(sel) = body.selection.take() {
+        conds.push(sel);
+    }
+    for (name, outer_sides) in bindings {
+        let reference = body
+            .from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+            .find_map(|tf| match tf {
+                ast::TableFactor::Table { name: n, alias, .. }
+                    if n.0.len() == 1
+                        && n.0[0]
+                            .as_ident()
+                            .is_some_and(|i| crate::ddl::ident_name(i) == name) =>
+                {
+                    Some(
+                        alias
+                            .as_ref()
+                            .map_or_else(|| name.clone(), |a| crate::ddl::ident_name(&a.name)),
+                    )
+                }
+                _ => None,
+            });
+        let Some(reference) = reference else {
+            return false;
+        };
+        for (k, outer) in outer_sides.into_iter().enumerate() {
+            conds.push(Expr::BinaryOp {
+                left: Box::new(Expr::CompoundIdentifier(vec![
+                    ast::Ident::new(reference.clone()),
+                    ast::Ident::new(format!("__strata_corr_{k}")),
+                ])),
+                op: ast::BinaryOperator::Eq,
+                right: Box::new(outer),
+            });
+        }
+    }
+    body.selection = join_and(conds);
+    true
+}
+
+/// Whether a CTE's query names a qualifier that none of its selects' FROM items defines
+/// (or the CTE's own name, for the recursive member).
+fn cte_is_correlated(q: &ast::Query) -> bool {
+    let selects: Vec<&ast::Select> = match q.body.as_ref() {
+        ast::SetExpr::Select(s) => vec![s],
+        ast::SetExpr::SetOperation { left, right, .. } => [left, right]
+            .into_iter()
+            .filter_map(|x| match x.as_ref() {
+                ast::SetExpr::Select(s) => Some(s.as_ref()),
+                _ => None,
+            })
+            .collect(),
+        _ => return true,
+    };
+    selects.iter().any(|sel| {
+        let own = from_qualifiers(sel);
+        let mut quals = vec![];
+        for item in &sel.projection {
+            if let ast::SelectItem::UnnamedExpr(x)
+            | ast::SelectItem::ExprWithAlias { expr: x, .. } = item
+            {
+                quals.extend(qualifiers_in(x).0);
+            }
+        }
+        if let Some(w) = &sel.selection {
+            quals.extend(qualifiers_in(w).0);
+        }
+        quals.iter().any(|q| !own.contains(q))
+    })
+}
+
+/// `CASE WHEN cond THEN value END`.
+fn case_when(condition: Expr, result: Expr) -> Expr {
+    Expr::Case {
+        case_token: ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: vec![ast::CaseWhen { condition, result }],
+        else_result: None,
+    }
+}
+
+/// The value of a correlated scalar subquery `q` whose select-list expression `value`
+/// names outer columns too (SQLAlchemy's `get_columns`: `(SELECT json_build_object(
+/// 'always', a.attidentity = 'a', 'start', s.seqstart, ...) FROM pg_sequence s WHERE
+/// ...)`), which DataFusion cannot decorrelate: each inner column of `value` (qualified by
+/// one of `own`) becomes its own subquery `(SELECT first_value(col) FROM ... WHERE ...)`,
+/// and the whole is `CASE WHEN (SELECT bool_or(true) FROM ... WHERE ...) THEN value END`
+/// (NULL when the subquery yields no row, as in PostgreSQL). The same answer whenever it
+/// yields at most one row, as for [`AggregateScalarSubqueries`].
+fn outer_value(q: &ast::Query, mut value: Expr, own: &[String]) -> Expr {
+    let with_projection = |item: Expr| {
+        let mut sub = q.clone();
+        if let ast::SetExpr::Select(sel) = sub.body.as_mut() {
+            sel.projection = vec![ast::SelectItem::UnnamedExpr(item)];
+        }
+        Expr::Subquery(Box::new(sub))
+    };
+    struct Inner<'b, F: Fn(Expr) -> Expr>(&'b [String], F);
+    impl<F: Fn(Expr) -> Expr> VisitorMut for Inner<'_, F> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(p) = e
+                && p.len() >= 2
+                && self.0.contains(&crate::ddl::ident_name(&p[p.len() - 2]))
+            {
+                *e = (self.1)(function_call("first_value", vec![e.clone()]));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = value.visit(&mut Inner(own, &with_projection));
+    let found = with_projection(function_call(
+        "bool_or",
+        vec![Expr::value(Value::Boolean(true))],
+    ));
+    case_when(found, Expr::Nested(Box::new(value)))
 }
 
 // ------------------------------------------------------------ LIKE ... ESCAPE

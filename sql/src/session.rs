@@ -2456,6 +2456,7 @@ impl Session {
                                 Some("varchar") => Some("varchar"),
                                 Some("json") => Some("json"),
                                 Some("jsonb") => Some("jsonb"),
+                                Some("numeric") => Some("numeric"),
                                 _ => None,
                             })
                             .collect();

@@ -14,7 +14,8 @@ with engine.begin() as conn:
     for s in setup_statements():
         conn.exec_driver_sql(s)
     conn.exec_driver_sql("CREATE TABLE sensors (id bigint PRIMARY KEY, name text NOT NULL, "
-                         "location varchar(40), installed date)")
+                         "location varchar, installed date, price numeric(10,2), "
+                         "active boolean DEFAULT true)")
     conn.exec_driver_sql("CREATE TABLE conditions (time timestamptz NOT NULL, device text NOT NULL, "
                          "temperature double precision, humidity real, status smallint DEFAULT 0, "
                          "note text, PRIMARY KEY (time, device))")
@@ -43,6 +44,11 @@ for t in ("sensors", "conditions", "hot"):
     print("  indexes:", insp.get_indexes(t))
     print("  unique:", insp.get_unique_constraints(t))
     print("  comment:", insp.get_table_comment(t))
+    print("  checks:", insp.get_check_constraints(t))
+    print("  options:", insp.get_table_options(t))
+# PostgreSQL prints the view's query as it deparses it, Strata as it was written.
+view_def = insp.get_view_definition("hot")
+print("view definition:", type(view_def).__name__, "FROM conditions" in view_def, "temperature > " in view_def)
 print("has_table missing:", insp.has_table("missing"))
 
 # Reflect and use the table through Core.
