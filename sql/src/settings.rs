@@ -73,6 +73,7 @@ const PASSIVE: &[(&str, &str)] = &[
     ("lc_time", "C"),
     ("lock_timeout", "0"),
     ("idle_in_transaction_session_timeout", "0"),
+    ("default_table_access_method", "heap"),
     ("default_transaction_isolation", "read committed"),
     ("transaction_isolation", "read committed"),
     ("default_transaction_read_only", "off"),
