@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
-use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, lexsort_to_indices, sort_to_indices, take_record_batch,
+};
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -47,27 +49,35 @@ impl Layout {
     };
 }
 
-/// Concatenates `batches` (all in `schema`) and sorts them by the time column, if any.
+/// Concatenates `batches` (all in `schema`) and sorts them by the table's sort columns
+/// ([`TableDef::sort_columns`]: segment-by columns, then time), if any.
 pub fn sort_batches(
     def: &TableDef,
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<RecordBatch> {
     let batch = concat_batches(schema, batches)?;
-    match def.time_column {
-        Some(tc) if batch.num_rows() > 1 => {
-            let idx = sort_to_indices(
-                batch.column(tc).as_ref(),
-                Some(SortOptions {
-                    descending: false,
-                    nulls_first: true,
-                }),
-                None,
-            )?;
-            Ok(take_record_batch(&batch, &idx)?)
-        }
-        _ => Ok(batch),
+    let cols = def.sort_columns();
+    if batch.num_rows() <= 1 || cols.is_empty() {
+        return Ok(batch);
     }
+    let options = Some(SortOptions {
+        descending: false,
+        nulls_first: true,
+    });
+    let idx = if let [c] = cols[..] {
+        sort_to_indices(batch.column(c).as_ref(), options, None)?
+    } else {
+        let keys: Vec<SortColumn> = cols
+            .iter()
+            .map(|&c| SortColumn {
+                values: Arc::clone(batch.column(c)),
+                options,
+            })
+            .collect();
+        lexsort_to_indices(&keys, None)?
+    };
+    Ok(take_record_batch(&batch, &idx)?)
 }
 
 /// Writes `batch` as a Parquet file at `path` durably: written to `path.tmp`, fsynced,
@@ -75,7 +85,7 @@ pub fn sort_batches(
 pub fn write_parquet(
     path: &Path,
     batch: &RecordBatch,
-    sorted_by_time: Option<usize>,
+    sorted_by: &[usize],
     layout: Layout,
 ) -> Result<u64> {
     let dir = path
@@ -90,12 +100,17 @@ pub fn write_parquet(
     if let Some(n) = layout.page_rows {
         props = props.set_data_page_row_count_limit(n);
     }
-    if let Some(tc) = sorted_by_time {
-        props = props.set_sorting_columns(Some(vec![parquet::file::metadata::SortingColumn {
-            column_idx: tc as i32,
-            descending: false,
-            nulls_first: true,
-        }]));
+    if !sorted_by.is_empty() {
+        props = props.set_sorting_columns(Some(
+            sorted_by
+                .iter()
+                .map(|&c| parquet::file::metadata::SortingColumn {
+                    column_idx: c as i32,
+                    descending: false,
+                    nulls_first: true,
+                })
+                .collect(),
+        ));
     }
     {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;

@@ -36,6 +36,7 @@ fn def(name: &str) -> TableDef {
         hypertable: true,
         internal: false,
         raw_schema: None,
+        segment_by: vec![],
     }
 }
 
