@@ -28,15 +28,26 @@ pub struct Layout {
     pub row_group_rows: usize,
     /// Rows per data page at most (the page index prunes by page).
     pub page_rows: Option<usize>,
-    pub zstd_level: i32,
+    pub codec: Codec,
+}
+
+/// How column chunks are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// LZ4 (raw): fast to decode, and a reader sets it up for free. A ZSTD reader creates a
+    /// compression and a decompression context per column chunk, which profiled at ~8% of
+    /// the CPU of a small query over local files.
+    Lz4,
+    /// ZSTD at this level: smallest files.
+    Zstd(i32),
 }
 
 impl Layout {
-    /// Local files: written on every flush, read often; cheap to write.
+    /// Local files: written on every flush, read often; cheap to write and to read.
     pub const HOT: Layout = Layout {
         row_group_rows: ROW_GROUP_ROWS,
         page_rows: None,
-        zstd_level: 1,
+        codec: Codec::Lz4,
     };
     /// Cold files: written once per partition, stored for years, read by ranged requests.
     /// Large row groups amortise each column chunk's dictionary page (one per row group:
@@ -45,7 +56,7 @@ impl Layout {
     pub const COLD: Layout = Layout {
         row_group_rows: 1024 * 1024,
         page_rows: Some(16 * 1024),
-        zstd_level: 3,
+        codec: Codec::Zstd(3),
     };
 }
 
@@ -94,7 +105,10 @@ pub fn write_parquet(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(layout.zstd_level)?))
+        .set_compression(match layout.codec {
+            Codec::Lz4 => Compression::LZ4_RAW,
+            Codec::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level)?),
+        })
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(layout.row_group_rows));
     if let Some(n) = layout.page_rows {
