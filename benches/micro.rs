@@ -57,6 +57,7 @@ fn tsbs_def() -> TableDef {
         hypertable: true,
         internal: false,
         raw_schema: None,
+        segment_by: vec![],
     }
 }
 

@@ -47,11 +47,13 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// Strata's table: the TSBS cpu table as a hypertable with 1-day chunks.
+/// Strata's table: the TSBS cpu table as a hypertable with 1-day chunks, segmented by
+/// host as TSBS's TimescaleDB loader does with compression on (`compress_segmentby`).
 const STRATA_CREATE: &str = "CREATE TABLE cpu (time timestamptz NOT NULL, hostname text, region text, datacenter text, \
 usage_user float8, usage_system float8, usage_idle float8, usage_nice float8, usage_iowait float8, \
 usage_irq float8, usage_softirq float8, usage_steal float8, usage_guest float8, usage_guest_nice float8); \
-SELECT create_hypertable('cpu', by_range('time', INTERVAL '1 day'))";
+SELECT create_hypertable('cpu', by_range('time', INTERVAL '1 day')); \
+ALTER TABLE cpu SET (timescaledb.compress, timescaledb.compress_segmentby = 'hostname')";
 
 /// TSBS's indexes on PostgreSQL (as `tsbs_load_timescaledb` creates them by default).
 const PG_INDEXES: &str =

@@ -1103,6 +1103,7 @@ pub fn state_table_def(
         hypertable: false,
         internal: true,
         raw_schema: Some(RawSchema(Arc::clone(state_schema))),
+        segment_by: vec![],
     }
 }
 

@@ -316,6 +316,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
         hypertable: false,
         internal: false,
         raw_schema: None,
+        segment_by: vec![],
     };
     // Default time column: the first NOT NULL timestamp/timestamptz column.
     def.time_column = def
@@ -410,19 +411,9 @@ fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<(
     let mut hyper = false;
     let mut part_col = None;
     let mut chunk = None;
+    let mut layout = vec![];
     for o in list {
-        let (key, value) = match o {
-            SqlOption::KeyValue { key, value } => (key.value.to_lowercase(), Some(value)),
-            SqlOption::Ident(i) => (i.value.to_lowercase(), None),
-            other => return Err(Error::unsupported(format!("table option {other}"))),
-        };
-        // `tsdb.x` is rewritten to `tsdb_x` before parsing (see `session::rewrite_dotted_options`).
-        let key = key
-            .trim_start_matches("tsdb.")
-            .trim_start_matches("timescaledb.")
-            .trim_start_matches("tsdb_")
-            .trim_start_matches("timescaledb_")
-            .to_string();
+        let (key, value) = option_key_value(o)?;
         match key.as_str() {
             "hypertable" => {
                 hyper = value
@@ -435,6 +426,7 @@ fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<(
                 chunk = value.map(interval_micros_of_expr).transpose()?
             }
             "fillfactor" | "autovacuum_enabled" => {}
+            _ if is_layout_option(&key) => layout.push((key, value)),
             other => return Err(Error::unsupported(format!("table option \"{other}\""))),
         }
     }
@@ -452,7 +444,124 @@ fn apply_tsdb_options(def: &mut TableDef, opts: &CreateTableOptions) -> Result<(
     if let Some(ci) = chunk {
         def.partition_micros = ci;
     }
+    for (key, value) in layout {
+        apply_layout_option(def, &key, value)?;
+    }
     Ok(())
+}
+
+/// The key (without its `tsdb.`/`timescaledb.` prefix, lower case) and value of a
+/// `WITH (...)` or `SET (...)` table option.
+pub fn option_key_value(o: &SqlOption) -> Result<(String, Option<&Expr>)> {
+    let (key, value) = match o {
+        SqlOption::KeyValue { key, value } => (key.value.to_lowercase(), Some(value)),
+        SqlOption::Ident(i) => (i.value.to_lowercase(), None),
+        other => return Err(Error::unsupported(format!("table option {other}"))),
+    };
+    // `tsdb.x` is rewritten to `tsdb_x` before parsing (see `session::rewrite_dotted_options`).
+    let key = key
+        .trim_start_matches("tsdb.")
+        .trim_start_matches("timescaledb.")
+        .trim_start_matches("tsdb_")
+        .trim_start_matches("timescaledb_")
+        .to_string();
+    Ok((key, value))
+}
+
+/// Options about how rows are laid out in files, accepted by `CREATE TABLE ... WITH` and
+/// `ALTER TABLE ... SET` under TimescaleDB's names.
+pub fn is_layout_option(key: &str) -> bool {
+    matches!(
+        key,
+        "segmentby"
+            | "compress_segmentby"
+            | "orderby"
+            | "compress_orderby"
+            | "compress"
+            | "enable_columnstore"
+    )
+}
+
+/// Applies one layout option to `def`:
+/// - `segmentby` / `compress_segmentby`: the columns that lead each file's sort order
+///   ([`TableDef::sort_columns`]), so that the pages of one series are together and a
+///   filter on them skips the rest;
+/// - `orderby` / `compress_orderby`: must name the time column (files are sorted by it
+///   after the segment-by columns; ASC or DESC reads the same);
+/// - `compress` / `enable_columnstore`: accepted; files are always columnar and compressed.
+pub fn apply_layout_option(def: &mut TableDef, key: &str, value: Option<&Expr>) -> Result<()> {
+    let text = || {
+        value.and_then(literal_string).ok_or_else(|| {
+            Error::user(
+                SqlState::InvalidParameterValue,
+                format!("option \"{key}\" needs a quoted column list, e.g. '{key} = ''hostname'''"),
+            )
+        })
+    };
+    match key {
+        "segmentby" | "compress_segmentby" => {
+            let mut cols = vec![];
+            for name in column_list(&text()?) {
+                if def.column_index(&name).is_none() {
+                    return Err(Error::user(
+                        SqlState::UndefinedColumn,
+                        format!("column \"{name}\" does not exist"),
+                    ));
+                }
+                if def.time_column.is_some_and(|t| def.columns[t].name == name) {
+                    return Err(Error::with_hint(
+                        SqlState::InvalidParameterValue,
+                        format!("cannot use column \"{name}\" for both ordering and segmenting"),
+                        "The time column always orders rows within a segment; segment by other columns.",
+                    ));
+                }
+                if !cols.contains(&name) {
+                    cols.push(name);
+                }
+            }
+            def.segment_by = cols;
+        }
+        "orderby" | "compress_orderby" => {
+            let spec = text()?;
+            for item in spec.split(',') {
+                let words: Vec<String> = item.split_whitespace().map(str::to_lowercase).collect();
+                let name = column_list(words.first().map(String::as_str).unwrap_or(""));
+                let is_time = match (name.as_slice(), def.time_column) {
+                    ([n], Some(t)) => def.columns[t].name == *n,
+                    _ => false,
+                };
+                let modifiers_ok = matches!(
+                    words.iter().skip(1).map(String::as_str).collect::<Vec<_>>()[..],
+                    [] | ["asc" | "desc"]
+                        | ["nulls", "first" | "last"]
+                        | ["asc" | "desc", "nulls", "first" | "last"]
+                );
+                if !is_time || !modifiers_ok {
+                    return Err(Error::with_hint(
+                        SqlState::FeatureNotSupported,
+                        format!("orderby '{spec}' is not supported"),
+                        "Rows are ordered by the segment-by columns, then by the time column; orderby may only name the time column.",
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `a, "B", c` → `["a", "B", "c"]` (folded as identifiers are).
+fn column_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(
+            |n| match n.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                Some(q) => q.replace("\"\"", "\""),
+                None => n.to_lowercase(),
+            },
+        )
+        .collect()
 }
 
 /// Makes `col` the time column of `def`, checking its type.

@@ -564,6 +564,23 @@ impl Session {
                             constraint: ast::TableConstraint::PrimaryKey(pk),
                             ..
                         } => ddl::add_primary_key(&storage, &name, pk).await?,
+                        ast::AlterTableOperation::SetOptionsParens { options } => {
+                            // Checked on a copy first, so errors keep their SQLSTATE.
+                            let Some(current) = storage.catalog().table(&name).cloned() else {
+                                continue;
+                            };
+                            let mut changed = (*current).clone();
+                            for o in options {
+                                let (key, value) = ddl::option_key_value(o)?;
+                                if !ddl::is_layout_option(&key) {
+                                    return Err(Error::unsupported(format!(
+                                        "table option \"{key}\""
+                                    )));
+                                }
+                                ddl::apply_layout_option(&mut changed, &key, value)?;
+                            }
+                            storage.update_table_def(changed).await?;
+                        }
                         other => return Err(Error::unsupported(format!("ALTER TABLE {other}"))),
                     }
                 }

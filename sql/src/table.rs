@@ -23,6 +23,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DfResult;
@@ -170,9 +171,18 @@ impl TableProvider for TsTable {
             // ranged requests, and the filter runs after decoding; page-index pruning still
             // limits the pages to the query's time range.
             let local = tier == Tier::Hot;
+            // Footers and page indexes are decoded once and kept in the runtime's bounded
+            // metadata cache (keyed by path: a file's path is never reused for other
+            // contents), not parsed again by every query.
+            let store_url = ObjectStoreUrl::parse(url)?;
+            let readers = CachedParquetFileReaderFactory::new(
+                state.runtime_env().object_store(&store_url)?,
+                state.runtime_env().cache_manager.get_file_metadata_cache(),
+            );
             let mut source = ParquetSource::new(Arc::clone(&schema))
                 .with_pushdown_filters(local)
-                .with_reorder_filters(local);
+                .with_reorder_filters(local)
+                .with_parquet_file_reader_factory(Arc::new(readers));
             if let Some(pred) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
                 if let Ok(p) = state.create_physical_expr(pred, &df_schema) {
@@ -185,7 +195,7 @@ impl TableProvider for TsTable {
                 let len = groups.len();
                 groups[i % len].push(PartitionedFile::new(f.path.clone(), f.size_bytes));
             }
-            let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(url)?, Arc::new(source))
+            let config = FileScanConfigBuilder::new(store_url, Arc::new(source))
                 .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)

@@ -426,8 +426,8 @@ impl Storage {
         Ok(def)
     }
 
-    /// Replaces a table's definition (time column, chunk interval, primary key) without
-    /// changing its columns.
+    /// Replaces a table's definition (time column, chunk interval, primary key, segment-by
+    /// columns) without changing its columns. Files written before keep their layout.
     pub async fn update_table_def(&self, def: TableDef) -> Result<Arc<TableDef>> {
         let _m = self.maintenance.lock().await;
         let _g = self.gate.write().await;
@@ -1445,7 +1445,7 @@ impl Storage {
     }
 }
 
-/// Sorts `batches` by time and writes them as a new Parquet file of `partition`, off the
+/// Sorts `batches` ([`TableDef::sort_columns`]) and writes them as a new Parquet file of `partition`, off the
 /// async runtime. The file is durable and renamed into place before this returns; it is
 /// not visible to readers until a manifest lists it.
 async fn write_file(
@@ -1464,7 +1464,7 @@ async fn write_file(
     tokio::task::spawn_blocking(move || -> Result<FileMeta> {
         let sorted = sort_batches(&def, &schema, &batches)?;
         let (min_time, max_time) = time_bounds(&def, &sorted);
-        let size_bytes = write_parquet(&path, &sorted, def.time_column, layout)?;
+        let size_bytes = write_parquet(&path, &sorted, &def.sort_columns(), layout)?;
         Ok(FileMeta {
             id,
             path: rel,

@@ -197,6 +197,11 @@ pub struct TableDef {
     /// (partial aggregate states: lists, binary sketches). `columns` then only names them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_schema: Option<RawSchema>,
+    /// Columns that lead the sort order of every file, before the time column
+    /// (TimescaleDB's `segmentby`): rows of one series are stored together, so the page
+    /// index skips the pages of other series. Empty: the primary key's other columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segment_by: Vec<String>,
 }
 
 /// An Arrow schema persisted as the hex of an empty Arrow IPC stream, so that any Arrow
@@ -262,6 +267,31 @@ impl TableDef {
     /// The time column's definition, if any.
     pub fn time_column_def(&self) -> Option<&ColumnDef> {
         self.time_column.map(|i| &self.columns[i])
+    }
+
+    /// The columns files are sorted by, in order: the segment-by columns (declared, or else
+    /// the primary key's columns other than the time column), then the time column.
+    /// Internal tables (continuous-aggregate states) are sorted by time only: their
+    /// readers slice cached files by binary search on time.
+    pub fn sort_columns(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = vec![];
+        if !self.internal {
+            let lead = if self.segment_by.is_empty() {
+                &self.primary_key
+            } else {
+                &self.segment_by
+            };
+            for name in lead {
+                if let Some(i) = self.column_index(name)
+                    && Some(i) != self.time_column
+                    && !out.contains(&i)
+                {
+                    out.push(i);
+                }
+            }
+        }
+        out.extend(self.time_column);
+        out
     }
 
     /// Start (inclusive, microseconds since epoch) of the partition holding `ts`.

@@ -58,6 +58,7 @@ fn def(name: &str) -> TableDef {
         hypertable: true,
         internal: false,
         raw_schema: None,
+        segment_by: vec![],
     }
 }
 
@@ -193,6 +194,72 @@ async fn partitions_become_files_and_snapshot_prunes_by_range() {
     let b = &read_parquet(&s.data_dir().join(&day2.files[0].path), &snap.schema).unwrap()[0];
     let ts = b.column(0).as_primitive::<TimestampMicrosecondType>();
     assert!(ts.values().windows(2).all(|w| w[0] <= w[1]));
+}
+
+/// With `segment_by`, files are sorted by the segment columns, then by time, and say so
+/// in their Parquet metadata; a layout change applies to files written after it and is
+/// persisted in the catalog.
+#[tokio::test]
+async fn segment_by_sorts_files_by_series_then_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // The sorting columns recorded in a file, and its rows.
+    let read = |s: &Storage, f: &FileMeta, schema: &SchemaRef| {
+        let path = s.data_dir().join(&f.path);
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(&path).unwrap(),
+        )
+        .unwrap();
+        let cols: Vec<i32> = parquet::file::reader::FileReader::metadata(&reader)
+            .row_group(0)
+            .sorting_columns()
+            .map(|c| c.iter().map(|c| c.column_idx).collect())
+            .unwrap_or_default();
+        (cols, read_parquet(&path, schema).unwrap().remove(0))
+    };
+    {
+        let s = Storage::open(config(dir.path())).unwrap();
+        let d = s.create_table(def("t")).await.unwrap();
+        s.write(d.id, batch(&d, 0..50, |i| i * 1000)).await.unwrap();
+        s.checkpoint().await.unwrap();
+        let snap = s.snapshot(d.id, TimeRange::ALL).unwrap();
+        let (cols, b) = read(&s, &snap.files[0], &snap.schema);
+        assert_eq!(cols, vec![0], "time only by default");
+        let ts = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        assert!(ts.values().windows(2).all(|w| w[0] <= w[1]));
+
+        let mut changed = (*d).clone();
+        changed.segment_by = vec!["host".into()];
+        let d = s.update_table_def(changed).await.unwrap();
+        assert_eq!(d.sort_columns(), vec![1, 0]);
+        s.write(d.id, batch(&d, 50..100, |i| i * 1000))
+            .await
+            .unwrap();
+        s.checkpoint().await.unwrap();
+    }
+    // Reopened: the layout is persisted; the file written after the change is sorted by
+    // (host, time), the one before by time.
+    let s = Storage::open(config(dir.path())).unwrap();
+    let d = Arc::clone(s.catalog().table("t").unwrap());
+    assert_eq!(d.segment_by, vec!["host".to_string()]);
+    let snap = s.snapshot(d.id, TimeRange::ALL).unwrap();
+    assert_eq!(snap.files.len(), 2);
+    let newer = snap.files.iter().max_by_key(|f| f.min_time).unwrap();
+    let (cols, b) = read(&s, newer, &snap.schema);
+    assert_eq!(cols, vec![1, 0]);
+    assert_eq!(b.num_rows(), 50);
+    let host = b.column(1).as_string::<i32>();
+    let ts = b.column(0).as_primitive::<TimestampMicrosecondType>();
+    let keys: Vec<(&str, i64)> = (0..b.num_rows())
+        .map(|i| (host.value(i), ts.value(i)))
+        .collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] <= w[1]),
+        "not sorted by (host, time): {keys:?}"
+    );
+    assert!(
+        keys.windows(2).any(|w| w[0].1 > w[1].1),
+        "time alone is not the order"
+    );
 }
 
 #[tokio::test]

@@ -37,6 +37,7 @@ fn def(name: &str) -> TableDef {
         hypertable: true,
         internal: false,
         raw_schema: None,
+        segment_by: vec![],
     }
 }
 
