@@ -541,6 +541,7 @@ async fn intervals_survive_flush_compaction_delete_tiering_and_reopen() {
         ty: ColumnType::Interval,
         nullable: true,
         default: None,
+        max_length: None,
     };
     let rows = |s: &Storage, t: TableId| {
         let mut out: Vec<(i64, Option<IntervalMonthDayNano>)> = visible_batches(s, t)
