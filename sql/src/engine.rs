@@ -197,6 +197,8 @@ impl Engine {
             .with_runtime_env(Arc::clone(&self.runtime))
             .with_catalog_list(list)
             .with_default_features()
+            .with_optimizer_rules(crate::latest_per_series::optimizer_rules())
+            .with_physical_optimizer_rules(crate::latest_per_series::physical_optimizer_rules())
             .with_analyzer_rule(Arc::new(crate::gapfill::GapFillRule))
             .with_query_planner(Arc::new(crate::gapfill::exec::GapFillQueryPlanner))
             .build();

@@ -30,6 +30,7 @@ pub mod gapfill;
 pub mod info_schema;
 pub mod jobs;
 pub mod json_ops;
+pub mod latest_per_series;
 pub mod names;
 pub mod params;
 pub mod pg_format;

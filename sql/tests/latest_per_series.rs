@@ -1,0 +1,113 @@
+//! Plan shapes of the latest-row-per-series rewrite (`strata_sql::latest_per_series`): the
+//! queries it must rewrite get a semi join with the per-series max/min time whose build
+//! side is collected whole, and the shapes it must leave alone keep DataFusion's plan.
+//! The answers themselves are checked against PostgreSQL in
+//! `sqllogictest/pg_compat_latest.slt`.
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use futures::TryStreamExt;
+use strata_sql::{Engine, EngineOptions, Output, Session};
+use strata_storage::wal::FsyncPolicy;
+use strata_storage::{Storage, StorageConfig};
+
+/// Runs every statement of `sql`; the text of the last one's rows.
+async fn run(session: &mut Session, sql: &str) -> String {
+    let stmts = session.parse(sql).expect("parse");
+    let mut out = String::new();
+    for s in &stmts {
+        out = match session.execute(s).await.expect("execute") {
+            Output::Rows { stream, .. } => {
+                let batches: Vec<_> = stream.try_collect().await.expect("rows");
+                pretty_format_batches(&batches).expect("format").to_string()
+            }
+            _ => String::new(),
+        };
+    }
+    out
+}
+
+#[test]
+fn rewrites_latest_and_first_row_per_series_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = StorageConfig::new(dir.path());
+    cfg.fsync = FsyncPolicy::Never;
+    let storage = Storage::open(cfg).expect("open storage");
+    let engine = Engine::new(
+        storage,
+        EngineOptions {
+            query_memory_bytes: 64 * 1024 * 1024,
+            target_partitions: 2,
+        },
+    )
+    .expect("engine");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut s = engine.new_session().expect("session");
+        run(
+            &mut s,
+            "CREATE TABLE m (ts timestamptz NOT NULL, host text, region text, v float8, \
+             seq int8 NOT NULL, ts2 timestamptz); \
+             INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 'eu', 1, 1, NULL); \
+             CHECKPOINT; \
+             INSERT INTO m VALUES ('2024-01-01 00:01:00+00', 'a', 'eu', 2, 2, NULL)",
+        )
+        .await;
+        let rewritten = [
+            (
+                "SELECT DISTINCT ON (host) * FROM m ORDER BY host, ts DESC",
+                "max(m.ts)",
+            ),
+            (
+                "SELECT DISTINCT ON (host) host, v FROM m ORDER BY host, ts",
+                "min(m.ts)",
+            ),
+            (
+                "SELECT DISTINCT ON (host, region) * FROM m WHERE v > 1 \
+                 ORDER BY host DESC, region, ts DESC, v",
+                "max(m.ts)",
+            ),
+            (
+                "SELECT DISTINCT ON (host) * FROM m ORDER BY host, seq DESC",
+                "max(m.seq)",
+            ),
+            (
+                "SELECT DISTINCT ON (x.h) x.h, x.t FROM (SELECT host AS h, ts AS t FROM m) x \
+                 ORDER BY x.h, x.t DESC",
+                "max(x.t)",
+            ),
+        ];
+        for (q, agg) in rewritten {
+            let plan = run(&mut s, &format!("EXPLAIN {q}")).await;
+            assert!(plan.contains("RightSemi Join"), "{q}\n{plan}");
+            assert!(plan.contains(agg), "{q}: no {agg}\n{plan}");
+            assert!(
+                plan.contains("mode=CollectLeft, join_type=RightSemi"),
+                "{q}\n{plan}"
+            );
+            assert!(plan.contains("NullsEqual: true"), "{q}\n{plan}");
+        }
+        let untouched = [
+            // A non-time column second.
+            "SELECT DISTINCT ON (host) * FROM m ORDER BY host, v DESC",
+            // A nullable time column (DESC puts its NULLs first).
+            "SELECT DISTINCT ON (host) * FROM m ORDER BY host, ts2 DESC",
+            // No ORDER BY term after the keys.
+            "SELECT DISTINCT ON (host) * FROM m ORDER BY host",
+            // A key that is an expression.
+            "SELECT DISTINCT ON (upper(host)) * FROM m ORDER BY upper(host), ts DESC",
+            // The input is not a scan of one table.
+            "SELECT DISTINCT ON (a.host) a.* FROM m a JOIN m b ON a.seq = b.seq \
+             ORDER BY a.host, a.ts DESC",
+            // A volatile filter cannot be evaluated twice.
+            "SELECT DISTINCT ON (host) * FROM m WHERE random() < 2 ORDER BY host, ts DESC",
+        ];
+        for q in untouched {
+            let plan = run(&mut s, &format!("EXPLAIN {q}")).await;
+            assert!(!plan.contains("RightSemi"), "{q}\n{plan}");
+            assert!(!plan.contains("__strata_latest"), "{q}\n{plan}");
+        }
+    });
+}
