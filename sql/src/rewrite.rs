@@ -1595,6 +1595,30 @@ pub fn over_empty_catalog(
         .ok()
 }
 
+/// The name by which `select` refers to the relation `name` in its FROM clause (its
+/// alias, or the name itself), if it reads it.
+fn reference_to(select: &ast::Select, name: &str) -> Option<String> {
+    select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .find_map(|tf| match tf {
+            ast::TableFactor::Table { name: n, alias, .. }
+                if n.0.len() == 1
+                    && n.0[0]
+                        .as_ident()
+                        .is_some_and(|i| crate::ddl::ident_name(i) == name) =>
+            {
+                Some(
+                    alias
+                        .as_ref()
+                        .map_or_else(|| name.to_string(), |a| crate::ddl::ident_name(&a.name)),
+                )
+            }
+            _ => None,
+        })
+}
+
 #[cfg(test)]
 mod catalog_syntax_tests {
     use super::*;
@@ -2376,25 +2400,7 @@ fn lift_cte_correlation_in(q: &mut ast::Query) -> bool {
             return !cte_is_correlated(&cte.query);
         }
         // The recursive member names the CTE by its alias (or its name).
-        let step_ref = step
-            .from
-            .iter()
-            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
-            .find_map(|tf| match tf {
-                ast::TableFactor::Table { name: n, alias, .. }
-                    if n.0.len() == 1
-                        && n.0[0]
-                            .as_ident()
-                            .is_some_and(|i| crate::ddl::ident_name(i) == name) =>
-                {
-                    Some(
-                        alias
-                            .as_ref()
-                            .map_or_else(|| name.clone(), |a| crate::ddl::ident_name(&a.name)),
-                    )
-                }
-                _ => None,
-            });
+        let step_ref = reference_to(step, &name);
         let Some(step_ref) = step_ref else {
             return false;
         };
@@ -2436,25 +2442,7 @@ fn lift_cte_correlation_in(q: &mut ast::Query) -> bool {
         conds.push(sel);
     }
     for (name, outer_sides) in bindings {
-        let reference = body
-            .from
-            .iter()
-            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
-            .find_map(|tf| match tf {
-                ast::TableFactor::Table { name: n, alias, .. }
-                    if n.0.len() == 1
-                        && n.0[0]
-                            .as_ident()
-                            .is_some_and(|i| crate::ddl::ident_name(i) == name) =>
-                {
-                    Some(
-                        alias
-                            .as_ref()
-                            .map_or_else(|| name.clone(), |a| crate::ddl::ident_name(&a.name)),
-                    )
-                }
-                _ => None,
-            });
+        let reference = reference_to(body, &name);
         let Some(reference) = reference else {
             return false;
         };
