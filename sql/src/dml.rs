@@ -333,19 +333,7 @@ pub async fn delete(
             format!("relation \"{tname}\" does not exist"),
         )
     })?;
-    let alias_sql = alias.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
-    let where_sql = del
-        .selection
-        .as_ref()
-        .map(|e| format!(" WHERE {e}"))
-        .unwrap_or_default();
-    let plan = ctx
-        .sql(&format!(
-            "SELECT * FROM \"{}\"{alias_sql}{where_sql}",
-            def.name
-        ))
-        .await?
-        .into_unoptimized_plan();
+    let plan = plan_select(ctx, "*", &def, alias.as_ref(), del.selection.as_ref()).await?;
     let predicate = find_filter(&plan);
     let schema = def.arrow_schema();
     let df_schema = DFSchema::try_from_qualified_schema(def.name.as_str(), schema.as_ref())?;
@@ -464,20 +452,14 @@ pub async fn plan_update(
         targets.push(i);
         values.push(a.value.to_string());
     }
-    let alias_sql = alias.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
-    let where_sql = upd
-        .selection
-        .as_ref()
-        .map(|e| format!(" WHERE {e}"))
-        .unwrap_or_default();
-    let plan = ctx
-        .sql(&format!(
-            "SELECT {} FROM \"{}\"{alias_sql}{where_sql}",
-            values.join(", "),
-            def.name.replace('"', "\"\"")
-        ))
-        .await?
-        .into_unoptimized_plan();
+    let plan = plan_select(
+        ctx,
+        &values.join(", "),
+        &def,
+        alias.as_ref(),
+        upd.selection.as_ref(),
+    )
+    .await?;
     let LogicalPlan::Projection(proj) = &plan else {
         return Err(Error::unsupported("this UPDATE expression"));
     };
@@ -690,6 +672,26 @@ fn predicate_mask(
             })
         }
     }
+}
+
+/// Plans `SELECT <items> FROM <table> [alias] [WHERE selection]`: how DELETE and UPDATE
+/// have DataFusion type-check their WHERE clause (and UPDATE its SET expressions).
+async fn plan_select(
+    ctx: &SessionContext,
+    items: &str,
+    def: &TableDef,
+    alias: Option<&ast::TableAlias>,
+    selection: Option<&ast::Expr>,
+) -> Result<LogicalPlan> {
+    let alias_sql = alias.map(|a| format!(" {a}")).unwrap_or_default();
+    let where_sql = selection.map(|e| format!(" WHERE {e}")).unwrap_or_default();
+    Ok(ctx
+        .sql(&format!(
+            "SELECT {items} FROM \"{}\"{alias_sql}{where_sql}",
+            def.name.replace('"', "\"\"")
+        ))
+        .await?
+        .into_unoptimized_plan())
 }
 
 fn find_filter(plan: &LogicalPlan) -> Option<datafusion::logical_expr::Expr> {
