@@ -57,6 +57,8 @@ use datafusion::logical_expr::EmitTo;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::filter_pushdown::FilterPushdown;
 use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
@@ -447,6 +449,9 @@ impl Compiled {
             let df_schema = DFSchema::try_from(raw.arrow_schema().as_ref().clone())?;
             let pred = state.create_physical_expr(filter, &df_schema)?;
             let leaf: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(pred, scan)?);
+            // This plan skips the physical optimizer: hand the filter to the Parquet scan
+            // (pruning, and a row filter on local files) as a planned query would.
+            let leaf = FilterPushdown::new().optimize(leaf, state.config_options())?;
             let leaf = if leaf.output_partitioning().partition_count() > 1 {
                 Arc::new(CoalescePartitionsExec::new(leaf)) as Arc<dyn ExecutionPlan>
             } else {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
@@ -28,7 +28,6 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, Pa
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -179,16 +178,15 @@ impl TableProvider for TsTable {
                 state.runtime_env().object_store(&store_url)?,
                 state.runtime_env().cache_manager.get_file_metadata_cache(),
             );
-            let mut source = ParquetSource::new(Arc::clone(&schema))
+            // No predicate here: the filters stay in a FilterExec above the scan (they are
+            // Inexact), and DataFusion's FilterPushdown rule hands them to the Parquet
+            // source for pruning (and as a row filter on local files). Setting them here as
+            // well made every file evaluate each conjunct twice. Plans built without the
+            // physical optimizer run that rule themselves (see `cagg`).
+            let source = ParquetSource::new(Arc::clone(&schema))
                 .with_pushdown_filters(local)
                 .with_reorder_filters(local)
                 .with_parquet_file_reader_factory(Arc::new(readers));
-            if let Some(pred) = conjunction(filters.iter().cloned()) {
-                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-                if let Ok(p) = state.create_physical_expr(pred, &df_schema) {
-                    source = source.with_predicate(p);
-                }
-            }
             let n = state.config().target_partitions().max(1);
             let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; n.min(files.len())];
             for (i, f) in files.iter().enumerate() {
