@@ -10,9 +10,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 use tokio::runtime::Handle;
@@ -49,11 +51,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Executes `df` on `exec`, returning a stream of its batches.
-pub fn execute(exec: &Handle, df: DataFrame, schema: SchemaRef) -> SendableRecordBatchStream {
+/// Plans `plan` (already optimised: see [`SessionState::optimize`]) physically and
+/// executes it on `exec`, returning a stream of its batches.
+pub fn execute(
+    exec: &Handle,
+    state: SessionState,
+    plan: LogicalPlan,
+    schema: SchemaRef,
+) -> SendableRecordBatchStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<_, DataFusionError>>(2);
     let task = exec.spawn(async move {
-        match df.execute_stream().await {
+        let started = match state
+            .query_planner()
+            .create_physical_plan(&plan, &state)
+            .await
+        {
+            Ok(physical) => execute_stream(physical, state.task_ctx()),
+            Err(e) => Err(e),
+        };
+        match started {
             Ok(mut s) => {
                 while let Some(b) = s.next().await {
                     let stop = b.is_err();

@@ -39,6 +39,7 @@ pub mod pg_relations;
 pub mod pg_roles;
 pub mod pg_semantics;
 pub mod pg_types;
+pub mod plan_cache;
 pub mod regcast;
 pub mod rewrite;
 pub mod role_ddl;

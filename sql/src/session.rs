@@ -11,6 +11,7 @@ use datafusion::arrow::array::{Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::SessionContext;
@@ -171,6 +172,8 @@ pub struct Session {
     txn: crate::txn::TxnHandle,
     /// Open cursors (`DECLARE name CURSOR FOR query`), by name.
     cursors: std::collections::HashMap<String, crate::cursor::Cursor>,
+    /// Optimised plans of queries this session sent before.
+    plans: crate::plan_cache::PlanCache,
 }
 
 impl std::fmt::Debug for Session {
@@ -202,12 +205,18 @@ impl Session {
             notices: None,
             txn,
             cursors: Default::default(),
+            plans: Default::default(),
         })
     }
 
     /// The DataFusion context of this session.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// The cache of this session's query plans (see [`crate::plan_cache`]).
+    pub fn plan_cache(&self) -> &crate::plan_cache::PlanCache {
+        &self.plans
     }
 
     /// The engine.
@@ -916,6 +925,7 @@ impl Session {
     }
 
     fn rebuild_context(&mut self) -> Result<()> {
+        self.plans.clear();
         *self.shared_settings.write() = self.settings.clone();
         self.ctx = self.engine.new_context(
             &self.settings,
@@ -926,6 +936,7 @@ impl Session {
     }
 
     fn publish_settings(&self) {
+        self.plans.clear();
         *self.shared_settings.write() = self.settings.clone();
     }
 
@@ -1083,6 +1094,16 @@ impl Session {
     }
 
     async fn run_query(&self, s: Statement) -> Result<Output> {
+        // A query sent before (and not inside a block, whose own rows are part of the
+        // plan) reuses its optimised plan; see crate::plan_cache.
+        let cache = (matches!(s, Statement::Query(_)) && !self.in_transaction)
+            .then(|| self.engine.storage().catalog());
+        if let Some(catalog) = &cache
+            && let Some((plan, schema)) = self.plans.get(&s, catalog)
+        {
+            return Ok(self.start(self.ctx.state(), plan, schema));
+        }
+        let key = cache.map(|catalog| (s.clone(), catalog));
         let names = match &s {
             Statement::Query(q) => crate::names::pg_names(q),
             _ => None,
@@ -1092,28 +1113,46 @@ impl Session {
             _ => None,
         };
         let plan = self.plan(s).await?;
-        self.execute_plan(plan, |schema| {
-            let schema = crate::names::apply_names(&schema, names.as_deref());
-            crate::names::apply_type_tags(&schema, tags.as_deref())
-        })
-        .await
+        // The client's schema comes from the plan as written (the optimiser keeps names
+        // and types, not always field metadata such as type tags).
+        let schema = crate::names::apply_type_tags(
+            &crate::names::apply_names(
+                &Arc::new(plan.schema().as_arrow().clone()),
+                names.as_deref(),
+            ),
+            tags.as_deref(),
+        );
+        let key = key.filter(|_| crate::plan_cache::cacheable(&plan));
+        let state = self.ctx.state();
+        let plan = state.optimize(&plan)?;
+        if let Some((stmt, catalog)) = key {
+            self.plans.insert(stmt, catalog, &plan, &schema);
+        }
+        Ok(self.start(state, plan, schema))
     }
 
     /// Executes a plan; `name` turns DataFusion's output schema into the one the client
     /// sees (PostgreSQL's column names).
-    async fn execute_plan(
+    fn execute_plan(
         &self,
         plan: LogicalPlan,
         name: impl FnOnce(SchemaRef) -> SchemaRef,
     ) -> Result<Output> {
-        let df = self.ctx.execute_logical_plan(plan).await?;
-        let schema = name(Arc::new(df.schema().as_arrow().clone()));
+        let schema = name(Arc::new(plan.schema().as_arrow().clone()));
+        let state = self.ctx.state();
+        let plan = state.optimize(&plan)?;
+        Ok(self.start(state, plan, schema))
+    }
+
+    /// Starts executing an optimised plan whose rows the client sees as `schema`.
+    fn start(&self, state: SessionState, plan: LogicalPlan, schema: SchemaRef) -> Output {
         let stream = crate::exec::execute(
             self.engine.exec_handle(),
-            df,
+            state,
+            plan,
             Arc::new(schema.as_ref().clone()),
         );
-        Ok(Output::Rows { schema, stream })
+        Output::Rows { schema, stream }
     }
 
     async fn execute_cagg(&mut self, c: &CaggStmt) -> Result<Output> {
@@ -2481,7 +2520,6 @@ impl Session {
                     }
                     _ => schema,
                 })
-                .await
             }
             PreparedKind::Statement => {
                 if let Stmt::Sql(s) = &p.stmt

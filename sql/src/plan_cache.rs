@@ -1,0 +1,158 @@
+//! A per-session cache of optimised logical plans for queries sent again as the same text.
+//!
+//! Dashboards and monitoring agents send the same queries again and again. Parsing, our
+//! rewrites, DataFusion's SQL-to-plan step, its analyzer and its optimiser cost about a
+//! millisecond for a TSBS query, as much as reading the rows of a one-hour window.
+//! A repeated statement skips all of that and goes straight to physical planning. Physical
+//! planning still runs every time, because it takes the storage snapshot: new rows and
+//! new files are always read.
+//!
+//! The key is the parsed statement. sqlparser's AST compares and hashes without source
+//! positions, so whitespace and letter case of keywords do not matter. A cached plan is
+//! used only while nothing it was built from has changed:
+//! - **The catalog.** DDL swaps the storage catalog's `Arc`; an entry keeps the `Arc` it was
+//!   planned with and is dropped when that is no longer the current one.
+//! - **The session's settings.** Any change clears the cache (`Session::rebuild_context`,
+//!   `Session::publish_settings`).
+//! - **The plan itself.** Only plans that read Strata tables and nothing else (no
+//!   pg_catalog or information_schema relations, whose rows are built while planning) and
+//!   call no function that is not immutable are kept. `now()` and `current_setting()`,
+//!   for example, are folded to constants by the optimiser, so their plans cannot be kept.
+//!
+//! Transaction blocks are not cached either: a block's own rows are part of the plan.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use sqlparser::ast::Statement;
+use strata_storage::catalog::CatalogState;
+
+use crate::table::TsTable;
+
+/// At most this many plans per session; a full cache starts over.
+const CAPACITY: usize = 128;
+
+#[derive(Debug)]
+struct Entry {
+    catalog: Arc<CatalogState>,
+    plan: LogicalPlan,
+    schema: SchemaRef,
+}
+
+/// Optimised plans of this session's queries, by statement.
+#[derive(Debug, Default)]
+pub struct PlanCache {
+    entries: parking_lot::Mutex<HashMap<Statement, Entry>>,
+}
+
+impl PlanCache {
+    /// The optimised plan and client-facing schema cached for `stmt`, if it was planned
+    /// against `catalog`.
+    pub fn get(
+        &self,
+        stmt: &Statement,
+        catalog: &Arc<CatalogState>,
+    ) -> Option<(LogicalPlan, SchemaRef)> {
+        let mut entries = self.entries.lock();
+        let e = entries.get(stmt)?;
+        if Arc::ptr_eq(&e.catalog, catalog) {
+            return Some((e.plan.clone(), Arc::clone(&e.schema)));
+        }
+        entries.remove(stmt);
+        None
+    }
+
+    /// Keeps the optimised `plan` of `stmt`, planned against `catalog` (the caller checked
+    /// [`cacheable`] on the plan before optimisation).
+    pub fn insert(
+        &self,
+        stmt: Statement,
+        catalog: Arc<CatalogState>,
+        plan: &LogicalPlan,
+        schema: &SchemaRef,
+    ) {
+        let mut entries = self.entries.lock();
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(
+            stmt,
+            Entry {
+                catalog,
+                plan: plan.clone(),
+                schema: Arc::clone(schema),
+            },
+        );
+    }
+
+    /// How many plans are kept.
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    /// Whether no plan is kept.
+    pub fn is_empty(&self) -> bool {
+        self.entries.lock().is_empty()
+    }
+
+    /// Forgets every plan (the session's settings changed).
+    pub fn clear(&self) {
+        self.entries.lock().clear();
+    }
+}
+
+/// Whether a plan, once optimised, may be executed again later: it reads at least one
+/// Strata table and nothing else, and every function it calls is immutable. This must look
+/// at the plan before optimisation, which folds `now()` into a constant.
+pub fn cacheable(plan: &LogicalPlan) -> bool {
+    let mut tables = 0;
+    let mut ok = true;
+    let walked = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let ours = source_as_provider(&scan.source)
+                .is_ok_and(|p| p.downcast_ref::<TsTable>().is_some());
+            if !ours {
+                ok = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            tables += 1;
+        }
+        if matches!(node, LogicalPlan::Values(_) | LogicalPlan::Extension(_)) {
+            // VALUES lists and our own plan nodes: nothing to gain, and an extension node
+            // may hold state of its own.
+            ok = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                let immutable = match e {
+                    Expr::ScalarFunction(f) => {
+                        f.func.signature().volatility == Volatility::Immutable
+                    }
+                    Expr::AggregateFunction(f) => {
+                        f.func.signature().volatility == Volatility::Immutable
+                    }
+                    Expr::WindowFunction(_) => true,
+                    Expr::Placeholder(_) => false,
+                    _ => true,
+                };
+                if immutable {
+                    Ok(TreeNodeRecursion::Continue)
+                } else {
+                    ok = false;
+                    Ok(TreeNodeRecursion::Stop)
+                }
+            })
+        })?;
+        Ok(if ok {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    walked.is_ok() && ok && tables > 0
+}

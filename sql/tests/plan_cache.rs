@@ -1,0 +1,97 @@
+//! The per-session plan cache (`strata_sql::plan_cache`): which queries keep their plan.
+//! That a repeated query still answers as PostgreSQL does after rows, columns, tables and
+//! settings changed is checked in `sqllogictest/pg_compat_plan_cache.slt`.
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use futures::TryStreamExt;
+use strata_sql::{Engine, EngineOptions, Output, Session};
+use strata_storage::wal::FsyncPolicy;
+use strata_storage::{Storage, StorageConfig};
+
+/// Runs every statement of `sql`; the text of the last one's rows.
+async fn run(session: &mut Session, sql: &str) -> String {
+    let stmts = session.parse(sql).expect("parse");
+    let mut out = String::new();
+    for s in &stmts {
+        out = match session.execute(s).await.expect("execute") {
+            Output::Rows { stream, .. } => {
+                let batches: Vec<_> = stream.try_collect().await.expect("rows");
+                pretty_format_batches(&batches).expect("format").to_string()
+            }
+            _ => String::new(),
+        };
+    }
+    out
+}
+
+#[test]
+fn keeps_plans_of_repeated_table_queries_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = StorageConfig::new(dir.path());
+    cfg.fsync = FsyncPolicy::Never;
+    let storage = Storage::open(cfg).expect("open storage");
+    let engine = Engine::new(
+        storage,
+        EngineOptions {
+            query_memory_bytes: 64 * 1024 * 1024,
+            target_partitions: 2,
+        },
+    )
+    .expect("engine");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut s = engine.new_session().expect("session");
+        run(
+            &mut s,
+            "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
+             INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
+        )
+        .await;
+        assert!(s.plan_cache().is_empty());
+        let q = "SELECT host, sum(v) FROM m WHERE ts >= '2024-01-01' GROUP BY host";
+        let first = run(&mut s, q).await;
+        assert_eq!(s.plan_cache().len(), 1, "a table query is kept");
+        run(
+            &mut s,
+            "INSERT INTO m VALUES ('2024-01-01 00:01:00+00', 'a', 2)",
+        )
+        .await;
+        let second = run(&mut s, q).await;
+        assert_eq!(
+            s.plan_cache().len(),
+            1,
+            "the same statement reuses its entry"
+        );
+        assert!(first.contains("| a    | 1.0 "), "{first}");
+        assert!(second.contains("| a    | 3.0 "), "{second}");
+
+        // Not kept: functions that are not immutable, catalog relations, no table at all,
+        // statements inside a transaction block.
+        for q in [
+            "SELECT now(), count(*) FROM m",
+            "SELECT count(*) FROM m WHERE random() < 2",
+            "SELECT relname FROM pg_catalog.pg_class",
+            "SELECT table_name FROM information_schema.tables",
+            "SELECT 1 + 1",
+        ] {
+            run(&mut s, q).await;
+            assert_eq!(s.plan_cache().len(), 1, "{q} must not be kept");
+        }
+        run(&mut s, "BEGIN").await;
+        run(&mut s, "SELECT count(*) FROM m WHERE host = 'z'").await;
+        run(&mut s, "COMMIT").await;
+        assert_eq!(s.plan_cache().len(), 1, "nothing is kept inside a block");
+
+        // DDL makes the entry stale: it is planned again (and kept again).
+        run(&mut s, "ALTER TABLE m ADD COLUMN w int4").await;
+        run(&mut s, q).await;
+        assert_eq!(s.plan_cache().len(), 1);
+
+        // A change of settings forgets every plan.
+        run(&mut s, "SET TimeZone = 'Europe/Paris'").await;
+        assert!(s.plan_cache().is_empty());
+    });
+}
