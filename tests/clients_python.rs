@@ -43,12 +43,18 @@ async fn psycopg2_transcript() {
     assert!(out.trim_end().ends_with("done"), "{out}");
 }
 
-/// asyncpg: binary protocol with its type introspection, prepared statements,
+/// asyncpg: binary protocol with its type introspection (of `bigint[]` in `= ANY($1)`:
+/// its query over `pg_type` needs `oid`/`oid[]` columns), prepared statements,
 /// copy_records_to_table (binary COPY), copy_from_query, cursors.
 #[tokio::test]
 async fn asyncpg_transcript() {
     let out = compare(&[], || python("asyncpg_client.py"), "asyncpg_client.py").await;
     assert!(out.contains("copy_records_to_table: COPY 4"), "{out}");
+    assert!(out.contains("params: [('int8[]', 1016)]"), "{out}");
+    assert!(
+        out.contains("columns: [('o', 'oid', 26), ('os', 'oid[]', 1028)]"),
+        "{out}"
+    );
     assert!(
         out.contains("params: [('interval', 1186), ('timestamptz', 1184)]"),
         "{out}"
@@ -115,7 +121,6 @@ async fn literal_types_transcript() {
 
 // tests/clients/python/known_gaps.py is not run here: its transcript still differs from
 // PostgreSQL's (issue 5; docs/architecture.md, Known gaps): a plain `numeric` column keeps
-// no per-value scale, and asyncpg's type introspection recurses because oid values are
-// described as int4/int4[] (asyncpg has built-in codecs for oid[] and text[] only).
+// no per-value scale.
 // Run it by hand against a server: STRATA_DSN=postgresql://strata@127.0.0.1:5433/strata
 // STRATA_TARGET=strata python3 tests/clients/python/known_gaps.py

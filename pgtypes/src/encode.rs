@@ -61,7 +61,10 @@ use arrow::datatypes::{
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::oid::{PgTypeInfo, oids, pg_type_of_field, tag_type};
+use crate::oid::{
+    CHAR_LENGTH_METADATA_KEY, PgTypeInfo, element_type_of, oids, pg_type_of_field, tag_fits,
+    tag_type,
+};
 use datetime::{PG_EPOCH_DAYS, PG_EPOCH_USECS};
 use numeric::DecDigits;
 
@@ -291,13 +294,13 @@ enum Enc {
         scale: i8,
     },
     Utf8 {
-        jsonb: bool,
+        kind: StrKind,
     },
     LargeUtf8 {
-        jsonb: bool,
+        kind: StrKind,
     },
     Utf8View {
-        jsonb: bool,
+        kind: StrKind,
     },
     Binary,
     LargeBinary,
@@ -350,6 +353,8 @@ enum Val<'a> {
     },
     Str(&'a str),
     Jsonb(&'a str),
+    /// a `char(n)` value (without trailing spaces) and `n`
+    Padded(&'a str, usize),
     Bytes(&'a [u8]),
     /// days since 1970-01-01; `i32::MAX`/`i32::MIN` are ±infinity
     Date(i64),
@@ -411,13 +416,29 @@ fn dur_usecs(v: i64, unit: TimeUnit) -> Result<i64, EncodeError> {
 
 impl Enc {
     fn for_field(field: &Field) -> Enc {
-        Enc::build(field.data_type(), tag_type(field).map(|t| t.oid))
+        let tag = tag_type(field).map(|t| t.oid);
+        let mut enc = Enc::build(field.data_type(), tag);
+        // char(n): blank-padded to n characters
+        if tag == Some(oids::BPCHAR)
+            && let Some(n) = field
+                .metadata()
+                .get(CHAR_LENGTH_METADATA_KEY)
+                .and_then(|n| n.parse().ok())
+            && let Enc::Utf8 { kind } | Enc::LargeUtf8 { kind } | Enc::Utf8View { kind } = &mut enc
+        {
+            *kind = StrKind::Padded(n);
+        }
+        enc
     }
 
     /// `tag`: the OID of the field's (valid) metadata tag.
     fn build(dt: &DataType, tag: Option<u32>) -> Enc {
         use DataType as D;
-        let jsonb = tag == Some(oids::JSONB);
+        let kind = if tag == Some(oids::JSONB) {
+            StrKind::Jsonb
+        } else {
+            StrKind::Plain
+        };
         match dt {
             D::Null => Enc::Null,
             D::Boolean => Enc::Bool,
@@ -439,9 +460,9 @@ impl Enc {
                 trim: tag == Some(oids::NUMERIC) && *p == 38 && *s == 10,
             },
             D::Decimal256(_, s) => Enc::Dec256 { scale: *s },
-            D::Utf8 => Enc::Utf8 { jsonb },
-            D::LargeUtf8 => Enc::LargeUtf8 { jsonb },
-            D::Utf8View => Enc::Utf8View { jsonb },
+            D::Utf8 => Enc::Utf8 { kind },
+            D::LargeUtf8 => Enc::LargeUtf8 { kind },
+            D::Utf8View => Enc::Utf8View { kind },
             D::Binary => Enc::Binary,
             D::LargeBinary => Enc::LargeBinary,
             D::BinaryView => Enc::BinaryView,
@@ -467,7 +488,11 @@ impl Enc {
                     D::LargeList(_) => ListKind::Large,
                     _ => ListKind::Fixed,
                 };
-                let t = pg_type_of_field(f);
+                // a tag on the list (`_oid`) names the element type
+                let t = match tag.and_then(element_type_of) {
+                    Some(e) if tag_fits(e.oid, f.data_type()) => e,
+                    _ => pg_type_of_field(f),
+                };
                 let elem_oid = t.element().map_or(t.oid, |e| e.oid);
                 Enc::List {
                     kind,
@@ -539,11 +564,9 @@ impl Enc {
                     trim: false,
                 }
             }
-            Enc::Utf8 { jsonb } => str_val(downcast::<StringArray>(a)?.value(row), *jsonb),
-            Enc::LargeUtf8 { jsonb } => {
-                str_val(downcast::<LargeStringArray>(a)?.value(row), *jsonb)
-            }
-            Enc::Utf8View { jsonb } => str_val(downcast::<StringViewArray>(a)?.value(row), *jsonb),
+            Enc::Utf8 { kind } => str_val(downcast::<StringArray>(a)?.value(row), *kind),
+            Enc::LargeUtf8 { kind } => str_val(downcast::<LargeStringArray>(a)?.value(row), *kind),
+            Enc::Utf8View { kind } => str_val(downcast::<StringViewArray>(a)?.value(row), *kind),
             Enc::Binary => Val::Bytes(downcast::<BinaryArray>(a)?.value(row)),
             Enc::LargeBinary => Val::Bytes(downcast::<LargeBinaryArray>(a)?.value(row)),
             Enc::BinaryView => Val::Bytes(downcast::<BinaryViewArray>(a)?.value(row)),
@@ -854,8 +877,28 @@ fn dec_val<'a>(v: i128, scale: i8, trim: bool) -> Val<'a> {
     }
 }
 
-fn str_val(s: &str, jsonb: bool) -> Val<'_> {
-    if jsonb { Val::Jsonb(s) } else { Val::Str(s) }
+/// How a string column's values are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StrKind {
+    Plain,
+    Jsonb,
+    /// `char(n)`: trailing spaces cut, then blank-padded to `n` characters.
+    Padded(usize),
+}
+
+fn str_val(s: &str, kind: StrKind) -> Val<'_> {
+    match kind {
+        StrKind::Plain => Val::Str(s),
+        StrKind::Jsonb => Val::Jsonb(s),
+        StrKind::Padded(n) => Val::Padded(s.trim_end_matches(' '), n),
+    }
+}
+
+/// `s` followed by spaces up to `n` characters.
+fn write_padded(out: &mut Vec<u8>, s: &str, n: usize) {
+    out.extend_from_slice(s.as_bytes());
+    let len = s.chars().count();
+    out.resize(out.len() + n.saturating_sub(len), b' ');
 }
 
 /// (child values, start, end) of the list at `row`.
@@ -1021,6 +1064,7 @@ fn write_text(v: Val<'_>, opts: &TextOptions, out: &mut Vec<u8>) {
             trim,
         } => numeric::write_text(out, neg, digits.digits(), scale, trim),
         Val::Str(s) => out.extend_from_slice(s.as_bytes()),
+        Val::Padded(s, n) => write_padded(out, s, n),
         Val::Jsonb(s) => {
             if !json::write_jsonb(out, s) {
                 out.extend_from_slice(s.as_bytes());
@@ -1064,6 +1108,7 @@ fn write_binary(v: Val<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
             trim,
         } => numeric::write_binary(out, neg, digits.digits(), scale, trim),
         Val::Str(s) => out.extend_from_slice(s.as_bytes()),
+        Val::Padded(s, n) => write_padded(out, s, n),
         Val::Jsonb(s) => {
             out.push(1);
             if !json::write_jsonb(out, s) {

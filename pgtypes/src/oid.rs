@@ -17,6 +17,17 @@ use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 /// `strata_storage::schema::PG_TYPE_METADATA_KEY`).
 pub const PG_TYPE_METADATA_KEY: &str = "strata.pg_type";
 
+/// Arrow field metadata key holding the declared length `n` of a `char(n)` column (same
+/// value as `strata_storage::schema::CHAR_LENGTH_METADATA_KEY`): values are sent
+/// blank-padded to `n` characters.
+pub const CHAR_LENGTH_METADATA_KEY: &str = "strata.char_length";
+
+/// Arrow field metadata key that datafusion-pg-catalog puts on the `Int32` columns of its
+/// catalog tables whose PostgreSQL type is `oid` (`pg_type.typelem`, `pg_attribute.attrelid`,
+/// ...; the value names what the oid refers to, e.g. `"regclass"`). Such a column is
+/// presented as `oid`, as PostgreSQL describes it.
+pub const OID_ALIAS_METADATA_KEY: &str = "pg.oid_alias";
+
 /// Timezone string put on `timestamptz` Arrow types by [`arrow_type_of_oid`] (the same
 /// string storage uses).
 pub const UTC_TZ: &str = "+00:00";
@@ -209,10 +220,15 @@ pub fn pg_type_of_field(field: &Field) -> PgTypeInfo {
     }
 }
 
-/// The metadata tag's type, if the field has a known tag that fits its Arrow type.
+/// The metadata tag's type, if the field has a known tag that fits its Arrow type (a
+/// catalog column marked with [`OID_ALIAS_METADATA_KEY`] is tagged `oid`).
 pub(crate) fn tag_type(field: &Field) -> Option<PgTypeInfo> {
-    let tag = field.metadata().get(PG_TYPE_METADATA_KEY)?;
-    let t = pg_type_of_name(tag)?;
+    let md = field.metadata();
+    let t = match md.get(PG_TYPE_METADATA_KEY) {
+        Some(tag) => pg_type_of_name(tag)?,
+        None if md.contains_key(OID_ALIAS_METADATA_KEY) => PgTypeInfo::OID,
+        None => return None,
+    };
     tag_fits(t.oid, field.data_type()).then_some(t)
 }
 
@@ -227,6 +243,11 @@ pub(crate) fn tag_fits(oid: u32, dt: &DataType) -> bool {
     match oid {
         oids::INT2 => matches!(dt, D::Int16),
         oids::INT4 => matches!(dt, D::Int32),
+        // oids are kept as int4 (as in the emulated catalog tables)
+        oids::OID => matches!(dt, D::Int32),
+        oids::OID_ARRAY => {
+            matches!(dt, D::List(f) | D::LargeList(f) if f.data_type() == &D::Int32)
+        }
         oids::INT8 => matches!(dt, D::Int64),
         oids::FLOAT4 => matches!(dt, D::Float32),
         oids::FLOAT8 => matches!(dt, D::Float64),
@@ -373,6 +394,34 @@ mod tests {
             PG_TYPE_METADATA_KEY.to_string(),
             tag.to_string(),
         )]))
+    }
+
+    #[test]
+    fn oid_columns() {
+        // a catalog column marked by datafusion-pg-catalog
+        let marked = |dt: DataType| {
+            Field::new("typelem", dt, true).with_metadata(std::collections::HashMap::from([(
+                OID_ALIAS_METADATA_KEY.to_string(),
+                "oid".to_string(),
+            )]))
+        };
+        assert_eq!(pg_type_of_field(&marked(DataType::Int32)), PgTypeInfo::OID);
+        // a mark kept through a cast to another type is ignored
+        assert_eq!(pg_type_of_field(&marked(DataType::Int64)), PgTypeInfo::INT8);
+        assert_eq!(pg_type_of_field(&marked(DataType::Utf8)), PgTypeInfo::TEXT);
+        assert_eq!(
+            pg_type_of_field(&tagged(DataType::Int32, "oid")),
+            PgTypeInfo::OID
+        );
+        let int4_list = DataType::List(Arc::new(Field::new_list_field(DataType::Int32, true)));
+        assert_eq!(
+            pg_type_of_field(&tagged(int4_list.clone(), "_oid")),
+            PgTypeInfo::OID_ARRAY
+        );
+        assert_eq!(
+            pg_type_of_field(&Field::new("c", int4_list, true)),
+            PgTypeInfo::INT4_ARRAY
+        );
     }
 
     #[test]

@@ -49,11 +49,14 @@ impl ThenSchema for SqlState {
 /// PostgreSQL's largest `varchar(n)` length (`MaxAttrSize` in characters).
 const MAX_VARCHAR_LENGTH: u64 = 10_485_760;
 
-/// The declared length of a `varchar(n)` column (None for other types and for an unbounded
-/// `varchar`). `char(n)` is stored as an unbounded `varchar` (see `column_type`).
+/// The declared length of a `varchar(n)` or `char(n)` column (None for other types and for
+/// an unbounded `varchar`; a `char` without a length is `char(1)`, as in PostgreSQL).
 pub fn declared_length(dt: &DataType) -> Result<Option<u32>> {
-    let (DataType::Varchar(Some(len)) | DataType::CharacterVarying(Some(len))) = dt else {
-        return Ok(None);
+    let (len, ty) = match dt {
+        DataType::Varchar(Some(len)) | DataType::CharacterVarying(Some(len)) => (len, "varchar"),
+        DataType::Char(Some(len)) | DataType::Character(Some(len)) => (len, "char"),
+        DataType::Char(None) | DataType::Character(None) => return Ok(Some(1)),
+        _ => return Ok(None),
     };
     let ast::CharacterLength::IntegerLength { length, .. } = len else {
         return Ok(None);
@@ -61,13 +64,13 @@ pub fn declared_length(dt: &DataType) -> Result<Option<u32>> {
     if *length < 1 {
         return Err(Error::user(
             SqlState::InvalidParameterValue,
-            "length for type varchar must be at least 1",
+            format!("length for type {ty} must be at least 1"),
         ));
     }
     if *length > MAX_VARCHAR_LENGTH {
         return Err(Error::user(
             SqlState::InvalidParameterValue,
-            format!("length for type varchar cannot exceed {MAX_VARCHAR_LENGTH}"),
+            format!("length for type {ty} cannot exceed {MAX_VARCHAR_LENGTH}"),
         ));
     }
     Ok(u32::try_from(*length).ok())
@@ -95,10 +98,8 @@ pub fn column_type(dt: &DataType) -> Result<ColumnType> {
             ExactNumberInfo::PrecisionAndScale(p, s) => numeric(*p, *s)?,
         },
         DataType::Text | DataType::String(_) => ColumnType::Text,
-        DataType::Varchar(_)
-        | DataType::CharacterVarying(_)
-        | DataType::Char(_)
-        | DataType::Character(_) => ColumnType::Varchar,
+        DataType::Varchar(_) | DataType::CharacterVarying(_) => ColumnType::Varchar,
+        DataType::Char(_) | DataType::Character(_) => ColumnType::Bpchar,
         DataType::Bool | DataType::Boolean => ColumnType::Bool,
         DataType::Bytea => ColumnType::Bytea,
         DataType::Date => ColumnType::Date,

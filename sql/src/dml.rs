@@ -590,8 +590,7 @@ impl CompiledUpdate {
         }
         let out = RecordBatch::try_new(Arc::clone(&self.schema), cols)
             .map_err(datafusion::error::DataFusionError::from)?;
-        strata_storage::check_columns(&self.def, &out)?;
-        Ok(out)
+        Ok(strata_storage::check_columns(&self.def, out)?)
     }
 
     /// Applies the UPDATE to rows held in memory (a transaction block's own rows);

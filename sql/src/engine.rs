@@ -222,6 +222,7 @@ impl Engine {
         ) {
             tracing::warn!(error = %e, "pg_catalog emulation unavailable");
         }
+        crate::regcast::install_type_planner(&ctx);
         crate::pg_functions::register_catalog_functions(&ctx, Arc::clone(&shared));
         ctx.register_udf(crate::expandarray::expandarray_udf());
         for f in crate::expandarray::vector_items_udfs() {

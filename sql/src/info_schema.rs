@@ -252,6 +252,10 @@ fn type_facts(typname: &str, numeric: Option<(u8, i8)>) -> TypeFacts {
             octet_length: Some(1_073_741_824),
             ..f("character varying", None, None, None)
         },
+        "bpchar" => TypeFacts {
+            octet_length: Some(1_073_741_824),
+            ..f("character", None, None, None)
+        },
         "bool" => f("boolean", None, None, None),
         "bytea" => f("bytea", None, None, None),
         "date" => dt("date", 0),
@@ -286,6 +290,7 @@ fn default_text(d: &ColumnDefault, ty: &ColumnType) -> String {
                 let cast = match ty {
                     ColumnType::Text => "text",
                     ColumnType::Varchar => "character varying",
+                    ColumnType::Bpchar => "bpchar",
                     ColumnType::Timestamptz => "timestamp with time zone",
                     ColumnType::Timestamp => "timestamp without time zone",
                     other => other.tag(),

@@ -27,9 +27,12 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::SchemaProvider;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::view::ViewTable;
+use datafusion::common::Column;
 use datafusion::datasource::TableProvider;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::expr::FieldMetadata;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
@@ -219,6 +222,7 @@ fn type_oid_and_mod(regtype: &str) -> (Option<i32>, Option<i32>) {
         "jsonb" => 3802,
         "uuid" => 2950,
         "character varying" => 1043,
+        "character" => 1042,
         _ => return (None, None),
     };
     let args: Vec<i32> = regtype
@@ -233,7 +237,7 @@ fn type_oid_and_mod(regtype: &str) -> (Option<i32>, Option<i32>) {
     let typmod = match (base, args.as_slice()) {
         ("numeric", [p, s]) => ((p << 16) | s) + 4,
         ("numeric", [p]) => (p << 16) + 4,
-        ("character varying", [n]) => n + 4,
+        ("character varying" | "character", [n]) => n + 4,
         _ => -1,
     };
     (Some(oid), Some(typmod))
@@ -399,7 +403,7 @@ impl Facts {
                         {
                             m = Some(((i32::from(precision) << 16) | i32::from(scale)) + 4);
                         }
-                        // varchar(n): n + VARHDRSZ, as PostgreSQL stores it.
+                        // varchar(n), char(n): n + VARHDRSZ, as PostgreSQL stores it.
                         if let Some(n) = c.max_length.and_then(|n| i32::try_from(n).ok()) {
                             m = Some(n.saturating_add(4));
                         }
@@ -579,9 +583,10 @@ fn select_as(
     format!("SELECT {} FROM {from}", items.join(", "))
 }
 
-/// A view planned from `sql` over the given tables.
+/// A view planned from `sql` (a [`select_as`] of `target`) over the given tables.
 async fn view(
     sql: &str,
+    target: &SchemaRef,
     tables: Vec<(&str, Arc<dyn TableProvider>)>,
 ) -> DfResult<Arc<dyn TableProvider>> {
     let ctx = SessionContext::new();
@@ -590,7 +595,33 @@ async fn view(
         ctx.register_table(n, t)?;
     }
     let plan = ctx.sql(sql).await?.into_unoptimized_plan();
-    Ok(Arc::new(ViewTable::new(plan, None)))
+    Ok(Arc::new(ViewTable::new(
+        with_metadata_of(plan, target)?,
+        None,
+    )))
+}
+
+/// `plan` with the field metadata of `target`'s fields of the same names, which the casts
+/// of [`select_as`] drop: the crate's marks on oid columns (`pg_class.oid`,
+/// `pg_attribute.atttypid`, ...), which make clients see them as `oid`.
+fn with_metadata_of(plan: LogicalPlan, target: &SchemaRef) -> DfResult<LogicalPlan> {
+    if target.fields().iter().all(|f| f.metadata().is_empty()) {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .map(|(q, f)| {
+            let c = Expr::Column(Column::from((q, f)));
+            match target.field_with_name(f.name()) {
+                Ok(t) if !t.metadata().is_empty() => {
+                    c.alias_with_metadata(f.name(), Some(FieldMetadata::from(t.metadata().clone())))
+                }
+                _ => c,
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }
 
 /// The stable oid of relation `c` in schema `n` (see [`rel_oid`]).
@@ -667,6 +698,7 @@ pub async fn overlay(
             Ok(Some(
                 view(
                     &sql,
+                    &schema,
                     vec![
                         ("pg_class_src", class),
                         ("pg_namespace_src", ns),
@@ -695,13 +727,14 @@ pub async fn overlay(
                     _ => f.as_ref().clone(),
                 })
                 .collect();
+            let schema: SchemaRef = Arc::new(Schema::new(fields));
             let sql = select_as(
-                &Arc::new(Schema::new(fields)),
+                &schema,
                 &[("polroles", "CAST(NULL AS INT[])")],
                 Some("p"),
                 "policy_src p",
             );
-            Ok(Some(view(&sql, vec![("policy_src", src)]).await?))
+            Ok(Some(view(&sql, &schema, vec![("policy_src", src)]).await?))
         }
         // The crate reports every table owned by `postgres`; the one role owns them.
         "pg_tables" => {
@@ -715,7 +748,9 @@ pub async fn overlay(
                 Some("t"),
                 "tables_src t",
             );
-            Ok(Some(view(&sql, vec![("tables_src", src)]).await?))
+            Ok(Some(
+                view(&sql, &src.schema(), vec![("tables_src", src)]).await?,
+            ))
         }
         // One row per user table: counters 0 (Strata keeps none), `n_live_tup` its rows.
         "pg_stat_user_tables" => {
@@ -740,6 +775,7 @@ pub async fn overlay(
             Ok(Some(
                 view(
                     &sql,
+                    &schema,
                     vec![("strata_tables", Facts::Tables.provider(storage)?)],
                 )
                 .await?,
@@ -759,12 +795,15 @@ pub async fn overlay(
                 Some("n"),
                 "pg_namespace_src n",
             );
-            Ok(Some(view(&sql, vec![("pg_namespace_src", ns)]).await?))
+            Ok(Some(
+                view(&sql, &ns.schema(), vec![("pg_namespace_src", ns)]).await?,
+            ))
         }
         "pg_attribute" => {
             let Some(attr) = inner.table("pg_attribute").await? else {
                 return Ok(None);
             };
+            let attr_schema = attr.schema();
             let sql = select_as(
                 &attr.schema(),
                 &[
@@ -809,6 +848,7 @@ pub async fn overlay(
             Ok(Some(
                 view(
                     &format!("{sql} UNION ALL {index_sql}"),
+                    &attr_schema,
                     vec![
                         ("attr", attr),
                         ("pg_class_src", class),
@@ -891,6 +931,7 @@ pub async fn overlay(
             Ok(Some(
                 view(
                     &sql,
+                    &src.schema(),
                     vec![
                         ("pg_class_src", class),
                         ("pg_namespace_src", ns),

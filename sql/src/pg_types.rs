@@ -5,20 +5,21 @@
 //! | `sum(int8)` | numeric | int8 | `sum(CAST(x AS numeric(38,0)))` |
 //! | `avg(int2/int4/int8)` | numeric (16 decimals shown) | float8 | `avg(CAST(x AS numeric(38,12)))`, whose result has scale 16 |
 //!
-//! Also `floor`/`ceil`/`round`/`trunc` of a numeric: scale 0 (see `whole_numbers`).
+//! Also `floor`/`ceil`/`round`/`trunc` of a numeric: scale 0 (see `whole_numbers`), and
+//! `array_agg` of oids: `oid[]` (see `oid_array_outputs`).
 //!
 //! The rewrite runs on the logical plan right after planning, so prepared statements
 //! describe the same types they return. The rewritten aggregate keeps its original name
 //! (an alias), so the nodes above it still resolve; their schemas are recomputed.
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, cast};
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, JoinType, LogicalPlan, cast};
 
 /// The argument cast an aggregate needs, if any.
 fn needed_cast(f: &AggregateFunction, agg: &Aggregate) -> Option<DataType> {
@@ -166,6 +167,131 @@ fn rounded_integer_casts(plan: LogicalPlan) -> Result<LogicalPlan> {
         Ok(Transformed::yes(t.data.recompute_schema()?))
     })
     .map(|t| t.data)
+}
+
+/// Is `e` (in `schema`) an oid (a `::oid` cast, a catalog oid column)?
+fn is_oid(e: &Expr, schema: &DFSchema) -> bool {
+    e.to_field(schema).is_ok_and(|(_, f)| is_oid_field(&f))
+}
+
+/// Is `e`, evaluated over `input`, an array of oids in PostgreSQL: an `array_agg` of oids
+/// or a `::oid[]` cast, reached through aliases, `CASE` branches, `coalesce`, scalar
+/// subqueries and columns of the nodes below?
+fn oid_array_expr(e: &Expr, input: &LogicalPlan) -> bool {
+    match e {
+        Expr::Alias(a) => oid_array_expr(&a.expr, input),
+        Expr::Column(c) => input
+            .schema()
+            .index_of_column(c)
+            .is_ok_and(|i| oid_array_column(input, i)),
+        Expr::Case(c) => {
+            c.when_then_expr
+                .iter()
+                .any(|(_, t)| oid_array_expr(t, input))
+                || c.else_expr
+                    .as_ref()
+                    .is_some_and(|x| oid_array_expr(x, input))
+        }
+        Expr::ScalarFunction(f) if f.func.name() == "coalesce" => {
+            f.args.iter().any(|a| oid_array_expr(a, input))
+        }
+        Expr::ScalarSubquery(s) => oid_array_column(&s.subquery, 0),
+        Expr::AggregateFunction(f) => {
+            f.func.name() == "array_agg"
+                && f.params.args.len() == 1
+                && is_oid(&f.params.args[0], input.schema())
+        }
+        Expr::Cast(_) => e.to_field(input.schema()).is_ok_and(
+            |(_, f)| matches!(f.data_type(), DataType::List(item) if is_oid_field(item)),
+        ),
+        _ => false,
+    }
+}
+
+fn is_oid_field(f: &Field) -> bool {
+    strata_pgtypes::oid::pg_type_of_field(f) == strata_pgtypes::oid::PgTypeInfo::OID
+}
+
+/// [`oid_array_expr`] for output column `i` of `plan`.
+fn oid_array_column(plan: &LogicalPlan, i: usize) -> bool {
+    match plan {
+        LogicalPlan::Projection(p) => p.expr.get(i).is_some_and(|e| oid_array_expr(e, &p.input)),
+        LogicalPlan::Aggregate(a) => {
+            let n_group = a.schema.fields().len() - a.aggr_expr.len();
+            match i.checked_sub(n_group) {
+                None => a
+                    .group_expr
+                    .get(i)
+                    .is_some_and(|e| oid_array_expr(e, &a.input)),
+                Some(j) => a
+                    .aggr_expr
+                    .get(j)
+                    .is_some_and(|e| oid_array_expr(e, &a.input)),
+            }
+        }
+        LogicalPlan::Join(j) => {
+            let left = j.left.schema().fields().len();
+            match j.join_type {
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => {
+                    oid_array_column(&j.left, i)
+                }
+                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
+                    oid_array_column(&j.right, i)
+                }
+                _ if i < left => oid_array_column(&j.left, i),
+                _ => oid_array_column(&j.right, i - left),
+            }
+        }
+        LogicalPlan::RecursiveQuery(r) => oid_array_column(&r.static_term, i),
+        LogicalPlan::Union(u) => u.inputs.iter().any(|p| oid_array_column(p, i)),
+        LogicalPlan::Filter(_)
+        | LogicalPlan::Sort(_)
+        | LogicalPlan::Limit(_)
+        | LogicalPlan::SubqueryAlias(_)
+        | LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(_))
+        | LogicalPlan::Repartition(_) => plan
+            .inputs()
+            .first()
+            .is_some_and(|p| oid_array_column(p, i)),
+        _ => false,
+    }
+}
+
+/// `array_agg` of oids is `oid[]` in PostgreSQL (asyncpg's type introspection aggregates
+/// `pg_attribute.atttypid` and has no codec for `int4[]`); DataFusion's result is a plain
+/// `int4` list. Output columns traced back to one (see [`oid_array_expr`]) are tagged
+/// `_oid` in a projection on top of the plan (a tag on the list's element type instead
+/// would make the Arrow types of the plan's nodes disagree).
+pub fn oid_array_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let targets: Vec<usize> = (0..plan.schema().fields().len())
+        .filter(|&i| {
+            matches!(plan.schema().field(i).data_type(), DataType::List(item) if item.data_type() == &DataType::Int32)
+                && oid_array_column(&plan, i)
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .enumerate()
+        .map(|(i, (q, f))| {
+            let c = Expr::Column(datafusion::common::Column::from((q, f)));
+            if !targets.contains(&i) {
+                return c;
+            }
+            let mut md = f.metadata().clone();
+            md.insert(
+                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                "_oid".to_string(),
+            );
+            c.alias_qualified_with_metadata(q.cloned(), f.name(), Some(md.into()))
+        })
+        .collect();
+    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+        .project(exprs)?
+        .build()
 }
 
 /// Rewrites a plan's aggregates to PostgreSQL's result types.

@@ -13,9 +13,14 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::prelude::SessionContext;
+use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 use sqlparser::ast::{self, Expr, Value, Visit, VisitMut, Visitor, VisitorMut};
 
 use crate::error::{Error, Result, SqlState};
@@ -447,6 +452,53 @@ pub async fn resolve(
     }
     let _ = stmt.visit(&mut Replace(oids));
     Ok(())
+}
+
+/// The SQL type planner: datafusion-pg-catalog's (oid aliases and `pg_catalog.`-qualified
+/// builtins as `int4`), except that `oid` (and `pg_catalog.oid`) is an `int4` field tagged
+/// `oid`, so `x::oid` and `$1::oid[]` are described to clients as PostgreSQL's `oid` (26)
+/// and `oid[]` (1028) — asyncpg decodes its type introspection query only with those.
+#[derive(Debug, Default)]
+pub struct OidTypePlanner(PgOidTypePlanner);
+
+impl TypePlanner for OidTypePlanner {
+    fn plan_type_field(&self, sql_type: &ast::DataType) -> DfResult<Option<FieldRef>> {
+        if let ast::DataType::Custom(name, args) = sql_type
+            && args.is_empty()
+            && let [.., last] = name.0.as_slice()
+            && last
+                .as_ident()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("oid"))
+            && (name.0.len() == 1
+                || name.0.len() == 2
+                    && name.0[0]
+                        .as_ident()
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog")))
+        {
+            return Ok(Some(Arc::new(oid_field(""))));
+        }
+        self.0.plan_type_field(sql_type)
+    }
+}
+
+/// An `int4` field tagged as PostgreSQL's `oid`.
+pub fn oid_field(name: &str) -> Field {
+    Field::new(name, DataType::Int32, true).with_metadata(HashMap::from([(
+        strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+        "oid".to_string(),
+    )]))
+}
+
+/// Makes [`OidTypePlanner`] the type planner of `ctx` (after `setup_pg_catalog`, which
+/// installs datafusion-pg-catalog's).
+pub fn install_type_planner(ctx: &SessionContext) {
+    let state = ctx.state_ref();
+    let existing = state.read().clone();
+    let new_state =
+        datafusion::execution::session_state::SessionStateBuilder::new_from_existing(existing)
+            .with_type_planner(Arc::new(OidTypePlanner::default()))
+            .build();
+    *state.write() = new_state;
 }
 
 #[cfg(test)]

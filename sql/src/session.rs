@@ -1080,7 +1080,7 @@ impl Session {
                 }
             }
         };
-        let plan = crate::pg_types::rewrite(plan)?;
+        let plan = crate::pg_types::oid_array_outputs(crate::pg_types::rewrite(plan)?)?;
         match &plan {
             LogicalPlan::Ddl(_)
             | LogicalPlan::Dml(_)
@@ -2130,7 +2130,7 @@ impl Session {
                 "Run it outside BEGIN ... COMMIT (it is atomic on its own).",
             ));
         }
-        strata_storage::check_columns(def, &batch)?;
+        let batch = strata_storage::check_columns(def, batch)?;
         let (pending, truncated) = {
             let txn = self.txn.lock();
             (txn.rows_of(def.id), txn.truncated(def.id))
@@ -2151,24 +2151,25 @@ impl Session {
             // Checked now (NOT NULL, primary key against stored rows and the block's
             // own), so the error comes from the statement; COMMIT checks keys again.
             let def = self.engine.storage().catalog().table_by_id(table).cloned();
-            if let Some(def) = def {
-                strata_storage::check_columns(&def, &batch)?;
-                if !def.primary_key.is_empty() {
-                    let (pending, truncated) = {
-                        let txn = self.txn.lock();
-                        (txn.rows_of(table), txn.truncated(table))
-                    };
-                    let batch = crate::upsert::resolve_in_block(
-                        &self.engine,
-                        &def,
-                        batch,
-                        &pending,
-                        false,
-                        truncated,
-                    )
-                    .await?;
-                    return self.txn.lock().push(table, batch);
-                }
+            let Some(def) = def else {
+                return self.txn.lock().push(table, batch);
+            };
+            let batch = strata_storage::check_columns(&def, batch)?;
+            if !def.primary_key.is_empty() {
+                let (pending, truncated) = {
+                    let txn = self.txn.lock();
+                    (txn.rows_of(table), txn.truncated(table))
+                };
+                let batch = crate::upsert::resolve_in_block(
+                    &self.engine,
+                    &def,
+                    batch,
+                    &pending,
+                    false,
+                    truncated,
+                )
+                .await?;
+                return self.txn.lock().push(table, batch);
             }
             return self.txn.lock().push(table, batch);
         }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parking_lot::{Mutex, RwLock};
@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::ids::{SegmentId, TableId};
 use crate::manifest::{self, FileMeta, Manifest};
 use crate::parquet_io::{Layout, adapt_batch, sort_batches, write_parquet};
-use crate::schema::{ColumnDef, TableDef};
+use crate::schema::{ColumnDef, ColumnType, TableDef};
 use crate::wal::{FsyncPolicy, Wal, WalConfig, WalRecord};
 
 /// Storage configuration.
@@ -720,7 +720,7 @@ impl Storage {
                 let td = t.lock();
                 (Arc::clone(&td.def), Arc::clone(&td.schema))
             };
-            check_columns(&def, &batch)?;
+            let batch = check_columns(&def, batch)?;
             let batch = if batch.schema().fields() != schema.fields() {
                 adapt_batch(&batch, &schema)?
             } else {
@@ -1270,8 +1270,7 @@ impl Storage {
                 };
                 match update {
                     Some(u) => {
-                        let new = adapt_batch(&u(&b, &mask)?, &schema)?;
-                        check_columns(&def, &new)?;
+                        let new = check_columns(&def, adapt_batch(&u(&b, &mask)?, &schema)?)?;
                         kept.push(new);
                     }
                     None => {
@@ -1317,10 +1316,9 @@ impl Storage {
         let insert: Vec<RecordBatch> = insert
             .into_iter()
             .filter(|b| b.num_rows() > 0)
-            .map(|b| adapt_batch(&b, &schema))
+            .map(|b| check_columns(&def, adapt_batch(&b, &schema)?))
             .collect::<Result<_>>()?;
         if !insert.is_empty() {
-            check_columns(&def, &insert[0])?;
             for (partition, batches) in split_by_partition(&def, insert)? {
                 let id = m.allocate_file_id();
                 added.push(
@@ -1481,10 +1479,13 @@ async fn write_file(
 }
 
 /// Checks NOT NULL columns (23502 through the SQL layer's error mapping) and the declared
-/// length of `varchar(n)` columns (22001) of a batch. Lengths are counted in characters,
-/// as PostgreSQL does; trailing spaces beyond the length are allowed (PostgreSQL
-/// truncates them, Strata keeps them). Only columns with a length are read.
-pub fn check_columns(def: &TableDef, batch: &RecordBatch) -> Result<()> {
+/// length of `varchar(n)` and `char(n)` columns (22001) of a batch, and returns it with
+/// the trailing spaces of `char(n)` values cut (they are not significant in PostgreSQL:
+/// comparisons, `length` and casts to text ignore them; the wire layer pads the values
+/// back to `n`). Lengths are counted in characters, as PostgreSQL does; trailing spaces
+/// beyond the length are cut, as PostgreSQL does. Only columns with a length are read.
+pub fn check_columns(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
+    let mut trimmed: Vec<(usize, ArrayRef)> = vec![];
     for (i, c) in def.columns.iter().enumerate() {
         if batch.num_columns() <= i {
             continue;
@@ -1509,9 +1510,32 @@ pub fn check_columns(def: &TableDef, batch: &RecordBatch) -> Result<()> {
                     ty: c.pg_type_name(),
                 });
             }
+            // The value as PostgreSQL stores it: a char(n) without trailing spaces (see
+            // above), a varchar(n) cut to n characters (what is cut is spaces).
+            let stored = |s: &'_ str| -> usize {
+                if c.ty == ColumnType::Bpchar {
+                    s.trim_end_matches(' ').len()
+                } else if s.len() > n {
+                    s.char_indices().nth(n).map_or(s.len(), |(at, _)| at)
+                } else {
+                    s.len()
+                }
+            };
+            if values.iter().flatten().any(|s| stored(s) < s.len()) {
+                let cut: arrow::array::StringArray =
+                    values.iter().map(|s| s.map(|s| &s[..stored(s)])).collect();
+                trimmed.push((i, Arc::new(cut)));
+            }
         }
     }
-    Ok(())
+    if trimmed.is_empty() {
+        return Ok(batch);
+    }
+    let mut cols = batch.columns().to_vec();
+    for (i, a) in trimmed {
+        cols[i] = a;
+    }
+    Ok(RecordBatch::try_new(batch.schema(), cols)?)
 }
 
 /// Min/max of the time column of a batch (0, 0 without one).

@@ -17,6 +17,10 @@ use crate::ids::TableId;
 /// (`"jsonb"`, `"varchar"`, ...). Absent means "derive it from the Arrow type".
 pub const PG_TYPE_METADATA_KEY: &str = "strata.pg_type";
 
+/// Arrow field metadata key holding the declared length `n` of a `char(n)` column: its
+/// values are stored without trailing spaces and blank-padded to `n` on output.
+pub const CHAR_LENGTH_METADATA_KEY: &str = "strata.char_length";
+
 /// Timezone string used for `timestamptz` columns (stored as UTC microseconds).
 pub const UTC: &str = "+00:00";
 
@@ -36,6 +40,8 @@ pub enum ColumnType {
     },
     Text,
     Varchar,
+    /// `char(n)` / `character(n)` (`bpchar`): `n` is [`ColumnDef::max_length`].
+    Bpchar,
     Bool,
     Bytea,
     Date,
@@ -62,9 +68,11 @@ impl ColumnType {
             ColumnType::Float4 => DataType::Float32,
             ColumnType::Float8 => DataType::Float64,
             ColumnType::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
-            ColumnType::Text | ColumnType::Varchar | ColumnType::Json | ColumnType::Jsonb => {
-                DataType::Utf8
-            }
+            ColumnType::Text
+            | ColumnType::Varchar
+            | ColumnType::Bpchar
+            | ColumnType::Json
+            | ColumnType::Jsonb => DataType::Utf8,
             ColumnType::Bool => DataType::Boolean,
             ColumnType::Bytea => DataType::Binary,
             ColumnType::Date => DataType::Date32,
@@ -88,6 +96,7 @@ impl ColumnType {
             ColumnType::Numeric { .. } => "numeric",
             ColumnType::Text => "text",
             ColumnType::Varchar => "character varying",
+            ColumnType::Bpchar => "character",
             ColumnType::Bool => "boolean",
             ColumnType::Bytea => "bytea",
             ColumnType::Date => "date",
@@ -110,6 +119,7 @@ impl ColumnType {
             ColumnType::Numeric { .. } => "numeric",
             ColumnType::Text => "text",
             ColumnType::Varchar => "varchar",
+            ColumnType::Bpchar => "bpchar",
             ColumnType::Bool => "bool",
             ColumnType::Bytea => "bytea",
             ColumnType::Date => "date",
@@ -145,8 +155,8 @@ pub struct ColumnDef {
     pub nullable: bool,
     #[serde(default)]
     pub default: Option<ColumnDefault>,
-    /// The declared length of a `varchar(n)` column (None: unbounded, and in schemas
-    /// stored before lengths were kept).
+    /// The declared length of a `varchar(n)` or `char(n)` column (None: unbounded, and in
+    /// schemas stored before lengths were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u32>,
 }
@@ -169,6 +179,9 @@ impl ColumnDef {
     pub fn arrow_field(&self) -> Field {
         let mut md = HashMap::new();
         md.insert(PG_TYPE_METADATA_KEY.to_string(), self.ty.tag().to_string());
+        if let (ColumnType::Bpchar, Some(n)) = (self.ty, self.max_length) {
+            md.insert(CHAR_LENGTH_METADATA_KEY.to_string(), n.to_string());
+        }
         Field::new(&self.name, self.ty.arrow_type(), true).with_metadata(md)
     }
 }
@@ -305,6 +318,7 @@ pub fn column_type_of_field(field: &Field) -> Option<ColumnType> {
     if let Some(tag) = field.metadata().get(PG_TYPE_METADATA_KEY) {
         let t = match tag.as_str() {
             "varchar" => Some(ColumnType::Varchar),
+            "bpchar" => Some(ColumnType::Bpchar),
             "json" => Some(ColumnType::Json),
             "jsonb" => Some(ColumnType::Jsonb),
             "text" => Some(ColumnType::Text),

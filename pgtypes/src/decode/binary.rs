@@ -111,6 +111,7 @@ pub(crate) fn decode_binary(b: &[u8], oid: u32) -> Result<ScalarLike, DecodeErro
         oids::INT2 => ScalarLike::I64(i16::from_be_bytes(fixed(b)?) as i64),
         oids::INT4 => ScalarLike::I64(i32::from_be_bytes(fixed(b)?) as i64),
         oids::INT8 => ScalarLike::I64(i64::from_be_bytes(fixed(b)?)),
+        oids::OID => ScalarLike::I64(i64::from(u32::from_be_bytes(fixed(b)?))),
         oids::FLOAT4 => ScalarLike::F64(f32::from_be_bytes(fixed(b)?) as f64),
         oids::FLOAT8 => ScalarLike::F64(f64::from_be_bytes(fixed(b)?)),
         oids::TEXT | oids::VARCHAR | oids::UNKNOWN | oids::BPCHAR | oids::NAME | oids::JSON => {

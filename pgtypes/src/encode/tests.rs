@@ -1083,6 +1083,22 @@ fn text_arrays() {
 
     // select array[[1,2],[3,4]]
     let inner_field = Field::new("item", DataType::Int32, true);
+    // select array_send('{1,2}'::oid[]): the element oid is 26 (0x1a)
+    let l = list_of(
+        arr(Int32Array::from(vec![1, 2])),
+        vec![0, 2],
+        None,
+        Field::new("item", DataType::Int32, true),
+    );
+    let f = tagged(l.data_type().clone(), "_oid");
+    check_bin(
+        "oid[]",
+        l,
+        f,
+        &[Some(
+            "00000001000000000000001a000000020000000100000004000000010000000400000002",
+        )],
+    );
     let inner = list_of(
         arr(Int32Array::from(vec![1, 2, 3, 4])),
         vec![0, 2, 4],

@@ -426,8 +426,7 @@ impl Storage {
             (Arc::clone(&td.def), Arc::clone(&td.schema))
         };
         let cols = key_columns(&def)?;
-        let batch = adapt_batch(batch, &schema)?;
-        check_columns(&def, &batch)?;
+        let batch = check_columns(&def, adapt_batch(batch, &schema)?)?;
         let parts = partitions_of(&def, &batch)?;
         let mut uniq = parts.clone();
         uniq.sort_unstable();
@@ -664,8 +663,7 @@ impl Storage {
             .collect::<Result<Vec<_>>>()?;
         let rep = adapt_batch(&rep, &schema)?;
         batches.push(rep.clone());
-        let all = concat_batches(&schema, &batches)?;
-        check_columns(&def, &all)?;
+        let all = check_columns(&def, concat_batches(&schema, &batches)?)?;
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ShuttingDown);
         }

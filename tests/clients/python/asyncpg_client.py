@@ -87,6 +87,13 @@ async def main():
                       "WHERE device = $1 ORDER BY ts", "dev3")
     await query(conn, "SELECT count(*) FROM readings WHERE value > $1 AND device = ANY($2)",
                 2.0, ["dev1", "dev2"])
+    # Array parameters of types asyncpg has no built-in codec for (bigint[], int4[]): it
+    # introspects them with a query over pg_type whose oid columns must be `oid`/`oid[]`.
+    await query(conn, "SELECT count(*) FROM readings WHERE extract(year FROM ts)::bigint = ANY($1)",
+                [2024, 2025])
+    await query(conn, "SELECT count(*) FROM readings WHERE seq = ANY($1::int4[])", [1, 2])
+    await query(conn, "SELECT 42::oid AS o, $1::oid[] AS os", [1, 2])
+    await query(conn, "SELECT oid, typelem, typarray FROM pg_type WHERE typname = '_int8'")
     await query(conn, "SELECT $1::int4 AS a, $2::text AS b, $3::float8 AS c, $4::bool AS d, "
                       "$5::numeric(4, 1) AS e, $6::date AS f, $7::timestamptz AS g, $8::interval AS h, "
                       "$9::bytea AS i, $10::int8 AS j, $11::int2 AS k, $12::float4 AS l",

@@ -140,6 +140,20 @@ with psycopg.connect(DSN, autocommit=True) as conn:
             data = b"".join(bytes(b) for b in cp)
             print("copy binary out raw:", data.hex())
 
+    # char(n): blank-padded on output (text and binary), trailing spaces not significant.
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE codes (id int, code char(4), flag character, v varchar(3))")
+        cur.execute("INSERT INTO codes VALUES (%s, %s, %s, %s)", (1, "ab", "y", "x  "))
+        cur.execute("INSERT INTO codes VALUES (2, 'wxyz  ', NULL, 'abc   ')")
+        with cur.copy("COPY codes (id, code, flag) FROM STDIN") as cp:
+            cp.write(b"3\t\xc3\xa9 \tn\n")
+        query(cur, "SELECT id, code, flag, v FROM codes ORDER BY id")
+        query(cur, "SELECT id, code, flag FROM codes WHERE code = %s ORDER BY id", ("ab",), binary=True)
+        query(cur, "SELECT code, length(code), code || '|' AS c FROM codes WHERE id = 3")
+        with cur.copy("COPY (SELECT * FROM codes ORDER BY id) TO STDOUT") as cp:
+            print("copy char out:", b"".join(bytes(b) for b in cp))
+        expect_error(conn, "INSERT INTO codes (id, code) VALUES (4, 'abcde')")
+
     # Expected errors.
     t1 = t0 + datetime.timedelta(minutes=1)
     expect_error(conn, "INSERT INTO metrics (ts, host, usage) VALUES (%s, %s, %s)", (t1, "a", 0.0))
