@@ -9,9 +9,10 @@ goes through Superset's REST API with Flask's test client, as the web UI calls i
    left panel).
 3. Create a dataset on a table (its columns come from the server: fetch_metadata), and
    refresh it ("Sync columns from source").
-4. Run chart queries through /api/v1/chart/data: a time-series with a time grain (P1D
-   and PT1H, DATE_TRUNC), metrics (COUNT(*), AVG), a filter and a time range; print the
-   SQL Superset generates and the rows it gets back.
+4. Run chart queries through /api/v1/chart/data: time-series with time grains (P1D, PT1H,
+   P1W: DATE_TRUNC), metrics (COUNT(*), AVG, MAX), filters (IN, ==, ILIKE, IS NOT NULL, a
+   custom WHERE, HAVING) and time ranges (TO_TIMESTAMP); print the SQL Superset generates
+   and the rows it gets back; then the dataset's samples.
 5. Run a query in SQL Lab (POST /api/v1/sqllab/execute/).
 
 The transcript prints what Superset shows (column names and types, generic types, rows
@@ -43,17 +44,12 @@ with psycopg2.connect(DSN) as conn, conn.cursor() as cur:
         "temperature double precision, humidity real, status smallint, note varchar(20), "
         "PRIMARY KEY (time, device))"
     )
-    rows = []
-    for h in range(48):
-        for d, dev in enumerate(("alpha", "beta", "gamma")):
-            rows.append((
-                f"2024-05-01 00:00:00+00", h, dev, 20 + (h % 12) * 0.5 + d,
-                0.25 + d * 0.25, h % 3, None if h % 5 else f"n{h}",
-            ))
+    # 48 hours from 2024-05-01 00:00 UTC, three devices.
     cur.executemany(
-        "INSERT INTO conditions VALUES (%s::timestamptz + %s * interval '1 hour', "
-        "%s, %s, %s, %s, %s)",
-        [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows],
+        "INSERT INTO conditions VALUES "
+        "(TIMESTAMPTZ '2024-05-01 00:00:00+00' + %s * INTERVAL '1 hour', %s, %s, %s, %s, %s)",
+        [(h, dev, 20 + (h % 12) * 0.5 + d, 0.25 + d * 0.25, h % 3, None if h % 5 else f"n{h}")
+         for h in range(48) for d, dev in enumerate(("alpha", "beta", "gamma"))],
     )
 conn.close()
 
