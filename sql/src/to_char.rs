@@ -209,7 +209,7 @@ impl ScalarUDFImpl for PgTemplated {
     fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         for i in 1..args.args.len() {
             let t = translate(&args.args[i])?;
-            let is_array = matches!(t, ColumnarValue::Array(ref a) if a.len() > 0);
+            let is_array = matches!(t, ColumnarValue::Array(ref a) if !a.is_empty());
             args.args[i] = t;
             if is_array
                 && let Some(f) = args.arg_fields.get_mut(i)
