@@ -205,7 +205,7 @@ impl Engine {
         let mut state = state;
         datafusion::execution::FunctionRegistry::register_expr_planner(
             &mut state,
-            Arc::new(crate::pg_semantics::ArrayLiteralComparison),
+            Arc::new(crate::pg_semantics::UntypedLiteralComparison),
         )?;
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register_all(&ctx);

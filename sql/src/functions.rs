@@ -18,6 +18,7 @@ mod tests;
 use std::sync::Arc;
 
 use datafusion::common::Result;
+use datafusion::common::config::ConfigOptions;
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
@@ -44,13 +45,14 @@ pub fn last_udaf() -> Arc<AggregateUDF> {
 
 /// Every scalar function of this module (and gap filling's, see [`crate::gapfill`]).
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![
+    let mut v = vec![
         time_bucket_udf(),
         crate::gapfill::time_bucket_gapfill_udf(),
         crate::gapfill::locf_udf(),
         crate::gapfill::interpolate_udf(),
-        Arc::new(crate::to_char::PgToChar::udf()),
-    ]
+    ];
+    v.extend(crate::to_char::PgTemplated::udfs());
+    v
 }
 
 /// PostgreSQL's `variance` (= `var_samp`), which DataFusion does not name.
@@ -86,19 +88,30 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 
 /// Registers every function of this module on `ctx`.
 pub fn register_all(ctx: &SessionContext) {
+    let config = Arc::clone(ctx.state().config_options());
     for f in scalar_functions() {
-        ctx.register_udf(f.as_ref().clone());
+        ctx.register_udf(configured(&f, &config));
     }
     for f in aggregate_functions() {
         ctx.register_udaf(f.as_ref().clone());
     }
 }
 
+/// `f` as configured for the session (`to_timestamp` reads text in the session time
+/// zone); DataFusion reconfigures registered functions only when the configuration
+/// changes later.
+fn configured(f: &Arc<ScalarUDF>, config: &ConfigOptions) -> ScalarUDF {
+    f.inner()
+        .with_updated_config(config)
+        .unwrap_or_else(|| f.as_ref().clone())
+}
+
 /// Registers every function of this module on a `SessionState` (for code that builds its
 /// state before the context).
 pub fn register_all_state(state: &mut SessionState) -> Result<()> {
+    let config = Arc::clone(state.config_options());
     for f in scalar_functions() {
-        state.register_udf(f)?;
+        state.register_udf(Arc::new(configured(&f, &config)))?;
     }
     for f in aggregate_functions() {
         state.register_udaf(f)?;

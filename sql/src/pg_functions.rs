@@ -713,16 +713,19 @@ pub fn register_catalog_functions(
             Ok(Arc::new(out) as ArrayRef)
         },
     ));
-    // Every collation is in pg_catalog, which is always searched.
-    ctx.register_udf(array_udf(
-        "pg_collation_is_visible",
-        Signature::exact(vec![DataType::Int64], Volatility::Stable),
-        DataType::Boolean,
-        move |a, _| {
-            let out: BooleanArray = int64(&a[0])?.iter().map(|v| v.map(|_| true)).collect();
-            Ok(Arc::new(out) as ArrayRef)
-        },
-    ));
+    // Every collation and every type is in pg_catalog, which is always searched
+    // (SQLAlchemy 1.4's get_columns reads pg_type_is_visible for domains and enums).
+    for name in ["pg_collation_is_visible", "pg_type_is_visible"] {
+        ctx.register_udf(array_udf(
+            name,
+            Signature::exact(vec![DataType::Int64], Volatility::Stable),
+            DataType::Boolean,
+            move |a, _| {
+                let out: BooleanArray = int64(&a[0])?.iter().map(|v| v.map(|_| true)).collect();
+                Ok(Arc::new(out) as ArrayRef)
+            },
+        ));
+    }
     // `pg_get_expr(adbin, relid)`: the crate's version answers '' even for NULL (it has
     // no expression trees to decompile); PostgreSQL's is strict: NULL in, NULL out.
     // Strata's own `pg_attrdef.adbin` holds the expression's text already

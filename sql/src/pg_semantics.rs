@@ -765,10 +765,12 @@ impl ScalarUDFImpl for IntervalScale {
 /// array the array's type; DataFusion cannot compare a list with text. At planning, where
 /// the other side's type is known, a string literal compared with a list becomes that
 /// list (its PostgreSQL array syntax parsed, the elements cast to the element type).
+/// Likewise `ix.indisprimary = 'f'` (SQLAlchemy 1.4's `get_indexes`): a string literal
+/// compared with a boolean is read as a boolean (`'t'`, `'off'`, ...; 22P02 otherwise).
 #[derive(Debug)]
-pub struct ArrayLiteralComparison;
+pub struct UntypedLiteralComparison;
 
-impl datafusion::logical_expr::planner::ExprPlanner for ArrayLiteralComparison {
+impl datafusion::logical_expr::planner::ExprPlanner for UntypedLiteralComparison {
     fn plan_binary_op(
         &self,
         expr: datafusion::logical_expr::planner::RawBinaryExpr,
@@ -801,6 +803,23 @@ impl datafusion::logical_expr::planner::ExprPlanner for ArrayLiteralComparison {
                 t.clone(),
             )))
         };
+        let is_bool = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Boolean));
+        let as_bool = |e: &Expr| -> Result<Option<Expr>> {
+            let Some(s) = string_literal(e) else {
+                return Ok(None);
+            };
+            let field = Field::new("v", DataType::Boolean, true);
+            match parse_text_value(s, &field, TimeZoneSetting::UTC) {
+                Ok(ScalarLike::Bool(b)) => {
+                    Ok(Some(Expr::Literal(ScalarValue::Boolean(Some(b)), None)))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(DataFusionError::from(Error::user(
+                    crate::dml::sqlstate_of_code(e.sqlstate),
+                    e.message,
+                ))),
+            }
+        };
         let mut expr = expr;
         if let Some(t) = list_of(&expr.left)
             && let Some(l) = as_list(&expr.right, &t)
@@ -810,6 +829,14 @@ impl datafusion::logical_expr::planner::ExprPlanner for ArrayLiteralComparison {
             && let Some(l) = as_list(&expr.left, &t)
         {
             expr.left = l;
+        } else if is_bool(&expr.left)
+            && let Some(b) = as_bool(&expr.right)?
+        {
+            expr.right = b;
+        } else if is_bool(&expr.right)
+            && let Some(b) = as_bool(&expr.left)?
+        {
+            expr.left = b;
         }
         Ok(PlannerResult::Original(expr))
     }

@@ -688,7 +688,8 @@ pub fn rewrite(stmt: &mut ast::Statement) {
 /// - `unnest(i.indkey)` of a catalog `int2vector`/`oidvector` or small array column (held
 ///   as text here, see `crate::expandarray`) unnests `pg_int2vector_items(i.indkey)` (or
 ///   `pg_oidvector_items`), and `generate_subscripts(a, dim)` becomes
-///   `unnest(pg_subscripts(a, dim))` (SQLAlchemy's `get_pk_constraint` and `get_indexes`).
+///   `unnest(pg_subscripts(a, dim))` (SQLAlchemy's `get_pk_constraint` and `get_indexes`);
+///   `x = ANY(i.indkey)` compares with `pg_int2vector_items(i.indkey)` likewise.
 struct CompositeAccess;
 
 /// The element type of a catalog vector column by its name: `Some(true)` for `int2`
@@ -777,6 +778,18 @@ impl VisitorMut for CompositeAccess {
                         );
                     }
                     _ => {}
+                }
+            }
+            // `a.attnum = ANY(ix.indkey)` (SQLAlchemy 1.4's get_indexes and
+            // get_unique_constraints): compare with the vector's elements.
+            Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } => {
+                if let Some(int2) = catalog_vector_column(right) {
+                    let items = if int2 {
+                        crate::expandarray::INT2_ITEMS_FN
+                    } else {
+                        crate::expandarray::OID_ITEMS_FN
+                    };
+                    **right = function_call(items, vec![(**right).clone()]);
                 }
             }
             Expr::CompoundFieldAccess { root, access_chain }
@@ -2630,6 +2643,8 @@ mod like_escape_tests {
 /// `get_view_names`, psql's `\dv`). Relation oids are assigned by the catalog emulation,
 /// not known to a scalar function, hence the rewrite; the argument must name a `pg_class`
 /// oid column (`oid`, `c.oid`, `pg_catalog.pg_class.oid`).
+/// `pg_type_is_visible(t.oid)` over `pg_type` becomes the same test of `t.typnamespace`
+/// (information_schema's domains are not visible).
 /// Only conditions (WHERE, HAVING, JOIN ... ON) are rewritten: DataFusion plans an `IN
 /// (subquery)` there but not in a select list, where the call keeps its answer (true).
 struct TableIsVisible;
@@ -2691,24 +2706,27 @@ impl VisitorMut for VisibleCall {
         let Expr::Function(f) = e else {
             return ControlFlow::Continue(());
         };
-        let is_it = f
+        let namespace_column = match f
             .name
             .0
             .last()
             .and_then(|p| p.as_ident())
-            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_table_is_visible"));
-        if !is_it {
-            return ControlFlow::Continue(());
-        }
+            .map(|i| i.value.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("pg_table_is_visible") => "relnamespace",
+            Some("pg_type_is_visible") => "typnamespace",
+            _ => return ControlFlow::Continue(()),
+        };
         let ast::FunctionArguments::List(l) = &f.args else {
             return ControlFlow::Continue(());
         };
         let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] = l.args.as_slice() else {
             return ControlFlow::Continue(());
         };
-        let relnamespace = match arg {
+        let namespace = match arg {
             Expr::Identifier(i) if i.value.eq_ignore_ascii_case("oid") => {
-                Expr::Identifier(ast::Ident::new("relnamespace"))
+                Expr::Identifier(ast::Ident::new(namespace_column))
             }
             Expr::CompoundIdentifier(parts)
                 if parts
@@ -2717,7 +2735,7 @@ impl VisitorMut for VisibleCall {
             {
                 let mut p = parts.clone();
                 if let Some(last) = p.last_mut() {
-                    *last = ast::Ident::new("relnamespace");
+                    *last = ast::Ident::new(namespace_column);
                 }
                 Expr::CompoundIdentifier(p)
             }
@@ -2733,7 +2751,7 @@ impl VisitorMut for VisibleCall {
             return ControlFlow::Continue(());
         };
         *e = Expr::InSubquery {
-            expr: Box::new(relnamespace),
+            expr: Box::new(namespace),
             subquery: sub,
             negated: false,
         };

@@ -1,11 +1,14 @@
-//! PostgreSQL's `to_char(timestamp, template)`: DataFusion's `to_char` takes chrono
-//! format strings, so the template (a literal, a parameter or a column) is translated at
-//! execution and the call handed to DataFusion's function.
+//! PostgreSQL's `to_char(timestamp, template)`, `to_timestamp(text, template)` and
+//! `to_date(text, template)`: DataFusion's functions take chrono format strings, so the
+//! template (a literal, a parameter or a column) is translated at execution and the call
+//! handed to DataFusion's function. DataFusion's `to_timestamp` reads the text in the
+//! session time zone (`execution.time_zone`) and answers a timestamptz, as PostgreSQL's.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -114,21 +117,41 @@ pub fn pg_to_chrono_format(t: &str) -> String {
     out
 }
 
-/// `to_char` with PostgreSQL templates (wraps DataFusion's). It also takes DataFusion's
-/// alias `date_format`, so that DataFusion's own function is no longer registered under
-/// any name (a registry entry left under the alias was found by name lookups that scan
-/// the registry, nondeterministically).
+/// A DataFusion function whose arguments after the first are PostgreSQL templates:
+/// `to_char` (Superset and Grafana format times with it), `to_timestamp` and `to_date`
+/// (Superset's time range filters: `TO_TIMESTAMP('2024-05-01 00:00:00.000000',
+/// 'YYYY-MM-DD HH24:MI:SS.US')`, `TO_DATE('2024-05-01', 'YYYY-MM-DD')`); a one-argument
+/// call (`to_timestamp(epoch)`) is DataFusion's. The wrapper also takes DataFusion's
+/// aliases (`date_format` for `to_char`), so that DataFusion's own function is no longer
+/// registered under any name (a registry entry left under an alias was found by name
+/// lookups that scan the registry, nondeterministically). Differences kept: a template
+/// is parsed as chrono parses its translation, so `US` wants exactly six digits and
+/// `MS` three, and separators must match (PostgreSQL skips or mixes them unless `FX`).
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct PgToChar {
+pub struct PgTemplated {
     inner: Arc<ScalarUDF>,
     aliases: Vec<String>,
 }
 
-impl PgToChar {
-    pub fn udf() -> ScalarUDF {
-        let inner = datafusion::functions::datetime::to_char();
+impl PgTemplated {
+    fn wrap(inner: Arc<ScalarUDF>) -> ScalarUDF {
         let aliases = inner.aliases().to_vec();
-        ScalarUDF::new_from_impl(PgToChar { inner, aliases })
+        ScalarUDF::new_from_impl(PgTemplated { inner, aliases })
+    }
+
+    /// `to_char`, `to_timestamp` and `to_date` with PostgreSQL templates.
+    pub fn udfs() -> Vec<Arc<ScalarUDF>> {
+        use datafusion::functions::datetime;
+        // Configured for the session when registered (`crate::functions::register_all`).
+        let config = ConfigOptions::default();
+        [
+            datetime::to_char(),
+            datetime::to_timestamp(&config),
+            datetime::to_date(),
+        ]
+        .into_iter()
+        .map(|f| Arc::new(Self::wrap(f)))
+        .collect()
     }
 }
 
@@ -156,9 +179,9 @@ fn translate(v: &ColumnarValue) -> Result<ColumnarValue> {
     })
 }
 
-impl ScalarUDFImpl for PgToChar {
+impl ScalarUDFImpl for PgTemplated {
     fn name(&self) -> &str {
-        "to_char"
+        self.inner.name()
     }
 
     fn aliases(&self) -> &[String] {
@@ -177,13 +200,19 @@ impl ScalarUDFImpl for PgToChar {
         self.inner.coerce_types(arg_types)
     }
 
+    /// `to_timestamp` follows the session time zone (`execution.time_zone`).
+    fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
+        let inner = self.inner.inner().with_updated_config(config)?;
+        Some(Self::wrap(Arc::new(inner)))
+    }
+
     fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if let Some(t) = args.args.get(1) {
-            let t = translate(t)?;
-            let is_array = matches!(t, ColumnarValue::Array(ref a) if a.len() > 0);
-            args.args[1] = t;
+        for i in 1..args.args.len() {
+            let t = translate(&args.args[i])?;
+            let is_array = matches!(t, ColumnarValue::Array(ref a) if !a.is_empty());
+            args.args[i] = t;
             if is_array
-                && let Some(f) = args.arg_fields.get_mut(1)
+                && let Some(f) = args.arg_fields.get_mut(i)
                 && f.data_type() != &DataType::Utf8
             {
                 *f = Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8));
