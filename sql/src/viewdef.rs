@@ -502,13 +502,18 @@ impl Resolver<'_> {
                 .rels
                 .iter()
                 .any(|r| r.columns.iter().any(|(c, _)| *c == name));
+            let alias = projection.iter().position(|p| {
+                matches!(p, SelectItem::ExprWithAlias { alias, .. } if ident_name(alias) == name)
+            });
             // PostgreSQL takes an input column first for GROUP BY, an output name first
-            // for ORDER BY; both agree when the name is only one of them.
-            if !is_column {
-                let i = projection.iter().position(|p| {
-                    matches!(p, SelectItem::ExprWithAlias { alias, .. } if ident_name(alias) == name)
-                })?;
-                return targets.get(i).map(|(n, _)| n.clone());
+            // for ORDER BY: a name that is both is left as written.
+            match (is_column, alias) {
+                (false, Some(i)) => return targets.get(i).map(|(n, _)| n.clone()),
+                (true, Some(i)) if !matches!(&targets.get(i)?.0, Node::Var { name: n, .. } if *n == name) =>
+                {
+                    return None;
+                }
+                _ => {}
             }
         }
         self.expr(e).map(|(n, _)| n)
