@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::TestServer;
+use common::pki::Pki;
 
 const SUPER_PW: &str = "correct horse battery staple";
 
@@ -524,86 +525,6 @@ fn superuser_password_stored_by_alter_role_lets_scram_start() {
     assert!(err.contains("password authentication failed"), "{err}");
 }
 
-/// A CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sh = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        for ca in ["ca", "other-ca"] {
-            sh(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN=Strata test {ca}"),
-            ]);
-        }
-        sh(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            dir.path().join("ext.cnf"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("write ext");
-        sh(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_string_lossy().into_owned()
-    }
-}
-
 #[test]
 fn tls_require_verify_full_and_wrong_ca() {
     let pki = Pki::new();
@@ -661,7 +582,9 @@ fn tls_required_refuses_plain_connections() {
     let (ok, _, err) = psql(&format!("{base} sslmode=disable"), None, "SELECT 1");
     assert!(!ok);
     assert!(
-        err.contains("FATAL:  connection for user \"strata\" refused: no encryption"),
+        err.contains(
+            "FATAL:  no pg_hba.conf entry for host \"127.0.0.1\", user \"strata\", database \"strata\", no encryption"
+        ),
         "{err}"
     );
     runtime().block_on(async {

@@ -71,6 +71,13 @@ async fn psql_verbose_meta_commands_and_roles() {
     assert!(out.contains(" name   | character varying(20) |"), "{out}");
     assert!(out.contains(" role_nologin | Cannot login | {}"), "{out}");
     assert!(out.contains(" {3,2,1} | {10,20,30} | {a,b}"), "{out}");
+    // Views are deparsed (PostgreSQL's layout and its cast from type resolution).
+    assert!(
+        out.contains(
+            "View definition:\n SELECT cpu.ts,\n    cpu.host\n   FROM cpu\n  WHERE cpu.usage > 1::double precision;\n"
+        ),
+        "{out}"
+    );
     assert!(!out.contains("ERROR"), "{out}");
 }
 

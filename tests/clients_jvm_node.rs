@@ -21,7 +21,8 @@ use std::process::Command;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use common::TestServer;
 use common::pg::Cluster;
-use common::transcript::{Target, compare, first_difference};
+use common::pki::Pki;
+use common::transcript::{Target, compare, compare_on, first_difference};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Row, SimpleQueryMessage};
 
@@ -39,8 +40,9 @@ const PG_TIME_BUCKET: &str = "CREATE FUNCTION time_bucket(interval, timestamptz)
 // ---------------------------------------------------------------------------------------
 // pgjdbc
 
-#[tokio::test]
-async fn pgjdbc_metadata_prepared_binary_batch() {
+/// Compiles `tests/clients/java/<class>.java` against pgjdbc; returns the class directory
+/// (keep it alive while the program runs) and the class path.
+fn javac(class: &str) -> (tempfile::TempDir, String) {
     assert!(
         Path::new(JDBC_JAR).is_file(),
         "{JDBC_JAR} is missing: apt-get install libpostgresql-jdbc-java (.ci/run does)"
@@ -51,7 +53,7 @@ async fn pgjdbc_metadata_prepared_binary_batch() {
         .arg(classes.path())
         .arg("-cp")
         .arg(JDBC_JAR)
-        .arg(clients_dir().join("java/Transcript.java"))
+        .arg(clients_dir().join(format!("java/{class}.java")))
         .output()
         .expect("javac runs (a JDK is needed; .ci/run installs one)");
     assert!(
@@ -60,6 +62,12 @@ async fn pgjdbc_metadata_prepared_binary_batch() {
         String::from_utf8_lossy(&javac.stderr)
     );
     let cp = format!("{}:{JDBC_JAR}", classes.path().display());
+    (classes, cp)
+}
+
+#[tokio::test]
+async fn pgjdbc_metadata_prepared_binary_batch() {
+    let (_classes, cp) = javac("Transcript");
     let out = compare(
         &[],
         || {
@@ -79,6 +87,47 @@ async fn pgjdbc_metadata_prepared_binary_batch() {
     assert!(out.contains("batch counts: [-2,"), "{out}");
     assert!(out.contains("getPrimaryKeys metrics\n"), "{out}");
     assert!(out.contains("\ndone"), "{out}");
+}
+
+/// pgjdbc with each sslmode against servers that accept only TLS: Strata with
+/// `--tls-cert --tls-key --tls-required`, PostgreSQL 15 with `ssl = on` and `hostssl` only,
+/// the same certificate (for `localhost`, signed by the test CA). `sslmode=disable` is
+/// refused with PostgreSQL's FATAL, `require` and `verify-full` (with `sslrootcert`) run
+/// queries, and `verify-full` fails on a wrong host name and on an untrusted CA.
+#[tokio::test]
+async fn pgjdbc_tls_sslmodes() {
+    let (_classes, cp) = javac("TlsProbe");
+    let pki = Pki::new();
+    let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
+    let server =
+        TestServer::start_with(&["--tls-cert", &cert, "--tls-key", &key, "--tls-required"]);
+    let cluster = match Cluster::start_tls_required(Path::new(&cert), Path::new(&key)).await {
+        Ok(c) => c,
+        Err(e) => panic!("the PostgreSQL 15 reference cannot start with TLS: {e}"),
+    };
+    let out = compare_on(
+        &server,
+        &cluster,
+        || {
+            let mut c = Command::new("java");
+            c.arg("-cp")
+                .arg(&cp)
+                .arg("TlsProbe")
+                .env("TLS_DIR", pki.path(""));
+            c
+        },
+        "pgjdbc TlsProbe.java",
+    )
+    .await;
+    for want in [
+        "sslmode=disable: ERROR 28000 FATAL: no pg_hba.conf entry for host \"127.0.0.1\", user \"strata\", database \"strata\", no encryption",
+        "sslmode=require: rows=5000 chars=1000000 last=5000",
+        "sslmode=verify-full: n=300 chars=45150",
+        "sslmode=verify-full, wrong host name: ERROR 08006",
+        "sslmode=verify-full, untrusted certificate: ERROR 08006",
+    ] {
+        assert!(out.contains(want), "{want:?} missing in:\n{out}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -243,21 +243,54 @@ impl Engine {
         let ctx = self
             .new_context(&s, Arc::new(parking_lot::RwLock::new(s.clone())), None)
             .map_err(DataFusionError::from)?;
-        let df = ctx.sql(&view.sql).await?;
-        let plan = df.into_unoptimized_plan();
-        if view.columns.is_empty() {
+        let planned = ctx.sql(&view.sql).await;
+        release_context(&ctx);
+        let plan = planned?.into_unoptimized_plan();
+        // Column names: those of `CREATE VIEW v (a, b)`, then PostgreSQL's for unaliased
+        // expressions (`count`, where DataFusion says `count(*)`).
+        let pg_names = match sqlparser::parser::Parser::parse_sql(
+            &sqlparser::dialect::PostgreSqlDialect {},
+            &view.sql,
+        )
+        .ok()
+        .and_then(|mut s| s.pop())
+        {
+            Some(sqlparser::ast::Statement::Query(q)) => crate::names::pg_names(&q),
+            _ => None,
+        }
+        .unwrap_or_default();
+        if view.columns.is_empty() && pg_names.iter().all(Option::is_none) {
             return Ok(plan);
         }
         let exprs: Vec<_> = plan
             .schema()
             .columns()
             .into_iter()
-            .zip(view.columns.iter())
-            .map(|(c, n)| datafusion::prelude::col(c).alias(n))
+            .enumerate()
+            .map(|(i, c)| {
+                let name = view
+                    .columns
+                    .get(i)
+                    .cloned()
+                    .or_else(|| pg_names.get(i).cloned().flatten())
+                    .unwrap_or_else(|| c.name.clone());
+                datafusion::prelude::col(c).alias(name)
+            })
             .collect();
         datafusion::logical_expr::LogicalPlanBuilder::from(plan)
             .project(exprs)?
             .build()
+    }
+}
+
+/// Breaks the reference cycle of a context that is no longer used: datafusion-pg-catalog's
+/// `pg_catalog` schema holds the context's catalog list, which holds the schema, so a
+/// dropped context (with the catalog tables the crate builds, tens of MB) would never be
+/// freed. Call before dropping or replacing a context made by [`Engine::new_context`].
+pub fn release_context(ctx: &SessionContext) {
+    if let Some(catalog) = ctx.catalog(DATABASE) {
+        // Only fails for a non-empty schema without cascade.
+        let _ = catalog.deregister_schema("pg_catalog", true);
     }
 }
 

@@ -452,8 +452,13 @@ impl InformationSchema {
         let defs = cat
             .views
             .iter()
-            .map(|v| (v.name.clone(), v.sql.clone()))
-            .chain(cat.caggs.iter().map(|v| (v.name.clone(), v.sql.clone())));
+            .map(|v| (v.name.clone(), &v.sql, &v.columns))
+            .chain(
+                cat.caggs
+                    .iter()
+                    .map(|v| (v.name.clone(), &v.sql, &v.columns)),
+            )
+            .map(|(name, sql, cols)| (name, crate::viewdef::definition(sql, cols, &cat, false)));
         for (name, sql) in defs {
             rows.push(vec![
                 s(DATABASE),

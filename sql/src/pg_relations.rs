@@ -813,7 +813,12 @@ pub async fn overlay(
                     ),
                     ("atttypid", "coalesce(s.typid, a.atttypid)"),
                     ("atttypmod", "coalesce(s.typmod, a.atttypmod)"),
-                    ("attnotnull", "coalesce(s.notnull, a.attnotnull)"),
+                    // A view's columns are never NOT NULL in PostgreSQL (the crate takes
+                    // the nullability of the view's plan: `count(*)`, constants).
+                    (
+                        "attnotnull",
+                        "coalesce(s.notnull, CASE WHEN r.relkind = 'v' THEN false ELSE a.attnotnull END)",
+                    ),
                     ("atthasdef", "coalesce(s.defexpr IS NOT NULL, a.atthasdef)"),
                 ],
                 Some("a"),
@@ -821,7 +826,7 @@ pub async fn overlay(
                     "attr a LEFT JOIN ({}) r ON r.oid = a.attrelid \
                      LEFT JOIN strata_cols s ON s.nspname = r.nspname AND s.relname = r.relname \
                      AND s.attname = a.attname",
-                    "SELECT c.oid, n.nspname, c.relname FROM pg_class_src c \
+                    "SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_class_src c \
                      JOIN pg_namespace_src n ON n.oid = c.relnamespace"
                 ),
             );

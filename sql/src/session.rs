@@ -176,6 +176,12 @@ pub struct Session {
     plans: crate::plan_cache::PlanCache,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        crate::engine::release_context(&self.ctx);
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -927,11 +933,12 @@ impl Session {
     fn rebuild_context(&mut self) -> Result<()> {
         self.plans.clear();
         *self.shared_settings.write() = self.settings.clone();
-        self.ctx = self.engine.new_context(
+        let ctx = self.engine.new_context(
             &self.settings,
             Arc::clone(&self.shared_settings),
             Some(Arc::clone(&self.txn)),
         )?;
+        crate::engine::release_context(&std::mem::replace(&mut self.ctx, ctx));
         Ok(())
     }
 

@@ -479,13 +479,17 @@ fn continuous_aggregates(cat: &CatalogState) -> Vec<ArrayRef> {
         bools(Some(false), n),
         consts(Some(INTERNAL_SCHEMA), n),
         strs(cat.caggs.iter().map(|v| mat_table_name(cat, v))),
-        strs(cat.caggs.iter().map(|v| Some(v.sql.as_str()))),
+        strs(
+            cat.caggs
+                .iter()
+                .map(|v| Some(crate::viewdef::definition(&v.sql, &v.columns, cat, false))),
+        ),
         bools(Some(true), n),
     ]
 }
 
 /// Parses an interval as PostgreSQL's `interval_in` does (NULL if it does not parse).
-fn parse_interval(s: &str) -> Option<IntervalMonthDayNano> {
+pub(crate) fn parse_interval(s: &str) -> Option<IntervalMonthDayNano> {
     let field = Field::new("i", DataType::Interval(IntervalUnit::MonthDayNano), true);
     match strata_pgtypes::decode::parse_text_value(
         s,
@@ -865,7 +869,11 @@ fn pg_matviews(cat: &CatalogState) -> Vec<ArrayRef> {
         consts(None, n),
         bools(Some(false), n),
         bools(Some(true), n),
-        strs(cat.caggs.iter().map(|v| Some(v.sql.as_str()))),
+        strs(
+            cat.caggs
+                .iter()
+                .map(|v| Some(crate::viewdef::definition(&v.sql, &v.columns, cat, false))),
+        ),
     ]
 }
 

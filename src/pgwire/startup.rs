@@ -223,11 +223,19 @@ impl StrataStartup {
                 save_startup_parameters_to_metadata(client, startup);
                 if self.auth.tls_required && !client.is_secure() {
                     let user = client.metadata().get("user").cloned().unwrap_or_default();
-                    tracing::info!(addr = %client.socket_addr(), user, "connection without TLS refused (tls_required)");
+                    let database = client
+                        .metadata()
+                        .get("database")
+                        .cloned()
+                        .unwrap_or_else(|| user.clone());
+                    tracing::info!(addr = %client.socket_addr(), user, "connection without TLS refused (tls_required): the client must connect with sslmode=require or stronger");
+                    // PostgreSQL's words for a `hostssl`-only pg_hba.conf, which clients and
+                    // their users know.
                     return Err(fatal(
                         "28000",
                         format!(
-                            "connection for user \"{user}\" refused: no encryption; this server accepts only TLS connections (connect with sslmode=require or stronger)"
+                            "no pg_hba.conf entry for host \"{}\", user \"{user}\", database \"{database}\", no encryption",
+                            client.socket_addr().ip()
                         ),
                     ));
                 }

@@ -9,16 +9,46 @@ CREATE TABLE plain (id integer, name varchar(20), note varchar, price numeric(10
 CREATE ROLE role_login LOGIN PASSWORD 'secret';
 CREATE ROLE role_nologin;
 CREATE USER role_user;
+CREATE TABLE hosts (host text, region varchar(10), rack integer);
 \set QUIET on
 \if :on_strata
 \o /dev/null
 SELECT create_hypertable('cpu', by_range('ts', INTERVAL '1 day'), migrate_data => true);
+CREATE MATERIALIZED VIEW cpu_5m WITH (timescaledb.continuous) AS SELECT time_bucket(INTERVAL '5 minutes', ts) AS bucket, host, avg(usage) AS avg_usage, count(*) FROM cpu GROUP BY 1, 2 WITH NO DATA;
 \o
+\else
+CREATE FUNCTION time_bucket(interval, timestamptz) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$ SELECT date_bin($1, $2, TIMESTAMPTZ '2000-01-03 00:00:00+00') $$;
+CREATE MATERIALIZED VIEW cpu_5m AS SELECT time_bucket(INTERVAL '5 minutes', ts) AS bucket, host, avg(usage) AS avg_usage, count(*) FROM cpu GROUP BY 1, 2 WITH NO DATA;
 \endif
 \set QUIET off
 \d+ cpu
 \d+ plain
 \d+ cpu_pkey
+-- Views: pg_get_viewdef deparses the query as PostgreSQL does (qualified columns, AS only
+-- where the name differs, constants with their type, operators' parentheses and casts
+-- from type resolution, GROUP BY/ORDER BY positions and output names replaced by the
+-- expressions). The continuous aggregate is compared with a materialized view of the
+-- same query over a SQL time_bucket.
+CREATE VIEW v_simple AS SELECT ts, host FROM cpu WHERE usage > 1;
+CREATE VIEW v_join AS SELECT c.ts AS t, c.host, h.rack, usage * 2 + 1 AS u2, (usage + 1) * 2 AS u3 FROM cpu c JOIN hosts h ON c.host = h.host WHERE c.n > 0 AND (h.rack = 1 OR h.rack = 2) ORDER BY c.ts DESC, 2 LIMIT 10 OFFSET 5;
+CREATE VIEW v_hourly AS SELECT time_bucket(INTERVAL '1 hour', ts) AS bucket, host, avg(usage) AS avg_usage, count(*), max(usage) FROM cpu GROUP BY 1, host ORDER BY 1;
+CREATE VIEW v_trunc AS SELECT date_trunc('hour', ts) AS hour, count(DISTINCT host) AS hosts, sum(usage) AS s, min(ts) FROM cpu GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 DESC NULLS LAST, 2;
+CREATE VIEW v_exprs AS SELECT ts + INTERVAL '1 day' AS t1, ts - '90 minutes'::interval AS t2, -n AS neg, usage::int AS ui, n::text, 'x' AS c2, 1.5 AS c1, NOT (n > 1) AS nb, usage IS NULL AS un, lower(host) AS lh FROM cpu;
+CREATE VIEW v_star AS SELECT * FROM cpu;
+CREATE VIEW v_left AS SELECT DISTINCT cpu.ts, hosts.rack AS "Rack" FROM cpu LEFT JOIN hosts ON cpu.host = hosts.host WHERE hosts.region = 'eu' AND hosts.rack >= 2 OR NOT hosts.rack < 0;
+CREATE VIEW v_cols (a, b) AS SELECT host, count(*) FROM cpu GROUP BY host;
+\d+ v_simple
+\d+ v_join
+\d+ v_hourly
+\d+ v_trunc
+\d+ v_exprs
+\d+ v_star
+\d+ v_left
+\d+ v_cols
+\d+ cpu_5m
+SELECT c.relname, pg_get_viewdef(c.oid) AS not_pretty FROM pg_class c WHERE c.relname LIKE 'v\_%' ORDER BY 1;
+SELECT table_name, view_definition FROM information_schema.views WHERE table_name LIKE 'v\_%' ORDER BY 1;
+SELECT count(*) AS hourly FROM v_hourly;
 \du role_*
 \dg role_*
 SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolconnlimit, rolpassword, rolvaliduntil, rolbypassrls, rolconfig, oid >= 16384 AS created FROM pg_roles WHERE rolname LIKE 'role\_%' ORDER BY 1;

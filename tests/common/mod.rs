@@ -8,6 +8,7 @@
 
 pub mod moto;
 pub mod pg;
+pub mod pki;
 pub mod transcript;
 
 use std::net::TcpListener;

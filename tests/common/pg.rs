@@ -185,6 +185,42 @@ pub struct Cluster {
 impl Cluster {
     /// Copies the template and starts a server on a free port with a database `strata`.
     pub async fn start() -> Result<Cluster, String> {
+        Cluster::start_prepared(|_, _| Ok(())).await
+    }
+
+    /// [`Cluster::start`] with TLS on (`ssl = on` with this certificate and key) and only
+    /// TLS connections accepted to the database `strata` (`hostssl` in `pg_hba.conf`): what
+    /// Strata's `--tls-cert`, `--tls-key` and `--tls-required` do.
+    pub async fn start_tls_required(cert: &Path, key: &Path) -> Result<Cluster, String> {
+        let (cert, key) = (cert.to_path_buf(), key.to_path_buf());
+        Cluster::start_prepared(move |data, user| {
+            for (from, to) in [(&cert, "server.crt"), (&key, "server.key")] {
+                let to = data.join(to);
+                std::fs::copy(from, &to).map_err(|e| format!("copy {}: {e}", from.display()))?;
+                std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                    .map_err(|e| format!("chmod {}: {e}", to.display()))?;
+                chown(&to, user)?;
+            }
+            let conf = data.join("postgresql.conf");
+            let mut text = std::fs::read_to_string(&conf).map_err(|e| e.to_string())?;
+            text.push_str(
+                "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            );
+            std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+            // The harness creates the database `strata` over a plain connection to `postgres`.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "host postgres all 127.0.0.1/32 trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Copies the template, lets `prepare` change the data directory, then starts it.
+    async fn start_prepared(
+        prepare: impl Fn(&Path, &Option<(String, u32, u32)>) -> Result<(), String>,
+    ) -> Result<Cluster, String> {
         let (pg_ctl, user, template_data) = {
             let mut cell = template_cell().lock().unwrap();
             if cell.is_none() {
@@ -210,6 +246,7 @@ impl Cluster {
         };
         c.arg("-a").arg(&template_data).arg(dir.path().join("data"));
         run(c, "copy template")?;
+        prepare(&dir.path().join("data"), &user)?;
         let mut cluster = Cluster {
             pg_ctl,
             user,

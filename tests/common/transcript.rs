@@ -95,6 +95,16 @@ pub async fn compare(strata_args: &[&str], make: impl Fn() -> Command, what: &st
         Ok(c) => c,
         Err(e) => panic!("the PostgreSQL 15 reference cannot start: {e}"),
     };
+    compare_on(&server, &cluster, make, what).await
+}
+
+/// [`compare`] on servers the caller started (configured alike, e.g. both with TLS).
+pub async fn compare_on(
+    server: &TestServer,
+    cluster: &Cluster,
+    make: impl Fn() -> Command,
+    what: &str,
+) -> String {
     let mut on_strata = make();
     point_at(&mut on_strata, Target::Strata, server.port);
     let mut on_pg = make();
