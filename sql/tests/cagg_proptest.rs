@@ -35,9 +35,11 @@ use datafusion::common::ScalarValue;
 use futures::TryStreamExt;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use strata_sql::{Engine, EngineOptions, Output, Session};
-use strata_storage::wal::FsyncPolicy;
-use strata_storage::{Storage, StorageConfig};
+use strata_sql::{Engine, Output, Session};
+
+mod common;
+
+use common::TestEngine;
 
 // ------------------------------------------------------------------------------ harness
 
@@ -65,45 +67,12 @@ const AGG_NAMES: [&str; 25] = [
     "an", "vp", "sdp", "sf", "cf", "mih", "mah", "ban", "bon",
 ];
 
-/// An engine over a temporary data directory, and a runtime to drive it.
-struct Shared {
-    rt: tokio::runtime::Runtime,
-    engine: Arc<Engine>,
-    _dir: tempfile::TempDir,
-}
-
-impl Shared {
-    fn new() -> Shared {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut cfg = StorageConfig::new(dir.path());
-        cfg.fsync = FsyncPolicy::Never;
-        let storage = Storage::open(cfg).expect("open storage");
-        let engine = Engine::new(
-            storage,
-            EngineOptions {
-                query_memory_bytes: 256 * 1024 * 1024,
-                target_partitions: 2,
-            },
-        )
-        .expect("engine");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        Shared {
-            rt,
-            engine,
-            _dir: dir,
-        }
-    }
-}
-
 thread_local! {
     /// One engine per test (each engine starts an execution runtime that lives as long
     /// as the process, so not one per case); every case uses tables of its own. Tests
     /// run on threads of their own, so they do not share an engine (a failure replays
     /// the same way) and the directory is removed when the test ends.
-    static SHARED: Shared = Shared::new();
+    static SHARED: TestEngine = TestEngine::new(256 * 1024 * 1024);
 }
 
 /// Runs `f` with this test's engine.

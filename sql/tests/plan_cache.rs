@@ -2,48 +2,15 @@
 //! That a repeated query still answers as PostgreSQL does after rows, columns, tables and
 //! settings changed is checked in `sqllogictest/pg_compat_plan_cache.slt`.
 
-use datafusion::arrow::util::pretty::pretty_format_batches;
-use futures::TryStreamExt;
-use strata_sql::{Engine, EngineOptions, Output, Session};
-use strata_storage::wal::FsyncPolicy;
-use strata_storage::{Storage, StorageConfig};
+mod common;
 
-/// Runs every statement of `sql`; the text of the last one's rows.
-async fn run(session: &mut Session, sql: &str) -> String {
-    let stmts = session.parse(sql).expect("parse");
-    let mut out = String::new();
-    for s in &stmts {
-        out = match session.execute(s).await.expect("execute") {
-            Output::Rows { stream, .. } => {
-                let batches: Vec<_> = stream.try_collect().await.expect("rows");
-                pretty_format_batches(&batches).expect("format").to_string()
-            }
-            _ => String::new(),
-        };
-    }
-    out
-}
+use common::{TestEngine, run};
 
 #[test]
 fn keeps_plans_of_repeated_table_queries_only() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = StorageConfig::new(dir.path());
-    cfg.fsync = FsyncPolicy::Never;
-    let storage = Storage::open(cfg).expect("open storage");
-    let engine = Engine::new(
-        storage,
-        EngineOptions {
-            query_memory_bytes: 64 * 1024 * 1024,
-            target_partitions: 2,
-        },
-    )
-    .expect("engine");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let mut s = engine.new_session().expect("session");
+    let t = TestEngine::new(64 * 1024 * 1024);
+    t.rt.block_on(async {
+        let mut s = t.engine.new_session().expect("session");
         run(
             &mut s,
             "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
