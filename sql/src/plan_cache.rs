@@ -17,7 +17,9 @@
 //! - **The plan itself.** Only plans that read Strata tables and nothing else (no
 //!   pg_catalog or information_schema relations, whose rows are built while planning) and
 //!   call no function that is not immutable are kept. `now()` and `current_setting()`,
-//!   for example, are folded to constants by the optimiser, so their plans cannot be kept.
+//!   for example, are folded to constants by the optimiser, so their plans cannot be kept;
+//!   nor can plans with a text literal such as `'now'` or `'today'`, which our analyzer
+//!   reads as a date/time from the clock.
 //!
 //! Transaction blocks are not cached either: a block's own rows are part of the plan.
 
@@ -25,6 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
@@ -105,6 +108,24 @@ impl PlanCache {
     }
 }
 
+/// Whether `v` is text that PostgreSQL reads as a moment relative to the clock
+/// (`'now'`, `'today'`, `'tomorrow'`, `'yesterday'`): our analyzer turns such a literal
+/// compared with or cast to a date/time into a constant while optimising. Any text holding
+/// one of these words counts, which keeps a few plans out of the cache for nothing.
+fn names_a_relative_time(v: &ScalarValue) -> bool {
+    let (ScalarValue::Utf8(Some(t))
+    | ScalarValue::LargeUtf8(Some(t))
+    | ScalarValue::Utf8View(Some(t))) = v
+    else {
+        return false;
+    };
+    t.split(|c: char| !c.is_ascii_alphabetic()).any(|w| {
+        ["now", "today", "tomorrow", "yesterday"]
+            .iter()
+            .any(|r| w.eq_ignore_ascii_case(r))
+    })
+}
+
 /// Whether a plan, once optimised, may be executed again later: it reads at least one
 /// Strata table and nothing else, and every function it calls is immutable. This must look
 /// at the plan before optimisation, which folds `now()` into a constant.
@@ -138,6 +159,7 @@ pub fn cacheable(plan: &LogicalPlan) -> bool {
                     }
                     Expr::WindowFunction(_) => true,
                     Expr::Placeholder(_) => false,
+                    Expr::Literal(v, _) => !names_a_relative_time(v),
                     _ => true,
                 };
                 if immutable {
