@@ -280,14 +280,7 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
             TableConstraint::PrimaryKey(pk) => {
                 key_clauses += 1;
                 for ic in &pk.columns {
-                    let n = match &ic.column.expr {
-                        Expr::Identifier(i) => ident_name(i),
-                        other => {
-                            return Err(Error::unsupported(format!(
-                                "PRIMARY KEY on expression {other}"
-                            )));
-                        }
-                    };
+                    let n = key_column_name(&ic.column.expr)?;
                     let Some(col) = columns.iter_mut().find(|c| c.name == n) else {
                         return Err(Error::user(
                             SqlState::UndefinedColumn,
@@ -352,14 +345,7 @@ pub async fn add_primary_key(
     }
     let mut cols = vec![];
     for ic in &pk.columns {
-        let n = match &ic.column.expr {
-            Expr::Identifier(i) => ident_name(i),
-            other => {
-                return Err(Error::unsupported(format!(
-                    "PRIMARY KEY on expression {other}"
-                )));
-            }
-        };
+        let n = key_column_name(&ic.column.expr)?;
         if def.column_index(&n).is_none() {
             return Err(Error::user(
                 SqlState::UndefinedColumn,
@@ -806,4 +792,14 @@ pub fn simple_interval_micros(text: &str) -> Result<i64> {
         total += n * mult;
     }
     Ok(total as i64)
+}
+
+/// The column a PRIMARY KEY lists; an expression is refused (0A000).
+fn key_column_name(e: &Expr) -> Result<String> {
+    match e {
+        Expr::Identifier(i) => Ok(ident_name(i)),
+        other => Err(Error::unsupported(format!(
+            "PRIMARY KEY on expression {other}"
+        ))),
+    }
 }

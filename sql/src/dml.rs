@@ -337,16 +337,7 @@ pub async fn delete(
     let predicate = find_filter(&plan);
     let schema = def.arrow_schema();
     let df_schema = DFSchema::try_from_qualified_schema(def.name.as_str(), schema.as_ref())?;
-    let range = match (&predicate, def.time_column_def()) {
-        (Some(p), Some(tc)) => crate::table::time_range(
-            &split_conjunction(p)
-                .into_iter()
-                .cloned()
-                .collect::<Vec<_>>(),
-            &tc.name,
-        ),
-        _ => strata_storage::TimeRange::ALL,
-    };
+    let range = predicate_time_range(predicate.as_ref(), &def);
     let phys = match &predicate {
         Some(p) => {
             let p = strip_qualifiers(
@@ -475,16 +466,7 @@ pub async fn plan_update(
         })
         .collect();
     let predicate = find_filter(&plan).map(|p| strip_qualifiers(p, alias_name, &def.name));
-    let range = match (&predicate, def.time_column_def()) {
-        (Some(p), Some(tc)) => crate::table::time_range(
-            &split_conjunction(p)
-                .into_iter()
-                .cloned()
-                .collect::<Vec<_>>(),
-            &tc.name,
-        ),
-        _ => strata_storage::TimeRange::ALL,
-    };
+    let range = predicate_time_range(predicate.as_ref(), &def);
     Ok(Update {
         def,
         predicate,
@@ -722,4 +704,22 @@ fn strip_qualifiers(
     })
     .map(|t| t.data)
     .unwrap_or_else(|_| datafusion::logical_expr::lit(false))
+}
+
+/// The time range a DELETE or UPDATE predicate selects (all time when it has none or the
+/// table has no time column): only partitions overlapping it are rewritten.
+fn predicate_time_range(
+    predicate: Option<&datafusion::logical_expr::Expr>,
+    def: &TableDef,
+) -> strata_storage::TimeRange {
+    match (predicate, def.time_column_def()) {
+        (Some(p), Some(tc)) => crate::table::time_range(
+            &split_conjunction(p)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>(),
+            &tc.name,
+        ),
+        _ => strata_storage::TimeRange::ALL,
+    }
 }

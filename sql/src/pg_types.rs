@@ -81,50 +81,44 @@ fn fractional_whole_number(e: &Expr, schema: &DFSchema) -> Option<(u8, i8)> {
 /// DataFusion keeps the argument's scale (`1704067200.0000000000`): such a call is cast
 /// to scale 0, and every node's schema recomputed.
 fn whole_numbers(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut found = false;
-    let _ = plan.apply_with_subqueries(|p| {
-        let schema = merge_schema(&p.inputs());
-        let _ = p.apply_expressions(|e| {
-            e.apply(|x| {
-                if fractional_whole_number(x, &schema).is_some() {
-                    found = true;
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        });
-        Ok(if found {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    if !found {
-        return Ok(plan);
-    }
-    plan.transform_up_with_subqueries(|p| {
-        let schema = merge_schema(&p.inputs());
-        let preserver = NamePreserver::new(&p);
-        let t = p.map_expressions(|e| {
-            let saved = preserver.save(&e);
-            let t = e.transform_up(|x| match fractional_whole_number(&x, &schema) {
-                Some((prec, _)) => Ok(Transformed::yes(cast(x, DataType::Decimal128(prec, 0)))),
-                None => Ok(Transformed::no(x)),
-            })?;
-            Ok(t.update_data(|e| saved.restore(e)))
-        })?;
-        Ok(Transformed::yes(t.data.recompute_schema()?))
-    })
-    .map(|t| t.data)
+    rewrite_matching(
+        plan,
+        |x, schema| fractional_whole_number(x, schema).is_some(),
+        |x, schema| match fractional_whole_number(&x, schema) {
+            Some((prec, _)) => cast(x, DataType::Decimal128(prec, 0)),
+            None => x,
+        },
+    )
 }
 
 /// A numeric cast to an integer type rounds half away from zero in PostgreSQL
 /// (`2.5::int` is 3); DataFusion's cast truncates: the argument is rounded first.
 fn rounded_integer_casts(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let is_target = |x: &Expr, schema: &DFSchema| {
-        matches!(x, Expr::Cast(c) if c.field.data_type().is_integer()
-            && matches!(c.expr.get_type(schema), Ok(DataType::Decimal128(_, s)) if s > 0))
-    };
+    rewrite_matching(
+        plan,
+        |x, schema| {
+            matches!(x, Expr::Cast(c) if c.field.data_type().is_integer()
+                && matches!(c.expr.get_type(schema), Ok(DataType::Decimal128(_, s)) if s > 0))
+        },
+        |x, _| match x {
+            Expr::Cast(mut c) => {
+                c.expr = Box::new(datafusion::functions::math::expr_fn::round(vec![*c.expr]));
+                Expr::Cast(c)
+            }
+            other => other,
+        },
+    )
+}
+
+/// Replaces every expression of `plan` (subqueries included) for which `is_target` holds,
+/// in the schema of its node's inputs, with `rewrite` of it, bottom-up, keeping the output
+/// names and recomputing every node's schema. When nothing matches (most plans), the plan
+/// is returned as it is, without rebuilding its nodes.
+fn rewrite_matching(
+    plan: LogicalPlan,
+    is_target: impl Fn(&Expr, &DFSchema) -> bool,
+    rewrite: impl Fn(Expr, &DFSchema) -> Expr,
+) -> Result<LogicalPlan> {
     let mut found = false;
     let _ = plan.apply_with_subqueries(|p| {
         let schema = merge_schema(&p.inputs());
@@ -153,14 +147,11 @@ fn rounded_integer_casts(plan: LogicalPlan) -> Result<LogicalPlan> {
         let t = p.map_expressions(|e| {
             let saved = preserver.save(&e);
             let t = e.transform_up(|x| {
-                if !is_target(&x, &schema) {
-                    return Ok(Transformed::no(x));
-                }
-                let Expr::Cast(mut c) = x else {
-                    return Ok(Transformed::no(x));
-                };
-                c.expr = Box::new(datafusion::functions::math::expr_fn::round(vec![*c.expr]));
-                Ok(Transformed::yes(Expr::Cast(c)))
+                Ok(if is_target(&x, &schema) {
+                    Transformed::yes(rewrite(x, &schema))
+                } else {
+                    Transformed::no(x)
+                })
             })?;
             Ok(t.update_data(|e| saved.restore(e)))
         })?;

@@ -2278,6 +2278,23 @@ impl Session {
     // ------------------------------------------------------------ extended protocol
 
     /// Prepares a statement: plans queries once, computes parameter and result types.
+    /// The parameter types of an UPDATE or DELETE, found by planning `select`, a query
+    /// holding its expressions over the same table; none when it does not plan (the
+    /// statement reports its own error at execution).
+    async fn param_types_via_select(
+        &self,
+        select: &str,
+        declared: &[Option<DataType>],
+        stmt: &Statement,
+    ) -> Result<Vec<DataType>> {
+        if let Ok(Some(Stmt::Sql(q))) = self.parse(select).map(|v| v.into_iter().next())
+            && let Ok(plan) = self.plan(*q).await
+        {
+            return param_types_of_plan(&self.ctx, &plan, declared, stmt);
+        }
+        Ok(vec![])
+    }
+
     pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
         let Stmt::Sql(s) = &stmt else {
             return Ok(Prepared::new(stmt, vec![], None, PreparedKind::Statement));
@@ -2413,7 +2430,6 @@ impl Session {
                 ))
             }
             Statement::Update(u) => {
-                let mut types = vec![];
                 let values: Vec<String> =
                     u.assignments.iter().map(|a| a.value.to_string()).collect();
                 let where_sql = u
@@ -2421,17 +2437,12 @@ impl Session {
                     .as_ref()
                     .map(|e| format!(" WHERE {e}"))
                     .unwrap_or_default();
-                if let Ok(Stmt::Sql(q)) = self
-                    .parse(&format!(
-                        "SELECT {}, 1 FROM {}{where_sql}",
-                        values.join(", "),
-                        u.table
-                    ))
-                    .map(|mut v| v.remove(0))
-                    && let Ok(plan) = self.plan(*q).await
-                {
-                    types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
-                }
+                let sql = format!(
+                    "SELECT {}, 1 FROM {}{where_sql}",
+                    values.join(", "),
+                    u.table
+                );
+                let types = self.param_types_via_select(&sql, declared, s).await?;
                 Ok(Prepared::new(
                     stmt,
                     merge_declared(types, declared),
@@ -2446,12 +2457,9 @@ impl Session {
                     ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t),
                 ) = (&del.selection, &del.from)
                     && let Some(tw) = t.first()
-                    && let Ok(Stmt::Sql(q)) = self
-                        .parse(&format!("SELECT 1 FROM {} WHERE {sel}", tw.relation))
-                        .map(|mut v| v.remove(0))
-                    && let Ok(plan) = self.plan(*q).await
                 {
-                    types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
+                    let sql = format!("SELECT 1 FROM {} WHERE {sel}", tw.relation);
+                    types = self.param_types_via_select(&sql, declared, s).await?;
                 }
                 Ok(Prepared::new(
                     stmt,
