@@ -284,16 +284,6 @@ impl ScalarUDFImpl for JsonBuildObject {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let n = if all_scalar { 1 } else { args.number_rows };
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(n))
-            .collect::<Result<Vec<_>>>()?;
         let is_json: Vec<bool> = args
             .arg_fields
             .iter()
@@ -303,35 +293,34 @@ impl ScalarUDFImpl for JsonBuildObject {
                     .is_some_and(|t| t == "json" || t == "jsonb")
             })
             .collect();
-        let mut out = StringBuilder::with_capacity(n, n * 32);
-        for i in 0..n {
-            let mut s = String::from("{");
-            for (k, pair) in arrays.chunks(2).enumerate() {
-                let [key, value] = pair else { continue };
-                if key.logical_nulls().is_some_and(|n| n.is_null(i)) {
-                    return Err(datafusion::error::DataFusionError::External(Box::new(
-                        crate::error::Error::user(
-                            crate::error::SqlState::InvalidParameterValue,
-                            format!("argument {} cannot be null", 2 * k + 1),
-                        ),
-                    )));
+        crate::pg_functions::invoke_on_arrays(&args.args, args.number_rows, |arrays, n| {
+            let mut out = StringBuilder::with_capacity(n, n * 32);
+            for i in 0..n {
+                let mut s = String::from("{");
+                for (k, pair) in arrays.chunks(2).enumerate() {
+                    let [key, value] = pair else { continue };
+                    if key.logical_nulls().is_some_and(|n| n.is_null(i)) {
+                        return Err(datafusion::error::DataFusionError::External(Box::new(
+                            crate::error::Error::user(
+                                crate::error::SqlState::InvalidParameterValue,
+                                format!("argument {} cannot be null", 2 * k + 1),
+                            ),
+                        )));
+                    }
+                    if k > 0 {
+                        s.push_str(", ");
+                    }
+                    let key = cast_utf8(key)?;
+                    s.push_str(
+                        &serde_json::Value::from(key.as_string::<i32>().value(i)).to_string(),
+                    );
+                    s.push_str(" : ");
+                    push_json_value(&mut s, value, i, is_json[2 * k + 1])?;
                 }
-                if k > 0 {
-                    s.push_str(", ");
-                }
-                let key = cast_utf8(key)?;
-                s.push_str(&serde_json::Value::from(key.as_string::<i32>().value(i)).to_string());
-                s.push_str(" : ");
-                push_json_value(&mut s, value, i, is_json[2 * k + 1])?;
+                s.push('}');
+                out.append_value(s);
             }
-            s.push('}');
-            out.append_value(s);
-        }
-        let arr: ArrayRef = Arc::new(out.finish());
-        Ok(if all_scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&arr, 0)?)
-        } else {
-            ColumnarValue::Array(arr)
+            Ok(Arc::new(out.finish()) as ArrayRef)
         })
     }
 }

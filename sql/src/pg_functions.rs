@@ -488,6 +488,27 @@ fn null_at(a: &ArrayRef, i: usize) -> bool {
     a.logical_nulls().is_some_and(|n| n.is_null(i))
 }
 
+/// Runs `f` on the arguments as arrays of `rows` rows, or of one row when every argument
+/// is a scalar (the answer is then a scalar too).
+pub(crate) fn invoke_on_arrays(
+    args: &[ColumnarValue],
+    rows: usize,
+    f: impl FnOnce(&[ArrayRef], usize) -> datafusion::common::Result<ArrayRef>,
+) -> datafusion::common::Result<ColumnarValue> {
+    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let n = if all_scalar { 1 } else { rows };
+    let arrays = args
+        .iter()
+        .map(|a| a.to_array(n))
+        .collect::<datafusion::common::Result<Vec<_>>>()?;
+    let out = f(&arrays, n)?;
+    Ok(if all_scalar {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+    } else {
+        ColumnarValue::Array(out)
+    })
+}
+
 /// A scalar UDF from a closure over the argument arrays (all expanded to the batch length).
 pub(crate) fn array_udf(
     name: &str,
@@ -533,22 +554,9 @@ pub(crate) fn array_udf(
             &self,
             args: ScalarFunctionArgs,
         ) -> datafusion::common::Result<ColumnarValue> {
-            let all_scalar = args
-                .args
-                .iter()
-                .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-            let n = if all_scalar { 1 } else { args.number_rows };
-            let arrays = args
-                .args
-                .iter()
-                .map(|a| a.to_array(n))
-                .collect::<datafusion::common::Result<Vec<_>>>()?;
-            let out = (self.f)(&arrays, n)?;
-            if all_scalar {
-                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-            } else {
-                Ok(ColumnarValue::Array(out))
-            }
+            invoke_on_arrays(&args.args, args.number_rows, |arrays, n| {
+                (self.f)(arrays, n)
+            })
         }
     }
     datafusion::logical_expr::ScalarUDF::new_from_impl(F {
