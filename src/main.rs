@@ -7,6 +7,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use strata::config::Config;
 
+/// mimalloc instead of the system allocator. With glibc's malloc, every large buffer of the
+/// ingest path (COPY chunks, WAL records, the memtable's concatenations, flush sorts) was a
+/// fresh `mmap` whose pages the kernel zeroes on first touch: `perf` showed 44 % of a COPY's
+/// server time in `clear_page_erms`. mimalloc keeps freed segments for reuse.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Strata: a time-series database that speaks the PostgreSQL wire protocol.
 #[derive(Debug, Parser)]
 #[command(name = "strata", version, about, long_about = None)]
