@@ -17,6 +17,9 @@
 //! What it does, per system in turn (never two at once):
 //! 1. **Load**: the first half of the rows by COPY FROM STDIN (text, 64 k rows per COPY),
 //!    the second half by 1000-row INSERT statements, over `STRATA_BENCH_CONNS` connections.
+//!    The COPY text and the INSERT statements are generated once before anything is timed
+//!    (TSBS, too, generates its data files before loading), so the client's formatting of
+//!    rows does not compete with the servers for the two cores.
 //!    Strata gets a hypertable with 1-day chunks; PostgreSQL a plain table with TSBS's two
 //!    indexes `(hostname, time DESC)` and `(time DESC)`, then `VACUUM ANALYZE`. Reported:
 //!    rows/s per method, peak RSS of the server, bytes on disk after a CHECKPOINT.
@@ -303,11 +306,32 @@ struct Target<'a> {
     pg: bool,
 }
 
+/// The load, generated once before any system is timed (as TSBS generates its data files
+/// before `tsbs_load`), so the load rates measure the servers, not the client's formatting.
+struct Payload {
+    copy_rows: u64,
+    insert_rows: u64,
+    copy: Vec<Vec<bytes::Bytes>>,
+    insert: std::sync::Arc<Vec<Vec<String>>>,
+}
+
+impl Payload {
+    fn new(total: u64, hosts: u64, conns: usize) -> Self {
+        let copy_rows = total / 2;
+        let insert_rows = total - copy_rows;
+        Payload {
+            copy_rows,
+            insert_rows,
+            copy: copy_payloads(copy_rows, hosts, conns, 0),
+            insert: std::sync::Arc::new(insert_statements(insert_rows, hosts, conns, copy_rows)),
+        }
+    }
+}
+
 async fn run_target(
     t: &Target<'_>,
     total: u64,
-    hosts: u64,
-    conns: usize,
+    payload: &Payload,
     queries: &[Query],
     runs: usize,
 ) -> (Load, Vec<Outcome>) {
@@ -328,12 +352,11 @@ async fn run_target(
             .await
             .expect("create hypertable");
     }
-    let copy_rows = total / 2;
-    let insert_rows = total - copy_rows;
+    let (copy_rows, insert_rows) = (payload.copy_rows, payload.insert_rows);
     println!("{}: COPY {copy_rows} rows...", t.name);
-    let copy = load_copy(&t.conn, copy_rows, hosts, conns).await;
+    let copy = send_copy(&t.conn, &payload.copy).await;
     println!("{}: INSERT {insert_rows} rows...", t.name);
-    let insert = load_insert(&t.conn, insert_rows, hosts, conns, copy_rows).await;
+    let insert = send_inserts(&t.conn, &payload.insert).await;
     let mut note = String::new();
     match admin.query_one("SELECT count(*) FROM cpu", &[]).await {
         Ok(r) => {
@@ -663,6 +686,7 @@ fn main() {
     let mut notes: Vec<String> = vec![];
     let mut loads = vec![];
     println!("TSBS cpu-only: {hosts} hosts x {hours} h = {total} rows, {runs} runs per query");
+    let payload = Payload::new(total, hosts, conns);
 
     // Strata.
     let sdir = tmp.path().join("strata");
@@ -674,7 +698,7 @@ fn main() {
         data_dir: sdir.clone(),
         pg: false,
     };
-    let (load, strata) = rt.block_on(run_target(&t, total, hosts, conns, &queries, runs));
+    let (load, strata) = rt.block_on(run_target(&t, total, &payload, &queries, runs));
     loads.push(load);
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -696,7 +720,7 @@ fn main() {
                     data_dir: data.clone(),
                     pg: true,
                 };
-                let (load, o) = rt.block_on(run_target(&t, total, hosts, conns, &queries, runs));
+                let (load, o) = rt.block_on(run_target(&t, total, &payload, &queries, runs));
                 loads.push(load);
                 pg = o;
                 stop_postgres(&data);
@@ -736,7 +760,8 @@ fn main() {
         md,
         "# TSBS devops cpu-only: Strata, PostgreSQL 15, DuckDB\n\n\
          {hosts} hosts x {hours} h = {total} rows (one per host every 10 s). Load: first half by COPY, \
-         second half by 1000-row INSERTs, {conns} connections, fsync {fsync} (Strata), fsync on (PostgreSQL).\n"
+         second half by 1000-row INSERTs (both generated before timing), {conns} connections, \
+         fsync {fsync} (Strata), fsync on (PostgreSQL).\n"
     );
     let _ = writeln!(
         md,

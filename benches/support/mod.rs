@@ -114,6 +114,101 @@ pub async fn connect(conn: &str) -> tokio_postgres::Client {
     c
 }
 
+/// The rows `offset..offset + rows` as COPY text: for each of `conns` connections, its
+/// 64 k-row COPY payloads (connection `c` takes chunks `c, c + conns, ...`).
+pub fn copy_payloads(rows: u64, hosts: u64, conns: usize, offset: u64) -> Vec<Vec<bytes::Bytes>> {
+    let chunk = 65_536u64;
+    let mut out = vec![vec![]; conns];
+    let mut line = String::new();
+    let (mut i, mut c) = (0, 0);
+    while i < rows {
+        let end = (i + chunk).min(rows);
+        let mut buf = String::with_capacity(((end - i) * 120) as usize);
+        for r in i..end {
+            row(offset + r, hosts, &mut line, None);
+            buf.push_str(&line);
+        }
+        out[c].push(bytes::Bytes::from(buf));
+        c = (c + 1) % conns;
+        i = end;
+    }
+    out
+}
+
+/// The rows `offset..offset + rows` as 1000-row INSERT statements, split over `conns`
+/// connections as [`copy_payloads`] does.
+pub fn insert_statements(rows: u64, hosts: u64, conns: usize, offset: u64) -> Vec<Vec<String>> {
+    let batch = 1000u64;
+    let mut out = vec![vec![]; conns];
+    let mut line = String::new();
+    let (mut i, mut c) = (0, 0);
+    while i < rows {
+        let end = (i + batch).min(rows);
+        let mut sql = String::with_capacity(200 + 150 * batch as usize);
+        sql.push_str("INSERT INTO cpu VALUES ");
+        for r in i..end {
+            if r > i {
+                sql.push(',');
+            }
+            row(offset + r, hosts, &mut line, Some(&mut sql));
+        }
+        out[c].push(sql);
+        c = (c + 1) % conns;
+        i = end;
+    }
+    out
+}
+
+/// Sends prepared COPY payloads, one connection per element of `payloads`, all at once;
+/// returns the wall time. Only the sending is timed, as TSBS's loaders read
+/// pre-generated data.
+pub async fn send_copy(conn: &str, payloads: &[Vec<bytes::Bytes>]) -> Duration {
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for chunks in payloads {
+        let conn = conn.to_string();
+        let chunks = chunks.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = connect(&conn).await;
+            for data in chunks {
+                let sink = client
+                    .copy_in("COPY cpu FROM STDIN")
+                    .await
+                    .expect("copy_in");
+                let mut sink = Box::pin(sink);
+                sink.send(data).await.expect("copy data");
+                sink.as_mut().finish().await.expect("copy finish");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("copy task");
+    }
+    start.elapsed()
+}
+
+/// Sends prepared INSERT statements as [`send_copy`] sends COPY payloads.
+pub async fn send_inserts(conn: &str, statements: &std::sync::Arc<Vec<Vec<String>>>) -> Duration {
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..statements.len() {
+        let conn = conn.to_string();
+        let statements = std::sync::Arc::clone(statements);
+        tasks.push(tokio::spawn(async move {
+            let client = connect(&conn).await;
+            for sql in &statements[c] {
+                client.batch_execute(sql).await.expect("insert");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("insert task");
+    }
+    start.elapsed()
+}
+
+/// Generates and sends rows by COPY, chunk by chunk (generation inside the timing, so
+/// memory stays flat for loads of tens of millions of rows).
 pub async fn load_copy(conn: &str, rows: u64, hosts: u64, conns: usize) -> Duration {
     let start = Instant::now();
     let mut tasks = vec![];
@@ -123,7 +218,6 @@ pub async fn load_copy(conn: &str, rows: u64, hosts: u64, conns: usize) -> Durat
             let client = connect(&conn).await;
             let chunk = 65_536u64;
             let mut i = c * chunk;
-            let mut line = String::new();
             while i < rows {
                 let end = (i + chunk).min(rows);
                 let sink = client
@@ -131,12 +225,10 @@ pub async fn load_copy(conn: &str, rows: u64, hosts: u64, conns: usize) -> Durat
                     .await
                     .expect("copy_in");
                 let mut sink = Box::pin(sink);
-                let mut buf = String::with_capacity(((end - i) * 120) as usize);
-                for r in i..end {
-                    row(r, hosts, &mut line, None);
-                    buf.push_str(&line);
+                let data = copy_payloads(end - i, hosts, 1, i).swap_remove(0);
+                for d in data {
+                    sink.send(d).await.expect("copy data");
                 }
-                sink.send(bytes::Bytes::from(buf)).await.expect("copy data");
                 sink.as_mut().finish().await.expect("copy finish");
                 i += chunk * conns as u64;
             }
@@ -148,6 +240,7 @@ pub async fn load_copy(conn: &str, rows: u64, hosts: u64, conns: usize) -> Durat
     start.elapsed()
 }
 
+/// Generates and sends rows by 1000-row INSERTs, statement by statement (as [`load_copy`]).
 pub async fn load_insert(conn: &str, rows: u64, hosts: u64, conns: usize, offset: u64) -> Duration {
     let start = Instant::now();
     let mut tasks = vec![];
@@ -157,18 +250,11 @@ pub async fn load_insert(conn: &str, rows: u64, hosts: u64, conns: usize, offset
             let client = connect(&conn).await;
             let batch = 1000u64;
             let mut i = c * batch;
-            let mut line = String::new();
             while i < rows {
                 let end = (i + batch).min(rows);
-                let mut sql = String::with_capacity(200 + 150 * batch as usize);
-                sql.push_str("INSERT INTO cpu VALUES ");
-                for r in i..end {
-                    if r > i {
-                        sql.push(',');
-                    }
-                    row(offset + r, hosts, &mut line, Some(&mut sql));
+                for sql in insert_statements(end - i, hosts, 1, offset + i).swap_remove(0) {
+                    client.batch_execute(&sql).await.expect("insert");
                 }
-                client.batch_execute(&sql).await.expect("insert");
                 i += batch * conns as u64;
             }
         }));
