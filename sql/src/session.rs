@@ -1087,7 +1087,7 @@ impl Session {
                 }
             }
         };
-        let plan = crate::pg_types::oid_array_outputs(crate::pg_types::rewrite(plan)?)?;
+        let plan = crate::pg_types::oid_outputs(crate::pg_types::rewrite(plan)?)?;
         match &plan {
             LogicalPlan::Ddl(_)
             | LogicalPlan::Dml(_)
@@ -2295,6 +2295,41 @@ impl Session {
         Ok(vec![])
     }
 
+    /// Parameter types and result columns of a query with parameters among a table
+    /// function's arguments (`generate_series(1, $1)`), which DataFusion cannot plan before
+    /// the values are bound: described from a plan with sample values in their place
+    /// ([`crate::params::table_function_params`]). Such a statement is planned again with
+    /// the values at each Execute, as PostgreSQL makes a custom plan. None: not such a
+    /// query, or a parameter's type is unknown (the planning error stands).
+    async fn describe_with_samples(
+        &self,
+        s: &Statement,
+        q: &ast::Query,
+        declared: &[Option<DataType>],
+    ) -> Option<(Vec<DataType>, SchemaRef)> {
+        let mut samples = std::collections::HashMap::new();
+        for (n, t) in crate::params::table_function_params(s) {
+            let t = declared.get(n.checked_sub(1)?).cloned().flatten().or(t)?;
+            samples.insert(n, crate::params::sample_value(&t));
+        }
+        if samples.is_empty() {
+            return None;
+        }
+        let plan = self
+            .plan(crate::params::substitute_some(s, &samples))
+            .await
+            .ok()?;
+        let mut types = param_types_of_plan(&self.ctx, &plan, declared, s).ok()?;
+        for (n, v) in &samples {
+            if types.len() < *n {
+                types.resize(*n, DataType::Utf8);
+            }
+            types[n - 1] = v.data_type();
+        }
+        let schema = crate::names::pg_client_schema(q, &Arc::new(plan.schema().as_arrow().clone()));
+        Some((types, schema))
+    }
+
     pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
         let Stmt::Sql(s) = &stmt else {
             return Ok(Prepared::new(stmt, vec![], None, PreparedKind::Statement));
@@ -2315,7 +2350,22 @@ impl Session {
                 ))
             }
             Statement::Query(q) if !is_special_select(q) => {
-                let plan = self.plan((**s).clone()).await?;
+                let plan = match self.plan((**s).clone()).await {
+                    Ok(plan) => plan,
+                    Err(e) => {
+                        let Some((types, schema)) =
+                            self.describe_with_samples(s, q, declared).await
+                        else {
+                            return Err(e);
+                        };
+                        return Ok(Prepared::new(
+                            stmt,
+                            types,
+                            Some(schema),
+                            PreparedKind::Statement,
+                        ));
+                    }
+                };
                 let param_types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 let result_schema = Some(crate::names::pg_client_schema(
                     q,
@@ -2731,10 +2781,25 @@ impl Prepared {
         result_schema: Option<SchemaRef>,
         kind: PreparedKind,
     ) -> Self {
+        let oids = match &stmt {
+            Stmt::Sql(s) => oid_placeholders(s),
+            _ => vec![],
+        };
         let param_fields = param_types
             .iter()
             .enumerate()
-            .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true))
+            .map(|(i, t)| {
+                let f = Field::new(format!("${}", i + 1), t.clone(), true);
+                if t == &DataType::Int32 && oids.contains(&format!("${}", i + 1)) {
+                    // `$n::oid`: an int4 described as oid, as the cast's result is
+                    f.with_metadata(std::collections::HashMap::from([(
+                        strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                        "oid".to_string(),
+                    )]))
+                } else {
+                    f
+                }
+            })
             .collect();
         Prepared {
             stmt,
@@ -2930,6 +2995,32 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
                 && let Ok(t) = ddl::column_type(data_type)
             {
                 self.0.push((p.clone(), t.arrow_type()));
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut v = V(vec![]);
+    let _ = stmt.visit(&mut v);
+    v.0
+}
+
+/// The placeholders of `$n::oid` casts in a statement.
+fn oid_placeholders(stmt: &Statement) -> Vec<String> {
+    use sqlparser::ast::Visit;
+    struct V(Vec<String>);
+    impl ast::Visitor for V {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &ast::Expr) -> std::ops::ControlFlow<()> {
+            if let ast::Expr::Cast {
+                expr,
+                data_type: ast::DataType::Custom(name, _),
+                ..
+            } = e
+                && let ast::Expr::Value(v) = expr.as_ref()
+                && let ast::Value::Placeholder(p) = &v.value
+                && name.to_string().eq_ignore_ascii_case("oid")
+            {
+                self.0.push(p.clone());
             }
             std::ops::ControlFlow::Continue(())
         }
