@@ -2371,12 +2371,10 @@ impl Session {
                     q,
                     &Arc::new(plan.schema().as_arrow().clone()),
                 ));
-                Ok(Prepared::new(
-                    stmt,
-                    param_types,
-                    result_schema,
-                    PreparedKind::Plan(plan),
-                ))
+                Ok(
+                    Prepared::new(stmt, param_types, result_schema, PreparedKind::Plan(plan))
+                        .with_inferred_oid_params(),
+                )
             }
             Statement::Explain { .. } => {
                 let plan = self.plan((**s).clone()).await?;
@@ -2790,12 +2788,9 @@ impl Prepared {
             .enumerate()
             .map(|(i, t)| {
                 let f = Field::new(format!("${}", i + 1), t.clone(), true);
-                if t == &DataType::Int32 && oids.contains(&format!("${}", i + 1)) {
-                    // `$n::oid`: an int4 described as oid, as the cast's result is
-                    f.with_metadata(std::collections::HashMap::from([(
-                        strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
-                        "oid".to_string(),
-                    )]))
+                // `$n::oid`: described as the cast's type
+                if oids.contains(&format!("${}", i + 1)) {
+                    as_oid(f)
                 } else {
                     f
                 }
@@ -2809,6 +2804,39 @@ impl Prepared {
             kind,
         }
     }
+
+    /// Also describes as `oid` the parameters of a planned query that DataFusion typed
+    /// from an oid column (`WHERE oid = $1`: the placeholder takes the column's field, oid
+    /// mark included).
+    fn with_inferred_oid_params(mut self) -> Self {
+        let PreparedKind::Plan(plan) = &self.kind else {
+            return self;
+        };
+        let Ok(fields) = plan.get_parameter_fields() else {
+            return self;
+        };
+        for (id, f) in fields {
+            if let Some(f) = f
+                && strata_pgtypes::oid::pg_type_of_field(&f) == strata_pgtypes::oid::PgTypeInfo::OID
+                && let Some(i) = id.strip_prefix('$').and_then(|x| x.parse::<usize>().ok())
+                && let Some(p) = i.checked_sub(1).and_then(|i| self.param_fields.get_mut(i))
+            {
+                *p = as_oid(p.clone());
+            }
+        }
+        self
+    }
+}
+
+/// An `int4` parameter field described as `oid` (other types are left as they are).
+fn as_oid(f: Field) -> Field {
+    if f.data_type() != &DataType::Int32 {
+        return f;
+    }
+    f.with_metadata(std::collections::HashMap::from([(
+        strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+        "oid".to_string(),
+    )]))
 }
 
 /// The result column of a TimescaleDB management call (see [`is_special_select`]).

@@ -126,6 +126,7 @@ with psycopg.connect(DSN, autocommit=True) as conn:
               "SELECT g FROM generate_series($1::timestamptz, $2, $3::interval) AS g WHERE g > $4",
               "SELECT * FROM unnest($1::int[])",
               "SELECT $1::oid AS o, $2::oid[] AS os",
+              "SELECT relname FROM pg_class WHERE oid = $1 OR relnamespace = $2::oid",
               "SELECT '{1,2}'::oid[] AS os, array[1::oid, 2::oid] AS a",
               "SELECT CASE WHEN oid > 0 THEN oid ELSE 0 END AS c, max(oid) AS m "
               "FROM pg_class WHERE relname = 'pg_type' GROUP BY oid",
