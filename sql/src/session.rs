@@ -2331,6 +2331,21 @@ impl Session {
     }
 
     pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
+        let mut p = self.prepare_statement(stmt, declared).await?;
+        // A type the client gave stands: `$1::oid` declared `int4` is described as `int4`.
+        for (d, f) in declared.iter().zip(p.param_fields.iter_mut()) {
+            if d.as_ref() == Some(&DataType::Int32) && f.data_type() == &DataType::Int32 {
+                *f = Field::new(f.name(), DataType::Int32, true);
+            }
+        }
+        Ok(p)
+    }
+
+    async fn prepare_statement(
+        &mut self,
+        stmt: Stmt,
+        declared: &[Option<DataType>],
+    ) -> Result<Prepared> {
         let Stmt::Sql(s) = &stmt else {
             return Ok(Prepared::new(stmt, vec![], None, PreparedKind::Statement));
         };

@@ -24,10 +24,10 @@ def query(cur, q, params=None, **kw):
         print("  ", show_row(r))
 
 
-def describe(conn, q):
-    """Parse + Describe with no parameter types given: what the server infers."""
+def describe(conn, q, types=None):
+    """Parse + Describe, with the parameter types given by oid (None: left to the server)."""
     pg = conn.pgconn
-    r = pg.prepare(b"", q.encode(), None)
+    r = pg.prepare(b"", q.encode(), types)
     if r.error_message:
         print("D:", q, "->", r.error_field(psycopg.pq.DiagnosticField.SQLSTATE))
         return
@@ -132,6 +132,7 @@ with psycopg.connect(DSN, autocommit=True) as conn:
               "FROM pg_class WHERE relname = 'pg_type' GROUP BY oid",
               "SELECT c FROM (SELECT CASE WHEN true THEN oid END AS c FROM pg_class) s LIMIT 1"):
         describe(conn, q)
+    describe(conn, "SELECT $1::oid AS o", [23])  # a declared type stands
     with conn.cursor() as cur:
         for b in (False, True):
             cur = conn.cursor(binary=b)
