@@ -30,7 +30,7 @@ impl VisitorMut for Sub<'_> {
         if let Expr::Value(v) = e
             && let Value::Placeholder(p) = &v.value
         {
-            let Some(n) = p.strip_prefix('$').and_then(|x| x.parse::<usize>().ok()) else {
+            let Some(n) = param_number(p) else {
                 return ControlFlow::Continue(());
             };
             let val = match &self.params {
@@ -51,6 +51,11 @@ impl VisitorMut for Sub<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `n` of a placeholder `$n`.
+pub fn param_number(placeholder: &str) -> Option<usize> {
+    placeholder.strip_prefix('$')?.parse().ok()
 }
 
 /// The SQL literal for a parameter value.
@@ -232,7 +237,7 @@ pub fn table_function_params(s: &Statement) -> Vec<(usize, Option<DataType>)> {
 
 fn placeholder_index(v: &Value) -> Option<usize> {
     match v {
-        Value::Placeholder(p) => p.strip_prefix('$')?.parse().ok(),
+        Value::Placeholder(p) => param_number(p),
         _ => None,
     }
 }

@@ -2833,7 +2833,7 @@ impl Prepared {
         for (id, f) in fields {
             if let Some(f) = f
                 && strata_pgtypes::oid::pg_type_of_field(&f) == strata_pgtypes::oid::PgTypeInfo::OID
-                && let Some(i) = id.strip_prefix('$').and_then(|x| x.parse::<usize>().ok())
+                && let Some(i) = crate::params::param_number(&id)
                 && let Some(p) = i.checked_sub(1).and_then(|i| self.param_fields.get_mut(i))
             {
                 *p = as_oid(p.clone());
@@ -2936,13 +2936,13 @@ fn param_types_of_plan(
     }
     let mut n = declared.len();
     for k in map.keys() {
-        if let Some(i) = k.strip_prefix('$').and_then(|x| x.parse::<usize>().ok()) {
+        if let Some(i) = crate::params::param_number(k) {
             n = n.max(i);
         }
     }
     let mut out = vec![DataType::Utf8; n];
     for (k, v) in map {
-        if let Some(i) = k.strip_prefix('$').and_then(|x| x.parse::<usize>().ok())
+        if let Some(i) = crate::params::param_number(&k)
             && i >= 1
             && let Some(t) = v
         {
@@ -3025,8 +3025,25 @@ fn any_array_placeholders(plan: &LogicalPlan) -> Vec<(String, DataType)> {
 
 /// `$n::type` / `CAST($n AS type)` in a statement: the types they name.
 fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
+    placeholder_cast_types(stmt)
+        .into_iter()
+        .filter_map(|(p, t)| Some((p, ddl::column_type(&t).ok()?.arrow_type())))
+        .collect()
+}
+
+/// The placeholders of `$n::oid` casts in a statement.
+fn oid_placeholders(stmt: &Statement) -> Vec<String> {
+    placeholder_cast_types(stmt)
+        .into_iter()
+        .filter(|(_, t)| matches!(t, ast::DataType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("oid")))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Each `$n::type` / `CAST($n AS type)` in a statement, with the type as written.
+fn placeholder_cast_types(stmt: &Statement) -> Vec<(String, ast::DataType)> {
     use sqlparser::ast::Visit;
-    struct V(Vec<(String, DataType)>);
+    struct V(Vec<(String, ast::DataType)>);
     impl ast::Visitor for V {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &ast::Expr) -> std::ops::ControlFlow<()> {
@@ -3035,35 +3052,8 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
             } = e
                 && let ast::Expr::Value(v) = expr.as_ref()
                 && let ast::Value::Placeholder(p) = &v.value
-                && let Ok(t) = ddl::column_type(data_type)
             {
-                self.0.push((p.clone(), t.arrow_type()));
-            }
-            std::ops::ControlFlow::Continue(())
-        }
-    }
-    let mut v = V(vec![]);
-    let _ = stmt.visit(&mut v);
-    v.0
-}
-
-/// The placeholders of `$n::oid` casts in a statement.
-fn oid_placeholders(stmt: &Statement) -> Vec<String> {
-    use sqlparser::ast::Visit;
-    struct V(Vec<String>);
-    impl ast::Visitor for V {
-        type Break = ();
-        fn pre_visit_expr(&mut self, e: &ast::Expr) -> std::ops::ControlFlow<()> {
-            if let ast::Expr::Cast {
-                expr,
-                data_type: ast::DataType::Custom(name, _),
-                ..
-            } = e
-                && let ast::Expr::Value(v) = expr.as_ref()
-                && let ast::Value::Placeholder(p) = &v.value
-                && name.to_string().eq_ignore_ascii_case("oid")
-            {
-                self.0.push(p.clone());
+                self.0.push((p.clone(), data_type.clone()));
             }
             std::ops::ControlFlow::Continue(())
         }
