@@ -22,14 +22,26 @@ fn python(script: &str) -> Command {
     c
 }
 
-/// psycopg 3: server-side binding, binary cursors, prepared statements, COPY in and out
-/// in text and binary formats, errors, transactions.
+/// psycopg 3: server-side binding, binary cursors, prepared statements (also with
+/// parameters as table-function arguments, `generate_series(1, $1)`, and the types Describe
+/// reports for `oid`/`oid[]` values), COPY in and out in text and binary formats, errors,
+/// transactions.
 #[tokio::test]
 async fn psycopg3_transcript() {
     let out = compare(&[], || python("psycopg3.py"), "psycopg3.py").await;
     assert!(out.contains("copy binary in: 3"), "{out}");
     assert!(out.contains("copy binary out raw: 5047434f5059"), "{out}");
     assert!(out.contains("23505 duplicate key value"), "{out}");
+    // parameters as table-function arguments, and oid types described as oid
+    assert!(out.contains("series True 3 [1, 2, 3]"), "{out}");
+    assert!(
+        out.contains("unnest True [('unnest', 23)] [(5,), (6,)]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("params [26, 1028] columns [('o', 26), ('os', 1028)]"),
+        "{out}"
+    );
     assert!(out.trim_end().ends_with("done"), "{out}");
 }
 

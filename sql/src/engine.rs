@@ -4,6 +4,7 @@
 //! builds a fresh `SessionContext` per client session whose `strata.public` schema is the
 //! live storage catalog ([`PublicSchema`]).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use datafusion::catalog::{
@@ -15,6 +16,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::local::LocalFileSystem;
+use strata_storage::catalog::CatalogState;
 use strata_storage::{Storage, ViewDef};
 use url::Url;
 
@@ -60,6 +62,17 @@ pub struct Engine {
     caggs: crate::cagg::Caggs,
     jobs: Arc<crate::jobs::Jobs>,
     roles: Arc<crate::roles::Roles>,
+    /// Plans of views, by name (see [`Engine::plan_view`]).
+    view_plans: parking_lot::Mutex<HashMap<String, ViewPlan>>,
+}
+
+/// A view's plan and what it was planned from: valid while the view's definition and the
+/// storage catalog are the same (DDL swaps the catalog's `Arc`).
+#[derive(Debug)]
+struct ViewPlan {
+    view: ViewDef,
+    catalog: Arc<CatalogState>,
+    plan: LogicalPlan,
 }
 
 impl Engine {
@@ -88,6 +101,7 @@ impl Engine {
             options,
             caggs: crate::cagg::Caggs::default(),
             jobs: Arc::new(crate::jobs::Jobs::default()),
+            view_plans: parking_lot::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -237,8 +251,38 @@ impl Engine {
         Ok(ctx)
     }
 
-    /// Plans a stored view's query (used when a statement references the view).
+    /// Plans a stored view's query (used when a statement references the view, and by
+    /// every catalog query, which reads the columns of every relation). The plan is kept
+    /// for the next time while the view and the catalog stay the same, if it reads Strata
+    /// tables only and calls immutable functions only ([`crate::plan_cache::cacheable`]:
+    /// a scan reads the table's rows when it runs, not when it is planned); planning
+    /// builds a whole `SessionContext`, which made psql's `\d+` take a second with a few
+    /// views.
     pub async fn plan_view(&self, view: &ViewDef) -> DfResult<LogicalPlan> {
+        let catalog = self.storage.catalog();
+        if let Some(p) = self.view_plans.lock().get(&view.name)
+            && p.view == *view
+            && Arc::ptr_eq(&p.catalog, &catalog)
+        {
+            return Ok(p.plan.clone());
+        }
+        let plan = self.plan_view_now(view).await?;
+        let mut plans = self.view_plans.lock();
+        plans.retain(|_, p| Arc::ptr_eq(&p.catalog, &catalog));
+        if crate::plan_cache::cacheable(&plan) {
+            plans.insert(
+                view.name.clone(),
+                ViewPlan {
+                    view: view.clone(),
+                    catalog,
+                    plan: plan.clone(),
+                },
+            );
+        }
+        Ok(plan)
+    }
+
+    async fn plan_view_now(&self, view: &ViewDef) -> DfResult<LogicalPlan> {
         let s = Settings::default();
         let ctx = self
             .new_context(&s, Arc::new(parking_lot::RwLock::new(s.clone())), None)

@@ -1,14 +1,25 @@
 //! Substituting bound parameter values into a statement that is not planned by DataFusion
-//! (DELETE, SET, DDL with `$n`): each `$n` becomes a typed literal.
+//! (DELETE, SET, DDL with `$n`) or not before its values are known (a table function's
+//! arguments, see [`table_function_params`]): each `$n` becomes a typed literal.
 
+use datafusion::arrow::datatypes::{DataType, Field, IntervalMonthDayNano, IntervalUnit};
 use datafusion::common::ScalarValue;
-use sqlparser::ast::{self, Expr, Statement, Value, VisitMut, VisitorMut};
+use sqlparser::ast::{self, Expr, Statement, Value, Visit, VisitMut, Visitor, VisitorMut};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use crate::error::{Error, Result, SqlState};
 
+/// The values a substitution puts in place of `$n`.
+enum Values<'a> {
+    /// Every parameter, `$1` first (a `$n` without a value is an error).
+    All(&'a [ScalarValue]),
+    /// Some parameters by number; the others stay placeholders.
+    Some(&'a HashMap<usize, ScalarValue>),
+}
+
 struct Sub<'a> {
-    params: &'a [ScalarValue],
+    params: Values<'a>,
     err: Option<Error>,
 }
 
@@ -19,10 +30,17 @@ impl VisitorMut for Sub<'_> {
         if let Expr::Value(v) = e
             && let Value::Placeholder(p) = &v.value
         {
-            let Some(n) = p.strip_prefix('$').and_then(|x| x.parse::<usize>().ok()) else {
+            let Some(n) = param_number(p) else {
                 return ControlFlow::Continue(());
             };
-            let Some(val) = n.checked_sub(1).and_then(|i| self.params.get(i)) else {
+            let val = match &self.params {
+                Values::All(all) => n.checked_sub(1).and_then(|i| all.get(i)),
+                Values::Some(some) => match some.get(&n) {
+                    Some(v) => Some(v),
+                    None => return ControlFlow::Continue(()),
+                },
+            };
+            let Some(val) = val else {
                 self.err = Some(Error::user(
                     SqlState::ProtocolViolation,
                     format!("there is no parameter ${n}"),
@@ -35,12 +53,17 @@ impl VisitorMut for Sub<'_> {
     }
 }
 
+/// `n` of a placeholder `$n`.
+pub fn param_number(placeholder: &str) -> Option<usize> {
+    placeholder.strip_prefix('$')?.parse().ok()
+}
+
 /// The SQL literal for a parameter value.
 pub fn literal(v: &ScalarValue) -> Expr {
     if v.is_null() {
         return Expr::value(Value::Null);
     }
-    let s = v.to_string();
+    let s = pg_text(v).unwrap_or_else(|| v.to_string());
     let lit = Expr::value(Value::SingleQuotedString(s.clone()));
     let ty = match v {
         ScalarValue::Boolean(_) => Some(ast::DataType::Boolean),
@@ -70,6 +93,12 @@ pub fn literal(v: &ScalarValue) -> Expr {
             Some(ast::DataType::Timestamp(None, ast::TimezoneInfo::None))
         }
         ScalarValue::Date32(_) => Some(ast::DataType::Date),
+        ScalarValue::IntervalMonthDayNano(_)
+        | ScalarValue::IntervalDayTime(_)
+        | ScalarValue::IntervalYearMonth(_) => Some(ast::DataType::Interval {
+            fields: None,
+            precision: None,
+        }),
         _ => None,
     };
     match ty {
@@ -84,13 +113,232 @@ pub fn literal(v: &ScalarValue) -> Expr {
     }
 }
 
+/// A value's PostgreSQL text form (in UTC), which a cast parses back to the same value
+/// (ScalarValue's Display shows a timestamp as its integer and an interval as a struct).
+fn pg_text(v: &ScalarValue) -> Option<String> {
+    let array = v.to_array().ok()?;
+    let field = Field::new("", array.data_type().clone(), true);
+    let mut out = vec![];
+    strata_pgtypes::encode::encode_text(
+        &array,
+        &field,
+        0,
+        &strata_pgtypes::encode::TextOptions::default(),
+        &mut out,
+    )
+    .ok()?;
+    String::from_utf8(out).ok()
+}
+
 /// Replaces `$n` placeholders in `s` with literals of `params`.
 pub fn substitute(s: &Statement, params: &[ScalarValue]) -> Result<Statement> {
     let mut s = s.clone();
-    let mut v = Sub { params, err: None };
-    let _ = s.visit(&mut v);
+    let mut v = Sub {
+        params: Values::All(params),
+        err: None,
+    };
+    let _ = VisitMut::visit(&mut s, &mut v);
     match v.err {
         Some(e) => Err(e),
         None => Ok(s),
+    }
+}
+
+/// Replaces the placeholders `$n` of `s` whose `n` is in `values`; the others stay.
+pub fn substitute_some(s: &Statement, values: &HashMap<usize, ScalarValue>) -> Statement {
+    let mut s = s.clone();
+    let mut v = Sub {
+        params: Values::Some(values),
+        err: None,
+    };
+    let _ = VisitMut::visit(&mut s, &mut v);
+    s
+}
+
+/// The parameters among the arguments of the functions in FROM (`generate_series(1, $1)`,
+/// `generate_series($1::timestamptz, $2, $3::interval)`), each with the type PostgreSQL
+/// gives it: its own cast, else the type of the other arguments (an integer literal is
+/// `int4`; the step of a series of timestamps or dates is an `interval`), else None.
+/// DataFusion evaluates a table function's arguments when it plans the statement, so
+/// such a statement cannot be planned before its values are bound.
+pub fn table_function_params(s: &Statement) -> Vec<(usize, Option<DataType>)> {
+    struct V(Vec<(usize, Option<DataType>)>);
+    impl Visitor for V {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &ast::TableFactor) -> ControlFlow<()> {
+            let (name, args) = match t {
+                ast::TableFactor::Table {
+                    name,
+                    args: Some(a),
+                    ..
+                } => (name, &a.args),
+                ast::TableFactor::Function { name, args, .. } => (name, args),
+                _ => return ControlFlow::Continue(()),
+            };
+            let exprs: Vec<&Expr> = args
+                .iter()
+                .filter_map(|a| match a {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))
+                    | ast::FunctionArg::Named {
+                        arg: ast::FunctionArgExpr::Expr(e),
+                        ..
+                    }
+                    | ast::FunctionArg::ExprNamed {
+                        arg: ast::FunctionArgExpr::Expr(e),
+                        ..
+                    } => Some(e),
+                    _ => None,
+                })
+                .collect();
+            let known = exprs.iter().find_map(|e| argument_type(e));
+            let series = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series"));
+            for (i, e) in exprs.iter().enumerate() {
+                let mut inner = Placeholders(vec![]);
+                let _ = e.visit(&mut inner);
+                for n in inner.0 {
+                    let ty = match (placeholder_number(e), argument_type(e)) {
+                        (Some(m), Some(t)) if m == n => Some(t),
+                        (Some(m), None) if m == n => match &known {
+                            Some(DataType::Timestamp(..) | DataType::Date32)
+                                if series && i == 2 =>
+                            {
+                                Some(DataType::Interval(IntervalUnit::MonthDayNano))
+                            }
+                            k => k.clone(),
+                        },
+                        _ => None,
+                    };
+                    self.0.push((n, ty));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Placeholders(Vec<usize>);
+    impl Visitor for Placeholders {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Value(v) = e
+                && let Some(n) = placeholder_index(&v.value)
+            {
+                self.0.push(n);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = V(vec![]);
+    let _ = s.visit(&mut v);
+    v.0
+}
+
+fn placeholder_index(v: &Value) -> Option<usize> {
+    match v {
+        Value::Placeholder(p) => param_number(p),
+        _ => None,
+    }
+}
+
+/// `n` of `$n` or of `$n::type`.
+fn placeholder_number(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Value(v) => placeholder_index(&v.value),
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => placeholder_number(expr),
+        _ => None,
+    }
+}
+
+/// The type of a table function's argument, as far as the text tells: a cast, a typed
+/// string, a number.
+fn argument_type(e: &Expr) -> Option<DataType> {
+    match e {
+        Expr::Cast { data_type, .. } => crate::ddl::column_type(data_type)
+            .ok()
+            .map(|t| t.arrow_type()),
+        Expr::TypedString(t) => crate::ddl::column_type(&t.data_type)
+            .ok()
+            .map(|t| t.arrow_type()),
+        Expr::Nested(e) => argument_type(e),
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => argument_type(expr),
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) if n.parse::<i32>().is_ok() => Some(DataType::Int32),
+            Value::Number(n, _) if n.parse::<i64>().is_ok() => Some(DataType::Int64),
+            Value::Number(..) => Some(strata_storage::ColumnType::DEFAULT_NUMERIC.arrow_type()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A value of type `t` that stands for a parameter while a statement is described (see
+/// [`table_function_params`]): one, zero or a one-day interval.
+pub fn sample_value(t: &DataType) -> ScalarValue {
+    match t {
+        DataType::Interval(_) => {
+            ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(0, 1, 0)))
+        }
+        _ => ScalarValue::new_one(t)
+            .or_else(|_| ScalarValue::new_zero(t))
+            .or_else(|_| ScalarValue::try_from(t))
+            .unwrap_or(ScalarValue::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::parser::Parser;
+
+    fn parse(sql: &str) -> Statement {
+        Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn table_function_parameter_types() {
+        let s = parse("SELECT * FROM generate_series(1, $1)");
+        assert_eq!(table_function_params(&s), vec![(1, Some(DataType::Int32))]);
+        let s = parse(
+            "SELECT * FROM generate_series($1::timestamptz, $2, $3::interval) g WHERE g > $4",
+        );
+        let p = table_function_params(&s);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            matches!(p[1], (2, Some(DataType::Timestamp(_, Some(_))))),
+            "{p:?}"
+        );
+        let s = parse("SELECT * FROM generate_series($1::date, $2, $3)");
+        let p = table_function_params(&s);
+        assert_eq!(
+            p[2],
+            (3, Some(DataType::Interval(IntervalUnit::MonthDayNano)))
+        );
+        let s = parse("SELECT * FROM generate_series($1, $2)");
+        assert_eq!(table_function_params(&s), vec![(1, None), (2, None)]);
+        let s = parse("SELECT * FROM t WHERE a = $1");
+        assert!(table_function_params(&s).is_empty());
+    }
+
+    #[test]
+    fn samples_are_typed_literals() {
+        let s = parse("SELECT * FROM generate_series($1::timestamptz, $2, $3::interval) WHERE $4");
+        let mut values = HashMap::new();
+        for (n, t) in table_function_params(&s) {
+            values.insert(n, sample_value(&t.unwrap()));
+        }
+        let out = substitute_some(&s, &values).to_string();
+        assert_eq!(
+            out,
+            "SELECT * FROM generate_series('1970-01-01 00:00:00+00'::TIMESTAMP WITH TIME ZONE::TIMESTAMPTZ, \
+             '1970-01-01 00:00:00+00'::TIMESTAMP WITH TIME ZONE, '1 day'::INTERVAL::INTERVAL) WHERE $4"
+        );
     }
 }

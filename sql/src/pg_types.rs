@@ -6,7 +6,7 @@
 //! | `avg(int2/int4/int8)` | numeric (16 decimals shown) | float8 | `avg(CAST(x AS numeric(38,12)))`, whose result has scale 16 |
 //!
 //! Also `floor`/`ceil`/`round`/`trunc` of a numeric: scale 0 (see `whole_numbers`), and
-//! `array_agg` of oids: `oid[]` (see `oid_array_outputs`).
+//! `array_agg`, `ARRAY[...]`, `CASE`, `min`/`max` of oids: `oid`/`oid[]` (see `oid_outputs`).
 //!
 //! The rewrite runs on the logical plan right after planning, so prepared statements
 //! describe the same types they return. The rewritten aggregate keeps its original name
@@ -160,81 +160,96 @@ fn rewrite_matching(
     .map(|t| t.data)
 }
 
-/// Is `e` (in `schema`) an oid (a `::oid` cast, a catalog oid column)?
-fn is_oid(e: &Expr, schema: &DFSchema) -> bool {
-    e.to_field(schema).is_ok_and(|(_, f)| is_oid_field(&f))
+/// What an oid-typed value is in PostgreSQL: an `oid` or an `oid[]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OidShape {
+    Scalar,
+    Array,
 }
 
-/// Is `e`, evaluated over `input`, an array of oids in PostgreSQL: an `array_agg` of oids
-/// or a `::oid[]` cast, reached through aliases, `CASE` branches, `coalesce`, scalar
-/// subqueries and columns of the nodes below?
-fn oid_array_expr(e: &Expr, input: &LogicalPlan) -> bool {
-    match e {
-        Expr::Alias(a) => oid_array_expr(&a.expr, input),
-        Expr::Column(c) => input
-            .schema()
-            .index_of_column(c)
-            .is_ok_and(|i| oid_array_column(input, i)),
-        Expr::Case(c) => {
-            c.when_then_expr
-                .iter()
-                .any(|(_, t)| oid_array_expr(t, input))
-                || c.else_expr
-                    .as_ref()
-                    .is_some_and(|x| oid_array_expr(x, input))
+/// Is `e`, evaluated over `input`, an oid (`Scalar`) or an array of oids (`Array`) in
+/// PostgreSQL: a value whose field says so (a catalog oid column, a `::oid` or `::oid[]`
+/// cast), an `array_agg` of oids, an `ARRAY[...]` of oids (also a `'{1,2}'::oid[]`
+/// literal), `min`/`max` of oids, reached through aliases, `CASE` branches, `coalesce`,
+/// scalar subqueries and columns of the nodes below?
+fn oid_expr(e: &Expr, input: &LogicalPlan, shape: OidShape) -> bool {
+    let by_field = e.to_field(input.schema()).is_ok_and(|(_, f)| match shape {
+        OidShape::Scalar => is_oid_field(&f),
+        OidShape::Array => {
+            matches!(f.data_type(), DataType::List(item) if is_oid_field(item))
         }
-        Expr::ScalarFunction(f) if f.func.name() == "coalesce" => {
-            f.args.iter().any(|a| oid_array_expr(a, input))
+    });
+    by_field
+        || match e {
+            Expr::Alias(a) => oid_expr(&a.expr, input, shape),
+            Expr::Column(c) => input
+                .schema()
+                .index_of_column(c)
+                .is_ok_and(|i| oid_column(input, i, shape)),
+            Expr::Case(c) => {
+                c.when_then_expr
+                    .iter()
+                    .any(|(_, t)| oid_expr(t, input, shape))
+                    || c.else_expr
+                        .as_ref()
+                        .is_some_and(|x| oid_expr(x, input, shape))
+            }
+            Expr::ScalarFunction(f) => match (f.func.name(), shape) {
+                ("coalesce", _) => f.args.iter().any(|a| oid_expr(a, input, shape)),
+                ("make_array", OidShape::Array) => {
+                    f.args.iter().any(|a| oid_expr(a, input, OidShape::Scalar))
+                }
+                _ => false,
+            },
+            Expr::ScalarSubquery(s) => oid_column(&s.subquery, 0, shape),
+            Expr::AggregateFunction(f) => {
+                let of_oids = |a: &[Expr]| matches!(a, [x] if oid_expr(x, input, OidShape::Scalar));
+                match (f.func.name(), shape) {
+                    ("array_agg", OidShape::Array) => of_oids(&f.params.args),
+                    ("min" | "max", OidShape::Scalar) => of_oids(&f.params.args),
+                    _ => false,
+                }
+            }
+            _ => false,
         }
-        Expr::ScalarSubquery(s) => oid_array_column(&s.subquery, 0),
-        Expr::AggregateFunction(f) => {
-            f.func.name() == "array_agg"
-                && f.params.args.len() == 1
-                && is_oid(&f.params.args[0], input.schema())
-        }
-        Expr::Cast(_) => e.to_field(input.schema()).is_ok_and(
-            |(_, f)| matches!(f.data_type(), DataType::List(item) if is_oid_field(item)),
-        ),
-        _ => false,
-    }
 }
 
 fn is_oid_field(f: &Field) -> bool {
     strata_pgtypes::oid::pg_type_of_field(f) == strata_pgtypes::oid::PgTypeInfo::OID
 }
 
-/// [`oid_array_expr`] for output column `i` of `plan`.
-fn oid_array_column(plan: &LogicalPlan, i: usize) -> bool {
+/// [`oid_expr`] for output column `i` of `plan`.
+fn oid_column(plan: &LogicalPlan, i: usize, shape: OidShape) -> bool {
     match plan {
-        LogicalPlan::Projection(p) => p.expr.get(i).is_some_and(|e| oid_array_expr(e, &p.input)),
+        LogicalPlan::Projection(p) => p.expr.get(i).is_some_and(|e| oid_expr(e, &p.input, shape)),
         LogicalPlan::Aggregate(a) => {
             let n_group = a.schema.fields().len() - a.aggr_expr.len();
             match i.checked_sub(n_group) {
                 None => a
                     .group_expr
                     .get(i)
-                    .is_some_and(|e| oid_array_expr(e, &a.input)),
+                    .is_some_and(|e| oid_expr(e, &a.input, shape)),
                 Some(j) => a
                     .aggr_expr
                     .get(j)
-                    .is_some_and(|e| oid_array_expr(e, &a.input)),
+                    .is_some_and(|e| oid_expr(e, &a.input, shape)),
             }
         }
         LogicalPlan::Join(j) => {
             let left = j.left.schema().fields().len();
             match j.join_type {
                 JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => {
-                    oid_array_column(&j.left, i)
+                    oid_column(&j.left, i, shape)
                 }
                 JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
-                    oid_array_column(&j.right, i)
+                    oid_column(&j.right, i, shape)
                 }
-                _ if i < left => oid_array_column(&j.left, i),
-                _ => oid_array_column(&j.right, i - left),
+                _ if i < left => oid_column(&j.left, i, shape),
+                _ => oid_column(&j.right, i - left, shape),
             }
         }
-        LogicalPlan::RecursiveQuery(r) => oid_array_column(&r.static_term, i),
-        LogicalPlan::Union(u) => u.inputs.iter().any(|p| oid_array_column(p, i)),
+        LogicalPlan::RecursiveQuery(r) => oid_column(&r.static_term, i, shape),
+        LogicalPlan::Union(u) => u.inputs.iter().any(|p| oid_column(p, i, shape)),
         LogicalPlan::Filter(_)
         | LogicalPlan::Sort(_)
         | LogicalPlan::Limit(_)
@@ -243,21 +258,34 @@ fn oid_array_column(plan: &LogicalPlan, i: usize) -> bool {
         | LogicalPlan::Repartition(_) => plan
             .inputs()
             .first()
-            .is_some_and(|p| oid_array_column(p, i)),
+            .is_some_and(|p| oid_column(p, i, shape)),
         _ => false,
     }
 }
 
-/// `array_agg` of oids is `oid[]` in PostgreSQL (asyncpg's type introspection aggregates
-/// `pg_attribute.atttypid` and has no codec for `int4[]`); DataFusion's result is a plain
-/// `int4` list. Output columns traced back to one (see [`oid_array_expr`]) are tagged
-/// `_oid` in a projection on top of the plan (a tag on the list's element type instead
-/// would make the Arrow types of the plan's nodes disagree).
-pub fn oid_array_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let targets: Vec<usize> = (0..plan.schema().fields().len())
-        .filter(|&i| {
-            matches!(plan.schema().field(i).data_type(), DataType::List(item) if item.data_type() == &DataType::Int32)
-                && oid_array_column(&plan, i)
+/// Output columns that are `oid` or `oid[]` in PostgreSQL but whose field lost the tag:
+/// `array_agg` of oids and an `ARRAY[...]` of oids are plain `int4` lists in the plan
+/// (asyncpg's type introspection aggregates `pg_attribute.atttypid` and has no codec for
+/// `int4[]`), and `CASE`, `min`/`max` over an oid are plain `int4`. Output columns traced
+/// back to one (see [`oid_expr`]) are tagged `oid`/`_oid` in a projection on top of the
+/// plan (a tag on a list's element type or inside the plan instead would make the Arrow
+/// types of the plan's nodes disagree).
+pub fn oid_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let targets: Vec<(usize, &str)> = (0..plan.schema().fields().len())
+        .filter_map(|i| {
+            let f = plan.schema().field(i);
+            match f.data_type() {
+                DataType::Int32 if !is_oid_field(f) && oid_column(&plan, i, OidShape::Scalar) => {
+                    Some((i, "oid"))
+                }
+                DataType::List(item)
+                    if item.data_type() == &DataType::Int32
+                        && oid_column(&plan, i, OidShape::Array) =>
+                {
+                    Some((i, "_oid"))
+                }
+                _ => None,
+            }
         })
         .collect();
     if targets.is_empty() {
@@ -269,13 +297,13 @@ pub fn oid_array_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
         .enumerate()
         .map(|(i, (q, f))| {
             let c = Expr::Column(datafusion::common::Column::from((q, f)));
-            if !targets.contains(&i) {
+            let Some((_, tag)) = targets.iter().find(|(t, _)| *t == i) else {
                 return c;
-            }
+            };
             let mut md = f.metadata().clone();
             md.insert(
                 strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
-                "_oid".to_string(),
+                tag.to_string(),
             );
             c.alias_qualified_with_metadata(q.cloned(), f.name(), Some(md.into()))
         })

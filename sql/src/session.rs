@@ -1087,7 +1087,7 @@ impl Session {
                 }
             }
         };
-        let plan = crate::pg_types::oid_array_outputs(crate::pg_types::rewrite(plan)?)?;
+        let plan = crate::pg_types::oid_outputs(crate::pg_types::rewrite(plan)?)?;
         match &plan {
             LogicalPlan::Ddl(_)
             | LogicalPlan::Dml(_)
@@ -2295,7 +2295,57 @@ impl Session {
         Ok(vec![])
     }
 
+    /// Parameter types and result columns of a query with parameters among a table
+    /// function's arguments (`generate_series(1, $1)`), which DataFusion cannot plan before
+    /// the values are bound: described from a plan with sample values in their place
+    /// ([`crate::params::table_function_params`]). Such a statement is planned again with
+    /// the values at each Execute, as PostgreSQL makes a custom plan. None: not such a
+    /// query, or a parameter's type is unknown (the planning error stands).
+    async fn describe_with_samples(
+        &self,
+        s: &Statement,
+        q: &ast::Query,
+        declared: &[Option<DataType>],
+    ) -> Option<(Vec<DataType>, SchemaRef)> {
+        let mut samples = std::collections::HashMap::new();
+        for (n, t) in crate::params::table_function_params(s) {
+            let t = declared.get(n.checked_sub(1)?).cloned().flatten().or(t)?;
+            samples.insert(n, crate::params::sample_value(&t));
+        }
+        if samples.is_empty() {
+            return None;
+        }
+        let plan = self
+            .plan(crate::params::substitute_some(s, &samples))
+            .await
+            .ok()?;
+        let mut types = param_types_of_plan(&self.ctx, &plan, declared, s).ok()?;
+        for (n, v) in &samples {
+            if types.len() < *n {
+                types.resize(*n, DataType::Utf8);
+            }
+            types[n - 1] = v.data_type();
+        }
+        let schema = crate::names::pg_client_schema(q, &Arc::new(plan.schema().as_arrow().clone()));
+        Some((types, schema))
+    }
+
     pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
+        let mut p = self.prepare_statement(stmt, declared).await?;
+        // A type the client gave stands: `$1::oid` declared `int4` is described as `int4`.
+        for (d, f) in declared.iter().zip(p.param_fields.iter_mut()) {
+            if d.as_ref() == Some(&DataType::Int32) && f.data_type() == &DataType::Int32 {
+                *f = Field::new(f.name(), DataType::Int32, true);
+            }
+        }
+        Ok(p)
+    }
+
+    async fn prepare_statement(
+        &mut self,
+        stmt: Stmt,
+        declared: &[Option<DataType>],
+    ) -> Result<Prepared> {
         let Stmt::Sql(s) = &stmt else {
             return Ok(Prepared::new(stmt, vec![], None, PreparedKind::Statement));
         };
@@ -2315,18 +2365,31 @@ impl Session {
                 ))
             }
             Statement::Query(q) if !is_special_select(q) => {
-                let plan = self.plan((**s).clone()).await?;
+                let plan = match self.plan((**s).clone()).await {
+                    Ok(plan) => plan,
+                    Err(e) => {
+                        let Some((types, schema)) =
+                            self.describe_with_samples(s, q, declared).await
+                        else {
+                            return Err(e);
+                        };
+                        return Ok(Prepared::new(
+                            stmt,
+                            types,
+                            Some(schema),
+                            PreparedKind::Statement,
+                        ));
+                    }
+                };
                 let param_types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
                 let result_schema = Some(crate::names::pg_client_schema(
                     q,
                     &Arc::new(plan.schema().as_arrow().clone()),
                 ));
-                Ok(Prepared::new(
-                    stmt,
-                    param_types,
-                    result_schema,
-                    PreparedKind::Plan(plan),
-                ))
+                Ok(
+                    Prepared::new(stmt, param_types, result_schema, PreparedKind::Plan(plan))
+                        .with_inferred_oid_params(),
+                )
             }
             Statement::Explain { .. } => {
                 let plan = self.plan((**s).clone()).await?;
@@ -2731,10 +2794,22 @@ impl Prepared {
         result_schema: Option<SchemaRef>,
         kind: PreparedKind,
     ) -> Self {
+        let oids = match &stmt {
+            Stmt::Sql(s) => oid_placeholders(s),
+            _ => vec![],
+        };
         let param_fields = param_types
             .iter()
             .enumerate()
-            .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true))
+            .map(|(i, t)| {
+                let f = Field::new(format!("${}", i + 1), t.clone(), true);
+                // `$n::oid`: described as the cast's type
+                if oids.contains(&format!("${}", i + 1)) {
+                    as_oid(f)
+                } else {
+                    f
+                }
+            })
             .collect();
         Prepared {
             stmt,
@@ -2744,6 +2819,39 @@ impl Prepared {
             kind,
         }
     }
+
+    /// Also describes as `oid` the parameters of a planned query that DataFusion typed
+    /// from an oid column (`WHERE oid = $1`: the placeholder takes the column's field, oid
+    /// mark included).
+    fn with_inferred_oid_params(mut self) -> Self {
+        let PreparedKind::Plan(plan) = &self.kind else {
+            return self;
+        };
+        let Ok(fields) = plan.get_parameter_fields() else {
+            return self;
+        };
+        for (id, f) in fields {
+            if let Some(f) = f
+                && strata_pgtypes::oid::pg_type_of_field(&f) == strata_pgtypes::oid::PgTypeInfo::OID
+                && let Some(i) = crate::params::param_number(&id)
+                && let Some(p) = i.checked_sub(1).and_then(|i| self.param_fields.get_mut(i))
+            {
+                *p = as_oid(p.clone());
+            }
+        }
+        self
+    }
+}
+
+/// An `int4` parameter field described as `oid` (other types are left as they are).
+fn as_oid(f: Field) -> Field {
+    if f.data_type() != &DataType::Int32 {
+        return f;
+    }
+    f.with_metadata(std::collections::HashMap::from([(
+        strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+        "oid".to_string(),
+    )]))
 }
 
 /// The result column of a TimescaleDB management call (see [`is_special_select`]).
@@ -2828,13 +2936,13 @@ fn param_types_of_plan(
     }
     let mut n = declared.len();
     for k in map.keys() {
-        if let Some(i) = k.strip_prefix('$').and_then(|x| x.parse::<usize>().ok()) {
+        if let Some(i) = crate::params::param_number(k) {
             n = n.max(i);
         }
     }
     let mut out = vec![DataType::Utf8; n];
     for (k, v) in map {
-        if let Some(i) = k.strip_prefix('$').and_then(|x| x.parse::<usize>().ok())
+        if let Some(i) = crate::params::param_number(&k)
             && i >= 1
             && let Some(t) = v
         {
@@ -2917,8 +3025,25 @@ fn any_array_placeholders(plan: &LogicalPlan) -> Vec<(String, DataType)> {
 
 /// `$n::type` / `CAST($n AS type)` in a statement: the types they name.
 fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
+    placeholder_cast_types(stmt)
+        .into_iter()
+        .filter_map(|(p, t)| Some((p, ddl::column_type(&t).ok()?.arrow_type())))
+        .collect()
+}
+
+/// The placeholders of `$n::oid` casts in a statement.
+fn oid_placeholders(stmt: &Statement) -> Vec<String> {
+    placeholder_cast_types(stmt)
+        .into_iter()
+        .filter(|(_, t)| matches!(t, ast::DataType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("oid")))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Each `$n::type` / `CAST($n AS type)` in a statement, with the type as written.
+fn placeholder_cast_types(stmt: &Statement) -> Vec<(String, ast::DataType)> {
     use sqlparser::ast::Visit;
-    struct V(Vec<(String, DataType)>);
+    struct V(Vec<(String, ast::DataType)>);
     impl ast::Visitor for V {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &ast::Expr) -> std::ops::ControlFlow<()> {
@@ -2927,9 +3052,8 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(String, DataType)> {
             } = e
                 && let ast::Expr::Value(v) = expr.as_ref()
                 && let ast::Value::Placeholder(p) = &v.value
-                && let Ok(t) = ddl::column_type(data_type)
             {
-                self.0.push((p.clone(), t.arrow_type()));
+                self.0.push((p.clone(), data_type.clone()));
             }
             std::ops::ControlFlow::Continue(())
         }

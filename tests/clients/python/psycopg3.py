@@ -24,6 +24,18 @@ def query(cur, q, params=None, **kw):
         print("  ", show_row(r))
 
 
+def describe(conn, q, types=None):
+    """Parse + Describe, with the parameter types given by oid (None: left to the server)."""
+    pg = conn.pgconn
+    r = pg.prepare(b"", q.encode(), types)
+    if r.error_message:
+        print("D:", q, "->", r.error_field(psycopg.pq.DiagnosticField.SQLSTATE))
+        return
+    d = pg.describe_prepared(b"")
+    print("D:", q, "params", [d.param_type(i) for i in range(d.nparams)],
+          "columns", [(d.fname(i).decode(), d.ftype(i)) for i in range(d.nfields)])
+
+
 def expect_error(conn, q, params=None):
     try:
         with conn.cursor() as cur:
@@ -105,6 +117,38 @@ with psycopg.connect(DSN, autocommit=True) as conn:
             cur.execute("SELECT count(*), max(usage) FROM metrics WHERE host = %s", (host,),
                         prepare=True)
             print("prepared", host, show_row(cur.fetchone()))
+
+    # Parameters as table-function arguments: Describe of the unnamed statement (types
+    # left to the server), then Execute with values from a cursor.
+    # (an integer series is int8 here, int4 in PostgreSQL: see docs/architecture.md)
+    for q in ("SELECT g::int4 AS g FROM generate_series(1, $1) AS g",
+              "SELECT count(*) FROM generate_series(1, $1)",
+              "SELECT g FROM generate_series($1::timestamptz, $2, $3::interval) AS g WHERE g > $4",
+              "SELECT * FROM unnest($1::int[])",
+              "SELECT $1::oid AS o, $2::oid[] AS os",
+              "SELECT relname FROM pg_class WHERE oid = $1 OR relnamespace = $2::oid",
+              "SELECT '{1,2}'::oid[] AS os, array[1::oid, 2::oid] AS a",
+              "SELECT CASE WHEN oid > 0 THEN oid ELSE 0 END AS c, max(oid) AS m "
+              "FROM pg_class WHERE relname = 'pg_type' GROUP BY oid",
+              "SELECT c FROM (SELECT CASE WHEN true THEN oid END AS c FROM pg_class) s LIMIT 1"):
+        describe(conn, q)
+    describe(conn, "SELECT $1::oid AS o", [23])  # a declared type stands
+    with conn.cursor() as cur:
+        for b in (False, True):
+            cur = conn.cursor(binary=b)
+            for n in (3, 0):
+                cur.execute("SELECT * FROM generate_series(1, %s)", (n,), prepare=True)
+                print("series", b, n, [r[0] for r in cur.fetchall()])
+            cur.execute("SELECT g FROM generate_series(%s::timestamptz, %s, %s::interval) AS g "
+                        "WHERE g > %s",
+                        (t0, t0 + datetime.timedelta(hours=2), datetime.timedelta(minutes=30),
+                         t0), prepare=True)
+            print("series ts", b, desc(cur), [show(r[0]) for r in cur.fetchall()])
+            cur.execute("SELECT count(*) FROM generate_series(1, %s) AS x(v) WHERE v > %s",
+                        (10, 4), prepare=True)
+            print("series count", b, desc(cur), cur.fetchall())
+            cur.execute("SELECT * FROM unnest(%s::int[])", ([5, 6],), prepare=True)
+            print("unnest", b, desc(cur), cur.fetchall())
 
     # COPY in, text format with typed rows.
     with conn.cursor() as cur:
