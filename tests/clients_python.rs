@@ -25,7 +25,8 @@ fn python(script: &str) -> Command {
 /// psycopg 3: server-side binding, binary cursors, prepared statements (also with
 /// parameters as table-function arguments, `generate_series(1, $1)`, and the types Describe
 /// reports for `oid`/`oid[]` values), COPY in and out in text and binary formats, errors,
-/// transactions.
+/// transactions, and the `DEALLOCATE ALL` psycopg sends after a DROP or ROLLBACK once it
+/// holds prepared statements (then its queries are prepared again).
 #[tokio::test]
 async fn psycopg3_transcript() {
     let out = compare(&[], || python("psycopg3.py"), "psycopg3.py").await;
@@ -42,6 +43,12 @@ async fn psycopg3_transcript() {
         out.contains("params [26, 1028] columns [('o', 26), ('os', 1028)]"),
         "{out}"
     );
+    // DEALLOCATE ALL removed every named statement; the queries run again afterwards
+    assert!(
+        out.contains("exec mine -> ['26000', 'prepared statement \"mine\" does not exist']"),
+        "{out}"
+    );
+    assert!(out.contains("after rollback [('n', 23)] [(42,)]"), "{out}");
     assert!(out.trim_end().ends_with("done"), "{out}");
 }
 

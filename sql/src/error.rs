@@ -54,6 +54,7 @@ pub enum SqlState {
     ActiveSqlTransaction,
     DuplicateCursor,
     InvalidCursorName,
+    InvalidSqlStatementName,
 }
 
 impl SqlState {
@@ -103,6 +104,7 @@ impl SqlState {
             SqlState::ActiveSqlTransaction => "25001",
             SqlState::DuplicateCursor => "42P03",
             SqlState::InvalidCursorName => "34000",
+            SqlState::InvalidSqlStatementName => "26000",
             SqlState::InvalidRowCountInLimit => "2201W",
         }
     }
@@ -152,6 +154,7 @@ impl SqlState {
         SqlState::NoActiveSqlTransaction,
         SqlState::DuplicateCursor,
         SqlState::InvalidCursorName,
+        SqlState::InvalidSqlStatementName,
     ];
 }
 

@@ -110,6 +110,10 @@ pub enum Output {
         stream: SendableRecordBatchStream,
         spec: CopySpec,
     },
+    /// `DEALLOCATE [PREPARE] name` (`Some`, the folded name) or `DEALLOCATE ALL` (`None`):
+    /// the prepared statements live in the connection's protocol state, which the wire
+    /// layer removes them from.
+    Deallocate(Option<String>),
     /// Empty query.
     Empty,
 }
@@ -121,6 +125,7 @@ impl std::fmt::Debug for Output {
             Output::Command { tag, .. } => write!(f, "Command({tag})"),
             Output::CopyIn(c) => write!(f, "CopyIn({})", c.table.name),
             Output::CopyOut { .. } => write!(f, "CopyOut"),
+            Output::Deallocate(name) => write!(f, "Deallocate({name:?})"),
             Output::Empty => write!(f, "Empty"),
         }
     }
@@ -781,6 +786,11 @@ impl Session {
                 self.rebuild_context()?;
                 Ok(command("DISCARD ALL"))
             }
+            // `ALL` is a reserved word: only unquoted it means every statement.
+            Statement::Deallocate { name, .. } => Ok(Output::Deallocate(
+                (name.quote_style.is_some() || !name.value.eq_ignore_ascii_case("all"))
+                    .then(|| ident_name(name)),
+            )),
             Statement::Truncate(t) => self.truncate(t).await,
             Statement::Update(u) => {
                 let n = self.update(u).await?;

@@ -29,7 +29,10 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::{NoData, ParameterDescription};
-use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::extendedquery::{
+    Close, CloseComplete, Describe, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
+    TARGET_TYPE_BYTE_STATEMENT,
+};
 use pgwire::messages::startup::ParameterStatus;
 use strata_pgtypes::encode::{TextOptions, TimeZoneSetting};
 use strata_sql::{CopyFormat, CopyIn, Engine, Error, Output, Prepared, Session, SqlState, Stmt};
@@ -97,6 +100,13 @@ impl ErrorHandler for Inner {
     where
         C: ClientInfo,
     {
+        // PostgreSQL's text for a Bind or Describe of a statement that does not exist.
+        if let PgWireError::StatementNotFound(name) = error {
+            *error = user(
+                SqlState::InvalidSqlStatementName,
+                format!("prepared statement \"{name}\" does not exist"),
+            );
+        }
         tracing::debug!(error = %error, "sending error to client");
     }
 }
@@ -473,7 +483,8 @@ impl Inner {
         materialize: bool,
     ) -> Result<Response, Error>
     where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
@@ -581,6 +592,11 @@ impl Inner {
                     _ => Response::Execution(t),
                 }
             }
+            Output::Deallocate(name) => {
+                let tag = deallocate(client, state, name.as_deref())
+                    .inspect_err(|_| session.note_error())?;
+                Response::Execution(Tag::new(tag))
+            }
             Output::CopyOut {
                 schema,
                 stream,
@@ -612,6 +628,32 @@ impl Inner {
             }
         })
     }
+}
+
+/// `DEALLOCATE name` (`Some`) or `DEALLOCATE ALL`: removes the client's prepared
+/// statements (the unnamed one stays, as in PostgreSQL); returns the command tag.
+fn deallocate<C>(client: &C, state: &ConnState, name: Option<&str>) -> Result<&'static str, Error>
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    let store = client.portal_store();
+    let mut names = state.statement_names.lock();
+    let Some(name) = name else {
+        for n in names.drain() {
+            store.rm_statement(&n);
+        }
+        return Ok("DEALLOCATE ALL");
+    };
+    if name == DEFAULT_NAME || store.get_statement(name).is_none() {
+        return Err(Error::user(
+            SqlState::InvalidSqlStatementName,
+            format!("prepared statement \"{name}\" does not exist"),
+        ));
+    }
+    store.rm_statement(name);
+    names.remove(name);
+    Ok("DEALLOCATE")
 }
 
 fn new_copy_parser(target: &CopyIn, tz: TimeZoneSetting) -> AnyCopyParser {
@@ -941,6 +983,51 @@ impl ExtendedQueryHandler for Inner {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         Arc::clone(&self.parser)
+    }
+
+    /// pgwire's default Parse, also recording the statement's name for `DEALLOCATE ALL`.
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+            None => client.portal_store().put_empty_statement(name),
+        }
+        if name != DEFAULT_NAME {
+            conn(client)?.statement_names.lock().insert(name.to_owned());
+        }
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's default Close, also forgetting a closed statement's name.
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => {
+                client.portal_store().rm_statement(name);
+                conn(client)?.statement_names.lock().remove(name);
+            }
+            TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
+            _ => {}
+        }
+        client
+            .send(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
+            .await?;
+        Ok(())
     }
 
     /// Describe of a statement that returns no rows answers ParameterDescription + NoData, as

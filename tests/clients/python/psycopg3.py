@@ -6,6 +6,7 @@ import sys
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import ExecStatus
 
 from common import DSN, setup_statements, show, show_row
 
@@ -220,4 +221,54 @@ with psycopg.connect(DSN) as conn:
         cur.execute("SELECT count(*) FROM metrics WHERE host = 'tx'")
         print("after commit:", show_row(cur.fetchone()))
         conn.commit()
+
+
+# psycopg sends DEALLOCATE ALL after a DROP, ALTER or ROLLBACK once it holds prepared
+# statements, then prepares its queries again (with new names).
+def run_prepared(cur, label):
+    for host in ("a", "b"):
+        cur.execute("SELECT count(*), max(cnt) FROM metrics WHERE host = %s", (host,),
+                    prepare=True)
+        print(label, host, show_row(cur.fetchone()))
+    cur.execute("SELECT %s::int * 2 AS n", (21,), prepare=True)
+    print(label, desc(cur), cur.fetchall())
+
+
+def exec_named(pg, name):
+    """Execute (and Describe) a statement by name, outside psycopg's bookkeeping."""
+    def error(res):
+        f = psycopg.pq.DiagnosticField
+        return [res.error_field(x).decode() for x in (f.SQLSTATE, f.MESSAGE_PRIMARY)]
+
+    r = pg.exec_prepared(name.encode(), [])
+    print("exec", name, "->", error(r) if r.error_message else r.get_value(0, 0).decode())
+    d = pg.describe_prepared(name.encode())
+    print("describe", name, "->",
+          error(d) if d.error_message else [d.fname(i).decode() for i in range(d.nfields)])
+
+
+with psycopg.connect(DSN) as conn:
+    pg = conn.pgconn
+    print("prepare mine:", ExecStatus(pg.prepare(b"mine", b"SELECT 42 AS answer").status).name)
+    exec_named(pg, "mine")
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE scratch (k int)")
+        run_prepared(cur, "before drop")
+        cur.execute("DROP TABLE scratch")
+        print("drop:", cur.statusmessage)
+        conn.commit()
+        # DEALLOCATE ALL removed every named statement, ours included.
+        exec_named(pg, "mine")
+        run_prepared(cur, "after drop")
+        try:
+            cur.execute("SELECT * FROM nosuchtable")
+        except psycopg.Error as e:
+            print("error:", e.sqlstate, e.diag.message_primary)
+        conn.rollback()
+        print("rollback:", conn.info.transaction_status.name)
+        run_prepared(cur, "after rollback")
+        conn.commit()
+        print("prepare mine again:",
+              ExecStatus(pg.prepare(b"mine", b"SELECT 43 AS answer").status).name)
+        exec_named(pg, "mine")
 print("done")
