@@ -289,7 +289,7 @@ impl Engine {
             .map_err(DataFusionError::from)?;
         let planned = ctx.sql(&view.sql).await;
         release_context(&ctx);
-        let plan = planned?.into_unoptimized_plan();
+        let plan = crate::pg_semantics::float_over_numeric(planned?.into_unoptimized_plan())?;
         // Column names: those of `CREATE VIEW v (a, b)`, then PostgreSQL's for unaliased
         // expressions (`count`, where DataFusion says `count(*)`).
         let pg_names = match sqlparser::parser::Parser::parse_sql(

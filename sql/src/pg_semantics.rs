@@ -111,6 +111,16 @@ impl AnalyzerRule for PgSemantics {
 }
 
 fn rewrite_plan(plan: LogicalPlan, ctx: &Ctx<'_>) -> Result<Transformed<LogicalPlan>> {
+    rewrite_node_exprs(plan, |e, schema| rewrite_expr(e, schema, ctx))
+}
+
+/// Rewrites the expressions of one plan node bottom-up with `f`, which sees the node's
+/// input schema (a table scan's own schema for its filters); output names are kept and
+/// the node's schema is recomputed if anything changed.
+fn rewrite_node_exprs(
+    plan: LogicalPlan,
+    f: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
     let mut schema = merge_schema(&plan.inputs());
     if let LogicalPlan::TableScan(ts) = &plan
         && let Ok(s) =
@@ -121,7 +131,7 @@ fn rewrite_plan(plan: LogicalPlan, ctx: &Ctx<'_>) -> Result<Transformed<LogicalP
     let preserver = NamePreserver::new(&plan);
     let t = plan.map_expressions(|e| {
         let saved = preserver.save(&e);
-        let t = e.transform_up(|e| rewrite_expr(e, &schema, ctx))?;
+        let t = e.transform_up(|e| f(e, &schema))?;
         Ok(t.update_data(|e| saved.restore(e)))
     })?;
     if t.transformed {
@@ -840,4 +850,127 @@ impl datafusion::logical_expr::planner::ExprPlanner for UntypedLiteralComparison
         }
         Ok(PlannerResult::Original(expr))
     }
+}
+
+/// Floats mixed with `numeric` are computed in `float8`, as PostgreSQL does: it has no
+/// float-numeric operators and casts numeric to float8 implicitly, so `usage_user > 90.0`
+/// (the literal is numeric) compares floats. DataFusion's type coercion goes the other
+/// way and casts the float to a decimal type: every row was converted, a value of 1e15 or
+/// more failed with an overflow error, and `0.1::float8 + 0.2 = 0.3` was true.
+///
+/// Runs on the plan as SQL planning leaves it, before DataFusion's analyzer (so the types
+/// the client is told are the ones computed): wherever operands are coerced to one type
+/// (binary operators, `BETWEEN`, `IN` lists, `CASE` results and operands,
+/// `coalesce`/`greatest`/`least`/`nullif`) and a float meets a decimal, the decimal
+/// operands are cast to `float8`.
+pub fn float_over_numeric(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|p| rewrite_node_exprs(p, float_over_numeric_expr))
+        .data()
+}
+
+/// Operands that are coerced to one type. An operator compares or computes a float with
+/// a numeric in float8 (PostgreSQL resolves `float4 > numeric` to `float48gt`); a common
+/// type (`CASE` results, `coalesce`, `greatest`, `least`) is the float type of the
+/// operands, so `least(real_col, 2.5)` stays `real`, as in PostgreSQL.
+struct Operands<'a> {
+    exprs: Vec<&'a mut Expr>,
+    common_type: bool,
+}
+
+/// The groups of operands of `e` that are coerced to one type, if it has such.
+fn coerced_together(e: &mut Expr) -> Vec<Operands<'_>> {
+    let operator = |exprs| Operands {
+        exprs,
+        common_type: false,
+    };
+    match e {
+        Expr::BinaryExpr(b) => vec![operator(vec![b.left.as_mut(), b.right.as_mut()])],
+        Expr::Between(b) => vec![operator(vec![
+            b.expr.as_mut(),
+            b.low.as_mut(),
+            b.high.as_mut(),
+        ])],
+        Expr::InList(l) => {
+            let mut v = vec![l.expr.as_mut()];
+            v.extend(l.list.iter_mut());
+            vec![operator(v)]
+        }
+        Expr::Case(c) => {
+            let mut results: Vec<&mut Expr> = vec![];
+            let mut operands: Vec<&mut Expr> = vec![];
+            let simple = c.expr.is_some();
+            if let Some(x) = c.expr.as_mut() {
+                operands.push(x.as_mut());
+            }
+            for (w, t) in c.when_then_expr.iter_mut() {
+                if simple {
+                    operands.push(w.as_mut());
+                }
+                results.push(t.as_mut());
+            }
+            if let Some(x) = c.else_expr.as_mut() {
+                results.push(x.as_mut());
+            }
+            vec![
+                Operands {
+                    exprs: results,
+                    common_type: true,
+                },
+                operator(operands),
+            ]
+        }
+        Expr::ScalarFunction(f) => {
+            let common_type = match f.name() {
+                "nullif" => false,
+                "coalesce" | "greatest" | "least" => true,
+                _ => return vec![],
+            };
+            vec![Operands {
+                exprs: f.args.iter_mut().collect(),
+                common_type,
+            }]
+        }
+        _ => vec![],
+    }
+}
+
+fn float_over_numeric_expr(mut e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let is_decimal = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Decimal32(..)
+                | DataType::Decimal64(..)
+                | DataType::Decimal128(..)
+                | DataType::Decimal256(..)
+        )
+    };
+    let mut changed = false;
+    for group in coerced_together(&mut e) {
+        let types: Vec<Option<DataType>> = group
+            .exprs
+            .iter()
+            .map(|x| x.get_type(schema).ok())
+            .collect();
+        let floats: Vec<&DataType> = types.iter().flatten().filter(|t| t.is_floating()).collect();
+        if floats.is_empty() || !types.iter().flatten().any(is_decimal) {
+            continue;
+        }
+        let target = if group.common_type && floats.iter().all(|t| **t != DataType::Float64) {
+            DataType::Float32
+        } else {
+            DataType::Float64
+        };
+        for (x, t) in group.exprs.into_iter().zip(&types) {
+            if t.as_ref().is_some_and(is_decimal) {
+                let inner = std::mem::replace(x, Expr::Literal(ScalarValue::Null, None));
+                *x = Expr::Cast(Cast::new(Box::new(inner), target.clone()));
+                changed = true;
+            }
+        }
+    }
+    Ok(if changed {
+        Transformed::yes(e)
+    } else {
+        Transformed::no(e)
+    })
 }

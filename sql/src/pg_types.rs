@@ -313,8 +313,10 @@ pub fn oid_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
         .build()
 }
 
-/// Rewrites a plan's aggregates to PostgreSQL's result types.
+/// Rewrites a plan's aggregates and mixed float/numeric expressions to PostgreSQL's
+/// result types.
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = crate::pg_semantics::float_over_numeric(plan)?;
     let plan = rounded_integer_casts(whole_numbers(plan)?)?;
     if !plan_needs_rewrite(&plan) {
         return Ok(plan);
