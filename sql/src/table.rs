@@ -195,6 +195,9 @@ impl TableProvider for TsTable {
             // well made every file evaluate each conjunct twice. Plans built without the
             // physical optimizer run that rule themselves (see `cagg`).
             let source = ParquetSource::new(Arc::clone(&schema))
+                // Strata writes no bloom filters (series are found by the sort order and
+                // the page index), so there is nothing to look up per row group.
+                .with_bloom_filter_on_read(false)
                 .with_pushdown_filters(local)
                 .with_reorder_filters(local)
                 .with_parquet_file_reader_factory(Arc::new(readers));
