@@ -666,13 +666,14 @@ async fn plan_select(
 ) -> Result<LogicalPlan> {
     let alias_sql = alias.map(|a| format!(" {a}")).unwrap_or_default();
     let where_sql = selection.map(|e| format!(" WHERE {e}")).unwrap_or_default();
-    Ok(ctx
+    let plan = ctx
         .sql(&format!(
             "SELECT {items} FROM \"{}\"{alias_sql}{where_sql}",
             def.name.replace('"', "\"\"")
         ))
         .await?
-        .into_unoptimized_plan())
+        .into_unoptimized_plan();
+    Ok(crate::pg_semantics::float_over_numeric(plan)?)
 }
 
 fn find_filter(plan: &LogicalPlan) -> Option<datafusion::logical_expr::Expr> {

@@ -31,7 +31,7 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -864,8 +864,54 @@ impl datafusion::logical_expr::planner::ExprPlanner for UntypedLiteralComparison
 /// `coalesce`/`greatest`/`least`/`nullif`) and a float meets a decimal, the decimal
 /// operands are cast to `float8`.
 pub fn float_over_numeric(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|p| rewrite_node_exprs(p, float_over_numeric_expr))
-        .data()
+    if !mentions_decimal(&plan)? {
+        return Ok(plan);
+    }
+    // Once an expression changed type, every node visited after it (its ancestors among
+    // them) recomputes its schema, so outer projections, aliases and aggregates describe
+    // the new type.
+    let mut changed = false;
+    plan.transform_up_with_subqueries(|p| {
+        let t = rewrite_node_exprs(p, float_over_numeric_expr)?;
+        changed |= t.transformed;
+        if changed && !t.transformed && !matches!(t.data, LogicalPlan::TableScan(_)) {
+            return Ok(Transformed::yes(t.data.recompute_schema()?));
+        }
+        Ok(t)
+    })
+    .data()
+}
+
+/// Whether a decimal value can appear in `plan`: a decimal column in a node's schema, a
+/// decimal literal or a cast to a decimal type. Most statements have none, and are left
+/// alone without typing their expressions.
+fn mentions_decimal(plan: &LogicalPlan) -> Result<bool> {
+    plan.exists(|p| {
+        if p.schema()
+            .fields()
+            .iter()
+            .any(|f| f.data_type().is_decimal())
+        {
+            return Ok(true);
+        }
+        let mut found = false;
+        p.apply_expressions(|e| {
+            found = e.exists(|x| {
+                Ok(match x {
+                    Expr::Literal(v, _) => v.data_type().is_decimal(),
+                    Expr::Cast(c) => c.field.data_type().is_decimal(),
+                    Expr::TryCast(c) => c.field.data_type().is_decimal(),
+                    _ => false,
+                })
+            })?;
+            Ok(if found {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        })?;
+        Ok(found)
+    })
 }
 
 /// Operands that are coerced to one type. An operator compares or computes a float with
@@ -935,15 +981,7 @@ fn coerced_together(e: &mut Expr) -> Vec<Operands<'_>> {
 }
 
 fn float_over_numeric_expr(mut e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let is_decimal = |t: &DataType| {
-        matches!(
-            t,
-            DataType::Decimal32(..)
-                | DataType::Decimal64(..)
-                | DataType::Decimal128(..)
-                | DataType::Decimal256(..)
-        )
-    };
+    let is_decimal = |t: &DataType| t.is_decimal();
     let mut changed = false;
     for group in coerced_together(&mut e) {
         let types: Vec<Option<DataType>> = group

@@ -915,11 +915,16 @@ impl Session {
             .as_ref()
             .map(|e| format!(" WHERE {e}"))
             .unwrap_or_default();
-        let batches = self
+        let counted = self
             .ctx
             .sql(&format!(
                 "SELECT count(*) FROM {name}{alias_sql}{where_sql}"
             ))
+            .await?
+            .into_unoptimized_plan();
+        let batches = self
+            .ctx
+            .execute_logical_plan(crate::pg_semantics::float_over_numeric(counted)?)
             .await?
             .collect()
             .await?;
