@@ -102,10 +102,7 @@ impl ErrorHandler for Inner {
     {
         // PostgreSQL's text for a Bind or Describe of a statement that does not exist.
         if let PgWireError::StatementNotFound(name) = error {
-            *error = user(
-                SqlState::InvalidSqlStatementName,
-                format!("prepared statement \"{name}\" does not exist"),
-            );
+            *error = to_pgwire(&no_such_statement(name));
         }
         tracing::debug!(error = %error, "sending error to client");
     }
@@ -128,6 +125,14 @@ fn conn<C: ClientInfo>(client: &C) -> PgWireResult<Arc<ConnState>> {
                 "connection has no session (start-up not completed)",
             )
         })
+}
+
+/// PostgreSQL's error for a prepared statement name that is not defined (26000).
+fn no_such_statement(name: &str) -> Error {
+    Error::user(
+        SqlState::InvalidSqlStatementName,
+        format!("prepared statement \"{name}\" does not exist"),
+    )
 }
 
 fn canceled() -> Error {
@@ -646,10 +651,7 @@ where
         return Ok("DEALLOCATE ALL");
     };
     if name == DEFAULT_NAME || store.get_statement(name).is_none() {
-        return Err(Error::user(
-            SqlState::InvalidSqlStatementName,
-            format!("prepared statement \"{name}\" does not exist"),
-        ));
+        return Err(no_such_statement(name));
     }
     store.rm_statement(name);
     names.remove(name);
