@@ -114,6 +114,9 @@ pub enum Output {
     /// the prepared statements live in the connection's protocol state, which the wire
     /// layer removes them from.
     Deallocate(Option<String>),
+    /// `DISCARD ALL`, once the session's own state is reset: the wire layer deallocates
+    /// the prepared statements as for `DEALLOCATE ALL`.
+    DiscardAll,
     /// Empty query.
     Empty,
 }
@@ -126,6 +129,7 @@ impl std::fmt::Debug for Output {
             Output::CopyIn(c) => write!(f, "CopyIn({})", c.table.name),
             Output::CopyOut { .. } => write!(f, "CopyOut"),
             Output::Deallocate(name) => write!(f, "Deallocate({name:?})"),
+            Output::DiscardAll => write!(f, "DiscardAll"),
             Output::Empty => write!(f, "Empty"),
         }
     }
@@ -780,12 +784,28 @@ impl Session {
                 }
                 Ok(command("CLOSE CURSOR"))
             }
-            Statement::Discard { .. } => {
-                self.cursors.clear();
-                self.settings = self.startup_settings.clone();
-                self.rebuild_context()?;
-                Ok(command("DISCARD ALL"))
-            }
+            Statement::Discard { object_type } => match object_type {
+                ast::DiscardObject::ALL => {
+                    if self.in_transaction {
+                        return Err(Error::user(
+                            SqlState::ActiveSqlTransaction,
+                            "DISCARD ALL cannot run inside a transaction block",
+                        ));
+                    }
+                    self.cursors.clear();
+                    self.settings = self.startup_settings.clone();
+                    self.rebuild_context()?;
+                    // The wire layer also deallocates the prepared statements.
+                    Ok(Output::DiscardAll)
+                }
+                ast::DiscardObject::PLANS => {
+                    self.plans.clear();
+                    Ok(command("DISCARD PLANS"))
+                }
+                // No sequences and no temporary tables: nothing to drop.
+                ast::DiscardObject::SEQUENCES => Ok(command("DISCARD SEQUENCES")),
+                ast::DiscardObject::TEMP => Ok(command("DISCARD TEMP")),
+            },
             // `ALL` is a reserved word: only unquoted it means every statement.
             Statement::Deallocate { name, .. } => Ok(Output::Deallocate(
                 (name.quote_style.is_some() || !name.value.eq_ignore_ascii_case("all"))

@@ -602,6 +602,10 @@ impl Inner {
                     .inspect_err(|_| session.note_error())?;
                 Response::Execution(Tag::new(tag))
             }
+            Output::DiscardAll => {
+                deallocate(client, state, None).inspect_err(|_| session.note_error())?;
+                Response::Execution(Tag::new("DISCARD ALL"))
+            }
             Output::CopyOut {
                 schema,
                 stream,

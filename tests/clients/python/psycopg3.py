@@ -271,4 +271,10 @@ with psycopg.connect(DSN) as conn:
         print("prepare mine again:",
               ExecStatus(pg.prepare(b"mine", b"SELECT 43 AS answer").status).name)
         exec_named(pg, "mine")
+    # DISCARD ALL (pgbouncer's reset query) deallocates them too.
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("DISCARD ALL")
+        print("discard:", cur.statusmessage)
+    exec_named(pg, "mine")
 print("done")
