@@ -1108,64 +1108,50 @@ impl Printer {
     }
 
     fn expr(&mut self, n: &Node) {
-        let own = !self.pretty;
+        // Unpretty output parenthesises every operator-like node itself (ruleutils.c's
+        // PRETTY_PAREN off); pretty output leaves it to `arg`.
+        let own = !self.pretty
+            && matches!(
+                n,
+                Node::Op { .. }
+                    | Node::Prefix { .. }
+                    | Node::Bool { .. }
+                    | Node::Not(_)
+                    | Node::NullTest { .. }
+            );
+        if own {
+            self.buf.push('(');
+        }
         match n {
             Node::Var { text, .. } | Node::Const(text) => self.buf.push_str(text),
             Node::Op { op, l, r } => {
-                if own {
-                    self.buf.push('(');
-                }
                 self.arg(l, n, true);
-                self.buf.push_str(&format!(" {op} "));
+                self.buf.push(' ');
+                self.buf.push_str(op);
+                self.buf.push(' ');
                 self.arg(r, n, false);
-                if own {
-                    self.buf.push(')');
-                }
             }
             Node::Prefix { op, arg } => {
-                if own {
-                    self.buf.push('(');
-                }
-                self.buf.push_str(&format!("{op} "));
+                self.buf.push_str(op);
+                self.buf.push(' ');
                 self.arg(arg, n, false);
-                if own {
-                    self.buf.push(')');
-                }
             }
             Node::Bool { and, args } => {
-                if own {
-                    self.buf.push('(');
-                }
                 for (i, a) in args.iter().enumerate() {
                     if i > 0 {
                         self.buf.push_str(if *and { " AND " } else { " OR " });
                     }
                     self.arg(a, n, i == 0);
                 }
-                if own {
-                    self.buf.push(')');
-                }
             }
             Node::Not(a) => {
-                if own {
-                    self.buf.push('(');
-                }
                 self.buf.push_str("NOT ");
                 self.arg(a, n, true);
-                if own {
-                    self.buf.push(')');
-                }
             }
             Node::NullTest { arg, not } => {
-                if own {
-                    self.buf.push('(');
-                }
                 self.arg(arg, n, true);
                 self.buf
                     .push_str(if *not { " IS NOT NULL" } else { " IS NULL" });
-                if own {
-                    self.buf.push(')');
-                }
             }
             Node::Func {
                 name,
@@ -1190,16 +1176,20 @@ impl Printer {
                 self.buf.push(')');
             }
             Node::Cast { arg, ty } => {
-                if own {
+                let paren = !self.pretty;
+                if paren {
                     self.buf.push('(');
                 }
                 self.arg(arg, n, true);
-                if own {
+                if paren {
                     self.buf.push(')');
                 }
                 self.buf.push_str("::");
                 self.buf.push_str(ty);
             }
+        }
+        if own {
+            self.buf.push(')');
         }
     }
 }
