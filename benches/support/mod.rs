@@ -114,155 +114,157 @@ pub async fn connect(conn: &str) -> tokio_postgres::Client {
     c
 }
 
-/// The rows `offset..offset + rows` as COPY text: for each of `conns` connections, its
-/// 64 k-row COPY payloads (connection `c` takes chunks `c, c + conns, ...`).
-pub fn copy_payloads(rows: u64, hosts: u64, conns: usize, offset: u64) -> Vec<Vec<bytes::Bytes>> {
-    let chunk = 65_536u64;
+const COPY_CHUNK: u64 = 65_536;
+const INSERT_BATCH: u64 = 1000;
+
+/// The row ranges `offset..offset + rows` in chunks of `batch`, dealt to `conns`
+/// connections in turn (connection `c` takes chunks `c, c + conns, ...`).
+fn ranges(rows: u64, batch: u64, conns: usize, offset: u64) -> Vec<Vec<(u64, u64)>> {
     let mut out = vec![vec![]; conns];
-    let mut line = String::new();
-    let (mut i, mut c) = (0, 0);
-    while i < rows {
-        let end = (i + chunk).min(rows);
-        let mut buf = String::with_capacity(((end - i) * 120) as usize);
-        for r in i..end {
-            row(offset + r, hosts, &mut line, None);
-            buf.push_str(&line);
-        }
-        out[c].push(bytes::Bytes::from(buf));
-        c = (c + 1) % conns;
-        i = end;
+    for (k, i) in (0..rows).step_by(batch as usize).enumerate() {
+        out[k % conns].push((offset + i, offset + (i + batch).min(rows)));
     }
     out
+}
+
+/// Rows `start..end` as COPY text.
+fn copy_text(start: u64, end: u64, hosts: u64) -> bytes::Bytes {
+    let mut buf = String::with_capacity(((end - start) * 120) as usize);
+    let mut line = String::new();
+    for r in start..end {
+        row(r, hosts, &mut line, None);
+        buf.push_str(&line);
+    }
+    bytes::Bytes::from(buf)
+}
+
+/// Rows `start..end` as one INSERT statement.
+fn insert_sql(start: u64, end: u64, hosts: u64) -> String {
+    let mut sql = String::with_capacity(200 + 150 * (end - start) as usize);
+    sql.push_str("INSERT INTO cpu VALUES ");
+    let mut line = String::new();
+    for r in start..end {
+        if r > start {
+            sql.push(',');
+        }
+        row(r, hosts, &mut line, Some(&mut sql));
+    }
+    sql
+}
+
+/// The rows `offset..offset + rows` as COPY text: for each of `conns` connections, its
+/// 64 k-row COPY payloads.
+pub fn copy_payloads(rows: u64, hosts: u64, conns: usize, offset: u64) -> Vec<Vec<bytes::Bytes>> {
+    ranges(rows, COPY_CHUNK, conns, offset)
+        .into_iter()
+        .map(|rs| {
+            rs.into_iter()
+                .map(|(a, b)| copy_text(a, b, hosts))
+                .collect()
+        })
+        .collect()
 }
 
 /// The rows `offset..offset + rows` as 1000-row INSERT statements, split over `conns`
 /// connections as [`copy_payloads`] does.
 pub fn insert_statements(rows: u64, hosts: u64, conns: usize, offset: u64) -> Vec<Vec<String>> {
-    let batch = 1000u64;
-    let mut out = vec![vec![]; conns];
-    let mut line = String::new();
-    let (mut i, mut c) = (0, 0);
-    while i < rows {
-        let end = (i + batch).min(rows);
-        let mut sql = String::with_capacity(200 + 150 * batch as usize);
-        sql.push_str("INSERT INTO cpu VALUES ");
-        for r in i..end {
-            if r > i {
-                sql.push(',');
-            }
-            row(offset + r, hosts, &mut line, Some(&mut sql));
-        }
-        out[c].push(sql);
-        c = (c + 1) % conns;
-        i = end;
+    ranges(rows, INSERT_BATCH, conns, offset)
+        .into_iter()
+        .map(|rs| {
+            rs.into_iter()
+                .map(|(a, b)| insert_sql(a, b, hosts))
+                .collect()
+        })
+        .collect()
+}
+
+/// One `COPY cpu FROM STDIN` of `data`.
+async fn copy_one(client: &tokio_postgres::Client, data: bytes::Bytes) {
+    let sink = client
+        .copy_in("COPY cpu FROM STDIN")
+        .await
+        .expect("copy_in");
+    let mut sink = Box::pin(sink);
+    sink.send(data).await.expect("copy data");
+    sink.as_mut().finish().await.expect("copy finish");
+}
+
+/// Runs `work(client, c)` on `conns` connections at once; returns the wall time.
+async fn on_connections<F, Fut>(conn: &str, conns: usize, work: F) -> Duration
+where
+    F: Fn(tokio_postgres::Client, usize) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..conns {
+        let client = connect(conn).await;
+        tasks.push(tokio::spawn(work(client, c)));
     }
-    out
+    for t in tasks {
+        t.await.expect("load task");
+    }
+    start.elapsed()
 }
 
 /// Sends prepared COPY payloads, one connection per element of `payloads`, all at once;
 /// returns the wall time. Only the sending is timed, as TSBS's loaders read
 /// pre-generated data.
 pub async fn send_copy(conn: &str, payloads: &[Vec<bytes::Bytes>]) -> Duration {
-    let start = Instant::now();
-    let mut tasks = vec![];
-    for chunks in payloads {
-        let conn = conn.to_string();
-        let chunks = chunks.clone();
-        tasks.push(tokio::spawn(async move {
-            let client = connect(&conn).await;
+    on_connections(conn, payloads.len(), |client, c| {
+        let chunks = payloads[c].clone();
+        async move {
             for data in chunks {
-                let sink = client
-                    .copy_in("COPY cpu FROM STDIN")
-                    .await
-                    .expect("copy_in");
-                let mut sink = Box::pin(sink);
-                sink.send(data).await.expect("copy data");
-                sink.as_mut().finish().await.expect("copy finish");
+                copy_one(&client, data).await;
             }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("copy task");
-    }
-    start.elapsed()
+        }
+    })
+    .await
 }
 
 /// Sends prepared INSERT statements as [`send_copy`] sends COPY payloads.
 pub async fn send_inserts(conn: &str, statements: &std::sync::Arc<Vec<Vec<String>>>) -> Duration {
-    let start = Instant::now();
-    let mut tasks = vec![];
-    for c in 0..statements.len() {
-        let conn = conn.to_string();
+    on_connections(conn, statements.len(), |client, c| {
         let statements = std::sync::Arc::clone(statements);
-        tasks.push(tokio::spawn(async move {
-            let client = connect(&conn).await;
+        async move {
             for sql in &statements[c] {
                 client.batch_execute(sql).await.expect("insert");
             }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("insert task");
-    }
-    start.elapsed()
+        }
+    })
+    .await
 }
 
 /// Generates and sends rows by COPY, chunk by chunk (generation inside the timing, so
 /// memory stays flat for loads of tens of millions of rows).
 pub async fn load_copy(conn: &str, rows: u64, hosts: u64, conns: usize) -> Duration {
-    let start = Instant::now();
-    let mut tasks = vec![];
-    for c in 0..conns as u64 {
-        let conn = conn.to_string();
-        tasks.push(tokio::spawn(async move {
-            let client = connect(&conn).await;
-            let chunk = 65_536u64;
-            let mut i = c * chunk;
-            while i < rows {
-                let end = (i + chunk).min(rows);
-                let sink = client
-                    .copy_in("COPY cpu FROM STDIN")
-                    .await
-                    .expect("copy_in");
-                let mut sink = Box::pin(sink);
-                let data = copy_payloads(end - i, hosts, 1, i).swap_remove(0);
-                for d in data {
-                    sink.send(d).await.expect("copy data");
-                }
-                sink.as_mut().finish().await.expect("copy finish");
-                i += chunk * conns as u64;
+    let parts = ranges(rows, COPY_CHUNK, conns, 0);
+    on_connections(conn, conns, |client, c| {
+        let mine = parts[c].clone();
+        async move {
+            for (a, b) in mine {
+                copy_one(&client, copy_text(a, b, hosts)).await;
             }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("copy task");
-    }
-    start.elapsed()
+        }
+    })
+    .await
 }
 
 /// Generates and sends rows by 1000-row INSERTs, statement by statement (as [`load_copy`]).
 pub async fn load_insert(conn: &str, rows: u64, hosts: u64, conns: usize, offset: u64) -> Duration {
-    let start = Instant::now();
-    let mut tasks = vec![];
-    for c in 0..conns as u64 {
-        let conn = conn.to_string();
-        tasks.push(tokio::spawn(async move {
-            let client = connect(&conn).await;
-            let batch = 1000u64;
-            let mut i = c * batch;
-            while i < rows {
-                let end = (i + batch).min(rows);
-                for sql in insert_statements(end - i, hosts, 1, offset + i).swap_remove(0) {
-                    client.batch_execute(&sql).await.expect("insert");
-                }
-                i += batch * conns as u64;
+    let parts = ranges(rows, INSERT_BATCH, conns, offset);
+    on_connections(conn, conns, |client, c| {
+        let mine = parts[c].clone();
+        async move {
+            for (a, b) in mine {
+                client
+                    .batch_execute(&insert_sql(a, b, hosts))
+                    .await
+                    .expect("insert");
             }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("insert task");
-    }
-    start.elapsed()
+        }
+    })
+    .await
 }
 
 pub fn start_strata(dir: &Path, fsync: &str) -> (Child, u16) {
