@@ -42,10 +42,9 @@ impl SchemaProvider for PublicSchema {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let cat = self.storage.catalog();
         if let Some(def) = cat.table(name).filter(|d| !d.internal) {
-            return Ok(Some(Arc::new(TsTable::new(
-                Arc::clone(&self.storage),
-                Arc::clone(def),
-            ))));
+            return Ok(Some(Arc::new(
+                TsTable::new(Arc::clone(&self.storage), Arc::clone(def)).snapshot_at_execution(),
+            )));
         }
         if let Some(view) = cat.view(name) {
             let engine = self

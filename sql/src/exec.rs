@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::session_state::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
 use tokio::runtime::Handle;
 
@@ -59,14 +59,40 @@ pub fn execute(
     plan: LogicalPlan,
     schema: SchemaRef,
 ) -> SendableRecordBatchStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<_, DataFusionError>>(2);
-    let task = exec.spawn(async move {
-        let started = match state
+    spawn(exec, schema, async move {
+        let physical = state
             .query_planner()
             .create_physical_plan(&plan, &state)
-            .await
-        {
-            Ok(physical) => execute_stream(physical, state.task_ctx()),
+            .await?;
+        Ok((physical, state.task_ctx()))
+    })
+}
+
+/// Executes a physical plan on `exec` (a plan kept by the plan cache: a reset copy, never
+/// the kept plan itself), returning a stream of its batches.
+pub fn execute_physical(
+    exec: &Handle,
+    plan: Arc<dyn ExecutionPlan>,
+    ctx: Arc<TaskContext>,
+    schema: SchemaRef,
+) -> SendableRecordBatchStream {
+    spawn(exec, schema, async move { Ok((plan, ctx)) })
+}
+
+/// Runs the plan `start` yields on `exec`, its scans bound to one storage snapshot per
+/// table ([`crate::scan_exec::bind_snapshots`]), and streams its batches back.
+fn spawn(
+    exec: &Handle,
+    schema: SchemaRef,
+    start: impl Future<Output = Result<(Arc<dyn ExecutionPlan>, Arc<TaskContext>), DataFusionError>>
+    + Send
+    + 'static,
+) -> SendableRecordBatchStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<_, DataFusionError>>(2);
+    let task = exec.spawn(async move {
+        let started = match start.await {
+            Ok((physical, ctx)) => crate::scan_exec::bind_snapshots(&physical)
+                .and_then(|()| execute_stream(physical, ctx)),
             Err(e) => Err(e),
         };
         match started {

@@ -44,6 +44,7 @@ pub mod regcast;
 pub mod rewrite;
 pub mod role_ddl;
 pub mod roles;
+pub mod scan_exec;
 pub mod session;
 pub mod settings;
 pub mod sizes;

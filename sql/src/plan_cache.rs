@@ -3,9 +3,11 @@
 //! Dashboards and monitoring agents send the same queries again and again. Parsing, our
 //! rewrites, DataFusion's SQL-to-plan step, its analyzer and its optimiser cost about a
 //! millisecond for a TSBS query, as much as reading the rows of a one-hour window.
-//! A repeated statement skips all of that and goes straight to physical planning. Physical
-//! planning still runs every time, because it takes the storage snapshot: new rows and
-//! new files are always read.
+//! A repeated statement skips all of that, and when its physical plan could be kept
+//! ([`crate::scan_exec::reusable`]) physical planning too: the scans take their storage
+//! snapshot when they run ([`crate::scan_exec::StorageScanExec`]), so new rows and new files
+//! are always read. The kept physical plan is never executed itself; every execution runs
+//! a copy with its state reset (DataFusion's `reset_plan_states`).
 //!
 //! The key is the parsed statement. sqlparser's AST compares and hashes without source
 //! positions, so whitespace and letter case of keywords do not matter. A cached plan is
@@ -31,6 +33,7 @@ use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use datafusion::physical_plan::ExecutionPlan;
 use sqlparser::ast::Statement;
 use strata_storage::catalog::CatalogState;
 
@@ -44,6 +47,18 @@ struct Entry {
     catalog: Arc<CatalogState>,
     plan: LogicalPlan,
     schema: SchemaRef,
+    physical: Option<Arc<dyn ExecutionPlan>>,
+}
+
+/// What the cache holds for a statement.
+#[derive(Debug)]
+pub struct Cached {
+    /// The optimised logical plan.
+    pub plan: LogicalPlan,
+    /// The schema the client sees.
+    pub schema: SchemaRef,
+    /// The physical plan, once planned and if it can be run again.
+    pub physical: Option<Arc<dyn ExecutionPlan>>,
 }
 
 /// Optimised plans of this session's queries, by statement.
@@ -53,20 +68,28 @@ pub struct PlanCache {
 }
 
 impl PlanCache {
-    /// The optimised plan and client-facing schema cached for `stmt`, if it was planned
-    /// against `catalog`.
-    pub fn get(
-        &self,
-        stmt: &Statement,
-        catalog: &Arc<CatalogState>,
-    ) -> Option<(LogicalPlan, SchemaRef)> {
+    /// The plans and client-facing schema cached for `stmt`, if it was planned against
+    /// `catalog`.
+    pub fn get(&self, stmt: &Statement, catalog: &Arc<CatalogState>) -> Option<Cached> {
         let mut entries = self.entries.lock();
         let e = entries.get(stmt)?;
         if Arc::ptr_eq(&e.catalog, catalog) {
-            return Some((e.plan.clone(), Arc::clone(&e.schema)));
+            return Some(Cached {
+                plan: e.plan.clone(),
+                schema: Arc::clone(&e.schema),
+                physical: e.physical.clone(),
+            });
         }
         entries.remove(stmt);
         None
+    }
+
+    /// Keeps the physical plan of `stmt` (planned from its cached logical plan, and
+    /// [`crate::scan_exec::reusable`]).
+    pub fn set_physical(&self, stmt: &Statement, physical: Arc<dyn ExecutionPlan>) {
+        if let Some(e) = self.entries.lock().get_mut(stmt) {
+            e.physical = Some(physical);
+        }
     }
 
     /// Keeps the optimised `plan` of `stmt`, planned against `catalog` (the caller checked
@@ -88,6 +111,7 @@ impl PlanCache {
                 catalog,
                 plan: plan.clone(),
                 schema: Arc::clone(schema),
+                physical: None,
             },
         );
     }
@@ -95,6 +119,15 @@ impl PlanCache {
     /// How many plans are kept.
     pub fn len(&self) -> usize {
         self.entries.lock().len()
+    }
+
+    /// How many statements keep a physical plan too.
+    pub fn physical_len(&self) -> usize {
+        self.entries
+            .lock()
+            .values()
+            .filter(|e| e.physical.is_some())
+            .count()
     }
 
     /// Whether no plan is kept.

@@ -13,6 +13,7 @@ use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -1137,13 +1138,18 @@ impl Session {
 
     async fn run_query(&self, s: Statement) -> Result<Output> {
         // A query sent before (and not inside a block, whose own rows are part of the
-        // plan) reuses its optimised plan; see crate::plan_cache.
+        // plan) reuses its optimised plan, and its physical plan when that can be run
+        // again; see crate::plan_cache.
         let cache = (matches!(s, Statement::Query(_)) && !self.in_transaction)
             .then(|| self.engine.storage().catalog());
         if let Some(catalog) = &cache
-            && let Some((plan, schema)) = self.plans.get(&s, catalog)
+            && let Some(hit) = self.plans.get(&s, catalog)
         {
-            return Ok(self.start(self.ctx.state(), plan, schema));
+            let state = self.ctx.state();
+            if let Some(physical) = hit.physical {
+                return self.start_physical(&state, physical, hit.schema);
+            }
+            return self.plan_and_keep(s, state, hit.plan, hit.schema).await;
         }
         let key = cache.map(|catalog| (s.clone(), catalog));
         let names = match &s {
@@ -1167,10 +1173,49 @@ impl Session {
         let key = key.filter(|_| crate::plan_cache::cacheable(&plan));
         let state = self.ctx.state();
         let plan = state.optimize(&plan)?;
-        if let Some((stmt, catalog)) = key {
-            self.plans.insert(stmt, catalog, &plan, &schema);
+        match key {
+            Some((stmt, catalog)) => {
+                self.plans.insert(stmt.clone(), catalog, &plan, &schema);
+                self.plan_and_keep(stmt, state, plan, schema).await
+            }
+            None => Ok(self.start(state, plan, schema)),
         }
-        Ok(self.start(state, plan, schema))
+    }
+
+    /// Plans a cached statement's optimised plan physically, keeps the physical plan if it
+    /// can be run again, and runs it.
+    async fn plan_and_keep(
+        &self,
+        stmt: Statement,
+        state: SessionState,
+        plan: LogicalPlan,
+        schema: SchemaRef,
+    ) -> Result<Output> {
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&plan, &state)
+            .await?;
+        if crate::scan_exec::reusable(&physical) {
+            self.plans.set_physical(&stmt, Arc::clone(&physical));
+        }
+        self.start_physical(&state, physical, schema)
+    }
+
+    /// Runs a fresh copy of a physical plan whose rows the client sees as `schema`.
+    fn start_physical(
+        &self,
+        state: &SessionState,
+        physical: Arc<dyn ExecutionPlan>,
+        schema: SchemaRef,
+    ) -> Result<Output> {
+        let copy = datafusion::physical_plan::execution_plan::reset_plan_states(physical)?;
+        let stream = crate::exec::execute_physical(
+            self.engine.exec_handle(),
+            copy,
+            state.task_ctx(),
+            Arc::new(schema.as_ref().clone()),
+        );
+        Ok(Output::Rows { schema, stream })
     }
 
     /// Executes a plan; `name` turns DataFusion's output schema into the one the client

@@ -1,8 +1,10 @@
 //! `TsTable`: the DataFusion [`TableProvider`] over a storage table.
 //!
-//! `scan` derives the time range from the pushed-down filters, asks storage for a
-//! [`ReadSnapshot`](strata_storage::ReadSnapshot) of the partitions and files in that range,
-//! and plans:
+//! `scan` derives the time range from the pushed-down filters. For queries (tables from
+//! the session catalog, [`TsTable::snapshot_at_execution`]) it plans a
+//! [`StorageScanExec`], which takes the storage snapshot when the query runs. Otherwise it
+//! asks storage for a [`ReadSnapshot`](strata_storage::ReadSnapshot) of the partitions and
+//! files in that range now, and plans:
 //!
 //! ```text
 //! UnionExec
@@ -46,6 +48,9 @@ use datafusion::physical_plan::union::UnionExec;
 use strata_storage::manifest::{FileMeta, Tier};
 
 use crate::file_adapter::FileColumnAdapterFactory;
+use crate::scan_exec::{ScanSpec, StorageScanExec};
+use datafusion::datasource::source::DataSource;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use strata_storage::{Storage, TableDef, TimeRange};
 
 /// URL under which the data directory is registered as an object store.
@@ -61,6 +66,8 @@ pub struct TsTable {
     schema: SchemaRef,
     /// Uncommitted rows of the reading session's transaction block.
     overlay: Vec<arrow::array::RecordBatch>,
+    /// Scans take their snapshot when they run ([`StorageScanExec`]), not when planned.
+    at_execution: bool,
 }
 
 impl TsTable {
@@ -71,7 +78,17 @@ impl TsTable {
             def,
             schema,
             overlay: vec![],
+            at_execution: false,
         }
+    }
+
+    /// The table as queries see it: its scans take their storage snapshot when the
+    /// query runs, so a physical plan over it can be run again
+    /// ([`crate::scan_exec`]). Continuous-aggregate state tables keep planning-time
+    /// snapshots (their decoded files are read from a cache, asynchronously).
+    pub fn snapshot_at_execution(mut self) -> Self {
+        self.at_execution = !self.def.internal;
+        self
     }
 
     /// The same table plus rows only this session sees (its open transaction block).
@@ -81,6 +98,7 @@ impl TsTable {
             def: Arc::clone(&self.def),
             schema: Arc::clone(&self.schema),
             overlay: rows,
+            at_execution: self.at_execution,
         }
     }
 
@@ -118,6 +136,19 @@ impl TableProvider for TsTable {
             Some(tc) => time_range(filters, &tc.name),
             None => TimeRange::ALL,
         };
+        if self.at_execution {
+            let spec = ScanSpec {
+                storage: Arc::clone(&self.storage),
+                def: Arc::clone(&self.def),
+                schema: Arc::clone(&self.schema),
+                projection: projection.cloned(),
+                limit,
+                range,
+                overlay: self.overlay.clone(),
+            };
+            let partitions = state.config().target_partitions();
+            return Ok(Arc::new(StorageScanExec::new(spec, partitions)?));
+        }
         let mut snap = self
             .storage
             .snapshot(self.def.id, range)
@@ -143,87 +174,110 @@ impl TableProvider for TsTable {
             }
             snap.files = on_disk;
         }
-        // The table may have gained columns since planning started; use the snapshot's schema
-        // only if identical, otherwise adapt to the planned schema.
-        let schema = Arc::clone(&self.schema);
-        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = vec![];
-        if !snap.batches.is_empty() {
-            let batches = snap
-                .batches
-                .iter()
-                .map(|b| strata_storage::parquet_io::adapt_batch(b, &schema))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(crate::error::Error::from)?;
-            let n = state.config().target_partitions().max(1);
-            let mut parts: Vec<Vec<_>> = vec![vec![]; n.min(batches.len())];
-            for (i, b) in batches.into_iter().enumerate() {
-                let len = parts.len();
-                parts[i % len].push(b);
-            }
-            let mut src =
-                MemorySourceConfig::try_new(&parts, Arc::clone(&schema), projection.cloned())?;
-            if let Some(l) = limit {
-                src = src.with_limit(Some(l));
-            }
-            inputs.push(DataSourceExec::from_data_source(src));
-        }
-        // One Parquet scan per tier: each reads through its own object store (local disk,
-        // or ranged requests to the cold store), pruned by the files' statistics.
-        for (tier, url) in [(Tier::Hot, HOT_STORE_URL), (Tier::Cold, COLD_STORE_URL)] {
-            let files: Vec<&FileMeta> = snap.files.iter().filter(|f| f.tier == tier).collect();
-            if files.is_empty() {
-                continue;
-            }
-            // Row filters (decode the filter columns first, then only the matching rows of
-            // the others) save decoding on local files. On a cold file they cost a second
-            // round trip: the filter columns' pages are fetched, then the rest. Without them
-            // every surviving page of every column is fetched in one batch of parallel
-            // ranged requests, and the filter runs after decoding; page-index pruning still
-            // limits the pages to the query's time range.
-            let local = tier == Tier::Hot;
-            // Footers and page indexes are decoded once and kept in the runtime's bounded
-            // metadata cache (keyed by path: a file's path is never reused for other
-            // contents), not parsed again by every query.
-            let store_url = ObjectStoreUrl::parse(url)?;
-            let readers = PageIndexCachingReaders(CachedParquetFileReaderFactory::new(
-                state.runtime_env().object_store(&store_url)?,
-                state.runtime_env().cache_manager.get_file_metadata_cache(),
-            ));
-            // No predicate here: the filters stay in a FilterExec above the scan (they are
-            // Inexact), and DataFusion's FilterPushdown rule hands them to the Parquet
-            // source for pruning (and as a row filter on local files). Setting them here as
-            // well made every file evaluate each conjunct twice. Plans built without the
-            // physical optimizer run that rule themselves (see `cagg`).
-            let source = ParquetSource::new(Arc::clone(&schema))
-                // Strata writes no bloom filters (series are found by the sort order and
-                // the page index), so there is nothing to look up per row group.
-                .with_bloom_filter_on_read(false)
-                .with_pushdown_filters(local)
-                .with_reorder_filters(local)
-                .with_parquet_file_reader_factory(Arc::new(readers));
-            let n = state.config().target_partitions().max(1);
-            let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; n.min(files.len())];
-            for (i, f) in files.iter().enumerate() {
-                let len = groups.len();
-                groups[i % len].push(PartitionedFile::new(f.path.clone(), f.size_bytes));
-            }
-            let config = FileScanConfigBuilder::new(store_url, Arc::new(source))
-                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .with_expr_adapter(Some(Arc::new(FileColumnAdapterFactory)))
-                .build();
-            inputs.push(DataSourceExec::from_data_source(config));
-        }
+        // The table may have gained columns since planning started: batches are adapted
+        // to the planned schema.
+        let n = state.config().target_partitions().max(1);
+        let inputs: Vec<Arc<dyn ExecutionPlan>> = scan_sources(
+            state.runtime_env(),
+            n,
+            &self.schema,
+            projection,
+            limit,
+            &snap.batches,
+            &snap.files,
+        )?
+        .into_iter()
+        .map(|s| Arc::new(DataSourceExec::new(s)) as Arc<dyn ExecutionPlan>)
+        .collect();
         if inputs.is_empty() {
             let projected = match projection {
-                Some(p) => Arc::new(schema.project(p)?),
-                None => schema,
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => Arc::clone(&self.schema),
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
         UnionExec::try_new(inputs)
     }
+}
+
+/// The sources a scan of `batches` (memtable rows) and `files` reads, each with at most
+/// `partitions` partitions: one in-memory source, and one Parquet source per tier.
+pub(crate) fn scan_sources(
+    runtime: &RuntimeEnv,
+    partitions: usize,
+    schema: &SchemaRef,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+    batches: &[arrow::array::RecordBatch],
+    files: &[FileMeta],
+) -> DfResult<Vec<Arc<dyn DataSource>>> {
+    let n = partitions.max(1);
+    let mut inputs: Vec<Arc<dyn DataSource>> = vec![];
+    if !batches.is_empty() {
+        let batches = batches
+            .iter()
+            .map(|b| strata_storage::parquet_io::adapt_batch(b, schema))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(crate::error::Error::from)?;
+        let mut parts: Vec<Vec<_>> = vec![vec![]; n.min(batches.len())];
+        for (i, b) in batches.into_iter().enumerate() {
+            let len = parts.len();
+            parts[i % len].push(b);
+        }
+        let mut src = MemorySourceConfig::try_new(&parts, Arc::clone(schema), projection.cloned())?;
+        if let Some(l) = limit {
+            src = src.with_limit(Some(l));
+        }
+        inputs.push(Arc::new(src));
+    }
+    // One Parquet scan per tier: each reads through its own object store (local disk,
+    // or ranged requests to the cold store), pruned by the files' statistics.
+    for (tier, url) in [(Tier::Hot, HOT_STORE_URL), (Tier::Cold, COLD_STORE_URL)] {
+        let files: Vec<&FileMeta> = files.iter().filter(|f| f.tier == tier).collect();
+        if files.is_empty() {
+            continue;
+        }
+        // Row filters (decode the filter columns first, then only the matching rows of
+        // the others) save decoding on local files. On a cold file they cost a second
+        // round trip: the filter columns' pages are fetched, then the rest. Without them
+        // every surviving page of every column is fetched in one batch of parallel
+        // ranged requests, and the filter runs after decoding; page-index pruning still
+        // limits the pages to the query's time range.
+        let local = tier == Tier::Hot;
+        // Footers and page indexes are decoded once and kept in the runtime's bounded
+        // metadata cache (keyed by path: a file's path is never reused for other
+        // contents), not parsed again by every query.
+        let store_url = ObjectStoreUrl::parse(url)?;
+        let readers = PageIndexCachingReaders(CachedParquetFileReaderFactory::new(
+            runtime.object_store(&store_url)?,
+            runtime.cache_manager.get_file_metadata_cache(),
+        ));
+        // No predicate here: the filters stay in a FilterExec above the scan (they are
+        // Inexact), and DataFusion's FilterPushdown rule hands them to the scan for
+        // pruning (and as a row filter on local files). Setting them here as well made
+        // every file evaluate each conjunct twice. Plans built without the physical
+        // optimizer run that rule themselves (see `cagg`).
+        let source = ParquetSource::new(Arc::clone(schema))
+            // Strata writes no bloom filters (series are found by the sort order and
+            // the page index), so there is nothing to look up per row group.
+            .with_bloom_filter_on_read(false)
+            .with_pushdown_filters(local)
+            .with_reorder_filters(local)
+            .with_parquet_file_reader_factory(Arc::new(readers));
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; n.min(files.len())];
+        for (i, f) in files.iter().enumerate() {
+            let len = groups.len();
+            groups[i % len].push(PartitionedFile::new(f.path.clone(), f.size_bytes));
+        }
+        let config = FileScanConfigBuilder::new(store_url, Arc::new(source))
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .with_expr_adapter(Some(Arc::new(FileColumnAdapterFactory)))
+            .build();
+        inputs.push(Arc::new(config));
+    }
+    Ok(inputs)
 }
 
 /// Parquet readers over DataFusion's metadata cache that cache each file's page index

@@ -76,3 +76,108 @@ fn keeps_plans_of_repeated_table_queries_only() {
         assert!(s.plan_cache().is_empty());
     });
 }
+
+/// A repeated query runs the physical plan it was given the first time, and still reads
+/// the rows written since; plans holding filters computed while they run (a top-k sort's)
+/// are planned again.
+#[test]
+fn keeps_physical_plans_without_dynamic_filters() {
+    let t = TestEngine::new(64 * 1024 * 1024);
+    t.rt.block_on(async {
+        let mut s = t.engine.new_session().expect("session");
+        run(
+            &mut s,
+            "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
+             INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
+        )
+        .await;
+        let q = "SELECT host, sum(v) FROM m WHERE host = 'a' GROUP BY host";
+        let first = run(&mut s, q).await;
+        assert_eq!(s.plan_cache().physical_len(), 1, "{first}");
+        run(&mut s, "CHECKPOINT").await;
+        run(
+            &mut s,
+            "INSERT INTO m VALUES ('2024-01-01 00:01:00+00', 'a', 2)",
+        )
+        .await;
+        let second = run(&mut s, q).await;
+        assert!(first.contains("| a    | 1.0 "), "{first}");
+        assert!(second.contains("| a    | 3.0 "), "{second}");
+
+        let top = "SELECT v FROM m ORDER BY ts DESC LIMIT 1";
+        let newest = run(&mut s, top).await;
+        assert!(newest.contains("| 2.0 |"), "{newest}");
+        assert_eq!(s.plan_cache().len(), 2);
+        assert_eq!(
+            s.plan_cache().physical_len(),
+            1,
+            "a top-k plan's scan holds the sort's dynamic filter"
+        );
+        run(&mut s, "DELETE FROM m WHERE v = 2").await;
+        let after = run(&mut s, top).await;
+        assert!(after.contains("| 1.0 |"), "{after}");
+    });
+}
+
+/// All scans of a table in one plan read one snapshot, taken before the plan runs: a row
+/// written after that is seen by neither side of a self-join.
+#[test]
+fn scans_of_one_table_share_a_snapshot() {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::prelude::SessionContext;
+    use strata_sql::scan_exec::{StorageScanExec, bind_snapshots};
+    use strata_sql::table::TsTable;
+
+    let t = TestEngine::new(64 * 1024 * 1024);
+    t.rt.block_on(async {
+        let mut s = t.engine.new_session().expect("session");
+        run(
+            &mut s,
+            "CREATE TABLE j (ts timestamptz NOT NULL, k text); \
+             INSERT INTO j VALUES ('2024-01-01 00:00:00+00', 'a'), ('2024-01-01 00:00:01+00', 'b')",
+        )
+        .await;
+        let storage = t.engine.storage();
+        let def = storage.catalog().table("j").cloned().expect("table j");
+        let ctx = SessionContext::new();
+        ctx.register_table(
+            "j",
+            std::sync::Arc::new(
+                TsTable::new(std::sync::Arc::clone(storage), def).snapshot_at_execution(),
+            ),
+        )
+        .expect("register");
+        let plan = ctx
+            .sql("SELECT x.k FROM j x JOIN j y ON x.k = y.k WHERE y.ts >= '2024-01-01' ORDER BY 1")
+            .await
+            .expect("plan")
+            .create_physical_plan()
+            .await
+            .expect("physical plan");
+        bind_snapshots(&plan).expect("bind");
+        let mut snapshots = vec![];
+        plan.apply(|node| {
+            if let Some(scan) = node.downcast_ref::<StorageScanExec>() {
+                snapshots.push(scan.bound_snapshot().cloned().expect("bound"));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .expect("walk");
+        assert_eq!(snapshots.len(), 2);
+        assert!(std::sync::Arc::ptr_eq(&snapshots[0], &snapshots[1]));
+
+        run(
+            &mut s,
+            "INSERT INTO j VALUES ('2024-01-01 00:00:02+00', 'c')",
+        )
+        .await;
+        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+            .await
+            .expect("run");
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .expect("format")
+            .to_string();
+        assert!(text.contains("| a |") && text.contains("| b |"), "{text}");
+        assert!(!text.contains("| c |"), "{text}");
+    });
+}

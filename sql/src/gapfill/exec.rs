@@ -220,12 +220,7 @@ impl ExecutionPlan for GapFillExec {
         let mut all = self.spec.bucket_args.clone();
         all.extend(bounds(&self.spec.start));
         all.extend(bounds(&self.spec.finish));
-        for e in &all {
-            if f(e)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
+        crate::scan_exec::apply_each(&all, f)
     }
 
     fn with_new_children(

@@ -1,0 +1,414 @@
+//! `StorageScanExec`: the scan of a Strata table, which takes its storage snapshot when
+//! the query runs rather than when it is planned.
+//!
+//! A physical plan built over it does not depend on which files and memtable rows exist,
+//! so a repeated statement can run the physical plan it was given the first time
+//! ([`crate::plan_cache`]; physical planning was a quarter of the CPU of a one-host
+//! TSBS query). When it runs, the scan builds what [`crate::table::TsTable`] used to plan
+//! directly, from the snapshot:
+//!
+//! ```text
+//! DataSourceExec (MemorySourceConfig)  -- memtable batches and the block's own rows
+//! DataSourceExec (ParquetSource)       -- hot files, the pushed filters as predicate
+//! DataSourceExec (ParquetSource)       -- cold files, likewise
+//! ```
+//!
+//! and spreads their partitions over its own fixed number of output partitions.
+//!
+//! **One snapshot per statement and table.** [`bind_snapshots`] (called by
+//! [`crate::exec`] before a plan runs) takes one snapshot per table for all the scans of
+//! that table in the plan, covering the union of their time ranges. A self-join (the
+//! latest-row-per-series rewrite joins a table to its own per-series maximum) therefore
+//! sees the same rows on both sides, whatever order DataFusion opens its inputs in. A scan
+//! that was not bound (a plan executed by other code) takes its own snapshot when its first
+//! partition is opened.
+//!
+//! **Filters.** The filters DataFusion's `FilterPushdown` rule offers (the query's `WHERE`,
+//! and in its second phase the dynamic filters of joins and top-k sorts) are kept and handed
+//! to the Parquet sources when they are built, for pruning and as row filters on local
+//! files. The scan reports every filter as not applied, because the memtable rows are not
+//! filtered: the `FilterExec` above stays.
+//!
+//! **Re-execution.** An instance keeps the snapshot and the sources of its execution;
+//! `reset_state` (DataFusion's `reset_plan_states`) gives a fresh one. A cached plan is
+//! never executed itself, only reset copies of it.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{Result, internal_err};
+use datafusion::datasource::source::{DataSource, DataSourceExec};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+};
+use futures::StreamExt;
+use strata_storage::{ReadSnapshot, Storage, TableDef, TimeRange};
+
+/// What a scan reads, fixed when it is planned.
+#[derive(Debug)]
+pub struct ScanSpec {
+    pub storage: Arc<Storage>,
+    pub def: Arc<TableDef>,
+    /// The table's schema as planned (the snapshot's batches are adapted to it).
+    pub schema: SchemaRef,
+    pub projection: Option<Vec<usize>>,
+    pub limit: Option<usize>,
+    /// The time range the query's filters allow; partitions and files outside it are
+    /// not read.
+    pub range: TimeRange,
+    /// Uncommitted rows of the reading session's transaction block.
+    pub overlay: Vec<RecordBatch>,
+}
+
+/// The scan of one Strata table (see the module docs).
+#[derive(Debug)]
+pub struct StorageScanExec {
+    spec: Arc<ScanSpec>,
+    /// Filters pushed down by the physical optimizer, over the projected schema.
+    filters: Vec<Arc<dyn PhysicalExpr>>,
+    props: Arc<PlanProperties>,
+    /// The snapshot of this execution, if [`bind_snapshots`] gave one.
+    bound: OnceLock<Arc<ReadSnapshot>>,
+    /// The sources of this execution, built when the first partition is opened.
+    inputs: OnceLock<Inputs>,
+}
+
+/// What one execution reads: the sources, and for each output partition the
+/// (source, source partition) pairs it streams one after the other.
+#[derive(Debug)]
+struct Inputs {
+    sources: Vec<Arc<dyn ExecutionPlan>>,
+    parts: Vec<Vec<(usize, usize)>>,
+}
+
+impl StorageScanExec {
+    /// A scan producing `partitions` partitions.
+    pub fn new(spec: ScanSpec, partitions: usize) -> Result<Self> {
+        let projected = match &spec.projection {
+            Some(p) => Arc::new(spec.schema.project(p)?),
+            None => Arc::clone(&spec.schema),
+        };
+        let props = PlanProperties::new(
+            EquivalenceProperties::new(projected),
+            Partitioning::UnknownPartitioning(partitions.max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        )
+        .with_scheduling_type(SchedulingType::Cooperative);
+        Ok(StorageScanExec {
+            spec: Arc::new(spec),
+            filters: vec![],
+            props: Arc::new(props),
+            bound: OnceLock::new(),
+            inputs: OnceLock::new(),
+        })
+    }
+
+    /// The snapshot [`bind_snapshots`] gave this scan, if any.
+    pub fn bound_snapshot(&self) -> Option<&Arc<ReadSnapshot>> {
+        self.bound.get()
+    }
+
+    /// The same scan, not executed yet.
+    fn fresh(&self) -> Self {
+        StorageScanExec {
+            spec: Arc::clone(&self.spec),
+            filters: self.filters.clone(),
+            props: Arc::clone(&self.props),
+            bound: OnceLock::new(),
+            inputs: OnceLock::new(),
+        }
+    }
+
+    /// Whether a pushed filter is a dynamic one (a join's or a top-k sort's), which its
+    /// producer updates while the query runs.
+    fn has_dynamic_filter(&self) -> bool {
+        self.filters.iter().any(|f| {
+            let mut found = false;
+            let _ = f.apply(|e| {
+                found = e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some();
+                Ok(if found {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
+                })
+            });
+            found
+        })
+    }
+
+    fn build(&self, ctx: &TaskContext) -> Result<Inputs> {
+        let snap = match self.bound.get() {
+            Some(s) => Arc::clone(s),
+            None => Arc::new(
+                self.spec
+                    .storage
+                    .snapshot(self.spec.def.id, self.spec.range)
+                    .map_err(crate::error::Error::from)?,
+            ),
+        };
+        let mut batches = snap.batches.clone();
+        batches.extend(self.spec.overlay.iter().cloned());
+        // A bound snapshot covers the time ranges of every scan of this table in the plan.
+        let files: Vec<_> = snap
+            .files
+            .iter()
+            .filter(|f| {
+                self.spec.def.time_column.is_none()
+                    || self.spec.range.overlaps(f.min_time, f.max_time)
+            })
+            .cloned()
+            .collect();
+        let n = self.props.output_partitioning().partition_count();
+        let options = ctx.session_config().options();
+        let mut sources = vec![];
+        for source in crate::table::scan_sources(
+            ctx.runtime_env().as_ref(),
+            n,
+            &self.spec.schema,
+            self.spec.projection.as_ref(),
+            self.spec.limit,
+            &batches,
+            &files,
+        )? {
+            let source = self.with_filters(source, options.as_ref())?;
+            sources.push(Arc::new(DataSourceExec::new(source)) as Arc<dyn ExecutionPlan>);
+        }
+        // Partitions of all sources, dealt round-robin over the output partitions.
+        let mut parts = vec![vec![]; n];
+        let mut next = 0;
+        for (s, source) in sources.iter().enumerate() {
+            for p in 0..source.output_partitioning().partition_count() {
+                parts[next % n].push((s, p));
+                next += 1;
+            }
+        }
+        Ok(Inputs { sources, parts })
+    }
+
+    /// `source` with the pushed filters as its predicate (Parquet: pruning and row
+    /// filters); a source that takes none is returned as it is.
+    fn with_filters(
+        &self,
+        source: Arc<dyn DataSource>,
+        options: &ConfigOptions,
+    ) -> Result<Arc<dyn DataSource>> {
+        if self.filters.is_empty() {
+            return Ok(source);
+        }
+        let pushed = source.try_pushdown_filters(self.filters.clone(), options)?;
+        Ok(pushed.updated_node.unwrap_or(source))
+    }
+}
+
+impl DisplayAs for StorageScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(f, "StorageScanExec: table={}", self.spec.def.name)?;
+                let schema = self.props.eq_properties.schema();
+                let names: Vec<&str> = schema.fields().iter().map(|c| c.name().as_str()).collect();
+                write!(f, ", projection=[{}]", names.join(", "))?;
+                if let Some(l) = self.spec.limit {
+                    write!(f, ", limit={l}")?;
+                }
+                if !self.filters.is_empty() {
+                    let filters: Vec<String> = self.filters.iter().map(|e| e.to_string()).collect();
+                    write!(f, ", predicate={}", filters.join(" AND "))?;
+                }
+                Ok(())
+            }
+            DisplayFormatType::TreeRender => write!(f, "table={}", self.spec.def.name),
+        }
+    }
+}
+
+impl ExecutionPlan for StorageScanExec {
+    fn name(&self) -> &str {
+        "StorageScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        apply_each(&self.filters, f)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !children.is_empty() {
+            return internal_err!("StorageScanExec has no children");
+        }
+        Ok(self)
+    }
+
+    fn reset_state(self: Arc<Self>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(self.fresh()))
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> Result<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let offered: Vec<_> = child_pushdown_result
+            .parent_filters
+            .into_iter()
+            .map(|f| f.filter)
+            .collect();
+        let answer = vec![PushedDown::No; offered.len()];
+        if offered.is_empty() {
+            return Ok(FilterPushdownPropagation::with_parent_pushdown_result(
+                answer,
+            ));
+        }
+        let mut scan = self.fresh();
+        scan.filters.extend(offered);
+        Ok(
+            FilterPushdownPropagation::with_parent_pushdown_result(answer)
+                .with_updated_node(Arc::new(scan) as _),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let n = self.props.output_partitioning().partition_count();
+        if partition >= n {
+            return internal_err!("StorageScanExec has {n} partitions, asked for {partition}");
+        }
+        let inputs = match self.inputs.get() {
+            Some(i) => i,
+            None => {
+                let built = self.build(&context)?;
+                self.inputs.get_or_init(|| built)
+            }
+        };
+        let streams = inputs.parts[partition]
+            .iter()
+            .map(|&(s, p)| inputs.sources[s].execute(p, Arc::clone(&context)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            futures::stream::iter(streams).flatten(),
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        let inputs = self.inputs.get()?;
+        let mut all = MetricsSet::new();
+        for m in inputs.sources.iter().filter_map(|s| s.metrics()) {
+            for metric in m.iter() {
+                all.push(Arc::clone(metric));
+            }
+        }
+        Some(all)
+    }
+}
+
+/// Applies `f` to each of `exprs` (an `ExecutionPlan::apply_expressions` over a list),
+/// stopping when it says so.
+pub(crate) fn apply_each<'a>(
+    exprs: impl IntoIterator<Item = &'a Arc<dyn PhysicalExpr>>,
+    f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+) -> Result<TreeNodeRecursion> {
+    for e in exprs {
+        if f(e)? == TreeNodeRecursion::Stop {
+            return Ok(TreeNodeRecursion::Stop);
+        }
+    }
+    Ok(TreeNodeRecursion::Continue)
+}
+
+/// Gives every [`StorageScanExec`] in `plan` the snapshot it will read: one per table,
+/// covering the time ranges of all of that table's scans.
+pub fn bind_snapshots(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
+    let mut scans: Vec<&StorageScanExec> = vec![];
+    plan.apply(|node| {
+        if let Some(s) = node.downcast_ref::<StorageScanExec>() {
+            scans.push(s);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    let mut done = vec![false; scans.len()];
+    for i in 0..scans.len() {
+        if done[i] {
+            continue;
+        }
+        let same = |s: &StorageScanExec| {
+            Arc::ptr_eq(&s.spec.storage, &scans[i].spec.storage)
+                && s.spec.def.id == scans[i].spec.def.id
+        };
+        let mut range = scans[i].spec.range;
+        for s in scans.iter().filter(|s| same(s)) {
+            range.min = range.min.min(s.spec.range.min);
+            range.max = range.max.max(s.spec.range.max);
+        }
+        let snap = Arc::new(
+            scans[i]
+                .spec
+                .storage
+                .snapshot(scans[i].spec.def.id, range)
+                .map_err(crate::error::Error::from)?,
+        );
+        for (j, s) in scans.iter().enumerate() {
+            if same(s) {
+                done[j] = true;
+                let _ = s.bound.set(Arc::clone(&snap));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `plan` can be kept and run again through reset copies: its leaves are storage
+/// scans or constant nodes, and no scan holds a dynamic filter (its producer is reset
+/// with the copy, but the scan's copy would still hold the old filter).
+pub fn reusable(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut ok = true;
+    let _ = plan.apply(|node| {
+        let leaf_ok = if let Some(s) = node.downcast_ref::<StorageScanExec>() {
+            !s.has_dynamic_filter()
+        } else {
+            !node.children().is_empty()
+                || node.downcast_ref::<EmptyExec>().is_some()
+                || node.downcast_ref::<PlaceholderRowExec>().is_some()
+        };
+        ok = leaf_ok;
+        Ok(if ok {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    ok
+}
