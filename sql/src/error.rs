@@ -55,6 +55,7 @@ pub enum SqlState {
     DuplicateCursor,
     InvalidCursorName,
     InvalidSqlStatementName,
+    DuplicatePreparedStatement,
 }
 
 impl SqlState {
@@ -105,6 +106,7 @@ impl SqlState {
             SqlState::DuplicateCursor => "42P03",
             SqlState::InvalidCursorName => "34000",
             SqlState::InvalidSqlStatementName => "26000",
+            SqlState::DuplicatePreparedStatement => "42P05",
             SqlState::InvalidRowCountInLimit => "2201W",
         }
     }
@@ -155,6 +157,7 @@ impl SqlState {
         SqlState::DuplicateCursor,
         SqlState::InvalidCursorName,
         SqlState::InvalidSqlStatementName,
+        SqlState::DuplicatePreparedStatement,
     ];
 }
 

@@ -991,7 +991,9 @@ impl ExtendedQueryHandler for Inner {
         Arc::clone(&self.parser)
     }
 
-    /// pgwire's default Parse, also recording the statement's name for `DEALLOCATE ALL`.
+    /// pgwire's default Parse, refusing a name already in use (the unnamed statement is
+    /// replaced, as in PostgreSQL) and recording the statement's name for
+    /// `DEALLOCATE ALL`.
     async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -1000,6 +1002,12 @@ impl ExtendedQueryHandler for Inner {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if name != DEFAULT_NAME && client.portal_store().get_statement(name).is_some() {
+            return Err(to_pgwire(&Error::user(
+                SqlState::DuplicatePreparedStatement,
+                format!("prepared statement \"{name}\" already exists"),
+            )));
+        }
         match StoredStatement::parse(client, &message, self.query_parser()).await? {
             Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
             None => client.portal_store().put_empty_statement(name),

@@ -270,6 +270,11 @@ with psycopg.connect(DSN) as conn:
         conn.commit()
         print("prepare mine again:",
               ExecStatus(pg.prepare(b"mine", b"SELECT 43 AS answer").status).name)
+        # A name in use is refused (42P05); the statement it names stays.
+        dup = pg.prepare(b"mine", b"SELECT 44 AS answer")
+        print("prepare mine twice:", ExecStatus(dup.status).name,
+              dup.error_field(psycopg.pq.DiagnosticField.SQLSTATE),
+              dup.error_field(psycopg.pq.DiagnosticField.MESSAGE_PRIMARY))
         exec_named(pg, "mine")
     # DISCARD ALL (pgbouncer's reset query) deallocates them too.
     conn.autocommit = True
