@@ -187,6 +187,14 @@ impl StorageScanExec {
             &files,
         )? {
             let source = self.with_filters(source, options.as_ref())?;
+            // What DataFusion's EnforceDistribution does for a planned file scan: fewer
+            // files than partitions are split into byte ranges scanned in parallel.
+            let source = match options.optimizer.repartition_file_scans {
+                true => source
+                    .repartitioned(n, options.optimizer.repartition_file_min_size, None)?
+                    .unwrap_or(source),
+                false => source,
+            };
             sources.push(Arc::new(DataSourceExec::new(source)) as Arc<dyn ExecutionPlan>);
         }
         // Partitions of all sources, dealt round-robin over the output partitions.

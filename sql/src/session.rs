@@ -1147,7 +1147,8 @@ impl Session {
         {
             let state = self.ctx.state();
             if let Some(physical) = hit.physical {
-                return self.start_physical(&state, physical, hit.schema);
+                let copy = datafusion::physical_plan::execution_plan::reset_plan_states(physical)?;
+                return Ok(self.start_physical(&state, copy, hit.schema));
             }
             return self.plan_and_keep(s, state, hit.plan, hit.schema).await;
         }
@@ -1195,27 +1196,32 @@ impl Session {
             .query_planner()
             .create_physical_plan(&plan, &state)
             .await?;
-        if crate::scan_exec::reusable(&physical) {
+        // The kept plan is never run itself: this execution runs a copy. A plan that is
+        // not kept runs as planned (a reset would also drop its joins' dynamic filters).
+        let physical = if crate::scan_exec::reusable(&physical) {
             self.plans.set_physical(&stmt, Arc::clone(&physical));
-        }
-        self.start_physical(&state, physical, schema)
+            datafusion::physical_plan::execution_plan::reset_plan_states(physical)?
+        } else {
+            physical
+        };
+        Ok(self.start_physical(&state, physical, schema))
     }
 
-    /// Runs a fresh copy of a physical plan whose rows the client sees as `schema`.
+    /// Runs a physical plan that has not run before, whose rows the client sees as
+    /// `schema`.
     fn start_physical(
         &self,
         state: &SessionState,
         physical: Arc<dyn ExecutionPlan>,
         schema: SchemaRef,
-    ) -> Result<Output> {
-        let copy = datafusion::physical_plan::execution_plan::reset_plan_states(physical)?;
+    ) -> Output {
         let stream = crate::exec::execute_physical(
             self.engine.exec_handle(),
-            copy,
+            physical,
             state.task_ctx(),
             Arc::new(schema.as_ref().clone()),
         );
-        Ok(Output::Rows { schema, stream })
+        Output::Rows { schema, stream }
     }
 
     /// Executes a plan; `name` turns DataFusion's output schema into the one the client
