@@ -2451,6 +2451,19 @@ impl Session {
                 ))
             }
             Statement::Query(q) if !is_special_select(q) => {
+                // A query the plan cache holds has no parameters and was planned against
+                // the current catalog: drivers send a dashboard's queries as unnamed
+                // statements, parsed again every time.
+                if !self.in_transaction
+                    && let Some(hit) = self.plans.get(s, &self.engine.storage().catalog())
+                {
+                    return Ok(Prepared::new(
+                        stmt,
+                        vec![],
+                        Some(hit.schema),
+                        PreparedKind::Plan(hit.plan),
+                    ));
+                }
                 let plan = match self.plan((**s).clone()).await {
                     Ok(plan) => plan,
                     Err(e) => {
@@ -2652,6 +2665,15 @@ impl Session {
                         SqlState::InFailedTransaction,
                         "current transaction is aborted, commands ignored until end of transaction block",
                     ));
+                }
+                // Without parameters, a query runs as the same text sent by the simple
+                // protocol does, through the plan cache (see `prepare_statement`).
+                if params.is_empty()
+                    && !self.in_transaction
+                    && let Stmt::Sql(s) = &p.stmt
+                    && matches!(s.as_ref(), Statement::Query(_))
+                {
+                    return self.run_query((**s).clone()).await;
                 }
                 let plan = if params.is_empty() {
                     plan.clone()

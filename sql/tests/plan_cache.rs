@@ -174,10 +174,63 @@ fn scans_of_one_table_share_a_snapshot() {
         let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
             .await
             .expect("run");
-        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
             .expect("format")
             .to_string();
         assert!(text.contains("| a |") && text.contains("| b |"), "{text}");
         assert!(!text.contains("| c |"), "{text}");
+    });
+}
+
+/// A query without parameters sent as an unnamed statement (Parse, Bind, Execute: how
+/// drivers send a dashboard's queries) is prepared from the plan cache and runs through
+/// it, reading the rows written since.
+#[test]
+fn statements_without_parameters_use_the_plan_cache() {
+    use futures::TryStreamExt;
+    use strata_sql::Output;
+
+    let t = TestEngine::new(64 * 1024 * 1024);
+    t.rt.block_on(async {
+        let mut s = t.engine.new_session().expect("session");
+        run(
+            &mut s,
+            "CREATE TABLE p (ts timestamptz NOT NULL, host text, v float8); \
+             INSERT INTO p VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
+        )
+        .await;
+        let q = "SELECT host, sum(v) AS total FROM p GROUP BY host";
+        let mut answers = vec![];
+        for round in 0..3 {
+            if round == 2 {
+                run(
+                    &mut s,
+                    "INSERT INTO p VALUES ('2024-01-01 00:01:00+00', 'a', 2)",
+                )
+                .await;
+            }
+            let stmt = s.parse(q).expect("parse").pop().expect("one statement");
+            let prepared = s.prepare(stmt, &[]).await.expect("prepare");
+            let described = prepared.result_schema.clone().expect("described");
+            assert_eq!(described.field(1).name(), "total");
+            let Output::Rows { stream, .. } = s
+                .execute_prepared(&prepared, vec![])
+                .await
+                .expect("execute")
+            else {
+                panic!("rows expected");
+            };
+            let batches: Vec<_> = stream.try_collect().await.expect("rows");
+            answers.push(
+                arrow::util::pretty::pretty_format_batches(&batches)
+                    .expect("format")
+                    .to_string(),
+            );
+            assert_eq!(s.plan_cache().len(), 1, "round {round}");
+            assert_eq!(s.plan_cache().physical_len(), 1, "round {round}");
+        }
+        assert!(answers[0].contains("| a    | 1.0 "), "{}", answers[0]);
+        assert_eq!(answers[0], answers[1]);
+        assert!(answers[2].contains("| a    | 3.0 "), "{}", answers[2]);
     });
 }
