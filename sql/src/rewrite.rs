@@ -890,8 +890,76 @@ impl VisitorMut for SetFunctionColumnNames {
                 set_function_alias(alias, &fname);
             }
         }
+        if let Some(series) = int4_series(tf) {
+            *tf = series;
+        }
         ControlFlow::Continue(())
     }
+}
+
+/// `generate_series(a, b [, step])` of `integer` literals is a series of `integer` in
+/// PostgreSQL; DataFusion's has only a `bigint` form (drivers would see int8). Rewritten to
+/// `(SELECT CAST(value AS integer) AS col FROM generate_series(a, b [, step]) ...) alias(col)`.
+/// Other arguments (columns, casts, parameters, values beyond `integer`) keep `bigint`.
+fn int4_series(tf: &ast::TableFactor) -> Option<ast::TableFactor> {
+    let ast::TableFactor::Table {
+        name,
+        alias: Some(alias),
+        args: Some(args),
+        with_ordinality: false,
+        ..
+    } = tf
+    else {
+        return None;
+    };
+    let is_series = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series"));
+    if !is_series || !(2..=3).contains(&args.args.len()) || alias.columns.len() != 1 {
+        return None;
+    }
+    let int4 = |a: &ast::FunctionArg| {
+        let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = a else {
+            return None;
+        };
+        let (negative, v) = match e {
+            Expr::UnaryOp {
+                op: ast::UnaryOperator::Minus,
+                expr,
+            } => (true, expr.as_ref()),
+            e => (false, e),
+        };
+        let Expr::Value(v) = v else { return None };
+        let Value::Number(n, _) = &v.value else {
+            return None;
+        };
+        let n: i64 = n.parse().ok()?;
+        i32::try_from(if negative { -n } else { n }).ok()
+    };
+    let bounds = args.args.iter().map(int4).collect::<Option<Vec<i32>>>()?;
+    // The inner call's bigint casts and column list keep this rule and the alias rule
+    // above from applying to it again.
+    let bounds: Vec<String> = bounds
+        .iter()
+        .map(|b| format!("CAST({b} AS bigint)"))
+        .collect();
+    let sql = format!(
+        "SELECT CAST(value AS integer) AS {} FROM generate_series({}) AS s(value)",
+        alias.columns[0].name,
+        bounds.join(", ")
+    );
+    let subquery = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())
+        .ok()?;
+    Some(ast::TableFactor::Derived {
+        lateral: false,
+        subquery,
+        alias: Some(alias.clone()),
+        sample: None,
+    })
 }
 
 /// The column list of a scalar set function's alias: its alias, or `fname` without one.

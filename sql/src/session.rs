@@ -1061,7 +1061,13 @@ impl Session {
     }
 
     /// Plans a statement with DataFusion, refusing anything but queries.
-    async fn plan(&self, mut s: Statement) -> Result<LogicalPlan> {
+    async fn plan(&self, s: Statement) -> Result<LogicalPlan> {
+        self.plan_in(&self.ctx.state(), s).await
+    }
+
+    /// [`Self::plan`] with the session's state already taken (each `SessionContext::state`
+    /// clones every function registry: a few percent of a small query's CPU).
+    async fn plan_in(&self, state: &SessionState, mut s: Statement) -> Result<LogicalPlan> {
         crate::regcast::resolve(&self.ctx, &self.settings, &mut s).await?;
         if crate::rewrite::mentions_pg_relation(&s)
             && let Some(pg) = self
@@ -1072,14 +1078,9 @@ impl Session {
             crate::rewrite::qualify_pg_catalog(&mut s, &pg.table_names());
         }
         crate::rewrite::rewrite(&mut s);
-        {
-            let state = self.ctx.state();
-            let is_aggregate = |name: &str| state.aggregate_functions().contains_key(name);
-            crate::rewrite::correlated_subqueries(&mut s, &is_aggregate);
-        }
-        let plan = match self
-            .ctx
-            .state()
+        let is_aggregate = |name: &str| state.aggregate_functions().contains_key(name);
+        crate::rewrite::correlated_subqueries(&mut s, &is_aggregate);
+        let plan = match state
             .statement_to_plan(DfStatement::Statement(Box::new(s.clone())))
             .await
         {
@@ -1087,19 +1088,13 @@ impl Session {
             Err(e) => {
                 // A second attempt for what PostgreSQL answers differently (see
                 // crate::rewrite::after_plan_error); the first error stands otherwise.
-                let empty = {
-                    let state = self.ctx.state();
-                    let is_aggregate = |name: &str| state.aggregate_functions().contains_key(name);
-                    crate::rewrite::over_empty_catalog(&s, &is_aggregate)
-                };
+                let empty = crate::rewrite::over_empty_catalog(&s, &is_aggregate);
                 let Some(retry) =
                     empty.or_else(|| crate::rewrite::after_plan_error(&s, &e.to_string()))
                 else {
                     return Err(e.into());
                 };
-                match self
-                    .ctx
-                    .state()
+                match state
                     .statement_to_plan(DfStatement::Statement(Box::new(retry)))
                     .await
                 {
@@ -1161,7 +1156,8 @@ impl Session {
             Statement::Query(q) => crate::names::pg_type_tags(q),
             _ => None,
         };
-        let plan = self.plan(s).await?;
+        let state = self.ctx.state();
+        let plan = self.plan_in(&state, s).await?;
         // The client's schema comes from the plan as written (the optimiser keeps names
         // and types, not always field metadata such as type tags).
         let schema = crate::names::apply_type_tags(
@@ -1172,7 +1168,6 @@ impl Session {
             tags.as_deref(),
         );
         let key = key.filter(|_| crate::plan_cache::cacheable(&plan));
-        let state = self.ctx.state();
         let plan = state.optimize(&plan)?;
         match key {
             Some((stmt, catalog)) => {
