@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
@@ -37,6 +37,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use sqlparser::ast::Statement;
 use strata_storage::catalog::CatalogState;
 
+use crate::session::Prepared;
 use crate::table::TsTable;
 
 /// At most this many plans per session; a full cache starts over.
@@ -65,6 +66,16 @@ pub struct Cached {
 #[derive(Debug, Default)]
 pub struct PlanCache {
     entries: parking_lot::Mutex<HashMap<Statement, Entry>>,
+    /// Prepared queries with parameters, by statement and the parameter types the client
+    /// declared: drivers that bind send an unnamed statement's Parse before every
+    /// execution.
+    prepared: parking_lot::Mutex<HashMap<(Statement, Vec<Option<DataType>>), PreparedEntry>>,
+}
+
+#[derive(Debug)]
+struct PreparedEntry {
+    catalog: Arc<CatalogState>,
+    prepared: Prepared,
 }
 
 impl PlanCache {
@@ -116,6 +127,40 @@ impl PlanCache {
         );
     }
 
+    /// The prepared form of `stmt` with the `declared` parameter types, if it was prepared
+    /// against `catalog`.
+    pub fn get_prepared(
+        &self,
+        stmt: &Statement,
+        declared: &[Option<DataType>],
+        catalog: &Arc<CatalogState>,
+    ) -> Option<Prepared> {
+        let mut entries = self.prepared.lock();
+        let key = (stmt.clone(), declared.to_vec());
+        let e = entries.get(&key)?;
+        if Arc::ptr_eq(&e.catalog, catalog) {
+            return Some(e.prepared.clone());
+        }
+        entries.remove(&key);
+        None
+    }
+
+    /// Keeps `prepared`, the prepared form of `stmt` with the `declared` parameter types
+    /// (its plan passed [`cacheable_with_parameters`]).
+    pub fn insert_prepared(
+        &self,
+        stmt: Statement,
+        declared: Vec<Option<DataType>>,
+        catalog: Arc<CatalogState>,
+        prepared: Prepared,
+    ) {
+        let mut entries = self.prepared.lock();
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert((stmt, declared), PreparedEntry { catalog, prepared });
+    }
+
     /// How many plans are kept.
     pub fn len(&self) -> usize {
         self.entries.lock().len()
@@ -130,6 +175,11 @@ impl PlanCache {
             .count()
     }
 
+    /// How many prepared queries with parameters are kept.
+    pub fn prepared_len(&self) -> usize {
+        self.prepared.lock().len()
+    }
+
     /// Whether no plan is kept.
     pub fn is_empty(&self) -> bool {
         self.entries.lock().is_empty()
@@ -138,6 +188,7 @@ impl PlanCache {
     /// Forgets every plan (the session's settings changed).
     pub fn clear(&self) {
         self.entries.lock().clear();
+        self.prepared.lock().clear();
     }
 }
 
@@ -163,6 +214,16 @@ fn names_a_relative_time(v: &ScalarValue) -> bool {
 /// Strata table and nothing else, and every function it calls is immutable. This must look
 /// at the plan before optimisation, which folds `now()` into a constant.
 pub fn cacheable(plan: &LogicalPlan) -> bool {
+    reusable_plan(plan, false)
+}
+
+/// Whether a prepared query's plan (with its parameters not bound yet) may be kept for the
+/// next Parse of the same statement: as [`cacheable`], parameters allowed.
+pub fn cacheable_with_parameters(plan: &LogicalPlan) -> bool {
+    reusable_plan(plan, true)
+}
+
+fn reusable_plan(plan: &LogicalPlan, parameters: bool) -> bool {
     let mut tables = 0;
     let mut ok = true;
     let walked = plan.apply_with_subqueries(|node| {
@@ -191,7 +252,7 @@ pub fn cacheable(plan: &LogicalPlan) -> bool {
                         f.func.signature().volatility == Volatility::Immutable
                     }
                     Expr::WindowFunction(_) => true,
-                    Expr::Placeholder(_) => false,
+                    Expr::Placeholder(_) => parameters,
                     Expr::Literal(v, _) => !names_a_relative_time(v),
                     _ => true,
                 };

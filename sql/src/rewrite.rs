@@ -677,7 +677,41 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut LikeEscape);
     let _ = stmt.visit(&mut TableIsVisible);
     let _ = stmt.visit(&mut RankingBigint);
+    let _ = stmt.visit(&mut DistinctOnOrder);
     let _ = is_interval;
+}
+
+/// `SELECT DISTINCT ON (a, b) ... ORDER BY b, a, ...`: PostgreSQL wants the ORDER BY to
+/// start with the DISTINCT ON expressions in any order, DataFusion in the order of the
+/// DISTINCT ON list. The list is a set (one row per distinct combination), so it takes the
+/// ORDER BY's order; the answer and its order are unchanged.
+struct DistinctOnOrder;
+
+impl VisitorMut for DistinctOnOrder {
+    type Break = ();
+
+    fn post_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+        let Some(ast::OrderByKind::Expressions(order)) = q.order_by.as_ref().map(|o| &o.kind)
+        else {
+            return ControlFlow::Continue(());
+        };
+        let ast::SetExpr::Select(select) = q.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let Some(ast::Distinct::On(on)) = &mut select.distinct else {
+            return ControlFlow::Continue(());
+        };
+        let Some(prefix) = order.get(..on.len()) else {
+            return ControlFlow::Continue(());
+        };
+        let prefix: Vec<&Expr> = prefix.iter().map(|o| &o.expr).collect();
+        let same_set =
+            prefix.iter().all(|e| on.contains(e)) && on.iter().all(|e| prefix.contains(&e));
+        if same_set {
+            *on = prefix.into_iter().cloned().collect();
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Composite values as catalog queries use them (pgjdbc's `getPrimaryKeys`):

@@ -2412,6 +2412,36 @@ impl Session {
     }
 
     pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
+        // A query with parameters prepared before (drivers that bind send the same Parse
+        // before every execution) is taken from the plan cache; see crate::plan_cache.
+        let key = match &stmt {
+            Stmt::Sql(s) if matches!(s.as_ref(), Statement::Query(_)) && !self.in_transaction => {
+                Some(((**s).clone(), self.engine.storage().catalog()))
+            }
+            _ => None,
+        };
+        if let Some((s, catalog)) = &key
+            && let Some(p) = self.plans.get_prepared(s, declared, catalog)
+        {
+            return Ok(p);
+        }
+        let p = self.prepare_uncached(stmt, declared).await?;
+        if let Some((s, catalog)) = key
+            && let PreparedKind::Plan(plan) = &p.kind
+            && !p.param_types.is_empty()
+            && crate::plan_cache::cacheable_with_parameters(plan)
+        {
+            self.plans
+                .insert_prepared(s, declared.to_vec(), catalog, p.clone());
+        }
+        Ok(p)
+    }
+
+    async fn prepare_uncached(
+        &mut self,
+        stmt: Stmt,
+        declared: &[Option<DataType>],
+    ) -> Result<Prepared> {
         let mut p = self.prepare_statement(stmt, declared).await?;
         // A type the client gave stands: `$1::oid` declared `int4` is described as `int4`.
         for (d, f) in declared.iter().zip(p.param_fields.iter_mut()) {
@@ -2450,6 +2480,7 @@ impl Session {
                 // the current catalog: drivers send a dashboard's queries as unnamed
                 // statements, parsed again every time.
                 if !self.in_transaction
+                    && declared.is_empty()
                     && let Some(hit) = self.plans.get(s, &self.engine.storage().catalog())
                 {
                     return Ok(Prepared::new(
@@ -2661,12 +2692,15 @@ impl Session {
                         "current transaction is aborted, commands ignored until end of transaction block",
                     ));
                 }
-                // Without parameters, a query runs as the same text sent by the simple
-                // protocol does, through the plan cache (see `prepare_statement`).
+                // Without parameters, a query the plan cache can keep runs as the same
+                // text sent by the simple protocol does, through the cache (see
+                // `prepare_statement`). Others (catalog queries) run the plan made at
+                // Parse rather than being planned again.
                 if params.is_empty()
                     && !self.in_transaction
                     && let Stmt::Sql(s) = &p.stmt
                     && matches!(s.as_ref(), Statement::Query(_))
+                    && crate::plan_cache::cacheable(plan)
                 {
                     return self.run_query((**s).clone()).await;
                 }

@@ -234,3 +234,50 @@ fn statements_without_parameters_use_the_plan_cache() {
         assert!(answers[2].contains("| a    | 3.0 "), "{}", answers[2]);
     });
 }
+
+/// A query with parameters prepared again (drivers that bind send its Parse before every
+/// execution) is taken from the cache, and binds each execution's values.
+#[test]
+fn statements_with_parameters_are_prepared_once() {
+    use datafusion::common::ScalarValue;
+    use futures::TryStreamExt;
+    use strata_sql::Output;
+
+    let t = TestEngine::new(64 * 1024 * 1024);
+    t.rt.block_on(async {
+        let mut s = t.engine.new_session().expect("session");
+        run(
+            &mut s,
+            "CREATE TABLE q (ts timestamptz NOT NULL, host text, v float8); \
+             INSERT INTO q VALUES ('2024-01-01 00:00:00+00', 'a', 1), ('2024-01-01 00:00:00+00', 'b', 5)",
+        )
+        .await;
+        let sql = "SELECT sum(v) AS total FROM q WHERE host = $1";
+        let mut answers = vec![];
+        for (round, host) in ["a", "b", "a"].into_iter().enumerate() {
+            if round == 2 {
+                run(&mut s, "INSERT INTO q VALUES ('2024-01-01 00:01:00+00', 'a', 2)").await;
+            }
+            let stmt = s.parse(sql).expect("parse").pop().expect("one statement");
+            let prepared = s.prepare(stmt, &[]).await.expect("prepare");
+            assert_eq!(s.plan_cache().prepared_len(), 1, "round {round}");
+            let param = ScalarValue::Utf8(Some(host.to_owned()));
+            let Output::Rows { stream, .. } = s
+                .execute_prepared(&prepared, vec![param])
+                .await
+                .expect("execute")
+            else {
+                panic!("rows expected");
+            };
+            let batches: Vec<_> = stream.try_collect().await.expect("rows");
+            answers.push(
+                arrow::util::pretty::pretty_format_batches(&batches)
+                    .expect("format")
+                    .to_string(),
+            );
+        }
+        assert!(answers[0].contains("| 1.0 "), "{}", answers[0]);
+        assert!(answers[1].contains("| 5.0 "), "{}", answers[1]);
+        assert!(answers[2].contains("| 3.0 "), "{}", answers[2]);
+    });
+}
