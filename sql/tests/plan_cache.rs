@@ -182,14 +182,41 @@ fn scans_of_one_table_share_a_snapshot() {
     });
 }
 
+/// Parse, Bind and Execute of `sql` as an unnamed statement (what drivers send): the
+/// column names it was described with, and the text of its rows.
+async fn run_prepared(
+    s: &mut strata_sql::Session,
+    sql: &str,
+    params: Vec<datafusion::common::ScalarValue>,
+) -> (Vec<String>, String) {
+    use futures::TryStreamExt;
+    let stmt = s.parse(sql).expect("parse").pop().expect("one statement");
+    let prepared = s.prepare(stmt, &[]).await.expect("prepare");
+    let described = prepared.result_schema.clone().expect("described");
+    let names = described
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let strata_sql::Output::Rows { stream, .. } = s
+        .execute_prepared(&prepared, params)
+        .await
+        .expect("execute")
+    else {
+        panic!("rows expected");
+    };
+    let batches: Vec<_> = stream.try_collect().await.expect("rows");
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .expect("format")
+        .to_string();
+    (names, text)
+}
+
 /// A query without parameters sent as an unnamed statement (Parse, Bind, Execute: how
 /// drivers send a dashboard's queries) is prepared from the plan cache and runs through
 /// it, reading the rows written since.
 #[test]
 fn statements_without_parameters_use_the_plan_cache() {
-    use futures::TryStreamExt;
-    use strata_sql::Output;
-
     let t = TestEngine::new(64 * 1024 * 1024);
     t.rt.block_on(async {
         let mut s = t.engine.new_session().expect("session");
@@ -209,23 +236,9 @@ fn statements_without_parameters_use_the_plan_cache() {
                 )
                 .await;
             }
-            let stmt = s.parse(q).expect("parse").pop().expect("one statement");
-            let prepared = s.prepare(stmt, &[]).await.expect("prepare");
-            let described = prepared.result_schema.clone().expect("described");
-            assert_eq!(described.field(1).name(), "total");
-            let Output::Rows { stream, .. } = s
-                .execute_prepared(&prepared, vec![])
-                .await
-                .expect("execute")
-            else {
-                panic!("rows expected");
-            };
-            let batches: Vec<_> = stream.try_collect().await.expect("rows");
-            answers.push(
-                arrow::util::pretty::pretty_format_batches(&batches)
-                    .expect("format")
-                    .to_string(),
-            );
+            let (names, text) = run_prepared(&mut s, q, vec![]).await;
+            assert_eq!(names, ["host", "total"]);
+            answers.push(text);
             assert_eq!(s.plan_cache().len(), 1, "round {round}");
             assert_eq!(s.plan_cache().physical_len(), 1, "round {round}");
         }
@@ -240,8 +253,6 @@ fn statements_without_parameters_use_the_plan_cache() {
 #[test]
 fn statements_with_parameters_are_prepared_once() {
     use datafusion::common::ScalarValue;
-    use futures::TryStreamExt;
-    use strata_sql::Output;
 
     let t = TestEngine::new(64 * 1024 * 1024);
     t.rt.block_on(async {
@@ -258,23 +269,10 @@ fn statements_with_parameters_are_prepared_once() {
             if round == 2 {
                 run(&mut s, "INSERT INTO q VALUES ('2024-01-01 00:01:00+00', 'a', 2)").await;
             }
-            let stmt = s.parse(sql).expect("parse").pop().expect("one statement");
-            let prepared = s.prepare(stmt, &[]).await.expect("prepare");
-            assert_eq!(s.plan_cache().prepared_len(), 1, "round {round}");
             let param = ScalarValue::Utf8(Some(host.to_owned()));
-            let Output::Rows { stream, .. } = s
-                .execute_prepared(&prepared, vec![param])
-                .await
-                .expect("execute")
-            else {
-                panic!("rows expected");
-            };
-            let batches: Vec<_> = stream.try_collect().await.expect("rows");
-            answers.push(
-                arrow::util::pretty::pretty_format_batches(&batches)
-                    .expect("format")
-                    .to_string(),
-            );
+            let (_, text) = run_prepared(&mut s, sql, vec![param]).await;
+            answers.push(text);
+            assert_eq!(s.plan_cache().prepared_len(), 1, "round {round}");
         }
         assert!(answers[0].contains("| 1.0 "), "{}", answers[0]);
         assert!(answers[1].contains("| 5.0 "), "{}", answers[1]);
