@@ -24,6 +24,12 @@
 //!   reads as a date/time from the clock.
 //!
 //! Transaction blocks are not cached either: a block's own rows are part of the plan.
+//!
+//! Prepared statements (Parse) use the same cache: a query without parameters found here is
+//! prepared from its entry and executed through it, and a query with parameters keeps its
+//! prepared form (unoptimised plan, parameter types, described columns) by statement and
+//! declared parameter types, under the same rules; its executions bind, optimise and plan
+//! physically every time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
