@@ -155,26 +155,30 @@ fn insert_sql(start: u64, end: u64, hosts: u64) -> String {
 /// The rows `offset..offset + rows` as COPY text: for each of `conns` connections, its
 /// 64 k-row COPY payloads.
 pub fn copy_payloads(rows: u64, hosts: u64, conns: usize, offset: u64) -> Vec<Vec<bytes::Bytes>> {
-    ranges(rows, COPY_CHUNK, conns, offset)
-        .into_iter()
-        .map(|rs| {
-            rs.into_iter()
-                .map(|(a, b)| copy_text(a, b, hosts))
-                .collect()
-        })
-        .collect()
+    per_connection(rows, COPY_CHUNK, conns, offset, |a, b| {
+        copy_text(a, b, hosts)
+    })
 }
 
 /// The rows `offset..offset + rows` as 1000-row INSERT statements, split over `conns`
 /// connections as [`copy_payloads`] does.
 pub fn insert_statements(rows: u64, hosts: u64, conns: usize, offset: u64) -> Vec<Vec<String>> {
-    ranges(rows, INSERT_BATCH, conns, offset)
+    per_connection(rows, INSERT_BATCH, conns, offset, |a, b| {
+        insert_sql(a, b, hosts)
+    })
+}
+
+/// For each of `conns` connections, `make` of each of its `chunk`-row ranges ([`ranges`]).
+fn per_connection<T>(
+    rows: u64,
+    chunk: u64,
+    conns: usize,
+    offset: u64,
+    make: impl Fn(u64, u64) -> T,
+) -> Vec<Vec<T>> {
+    ranges(rows, chunk, conns, offset)
         .into_iter()
-        .map(|rs| {
-            rs.into_iter()
-                .map(|(a, b)| insert_sql(a, b, hosts))
-                .collect()
-        })
+        .map(|rs| rs.into_iter().map(|(a, b)| make(a, b)).collect())
         .collect()
 }
 

@@ -75,11 +75,13 @@ pub struct PlanCache {
     /// Prepared queries with parameters, by statement and the parameter types the client
     /// declared: drivers that bind send an unnamed statement's Parse before every
     /// execution.
-    prepared: parking_lot::Mutex<HashMap<(Statement, Vec<Option<DataType>>), PreparedEntry>>,
+    /// (Looked up by reference: a Parse does not clone its statement to find it.)
+    prepared: parking_lot::Mutex<HashMap<Statement, Vec<PreparedEntry>>>,
 }
 
 #[derive(Debug)]
 struct PreparedEntry {
+    declared: Vec<Option<DataType>>,
     catalog: Arc<CatalogState>,
     prepared: Prepared,
 }
@@ -141,30 +143,35 @@ impl PlanCache {
         declared: &[Option<DataType>],
         catalog: &Arc<CatalogState>,
     ) -> Option<Prepared> {
-        let mut entries = self.prepared.lock();
-        let key = (stmt.clone(), declared.to_vec());
-        let e = entries.get(&key)?;
-        if Arc::ptr_eq(&e.catalog, catalog) {
-            return Some(e.prepared.clone());
-        }
-        entries.remove(&key);
-        None
+        let entries = self.prepared.lock();
+        entries
+            .get(stmt)?
+            .iter()
+            .find(|e| e.declared == declared && Arc::ptr_eq(&e.catalog, catalog))
+            .map(|e| e.prepared.clone())
     }
 
     /// Keeps `prepared`, the prepared form of `stmt` with the `declared` parameter types
-    /// (its plan passed [`cacheable_with_parameters`]).
+    /// (its plan passed [`cacheable_with_parameters`]); it replaces one prepared against an
+    /// older catalog.
     pub fn insert_prepared(
         &self,
-        stmt: Statement,
-        declared: Vec<Option<DataType>>,
+        stmt: &Statement,
+        declared: &[Option<DataType>],
         catalog: Arc<CatalogState>,
         prepared: Prepared,
     ) {
         let mut entries = self.prepared.lock();
-        if entries.len() >= CAPACITY {
+        if !entries.contains_key(stmt) && entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert((stmt, declared), PreparedEntry { catalog, prepared });
+        let forms = entries.entry(stmt.clone()).or_default();
+        forms.retain(|e| e.declared != declared);
+        forms.push(PreparedEntry {
+            declared: declared.to_vec(),
+            catalog,
+            prepared,
+        });
     }
 
     /// How many plans are kept.
@@ -183,7 +190,7 @@ impl PlanCache {
 
     /// How many prepared queries with parameters are kept.
     pub fn prepared_len(&self) -> usize {
-        self.prepared.lock().len()
+        self.prepared.lock().values().map(Vec::len).sum()
     }
 
     /// Whether no plan is kept.

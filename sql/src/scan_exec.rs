@@ -138,17 +138,10 @@ impl StorageScanExec {
     /// Whether a pushed filter is a dynamic one (a join's or a top-k sort's), which its
     /// producer updates while the query runs.
     fn has_dynamic_filter(&self) -> bool {
+        // (DataFusion's `DynamicFilterTracking::classify` would also subscribe to them.)
         self.filters.iter().any(|f| {
-            let mut found = false;
-            let _ = f.apply(|e| {
-                found = e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some();
-                Ok(if found {
-                    TreeNodeRecursion::Stop
-                } else {
-                    TreeNodeRecursion::Continue
-                })
-            });
-            found
+            f.exists(|e| Ok(e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some()))
+                .unwrap_or(true)
         })
     }
 
@@ -367,32 +360,33 @@ pub fn bind_snapshots(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    let mut done = vec![false; scans.len()];
-    for i in 0..scans.len() {
-        if done[i] {
-            continue;
-        }
-        let same = |s: &StorageScanExec| {
-            Arc::ptr_eq(&s.spec.storage, &scans[i].spec.storage)
-                && s.spec.def.id == scans[i].spec.def.id
+    // Scans grouped by table, each group with the union of its members' time ranges.
+    let mut groups: Vec<(TimeRange, Vec<&StorageScanExec>)> = vec![];
+    for s in scans {
+        let same = |g: &&StorageScanExec| {
+            Arc::ptr_eq(&g.spec.storage, &s.spec.storage) && g.spec.def.id == s.spec.def.id
         };
-        let mut range = scans[i].spec.range;
-        for s in scans.iter().filter(|s| same(s)) {
-            range.min = range.min.min(s.spec.range.min);
-            range.max = range.max.max(s.spec.range.max);
+        match groups
+            .iter_mut()
+            .find(|(_, members)| members.iter().any(same))
+        {
+            Some((range, members)) => {
+                range.min = range.min.min(s.spec.range.min);
+                range.max = range.max.max(s.spec.range.max);
+                members.push(s);
+            }
+            None => groups.push((s.spec.range, vec![s])),
         }
+    }
+    for (range, members) in groups {
+        let spec = &members[0].spec;
         let snap = Arc::new(
-            scans[i]
-                .spec
-                .storage
-                .snapshot(scans[i].spec.def.id, range)
+            spec.storage
+                .snapshot(spec.def.id, range)
                 .map_err(crate::error::Error::from)?,
         );
-        for (j, s) in scans.iter().enumerate() {
-            if same(s) {
-                done[j] = true;
-                let _ = s.bound.set(Arc::clone(&snap));
-            }
+        for s in members {
+            let _ = s.bound.set(Arc::clone(&snap));
         }
     }
     Ok(())
@@ -402,21 +396,14 @@ pub fn bind_snapshots(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
 /// scans or constant nodes, and no scan holds a dynamic filter (its producer is reset
 /// with the copy, but the scan's copy would still hold the old filter).
 pub fn reusable(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    let mut ok = true;
-    let _ = plan.apply(|node| {
-        let leaf_ok = if let Some(s) = node.downcast_ref::<StorageScanExec>() {
-            !s.has_dynamic_filter()
-        } else {
-            !node.children().is_empty()
-                || node.downcast_ref::<EmptyExec>().is_some()
-                || node.downcast_ref::<PlaceholderRowExec>().is_some()
-        };
-        ok = leaf_ok;
-        Ok(if ok {
-            TreeNodeRecursion::Continue
-        } else {
-            TreeNodeRecursion::Stop
-        })
-    });
-    ok
+    let not_reusable = |node: &Arc<dyn ExecutionPlan>| match node.downcast_ref::<StorageScanExec>()
+    {
+        Some(scan) => scan.has_dynamic_filter(),
+        None => {
+            node.children().is_empty()
+                && node.downcast_ref::<EmptyExec>().is_none()
+                && node.downcast_ref::<PlaceholderRowExec>().is_none()
+        }
+    };
+    !plan.exists(|node| Ok(not_reusable(node))).unwrap_or(true)
 }

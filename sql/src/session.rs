@@ -2414,40 +2414,33 @@ impl Session {
     pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
         // A query with parameters prepared before (drivers that bind send the same Parse
         // before every execution) is taken from the plan cache; see crate::plan_cache.
-        let key = match &stmt {
+        let catalog = self.engine.storage().catalog();
+        let query = match &stmt {
             Stmt::Sql(s) if matches!(s.as_ref(), Statement::Query(_)) && !self.in_transaction => {
-                Some(((**s).clone(), self.engine.storage().catalog()))
+                Some(s.as_ref())
             }
             _ => None,
         };
-        if let Some((s, catalog)) = &key
-            && let Some(p) = self.plans.get_prepared(s, declared, catalog)
+        if let Some(s) = query
+            && let Some(p) = self.plans.get_prepared(s, declared, &catalog)
         {
             return Ok(p);
         }
-        let p = self.prepare_uncached(stmt, declared).await?;
-        if let Some((s, catalog)) = key
-            && let PreparedKind::Plan(plan) = &p.kind
-            && !p.param_types.is_empty()
-            && crate::plan_cache::cacheable_with_parameters(plan)
-        {
-            self.plans
-                .insert_prepared(s, declared.to_vec(), catalog, p.clone());
-        }
-        Ok(p)
-    }
-
-    async fn prepare_uncached(
-        &mut self,
-        stmt: Stmt,
-        declared: &[Option<DataType>],
-    ) -> Result<Prepared> {
+        let keep = query.is_some();
         let mut p = self.prepare_statement(stmt, declared).await?;
         // A type the client gave stands: `$1::oid` declared `int4` is described as `int4`.
         for (d, f) in declared.iter().zip(p.param_fields.iter_mut()) {
             if d.as_ref() == Some(&DataType::Int32) && f.data_type() == &DataType::Int32 {
                 *f = Field::new(f.name(), DataType::Int32, true);
             }
+        }
+        if keep
+            && let Stmt::Sql(s) = &p.stmt
+            && let PreparedKind::Plan(plan) = &p.kind
+            && !p.param_types.is_empty()
+            && crate::plan_cache::cacheable_with_parameters(plan)
+        {
+            self.plans.insert_prepared(s, declared, catalog, p.clone());
         }
         Ok(p)
     }

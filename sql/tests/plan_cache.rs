@@ -6,13 +6,19 @@ mod common;
 
 use common::{TestEngine, run};
 
+/// A session of `t` that has run `setup`.
+async fn session_with(t: &TestEngine, setup: &str) -> strata_sql::Session {
+    let mut s = t.engine.new_session().expect("session");
+    run(&mut s, setup).await;
+    s
+}
+
 #[test]
 fn keeps_plans_of_repeated_table_queries_only() {
     let t = TestEngine::new(64 * 1024 * 1024);
     t.rt.block_on(async {
-        let mut s = t.engine.new_session().expect("session");
-        run(
-            &mut s,
+        let mut s = session_with(
+            &t,
             "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
              INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
         )
@@ -84,9 +90,8 @@ fn keeps_plans_of_repeated_table_queries_only() {
 fn keeps_physical_plans_without_dynamic_filters() {
     let t = TestEngine::new(64 * 1024 * 1024);
     t.rt.block_on(async {
-        let mut s = t.engine.new_session().expect("session");
-        run(
-            &mut s,
+        let mut s = session_with(
+            &t,
             "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
              INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
         )
@@ -130,9 +135,8 @@ fn scans_of_one_table_share_a_snapshot() {
 
     let t = TestEngine::new(64 * 1024 * 1024);
     t.rt.block_on(async {
-        let mut s = t.engine.new_session().expect("session");
-        run(
-            &mut s,
+        let mut s = session_with(
+            &t,
             "CREATE TABLE j (ts timestamptz NOT NULL, k text); \
              INSERT INTO j VALUES ('2024-01-01 00:00:00+00', 'a'), ('2024-01-01 00:00:01+00', 'b')",
         )
@@ -219,9 +223,8 @@ async fn run_prepared(
 fn statements_without_parameters_use_the_plan_cache() {
     let t = TestEngine::new(64 * 1024 * 1024);
     t.rt.block_on(async {
-        let mut s = t.engine.new_session().expect("session");
-        run(
-            &mut s,
+        let mut s = session_with(
+            &t,
             "CREATE TABLE p (ts timestamptz NOT NULL, host text, v float8); \
              INSERT INTO p VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
         )
@@ -256,9 +259,8 @@ fn statements_with_parameters_are_prepared_once() {
 
     let t = TestEngine::new(64 * 1024 * 1024);
     t.rt.block_on(async {
-        let mut s = t.engine.new_session().expect("session");
-        run(
-            &mut s,
+        let mut s = session_with(
+            &t,
             "CREATE TABLE q (ts timestamptz NOT NULL, host text, v float8); \
              INSERT INTO q VALUES ('2024-01-01 00:00:00+00', 'a', 1), ('2024-01-01 00:00:00+00', 'b', 5)",
         )

@@ -282,4 +282,16 @@ with psycopg.connect(DSN) as conn:
         cur.execute("DISCARD ALL")
         print("discard:", cur.statusmessage)
     exec_named(pg, "mine")
+
+# The same queries sent again as unnamed statements (what drivers do for every query),
+# with and without a parameter, outside a transaction block: each sees the rows written
+# before it (Strata answers them from its plan cache).
+with psycopg.connect(DSN, autocommit=True) as conn, conn.cursor() as cur:
+    for n in (1, 2, 3):
+        cur.execute("SELECT count(*), sum(usage) FROM metrics WHERE host = %s", ("a",))
+        print("unnamed, parameter", n, show_row(cur.fetchone()))
+        cur.execute("SELECT host, count(*) FROM metrics GROUP BY host ORDER BY host")
+        print("unnamed, no parameter", n, [show_row(r) for r in cur.fetchall()])
+        cur.execute("INSERT INTO metrics (ts, host, usage) VALUES (%s, 'a', %s)",
+                    (datetime.datetime(2025, 1, 1, n, tzinfo=UTC), float(n)))
 print("done")
