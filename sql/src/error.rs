@@ -162,6 +162,13 @@ impl SqlState {
 }
 
 /// An error of the SQL layer, always carrying a SQLSTATE and a user-facing message.
+/// The HINT and DETAIL lines of a user-facing error.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub hint: Option<String>,
+    pub detail: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A user-facing error with an explicit SQLSTATE.
@@ -169,7 +176,9 @@ pub enum Error {
     User {
         state: SqlState,
         message: String,
-        hint: Option<String>,
+        /// HINT and DETAIL, boxed: results of `Error` are in every future of the engine,
+        /// whose size (stack, in debug builds) this keeps small.
+        notes: Option<Box<Notes>>,
     },
     /// An error from the query engine; its SQLSTATE is derived by [`sqlstate_of_datafusion`].
     #[error("{}", clean_datafusion_message(.0))]
@@ -190,7 +199,7 @@ impl Error {
         Error::User {
             state,
             message: message.into(),
-            hint: None,
+            notes: None,
         }
     }
 
@@ -199,8 +208,25 @@ impl Error {
         Error::User {
             state,
             message: message.into(),
-            hint: Some(hint.into()),
+            notes: None,
         }
+        .and_hint(hint)
+    }
+
+    /// Adds a DETAIL line to a user-facing error (other errors are returned unchanged).
+    pub fn and_detail(mut self, text: impl Into<String>) -> Self {
+        if let Error::User { notes, .. } = &mut self {
+            notes.get_or_insert_default().detail = Some(text.into());
+        }
+        self
+    }
+
+    /// Adds a HINT line to a user-facing error (other errors are returned unchanged).
+    pub fn and_hint(mut self, text: impl Into<String>) -> Self {
+        if let Error::User { notes, .. } = &mut self {
+            notes.get_or_insert_default().hint = Some(text.into());
+        }
+        self
     }
 
     /// 0A000 naming the unsupported feature.
@@ -238,6 +264,7 @@ impl Error {
     /// The optional DETAIL: the key of a unique violation, as PostgreSQL words it.
     pub fn detail(&self) -> Option<String> {
         match self {
+            Error::User { notes: Some(n), .. } => n.detail.clone(),
             Error::Storage(strata_storage::Error::UniqueViolation { key, .. }) => {
                 Some(format!("{} already exists.", key_detail(key)))
             }
@@ -251,7 +278,7 @@ impl Error {
     /// The optional HINT.
     pub fn hint(&self) -> Option<&str> {
         match self {
-            Error::User { hint, .. } => hint.as_deref(),
+            Error::User { notes: Some(n), .. } => n.hint.as_deref(),
             _ => None,
         }
     }

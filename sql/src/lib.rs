@@ -48,6 +48,7 @@ pub mod scan_exec;
 pub mod session;
 pub mod settings;
 pub mod sizes;
+pub mod sql_prepare;
 pub mod table;
 pub mod to_char;
 pub mod tsdb_info;

@@ -155,6 +155,77 @@ pub fn substitute_some(s: &Statement, values: &HashMap<usize, ScalarValue>) -> S
     s
 }
 
+/// `s` with each `$n` that has a declared type (`casts`, `$1`'s first) cast to it, so
+/// that the placeholder has the type the client gave wherever it is used: `SELECT $1`
+/// declared `int8` returns an `int8`, and `$1 * 2` declared `int4` is `int4`, as in
+/// PostgreSQL (DataFusion types an untyped placeholder from the other operand, here a
+/// `bigint` literal, or as text). `LIMIT $n`, `OFFSET $n` and table functions' arguments
+/// stay as they are (elsewhere the same `$n` is cast). None when nothing changes.
+pub fn declared_casts(s: &Statement, casts: &[Option<ast::DataType>]) -> Option<Statement> {
+    let types: HashMap<usize, ast::DataType> = casts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| Some((i + 1, t.clone()?)))
+        .collect();
+    if types.is_empty() {
+        return None;
+    }
+    let kept: Vec<usize> = table_function_params(s)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    struct Wrap<'a> {
+        types: &'a HashMap<usize, ast::DataType>,
+        kept: Vec<usize>,
+        changed: bool,
+    }
+    impl VisitorMut for Wrap<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Value(v) = e
+                && let Some(n) = placeholder_index(&v.value)
+                && !self.kept.contains(&n)
+                && let Some(t) = self.types.get(&n)
+            {
+                *e = Expr::Cast {
+                    kind: ast::CastKind::Cast,
+                    expr: Box::new(e.clone()),
+                    data_type: t.clone(),
+                    array: false,
+                    format: None,
+                };
+                self.changed = true;
+            }
+            ControlFlow::Continue(())
+        }
+
+        /// DataFusion wants `LIMIT $n` and `OFFSET $n` as they were.
+        fn post_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+            fn unwrap(e: &mut Expr) {
+                if let Expr::Cast { expr, .. } = e
+                    && placeholder_number(expr).is_some()
+                    && matches!(expr.as_ref(), Expr::Value(_))
+                {
+                    *e = (**expr).clone();
+                }
+            }
+            if let Some(ast::LimitClause::LimitOffset { limit, offset, .. }) = &mut q.limit_clause {
+                limit.iter_mut().for_each(unwrap);
+                offset.iter_mut().for_each(|o| unwrap(&mut o.value));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut out = s.clone();
+    let mut w = Wrap {
+        types: &types,
+        kept,
+        changed: false,
+    };
+    let _ = VisitMut::visit(&mut out, &mut w);
+    w.changed.then_some(out)
+}
+
 /// The parameters among the arguments of the functions in FROM (`generate_series(1, $1)`,
 /// `generate_series($1::timestamptz, $2, $3::interval)`), each with the type PostgreSQL
 /// gives it: its own cast, else the type of the other arguments (an integer literal is

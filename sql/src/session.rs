@@ -184,6 +184,8 @@ pub struct Session {
     cursors: std::collections::HashMap<String, crate::cursor::Cursor>,
     /// Optimised plans of queries this session sent before.
     plans: crate::plan_cache::PlanCache,
+    /// Statements prepared by SQL `PREPARE`, by name (see [`crate::sql_prepare`]).
+    sql_prepared: std::collections::HashMap<String, Arc<Prepared>>,
 }
 
 impl Drop for Session {
@@ -222,7 +224,26 @@ impl Session {
             txn,
             cursors: Default::default(),
             plans: Default::default(),
+            sql_prepared: Default::default(),
         })
+    }
+
+    /// True when SQL `PREPARE` defined a statement of this name (a Parse may not reuse it).
+    pub fn has_sql_prepared(&self, name: &str) -> bool {
+        self.sql_prepared.contains_key(name)
+    }
+
+    /// The statement SQL `PREPARE` defined as `EXECUTE`'s `name`, with its folded name.
+    fn sql_prepared_named(&self, name: &ast::ObjectName) -> Result<(String, Arc<Prepared>)> {
+        let name = match name.0.as_slice() {
+            [part] => part.as_ident().map(ident_name),
+            _ => None,
+        }
+        .unwrap_or_else(|| name.to_string());
+        match self.sql_prepared.get(&name) {
+            Some(p) => Ok((name, Arc::clone(p))),
+            None => Err(crate::sql_prepare::no_such_statement(&name)),
+        }
     }
 
     /// The DataFusion context of this session.
@@ -388,6 +409,11 @@ impl Session {
                     return Ok(out);
                 }
                 self.run_query(s.clone()).await
+            }
+            Statement::Explain { statement, .. }
+                if matches!(statement.as_ref(), Statement::Execute { .. }) =>
+            {
+                Err(Error::unsupported("EXPLAIN EXECUTE"))
             }
             Statement::Explain { .. } => self.run_query(s.clone()).await,
             Statement::Call(f) => self.call(f).await,
@@ -794,6 +820,7 @@ impl Session {
                         ));
                     }
                     self.cursors.clear();
+                    self.sql_prepared.clear();
                     self.settings = self.startup_settings.clone();
                     self.rebuild_context()?;
                     // The wire layer also deallocates the prepared statements.
@@ -807,15 +834,83 @@ impl Session {
                 ast::DiscardObject::SEQUENCES => Ok(command("DISCARD SEQUENCES")),
                 ast::DiscardObject::TEMP => Ok(command("DISCARD TEMP")),
             },
-            // `ALL` is a reserved word: only unquoted it means every statement.
-            Statement::Deallocate { name, .. } => Ok(Output::Deallocate(
-                (name.quote_style.is_some() || !name.value.eq_ignore_ascii_case("all"))
-                    .then(|| ident_name(name)),
-            )),
+            // `ALL` is a reserved word: only unquoted it means every statement. Statements
+            // prepared by SQL are the session's; the wire layer removes those of Parse.
+            Statement::Deallocate { name, .. } => {
+                if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+                    self.sql_prepared.clear();
+                    return Ok(Output::Deallocate(None));
+                }
+                let name = ident_name(name);
+                if self.sql_prepared.remove(&name).is_some() {
+                    return Ok(command("DEALLOCATE"));
+                }
+                Ok(Output::Deallocate(Some(name)))
+            }
+            Statement::Prepare { .. } | Statement::Execute { .. } => {
+                self.sql_prepare_or_execute_boxed(s).await
+            }
             Statement::Truncate(t) => self.truncate(t).await,
             Statement::Update(u) => {
                 let n = self.update(u).await?;
                 Ok(command(format!("UPDATE {n}")))
+            }
+            other => Err(Error::unsupported(format!(
+                "statement {}",
+                first_words(&other.to_string())
+            ))),
+        }
+    }
+
+    /// [`Self::sql_prepare_or_execute`], built in its own stack frame: an unoptimised
+    /// build gives `execute`'s poll function a stack slot for every future it builds
+    /// inline (over 500 KB already), and test threads and tokio's workers have 2 MB.
+    #[inline(never)]
+    fn sql_prepare_or_execute_boxed<'a>(
+        &'a mut self,
+        s: &'a Statement,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Output>> + Send + 'a>> {
+        Box::pin(self.sql_prepare_or_execute(s))
+    }
+
+    /// SQL `PREPARE name [(type, ...)] AS statement` and `EXECUTE name [(arg, ...)]` (see
+    /// [`crate::sql_prepare`]).
+    async fn sql_prepare_or_execute(&mut self, s: &Statement) -> Result<Output> {
+        match s {
+            Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } => {
+                let name = ident_name(name);
+                if self.sql_prepared.contains_key(&name) {
+                    return Err(crate::sql_prepare::duplicate_statement(&name));
+                }
+                let declared = crate::sql_prepare::declared_types(data_types)?;
+                let stmt = crate::sql_prepare::preparable(statement)?;
+                let casts: Vec<_> = data_types.iter().cloned().map(Some).collect();
+                let p = self.prepare(stmt, &declared, &casts).await?;
+                self.sql_prepared.insert(name, Arc::new(p));
+                Ok(command("PREPARE"))
+            }
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                immediate: false,
+                into,
+                using,
+                output: false,
+                default: false,
+                ..
+            } if into.is_empty() && using.is_empty() => {
+                let (name, p) = self.sql_prepared_named(name)?;
+                crate::sql_prepare::check_arity(&name, p.param_fields.len(), parameters.len())?;
+                let mut values = Vec::with_capacity(parameters.len());
+                for (e, field) in parameters.iter().zip(&p.param_fields) {
+                    let v = self.eval_scalar(&format!("SELECT {e}")).await?;
+                    values.push(crate::sql_prepare::coerce_arg(v, field, self.settings.tz)?);
+                }
+                self.execute_prepared(&p, values).await
             }
             other => Err(Error::unsupported(format!(
                 "statement {}",
@@ -2411,7 +2506,16 @@ impl Session {
         Some((types, schema))
     }
 
-    pub async fn prepare(&mut self, stmt: Stmt, declared: &[Option<DataType>]) -> Result<Prepared> {
+    /// Prepares a statement. `declared` are the parameter types the client gave (Parse's
+    /// type oids, `PREPARE`'s type list); `casts` the same as SQL types, which a query's
+    /// placeholders are cast to ([`crate::params::declared_casts`]), so that
+    /// `SELECT $1` declared `int8` returns an `int8`, as in PostgreSQL.
+    pub async fn prepare(
+        &mut self,
+        stmt: Stmt,
+        declared: &[Option<DataType>],
+        casts: &[Option<ast::DataType>],
+    ) -> Result<Prepared> {
         // A query with parameters prepared before (drivers that bind send the same Parse
         // before every execution) is taken from the plan cache; see crate::plan_cache.
         let catalog = self.engine.storage().catalog();
@@ -2427,7 +2531,7 @@ impl Session {
             return Ok(p);
         }
         let keep = query.is_some();
-        let mut p = self.prepare_statement(stmt, declared).await?;
+        let mut p = self.prepare_statement(stmt, declared, casts).await?;
         // A type the client gave stands: `$1::oid` declared `int4` is described as `int4`.
         for (d, f) in declared.iter().zip(p.param_fields.iter_mut()) {
             if d.as_ref() == Some(&DataType::Int32) && f.data_type() == &DataType::Int32 {
@@ -2449,6 +2553,7 @@ impl Session {
         &mut self,
         stmt: Stmt,
         declared: &[Option<DataType>],
+        casts: &[Option<ast::DataType>],
     ) -> Result<Prepared> {
         let Stmt::Sql(s) = &stmt else {
             return Ok(Prepared::new(stmt, vec![], None, PreparedKind::Statement));
@@ -2483,7 +2588,9 @@ impl Session {
                         PreparedKind::Plan(hit.plan),
                     ));
                 }
-                let plan = match self.plan((**s).clone()).await {
+                let cast = crate::params::declared_casts(s, casts);
+                let planned = cast.as_ref().unwrap_or(s);
+                let plan = match self.plan(planned.clone()).await {
                     Ok(plan) => plan,
                     Err(e) => {
                         let Some((types, schema)) =
@@ -2499,7 +2606,7 @@ impl Session {
                         ));
                     }
                 };
-                let param_types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
+                let param_types = param_types_of_plan(&self.ctx, &plan, declared, planned)?;
                 let result_schema = Some(crate::names::pg_client_schema(
                     q,
                     &Arc::new(plan.schema().as_arrow().clone()),
@@ -2580,6 +2687,18 @@ impl Session {
                     stmt,
                     merge_declared(types, declared),
                     None,
+                    PreparedKind::Statement,
+                ))
+            }
+            // Described as the statement it executes (its rows), arguments given.
+            Statement::Execute {
+                name: Some(name), ..
+            } => {
+                let (_, p) = self.sql_prepared_named(name)?;
+                Ok(Prepared::new(
+                    stmt,
+                    vec![],
+                    p.result_schema.clone(),
                     PreparedKind::Statement,
                 ))
             }

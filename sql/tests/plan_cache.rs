@@ -195,7 +195,7 @@ async fn run_prepared(
 ) -> (Vec<String>, String) {
     use futures::TryStreamExt;
     let stmt = s.parse(sql).expect("parse").pop().expect("one statement");
-    let prepared = s.prepare(stmt, &[]).await.expect("prepare");
+    let prepared = s.prepare(stmt, &[], &[]).await.expect("prepare");
     let described = prepared.result_schema.clone().expect("described");
     let names = described
         .fields()

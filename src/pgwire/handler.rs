@@ -102,7 +102,7 @@ impl ErrorHandler for Inner {
     {
         // PostgreSQL's text for a Bind or Describe of a statement that does not exist.
         if let PgWireError::StatementNotFound(name) = error {
-            *error = to_pgwire(&no_such_statement(name));
+            *error = to_pgwire(&strata_sql::sql_prepare::no_such_statement(name));
         }
         tracing::debug!(error = %error, "sending error to client");
     }
@@ -125,14 +125,6 @@ fn conn<C: ClientInfo>(client: &C) -> PgWireResult<Arc<ConnState>> {
                 "connection has no session (start-up not completed)",
             )
         })
-}
-
-/// PostgreSQL's error for a prepared statement name that is not defined (26000).
-fn no_such_statement(name: &str) -> Error {
-    Error::user(
-        SqlState::InvalidSqlStatementName,
-        format!("prepared statement \"{name}\" does not exist"),
-    )
 }
 
 fn canceled() -> Error {
@@ -494,6 +486,12 @@ impl Inner {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         state.cancel.reset();
+        if let Some(name) = strata_sql::sql_prepare::prepare_target(stmt)
+            && client.portal_store().get_statement(&name).is_some()
+        {
+            session.note_error();
+            return Err(strata_sql::sql_prepare::duplicate_statement(&name));
+        }
         if state
             .stream_failed
             .swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -655,7 +653,7 @@ where
         return Ok("DEALLOCATE ALL");
     };
     if name == DEFAULT_NAME || store.get_statement(name).is_none() {
-        return Err(no_such_statement(name));
+        return Err(strata_sql::sql_prepare::no_such_statement(name));
     }
     store.rm_statement(name);
     names.remove(name);
@@ -804,8 +802,15 @@ impl QueryParser for StrataParser {
                 })
             })
             .collect();
+        let casts: Vec<_> = types
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .and_then(|t| strata_sql::sql_prepare::cast_of_oid(t.oid()))
+            })
+            .collect();
         let p = session
-            .prepare(stmt, &declared)
+            .prepare(stmt, &declared, &casts)
             .await
             .map_err(|e| to_pgwire(&e))?;
         Ok(Some(PreparedStmt {
@@ -1002,10 +1007,13 @@ impl ExtendedQueryHandler for Inner {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-        if name != DEFAULT_NAME && client.portal_store().get_statement(name).is_some() {
-            return Err(to_pgwire(&Error::user(
-                SqlState::DuplicatePreparedStatement,
-                format!("prepared statement \"{name}\" already exists"),
+        // One namespace with SQL's PREPARE, as in PostgreSQL.
+        if name != DEFAULT_NAME
+            && (client.portal_store().get_statement(name).is_some()
+                || conn(client)?.session.lock().await.has_sql_prepared(name))
+        {
+            return Err(to_pgwire(&strata_sql::sql_prepare::duplicate_statement(
+                name,
             )));
         }
         match StoredStatement::parse(client, &message, self.query_parser()).await? {

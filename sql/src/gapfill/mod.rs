@@ -225,7 +225,7 @@ pub(crate) fn is_interpolable(dt: &DataType) -> bool {
 }
 
 /// PostgreSQL's name of a type, for "function f(type) does not exist".
-fn pg_type_name(dt: &DataType) -> String {
+pub(crate) fn pg_type_name(dt: &DataType) -> String {
     match dt {
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
         DataType::Int32 | DataType::UInt16 => "integer".into(),

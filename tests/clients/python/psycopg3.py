@@ -282,6 +282,28 @@ with psycopg.connect(DSN) as conn:
         cur.execute("DISCARD ALL")
         print("discard:", cur.statusmessage)
     exec_named(pg, "mine")
+    # SQL's PREPARE shares one namespace with the protocol's Parse; EXECUTE sent as an
+    # unnamed statement is described with its statement's columns.
+    with conn.cursor() as cur:
+        cur.execute("PREPARE sqlmine (int) AS SELECT $1 * 2 AS doubled")
+        print("sql prepare:", cur.statusmessage)
+        cur.execute("EXECUTE sqlmine(21)")
+        print("sql execute:", desc(cur), cur.fetchall())
+        dup = pg.prepare(b"sqlmine", b"SELECT 46")
+        print("parse over sql name:", ExecStatus(dup.status).name,
+              dup.error_field(psycopg.pq.DiagnosticField.SQLSTATE))
+        print("parse protomine:", ExecStatus(pg.prepare(b"protomine", b"SELECT 47").status).name)
+        try:
+            cur.execute("PREPARE protomine AS SELECT 48")
+        except psycopg.Error as e:
+            print("sql prepare over parse name:", e.sqlstate, e.diag.message_primary)
+        for name in ("protomine", "sqlmine", "sqlmine"):
+            try:
+                cur.execute(f"DEALLOCATE {name}")
+                print("deallocate", name, cur.statusmessage)
+            except psycopg.Error as e:
+                print("deallocate", name, e.sqlstate, e.diag.message_primary)
+    exec_named(pg, "protomine")
 
 # The same queries sent again as unnamed statements (what drivers do for every query),
 # with and without a parameter, outside a transaction block: each sees the rows written
