@@ -150,7 +150,10 @@ fn main() -> ExitCode {
         eprintln!("strata: {e}");
         return ExitCode::from(2);
     }
+    // Sessions run here: the same stacks as the execution runtime's (an unoptimised
+    // build's `Session::execute` alone takes about 0.5 MB).
     let rt = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(strata_sql::exec::THREAD_STACK_BYTES)
         .enable_all()
         .build()
     {

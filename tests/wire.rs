@@ -2746,3 +2746,71 @@ async fn copy_enforces_varchar_length() {
     }
     k.finish(&s);
 }
+
+/// Generated SQL with thousands of terms (BI tools' filters, ORMs' `OR` lists) is answered,
+/// and what is still nested too deeply is refused with 54001; the server survives both
+/// (a 5,000-term `OR` used to overflow a worker's stack and abort the process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_expressions_do_not_crash_the_server() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "create table deep (ts timestamptz not null, a int); \
+         insert into deep values ('2024-01-01 00:00:00+00', 5), ('2024-01-01 00:00:01+00', 4999), \
+         ('2024-01-01 00:00:02+00', 7000)",
+    )
+    .await
+    .unwrap();
+    let terms = |n: usize, f: &dyn Fn(usize) -> String, sep: &str| {
+        (0..n).map(f).collect::<Vec<_>>().join(sep)
+    };
+    let count = async |sql: String| -> Result<i64, String> {
+        let rows = c.simple_query(&sql).await.map_err(|e| sqlstate(&e))?;
+        rows.iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(r) => r.get(0)?.parse().ok(),
+                _ => None,
+            })
+            .ok_or_else(|| "no row".to_string())
+    };
+    let ors = terms(5000, &|i| format!("a = {i}"), " OR ");
+    assert_eq!(
+        count(format!("select count(*) from deep where {ors}")).await,
+        Ok(2),
+        "5,000-term OR"
+    );
+    let ands = terms(5000, &|i| format!("a <> {i}"), " AND ");
+    assert_eq!(
+        count(format!("select count(*) from deep where {ands}")).await,
+        Ok(1),
+        "5,000-term AND"
+    );
+    // mixed: an OR of ANDs, inside a subquery
+    let mixed = terms(2000, &|i| format!("(a > {i} AND a < {})", i + 2), " OR ");
+    assert_eq!(
+        count(format!(
+            "select count(*) from (select * from deep where {mixed}) s"
+        ))
+        .await,
+        Ok(1),
+        "2,000 ANDs in an OR"
+    );
+    // a chain of another operator stays as deep as written: refused, not a crash
+    let sum = terms(5000, &|_| "a".to_string(), " + ");
+    assert_eq!(
+        count(format!("select {sum} from deep")).await,
+        Err("54001".to_string()),
+        "5,000-term sum"
+    );
+    // as a prepared statement too
+    let e = c
+        .prepare(&format!("select {sum} from deep where a = $1"))
+        .await
+        .expect_err("refused");
+    assert_eq!(sqlstate(&e), "54001");
+    assert_eq!(
+        count("select count(*) from deep".into()).await,
+        Ok(3),
+        "the connection still works"
+    );
+}

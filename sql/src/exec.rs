@@ -19,6 +19,11 @@ use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
 use tokio::runtime::Handle;
 
+/// Stack size of the server's threads (tokio's default is 2 MB): planning and execution
+/// recurse over expression trees, so a long generated `OR` chain or deeply nested query
+/// needs the room (only the pages touched are resident).
+pub const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
 /// Creates the execution runtime (it lives as long as the process).
 ///
 /// It has more threads than cores: a cancelled query's operators stop only at their next
@@ -34,6 +39,7 @@ pub fn new_runtime(parallelism: usize) -> std::io::Result<Handle> {
     let threads = parallelism.max(1) * 2 + 2;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .thread_stack_size(THREAD_STACK_BYTES)
         .thread_name("strata-exec")
         .enable_all()
         .build()?;

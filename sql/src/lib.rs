@@ -16,6 +16,7 @@ pub mod cagg;
 pub mod catalog;
 pub mod cursor;
 pub mod ddl;
+pub mod deep_expr;
 pub mod dml;
 pub mod engine;
 pub mod error;

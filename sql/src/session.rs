@@ -336,7 +336,13 @@ impl Session {
         if stmts.is_empty() {
             return Ok(vec![Stmt::Empty]);
         }
-        Ok(stmts.into_iter().map(|s| Stmt::Sql(Box::new(s))).collect())
+        stmts
+            .into_iter()
+            .map(|mut s| {
+                crate::deep_expr::guard(&mut s)?;
+                Ok(Stmt::Sql(Box::new(s)))
+            })
+            .collect()
     }
 
     /// Records the outcome of a statement for transaction-block bookkeeping.
