@@ -40,7 +40,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use datafusion::physical_plan::ExecutionPlan;
-use sqlparser::ast::Statement;
+use sqlparser::ast::{self, Statement};
 use strata_storage::catalog::CatalogState;
 
 use crate::session::Prepared;
@@ -82,6 +82,9 @@ pub struct PlanCache {
 #[derive(Debug)]
 struct PreparedEntry {
     declared: Vec<Option<DataType>>,
+    /// The SQL types the parameters are cast to (see `Session::prepare`): Parse's `oid`
+    /// and `int8` are both `Int64` in `declared`, and describe differently.
+    casts: Vec<Option<ast::DataType>>,
     catalog: Arc<CatalogState>,
     prepared: Prepared,
 }
@@ -135,19 +138,22 @@ impl PlanCache {
         );
     }
 
-    /// The prepared form of `stmt` with the `declared` parameter types, if it was prepared
-    /// against `catalog`.
+    /// The prepared form of `stmt` with the `declared` parameter types (cast to `casts`),
+    /// if it was prepared against `catalog`.
     pub fn get_prepared(
         &self,
         stmt: &Statement,
         declared: &[Option<DataType>],
+        casts: &[Option<ast::DataType>],
         catalog: &Arc<CatalogState>,
     ) -> Option<Prepared> {
         let entries = self.prepared.lock();
         entries
             .get(stmt)?
             .iter()
-            .find(|e| e.declared == declared && Arc::ptr_eq(&e.catalog, catalog))
+            .find(|e| {
+                e.declared == declared && e.casts == casts && Arc::ptr_eq(&e.catalog, catalog)
+            })
             .map(|e| e.prepared.clone())
     }
 
@@ -158,6 +164,7 @@ impl PlanCache {
         &self,
         stmt: &Statement,
         declared: &[Option<DataType>],
+        casts: &[Option<ast::DataType>],
         catalog: Arc<CatalogState>,
         prepared: Prepared,
     ) {
@@ -166,9 +173,10 @@ impl PlanCache {
             entries.clear();
         }
         let forms = entries.entry(stmt.clone()).or_default();
-        forms.retain(|e| e.declared != declared);
+        forms.retain(|e| e.declared != declared || e.casts != casts);
         forms.push(PreparedEntry {
             declared: declared.to_vec(),
+            casts: casts.to_vec(),
             catalog,
             prepared,
         });

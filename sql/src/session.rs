@@ -2532,7 +2532,7 @@ impl Session {
             _ => None,
         };
         if let Some(s) = query
-            && let Some(p) = self.plans.get_prepared(s, declared, &catalog)
+            && let Some(p) = self.plans.get_prepared(s, declared, casts, &catalog)
         {
             return Ok(p);
         }
@@ -2550,7 +2550,8 @@ impl Session {
             && !p.param_types.is_empty()
             && crate::plan_cache::cacheable_with_parameters(plan)
         {
-            self.plans.insert_prepared(s, declared, catalog, p.clone());
+            self.plans
+                .insert_prepared(s, declared, casts, catalog, p.clone());
         }
         Ok(p)
     }
