@@ -2749,7 +2749,8 @@ async fn copy_enforces_varchar_length() {
 
 /// Generated SQL with thousands of terms (BI tools' filters, ORMs' `OR` lists) is answered,
 /// and what is still nested too deeply is refused with 54001; the server survives both
-/// (a 5,000-term `OR` used to overflow a worker's stack and abort the process).
+/// (a 5,000-term `OR` or a 1,000-term `UNION ALL` used to overflow a worker's stack and
+/// abort the process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deeply_nested_expressions_do_not_crash_the_server() {
     let s = TestServer::start();
@@ -2801,6 +2802,30 @@ async fn deeply_nested_expressions_do_not_crash_the_server() {
         count(format!("select {sum} from deep")).await,
         Err("54001".to_string()),
         "5,000-term sum"
+    );
+    // set operations: a long UNION ALL is balanced; a chain of alternating operators is
+    // refused
+    let union = terms(3000, &|i| format!("select {i} as x"), " UNION ALL ");
+    assert_eq!(
+        count(format!("select count(distinct x) from ({union}) s")).await,
+        Ok(3000),
+        "3,000-term UNION ALL"
+    );
+    let mixed_ops = terms(
+        3000,
+        &|i| {
+            let op = if i % 2 == 0 { "UNION" } else { "EXCEPT" };
+            format!("{op} select {i} as x")
+        },
+        " ",
+    );
+    assert_eq!(
+        count(format!(
+            "select count(*) from (select -1 as x {mixed_ops}) s"
+        ))
+        .await,
+        Err("54001".to_string()),
+        "3,000 alternating UNION/EXCEPT"
     );
     // as a prepared statement too
     let e = c

@@ -6,17 +6,23 @@
 //! planning, dropping) then needs one stack frame or more per term, and a 5,000-term `OR`
 //! overflowed an 8 MB stack. PostgreSQL flattens such chains.
 //!
+//! The same holds for a chain of set operations (`SELECT 1 UNION ALL SELECT 2 ...`,
+//! which crashed the server at 1,000 terms).
+//!
 //! [`guard`] runs on every parsed statement:
-//! - A long chain of `AND` or of `OR` is rebuilt as a balanced tree (they are
-//!   associative, also with NULLs), whose depth is the logarithm of its length.
-//! - Any expression still nested more than [`MAX_DEPTH`] levels is refused with 54001,
-//!   as PostgreSQL refuses what exceeds its stack depth limit, and taken apart without
-//!   recursion.
+//! - A long chain of `AND` or of `OR`, or of one `UNION [ALL]` or `INTERSECT [ALL]`, is
+//!   rebuilt as a balanced tree (they are associative, also with NULLs and duplicates;
+//!   the first operand stays first, so column names do not change), whose depth is the
+//!   logarithm of its length.
+//! - Any expression or set operation still nested more than [`MAX_DEPTH`] levels is
+//!   refused with 54001, as PostgreSQL refuses what exceeds its stack depth limit, and
+//!   taken apart without recursion.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Statement, Value, Visit, VisitMut, Visitor, VisitorMut,
+    BinaryOperator, Expr, Query, SetExpr, SetOperator, SetQuantifier, Statement, Value, Visit,
+    VisitMut, Visitor, VisitorMut,
 };
 
 use crate::error::{Error, Result, SqlState};
@@ -46,7 +52,9 @@ pub fn guard(stmt: &mut Statement) -> Result<()> {
     ));
     Err(Error::with_hint(
         SqlState::StatementTooComplex,
-        format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
+        format!(
+            "statement nested too deeply (more than {MAX_DEPTH} levels of expressions or set operations)"
+        ),
         "Write long lists of values as IN (...) or = ANY(array).",
     ))
 }
@@ -82,6 +90,95 @@ impl VisitorMut for Balance {
         *e = balanced(terms, &op);
         ControlFlow::Continue(())
     }
+
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        let (op, quantifier) = match q.body.as_ref() {
+            SetExpr::SetOperation {
+                op: op @ (SetOperator::Union | SetOperator::Intersect),
+                set_quantifier,
+                ..
+            } => (op.clone(), *set_quantifier),
+            _ => return ControlFlow::Continue(()),
+        };
+        let same = |x: &SetExpr| matches!(x, SetExpr::SetOperation { op: o, set_quantifier: k, .. } if *o == op && *k == quantifier);
+        if set_chain_len(&q.body, &same) < BALANCE_FROM {
+            return ControlFlow::Continue(());
+        }
+        let mut terms = vec![];
+        let mut todo = vec![std::mem::replace(q.body.as_mut(), empty_set())];
+        while let Some(x) = todo.pop() {
+            match x {
+                SetExpr::SetOperation {
+                    left,
+                    op: o,
+                    set_quantifier: k,
+                    right,
+                } if o == op && k == quantifier => {
+                    todo.push(*right);
+                    todo.push(*left);
+                }
+                other => terms.push(other),
+            }
+        }
+        *q.body = balanced_set(terms, &op, quantifier);
+        ControlFlow::Continue(())
+    }
+}
+
+/// How many operands the chain of one set operation at `body` has (up to the threshold).
+fn set_chain_len(body: &SetExpr, same: &dyn Fn(&SetExpr) -> bool) -> usize {
+    let mut n = 0;
+    let mut todo = vec![body];
+    while let Some(x) = todo.pop() {
+        match x {
+            SetExpr::SetOperation { left, right, .. } if same(x) => {
+                todo.push(right);
+                todo.push(left);
+            }
+            _ => n += 1,
+        }
+        if n >= BALANCE_FROM {
+            break;
+        }
+    }
+    n
+}
+
+/// `terms` joined by `op` in a balanced tree, in their order.
+fn balanced_set(mut terms: Vec<SetExpr>, op: &SetOperator, quantifier: SetQuantifier) -> SetExpr {
+    if terms.len() <= 1 {
+        return terms.pop().unwrap_or_else(empty_set);
+    }
+    let right = terms.split_off(terms.len() / 2);
+    SetExpr::SetOperation {
+        left: Box::new(balanced_set(terms, op, quantifier)),
+        op: op.clone(),
+        set_quantifier: quantifier,
+        right: Box::new(balanced_set(right, op, quantifier)),
+    }
+}
+
+/// A leaf standing in for a set expression moved out.
+fn empty_set() -> SetExpr {
+    SetExpr::Values(sqlparser::ast::Values {
+        explicit_row: false,
+        value_keyword: false,
+        rows: vec![],
+    })
+}
+
+/// How deep the set operations at `body` nest (counted without recursion).
+fn set_depth(body: &SetExpr) -> usize {
+    let mut max = 0;
+    let mut todo = vec![(body, 1)];
+    while let Some((x, d)) = todo.pop() {
+        max = max.max(d);
+        if let SetExpr::SetOperation { left, right, .. } = x {
+            todo.push((left, d + 1));
+            todo.push((right, d + 1));
+        }
+    }
+    max
 }
 
 /// How many terms the chain of `e`'s operator starting at `e` has (along both sides).
@@ -141,47 +238,73 @@ impl Visitor for Depth {
         self.0 -= 1;
         ControlFlow::Continue(())
     }
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if set_depth(&q.body) > MAX_DEPTH {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
 }
 
-/// Drops `stmt` without deep recursion: each expression deeper than a few levels is
-/// moved out of its parent onto a heap stack before its parent is dropped.
+/// Drops `stmt` without deep recursion: expressions and query bodies are moved out of
+/// their parents onto heap stacks, and each is taken apart one level at a time.
 fn dismantle(mut stmt: Statement) {
-    struct Detach(Vec<Expr>);
-    impl VisitorMut for Detach {
-        type Break = ();
-        fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            // Detach the whole expression; its children are taken apart below.
-            self.0.push(std::mem::replace(e, placeholder()));
-            ControlFlow::Continue(())
-        }
-    }
-    let mut d = Detach(vec![]);
+    let mut d = Detach::default();
     let _ = VisitMut::visit(&mut stmt, &mut d);
     drop(stmt);
-    let mut todo = d.0;
-    while let Some(mut e) = todo.pop() {
-        // Move every direct child expression out, then drop the now shallow node.
-        let _ = VisitMut::visit(&mut e, &mut Children(&mut todo, 0));
-        drop(e);
+    loop {
+        if let Some(set) = d.sets.pop() {
+            match set {
+                SetExpr::SetOperation { left, right, .. } => {
+                    d.sets.push(*left);
+                    d.sets.push(*right);
+                }
+                mut leaf => {
+                    let _ = VisitMut::visit(&mut leaf, &mut d);
+                }
+            }
+        } else if let Some(mut e) = d.exprs.pop() {
+            // Its direct children go onto the stacks; the node itself is then shallow.
+            d.depth = 0;
+            d.children_of_root = true;
+            let _ = VisitMut::visit(&mut e, &mut d);
+            d.children_of_root = false;
+        } else {
+            break;
+        }
+    }
+}
+
+/// Moves expressions and query bodies out of what it visits (with `children_of_root`,
+/// the children of the expression visited first, not that expression itself).
+#[derive(Default)]
+struct Detach {
+    exprs: Vec<Expr>,
+    sets: Vec<SetExpr>,
+    depth: usize,
+    children_of_root: bool,
+}
+
+impl VisitorMut for Detach {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        self.depth += 1;
+        if !self.children_of_root || self.depth == 2 {
+            self.exprs.push(std::mem::replace(e, placeholder()));
+        }
+        ControlFlow::Continue(())
     }
 
-    /// Moves out the children of the expression it is applied to (depth 1).
-    struct Children<'a>(&'a mut Vec<Expr>, usize);
-    impl VisitorMut for Children<'_> {
-        type Break = ();
-        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            self.1 += 1;
-            if self.1 == 2 {
-                self.0.push(std::mem::replace(e, placeholder()));
-            }
-            ControlFlow::Continue(())
-        }
-        fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
-            self.1 -= 1;
-            ControlFlow::Continue(())
-        }
+    fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        self.sets
+            .push(std::mem::replace(q.body.as_mut(), empty_set()));
+        ControlFlow::Continue(())
     }
 }
