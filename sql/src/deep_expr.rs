@@ -27,14 +27,14 @@ use sqlparser::ast::{
 
 use crate::error::{Error, Result, SqlState};
 
-/// The deepest expression accepted after balancing.
+/// The deepest nesting of expressions, or of set operations, accepted after balancing.
 pub const MAX_DEPTH: usize = 1000;
 
 /// Chains shorter than this are left as written (EXPLAIN shows them as sent).
 const BALANCE_FROM: usize = 64;
 
-/// Balances long `AND`/`OR` chains of `stmt`, then refuses it if an expression is still
-/// nested more than [`MAX_DEPTH`] levels.
+/// Balances long `AND`/`OR` and `UNION`/`INTERSECT` chains of `stmt`, then refuses it if
+/// an expression or a set operation is still nested more than [`MAX_DEPTH`] levels.
 pub fn guard(stmt: &mut Statement) -> Result<()> {
     let _ = VisitMut::visit(stmt, &mut Balance);
     let mut depth = Depth(0);
