@@ -21,8 +21,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Query, SetExpr, SetOperator, SetQuantifier, Statement, Value, Visit,
-    VisitMut, Visitor, VisitorMut,
+    BinaryOperator, Expr, Query, SetExpr, SetOperator, SetQuantifier, Statement, Value, VisitMut,
+    VisitorMut,
 };
 
 use crate::error::{Error, Result, SqlState};
@@ -36,9 +36,7 @@ const BALANCE_FROM: usize = 64;
 /// Balances long `AND`/`OR` and `UNION`/`INTERSECT` chains of `stmt`, then refuses it if
 /// an expression or a set operation is still nested more than [`MAX_DEPTH`] levels.
 pub fn guard(stmt: &mut Statement) -> Result<()> {
-    let _ = VisitMut::visit(stmt, &mut Balance);
-    let mut depth = Depth(0);
-    if Visit::visit(stmt, &mut depth).is_continue() {
+    if VisitMut::visit(stmt, &mut Guard { depth: 0 }).is_continue() {
         return Ok(());
     }
     // Dropping the statement would recurse as deep as it is nested: take it apart first.
@@ -59,70 +57,96 @@ pub fn guard(stmt: &mut Statement) -> Result<()> {
     ))
 }
 
-struct Balance;
+/// Balances chains before going down into them (so it never walks a deep chain itself),
+/// and stops (breaks) once expressions or set operations nest more than [`MAX_DEPTH`]
+/// levels: one walk over the statement.
+struct Guard {
+    depth: usize,
+}
 
-impl VisitorMut for Balance {
+impl VisitorMut for Guard {
     type Break = ();
 
-    // Before the visitor goes down, so it never walks the deep chain itself.
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        let op = match e {
-            Expr::BinaryOp {
-                op: op @ (BinaryOperator::And | BinaryOperator::Or),
-                ..
-            } => op.clone(),
-            _ => return ControlFlow::Continue(()),
-        };
-        if chain_len(e) < BALANCE_FROM {
-            return ControlFlow::Continue(());
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return ControlFlow::Break(());
         }
-        let mut terms = vec![];
-        let mut todo = vec![std::mem::replace(e, placeholder())];
-        while let Some(x) = todo.pop() {
-            match x {
-                Expr::BinaryOp { left, op: o, right } if o == op => {
-                    todo.push(*right);
-                    todo.push(*left);
-                }
-                other => terms.push(other),
-            }
-        }
-        *e = balanced(terms, &op);
+        balance_expr(e);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
+        self.depth -= 1;
         ControlFlow::Continue(())
     }
 
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-        let (op, quantifier) = match q.body.as_ref() {
-            SetExpr::SetOperation {
-                op: op @ (SetOperator::Union | SetOperator::Intersect),
-                set_quantifier,
-                ..
-            } => (op.clone(), *set_quantifier),
-            _ => return ControlFlow::Continue(()),
-        };
-        let same = |x: &SetExpr| matches!(x, SetExpr::SetOperation { op: o, set_quantifier: k, .. } if *o == op && *k == quantifier);
-        if set_chain_len(&q.body, &same) < BALANCE_FROM {
-            return ControlFlow::Continue(());
+        balance_set(q);
+        if set_depth(&q.body) > MAX_DEPTH {
+            return ControlFlow::Break(());
         }
-        let mut terms = vec![];
-        let mut todo = vec![std::mem::replace(q.body.as_mut(), empty_set())];
-        while let Some(x) = todo.pop() {
-            match x {
-                SetExpr::SetOperation {
-                    left,
-                    op: o,
-                    set_quantifier: k,
-                    right,
-                } if o == op && k == quantifier => {
-                    todo.push(*right);
-                    todo.push(*left);
-                }
-                other => terms.push(other),
-            }
-        }
-        *q.body = balanced_set(terms, &op, quantifier);
         ControlFlow::Continue(())
     }
+}
+
+/// A long `AND`/`OR` chain at `e` rebuilt balanced.
+fn balance_expr(e: &mut Expr) {
+    let op = match e {
+        Expr::BinaryOp {
+            op: op @ (BinaryOperator::And | BinaryOperator::Or),
+            ..
+        } => op.clone(),
+        _ => return,
+    };
+    if chain_len(e) < BALANCE_FROM {
+        return;
+    }
+    let mut terms = vec![];
+    let mut todo = vec![std::mem::replace(e, placeholder())];
+    while let Some(x) = todo.pop() {
+        match x {
+            Expr::BinaryOp { left, op: o, right } if o == op => {
+                todo.push(*right);
+                todo.push(*left);
+            }
+            other => terms.push(other),
+        }
+    }
+    *e = balanced(terms, &op);
+}
+
+/// A long chain of one `UNION [ALL]` / `INTERSECT [ALL]` in `q`'s body rebuilt balanced.
+fn balance_set(q: &mut Query) {
+    let (op, quantifier) = match q.body.as_ref() {
+        SetExpr::SetOperation {
+            op: op @ (SetOperator::Union | SetOperator::Intersect),
+            set_quantifier,
+            ..
+        } => (op.clone(), *set_quantifier),
+        _ => return,
+    };
+    let same = |x: &SetExpr| matches!(x, SetExpr::SetOperation { op: o, set_quantifier: k, .. } if *o == op && *k == quantifier);
+    if set_chain_len(&q.body, &same) < BALANCE_FROM {
+        return;
+    }
+    let mut terms = vec![];
+    let mut todo = vec![std::mem::replace(q.body.as_mut(), empty_set())];
+    while let Some(x) = todo.pop() {
+        match x {
+            SetExpr::SetOperation {
+                left,
+                op: o,
+                set_quantifier: k,
+                right,
+            } if o == op && k == quantifier => {
+                todo.push(*right);
+                todo.push(*left);
+            }
+            other => terms.push(other),
+        }
+    }
+    *q.body = balanced_set(terms, &op, quantifier);
 }
 
 /// How many operands the chain of one set operation at `body` has (up to the threshold).
@@ -218,33 +242,6 @@ fn balanced(mut terms: Vec<Expr>, op: &BinaryOperator) -> Expr {
 
 fn placeholder() -> Expr {
     Expr::value(Value::Null)
-}
-
-/// Stops (breaks) once an expression is nested more than [`MAX_DEPTH`] levels.
-struct Depth(usize);
-
-impl Visitor for Depth {
-    type Break = ();
-
-    fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
-        self.0 += 1;
-        if self.0 > MAX_DEPTH {
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
-        self.0 -= 1;
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
-        if set_depth(&q.body) > MAX_DEPTH {
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 /// Drops `stmt` without deep recursion: expressions and query bodies are moved out of

@@ -6,81 +6,73 @@ mod common;
 
 use common::{TestEngine, run};
 
-/// A session of `t` that has run `setup`.
-async fn session_with(t: &TestEngine, setup: &str) -> strata_sql::Session {
-    let mut s = t.engine.new_session().expect("session");
-    run(&mut s, setup).await;
-    s
+/// Runs `body` with a new engine and a session of it that has run `setup`.
+fn in_session(setup: &str, body: impl AsyncFnOnce(&TestEngine, &mut strata_sql::Session)) {
+    let t = TestEngine::new(64 * 1024 * 1024);
+    t.rt.block_on(async {
+        let mut s = t.engine.new_session().expect("session");
+        run(&mut s, setup).await;
+        body(&t, &mut s).await;
+    });
 }
 
 #[test]
 fn keeps_plans_of_repeated_table_queries_only() {
-    let t = TestEngine::new(64 * 1024 * 1024);
-    t.rt.block_on(async {
-        let mut s = session_with(
-            &t,
-            "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
+    in_session(
+        "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
              INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
-        )
-        .await;
-        assert!(s.plan_cache().is_empty());
-        let q = "SELECT host, sum(v) FROM m WHERE ts >= '2024-01-01' GROUP BY host";
-        let first = run(&mut s, q).await;
-        assert_eq!(s.plan_cache().len(), 1, "a table query is kept");
-        run(
-            &mut s,
-            "INSERT INTO m VALUES ('2024-01-01 00:01:00+00', 'a', 2)",
-        )
-        .await;
-        let second = run(&mut s, q).await;
-        assert_eq!(
-            s.plan_cache().len(),
-            1,
-            "the same statement reuses its entry"
-        );
-        assert!(first.contains("| a    | 1.0 "), "{first}");
-        assert!(second.contains("| a    | 3.0 "), "{second}");
+        async |_, s| {
+            assert!(s.plan_cache().is_empty());
+            let q = "SELECT host, sum(v) FROM m WHERE ts >= '2024-01-01' GROUP BY host";
+            let first = run(s, q).await;
+            assert_eq!(s.plan_cache().len(), 1, "a table query is kept");
+            run(s, "INSERT INTO m VALUES ('2024-01-01 00:01:00+00', 'a', 2)").await;
+            let second = run(s, q).await;
+            assert_eq!(
+                s.plan_cache().len(),
+                1,
+                "the same statement reuses its entry"
+            );
+            assert!(first.contains("| a    | 1.0 "), "{first}");
+            assert!(second.contains("| a    | 3.0 "), "{second}");
 
-        // Not kept: functions that are not immutable, catalog relations, no table at all,
-        // statements inside a transaction block.
-        for q in [
-            "SELECT now(), count(*) FROM m",
-            "SELECT count(*) FROM m WHERE random() < 2",
-            "SELECT relname FROM pg_catalog.pg_class",
-            "SELECT table_name FROM information_schema.tables",
-            "SELECT 1 + 1",
-        ] {
-            run(&mut s, q).await;
-            assert_eq!(s.plan_cache().len(), 1, "{q} must not be kept");
-        }
-        run(&mut s, "BEGIN").await;
-        run(&mut s, "SELECT count(*) FROM m WHERE host = 'z'").await;
-        run(&mut s, "COMMIT").await;
-        assert_eq!(s.plan_cache().len(), 1, "nothing is kept inside a block");
+            // Not kept: functions that are not immutable, catalog relations, no table at all,
+            // statements inside a transaction block.
+            for q in [
+                "SELECT now(), count(*) FROM m",
+                "SELECT count(*) FROM m WHERE random() < 2",
+                "SELECT relname FROM pg_catalog.pg_class",
+                "SELECT table_name FROM information_schema.tables",
+                "SELECT 1 + 1",
+            ] {
+                run(s, q).await;
+                assert_eq!(s.plan_cache().len(), 1, "{q} must not be kept");
+            }
+            run(s, "BEGIN").await;
+            run(s, "SELECT count(*) FROM m WHERE host = 'z'").await;
+            run(s, "COMMIT").await;
+            assert_eq!(s.plan_cache().len(), 1, "nothing is kept inside a block");
 
-        // Text read as a moment of the clock is folded while optimising: not kept.
-        run(
-            &mut s,
-            "SELECT count(*) FROM m WHERE ts < 'now'::timestamptz",
-        )
-        .await;
-        run(&mut s, "SELECT count(*) FROM m WHERE ts::date < 'Today'").await;
-        assert_eq!(s.plan_cache().len(), 1, "relative time words are not kept");
+            // Text read as a moment of the clock is folded while optimising: not kept.
+            run(s, "SELECT count(*) FROM m WHERE ts < 'now'::timestamptz").await;
+            run(s, "SELECT count(*) FROM m WHERE ts::date < 'Today'").await;
+            assert_eq!(s.plan_cache().len(), 1, "relative time words are not kept");
 
-        // DDL makes an entry stale: the same text is planned again and sees the new column.
-        let star = "SELECT * FROM m WHERE host = 'a'";
-        let before = run(&mut s, star).await;
-        assert_eq!(s.plan_cache().len(), 2);
-        run(&mut s, "ALTER TABLE m ADD COLUMN w int4").await;
-        let after = run(&mut s, star).await;
-        assert!(!before.contains("| w"), "{before}");
-        assert!(after.contains("| w"), "{after}");
-        assert_eq!(s.plan_cache().len(), 2);
+            // DDL makes an entry stale: the same text is planned again and sees the new column.
+            let star = "SELECT * FROM m WHERE host = 'a'";
+            let before = run(s, star).await;
+            assert_eq!(s.plan_cache().len(), 2);
+            run(s, "ALTER TABLE m ADD COLUMN w int4").await;
+            let after = run(s, star).await;
+            assert!(!before.contains("| w"), "{before}");
+            assert!(after.contains("| w"), "{after}");
+            assert_eq!(s.plan_cache().len(), 2);
 
-        // A change of settings forgets every plan.
-        run(&mut s, "SET TimeZone = 'Europe/Paris'").await;
-        assert!(s.plan_cache().is_empty());
-    });
+            // A change of settings forgets every plan.
+            run(s, "SET TimeZone = 'Europe/Paris'").await;
+            assert!(s.plan_cache().is_empty());
+        },
+    );
 }
 
 /// A repeated query runs the physical plan it was given the first time, and still reads
@@ -88,40 +80,33 @@ fn keeps_plans_of_repeated_table_queries_only() {
 /// are planned again.
 #[test]
 fn keeps_physical_plans_without_dynamic_filters() {
-    let t = TestEngine::new(64 * 1024 * 1024);
-    t.rt.block_on(async {
-        let mut s = session_with(
-            &t,
-            "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
+    in_session(
+        "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
              INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
-        )
-        .await;
-        let q = "SELECT host, sum(v) FROM m WHERE host = 'a' GROUP BY host";
-        let first = run(&mut s, q).await;
-        assert_eq!(s.plan_cache().physical_len(), 1, "{first}");
-        run(&mut s, "CHECKPOINT").await;
-        run(
-            &mut s,
-            "INSERT INTO m VALUES ('2024-01-01 00:01:00+00', 'a', 2)",
-        )
-        .await;
-        let second = run(&mut s, q).await;
-        assert!(first.contains("| a    | 1.0 "), "{first}");
-        assert!(second.contains("| a    | 3.0 "), "{second}");
+        async |_, s| {
+            let q = "SELECT host, sum(v) FROM m WHERE host = 'a' GROUP BY host";
+            let first = run(s, q).await;
+            assert_eq!(s.plan_cache().physical_len(), 1, "{first}");
+            run(s, "CHECKPOINT").await;
+            run(s, "INSERT INTO m VALUES ('2024-01-01 00:01:00+00', 'a', 2)").await;
+            let second = run(s, q).await;
+            assert!(first.contains("| a    | 1.0 "), "{first}");
+            assert!(second.contains("| a    | 3.0 "), "{second}");
 
-        let top = "SELECT v FROM m ORDER BY ts DESC LIMIT 1";
-        let newest = run(&mut s, top).await;
-        assert!(newest.contains("| 2.0 |"), "{newest}");
-        assert_eq!(s.plan_cache().len(), 2);
-        assert_eq!(
-            s.plan_cache().physical_len(),
-            1,
-            "a top-k plan's scan holds the sort's dynamic filter"
-        );
-        run(&mut s, "DELETE FROM m WHERE v = 2").await;
-        let after = run(&mut s, top).await;
-        assert!(after.contains("| 1.0 |"), "{after}");
-    });
+            let top = "SELECT v FROM m ORDER BY ts DESC LIMIT 1";
+            let newest = run(s, top).await;
+            assert!(newest.contains("| 2.0 |"), "{newest}");
+            assert_eq!(s.plan_cache().len(), 2);
+            assert_eq!(
+                s.plan_cache().physical_len(),
+                1,
+                "a top-k plan's scan holds the sort's dynamic filter"
+            );
+            run(s, "DELETE FROM m WHERE v = 2").await;
+            let after = run(s, top).await;
+            assert!(after.contains("| 1.0 |"), "{after}");
+        },
+    );
 }
 
 /// All scans of a table in one plan read one snapshot, taken before the plan runs: a row
@@ -133,57 +118,50 @@ fn scans_of_one_table_share_a_snapshot() {
     use strata_sql::scan_exec::{StorageScanExec, bind_snapshots};
     use strata_sql::table::TsTable;
 
-    let t = TestEngine::new(64 * 1024 * 1024);
-    t.rt.block_on(async {
-        let mut s = session_with(
-            &t,
-            "CREATE TABLE j (ts timestamptz NOT NULL, k text); \
+    in_session(
+        "CREATE TABLE j (ts timestamptz NOT NULL, k text); \
              INSERT INTO j VALUES ('2024-01-01 00:00:00+00', 'a'), ('2024-01-01 00:00:01+00', 'b')",
-        )
-        .await;
-        let storage = t.engine.storage();
-        let def = storage.catalog().table("j").cloned().expect("table j");
-        let ctx = SessionContext::new();
-        ctx.register_table(
-            "j",
-            std::sync::Arc::new(
-                TsTable::new(std::sync::Arc::clone(storage), def).snapshot_at_execution(),
-            ),
-        )
-        .expect("register");
-        let plan = ctx
+        async |t, s| {
+            let storage = t.engine.storage();
+            let def = storage.catalog().table("j").cloned().expect("table j");
+            let ctx = SessionContext::new();
+            ctx.register_table(
+                "j",
+                std::sync::Arc::new(
+                    TsTable::new(std::sync::Arc::clone(storage), def).snapshot_at_execution(),
+                ),
+            )
+            .expect("register");
+            let plan = ctx
             .sql("SELECT x.k FROM j x JOIN j y ON x.k = y.k WHERE y.ts >= '2024-01-01' ORDER BY 1")
             .await
             .expect("plan")
             .create_physical_plan()
             .await
             .expect("physical plan");
-        bind_snapshots(&plan).expect("bind");
-        let mut snapshots = vec![];
-        plan.apply(|node| {
-            if let Some(scan) = node.downcast_ref::<StorageScanExec>() {
-                snapshots.push(scan.bound_snapshot().cloned().expect("bound"));
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-        .expect("walk");
-        assert_eq!(snapshots.len(), 2);
-        assert!(std::sync::Arc::ptr_eq(&snapshots[0], &snapshots[1]));
+            bind_snapshots(&plan).expect("bind");
+            let mut snapshots = vec![];
+            plan.apply(|node| {
+                if let Some(scan) = node.downcast_ref::<StorageScanExec>() {
+                    snapshots.push(scan.bound_snapshot().cloned().expect("bound"));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .expect("walk");
+            assert_eq!(snapshots.len(), 2);
+            assert!(std::sync::Arc::ptr_eq(&snapshots[0], &snapshots[1]));
 
-        run(
-            &mut s,
-            "INSERT INTO j VALUES ('2024-01-01 00:00:02+00', 'c')",
-        )
-        .await;
-        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
-            .await
-            .expect("run");
-        let text = arrow::util::pretty::pretty_format_batches(&batches)
-            .expect("format")
-            .to_string();
-        assert!(text.contains("| a |") && text.contains("| b |"), "{text}");
-        assert!(!text.contains("| c |"), "{text}");
-    });
+            run(s, "INSERT INTO j VALUES ('2024-01-01 00:00:02+00', 'c')").await;
+            let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+                .await
+                .expect("run");
+            let text = arrow::util::pretty::pretty_format_batches(&batches)
+                .expect("format")
+                .to_string();
+            assert!(text.contains("| a |") && text.contains("| b |"), "{text}");
+            assert!(!text.contains("| c |"), "{text}");
+        },
+    );
 }
 
 /// Parse, Bind and Execute of `sql` as an unnamed statement (what drivers send): the
@@ -221,34 +199,27 @@ async fn run_prepared(
 /// it, reading the rows written since.
 #[test]
 fn statements_without_parameters_use_the_plan_cache() {
-    let t = TestEngine::new(64 * 1024 * 1024);
-    t.rt.block_on(async {
-        let mut s = session_with(
-            &t,
-            "CREATE TABLE p (ts timestamptz NOT NULL, host text, v float8); \
+    in_session(
+        "CREATE TABLE p (ts timestamptz NOT NULL, host text, v float8); \
              INSERT INTO p VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
-        )
-        .await;
-        let q = "SELECT host, sum(v) AS total FROM p GROUP BY host";
-        let mut answers = vec![];
-        for round in 0..3 {
-            if round == 2 {
-                run(
-                    &mut s,
-                    "INSERT INTO p VALUES ('2024-01-01 00:01:00+00', 'a', 2)",
-                )
-                .await;
+        async |_, s| {
+            let q = "SELECT host, sum(v) AS total FROM p GROUP BY host";
+            let mut answers = vec![];
+            for round in 0..3 {
+                if round == 2 {
+                    run(s, "INSERT INTO p VALUES ('2024-01-01 00:01:00+00', 'a', 2)").await;
+                }
+                let (names, text) = run_prepared(s, q, vec![]).await;
+                assert_eq!(names, ["host", "total"]);
+                answers.push(text);
+                assert_eq!(s.plan_cache().len(), 1, "round {round}");
+                assert_eq!(s.plan_cache().physical_len(), 1, "round {round}");
             }
-            let (names, text) = run_prepared(&mut s, q, vec![]).await;
-            assert_eq!(names, ["host", "total"]);
-            answers.push(text);
-            assert_eq!(s.plan_cache().len(), 1, "round {round}");
-            assert_eq!(s.plan_cache().physical_len(), 1, "round {round}");
-        }
-        assert!(answers[0].contains("| a    | 1.0 "), "{}", answers[0]);
-        assert_eq!(answers[0], answers[1]);
-        assert!(answers[2].contains("| a    | 3.0 "), "{}", answers[2]);
-    });
+            assert!(answers[0].contains("| a    | 1.0 "), "{}", answers[0]);
+            assert_eq!(answers[0], answers[1]);
+            assert!(answers[2].contains("| a    | 3.0 "), "{}", answers[2]);
+        },
+    );
 }
 
 /// A query with parameters prepared again (drivers that bind send its Parse before every
@@ -257,27 +228,24 @@ fn statements_without_parameters_use_the_plan_cache() {
 fn statements_with_parameters_are_prepared_once() {
     use datafusion::common::ScalarValue;
 
-    let t = TestEngine::new(64 * 1024 * 1024);
-    t.rt.block_on(async {
-        let mut s = session_with(
-            &t,
-            "CREATE TABLE q (ts timestamptz NOT NULL, host text, v float8); \
+    in_session(
+        "CREATE TABLE q (ts timestamptz NOT NULL, host text, v float8); \
              INSERT INTO q VALUES ('2024-01-01 00:00:00+00', 'a', 1), ('2024-01-01 00:00:00+00', 'b', 5)",
-        )
-        .await;
-        let sql = "SELECT sum(v) AS total FROM q WHERE host = $1";
-        let mut answers = vec![];
-        for (round, host) in ["a", "b", "a"].into_iter().enumerate() {
-            if round == 2 {
-                run(&mut s, "INSERT INTO q VALUES ('2024-01-01 00:01:00+00', 'a', 2)").await;
+        async |_, s| {
+            let sql = "SELECT sum(v) AS total FROM q WHERE host = $1";
+            let mut answers = vec![];
+            for (round, host) in ["a", "b", "a"].into_iter().enumerate() {
+                if round == 2 {
+                    run(s, "INSERT INTO q VALUES ('2024-01-01 00:01:00+00', 'a', 2)").await;
+                }
+                let param = ScalarValue::Utf8(Some(host.to_owned()));
+                let (_, text) = run_prepared(s, sql, vec![param]).await;
+                answers.push(text);
+                assert_eq!(s.plan_cache().prepared_len(), 1, "round {round}");
             }
-            let param = ScalarValue::Utf8(Some(host.to_owned()));
-            let (_, text) = run_prepared(&mut s, sql, vec![param]).await;
-            answers.push(text);
-            assert_eq!(s.plan_cache().prepared_len(), 1, "round {round}");
-        }
-        assert!(answers[0].contains("| 1.0 "), "{}", answers[0]);
-        assert!(answers[1].contains("| 5.0 "), "{}", answers[1]);
-        assert!(answers[2].contains("| 3.0 "), "{}", answers[2]);
-    });
+            assert!(answers[0].contains("| 1.0 "), "{}", answers[0]);
+            assert!(answers[1].contains("| 5.0 "), "{}", answers[1]);
+            assert!(answers[2].contains("| 3.0 "), "{}", answers[2]);
+        },
+    );
 }

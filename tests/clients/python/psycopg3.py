@@ -134,6 +134,10 @@ with psycopg.connect(DSN, autocommit=True) as conn:
               "SELECT c FROM (SELECT CASE WHEN true THEN oid END AS c FROM pg_class) s LIMIT 1"):
         describe(conn, q)
     describe(conn, "SELECT $1::oid AS o", [23])  # a declared type stands
+    # ... and types the placeholder wherever it is used (int8, int4, timestamptz, bool,
+    # date, interval, oid)
+    describe(conn, "SELECT $1 AS a, $2 * 2 AS b, $3 AS c, $4 AS d, $5 AS e, $6 AS f, $7 AS g",
+             [20, 23, 1184, 16, 1082, 1186, 26])
     with conn.cursor() as cur:
         for b in (False, True):
             cur = conn.cursor(binary=b)
