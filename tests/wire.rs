@@ -2839,3 +2839,54 @@ async fn deeply_nested_expressions_do_not_crash_the_server() {
         "the connection still works"
     );
 }
+
+/// `EXPLAIN [ANALYZE] EXECUTE` shows the plan of the prepared statement with its arguments
+/// in place: the same plan as the query written out with those values, over the simple
+/// and the extended protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_execute_shows_the_prepared_statements_plan() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "create table ex (ts timestamptz not null, v int, host text); \
+         insert into ex values ('2024-01-01 00:00:00+00', 1, 'a'), \
+         ('2024-01-01 00:00:01+00', 2, 'b'), ('2024-01-01 00:00:02+00', 2, 'c'); \
+         prepare q (int, text) as select v, count(*) from ex where v = $1 and host <> $2 group by v",
+    )
+    .await
+    .unwrap();
+    let written = simple_rows(
+        &c,
+        "explain select v, count(*) from ex where v = 2 and host <> 'c' group by v",
+    )
+    .await
+    .unwrap();
+    assert!(!written.is_empty());
+    let simple = simple_rows(&c, "explain execute q(2, 'c')").await.unwrap();
+    assert_eq!(simple, written, "simple protocol");
+    let extended: Vec<Vec<Option<String>>> = c
+        .query("explain execute q(2, 'c')", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+        .collect();
+    assert_eq!(extended, written, "extended protocol");
+    // ANALYZE runs it: the filter's output rows are those the statement returns.
+    let analyzed = simple_rows(&c, "explain analyze execute q(2, 'c')")
+        .await
+        .unwrap();
+    let text = format!("{analyzed:?}");
+    assert!(
+        text.contains("FilterExec") && text.contains("output_rows=1"),
+        "{text}"
+    );
+    for (sql, state) in [
+        ("explain execute q(2)", "42601"),
+        ("explain execute nosuch(2)", "26000"),
+        ("explain execute q($1, 'c')", "42P02"),
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert_eq!(sqlstate(&e), state, "{sql}");
+    }
+}

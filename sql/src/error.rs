@@ -57,6 +57,7 @@ pub enum SqlState {
     InvalidCursorName,
     InvalidSqlStatementName,
     DuplicatePreparedStatement,
+    UndefinedParameter,
 }
 
 impl SqlState {
@@ -90,6 +91,7 @@ impl SqlState {
             SqlState::QueryCanceled => "57014",
             SqlState::OutOfMemory => "53200",
             SqlState::ProtocolViolation => "08P01",
+            SqlState::UndefinedParameter => "42P02",
             SqlState::InvalidColumnReference => "42P10",
             SqlState::WrongObjectType => "42809",
             SqlState::InvalidTableDefinition => "42P16",

@@ -233,6 +233,18 @@ impl Session {
         self.sql_prepared.contains_key(name)
     }
 
+    /// The statement SQL `PREPARE` defined under `name` (a protocol Bind or Describe may
+    /// name it, as in PostgreSQL).
+    pub fn sql_prepared(&self, name: &str) -> Option<Arc<Prepared>> {
+        self.sql_prepared.get(name).cloned()
+    }
+
+    /// Forgets a statement SQL `PREPARE` defined (a protocol Close of its name); true if
+    /// there was one.
+    pub fn remove_sql_prepared(&mut self, name: &str) -> bool {
+        self.sql_prepared.remove(name).is_some()
+    }
+
     /// The statement SQL `PREPARE` defined as `EXECUTE`'s `name`, with its folded name.
     fn sql_prepared_named(&self, name: &ast::ObjectName) -> Result<(String, Arc<Prepared>)> {
         let name = match name.0.as_slice() {
@@ -419,7 +431,7 @@ impl Session {
             Statement::Explain { statement, .. }
                 if matches!(statement.as_ref(), Statement::Execute { .. }) =>
             {
-                Err(Error::unsupported("EXPLAIN EXECUTE"))
+                self.sql_prepare_or_execute_boxed(s).await
             }
             Statement::Explain { .. } => self.run_query(s.clone()).await,
             Statement::Call(f) => self.call(f).await,
@@ -899,30 +911,69 @@ impl Session {
                 self.sql_prepared.insert(name, Arc::new(p));
                 Ok(command("PREPARE"))
             }
-            Statement::Execute {
-                name: Some(name),
-                parameters,
-                immediate: false,
-                into,
-                using,
-                output: false,
-                default: false,
-                ..
-            } if into.is_empty() && using.is_empty() => {
-                let (name, p) = self.sql_prepared_named(name)?;
-                crate::sql_prepare::check_arity(&name, p.param_fields.len(), parameters.len())?;
-                let mut values = Vec::with_capacity(parameters.len());
-                for (e, field) in parameters.iter().zip(&p.param_fields) {
-                    let v = self.eval_scalar(&format!("SELECT {e}")).await?;
-                    values.push(crate::sql_prepare::coerce_arg(v, field, self.settings.tz)?);
-                }
+            Statement::Execute { .. }
+                if let Some((name, args)) = crate::sql_prepare::plain_execute(s) =>
+            {
+                let (p, values) = self.execute_arguments(name, args).await?;
                 self.execute_prepared(&p, values).await
+            }
+            Statement::Explain { .. } => {
+                let explain = self.explain_execute(s).await?;
+                self.run_query(explain).await
             }
             other => Err(Error::unsupported(format!(
                 "statement {}",
                 first_words(&other.to_string())
             ))),
         }
+    }
+
+    /// The statement `EXECUTE name(args)` names and its arguments, evaluated and coerced
+    /// to its parameters' types.
+    async fn execute_arguments(
+        &self,
+        name: &ast::ObjectName,
+        args: &[ast::Expr],
+    ) -> Result<(Arc<Prepared>, Vec<ScalarValue>)> {
+        crate::sql_prepare::no_placeholders(args)?;
+        let (name, p) = self.sql_prepared_named(name)?;
+        crate::sql_prepare::check_arity(&name, p.param_fields.len(), args.len())?;
+        let mut values = Vec::with_capacity(args.len());
+        for (e, field) in args.iter().zip(&p.param_fields) {
+            let v = self.eval_scalar(&format!("SELECT {e}")).await?;
+            values.push(crate::sql_prepare::coerce_arg(v, field, self.settings.tz)?);
+        }
+        Ok((p, values))
+    }
+
+    /// `EXPLAIN [ANALYZE] EXECUTE name(args)` as the `EXPLAIN` of the statement it names,
+    /// with the arguments in place of its parameters (PostgreSQL shows the plan made for
+    /// those values, as here).
+    async fn explain_execute(&self, s: &Statement) -> Result<Statement> {
+        let Statement::Explain { statement, .. } = s else {
+            return Err(Error::unsupported(first_words(&s.to_string())));
+        };
+        let Some((name, args)) = crate::sql_prepare::plain_execute(statement) else {
+            return Err(Error::unsupported(format!(
+                "EXPLAIN {}",
+                first_words(&statement.to_string())
+            )));
+        };
+        let (p, values) = self.execute_arguments(name, args).await?;
+        let Stmt::Sql(target) = &p.stmt else {
+            return Err(Error::unsupported("EXPLAIN of this prepared statement"));
+        };
+        if !matches!(target.as_ref(), Statement::Query(_)) {
+            return Err(Error::unsupported(
+                "EXPLAIN EXECUTE of a statement other than a query",
+            ));
+        }
+        let target = crate::params::substitute(target, &values)?;
+        let mut explain = s.clone();
+        if let Statement::Explain { statement, .. } = &mut explain {
+            **statement = target;
+        }
+        Ok(explain)
     }
 
     /// `VACUUM` / `ANALYZE`: checks the tables exist; nothing else to do.
@@ -2623,6 +2674,20 @@ impl Session {
                         .with_inferred_oid_params(),
                 )
             }
+            // Planned as the EXPLAIN of the statement it executes, arguments given.
+            Statement::Explain { statement, .. }
+                if matches!(statement.as_ref(), Statement::Execute { .. }) =>
+            {
+                let explain = self.explain_execute(s).await?;
+                let plan = self.plan(explain).await?;
+                let result_schema = Some(Arc::new(plan.schema().as_arrow().clone()));
+                Ok(Prepared::new(
+                    stmt,
+                    vec![],
+                    result_schema,
+                    PreparedKind::Statement,
+                ))
+            }
             Statement::Explain { .. } => {
                 let plan = self.plan((**s).clone()).await?;
                 let param_types = param_types_of_plan(&self.ctx, &plan, declared, s)?;
@@ -2699,8 +2764,11 @@ impl Session {
             }
             // Described as the statement it executes (its rows), arguments given.
             Statement::Execute {
-                name: Some(name), ..
+                name: Some(name),
+                parameters,
+                ..
             } => {
+                crate::sql_prepare::no_placeholders(parameters)?;
                 let (_, p) = self.sql_prepared_named(name)?;
                 Ok(Prepared::new(
                     stmt,

@@ -49,6 +49,46 @@ pub fn no_such_statement(name: &str) -> Error {
     )
 }
 
+/// The statement name and arguments of PostgreSQL's `EXECUTE name [(arg, ...)]` (None for
+/// the other dialects' forms sqlparser also reads: `EXECUTE IMMEDIATE`, `INTO`, `USING`).
+pub(crate) fn plain_execute(s: &Statement) -> Option<(&ast::ObjectName, &[ast::Expr])> {
+    match s {
+        Statement::Execute {
+            name: Some(name),
+            parameters,
+            immediate: false,
+            into,
+            using,
+            output: false,
+            default: false,
+            ..
+        } if into.is_empty() && using.is_empty() => Some((name, parameters)),
+        _ => None,
+    }
+}
+
+/// `EXECUTE`'s arguments may not be parameters themselves (PostgreSQL: 42P02 "there is no
+/// parameter $1"): they are evaluated when `EXECUTE` is planned.
+pub(crate) fn no_placeholders(args: &[ast::Expr]) -> Result<()> {
+    use std::ops::ControlFlow;
+    for arg in args {
+        let found = ast::visit_expressions(arg, |e| match e {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::Placeholder(p) => ControlFlow::Break(p.clone()),
+                _ => ControlFlow::Continue(()),
+            },
+            _ => ControlFlow::Continue(()),
+        });
+        if let ControlFlow::Break(p) = found {
+            return Err(Error::user(
+                SqlState::UndefinedParameter,
+                format!("there is no parameter {p}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The statement a `PREPARE` may prepare: a query, INSERT, UPDATE or DELETE, as in
 /// PostgreSQL (anything else is a syntax error there).
 pub(crate) fn preparable(statement: &Statement) -> Result<Stmt> {

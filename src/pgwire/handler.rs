@@ -13,7 +13,7 @@ use futures::{Sink, SinkExt, Stream, StreamExt, stream};
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
 use pgwire::api::results::{
     CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
     Response, Tag,
@@ -30,8 +30,8 @@ use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{
-    Close, CloseComplete, Describe, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
-    TARGET_TYPE_BYTE_STATEMENT,
+    Bind, BindComplete, Close, CloseComplete, Describe, Parse, ParseComplete,
+    TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::startup::ParameterStatus;
 use strata_pgtypes::encode::{TextOptions, TimeZoneSetting};
@@ -637,6 +637,49 @@ impl Inner {
     }
 }
 
+/// The statement a Bind or Describe names: one the protocol's Parse stored, else one SQL
+/// `PREPARE` defined (as the protocol's statement, built for this message only, so that
+/// `DEALLOCATE` and Close need only forget it in the session).
+async fn statement_named<C>(
+    client: &C,
+    name: &str,
+) -> PgWireResult<Option<Entry<StoredStatement<PreparedStmt>>>>
+where
+    C: ClientInfo + ClientPortalStore,
+    C::PortalStore: PortalStore<Statement = PreparedStmt>,
+{
+    if let Some(e) = client.portal_store().get_statement(name) {
+        return Ok(Some(e));
+    }
+    if name == DEFAULT_NAME {
+        return Ok(None);
+    }
+    let state = conn(client)?;
+    let Some(prepared) = state.session.lock().await.sql_prepared(name) else {
+        return Ok(None);
+    };
+    let parameter_types = prepared
+        .param_fields
+        .iter()
+        .map(|f| Some(pg_type(f)))
+        .collect();
+    Ok(Some(Entry::Value(Arc::new(StoredStatement::new(
+        name.to_owned(),
+        PreparedStmt { prepared },
+        parameter_types,
+    )))))
+}
+
+/// PostgreSQL's error for a Bind with the wrong number of parameter values.
+fn bind_arity(given: usize, name: &str, wanted: usize) -> PgWireError {
+    user(
+        SqlState::ProtocolViolation,
+        format!(
+            "bind message supplies {given} parameters, but prepared statement \"{name}\" requires {wanted}"
+        ),
+    )
+}
+
 /// `DEALLOCATE name` (`Some`) or `DEALLOCATE ALL`: removes the client's prepared
 /// statements (the unnamed one stays, as in PostgreSQL); returns the command tag.
 fn deallocate<C>(client: &C, state: &ConnState, name: Option<&str>) -> Result<&'static str, Error>
@@ -1029,7 +1072,49 @@ impl ExtendedQueryHandler for Inner {
         Ok(())
     }
 
-    /// pgwire's default Close, also forgetting a closed statement's name.
+    /// pgwire's default Bind, where the statement may also be one SQL `PREPARE` defined
+    /// (one namespace, as in PostgreSQL: a driver may `PREPARE` by SQL and bind by name).
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match statement_named(client, name).await? {
+            Some(Entry::Value(stmt)) => {
+                let params = stmt
+                    .statement
+                    .prepared
+                    .param_fields
+                    .len()
+                    .max(stmt.parameter_types.len());
+                if message.parameters.len() != params {
+                    return Err(bind_arity(message.parameters.len(), name, params));
+                }
+                let portal = Portal::try_new(&message, stmt)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) => {
+                if !message.parameters.is_empty() {
+                    return Err(bind_arity(message.parameters.len(), name, 0));
+                }
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            None => {
+                return Err(to_pgwire(&strata_sql::sql_prepare::no_such_statement(name)));
+            }
+        }
+        client
+            .send(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's default Close, also forgetting a closed statement's name (a statement SQL
+    /// `PREPARE` defined may be closed too, as in PostgreSQL).
     async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -1041,7 +1126,10 @@ impl ExtendedQueryHandler for Inner {
         match message.target_type {
             TARGET_TYPE_BYTE_STATEMENT => {
                 client.portal_store().rm_statement(name);
-                conn(client)?.statement_names.lock().remove(name);
+                let state = conn(client)?;
+                if !state.statement_names.lock().remove(name) {
+                    state.session.lock().await.remove_sql_prepared(name);
+                }
             }
             TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
             _ => {}
@@ -1064,10 +1152,12 @@ impl ExtendedQueryHandler for Inner {
     {
         if message.target_type == TARGET_TYPE_BYTE_STATEMENT {
             let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name)
-                && stmt.statement.prepared.result_schema.is_none()
-            {
+            if let Some(Entry::Value(stmt)) = statement_named(client, name).await? {
                 let d = self.do_describe_statement(client, &stmt).await?;
+                if stmt.statement.prepared.result_schema.is_some() {
+                    send_describe_response(client, &d).await?;
+                    return Ok(());
+                }
                 let oids = d.parameters.iter().map(|t| t.oid()).collect();
                 client
                     .send(PgWireBackendMessage::ParameterDescription(

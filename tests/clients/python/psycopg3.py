@@ -293,6 +293,22 @@ with psycopg.connect(DSN) as conn:
         print("sql prepare:", cur.statusmessage)
         cur.execute("EXECUTE sqlmine(21)")
         print("sql execute:", desc(cur), cur.fetchall())
+        # Bind and Describe may name a statement SQL prepared (libpq's PQexecPrepared).
+        r = pg.exec_prepared(b"sqlmine", [b"22"])
+        print("bind sql name:", ExecStatus(r.status).name, r.get_value(0, 0))
+        d = pg.describe_prepared(b"sqlmine")
+        print("describe sql name:", d.nparams, [d.param_type(i) for i in range(d.nparams)],
+              [(d.fname(i).decode(), d.ftype(i)) for i in range(d.nfields)])
+        r = pg.exec_prepared(b"sqlmine", [b"1", b"2"])
+        print("bind sql name, two values:", ExecStatus(r.status).name,
+              r.error_field(psycopg.pq.DiagnosticField.SQLSTATE),
+              r.error_field(psycopg.pq.DiagnosticField.MESSAGE_PRIMARY))
+        cur.execute("PREPARE sqlins (int) AS INSERT INTO codes (id) VALUES ($1)")
+        d = pg.describe_prepared(b"sqlins")
+        print("describe sql insert:", d.nparams, d.param_type(0), d.nfields)
+        # The protocol's Close removes a statement SQL prepared, as DEALLOCATE does.
+        print("close sqlins:", ExecStatus(pg.close_prepared(b"sqlins").status).name)
+        exec_named(pg, "sqlins")
         dup = pg.prepare(b"sqlmine", b"SELECT 46")
         print("parse over sql name:", ExecStatus(dup.status).name,
               dup.error_field(psycopg.pq.DiagnosticField.SQLSTATE))
