@@ -38,7 +38,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Column, JoinType, NullEquality, Result};
-use datafusion::datasource::source_as_provider;
+use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::functions_aggregate::expr_fn::{max, min};
 use datafusion::logical_expr::{Distinct, DistinctOn, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
@@ -141,8 +141,19 @@ fn narrowed_input(d: &DistinctOn) -> Result<Option<LogicalPlan>> {
             | DataType::UInt32
             | DataType::UInt64
     );
-    if !orderable || !reads_not_null_column(&d.input, i) {
+    if !orderable || !reads_not_null_column(&d.input, i) || reads_latest_rows(&d.input) {
         return Ok(None);
+    }
+    if !time.asc {
+        let key_indices: Vec<usize> = keys
+            .iter()
+            .filter_map(|c| schema.index_of_column(c).ok())
+            .collect();
+        if key_indices.len() == keys.len()
+            && let Some(plan) = latest_rows_input(&d.input, &key_indices, i)?
+        {
+            return Ok(Some(plan));
+        }
     }
     let latest = if time.asc {
         min(Expr::Column(t.clone()))
@@ -179,6 +190,142 @@ fn narrowed_input(d: &DistinctOn) -> Result<Option<LogicalPlan>> {
         )?
         .build()?;
     Ok(Some(join))
+}
+
+/// `input` reading only the rows at each series' latest time of the table's files, if
+/// the `keys` and `time` columns of its output are columns of the Strata table it scans,
+/// `keys` and the columns its filters read are all series columns of the table's files
+/// (leading their sort order), and `time` is their time column. Each run of a series in a
+/// file then keeps one value of every key and passes every filter as a whole or not at
+/// all, so the latest row of each group of `keys` that passes the filters is one of the
+/// latest rows of some run: the `DISTINCT ON` above finds it among them.
+fn latest_rows_input(
+    input: &LogicalPlan,
+    keys: &[usize],
+    time: usize,
+) -> Result<Option<LogicalPlan>> {
+    let mut wanted: Vec<usize> = keys.to_vec();
+    wanted.push(time);
+    let Some((names, filtered)) = trace_to_scan(input, wanted) else {
+        return Ok(None);
+    };
+    let (time_name, key_names) = match names.split_last() {
+        Some((t, k)) => (t.clone(), k.to_vec()),
+        None => return Ok(None),
+    };
+    let mut required = key_names;
+    for c in filtered {
+        if !required.contains(&c) {
+            required.push(c);
+        }
+    }
+    let plan = input.clone().transform_up(|p| {
+        let LogicalPlan::TableScan(mut s) = p else {
+            return Ok(Transformed::no(p));
+        };
+        let Some(table) = source_as_provider(&s.source).ok().and_then(|p| {
+            p.downcast_ref::<TsTable>()
+                .map(|t| t.latest_rows_only(required.clone()))
+        }) else {
+            return Ok(Transformed::no(LogicalPlan::TableScan(s)));
+        };
+        let def = table.def();
+        let series: Vec<&str> = series_columns(def);
+        let fits = def.time_column_def().is_some_and(|tc| tc.name == time_name)
+            && required.iter().all(|k| series.contains(&k.as_str()));
+        if !fits {
+            return Ok(Transformed::no(LogicalPlan::TableScan(s)));
+        }
+        s.source = provider_as_source(Arc::new(table));
+        Ok(Transformed::yes(LogicalPlan::TableScan(s)))
+    })?;
+    Ok(plan.transformed.then_some(plan.data))
+}
+
+/// The columns naming the series of the table's files: those leading their sort order
+/// before the time column.
+fn series_columns(def: &strata_storage::TableDef) -> Vec<&str> {
+    let sort = def.sort_columns();
+    match sort.split_last() {
+        Some((&last, keys)) if Some(last) == def.time_column => {
+            keys.iter().map(|&k| def.columns[k].name.as_str()).collect()
+        }
+        _ => vec![],
+    }
+}
+
+/// The table column names of the output columns `wanted` of `plan`, a scan of a Strata
+/// table under filters, column projections and aliases, with the names of the columns
+/// its filters read; None for any other shape, an expression among `wanted`, or a
+/// volatile filter.
+fn trace_to_scan(plan: &LogicalPlan, wanted: Vec<usize>) -> Option<(Vec<String>, Vec<String>)> {
+    match plan {
+        LogicalPlan::TableScan(s) => {
+            let provider = source_as_provider(&s.source).ok()?;
+            let table = provider.downcast_ref::<TsTable>()?;
+            if s.fetch.is_some() || table.latest_keys().is_some() {
+                return None;
+            }
+            let fields = s.projected_schema.fields();
+            let names = wanted
+                .iter()
+                .map(|&i| fields.get(i).map(|f| f.name().clone()))
+                .collect::<Option<Vec<_>>>()?;
+            let mut filtered = vec![];
+            for f in &s.filters {
+                if f.is_volatile() {
+                    return None;
+                }
+                filtered.extend(f.column_refs().into_iter().map(|c| c.name.clone()));
+            }
+            Some((names, filtered))
+        }
+        LogicalPlan::Filter(f) => {
+            if f.predicate.is_volatile() {
+                return None;
+            }
+            let schema = f.input.schema();
+            let read = f
+                .predicate
+                .column_refs()
+                .into_iter()
+                .map(|c| schema.index_of_column(c).ok())
+                .collect::<Option<Vec<_>>>()?;
+            let n = wanted.len();
+            let (mut names, mut filtered) =
+                trace_to_scan(&f.input, wanted.into_iter().chain(read).collect())?;
+            filtered.extend(names.split_off(n));
+            Some((names, filtered))
+        }
+        LogicalPlan::Projection(p) => {
+            if p.expr.iter().any(Expr::is_volatile) {
+                return None;
+            }
+            let schema = p.input.schema();
+            let below = wanted
+                .iter()
+                .map(|&i| match p.expr.get(i).map(|e| e.clone().unalias()) {
+                    Some(Expr::Column(c)) => schema.index_of_column(&c).ok(),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            trace_to_scan(&p.input, below)
+        }
+        LogicalPlan::SubqueryAlias(a) => trace_to_scan(&a.input, wanted),
+        _ => None,
+    }
+}
+
+/// Whether `plan` reads a table through [`TsTable::latest_rows_only`] (the rule already
+/// ran on it).
+fn reads_latest_rows(plan: &LogicalPlan) -> bool {
+    plan.exists(|p| {
+        Ok(matches!(p, LogicalPlan::TableScan(s)
+        if source_as_provider(&s.source).ok().is_some_and(|p| {
+            p.downcast_ref::<TsTable>().is_some_and(|t| t.latest_keys().is_some())
+        })))
+    })
+    .unwrap_or(false)
 }
 
 /// Whether `plan` is a scan of a Strata table under filters, projections and aliases

@@ -73,6 +73,9 @@ pub struct ScanSpec {
     pub range: TimeRange,
     /// Uncommitted rows of the reading session's transaction block.
     pub overlay: Vec<RecordBatch>,
+    /// Series columns: read only the rows at each series' latest time where files know
+    /// them ([`crate::table::TsTable::latest_rows_only`]).
+    pub latest: Option<Arc<[String]>>,
 }
 
 /// The scan of one Strata table (see the module docs).
@@ -178,6 +181,7 @@ impl StorageScanExec {
             self.spec.limit,
             &batches,
             &files,
+            self.spec.latest.as_deref(),
         )? {
             let source = self.with_filters(source, options.as_ref())?;
             // What DataFusion's EnforceDistribution does for a planned file scan: fewer
@@ -227,6 +231,9 @@ impl DisplayAs for StorageScanExec {
                 write!(f, ", projection=[{}]", names.join(", "))?;
                 if let Some(l) = self.spec.limit {
                     write!(f, ", limit={l}")?;
+                }
+                if let Some(keys) = &self.spec.latest {
+                    write!(f, ", latest_rows_of=[{}]", keys.join(", "))?;
                 }
                 if !self.filters.is_empty() {
                     let filters: Vec<String> = self.filters.iter().map(|e| e.to_string()).collect();

@@ -34,6 +34,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::parquet::{
     CachedParquetFileReaderFactory, ParquetFileReaderFactory,
 };
@@ -42,6 +43,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
@@ -68,6 +70,8 @@ pub struct TsTable {
     overlay: Vec<arrow::array::RecordBatch>,
     /// Scans take their snapshot when they run ([`StorageScanExec`]), not when planned.
     at_execution: bool,
+    /// Read only the rows at each series' latest time (see [`Self::latest_rows_only`]).
+    latest: Option<Arc<[String]>>,
 }
 
 impl TsTable {
@@ -79,6 +83,7 @@ impl TsTable {
             schema,
             overlay: vec![],
             at_execution: false,
+            latest: None,
         }
     }
 
@@ -99,7 +104,26 @@ impl TsTable {
             schema: Arc::clone(&self.schema),
             overlay: rows,
             at_execution: self.at_execution,
+            latest: self.latest.clone(),
         }
+    }
+
+    /// The same table, whose scans read only the rows at each series' latest time
+    /// ([`strata_storage::manifest::SeriesTails`]) of the files whose series are named by
+    /// all the `keys` columns (and maybe more); other files and memtable rows are read
+    /// whole. Only a query that keeps the latest row of each group of rows with equal
+    /// values of `keys` (its `DISTINCT ON` columns and the columns its filters read)
+    /// may read it (`crate::latest_per_series`).
+    pub fn latest_rows_only(&self, keys: Vec<String>) -> Self {
+        TsTable {
+            latest: Some(keys.into()),
+            ..self.with_overlay(self.overlay.clone())
+        }
+    }
+
+    /// The series columns of [`Self::latest_rows_only`], if set.
+    pub fn latest_keys(&self) -> Option<&[String]> {
+        self.latest.as_deref()
     }
 
     /// The table definition this provider was built from.
@@ -145,6 +169,7 @@ impl TableProvider for TsTable {
                 limit,
                 range,
                 overlay: self.overlay.clone(),
+                latest: self.latest.clone(),
             };
             let partitions = state.config().target_partitions();
             return Ok(Arc::new(StorageScanExec::new(spec, partitions)?));
@@ -185,6 +210,7 @@ impl TableProvider for TsTable {
             limit,
             &snap.batches,
             &snap.files,
+            self.latest.as_deref(),
         )?
         .into_iter()
         .map(|s| Arc::new(DataSourceExec::new(s)) as Arc<dyn ExecutionPlan>)
@@ -201,7 +227,10 @@ impl TableProvider for TsTable {
 }
 
 /// The sources a scan of `batches` (memtable rows) and `files` reads, each with at most
-/// `partitions` partitions: one in-memory source, and one Parquet source per tier.
+/// `partitions` partitions: one in-memory source, and one Parquet source per tier. With
+/// `latest` series columns, files that know where their series end are read there only
+/// ([`TsTable::latest_rows_only`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn scan_sources(
     runtime: &RuntimeEnv,
     partitions: usize,
@@ -210,6 +239,7 @@ pub(crate) fn scan_sources(
     limit: Option<usize>,
     batches: &[arrow::array::RecordBatch],
     files: &[FileMeta],
+    latest: Option<&[String]>,
 ) -> DfResult<Vec<Arc<dyn DataSource>>> {
     let n = partitions.max(1);
     let mut inputs: Vec<Arc<dyn DataSource>> = vec![];
@@ -267,7 +297,11 @@ pub(crate) fn scan_sources(
         let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; n.min(files.len())];
         for (i, f) in files.iter().enumerate() {
             let len = groups.len();
-            groups[i % len].push(PartitionedFile::new(f.path.clone(), f.size_bytes));
+            let mut file = PartitionedFile::new(f.path.clone(), f.size_bytes);
+            if let Some(rows) = latest.and_then(|keys| latest_rows_selection(f, keys)) {
+                file = file.with_extension(rows);
+            }
+            groups[i % len].push(file);
         }
         let config = FileScanConfigBuilder::new(store_url, Arc::new(source))
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
@@ -278,6 +312,33 @@ pub(crate) fn scan_sources(
         inputs.push(Arc::new(config));
     }
     Ok(inputs)
+}
+
+/// The rows of `f` at each series' latest time, as a selection of the file's rows (the
+/// Parquet reader skips the pages and row groups without such rows), when `f` knows them
+/// and its series are named by all of `keys` (and maybe more columns): each of its runs of
+/// one series then has one value of every column of `keys`.
+fn latest_rows_selection(f: &FileMeta, keys: &[String]) -> Option<ParquetRowSelection> {
+    let tails = f.tails.as_ref()?;
+    if !keys.iter().all(|k| tails.keys.contains(k)) {
+        return None;
+    }
+    let mut selectors = Vec::with_capacity(tails.ranges.len() * 2 + 1);
+    let mut at = 0u64;
+    for &[first, n] in &tails.ranges {
+        if first < at || first + n > f.rows {
+            return None;
+        }
+        if first > at {
+            selectors.push(RowSelector::skip((first - at) as usize));
+        }
+        selectors.push(RowSelector::select(n as usize));
+        at = first + n;
+    }
+    if at < f.rows {
+        selectors.push(RowSelector::skip((f.rows - at) as usize));
+    }
+    Some(ParquetRowSelection::new(RowSelection::from(selectors)))
 }
 
 /// Parquet readers over DataFusion's metadata cache that cache each file's page index

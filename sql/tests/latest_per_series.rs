@@ -78,3 +78,76 @@ fn rewrites_latest_and_first_row_per_series_only() {
         }
     });
 }
+
+/// A table whose files are sorted by series: the rewrite reads only each series' latest
+/// rows of its files (`latest_rows_of`, no semi join) when the keys and the filters'
+/// columns are series columns, and the scan returns those rows only.
+#[test]
+fn reads_only_the_latest_rows_of_series_sorted_files() {
+    let t = TestEngine::new(64 * 1024 * 1024);
+    t.rt.block_on(async {
+        let mut s = t.engine.new_session().expect("session");
+        run(
+            &mut s,
+            "CREATE TABLE ms (ts timestamptz NOT NULL, host text, region text, v float8); \
+             ALTER TABLE ms SET (timescaledb.compress, \
+               timescaledb.compress_segmentby = 'host, region'); \
+             INSERT INTO ms SELECT '2024-01-01 00:00:00+00'::timestamptz \
+               + g * interval '10 seconds', 'h' || (g % 20), \
+               CASE WHEN g % 40 < 20 THEN 'eu' ELSE 'us' END, g \
+               FROM generate_series(0, 19999) g; \
+             CHECKPOINT; \
+             INSERT INTO ms VALUES ('2024-01-02 00:00:00+00', 'h3', 'eu', -1)",
+        )
+        .await;
+        let latest = [
+            (
+                "SELECT DISTINCT ON (host) * FROM ms ORDER BY host, ts DESC",
+                "[host]",
+                40,
+            ),
+            (
+                "SELECT DISTINCT ON (host, region) host, region, ts FROM ms \
+                 ORDER BY host, region, ts DESC",
+                "[host, region]",
+                40,
+            ),
+            // the filter drops h1's two series' rows
+            (
+                "SELECT DISTINCT ON (region) * FROM ms WHERE host <> 'h1' \
+                 ORDER BY region, ts DESC, v",
+                "[region, host]",
+                38,
+            ),
+        ];
+        for (q, keys, rows) in latest {
+            let plan = run(&mut s, &format!("EXPLAIN ANALYZE {q}")).await;
+            assert!(
+                plan.contains(&format!("latest_rows_of={keys}")),
+                "{q}\n{plan}"
+            );
+            assert!(!plan.contains("RightSemi"), "{q}\n{plan}");
+            // 20,000 rows in a file (40 host/region series, each with one row at its
+            // latest time): the Parquet reader returns the 40 latest rows (the in-memory
+            // source, which holds the last row, keeps no row count).
+            let scanned = plan
+                .split("StorageScanExec")
+                .nth(1)
+                .and_then(|s| s.split("output_rows=").nth(1))
+                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse::<u64>().ok());
+            assert_eq!(scanned, Some(rows), "{q}\n{plan}");
+        }
+        // Filters on other columns than the series', and ASC: the semi join, all rows.
+        for q in [
+            "SELECT DISTINCT ON (host) * FROM ms WHERE v > 5 ORDER BY host, ts DESC",
+            "SELECT DISTINCT ON (host) * FROM ms WHERE ts < '2024-01-02' \
+             ORDER BY host, ts DESC",
+            "SELECT DISTINCT ON (host) * FROM ms ORDER BY host, ts",
+        ] {
+            let plan = run(&mut s, &format!("EXPLAIN {q}")).await;
+            assert!(!plan.contains("latest_rows_of"), "{q}\n{plan}");
+            assert!(plan.contains("RightSemi"), "{q}\n{plan}");
+        }
+    });
+}

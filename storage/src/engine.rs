@@ -1462,7 +1462,22 @@ async fn write_file(
     tokio::task::spawn_blocking(move || -> Result<FileMeta> {
         let sorted = sort_batches(&def, &schema, &batches)?;
         let (min_time, max_time) = time_bounds(&def, &sorted);
-        let size_bytes = write_parquet(&path, &sorted, &def.sort_columns(), layout)?;
+        let sort = def.sort_columns();
+        let size_bytes = write_parquet(&path, &sorted, &sort, layout)?;
+        let tails = match (def.time_column, sort.split_last()) {
+            (Some(tc), Some((&last, keys))) if last == tc && !keys.is_empty() => {
+                crate::parquet_io::series_tails(&sorted, keys, tc, manifest::MAX_SERIES_TAILS)?.map(
+                    |ranges| {
+                        Arc::new(manifest::SeriesTails {
+                            keys: keys.iter().map(|&k| def.columns[k].name.clone()).collect(),
+                            time: def.columns[tc].name.clone(),
+                            ranges,
+                        })
+                    },
+                )
+            }
+            _ => None,
+        };
         Ok(FileMeta {
             id,
             path: rel,
@@ -1472,6 +1487,7 @@ async fn write_file(
             rows: sorted.num_rows() as u64,
             size_bytes,
             tier: manifest::Tier::Hot,
+            tails,
         })
     })
     .await

@@ -59,6 +59,70 @@ pub struct FileMeta {
     pub size_bytes: u64,
     #[serde(default, skip_serializing_if = "Tier::is_hot")]
     pub tier: Tier,
+    /// Where each series' latest rows are in the file, if known (files written before
+    /// this existed, and files of more than [`MAX_SERIES_TAILS`] series, have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tails: Option<std::sync::Arc<SeriesTails>>,
+}
+
+/// Files with more series than this keep no [`SeriesTails`] (the manifest, rewritten on
+/// every flush, would grow by two numbers per series per file).
+pub const MAX_SERIES_TAILS: usize = 10_000;
+
+/// The rows of a file at each series' latest time: in a file sorted by the series columns
+/// then time, the end of each series' run of rows. A query for the latest row of every
+/// series (`DISTINCT ON (series) ... ORDER BY series, time DESC`, TSBS `lastpoint`) reads
+/// only these rows of the file instead of all of them (see the SQL layer's
+/// `latest_per_series`).
+///
+/// Kept in the manifest, not in the file: the planner needs it before opening any file.
+/// A missing or stale entry is never wrong, only slower: files are immutable, a rewrite
+/// (DELETE, UPDATE, compaction, tiering) writes a new file with its own tails, and a
+/// reader that finds none reads the whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesTails {
+    /// The columns whose values name a series (the file's leading sort columns), in sort
+    /// order: a run of rows with equal values of all of them is one series.
+    pub keys: Vec<String>,
+    /// The time column the rows of a run are sorted by.
+    pub time: String,
+    /// `[first row, row count]` of each series' rows at its latest time, ascending.
+    /// Stored as one string, `"first+count first+count ..."` (a manifest of JSON arrays
+    /// took ~40 bytes per series and file, pretty-printed).
+    #[serde(with = "ranges_text")]
+    pub ranges: Vec<[u64; 2]>,
+}
+
+/// [`SeriesTails::ranges`] as text.
+mod ranges_text {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ranges: &[[u64; 2]], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(ranges.len() * 10);
+        for (i, [first, n]) in ranges.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(&format!("{first}+{n}"));
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u64; 2]>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split_ascii_whitespace()
+            .map(|r| {
+                let (first, n) = r
+                    .split_once('+')
+                    .ok_or_else(|| D::Error::custom(format!("series tail range {r:?}")))?;
+                Ok([
+                    first.parse().map_err(D::Error::custom)?,
+                    n.parse().map_err(D::Error::custom)?,
+                ])
+            })
+            .collect()
+    }
 }
 
 /// The manifest of one table.
@@ -160,4 +224,41 @@ pub fn store(data_dir: &Path, m: &Manifest) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     write_atomic(&path, &serde_json::to_vec_pretty(&m)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(tails: Option<SeriesTails>) -> FileMeta {
+        FileMeta {
+            id: FileId::new(7),
+            path: "tables/0000000001/p0/00000000000000000007.parquet".into(),
+            partition: 0,
+            min_time: 1,
+            max_time: 9,
+            rows: 100,
+            size_bytes: 1000,
+            tier: Tier::Hot,
+            tails: tails.map(std::sync::Arc::new),
+        }
+    }
+
+    #[test]
+    fn series_tails_round_trip_as_text_and_are_optional() {
+        let f = file(Some(SeriesTails {
+            keys: vec!["host".into(), "dc".into()],
+            time: "ts".into(),
+            ranges: vec![[9, 1], [40, 3], [99, 1]],
+        }));
+        let json = serde_json::to_string(&f).unwrap();
+        assert!(json.contains(r#""ranges":"9+1 40+3 99+1""#), "{json}");
+        assert_eq!(serde_json::from_str::<FileMeta>(&json).unwrap(), f);
+        // a manifest written before tails existed
+        let old = json.split(r#","tails""#).next().unwrap().to_string() + "}";
+        assert_eq!(serde_json::from_str::<FileMeta>(&old).unwrap(), file(None));
+        // a damaged range is an error, not a wrong selection
+        let bad = json.replace("40+3", "40-3");
+        assert!(serde_json::from_str::<FileMeta>(&bad).is_err());
+    }
 }

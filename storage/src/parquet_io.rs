@@ -115,6 +115,46 @@ pub fn sort_batches(
     Ok(take_record_batch(&batch, &idx)?)
 }
 
+/// `[first row, row count]` of the rows at each series' latest time in `batch`, sorted by
+/// the `keys` columns then the `time` column (ascending, as [`sort_batches`] sorts): the
+/// rows of each run of equal keys whose time equals the run's last. None when there are
+/// no keys, the time column is not a timestamp, or there are more than `max` series.
+pub fn series_tails(
+    batch: &RecordBatch,
+    keys: &[usize],
+    time: usize,
+    max: usize,
+) -> Result<Option<Vec<[u64; 2]>>> {
+    if keys.is_empty() || batch.num_rows() == 0 {
+        return Ok(None);
+    }
+    let Some(t) = batch
+        .column(time)
+        .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
+    else {
+        return Ok(None);
+    };
+    let columns: Vec<ArrayRef> = keys.iter().map(|&k| Arc::clone(batch.column(k))).collect();
+    let runs = arrow::compute::partition(&columns)?;
+    if runs.len() > max {
+        return Ok(None);
+    }
+    let same = |a: usize, b: usize| t.is_valid(a) == t.is_valid(b) && t.value(a) == t.value(b);
+    Ok(Some(
+        runs.ranges()
+            .into_iter()
+            .map(|r| {
+                let last = r.end - 1;
+                let mut first = last;
+                while first > r.start && same(first - 1, last) {
+                    first -= 1;
+                }
+                [first as u64, (r.end - first) as u64]
+            })
+            .collect(),
+    ))
+}
+
 /// Writes `batch` as a Parquet file at `path` durably: written to `path.tmp`, fsynced,
 /// renamed, directory fsynced. Returns the file size.
 pub fn write_parquet(
@@ -403,5 +443,48 @@ mod tests {
         let file = File::open(&path).unwrap();
         let read = read_columns(file, &schema, Some(&names)).unwrap();
         assert_eq!(read[0].column(0).as_ref(), batch.column(1).as_ref());
+    }
+
+    proptest::proptest! {
+        /// The tails are exactly the rows whose time is their series' greatest, for any
+        /// rows (ties, one-row series, NULL keys), once sorted as files are.
+        #[test]
+        fn series_tails_are_the_rows_at_each_series_latest_time(
+            rows in proptest::collection::vec((proptest::option::of(0i64..4), 0i64..4, 0i64..6), 1..60)
+        ) {
+            use arrow::array::Int64Array;
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("host", DataType::Int64, true),
+                Field::new("dc", DataType::Int64, false),
+                Field::new("ts", DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None), false),
+            ]));
+            let batch = RecordBatch::try_new(Arc::clone(&schema), vec![
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ]).unwrap();
+            // sorted as `sort_batches` sorts a file: series columns, then time
+            let options = Some(SortOptions { descending: false, nulls_first: true });
+            let keys: Vec<SortColumn> = (0..3)
+                .map(|c| SortColumn { values: Arc::clone(batch.column(c)), options })
+                .collect();
+            let sorted = take_record_batch(&batch, &lexsort_to_indices(&keys, None).unwrap()).unwrap();
+            let ranges = series_tails(&sorted, &[0, 1], 2, usize::MAX).unwrap().unwrap();
+            let host = sorted.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+            let dc = sorted.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+            let ts = sorted.column(2).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            let key = |i: usize| (host.is_valid(i).then(|| host.value(i)), dc.value(i));
+            let latest = |i: usize| (0..sorted.num_rows()).filter(|&j| key(j) == key(i)).map(|j| ts.value(j)).max();
+            let expected: Vec<u64> = (0..sorted.num_rows())
+                .filter(|&i| Some(ts.value(i)) == latest(i))
+                .map(|i| i as u64)
+                .collect();
+            let got: Vec<u64> = ranges.iter().flat_map(|&[first, n]| first..first + n).collect();
+            proptest::prop_assert_eq!(got, expected);
+            // one range per series
+            let mut series: Vec<_> = (0..sorted.num_rows()).map(key).collect();
+            series.dedup();
+            proptest::prop_assert_eq!(ranges.len(), series.len());
+        }
     }
 }
