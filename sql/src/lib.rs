@@ -41,6 +41,7 @@ pub mod pg_roles;
 pub mod pg_semantics;
 pub mod pg_types;
 pub mod plan_cache;
+pub mod prepared_view;
 pub mod regcast;
 pub mod rewrite;
 pub mod role_ddl;

@@ -154,6 +154,8 @@ pub struct Prepared {
     /// Schema of the rows it returns (None: returns no rows).
     pub result_schema: Option<SchemaRef>,
     kind: PreparedKind,
+    /// How many times it ran (`pg_prepared_statements.generic_plans`).
+    pub executions: Arc<crate::prepared_view::Executions>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +188,9 @@ pub struct Session {
     plans: crate::plan_cache::PlanCache,
     /// Statements prepared by SQL `PREPARE`, by name (see [`crate::sql_prepare`]).
     sql_prepared: std::collections::HashMap<String, Arc<Prepared>>,
+    /// Every named prepared statement, SQL's and the protocol's, as
+    /// `pg_prepared_statements` shows them.
+    prepared_list: crate::prepared_view::PreparedList,
 }
 
 impl Drop for Session {
@@ -212,6 +217,8 @@ impl Session {
             Arc::clone(&shared_settings),
             Some(Arc::clone(&txn)),
         )?;
+        let prepared_list = crate::prepared_view::PreparedList::default();
+        crate::prepared_view::register(&ctx, &prepared_list);
         Ok(Session {
             engine,
             ctx,
@@ -225,6 +232,7 @@ impl Session {
             cursors: Default::default(),
             plans: Default::default(),
             sql_prepared: Default::default(),
+            prepared_list,
         })
     }
 
@@ -242,7 +250,27 @@ impl Session {
     /// Forgets a statement SQL `PREPARE` defined (a protocol Close of its name); true if
     /// there was one.
     pub fn remove_sql_prepared(&mut self, name: &str) -> bool {
+        self.prepared_list.write().remove(name);
         self.sql_prepared.remove(name).is_some()
+    }
+
+    /// Lists a statement the protocol's Parse prepared under `name` (the wire layer keeps
+    /// the statement itself) in `pg_prepared_statements`.
+    pub fn note_protocol_prepared(&self, name: &str, text: &str, prepared: Arc<Prepared>) {
+        self.prepared_list.write().insert(
+            name.to_string(),
+            crate::prepared_view::PreparedEntry {
+                prepared,
+                statement: text.to_string(),
+                prepare_time: crate::prepared_view::now_micros(),
+                from_sql: false,
+            },
+        );
+    }
+
+    /// Removes a statement the protocol prepared from `pg_prepared_statements`.
+    pub fn forget_protocol_prepared(&self, name: &str) {
+        self.prepared_list.write().remove(name);
     }
 
     /// The statement SQL `PREPARE` defined as `EXECUTE`'s `name`, with its folded name.
@@ -839,6 +867,7 @@ impl Session {
                     }
                     self.cursors.clear();
                     self.sql_prepared.clear();
+                    self.prepared_list.write().clear();
                     self.settings = self.startup_settings.clone();
                     self.rebuild_context()?;
                     // The wire layer also deallocates the prepared statements.
@@ -857,9 +886,11 @@ impl Session {
             Statement::Deallocate { name, .. } => {
                 if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
                     self.sql_prepared.clear();
+                    self.prepared_list.write().clear();
                     return Ok(Output::Deallocate(None));
                 }
                 let name = ident_name(name);
+                self.prepared_list.write().remove(&name);
                 if self.sql_prepared.remove(&name).is_some() {
                     return Ok(command("DEALLOCATE"));
                 }
@@ -907,8 +938,17 @@ impl Session {
                 let declared = crate::sql_prepare::declared_types(data_types)?;
                 let stmt = crate::sql_prepare::preparable(statement)?;
                 let casts: Vec<_> = data_types.iter().cloned().map(Some).collect();
-                let p = self.prepare(stmt, &declared, &casts).await?;
-                self.sql_prepared.insert(name, Arc::new(p));
+                let p = Arc::new(self.prepare(stmt, &declared, &casts).await?);
+                self.prepared_list.write().insert(
+                    name.clone(),
+                    crate::prepared_view::PreparedEntry {
+                        prepared: Arc::clone(&p),
+                        statement: s.to_string(),
+                        prepare_time: crate::prepared_view::now_micros(),
+                        from_sql: true,
+                    },
+                );
+                self.sql_prepared.insert(name, p);
                 Ok(command("PREPARE"))
             }
             Statement::Execute { .. }
@@ -1126,6 +1166,7 @@ impl Session {
             Arc::clone(&self.shared_settings),
             Some(Arc::clone(&self.txn)),
         )?;
+        crate::prepared_view::register(&ctx, &self.prepared_list);
         crate::engine::release_context(&std::mem::replace(&mut self.ctx, ctx));
         Ok(())
     }
@@ -2861,6 +2902,7 @@ impl Session {
         p: &Prepared,
         params: Vec<ScalarValue>,
     ) -> Result<Output> {
+        p.executions.count();
         if params.len() != p.param_types.len() {
             return Err(Error::user(
                 SqlState::ProtocolViolation,
@@ -3141,6 +3183,7 @@ impl Prepared {
             param_fields,
             result_schema,
             kind,
+            executions: Default::default(),
         }
     }
 

@@ -1060,7 +1060,16 @@ impl ExtendedQueryHandler for Inner {
             )));
         }
         match StoredStatement::parse(client, &message, self.query_parser()).await? {
-            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+            Some(stmt) => {
+                if name != DEFAULT_NAME {
+                    conn(client)?.session.lock().await.note_protocol_prepared(
+                        name,
+                        &message.query,
+                        Arc::clone(&stmt.statement.prepared),
+                    );
+                }
+                client.portal_store().put_statement(Arc::new(stmt))
+            }
             None => client.portal_store().put_empty_statement(name),
         }
         if name != DEFAULT_NAME {
@@ -1127,8 +1136,12 @@ impl ExtendedQueryHandler for Inner {
             TARGET_TYPE_BYTE_STATEMENT => {
                 client.portal_store().rm_statement(name);
                 let state = conn(client)?;
-                if !state.statement_names.lock().remove(name) {
-                    state.session.lock().await.remove_sql_prepared(name);
+                let protocol = state.statement_names.lock().remove(name);
+                let mut session = state.session.lock().await;
+                if protocol {
+                    session.forget_protocol_prepared(name);
+                } else {
+                    session.remove_sql_prepared(name);
                 }
             }
             TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),

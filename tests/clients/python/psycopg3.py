@@ -306,6 +306,15 @@ with psycopg.connect(DSN) as conn:
         cur.execute("PREPARE sqlins (int) AS INSERT INTO codes (id) VALUES ($1)")
         d = pg.describe_prepared(b"sqlins")
         print("describe sql insert:", d.nparams, d.param_type(0), d.nfields)
+        # pg_prepared_statements lists both kinds, with their parameter types; each run
+        # counts once (Strata plans once and binds values: a generic plan).
+        pg.prepare(b"protolisted", b"SELECT $1::int8 * 2 AS x, $2::timestamptz AS t")
+        pg.exec_prepared(b"protolisted", [b"3", b"2024-01-01"])
+        cur.execute("SELECT name, from_sql, parameter_types, generic_plans + custom_plans, "
+                    "prepare_time <= now(), statement LIKE '%$2%' "
+                    "FROM pg_prepared_statements ORDER BY name")
+        print("pg_prepared_statements:", cur.fetchall())
+        pg.close_prepared(b"protolisted")
         # The protocol's Close removes a statement SQL prepared, as DEALLOCATE does.
         print("close sqlins:", ExecStatus(pg.close_prepared(b"sqlins").status).name)
         exec_named(pg, "sqlins")
@@ -324,6 +333,9 @@ with psycopg.connect(DSN) as conn:
             except psycopg.Error as e:
                 print("deallocate", name, e.sqlstate, e.diag.message_primary)
     exec_named(pg, "protomine")
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_prepared_statements")
+        print("pg_prepared_statements after deallocate:", cur.fetchone())
 
 # The same queries sent again as unnamed statements (what drivers do for every query),
 # with and without a parameter, outside a transaction block: each sees the rows written
