@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{
     DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
@@ -179,6 +179,20 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed
                 let local = Arc::new(ScalarUDF::new_from_impl(ToLocal::new(ctx.zone)));
                 return Ok(Transformed::yes(Expr::Cast(Cast::new(
                     Box::new(local.call(vec![*expr])),
+                    data_type,
+                ))));
+            }
+            // array -> text: PostgreSQL's array literal (`{a,"b c"}`), not Arrow's `[a, b c]`
+            if matches!(
+                data_type,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) && matches!(
+                expr.get_type(schema),
+                Ok(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
+            ) {
+                let text = Arc::new(ScalarUDF::new_from_impl(ArrayText::new(ctx.zone)));
+                return Ok(Transformed::yes(Expr::Cast(Cast::new(
+                    Box::new(text.call(vec![*expr])),
                     data_type,
                 ))));
             }
@@ -553,6 +567,71 @@ impl ScalarUDFImpl for CheckedUdf {
 
 // ---------------------------------------------------------------------------------------
 // timestamptz -> wall clock of the session zone
+
+/// `pg_array_text(array)`: an array's PostgreSQL text form, as the wire sends it (element
+/// quoting, `NULL`, nested braces, the session zone for timestamps).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayText {
+    zone: TimeZoneSetting,
+    sig: Signature,
+}
+
+impl ArrayText {
+    fn new(zone: TimeZoneSetting) -> Self {
+        ArrayText {
+            zone,
+            sig: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ArrayText {
+    fn name(&self) -> &str {
+        "pg_array_text"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let a = args.args[0].to_array(if scalar { 1 } else { args.number_rows })?;
+        let field = args
+            .arg_fields
+            .first()
+            .map(|f| f.as_ref().clone())
+            .unwrap_or_else(|| Field::new("a", a.data_type().clone(), true));
+        let opts = strata_pgtypes::encode::TextOptions {
+            timezone: self.zone,
+            ..Default::default()
+        };
+        let encoder = strata_pgtypes::encode::ColumnEncoder::new(&field, false, &opts);
+        let mut out = StringBuilder::new();
+        let mut buf = Vec::new();
+        for row in 0..a.len() {
+            buf.clear();
+            let present = encoder
+                .encode(a.as_ref(), row, &mut buf)
+                .map_err(|e| DataFusionError::Execution(format!("array to text: {e}")))?;
+            if present {
+                out.append_value(String::from_utf8_lossy(&buf));
+            } else {
+                out.append_null();
+            }
+        }
+        let r: ArrayRef = Arc::new(out.finish());
+        if scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&r, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(r))
+        }
+    }
+}
 
 /// `pg_to_local(timestamptz)`: the session zone's wall-clock time as a timestamp without
 /// time zone (what PostgreSQL's timestamptz -> timestamp cast gives).

@@ -1186,9 +1186,13 @@ impl VisitorMut for CatalogSyntax {
                     | ast::ArrayElemTypeDef::Parenthesis(elem),
                 ) = data_type
                     && let Some(items) = literal_text(expr).and_then(parse_array_literal)
-                    && !items.is_empty()
                 {
-                    *e = array_of(items, Some(elem));
+                    // `'{}'::int[]`: the empty array, cast to the array type
+                    if items.is_empty() {
+                        **expr = array_of(items, None);
+                    } else {
+                        *e = array_of(items, Some(elem));
+                    }
                 }
             }
             Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } => {
