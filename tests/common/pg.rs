@@ -143,11 +143,35 @@ fn template_cell() -> &'static Mutex<Option<Result<Template, String>>> {
     TEMPLATE.get_or_init(|| Mutex::new(None))
 }
 
+/// Prefix of template directories; the creating process's id follows it.
+const TEMPLATE_PREFIX: &str = "slt-pg-template-";
+
+/// Removes the template directories of test processes that have exited. A template lives
+/// in a static, which is never dropped: only the SQL suite removes its own at the end
+/// ([`cleanup_template`]), so every other test binary that started a cluster left ~40 MB
+/// in the temporary directory on each run (hundreds of them filled a CI disk).
+fn remove_stale_templates() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(TEMPLATE_PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn make_template() -> Result<Template, String> {
     let bins = find_binaries().ok_or("PostgreSQL binaries not found")?;
     let user = run_as()?;
+    remove_stale_templates();
     let dir = tempfile::Builder::new()
-        .prefix("slt-pg-template")
+        .prefix(&format!("{TEMPLATE_PREFIX}{}-", std::process::id()))
         .tempdir()
         .map_err(|e| e.to_string())?;
     chown(dir.path(), &user)?;
