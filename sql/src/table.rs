@@ -47,7 +47,8 @@ use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
-use strata_storage::manifest::{FileMeta, Tier};
+use std::collections::HashMap;
+use strata_storage::manifest::{FileMeta, SeriesTails, Tier};
 
 use crate::file_adapter::FileColumnAdapterFactory;
 use crate::scan_exec::{ScanSpec, StorageScanExec};
@@ -260,10 +261,17 @@ pub(crate) fn scan_sources(
         }
         inputs.push(Arc::new(src));
     }
+    let reads = match latest {
+        Some(keys) => latest_rows_selections(files, keys),
+        None => HashMap::new(),
+    };
     // One Parquet scan per tier: each reads through its own object store (local disk,
     // or ranged requests to the cold store), pruned by the files' statistics.
     for (tier, url) in [(Tier::Hot, HOT_STORE_URL), (Tier::Cold, COLD_STORE_URL)] {
-        let files: Vec<&FileMeta> = files.iter().filter(|f| f.tier == tier).collect();
+        let files: Vec<&FileMeta> = files
+            .iter()
+            .filter(|f| f.tier == tier && !reads.get(&f.id).is_some_and(|r| r.is_none()))
+            .collect();
         if files.is_empty() {
             continue;
         }
@@ -298,8 +306,8 @@ pub(crate) fn scan_sources(
         for (i, f) in files.iter().enumerate() {
             let len = groups.len();
             let mut file = PartitionedFile::new(f.path.clone(), f.size_bytes);
-            if let Some(rows) = latest.and_then(|keys| latest_rows_selection(f, keys)) {
-                file = file.with_extension(rows);
+            if let Some(Some(rows)) = reads.get(&f.id) {
+                file = file.with_extension(rows.clone());
             }
             groups[i % len].push(file);
         }
@@ -314,31 +322,83 @@ pub(crate) fn scan_sources(
     Ok(inputs)
 }
 
-/// The rows of `f` at each series' latest time, as a selection of the file's rows (the
-/// Parquet reader skips the pages and row groups without such rows), when `f` knows them
-/// and its series are named by all of `keys` (and maybe more columns): each of its runs of
-/// one series then has one value of every column of `keys`.
-fn latest_rows_selection(f: &FileMeta, keys: &[String]) -> Option<ParquetRowSelection> {
-    let tails = f.tails.as_ref()?;
-    if !keys.iter().all(|k| tails.keys.contains(k)) {
-        return None;
-    }
-    let mut selectors = Vec::with_capacity(tails.ranges.len() * 2 + 1);
-    let mut at = 0u64;
-    for &[first, n] in &tails.ranges {
-        if first < at || first + n > f.rows {
-            return None;
+/// Of each file that knows where its series' latest rows are (`SeriesTails`) and whose
+/// series are named by all of `keys` (and maybe more columns), the rows to read: those
+/// latest rows (None: none, the file is not read), except a series' rows whose latest
+/// time is below the latest time of the same series in another file with the same series
+/// columns. Files not in the map are read whole.
+///
+/// Each run of one series in such a file has one value of every column of `keys` (and of
+/// every column a filter reads, which the caller counts among `keys`), so the latest row
+/// of each group of `keys` is at the latest time of some series; a series' rows below that
+/// series' latest time elsewhere cannot be it.
+fn latest_rows_selections(
+    files: &[FileMeta],
+    keys: &[String],
+) -> HashMap<strata_storage::ids::FileId, Option<ParquetRowSelection>> {
+    let usable = |f: &&FileMeta| {
+        f.tails.as_ref().is_some_and(|t| {
+            keys.iter().all(|k| t.keys.contains(k))
+                && t.ranges
+                    .iter()
+                    .try_fold(0u64, |at, &[first, n]| {
+                        (first >= at && first + n <= f.rows).then_some(first + n)
+                    })
+                    .is_some()
+        })
+    };
+    let files: Vec<&FileMeta> = files.iter().filter(usable).collect();
+    // The latest time of each series over all files naming series alike.
+    let named =
+        |t: &SeriesTails| t.series.len() == t.ranges.len() && t.latest.len() == t.ranges.len();
+    let mut newest: HashMap<(&[String], &str, &str), i64> = HashMap::new();
+    for f in &files {
+        let Some(t) = f.tails.as_deref().filter(|t| named(t)) else {
+            continue;
+        };
+        for (s, &l) in t.series.iter().zip(&t.latest) {
+            let e = newest
+                .entry((t.keys.as_slice(), t.time.as_str(), s.as_str()))
+                .or_insert(l);
+            *e = (*e).max(l);
         }
-        if first > at {
-            selectors.push(RowSelector::skip((first - at) as usize));
+    }
+    let mut out = HashMap::with_capacity(files.len());
+    for f in files {
+        let Some(t) = f.tails.as_deref() else {
+            continue;
+        };
+        let keep = |i: usize| {
+            !named(t)
+                || newest
+                    .get(&(t.keys.as_slice(), t.time.as_str(), t.series[i].as_str()))
+                    .is_none_or(|&n| t.latest[i] >= n)
+        };
+        let mut selectors = Vec::with_capacity(t.ranges.len() * 2 + 1);
+        let mut at = 0u64;
+        for (i, &[first, n]) in t.ranges.iter().enumerate() {
+            if !keep(i) {
+                continue;
+            }
+            if first > at {
+                selectors.push(RowSelector::skip((first - at) as usize));
+            }
+            selectors.push(RowSelector::select(n as usize));
+            at = first + n;
         }
-        selectors.push(RowSelector::select(n as usize));
-        at = first + n;
+        if selectors.is_empty() {
+            out.insert(f.id, None);
+            continue;
+        }
+        if at < f.rows {
+            selectors.push(RowSelector::skip((f.rows - at) as usize));
+        }
+        out.insert(
+            f.id,
+            Some(ParquetRowSelection::new(RowSelection::from(selectors))),
+        );
     }
-    if at < f.rows {
-        selectors.push(RowSelector::skip((f.rows - at) as usize));
-    }
-    Some(ParquetRowSelection::new(RowSelection::from(selectors)))
+    out
 }
 
 /// Parquet readers over DataFusion's metadata cache that cache each file's page index

@@ -97,6 +97,11 @@ fn reads_only_the_latest_rows_of_series_sorted_files() {
                CASE WHEN g % 40 < 20 THEN 'eu' ELSE 'us' END, g \
                FROM generate_series(0, 19999) g; \
              CHECKPOINT; \
+             INSERT INTO ms SELECT '2024-01-04 00:00:00+00'::timestamptz \
+               + g * interval '10 seconds', 'h' || (g % 5), \
+               CASE WHEN g % 10 < 5 THEN 'eu' ELSE 'us' END, g \
+               FROM generate_series(0, 99) g; \
+             CHECKPOINT; \
              INSERT INTO ms VALUES ('2024-01-02 00:00:00+00', 'h3', 'eu', -1)",
         )
         .await;
@@ -128,8 +133,9 @@ fn reads_only_the_latest_rows_of_series_sorted_files() {
             );
             assert!(!plan.contains("RightSemi"), "{q}\n{plan}");
             // 20,000 rows in a file (40 host/region series, each with one row at its
-            // latest time): the Parquet reader returns the 40 latest rows (the in-memory
-            // source, which holds the last row, keeps no row count).
+            // latest time) and 100 later rows of 10 of them in a second file: the
+            // Parquet reader returns 30 latest rows of the first file and 10 of the
+            // second (the in-memory source, which holds the last row, keeps no count).
             let scanned = plan
                 .split("StorageScanExec")
                 .nth(1)

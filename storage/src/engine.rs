@@ -1467,11 +1467,13 @@ async fn write_file(
         let tails = match (def.time_column, sort.split_last()) {
             (Some(tc), Some((&last, keys))) if last == tc && !keys.is_empty() => {
                 crate::parquet_io::series_tails(&sorted, keys, tc, manifest::MAX_SERIES_TAILS)?.map(
-                    |ranges| {
+                    |t| {
                         Arc::new(manifest::SeriesTails {
                             keys: keys.iter().map(|&k| def.columns[k].name.clone()).collect(),
                             time: def.columns[tc].name.clone(),
-                            ranges,
+                            ranges: t.ranges,
+                            series: t.series,
+                            latest: t.latest,
                         })
                     },
                 )

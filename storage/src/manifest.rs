@@ -91,6 +91,14 @@ pub struct SeriesTails {
     /// took ~40 bytes per series and file, pretty-printed).
     #[serde(with = "ranges_text")]
     pub ranges: Vec<[u64; 2]>,
+    /// Each series' values of `keys`, in the order of `ranges`: a JSON array of the
+    /// values as Arrow displays them (NULL as `null`). With `latest`, a reader skips the
+    /// series of a file whose latest time another file's same series exceeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<String>,
+    /// Each series' latest time (microseconds), in the order of `ranges`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latest: Vec<i64>,
 }
 
 /// [`SeriesTails::ranges`] as text.
@@ -250,6 +258,12 @@ mod tests {
             keys: vec!["host".into(), "dc".into()],
             time: "ts".into(),
             ranges: vec![[9, 1], [40, 3], [99, 1]],
+            series: vec![
+                r#"["a","x"]"#.into(),
+                r#"["b",null]"#.into(),
+                r#"[null,"y"]"#.into(),
+            ],
+            latest: vec![5, 9, -3],
         }));
         let json = serde_json::to_string(&f).unwrap();
         assert!(json.contains(r#""ranges":"9+1 40+3 99+1""#), "{json}");

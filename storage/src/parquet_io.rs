@@ -115,16 +115,27 @@ pub fn sort_batches(
     Ok(take_record_batch(&batch, &idx)?)
 }
 
-/// `[first row, row count]` of the rows at each series' latest time in `batch`, sorted by
-/// the `keys` columns then the `time` column (ascending, as [`sort_batches`] sorts): the
-/// rows of each run of equal keys whose time equals the run's last. None when there are
-/// no keys, the time column is not a timestamp, or there are more than `max` series.
+/// Where each series' latest rows are in a sorted batch (see [`series_tails`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tails {
+    /// `[first row, row count]` of each series' rows at its latest time, ascending.
+    pub ranges: Vec<[u64; 2]>,
+    /// Each series' key values, a JSON array of their Arrow display (NULL: `null`).
+    pub series: Vec<String>,
+    /// Each series' latest time (microseconds).
+    pub latest: Vec<i64>,
+}
+
+/// The rows at each series' latest time in `batch`, sorted by the `keys` columns then the
+/// `time` column (ascending, as [`sort_batches`] sorts): the rows of each run of equal
+/// keys whose time equals the run's last. None when there are no keys, the time column
+/// is not a timestamp, or there are more than `max` series.
 pub fn series_tails(
     batch: &RecordBatch,
     keys: &[usize],
     time: usize,
     max: usize,
-) -> Result<Option<Vec<[u64; 2]>>> {
+) -> Result<Option<Tails>> {
     if keys.is_empty() || batch.num_rows() == 0 {
         return Ok(None);
     }
@@ -139,20 +150,43 @@ pub fn series_tails(
     if runs.len() > max {
         return Ok(None);
     }
+    let options = arrow::util::display::FormatOptions::default();
+    let formatters = columns
+        .iter()
+        .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let same = |a: usize, b: usize| t.is_valid(a) == t.is_valid(b) && t.value(a) == t.value(b);
-    Ok(Some(
-        runs.ranges()
-            .into_iter()
-            .map(|r| {
-                let last = r.end - 1;
-                let mut first = last;
-                while first > r.start && same(first - 1, last) {
-                    first -= 1;
-                }
-                [first as u64, (r.end - first) as u64]
+    let mut out = Tails {
+        ranges: Vec::with_capacity(runs.len()),
+        series: Vec::with_capacity(runs.len()),
+        latest: Vec::with_capacity(runs.len()),
+    };
+    for r in runs.ranges() {
+        let last = r.end - 1;
+        let mut first = last;
+        while first > r.start && same(first - 1, last) {
+            first -= 1;
+        }
+        out.ranges.push([first as u64, (r.end - first) as u64]);
+        let values: Vec<serde_json::Value> = columns
+            .iter()
+            .zip(&formatters)
+            .map(|(c, f)| match c.is_null(last) {
+                true => serde_json::Value::Null,
+                false => serde_json::Value::String(f.value(last).to_string()),
             })
-            .collect(),
-    ))
+            .collect();
+        out.series.push(
+            serde_json::to_string(&values)
+                .map_err(|e| Error::Internal(format!("series key: {e}")))?,
+        );
+        out.latest.push(if t.is_valid(last) {
+            t.value(last)
+        } else {
+            i64::MIN
+        });
+    }
+    Ok(Some(out))
 }
 
 /// Writes `batch` as a Parquet file at `path` durably: written to `path.tmp`, fsynced,
@@ -469,7 +503,8 @@ mod tests {
                 .map(|c| SortColumn { values: Arc::clone(batch.column(c)), options })
                 .collect();
             let sorted = take_record_batch(&batch, &lexsort_to_indices(&keys, None).unwrap()).unwrap();
-            let ranges = series_tails(&sorted, &[0, 1], 2, usize::MAX).unwrap().unwrap();
+            let tails = series_tails(&sorted, &[0, 1], 2, usize::MAX).unwrap().unwrap();
+            let ranges = &tails.ranges;
             let host = sorted.column(0).as_primitive::<arrow::datatypes::Int64Type>();
             let dc = sorted.column(1).as_primitive::<arrow::datatypes::Int64Type>();
             let ts = sorted.column(2).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
@@ -485,6 +520,16 @@ mod tests {
             let mut series: Vec<_> = (0..sorted.num_rows()).map(key).collect();
             series.dedup();
             proptest::prop_assert_eq!(ranges.len(), series.len());
+            // each range's series key and latest time
+            for (i, &[first, _]) in ranges.iter().enumerate() {
+                let (h, d) = key(first as usize);
+                let expected = serde_json::to_string(&[
+                    h.map_or(serde_json::Value::Null, |h| h.to_string().into()),
+                    d.to_string().into(),
+                ]).unwrap();
+                proptest::prop_assert_eq!(&tails.series[i], &expected);
+                proptest::prop_assert_eq!(Some(tails.latest[i]), latest(first as usize));
+            }
         }
     }
 }
