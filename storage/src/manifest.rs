@@ -94,11 +94,45 @@ pub struct SeriesTails {
     /// Each series' values of `keys`, in the order of `ranges`: a JSON array of the
     /// values as Arrow displays them (NULL as `null`). With `latest`, a reader skips the
     /// series of a file whose latest time another file's same series exceeds.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Stored as one string, one series per line (JSON escapes newlines in values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "lines_text")]
     pub series: Vec<String>,
-    /// Each series' latest time (microseconds), in the order of `ranges`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Each series' latest time (microseconds), in the order of `ranges`; stored as one
+    /// space-separated string.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "numbers_text")]
     pub latest: Vec<i64>,
+}
+
+/// [`SeriesTails::series`] as text: one entry per line.
+mod lines_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(lines: &[String], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&lines.join("\n"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(text.split('\n').map(str::to_string).collect())
+    }
+}
+
+/// [`SeriesTails::latest`] as text: space-separated integers.
+mod numbers_text {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(numbers: &[i64], s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = numbers.iter().map(i64::to_string).collect();
+        s.serialize_str(&text.join(" "))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split_ascii_whitespace()
+            .map(|n| n.parse().map_err(D::Error::custom))
+            .collect()
+    }
 }
 
 /// [`SeriesTails::ranges`] as text.
@@ -267,6 +301,11 @@ mod tests {
         }));
         let json = serde_json::to_string(&f).unwrap();
         assert!(json.contains(r#""ranges":"9+1 40+3 99+1""#), "{json}");
+        assert!(json.contains(r#""latest":"5 9 -3""#), "{json}");
+        assert!(
+            json.contains(r#""series":"[\"a\",\"x\"]\n[\"b\",null]\n[null,\"y\"]""#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<FileMeta>(&json).unwrap(), f);
         // a manifest written before tails existed
         let old = json.split(r#","tails""#).next().unwrap().to_string() + "}";
