@@ -255,6 +255,21 @@ fn rewrite_function(
                 _ => Ok(Transformed::yes(e)),
             }
         }
+        // An empty array has no dimensions in PostgreSQL: its length is NULL, not 0 (no
+        // dimension of a non-empty array has length 0). The type stays DataFusion's
+        // (unsigned, described as numeric; PostgreSQL's is integer): this rule keeps
+        // every expression's type.
+        "array_length" if f.args.len() == 2 => {
+            let e = Expr::ScalarFunction(f);
+            let t = e.get_type(schema)?;
+            let zero = Expr::Cast(Cast::new(
+                Box::new(Expr::Literal(ScalarValue::Int64(Some(0)), None)),
+                t,
+            ));
+            Ok(Transformed::yes(datafusion::functions::expr_fn::nullif(
+                e, zero,
+            )))
+        }
         "abs" if f.args.len() == 1 => match f.args[0].get_type(schema) {
             Ok(t) if is_int(&t) => Ok(Transformed::yes(ctx.rule.udf(CheckedOp::Abs).call(f.args))),
             _ => Ok(Transformed::no(Expr::ScalarFunction(f))),
