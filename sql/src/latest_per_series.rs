@@ -141,7 +141,16 @@ fn narrowed_input(d: &DistinctOn) -> Result<Option<LogicalPlan>> {
             | DataType::UInt32
             | DataType::UInt64
     );
-    if !orderable || !reads_not_null_column(&d.input, i) || reads_latest_rows(&d.input) {
+    // `t` must be a NOT NULL column of the scanned table (Arrow schemas of Strata tables
+    // mark every column nullable), and the scan not already narrowed by this rule.
+    let Some(traced) = trace_to_scan(&d.input, vec![i]) else {
+        return Ok(None);
+    };
+    let def = traced.table.def();
+    let not_null = def
+        .column_index(&traced.names[0])
+        .is_some_and(|c| !def.columns[c].nullable);
+    if !orderable || !not_null || traced.table.latest_keys().is_some() {
         return Ok(None);
     }
     if !time.asc {
@@ -206,64 +215,64 @@ fn latest_rows_input(
 ) -> Result<Option<LogicalPlan>> {
     let mut wanted: Vec<usize> = keys.to_vec();
     wanted.push(time);
-    let Some((names, filtered)) = trace_to_scan(input, wanted) else {
+    let Some(mut traced) = trace_to_scan(input, wanted) else {
         return Ok(None);
     };
-    let (time_name, key_names) = match names.split_last() {
-        Some((t, k)) => (t.clone(), k.to_vec()),
-        None => return Ok(None),
+    let Some(time_name) = traced.names.pop() else {
+        return Ok(None);
     };
-    let mut required = key_names;
-    for c in filtered {
+    let mut required = traced.names;
+    for c in traced.filtered {
         if !required.contains(&c) {
             required.push(c);
         }
     }
-    let plan = input.clone().transform_up(|p| {
-        let LogicalPlan::TableScan(mut s) = p else {
-            return Ok(Transformed::no(p));
-        };
-        let Some(table) = source_as_provider(&s.source).ok().and_then(|p| {
-            p.downcast_ref::<TsTable>()
-                .map(|t| t.latest_rows_only(required.clone()))
-        }) else {
-            return Ok(Transformed::no(LogicalPlan::TableScan(s)));
-        };
-        let def = table.def();
-        let series: Vec<&str> = series_columns(def);
-        let fits = def.time_column_def().is_some_and(|tc| tc.name == time_name)
-            && required.iter().all(|k| series.contains(&k.as_str()));
-        if !fits {
-            return Ok(Transformed::no(LogicalPlan::TableScan(s)));
+    let def = Arc::clone(traced.table.def());
+    let series = def.series_columns();
+    let fits = def.time_column_def().is_some_and(|tc| tc.name == time_name)
+        && required
+            .iter()
+            .all(|k| def.column_index(k).is_some_and(|c| series.contains(&c)));
+    if !fits {
+        return Ok(None);
+    }
+    let narrowed = provider_as_source(Arc::new(traced.table.latest_rows_only(required)));
+    let plan = input.clone().transform_up(|p| match p {
+        LogicalPlan::TableScan(mut s) if is_strata_table(&s.source) => {
+            s.source = Arc::clone(&narrowed);
+            Ok(Transformed::yes(LogicalPlan::TableScan(s)))
         }
-        s.source = provider_as_source(Arc::new(table));
-        Ok(Transformed::yes(LogicalPlan::TableScan(s)))
+        other => Ok(Transformed::no(other)),
     })?;
     Ok(plan.transformed.then_some(plan.data))
 }
 
-/// The columns naming the series of the table's files: those leading their sort order
-/// before the time column.
-fn series_columns(def: &strata_storage::TableDef) -> Vec<&str> {
-    let sort = def.sort_columns();
-    match sort.split_last() {
-        Some((&last, keys)) if Some(last) == def.time_column => {
-            keys.iter().map(|&k| def.columns[k].name.as_str()).collect()
-        }
-        _ => vec![],
-    }
+fn is_strata_table(source: &Arc<dyn datafusion::logical_expr::TableSource>) -> bool {
+    source_as_provider(source)
+        .ok()
+        .is_some_and(|p| p.downcast_ref::<TsTable>().is_some())
 }
 
-/// The table column names of the output columns `wanted` of `plan`, a scan of a Strata
-/// table under filters, column projections and aliases, with the names of the columns
-/// its filters read; None for any other shape, an expression among `wanted`, or a
-/// volatile filter.
-fn trace_to_scan(plan: &LogicalPlan, wanted: Vec<usize>) -> Option<(Vec<String>, Vec<String>)> {
+/// What [`trace_to_scan`] found.
+struct Traced {
+    /// The scanned table.
+    table: TsTable,
+    /// The table column names of the wanted output columns.
+    names: Vec<String>,
+    /// The table column names the filters on the way read.
+    filtered: Vec<String>,
+}
+
+/// The Strata table scanned by `plan`, a scan under filters, column projections and
+/// aliases whose expressions give the same rows when evaluated twice, with the table
+/// columns of the output columns `wanted` (which must be plain columns) and those its
+/// filters read; None for any other shape.
+fn trace_to_scan(plan: &LogicalPlan, wanted: Vec<usize>) -> Option<Traced> {
     match plan {
         LogicalPlan::TableScan(s) => {
             let provider = source_as_provider(&s.source).ok()?;
-            let table = provider.downcast_ref::<TsTable>()?;
-            if s.fetch.is_some() || table.latest_keys().is_some() {
+            let table = provider.downcast_ref::<TsTable>()?.clone();
+            if s.fetch.is_some() || s.filters.iter().any(Expr::is_volatile) {
                 return None;
             }
             let fields = s.projected_schema.fields();
@@ -271,14 +280,17 @@ fn trace_to_scan(plan: &LogicalPlan, wanted: Vec<usize>) -> Option<(Vec<String>,
                 .iter()
                 .map(|&i| fields.get(i).map(|f| f.name().clone()))
                 .collect::<Option<Vec<_>>>()?;
-            let mut filtered = vec![];
-            for f in &s.filters {
-                if f.is_volatile() {
-                    return None;
-                }
-                filtered.extend(f.column_refs().into_iter().map(|c| c.name.clone()));
-            }
-            Some((names, filtered))
+            let filtered = s
+                .filters
+                .iter()
+                .flat_map(|f| f.column_refs())
+                .map(|c| c.name.clone())
+                .collect();
+            Some(Traced {
+                table,
+                names,
+                filtered,
+            })
         }
         LogicalPlan::Filter(f) => {
             if f.predicate.is_volatile() {
@@ -292,10 +304,10 @@ fn trace_to_scan(plan: &LogicalPlan, wanted: Vec<usize>) -> Option<(Vec<String>,
                 .map(|c| schema.index_of_column(c).ok())
                 .collect::<Option<Vec<_>>>()?;
             let n = wanted.len();
-            let (mut names, mut filtered) =
-                trace_to_scan(&f.input, wanted.into_iter().chain(read).collect())?;
-            filtered.extend(names.split_off(n));
-            Some((names, filtered))
+            let mut traced = trace_to_scan(&f.input, wanted.into_iter().chain(read).collect())?;
+            let read = traced.names.split_off(n);
+            traced.filtered.extend(read);
+            Some(traced)
         }
         LogicalPlan::Projection(p) => {
             if p.expr.iter().any(Expr::is_volatile) {
@@ -313,58 +325,6 @@ fn trace_to_scan(plan: &LogicalPlan, wanted: Vec<usize>) -> Option<(Vec<String>,
         }
         LogicalPlan::SubqueryAlias(a) => trace_to_scan(&a.input, wanted),
         _ => None,
-    }
-}
-
-/// Whether `plan` reads a table through [`TsTable::latest_rows_only`] (the rule already
-/// ran on it).
-fn reads_latest_rows(plan: &LogicalPlan) -> bool {
-    plan.exists(|p| {
-        Ok(matches!(p, LogicalPlan::TableScan(s)
-        if source_as_provider(&s.source).ok().is_some_and(|p| {
-            p.downcast_ref::<TsTable>().is_some_and(|t| t.latest_keys().is_some())
-        })))
-    })
-    .unwrap_or(false)
-}
-
-/// Whether `plan` is a scan of a Strata table under filters, projections and aliases
-/// whose expressions give the same rows when evaluated twice, and its output column `i` is
-/// a column of the table declared `NOT NULL` (Arrow schemas of Strata tables mark every
-/// column nullable).
-fn reads_not_null_column(plan: &LogicalPlan, i: usize) -> bool {
-    match plan {
-        LogicalPlan::TableScan(s) => {
-            let Ok(provider) = source_as_provider(&s.source) else {
-                return false;
-            };
-            let Some(table) = provider.downcast_ref::<TsTable>() else {
-                return false;
-            };
-            let def = table.def();
-            s.fetch.is_none()
-                && !s.filters.iter().any(Expr::is_volatile)
-                && i < s.projected_schema.fields().len()
-                && def
-                    .column_index(s.projected_schema.field(i).name())
-                    .is_some_and(|c| !def.columns[c].nullable)
-        }
-        LogicalPlan::Filter(f) => !f.predicate.is_volatile() && reads_not_null_column(&f.input, i),
-        LogicalPlan::Projection(p) => {
-            if p.expr.iter().any(Expr::is_volatile) {
-                return false;
-            }
-            match p.expr.get(i).map(|e| e.clone().unalias()) {
-                Some(Expr::Column(c)) => p
-                    .input
-                    .schema()
-                    .index_of_column(&c)
-                    .is_ok_and(|j| reads_not_null_column(&p.input, j)),
-                _ => false,
-            }
-        }
-        LogicalPlan::SubqueryAlias(a) => reads_not_null_column(&a.input, i),
-        _ => false,
     }
 }
 

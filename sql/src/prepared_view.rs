@@ -37,7 +37,8 @@ pub const TABLE: &str = "pg_prepared_statements";
 /// One prepared statement as the view shows it.
 #[derive(Debug)]
 pub struct PreparedEntry {
-    pub prepared: Arc<Prepared>,
+    /// None for an empty statement (a Parse of an empty query string).
+    pub prepared: Option<Arc<Prepared>>,
     /// The text the client prepared (see the module docs for SQL `PREPARE`).
     pub statement: String,
     /// When it was prepared, microseconds since the Unix epoch.
@@ -64,10 +65,7 @@ impl Executions {
 
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    chrono::Utc::now().timestamp_micros()
 }
 
 fn schema() -> SchemaRef {
@@ -95,7 +93,7 @@ fn rows(list: &PreparedList) -> DfResult<RecordBatch> {
     let list = list.read();
     let mut types = ListBuilder::new(StringBuilder::new());
     for e in list.values() {
-        for f in &e.prepared.param_fields {
+        for f in e.prepared.iter().flat_map(|p| &p.param_fields) {
             types
                 .values()
                 .append_value(crate::pg_functions::regtype_name(f));
@@ -116,7 +114,8 @@ fn rows(list: &PreparedList) -> DfResult<RecordBatch> {
             list.values().map(|e| Some(e.from_sql)),
         )),
         Arc::new(Int64Array::from_iter_values(
-            list.values().map(|e| e.prepared.executions.get()),
+            list.values()
+                .map(|e| e.prepared.as_ref().map_or(0, |p| p.executions.get())),
         )),
         Arc::new(Int64Array::from_iter_values(list.values().map(|_| 0))),
     ];

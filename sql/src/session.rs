@@ -250,13 +250,17 @@ impl Session {
     /// Forgets a statement SQL `PREPARE` defined (a protocol Close of its name); true if
     /// there was one.
     pub fn remove_sql_prepared(&mut self, name: &str) -> bool {
-        self.prepared_list.write().remove(name);
-        self.sql_prepared.remove(name).is_some()
+        let found = self.sql_prepared.remove(name).is_some();
+        if found {
+            self.prepared_list.write().remove(name);
+        }
+        found
     }
 
-    /// Lists a statement the protocol's Parse prepared under `name` (the wire layer keeps
-    /// the statement itself) in `pg_prepared_statements`.
-    pub fn note_protocol_prepared(&self, name: &str, text: &str, prepared: Arc<Prepared>) {
+    /// Records a statement the protocol's Parse prepared under `name` (the wire layer
+    /// keeps the statement itself; None for an empty one): `pg_prepared_statements` lists
+    /// it, and `DEALLOCATE ALL` finds its name here.
+    pub fn note_protocol_prepared(&self, name: &str, text: &str, prepared: Option<Arc<Prepared>>) {
         self.prepared_list.write().insert(
             name.to_string(),
             crate::prepared_view::PreparedEntry {
@@ -268,9 +272,35 @@ impl Session {
         );
     }
 
-    /// Removes a statement the protocol prepared from `pg_prepared_statements`.
-    pub fn forget_protocol_prepared(&self, name: &str) {
-        self.prepared_list.write().remove(name);
+    /// Forgets a statement the protocol prepared; true if `name` was one.
+    pub fn forget_protocol_prepared(&self, name: &str) -> bool {
+        let mut list = self.prepared_list.write();
+        if list.get(name).is_some_and(|e| !e.from_sql) {
+            list.remove(name);
+            return true;
+        }
+        false
+    }
+
+    /// Forgets every statement the protocol prepared and returns their names (for the
+    /// wire layer to drop: `DEALLOCATE ALL`, `DISCARD ALL`).
+    pub fn take_protocol_prepared(&self) -> Vec<String> {
+        let mut list = self.prepared_list.write();
+        let names: Vec<String> = list
+            .iter()
+            .filter(|(_, e)| !e.from_sql)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in &names {
+            list.remove(n);
+        }
+        names
+    }
+
+    /// Forgets every statement SQL `PREPARE` defined.
+    fn clear_sql_prepared(&mut self) {
+        self.sql_prepared.clear();
+        self.prepared_list.write().retain(|_, e| !e.from_sql);
     }
 
     /// The statement SQL `PREPARE` defined as `EXECUTE`'s `name`, with its folded name.
@@ -866,8 +896,7 @@ impl Session {
                         ));
                     }
                     self.cursors.clear();
-                    self.sql_prepared.clear();
-                    self.prepared_list.write().clear();
+                    self.clear_sql_prepared();
                     self.settings = self.startup_settings.clone();
                     self.rebuild_context()?;
                     // The wire layer also deallocates the prepared statements.
@@ -885,13 +914,11 @@ impl Session {
             // prepared by SQL are the session's; the wire layer removes those of Parse.
             Statement::Deallocate { name, .. } => {
                 if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
-                    self.sql_prepared.clear();
-                    self.prepared_list.write().clear();
+                    self.clear_sql_prepared();
                     return Ok(Output::Deallocate(None));
                 }
                 let name = ident_name(name);
-                self.prepared_list.write().remove(&name);
-                if self.sql_prepared.remove(&name).is_some() {
+                if self.remove_sql_prepared(&name) {
                     return Ok(command("DEALLOCATE"));
                 }
                 Ok(Output::Deallocate(Some(name)))
@@ -942,7 +969,7 @@ impl Session {
                 self.prepared_list.write().insert(
                     name.clone(),
                     crate::prepared_view::PreparedEntry {
-                        prepared: Arc::clone(&p),
+                        prepared: Some(Arc::clone(&p)),
                         statement: s.to_string(),
                         prepare_time: crate::prepared_view::now_micros(),
                         from_sql: true,

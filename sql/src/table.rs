@@ -62,7 +62,7 @@ pub const HOT_STORE_URL: &str = "strata-hot://data/";
 pub const COLD_STORE_URL: &str = "strata-cold://data/";
 
 /// A table of Strata as seen by DataFusion.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TsTable {
     storage: Arc<Storage>,
     def: Arc<TableDef>,
@@ -118,7 +118,7 @@ impl TsTable {
     pub fn latest_rows_only(&self, keys: Vec<String>) -> Self {
         TsTable {
             latest: Some(keys.into()),
-            ..self.with_overlay(self.overlay.clone())
+            ..self.clone()
         }
     }
 

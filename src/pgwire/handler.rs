@@ -596,12 +596,12 @@ impl Inner {
                 }
             }
             Output::Deallocate(name) => {
-                let tag = deallocate(client, state, name.as_deref())
+                let tag = deallocate(client, session, name.as_deref())
                     .inspect_err(|_| session.note_error())?;
                 Response::Execution(Tag::new(tag))
             }
             Output::DiscardAll => {
-                deallocate(client, state, None).inspect_err(|_| session.note_error())?;
+                deallocate(client, session, None).inspect_err(|_| session.note_error())?;
                 Response::Execution(Tag::new("DISCARD ALL"))
             }
             Output::CopyOut {
@@ -680,17 +680,17 @@ fn bind_arity(given: usize, name: &str, wanted: usize) -> PgWireError {
     )
 }
 
-/// `DEALLOCATE name` (`Some`) or `DEALLOCATE ALL`: removes the client's prepared
-/// statements (the unnamed one stays, as in PostgreSQL); returns the command tag.
-fn deallocate<C>(client: &C, state: &ConnState, name: Option<&str>) -> Result<&'static str, Error>
+/// `DEALLOCATE name` (`Some`) or `DEALLOCATE ALL` of the statements the client prepared
+/// by Parse (the session forgot those of SQL `PREPARE`; the unnamed one stays, as in
+/// PostgreSQL); returns the command tag.
+fn deallocate<C>(client: &C, session: &Session, name: Option<&str>) -> Result<&'static str, Error>
 where
     C: ClientPortalStore,
     C::PortalStore: PortalStore,
 {
     let store = client.portal_store();
-    let mut names = state.statement_names.lock();
     let Some(name) = name else {
-        for n in names.drain() {
+        for n in session.take_protocol_prepared() {
             store.rm_statement(&n);
         }
         return Ok("DEALLOCATE ALL");
@@ -699,7 +699,7 @@ where
         return Err(strata_sql::sql_prepare::no_such_statement(name));
     }
     store.rm_statement(name);
-    names.remove(name);
+    session.forget_protocol_prepared(name);
     Ok("DEALLOCATE")
 }
 
@@ -1040,8 +1040,8 @@ impl ExtendedQueryHandler for Inner {
     }
 
     /// pgwire's default Parse, refusing a name already in use (the unnamed statement is
-    /// replaced, as in PostgreSQL) and recording the statement's name for
-    /// `DEALLOCATE ALL`.
+    /// replaced, as in PostgreSQL) and recording a named statement in the session (for
+    /// `DEALLOCATE ALL` and `pg_prepared_statements`).
     async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -1059,21 +1059,17 @@ impl ExtendedQueryHandler for Inner {
                 name,
             )));
         }
-        match StoredStatement::parse(client, &message, self.query_parser()).await? {
-            Some(stmt) => {
-                if name != DEFAULT_NAME {
-                    conn(client)?.session.lock().await.note_protocol_prepared(
-                        name,
-                        &message.query,
-                        Arc::clone(&stmt.statement.prepared),
-                    );
-                }
-                client.portal_store().put_statement(Arc::new(stmt))
-            }
-            None => client.portal_store().put_empty_statement(name),
-        }
+        let stmt = StoredStatement::parse(client, &message, self.query_parser()).await?;
         if name != DEFAULT_NAME {
-            conn(client)?.statement_names.lock().insert(name.to_owned());
+            conn(client)?.session.lock().await.note_protocol_prepared(
+                name,
+                &message.query,
+                stmt.as_ref().map(|s| Arc::clone(&s.statement.prepared)),
+            );
+        }
+        match stmt {
+            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+            None => client.portal_store().put_empty_statement(name),
         }
         client
             .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
@@ -1136,11 +1132,8 @@ impl ExtendedQueryHandler for Inner {
             TARGET_TYPE_BYTE_STATEMENT => {
                 client.portal_store().rm_statement(name);
                 let state = conn(client)?;
-                let protocol = state.statement_names.lock().remove(name);
                 let mut session = state.session.lock().await;
-                if protocol {
-                    session.forget_protocol_prepared(name);
-                } else {
+                if !session.forget_protocol_prepared(name) {
                     session.remove_sql_prepared(name);
                 }
             }

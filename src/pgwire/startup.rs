@@ -1,6 +1,6 @@
 //! Connection start-up: parameters, per-connection state and cancel keys.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,9 +93,6 @@ pub struct ConnState {
     /// Set when a result stream failed after the statement returned (the session could
     /// not see it); the next statement marks the transaction block failed.
     pub stream_failed: Arc<AtomicBool>,
-    /// The names of the statements the client prepared with Parse (pgwire's portal store
-    /// cannot list them), for `DEALLOCATE ALL`; may still hold names closed since.
-    pub statement_names: parking_lot::Mutex<HashSet<String>>,
     _guard: CancelGuard,
 }
 
@@ -424,7 +421,6 @@ impl StrataStartup {
             cancel,
             copy: tokio::sync::Mutex::new(None),
             stream_failed: Arc::new(AtomicBool::new(false)),
-            statement_names: parking_lot::Mutex::default(),
             _guard: CancelGuard {
                 registry: Arc::clone(&self.registry),
                 key: (pid, key_bytes),

@@ -1462,12 +1462,12 @@ async fn write_file(
     tokio::task::spawn_blocking(move || -> Result<FileMeta> {
         let sorted = sort_batches(&def, &schema, &batches)?;
         let (min_time, max_time) = time_bounds(&def, &sorted);
-        let sort = def.sort_columns();
-        let size_bytes = write_parquet(&path, &sorted, &sort, layout)?;
-        let tails = match (def.time_column, sort.split_last()) {
-            (Some(tc), Some((&last, keys))) if last == tc && !keys.is_empty() => {
-                crate::parquet_io::series_tails(&sorted, keys, tc, manifest::MAX_SERIES_TAILS)?.map(
-                    |t| {
+        let size_bytes = write_parquet(&path, &sorted, &def.sort_columns(), layout)?;
+        let keys = def.series_columns();
+        let tails = match def.time_column {
+            Some(tc) if !keys.is_empty() => {
+                crate::parquet_io::series_tails(&sorted, &keys, tc, manifest::MAX_SERIES_TAILS)?
+                    .map(|t| {
                         Arc::new(manifest::SeriesTails {
                             keys: keys.iter().map(|&k| def.columns[k].name.clone()).collect(),
                             time: def.columns[tc].name.clone(),
@@ -1475,8 +1475,7 @@ async fn write_file(
                             series: t.series,
                             latest: t.latest,
                         })
-                    },
-                )
+                    })
             }
             _ => None,
         };

@@ -307,6 +307,17 @@ impl TableDef {
         out
     }
 
+    /// The columns naming the series of the table's files: the sort columns before the
+    /// time column (none without a time column or without such columns). Each file keeps
+    /// a run of rows per series, sorted by time.
+    pub fn series_columns(&self) -> Vec<usize> {
+        let mut sort = self.sort_columns();
+        match (sort.pop(), self.time_column) {
+            (Some(last), Some(tc)) if last == tc => sort,
+            _ => vec![],
+        }
+    }
+
     /// Start (inclusive, microseconds since epoch) of the partition holding `ts`.
     pub fn partition_start(&self, ts: i64) -> i64 {
         ts.div_euclid(self.partition_micros) * self.partition_micros
