@@ -11,6 +11,13 @@ use strata::config::Config;
 /// ingest path (COPY chunks, WAL records, the memtable's concatenations, flush sorts) was a
 /// fresh `mmap` whose pages the kernel zeroes on first touch: `perf` showed 44 % of a COPY's
 /// server time in `clear_page_erms`. mimalloc keeps freed segments for reuse.
+///
+/// Built with `no_thp`: mimalloc otherwise asks for transparent huge pages on its arenas,
+/// and each first touch of a 2 MiB page (and each touch after mimalloc has purged part of
+/// one) makes the kernel zero all of it. A 432 k-row COPY spent 40-70 % of the server's
+/// time in `clear_page_erms` under `do_huge_pmd_anonymous_page`; without huge pages the
+/// same COPY takes 0.25-0.38 s instead of 0.28-0.46 s (docs/performance.md, "Session 11"),
+/// and queries are unchanged.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
