@@ -1,5 +1,5 @@
 //! Strata's SQL functions beyond DataFusion's built-ins: TimescaleDB's `time_bucket`,
-//! `first` and `last`.
+//! `first` and `last`; and `avg`, DataFusion's with a faster grouped accumulator.
 //!
 //! Register them on a context with [`register_all`] (or on a `SessionState` with
 //! [`register_all_state`]). DataFusion's own `date_bin`, `date_trunc`, `extract`/`date_part`
@@ -9,6 +9,7 @@
 //! `DataFusionError::External`), with TimescaleDB's messages, e.g. `period must be greater
 //! than 0` (22023) or `month intervals cannot have day or time component` (0A000).
 
+mod avg;
 mod first_last;
 mod time_bucket;
 
@@ -76,9 +77,15 @@ pub fn approx_count_distinct_udaf() -> Arc<AggregateUDF> {
     )
 }
 
+/// `avg`, DataFusion's with a faster grouped float8 accumulator (see `avg.rs`).
+pub fn avg_udaf() -> Arc<AggregateUDF> {
+    Arc::new(AggregateUDF::new_from_impl(avg::Avg))
+}
+
 /// Every aggregate function of this module.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
+        avg_udaf(),
         first_udaf(),
         last_udaf(),
         variance_udaf(),
