@@ -24,7 +24,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array, StringBuilder};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{
     DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
@@ -254,21 +255,6 @@ fn rewrite_function(
                 }
                 _ => Ok(Transformed::yes(e)),
             }
-        }
-        // An empty array has no dimensions in PostgreSQL: its length is NULL, not 0 (no
-        // dimension of a non-empty array has length 0). The type stays DataFusion's
-        // (unsigned, described as numeric; PostgreSQL's is integer): this rule keeps
-        // every expression's type.
-        "array_length" if f.args.len() == 2 => {
-            let e = Expr::ScalarFunction(f);
-            let t = e.get_type(schema)?;
-            let zero = Expr::Cast(Cast::new(
-                Box::new(Expr::Literal(ScalarValue::Int64(Some(0)), None)),
-                t,
-            ));
-            Ok(Transformed::yes(datafusion::functions::expr_fn::nullif(
-                e, zero,
-            )))
         }
         "abs" if f.args.len() == 1 => match f.args[0].get_type(schema) {
             Ok(t) if is_int(&t) => Ok(Transformed::yes(ctx.rule.udf(CheckedOp::Abs).call(f.args))),
@@ -640,6 +626,62 @@ impl ScalarUDFImpl for ArrayText {
             }
         }
         let r: ArrayRef = Arc::new(out.finish());
+        if scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&r, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(r))
+        }
+    }
+}
+
+/// PostgreSQL's `array_length(array, dimension)`, in place of DataFusion's: `integer`,
+/// not an unsigned 64-bit count (which clients are told is `numeric`), and NULL for an
+/// empty array or a dimension the array lacks (an empty array has no dimensions in
+/// PostgreSQL; DataFusion answers 0). The counting is DataFusion's.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PgArrayLength {
+    sig: Signature,
+}
+
+impl PgArrayLength {
+    pub fn udf() -> ScalarUDF {
+        let sig = datafusion::functions_nested::length::array_length_udf()
+            .signature()
+            .clone();
+        ScalarUDF::new_from_impl(PgArrayLength { sig })
+    }
+}
+
+impl ScalarUDFImpl for PgArrayLength {
+    fn name(&self) -> &str {
+        "array_length"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let counts = datafusion::functions_nested::length::array_length_udf()
+            .inner()
+            .invoke_with_args(args)?
+            .into_array(1)?;
+        let counts = cast(&counts, &DataType::Int32)?;
+        let counts = counts.as_primitive::<Int32Type>();
+        let r: ArrayRef = Arc::new(
+            counts
+                .iter()
+                .map(|n| n.filter(|&n| n != 0))
+                .collect::<Int32Array>(),
+        );
         if scalar {
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&r, 0)?))
         } else {
