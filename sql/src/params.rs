@@ -270,7 +270,7 @@ pub fn table_function_params(s: &Statement) -> Vec<(usize, Option<DataType>)> {
             for (i, e) in exprs.iter().enumerate() {
                 let mut inner = Placeholders(vec![]);
                 let _ = e.visit(&mut inner);
-                for n in inner.0 {
+                for (n, operand) in inner.0 {
                     let ty = match (placeholder_number(e), argument_type(e)) {
                         (Some(m), Some(t)) if m == n => Some(t),
                         (Some(m), None) if m == n => match &known {
@@ -281,7 +281,8 @@ pub fn table_function_params(s: &Statement) -> Vec<(usize, Option<DataType>)> {
                             }
                             k => k.clone(),
                         },
-                        _ => None,
+                        // Nested in arithmetic (`$1 + 1`): the other operand's type.
+                        _ => operand,
                     };
                     self.0.push((n, ty));
                 }
@@ -289,14 +290,33 @@ pub fn table_function_params(s: &Statement) -> Vec<(usize, Option<DataType>)> {
             ControlFlow::Continue(())
         }
     }
-    struct Placeholders(Vec<usize>);
+    /// Every parameter of an expression, with the type of the other operand where the
+    /// parameter is one side of an arithmetic operator whose other side is numeric and
+    /// typed: PostgreSQL resolves `$1 + 1` as `int4 + int4`.
+    struct Placeholders(Vec<(usize, Option<DataType>)>);
     impl Visitor for Placeholders {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if let Expr::Value(v) = e
-                && let Some(n) = placeholder_index(&v.value)
-            {
-                self.0.push(n);
+            match e {
+                Expr::Value(v) => {
+                    if let Some(n) = placeholder_index(&v.value)
+                        && !self.0.iter().any(|(m, _)| *m == n)
+                    {
+                        self.0.push((n, None));
+                    }
+                }
+                Expr::BinaryOp { left, op, right } if crate::rewrite::is_arithmetic(op) => {
+                    for (p, other) in [(left, right), (right, left)] {
+                        if let Some(n) = placeholder_number(p)
+                            && argument_type(p).is_none()
+                            && let Some(t) = argument_type(other).filter(DataType::is_numeric)
+                        {
+                            self.0.retain(|(m, _)| *m != n);
+                            self.0.push((n, Some(t)));
+                        }
+                    }
+                }
+                _ => {}
             }
             ControlFlow::Continue(())
         }
@@ -396,6 +416,14 @@ mod tests {
         assert_eq!(table_function_params(&s), vec![(1, None), (2, None)]);
         let s = parse("SELECT * FROM t WHERE a = $1");
         assert!(table_function_params(&s).is_empty());
+        // Nested in arithmetic: the other operand's type, as PostgreSQL resolves it.
+        let s = parse("SELECT * FROM generate_series(1, $1 + 1, 2 * $2)");
+        assert_eq!(
+            table_function_params(&s),
+            vec![(1, Some(DataType::Int32)), (2, Some(DataType::Int32))]
+        );
+        let s = parse("SELECT * FROM generate_series(1, $1 || 'x')");
+        assert_eq!(table_function_params(&s), vec![(1, None)]);
     }
 
     #[test]

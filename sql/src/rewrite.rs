@@ -548,14 +548,7 @@ impl VisitorMut for IntLiterals {
         let is_param =
             |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
         if let Expr::BinaryOp { left, op, right } = e
-            && matches!(
-                op,
-                ast::BinaryOperator::Plus
-                    | ast::BinaryOperator::Minus
-                    | ast::BinaryOperator::Multiply
-                    | ast::BinaryOperator::Divide
-                    | ast::BinaryOperator::Modulo
-            )
+            && is_arithmetic(op)
             && !is_param(left)
             && !is_param(right)
         {
@@ -1736,6 +1729,18 @@ fn reference_to(select: &ast::Select, name: &str) -> Option<String> {
             }
             _ => None,
         })
+}
+
+/// `+ - * / %`.
+pub(crate) fn is_arithmetic(op: &ast::BinaryOperator) -> bool {
+    matches!(
+        op,
+        ast::BinaryOperator::Plus
+            | ast::BinaryOperator::Minus
+            | ast::BinaryOperator::Multiply
+            | ast::BinaryOperator::Divide
+            | ast::BinaryOperator::Modulo
+    )
 }
 
 #[cfg(test)]

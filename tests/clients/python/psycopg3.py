@@ -124,6 +124,7 @@ with psycopg.connect(DSN, autocommit=True) as conn:
     # (an integer series is int8 here, int4 in PostgreSQL: see docs/architecture.md)
     for q in ("SELECT g::int4 AS g FROM generate_series(1, $1) AS g",
               "SELECT count(*) FROM generate_series(1, $1)",
+              "SELECT count(*) FROM generate_series(1, $1 + 1, 2 * $2)",
               "SELECT g FROM generate_series($1::timestamptz, $2, $3::interval) AS g WHERE g > $4",
               "SELECT * FROM unnest($1::int[])",
               "SELECT $1::oid AS o, $2::oid[] AS os",
@@ -152,6 +153,9 @@ with psycopg.connect(DSN, autocommit=True) as conn:
             cur.execute("SELECT count(*) FROM generate_series(1, %s) AS x(v) WHERE v > %s",
                         (10, 4), prepare=True)
             print("series count", b, desc(cur), cur.fetchall())
+            cur.execute("SELECT count(*) FROM generate_series(1, %s + 1, 2 * %s)", (8, 2),
+                        prepare=True)
+            print("series nested", b, desc(cur), cur.fetchall())
             cur.execute("SELECT * FROM unnest(%s::int[])", ([5, 6],), prepare=True)
             print("unnest", b, desc(cur), cur.fetchall())
 
