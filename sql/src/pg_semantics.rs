@@ -641,20 +641,30 @@ impl ScalarUDFImpl for ArrayText {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PgArrayLength {
     sig: Signature,
+    aliases: Vec<String>,
 }
 
 impl PgArrayLength {
     pub fn udf() -> ScalarUDF {
-        let sig = datafusion::functions_nested::length::array_length_udf()
-            .signature()
-            .clone();
-        ScalarUDF::new_from_impl(PgArrayLength { sig })
+        let datafusion = datafusion::functions_nested::length::array_length_udf();
+        ScalarUDF::new_from_impl(PgArrayLength {
+            sig: datafusion.signature().clone(),
+            aliases: datafusion.aliases().to_vec(),
+        })
     }
 }
 
 impl ScalarUDFImpl for PgArrayLength {
     fn name(&self) -> &str {
         "array_length"
+    }
+
+    /// DataFusion's alias too: a state rebuilt from an existing one
+    /// (`SessionStateBuilder::new_from_existing`) registers its functions again in hash
+    /// order, and DataFusion's function, still registered under `list_length`, would take
+    /// back `array_length` in some processes and not others.
+    fn aliases(&self) -> &[String] {
+        &self.aliases
     }
 
     fn signature(&self) -> &Signature {
