@@ -30,21 +30,17 @@ use datafusion::logical_expr::{
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Avg;
 
-fn inner() -> Arc<AggregateUDF> {
-    datafusion::functions_aggregate::average::avg_udaf()
-}
-
 impl AggregateUDFImpl for Avg {
     fn name(&self) -> &str {
         "avg"
     }
 
     fn aliases(&self) -> &[String] {
-        inner_static().aliases()
+        inner().aliases()
     }
 
     fn signature(&self) -> &Signature {
-        inner_static().signature()
+        inner().signature()
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
@@ -83,14 +79,16 @@ impl AggregateUDFImpl for Avg {
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        inner_static().documentation()
+        inner().documentation()
     }
 }
 
-/// DataFusion's `avg`, kept for the methods that return references.
-fn inner_static() -> &'static AggregateUDF {
+/// DataFusion's `avg`, which every method but the grouped float8 accumulator delegates to.
+fn inner() -> &'static AggregateUDF {
     static INNER: std::sync::OnceLock<Arc<AggregateUDF>> = std::sync::OnceLock::new();
-    INNER.get_or_init(inner).as_ref()
+    INNER
+        .get_or_init(datafusion::functions_aggregate::average::avg_udaf)
+        .as_ref()
 }
 
 /// Sum and count of each group's float8 values.
