@@ -209,6 +209,88 @@ impl ColumnEncoder {
     }
 }
 
+/// A column of one batch bound to its encoder ([`ColumnEncoder::bind`]).
+///
+/// The generic path downcasts the array and goes through [`Val`] for every value. A
+/// result set of float8 and text columns (a `SELECT *` over a metrics table) spent about
+/// a third of its encoding time there; those types are downcast once per batch here
+/// and written directly. Their output is the same bytes as the generic path's.
+#[derive(Debug)]
+pub struct BoundColumn<'a> {
+    enc: &'a ColumnEncoder,
+    array: &'a dyn Array,
+    fast: Fast<'a>,
+}
+
+#[derive(Debug)]
+enum Fast<'a> {
+    F64Text(&'a Float64Array),
+    F64Binary(&'a Float64Array),
+    /// Plain text (not `jsonb` or `char(n)`): the same bytes in both formats.
+    Str(&'a StringArray),
+    StrView(&'a StringViewArray),
+    Generic,
+}
+
+impl ColumnEncoder {
+    /// `array` (a column of the field's type) ready to encode row by row.
+    pub fn bind<'a>(&'a self, array: &'a dyn Array) -> BoundColumn<'a> {
+        let any = array.as_any();
+        let fast = match (&self.enc, self.binary) {
+            (Enc::F64, false) => any.downcast_ref().map(Fast::F64Text),
+            (Enc::F64, true) => any.downcast_ref().map(Fast::F64Binary),
+            (
+                Enc::Utf8 {
+                    kind: StrKind::Plain,
+                },
+                _,
+            ) => any.downcast_ref().map(Fast::Str),
+            (
+                Enc::Utf8View {
+                    kind: StrKind::Plain,
+                },
+                _,
+            ) => any.downcast_ref().map(Fast::StrView),
+            _ => None,
+        };
+        BoundColumn {
+            enc: self,
+            array,
+            fast: fast.unwrap_or(Fast::Generic),
+        }
+    }
+}
+
+impl BoundColumn<'_> {
+    /// [`ColumnEncoder::encode_with_len`] of the bound column's value at `row`.
+    #[inline]
+    pub fn encode_with_len(&self, row: usize, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let bytes = |out: &mut Vec<u8>, b: &[u8]| {
+            let len = i32::try_from(b.len())
+                .map_err(|_| EncodeError::Invalid("value longer than 2 GiB".into()))?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        match self.fast {
+            Fast::Generic => self.enc.encode_with_len(self.array, row, out),
+            _ if self.array.is_null(row) => {
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+                Ok(())
+            }
+            Fast::F64Text(a) => {
+                let mark = out.len();
+                out.extend_from_slice(&[0; 4]);
+                float::write_f64(out, a.value(row), self.enc.opts.extra_float_digits);
+                patch_len(out, mark)
+            }
+            Fast::F64Binary(a) => bytes(out, &a.value(row).to_be_bytes()),
+            Fast::Str(a) => bytes(out, a.value(row).as_bytes()),
+            Fast::StrView(a) => bytes(out, a.value(row).as_bytes()),
+        }
+    }
+}
+
 /// Writes the length of what follows the 4-byte placeholder at `mark`.
 fn patch_len(out: &mut [u8], mark: usize) -> Result<(), EncodeError> {
     let len = i32::try_from(out.len() - mark - 4)
@@ -226,8 +308,16 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-pub(crate) fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
     let mut tmp = [0u8; 20];
+    let start = u64_digits(v, &mut tmp);
+    out.extend_from_slice(&tmp[start..]);
+}
+
+/// Writes the decimal digits of `v` at the end of `tmp`, two at a time; returns where
+/// they start.
+#[inline]
+pub(crate) fn u64_digits(mut v: u64, tmp: &mut [u8; 20]) -> usize {
     let mut i = tmp.len();
     while v >= 100 {
         let d = (v % 100) as usize * 2;
@@ -243,7 +333,7 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, mut v: u64) {
         i -= 1;
         tmp[i] = b'0' + v as u8;
     }
-    out.extend_from_slice(&tmp[i..]);
+    i
 }
 
 pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {

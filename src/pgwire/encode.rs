@@ -1,8 +1,6 @@
 //! Arrow record batches → pgwire `DataRow`s, using the PostgreSQL codec of
 //! `strata-pgtypes` (byte-identical text output, binary `send` format).
 
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, SchemaRef};
 use bytes::BytesMut;
@@ -75,10 +73,15 @@ impl BatchEncoder {
         let mut rows = Vec::with_capacity(n);
         let mut buf: Vec<u8> = Vec::with_capacity(n * 16 * self.encoders.len().max(1));
         let mut ends = Vec::with_capacity(n);
-        let cols: Vec<_> = batch.columns().iter().map(Arc::clone).collect();
+        let cols: Vec<_> = self
+            .encoders
+            .iter()
+            .zip(batch.columns())
+            .map(|(enc, col)| enc.bind(col.as_ref()))
+            .collect();
         for r in 0..n {
-            for (c, enc) in self.encoders.iter().enumerate() {
-                enc.encode_with_len(cols[c].as_ref(), r, &mut buf)?;
+            for col in &cols {
+                col.encode_with_len(r, &mut buf)?;
             }
             ends.push(buf.len());
         }

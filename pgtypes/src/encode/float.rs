@@ -52,27 +52,6 @@ struct Digits {
     exp: i32,
 }
 
-impl Digits {
-    /// `m × 10^e` (`m > 0`).
-    fn from_int(mut m: u64, e: i32) -> Digits {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        while m != 0 {
-            i -= 1;
-            tmp[i] = b'0' + (m % 10) as u8;
-            m /= 10;
-        }
-        let n = tmp.len() - i;
-        let mut d = Digits {
-            digits: [0; 40],
-            n,
-            exp: e + n as i32 - 1,
-        };
-        d.digits[..n].copy_from_slice(&tmp[i..]);
-        d
-    }
-}
-
 fn parse_sci(s: &[u8]) -> Digits {
     let mut d = Digits {
         digits: [0; 40],
@@ -110,6 +89,19 @@ fn write_exp(out: &mut Vec<u8>, exp: i32) {
     super::write_u64(out, u64::from(e));
 }
 
+/// Lays out `m × 10^e` (`m > 0`, the shortest digits of a float) as [`layout`] does,
+/// writing the digits two at a time without an intermediate [`Digits`].
+fn layout_int(out: &mut Vec<u8>, mut m: u64, mut e: i32, fixed_limit: i32) {
+    while m >= 10 && m % 10 == 0 {
+        m /= 10;
+        e += 1;
+    }
+    let mut tmp = [0u8; 20];
+    let i = super::u64_digits(m, &mut tmp);
+    let digits = &tmp[i..];
+    lay_digits(out, digits, e + digits.len() as i32 - 1, fixed_limit);
+}
+
 /// Lays out `digits × 10^(exp - n + 1)`: fixed when `-4 <= exp < fixed_limit`, else
 /// exponential. Trailing zeros of `digits` are dropped (they never carry information in
 /// either `%g` or shortest output).
@@ -118,8 +110,12 @@ fn layout(out: &mut Vec<u8>, d: &Digits, fixed_limit: i32) {
     while n > 1 && d.digits[n - 1] == b'0' {
         n -= 1;
     }
-    let digits = &d.digits[..n];
-    let exp = d.exp;
+    lay_digits(out, &d.digits[..n], d.exp, fixed_limit);
+}
+
+/// [`layout`] of digits without trailing zeros, `exp` the exponent of the first.
+fn lay_digits(out: &mut Vec<u8>, digits: &[u8], exp: i32, fixed_limit: i32) {
+    let n = digits.len();
     if (-4..fixed_limit).contains(&exp) {
         if exp < 0 {
             out.extend_from_slice(b"0.");
@@ -193,7 +189,7 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64, extra_float_digits: i32) {
             return;
         }
         let (m, e) = super::ryu::f64_shortest(v);
-        layout(out, &Digits::from_int(m, e), 15);
+        layout_int(out, m, e, 15);
     } else {
         write_g(out, v, 15 + extra_float_digits.max(-15));
     }
@@ -210,7 +206,7 @@ pub(crate) fn write_f32(out: &mut Vec<u8>, v: f32, extra_float_digits: i32) {
             return;
         }
         let (m, e) = super::ryu::f32_shortest(v);
-        layout(out, &Digits::from_int(u64::from(m), e), 6);
+        layout_int(out, u64::from(m), e, 6);
     } else {
         write_g(out, f64::from(v), 6 + extra_float_digits.max(-15));
     }

@@ -307,17 +307,42 @@ fn d2d(ieee_mantissa: u64, ieee_exponent: u32) -> (u64, i32) {
             (vr == vm && (!accept_bounds || !vm_is_trailing_zeros)) || last_removed_digit >= 5,
         )
     } else {
-        let mut round_up = false;
-        while vp / 10 > vm / 10 {
-            round_up = vr % 10 >= 5;
-            vr /= 10;
-            vp /= 10;
-            vm /= 10;
-            removed += 1;
-        }
-        vr + u64::from(vr == vm || round_up)
+        let (output, n) = remove_digits(vr, vp, vm);
+        removed += n;
+        output
     };
     (output, e10 + removed)
+}
+
+/// Ryu's common case (no trailing-zero bookkeeping): drops the low digits of `vr` while
+/// the interval `(vm, vp)` still holds a shorter decimal, rounding half up on the last
+/// digit dropped. Returns the rounded digits and how many were dropped.
+///
+/// Ryu drops one digit per step, three divisions each, and a double usually needs a dozen
+/// or more (`58.25` is computed with 17 digits). Whether `k` digits can be dropped is
+/// `vp / 10^k > vm / 10^k`, which once false stays false for larger `k`, so the count is
+/// found with steps of 8, 4, 2 and 1 digits instead; the digit that decides the rounding
+/// is the highest one dropped, as in the one-at-a-time loop.
+#[inline]
+pub(super) fn remove_digits(mut vr: u64, mut vp: u64, mut vm: u64) -> (u64, i32) {
+    let mut removed = 0;
+    let mut round_up = false;
+    let mut cut = |k: i32, p: u64, vr: &mut u64, vp: &mut u64, vm: &mut u64| {
+        round_up = *vr % p >= p / 10 * 5;
+        *vr /= p;
+        *vp /= p;
+        *vm /= p;
+        removed += k;
+    };
+    while vp / 100_000_000 > vm / 100_000_000 {
+        cut(8, 100_000_000, &mut vr, &mut vp, &mut vm);
+    }
+    for (k, p) in [(4, 10_000), (2, 100), (1, 10)] {
+        if vp / p > vm / p {
+            cut(k, p, &mut vr, &mut vp, &mut vm);
+        }
+    }
+    (vr + u64::from(vr == vm || round_up), removed)
 }
 
 /// PostgreSQL's shortest decimal of a finite, non-zero `v`: `(digits, exponent)` with

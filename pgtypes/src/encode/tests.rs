@@ -2161,6 +2161,100 @@ fn ryu_float_tables_match_postgres() {
 }
 
 #[test]
+fn bound_columns_encode_as_the_generic_path() {
+    let floats = arr(Float64Array::from(vec![
+        Some(58.25),
+        None,
+        Some(-0.0),
+        Some(f64::NAN),
+        Some(f64::INFINITY),
+        Some(1e-7),
+        Some(1.0 / 3.0),
+        Some(123456789012345680.0),
+    ]));
+    let strs = vec![Some("host_1"), None, Some(""), Some("a\tb\"c\u{e9}  ")];
+    let cases: Vec<(ArrayRef, Field)> = vec![
+        (floats, plain(DataType::Float64)),
+        (arr(StringArray::from(strs.clone())), plain(DataType::Utf8)),
+        (
+            arr(StringViewArray::from(strs.clone())),
+            plain(DataType::Utf8View),
+        ),
+        // jsonb text and char(n) are not plain strings: the generic path, bound.
+        (
+            arr(StringArray::from(strs.clone())),
+            tagged(DataType::Utf8, "jsonb"),
+        ),
+        (
+            arr(StringArray::from(strs)),
+            Field::new("c", DataType::Utf8, true).with_metadata(HashMap::from([
+                (PG_TYPE_METADATA_KEY.to_string(), "bpchar".to_string()),
+                (CHAR_LENGTH_METADATA_KEY.to_string(), "8".to_string()),
+            ])),
+        ),
+        (
+            arr(Int64Array::from(vec![Some(1), None, Some(-7)])),
+            plain(DataType::Int64),
+        ),
+    ];
+    for (array, field) in cases {
+        for binary in [false, true] {
+            for efd in [1, 0, -4] {
+                let opts = TextOptions {
+                    extra_float_digits: efd,
+                    ..Default::default()
+                };
+                let enc = ColumnEncoder::new(&field, binary, &opts);
+                let bound = enc.bind(array.as_ref());
+                let (mut want, mut got) = (vec![], vec![]);
+                for row in 0..array.len() {
+                    enc.encode_with_len(array.as_ref(), row, &mut want).unwrap();
+                    bound.encode_with_len(row, &mut got).unwrap();
+                }
+                assert_eq!(got, want, "{field:?} binary={binary} efd={efd}");
+            }
+        }
+    }
+}
+
+#[test]
+fn ryu_digit_removal_in_steps_matches_one_at_a_time() {
+    // Ryu's common case as PostgreSQL's d2s.c writes it: one digit per step.
+    fn one_at_a_time(mut vr: u64, mut vp: u64, mut vm: u64) -> (u64, i32) {
+        let (mut removed, mut round_up) = (0, false);
+        while vp / 10 > vm / 10 {
+            round_up = vr % 10 >= 5;
+            vr /= 10;
+            vp /= 10;
+            vm /= 10;
+            removed += 1;
+        }
+        (vr + u64::from(vr == vm || round_up), removed)
+    }
+    // Intervals (vm, vp) around vr of every width, as d2d computes them for doubles of
+    // every magnitude (xorshift, fixed seed).
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..200_000u64 {
+        let vr = next() % 100_000_000_000_000_000 + 1;
+        let width = 10u64.pow((i % 18) as u32);
+        let below = next() % width.min(vr);
+        let above = next() % width + 1;
+        let (vm, vp) = (vr - below, vr + above);
+        assert_eq!(
+            ryu::remove_digits(vr, vp, vm),
+            one_at_a_time(vr, vp, vm),
+            "vr={vr} vp={vp} vm={vm}"
+        );
+    }
+}
+
+#[test]
 fn float8_postgres_ryu_differs_from_strictly_shortest() {
     // PostgreSQL never prints a decimal on the rounding boundary, and rounds exact ties to
     // even: select '7.071047266556022e16'::float8, '9.827892705428763e13'::float8,
