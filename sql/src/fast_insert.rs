@@ -56,6 +56,14 @@ fn cell(e: &Expr) -> Option<Cell<'_>> {
         },
         // `'...'::timestamptz` and `TIMESTAMP '...'`: the column type decides the parse,
         // which is what PostgreSQL's assignment cast does for these literal forms.
+        // A cast to `varchar(n)` cuts the value first (`rewrite::VarcharCasts`): planned.
+        Expr::Cast {
+            data_type:
+                ast::DataType::Varchar(Some(_))
+                | ast::DataType::CharacterVarying(Some(_))
+                | ast::DataType::CharVarying(Some(_)),
+            ..
+        } => return None,
         Expr::Cast { expr, .. } => match cell(expr)? {
             c @ (Cell::Text(_) | Cell::Null | Cell::Param(_)) => c,
             Cell::Number(n) => Cell::Text(n),

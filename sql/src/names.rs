@@ -92,7 +92,7 @@ fn pg_type_colname(dt: &ast::DataType) -> String {
         D::Double(_) | D::DoublePrecision | D::Float8 => "float8".into(),
         D::Boolean | D::Bool => "bool".into(),
         D::Text => "text".into(),
-        D::Varchar(_) | D::CharacterVarying(_) => "varchar".into(),
+        D::Varchar(_) | D::CharacterVarying(_) | D::CharVarying(_) => "varchar".into(),
         D::Numeric(_) | D::Decimal(_) => "numeric".into(),
         D::Date => "date".into(),
         D::Timestamp(_, tz) => match tz {
@@ -267,7 +267,7 @@ fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
     match e {
         Expr::Nested(inner) => type_tag(inner, catalog),
         Expr::Cast { data_type, .. } => match data_type {
-            D::Varchar(_) | D::CharacterVarying(_) => Some("varchar"),
+            D::Varchar(_) | D::CharacterVarying(_) | D::CharVarying(_) => Some("varchar"),
             D::JSON => Some("json"),
             D::JSONB => Some("jsonb"),
             // An unconstrained numeric prints without the storage scale's zeros.

@@ -4,8 +4,6 @@
 //! The session keeps the list ([`PreparedList`]); the table reads it when a query over it
 //! runs (not when the query is planned: a cached plan sees later changes). Differences
 //! from PostgreSQL, all documented in docs/architecture.md (Known gaps):
-//! - `statement` of a statement prepared by SQL is the `PREPARE` statement as Strata
-//!   prints it back (keywords upper-case), not the client's text;
 //! - `parameter_types` is a `text[]` of the `regtype` names (PostgreSQL: `regtype[]`,
 //!   which prints the same);
 //! - Strata plans a prepared query once, without parameter values, and binds values at

@@ -671,7 +671,53 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut TableIsVisible);
     let _ = stmt.visit(&mut RankingBigint);
     let _ = stmt.visit(&mut DistinctOnOrder);
+    let _ = stmt.visit(&mut VarcharCasts);
     let _ = is_interval;
+}
+
+/// Casts to `varchar`, as PostgreSQL has them. DataFusion knows only the `varchar`
+/// spelling (`character varying` and `char varying` failed with "Unsupported SQL type"),
+/// and ignores a length; PostgreSQL's explicit cast to `varchar(n)` cuts the value to `n`
+/// characters (`'abc'::varchar(2)` is `ab`), here `substr(CAST(v AS VARCHAR), 1, n)`.
+/// (Parameters declared `varchar(n)` keep every character, as PostgreSQL ignores the
+/// length of a parameter's type: `PREPARE` drops it before this runs.)
+struct VarcharCasts;
+
+impl VisitorMut for VarcharCasts {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        use ast::DataType as D;
+        let Expr::Cast {
+            data_type, expr, ..
+        } = e
+        else {
+            return ControlFlow::Continue(());
+        };
+        let len = match data_type {
+            D::Varchar(l) | D::CharacterVarying(l) | D::CharVarying(l) => l.take(),
+            _ => return ControlFlow::Continue(()),
+        };
+        *data_type = D::Varchar(None);
+        if let Some(ast::CharacterLength::IntegerLength { length, .. }) = len {
+            let whole = Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: expr.clone(),
+                data_type: D::Varchar(None),
+                array: false,
+                format: None,
+            };
+            **expr = function_call(
+                "substr",
+                vec![
+                    whole,
+                    Expr::value(Value::Number("1".into(), false)),
+                    Expr::value(Value::Number(length.to_string(), false)),
+                ],
+            );
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `SELECT DISTINCT ON (a, b) ... ORDER BY b, a, ...`: PostgreSQL wants the ORDER BY to

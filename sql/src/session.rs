@@ -191,6 +191,8 @@ pub struct Session {
     /// Every named prepared statement, SQL's and the protocol's, as
     /// `pg_prepared_statements` shows them.
     prepared_list: crate::prepared_view::PreparedList,
+    /// The client's text of the `PREPARE` being run (see [`Session::set_source_text`]).
+    source_text: Option<String>,
 }
 
 impl Drop for Session {
@@ -233,7 +235,16 @@ impl Session {
             plans: Default::default(),
             sql_prepared: Default::default(),
             prepared_list,
+            source_text: None,
         })
+    }
+
+    /// The query string the next statements come from, for SQL `PREPARE`:
+    /// `pg_prepared_statements.statement` is the client's text, as PostgreSQL keeps it
+    /// (the whole query string, as sent). The wire layer sets it only around a `PREPARE`,
+    /// and clears it with None; without it the statement is printed back from its parse.
+    pub fn set_source_text(&mut self, text: Option<&str>) {
+        self.source_text = text.map(str::to_string);
     }
 
     /// True when SQL `PREPARE` defined a statement of this name (a Parse may not reuse it).
@@ -964,13 +975,23 @@ impl Session {
                 }
                 let declared = crate::sql_prepare::declared_types(data_types)?;
                 let stmt = crate::sql_prepare::preparable(statement)?;
-                let casts: Vec<_> = data_types.iter().cloned().map(Some).collect();
+                // PostgreSQL ignores the length of a parameter's type (`varchar(2)`
+                // takes 'abcd' whole); the rewrite would cut a cast to `varchar(n)`.
+                let casts: Vec<_> = data_types
+                    .iter()
+                    .map(|t| match t {
+                        ast::DataType::Varchar(_)
+                        | ast::DataType::CharacterVarying(_)
+                        | ast::DataType::CharVarying(_) => Some(ast::DataType::Varchar(None)),
+                        t => Some(t.clone()),
+                    })
+                    .collect();
                 let p = Arc::new(self.prepare(stmt, &declared, &casts).await?);
                 self.prepared_list.write().insert(
                     name.clone(),
                     crate::prepared_view::PreparedEntry {
                         prepared: Some(Arc::clone(&p)),
-                        statement: s.to_string(),
+                        statement: self.source_text.clone().unwrap_or_else(|| s.to_string()),
                         prepare_time: crate::prepared_view::now_micros(),
                         from_sql: true,
                     },
@@ -2657,10 +2678,22 @@ impl Session {
         }
         let keep = query.is_some();
         let mut p = self.prepare_statement(stmt, declared, casts).await?;
-        // A type the client gave stands: `$1::oid` declared `int4` is described as `int4`.
-        for (d, f) in declared.iter().zip(p.param_fields.iter_mut()) {
+        // A type the client gave stands: `$1::oid` declared `int4` is described as `int4`,
+        // and a parameter declared `varchar` (pgjdbc's default for strings) as `varchar`,
+        // not `text` (Strata's strings are text either way).
+        for ((d, c), f) in declared.iter().zip(casts).zip(p.param_fields.iter_mut()) {
             if d.as_ref() == Some(&DataType::Int32) && f.data_type() == &DataType::Int32 {
                 *f = Field::new(f.name(), DataType::Int32, true);
+            }
+            if let Some(ast::DataType::Varchar(_) | ast::DataType::CharacterVarying(_)) = c
+                && f.data_type() == &DataType::Utf8
+            {
+                *f = Field::new(f.name(), DataType::Utf8, true).with_metadata(
+                    std::collections::HashMap::from([(
+                        strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                        "varchar".to_string(),
+                    )]),
+                );
             }
         }
         if keep
@@ -2733,10 +2766,16 @@ impl Session {
                     }
                 };
                 let param_types = param_types_of_plan(&self.ctx, &plan, declared, planned)?;
-                let result_schema = Some(crate::names::pg_client_schema(
-                    q,
-                    &Arc::new(plan.schema().as_arrow().clone()),
-                ));
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                // Names from the query as written (`SELECT $1` is `?column?`), type tags
+                // with the declared casts in (`$1` declared varchar returns varchar).
+                let result_schema = Some(match planned {
+                    Statement::Query(cast_q) if cast.is_some() => crate::names::apply_type_tags(
+                        &crate::names::pg_output_schema(q, &schema),
+                        crate::names::pg_type_tags(cast_q).as_deref(),
+                    ),
+                    _ => crate::names::pg_client_schema(q, &schema),
+                });
                 Ok(
                     Prepared::new(stmt, param_types, result_schema, PreparedKind::Plan(plan))
                         .with_inferred_oid_params(),

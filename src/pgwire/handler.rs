@@ -665,7 +665,10 @@ where
         .collect();
     Ok(Some(Entry::Value(Arc::new(StoredStatement::new(
         name.to_owned(),
-        PreparedStmt { prepared },
+        PreparedStmt {
+            prepared,
+            prepare_text: None,
+        },
         parameter_types,
     )))))
 }
@@ -775,6 +778,12 @@ impl SimpleQueryHandler for Inner {
         };
         let mut out = Vec::with_capacity(stmts.len());
         let n = stmts.len();
+        let prepares = stmts
+            .iter()
+            .any(|s| strata_sql::sql_prepare::prepare_target(s).is_some());
+        if prepares {
+            session.set_source_text(Some(query));
+        }
         for (i, s) in stmts.iter().enumerate() {
             match self
                 .run(client, &state, &mut session, s, None, i + 1 < n)
@@ -793,6 +802,9 @@ impl SimpleQueryHandler for Inner {
                 }
             }
         }
+        if prepares {
+            session.set_source_text(None);
+        }
         Ok(out)
     }
 }
@@ -801,6 +813,9 @@ impl SimpleQueryHandler for Inner {
 #[derive(Debug, Clone)]
 pub struct PreparedStmt {
     pub prepared: Arc<Prepared>,
+    /// The Parse's query text, kept for a SQL `PREPARE` only (its
+    /// `pg_prepared_statements.statement`).
+    pub prepare_text: Option<Arc<str>>,
 }
 
 /// The extended-protocol parser: plans at Parse time through the connection's session.
@@ -852,12 +867,14 @@ impl QueryParser for StrataParser {
                     .and_then(|t| strata_sql::sql_prepare::cast_of_oid(t.oid()))
             })
             .collect();
+        let prepare_text = strata_sql::sql_prepare::prepare_target(&stmt).map(|_| Arc::from(sql));
         let p = session
             .prepare(stmt, &declared, &casts)
             .await
             .map_err(|e| to_pgwire(&e))?;
         Ok(Some(PreparedStmt {
             prepared: Arc::new(p),
+            prepare_text,
         }))
     }
 
@@ -1252,16 +1269,24 @@ impl ExtendedQueryHandler for Inner {
             .unwrap_or(0);
         let codes = codes_of(Some(&portal.result_column_format), n);
         let stmt = p.stmt.clone();
-        self.run(
-            client,
-            &state,
-            &mut session,
-            &stmt,
-            Some((&p, params, codes)),
-            false,
-        )
-        .await
-        .map_err(|e| to_pgwire(&e))
+        let text = portal.statement.statement.prepare_text.as_deref();
+        if text.is_some() {
+            session.set_source_text(text);
+        }
+        let r = self
+            .run(
+                client,
+                &state,
+                &mut session,
+                &stmt,
+                Some((&p, params, codes)),
+                false,
+            )
+            .await;
+        if text.is_some() {
+            session.set_source_text(None);
+        }
+        r.map_err(|e| to_pgwire(&e))
     }
 }
 

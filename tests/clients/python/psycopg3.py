@@ -314,11 +314,20 @@ with psycopg.connect(DSN) as conn:
         # counts once (Strata plans once and binds values: a generic plan).
         pg.prepare(b"protolisted", b"SELECT $1::int8 * 2 AS x, $2::timestamptz AS t")
         pg.exec_prepared(b"protolisted", [b"3", b"2024-01-01"])
+        # `statement` is the client's text, the PREPARE's included.
         cur.execute("SELECT name, from_sql, parameter_types, generic_plans + custom_plans, "
-                    "prepare_time <= now(), statement LIKE '%$2%' "
+                    "prepare_time <= now(), statement "
                     "FROM pg_prepared_statements ORDER BY name")
         print("pg_prepared_statements:", cur.fetchall())
         pg.close_prepared(b"protolisted")
+        # A parameter declared varchar (oid 1043, pgjdbc's type for strings) is described
+        # as varchar.
+        pg.prepare(b"protovarchar", b"SELECT $1 AS v", [1043])
+        d = pg.describe_prepared(b"protovarchar")
+        print("describe varchar:", d.nparams, d.param_type(0), d.ftype(0))
+        r = pg.exec_prepared(b"protovarchar", [b"vv"])
+        print("exec varchar:", ExecStatus(r.status).name, r.get_value(0, 0))
+        pg.close_prepared(b"protovarchar")
         # The protocol's Close removes a statement SQL prepared, as DEALLOCATE does.
         print("close sqlins:", ExecStatus(pg.close_prepared(b"sqlins").status).name)
         exec_named(pg, "sqlins")
