@@ -54,16 +54,14 @@ fn cell(e: &Expr) -> Option<Cell<'_>> {
             },
             _ => return None,
         },
+        // A cast to `varchar(n)` cuts the value first (`rewrite::VarcharCasts`): planned.
+        Expr::Cast { data_type, .. }
+            if crate::rewrite::varchar_length(data_type).is_some_and(|l| l.is_some()) =>
+        {
+            return None;
+        }
         // `'...'::timestamptz` and `TIMESTAMP '...'`: the column type decides the parse,
         // which is what PostgreSQL's assignment cast does for these literal forms.
-        // A cast to `varchar(n)` cuts the value first (`rewrite::VarcharCasts`): planned.
-        Expr::Cast {
-            data_type:
-                ast::DataType::Varchar(Some(_))
-                | ast::DataType::CharacterVarying(Some(_))
-                | ast::DataType::CharVarying(Some(_)),
-            ..
-        } => return None,
         Expr::Cast { expr, .. } => match cell(expr)? {
             c @ (Cell::Text(_) | Cell::Null | Cell::Param(_)) => c,
             Cell::Number(n) => Cell::Text(n),

@@ -683,6 +683,16 @@ pub fn rewrite(stmt: &mut ast::Statement) {
 /// length of a parameter's type: `PREPARE` drops it before this runs.)
 struct VarcharCasts;
 
+/// The length of a `varchar` type in any of its spellings (`varchar`, `character
+/// varying`, `char varying`): `Some(None)` when it has none, None for other types.
+pub(crate) fn varchar_length(t: &ast::DataType) -> Option<Option<&ast::CharacterLength>> {
+    use ast::DataType as D;
+    match t {
+        D::Varchar(l) | D::CharacterVarying(l) | D::CharVarying(l) => Some(l.as_ref()),
+        _ => None,
+    }
+}
+
 impl VisitorMut for VarcharCasts {
     type Break = ();
 
@@ -694,9 +704,8 @@ impl VisitorMut for VarcharCasts {
         else {
             return ControlFlow::Continue(());
         };
-        let len = match data_type {
-            D::Varchar(l) | D::CharacterVarying(l) | D::CharVarying(l) => l.take(),
-            _ => return ControlFlow::Continue(()),
+        let Some(len) = varchar_length(data_type).map(|l| l.cloned()) else {
+            return ControlFlow::Continue(());
         };
         *data_type = D::Varchar(None);
         if let Some(ast::CharacterLength::IntegerLength { length, .. }) = len {

@@ -979,11 +979,9 @@ impl Session {
                 // takes 'abcd' whole); the rewrite would cut a cast to `varchar(n)`.
                 let casts: Vec<_> = data_types
                     .iter()
-                    .map(|t| match t {
-                        ast::DataType::Varchar(_)
-                        | ast::DataType::CharacterVarying(_)
-                        | ast::DataType::CharVarying(_) => Some(ast::DataType::Varchar(None)),
-                        t => Some(t.clone()),
+                    .map(|t| match crate::rewrite::varchar_length(t) {
+                        Some(_) => Some(ast::DataType::Varchar(None)),
+                        None => Some(t.clone()),
                     })
                     .collect();
                 let p = Arc::new(self.prepare(stmt, &declared, &casts).await?);
@@ -2685,7 +2683,9 @@ impl Session {
             if d.as_ref() == Some(&DataType::Int32) && f.data_type() == &DataType::Int32 {
                 *f = Field::new(f.name(), DataType::Int32, true);
             }
-            if let Some(ast::DataType::Varchar(_) | ast::DataType::CharacterVarying(_)) = c
+            if c.as_ref()
+                .and_then(crate::rewrite::varchar_length)
+                .is_some()
                 && f.data_type() == &DataType::Utf8
             {
                 *f = Field::new(f.name(), DataType::Utf8, true).with_metadata(
