@@ -73,6 +73,13 @@ impl BatchEncoder {
         let mut rows = Vec::with_capacity(n);
         let mut buf: Vec<u8> = Vec::with_capacity(n * 16 * self.encoders.len().max(1));
         let mut ends = Vec::with_capacity(n);
+        if batch.num_columns() != self.encoders.len() {
+            return Err(strata_pgtypes::encode::EncodeError::Unsupported(format!(
+                "a batch of {} columns for a result of {}",
+                batch.num_columns(),
+                self.encoders.len()
+            )));
+        }
         let cols: Vec<_> = self
             .encoders
             .iter()
@@ -98,5 +105,43 @@ impl BatchEncoder {
             start = end;
         }
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, StringArray};
+    use arrow::datatypes::{DataType, Schema};
+
+    use super::*;
+
+    #[test]
+    fn rows_are_encoded_per_column_and_a_short_batch_is_refused() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Float64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let enc = BatchEncoder::new(&schema, &[], &TextOptions::default());
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Float64Array::from(vec![Some(58.25), None])),
+                Arc::new(StringArray::from(vec![Some("a"), Some("")])),
+            ],
+        )
+        .unwrap();
+        let rows = enc.encode(&batch).unwrap();
+        let bytes: Vec<Vec<u8>> = rows.iter().map(|r| r.data.to_vec()).collect();
+        assert_eq!(
+            bytes,
+            vec![
+                [&5i32.to_be_bytes()[..], b"58.25", &1i32.to_be_bytes(), b"a"].concat(),
+                [&(-1i32).to_be_bytes()[..], &0i32.to_be_bytes()].concat(),
+            ]
+        );
+        let short = batch.project(&[0]).unwrap();
+        assert!(enc.encode(&short).is_err());
     }
 }
