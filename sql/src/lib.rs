@@ -47,6 +47,7 @@ pub mod rewrite;
 pub mod role_ddl;
 pub mod roles;
 pub mod scan_exec;
+pub mod series_scan;
 pub mod session;
 pub mod settings;
 pub mod sizes;

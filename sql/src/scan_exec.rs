@@ -59,6 +59,8 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use strata_storage::{ReadSnapshot, Storage, TableDef, TimeRange};
 
+use crate::series_scan::KeyValues;
+
 /// What a scan reads, fixed when it is planned.
 #[derive(Debug)]
 pub struct ScanSpec {
@@ -173,6 +175,32 @@ impl StorageScanExec {
         let n = self.props.output_partitioning().partition_count();
         let options = ctx.session_config().options();
         let mut sources = vec![];
+        // The rows of the series the filters name, read from local files directly
+        // (`crate::series_scan`); the other files take DataFusion's Parquet scan.
+        let projected = self.props.eq_properties.schema();
+        let keys = match self.spec.latest {
+            None => KeyValues::from_filters(&self.filters, projected),
+            Some(_) => None,
+        };
+        let files = match keys {
+            Some(keys) => {
+                let time = self.spec.def.time_column_def().map(|c| c.name.as_str());
+                let planned = crate::series_scan::plan(
+                    ctx.runtime_env().as_ref(),
+                    files,
+                    &keys,
+                    projected,
+                    time,
+                    self.spec.range,
+                    self.spec.limit,
+                    ctx.session_config().batch_size(),
+                    n,
+                )?;
+                sources.extend(planned.exec);
+                planned.rest
+            }
+            None => files,
+        };
         for source in crate::table::scan_sources(
             ctx.runtime_env().as_ref(),
             n,

@@ -428,7 +428,8 @@ impl ParquetFileReaderFactory for PageIndexCachingReaders {
     }
 }
 
-struct WithPageIndex(Box<dyn AsyncFileReader + Send>);
+/// A boxed reader as an [`AsyncFileReader`], whose metadata is read with the page index.
+pub(crate) struct WithPageIndex(pub(crate) Box<dyn AsyncFileReader + Send>);
 
 impl AsyncFileReader for WithPageIndex {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, ParquetResult<Bytes>> {

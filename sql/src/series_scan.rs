@@ -1,0 +1,1075 @@
+//! Reading a few series of a table from its local files without DataFusion's Parquet opener.
+//!
+//! A query such as `WHERE hostname = 'h1' AND time >= $1 AND time < $2` reads one run of
+//! rows per file: files are sorted by the series columns, then time, and the manifest knows
+//! where each series' run ends ([`SeriesTails`]). DataFusion's Parquet opener finds those
+//! rows again for every file and every query: it rewrites the predicate for the file,
+//! builds a pruning predicate and its inverse and evaluates both on row-group statistics
+//! converted to Arrow arrays, builds a page-index predicate, then a row filter that decodes
+//! the filter columns of every page left. For a one-host, one-hour query that fixed cost
+//! was most of the query (docs/performance.md, "Session 12").
+//!
+//! Here the rows are chosen from what is already in memory:
+//! 1. the runs of the series whose key values the filters allow (`key = 'v'`,
+//!    `key IN (...)`, `key = 'a' OR key = 'b'`), from the manifest's series list;
+//! 2. narrowed to the pages of the time column whose min and max overlap the query's time
+//!    range, from the page index in DataFusion's metadata cache (kept there with the footer
+//!    by the table's reader factory).
+//!
+//! The selected rows of the projected columns are decoded by the Parquet reader directly.
+//! The filters are not applied here: the scan reports them as not applied, so the
+//! `FilterExec` above keeps only the matching rows (a page holds other series' rows and
+//! times just outside the range).
+//!
+//! A file takes DataFusion's path instead when this cannot be exact: no series list (too
+//! many series, or an older file), a file on the cold tier (its rows are fetched as ranged
+//! requests, which DataFusion batches), metadata not in the cache yet (the first query of
+//! a file caches it), or a projected column the file stores differently (a column added
+//! later, `interval` columns).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+#[cfg(test)]
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result, ScalarValue, internal_err};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+use datafusion::datasource::physical_plan::parquet::{
+    DefaultParquetFileReaderFactory, ParquetFileReaderFactory,
+};
+use datafusion::execution::cache::cache_manager::{
+    CachedFileMetadataEntry, FileMetadata, FileMetadataCache,
+};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Operator;
+use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+};
+use datafusion::parquet::file::metadata::ParquetMetaData;
+use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
+use datafusion::parquet::file::statistics::Statistics;
+use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column, InListExpr, Literal};
+use datafusion::physical_expr::{
+    EquivalenceProperties, Partitioning, PhysicalExpr, split_conjunction,
+};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore};
+use strata_storage::TimeRange;
+use strata_storage::manifest::{FileMeta, SeriesTails, Tier};
+
+use crate::table::{HOT_STORE_URL, WithPageIndex};
+
+/// Rows a file's read is split at (by row group) so that partitions share it.
+const SPLIT_ROWS: u64 = 64 * 1024;
+
+/// The values each series column may take, from the scan's filters: a series is read
+/// only if, for each constrained column the file's series are named by, its value is one
+/// of these.
+#[derive(Debug, Default)]
+pub(crate) struct KeyValues(HashMap<String, HashSet<String>>);
+
+impl KeyValues {
+    /// The constraints `filters` (conjuncts over `schema`, the scan's projected schema)
+    /// put on text columns by equality with literals; None if there are none.
+    pub(crate) fn from_filters(
+        filters: &[Arc<dyn PhysicalExpr>],
+        schema: &SchemaRef,
+    ) -> Option<KeyValues> {
+        let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+        for f in filters {
+            for c in split_conjunction(f) {
+                let Some((col, values)) = allowed_values(c, schema) else {
+                    continue;
+                };
+                match out.get_mut(&col) {
+                    // Two conjuncts on one column: both must hold.
+                    Some(prev) => prev.retain(|v| values.contains(v)),
+                    None => {
+                        out.insert(col, values);
+                    }
+                }
+            }
+        }
+        (!out.is_empty()).then_some(KeyValues(out))
+    }
+}
+
+/// `col = 'v'`, `col IN ('a', 'b')` or an OR of such over one text column: the column's
+/// name and the values it may take.
+fn allowed_values(
+    e: &Arc<dyn PhysicalExpr>,
+    schema: &SchemaRef,
+) -> Option<(String, HashSet<String>)> {
+    if let Some(b) = e.downcast_ref::<BinaryExpr>() {
+        return match b.op() {
+            Operator::Eq => {
+                let (col, lit) = match (text_column(b.left(), schema), text_literal(b.right())) {
+                    (Some(c), Some(l)) => (c, l),
+                    _ => (text_column(b.right(), schema)?, text_literal(b.left())?),
+                };
+                Some((col, HashSet::from([lit])))
+            }
+            Operator::Or => {
+                let (a, mut va) = allowed_values(b.left(), schema)?;
+                let (c, vb) = allowed_values(b.right(), schema)?;
+                (a == c).then(|| {
+                    va.extend(vb);
+                    (a, va)
+                })
+            }
+            _ => None,
+        };
+    }
+    let list = e.downcast_ref::<InListExpr>().filter(|l| !l.negated())?;
+    let col = text_column(list.expr(), schema)?;
+    let values = list
+        .list()
+        .iter()
+        .map(text_literal)
+        .collect::<Option<HashSet<String>>>()?;
+    Some((col, values))
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// The name of a text column `e` reads, possibly cast to another text type.
+fn text_column(e: &Arc<dyn PhysicalExpr>, schema: &SchemaRef) -> Option<String> {
+    if let Some(c) = e.downcast_ref::<CastExpr>() {
+        return is_text(c.cast_type())
+            .then(|| text_column(c.expr(), schema))
+            .flatten();
+    }
+    let c = e.downcast_ref::<Column>()?;
+    let field = schema.fields().get(c.index())?;
+    (field.name() == c.name() && is_text(field.data_type())).then(|| c.name().to_string())
+}
+
+fn text_literal(e: &Arc<dyn PhysicalExpr>) -> Option<String> {
+    match e.downcast_ref::<Literal>()?.value() {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The rows of one series in a file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Run {
+    pub rows: Range<u64>,
+    /// Index into [`Runs::values`].
+    pub series: usize,
+    /// The series' latest time in the file, if the manifest knows it.
+    pub latest: Option<i64>,
+}
+
+/// The runs of a file's series that a query reads, with each series' values.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Runs {
+    /// Ascending.
+    pub runs: Vec<Run>,
+    /// Each kept series' values of the file's series columns ([`SeriesTails::keys`]; None
+    /// for NULL), as Arrow displays them: for a text column, the text.
+    pub values: Vec<Vec<Option<String>>>,
+}
+
+/// The runs of `f` holding the series `keys` allows; None if the file cannot say (no
+/// usable series list, or no constrained column names its series).
+pub(crate) fn series_rows(f: &FileMeta, keys: &KeyValues) -> Option<Runs> {
+    let t: &SeriesTails = f.tails.as_deref()?;
+    // For each series column, the allowed values, if constrained.
+    let constraints: Vec<Option<&HashSet<String>>> = t.keys.iter().map(|k| keys.0.get(k)).collect();
+    if constraints.iter().all(Option::is_none)
+        || t.series.len() != t.ranges.len()
+        || t.ranges.is_empty()
+    {
+        return None;
+    }
+    let latest = (t.latest.len() == t.ranges.len()).then_some(&t.latest);
+    // One series column: a series is kept if its stored name is the name a kept value
+    // would have (`parquet_io::series_tails` writes them with the same `serde_json`), and
+    // only kept series are parsed. If no name matches, every name is parsed, so a change
+    // in how names are written costs time, not rows.
+    let names: Option<HashSet<String>> = match constraints.as_slice() {
+        [Some(allowed)] => allowed
+            .iter()
+            .map(|v| serde_json::to_string(&[v]).ok())
+            .collect(),
+        _ => None,
+    };
+    let names = names.filter(|n| t.series.iter().any(|s| n.contains(s)));
+    let mut out = Runs::default();
+    let mut start = 0u64;
+    for (i, ([first, n], name)) in t.ranges.iter().zip(&t.series).enumerate() {
+        // Series are contiguous runs in key order: each ends at its latest rows' end.
+        let end = first.checked_add(*n)?;
+        if *first < start || end > f.rows {
+            return None;
+        }
+        if names.as_ref().is_some_and(|n| !n.contains(name)) {
+            start = end;
+            continue;
+        }
+        let values: Vec<Option<String>> = serde_json::from_str(name).ok()?;
+        if values.len() != constraints.len() {
+            return None;
+        }
+        let keep = constraints.iter().zip(&values).all(|(c, v)| match c {
+            None => true,
+            // NULL equals nothing.
+            Some(allowed) => v.as_ref().is_some_and(|v| allowed.contains(v)),
+        });
+        if keep {
+            out.runs.push(Run {
+                rows: start..end,
+                series: out.values.len(),
+                latest: latest.and_then(|l| l.get(i).copied()),
+            });
+            out.values.push(values);
+        }
+        start = end;
+    }
+    // The runs must cover the file, or the list is not of every series in it.
+    (start == f.rows).then_some(out)
+}
+
+/// Selected rows of one series: the row range and the series' index in [`Runs::values`].
+type Rows = (Range<u64>, usize);
+
+/// Where a projected column comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Source {
+    /// The column at this position among those the reader decodes.
+    File(usize),
+    /// The value of this series column of each row's series: every row of a run has it,
+    /// so it is not decoded.
+    Key(usize),
+}
+
+/// One file's part of a series read: which row groups, which of their rows.
+struct Item {
+    path: String,
+    size: u64,
+    meta: ArrowReaderMetadata,
+    mask: ProjectionMask,
+    /// Whether the mask reads any column.
+    decodes: bool,
+    sources: Arc<[Source]>,
+    values: Arc<Vec<Vec<Option<String>>>>,
+    row_groups: Vec<usize>,
+    selection: RowSelection,
+    /// The selected rows in order, as (row count, series) spans.
+    spans: Arc<[(u64, usize)]>,
+    rows: u64,
+}
+
+impl fmt::Debug for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Item")
+            .field("path", &self.path)
+            .field("row_groups", &self.row_groups)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+/// How [`plan`] splits a scan's files.
+pub(crate) struct Planned {
+    /// The series read, if any file takes it.
+    pub exec: Option<Arc<dyn ExecutionPlan>>,
+    /// The files left for DataFusion's Parquet scan.
+    pub rest: Vec<FileMeta>,
+}
+
+/// Splits `files` into those read here (their selected rows) and the rest; files whose
+/// selected series have no rows in them are dropped.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plan(
+    runtime: &RuntimeEnv,
+    files: Vec<FileMeta>,
+    keys: &KeyValues,
+    projected: &SchemaRef,
+    time: Option<&str>,
+    range: TimeRange,
+    limit: Option<usize>,
+    batch_size: usize,
+    partitions: usize,
+) -> Result<Planned> {
+    let cache = runtime.cache_manager.get_file_metadata_cache();
+    let mut items = vec![];
+    let mut rest = vec![];
+    for f in files {
+        let runs = match f.tier {
+            Tier::Hot => series_rows(&f, keys),
+            _ => None,
+        };
+        let (Some(runs), Some(tails)) = (runs, f.tails.as_deref()) else {
+            rest.push(f);
+            continue;
+        };
+        if runs.runs.is_empty() {
+            continue;
+        }
+        let Some(meta) = reader_metadata(&cache, &f)? else {
+            rest.push(f);
+            continue;
+        };
+        let Some((mask, sources)) = projection(&meta, projected, &tails.keys) else {
+            rest.push(f);
+            continue;
+        };
+        let decodes = sources.iter().any(|s| matches!(s, Source::File(_)));
+        let sources: Arc<[Source]> = sources.into();
+        // Time values are compared as stored: microseconds, as `range` is.
+        let micros = |t: &&str| {
+            meta.schema().field_with_name(t).is_ok_and(|f| {
+                matches!(f.data_type(), DataType::Timestamp(TimeUnit::Microsecond, _))
+            })
+        };
+        let zones = match time.filter(micros) {
+            Some(t) if range != TimeRange::ALL => time_zones(meta.metadata(), t),
+            _ => None,
+        };
+        let rows: Vec<Rows> = match zones {
+            Some(zones) => runs
+                .runs
+                .iter()
+                .flat_map(|run| {
+                    narrow_run(run, &zones, range)
+                        .into_iter()
+                        .map(|r| (r, run.series))
+                })
+                .collect(),
+            None => runs
+                .runs
+                .iter()
+                .map(|r| (r.rows.clone(), r.series))
+                .collect(),
+        };
+        let values = Arc::new(runs.values);
+        let mut groups = row_groups(meta.metadata(), &rows);
+        // A large read is shared by the partitions, a row group each.
+        let total: u64 = rows.iter().map(|(r, _)| r.end - r.start).sum();
+        let pieces: Vec<Vec<(usize, Vec<Rows>)>> = if total > SPLIT_ROWS && partitions > 1 {
+            groups.drain(..).map(|g| vec![g]).collect()
+        } else {
+            vec![std::mem::take(&mut groups)]
+        };
+        for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
+            let (row_groups, selection, spans) = selection(meta.metadata(), &piece);
+            items.push(Item {
+                path: f.path.clone(),
+                size: f.size_bytes,
+                meta: meta.clone(),
+                mask: mask.clone(),
+                decodes,
+                sources: Arc::clone(&sources),
+                values: Arc::clone(&values),
+                row_groups,
+                selection,
+                rows: spans.iter().map(|(n, _)| n).sum(),
+                spans: spans.into(),
+            });
+        }
+    }
+    if items.is_empty() {
+        return Ok(Planned { exec: None, rest });
+    }
+    let n = partitions.max(1).min(items.len());
+    let mut parts: Vec<Vec<Item>> = (0..n).map(|_| vec![]).collect();
+    // Largest first onto the least loaded partition.
+    items.sort_by_key(|i| std::cmp::Reverse(i.rows));
+    let mut load = vec![0u64; n];
+    for item in items {
+        let p = (0..n).min_by_key(|&p| load[p]).unwrap_or(0);
+        load[p] += item.rows;
+        parts[p].push(item);
+    }
+    let exec = SeriesRowsExec::new(Arc::clone(projected), parts, limit, batch_size);
+    Ok(Planned {
+        exec: Some(Arc::new(exec)),
+        rest,
+    })
+}
+
+/// A file's [`ArrowReaderMetadata`], kept in DataFusion's file metadata cache next to
+/// the footer it is built from (under the file's path and `#arrow`). Building it decodes
+/// the Arrow schema stored in the footer (base64, then flatbuffers), which was ~7% of the
+/// CPU of a one-host, one-hour query when done for every query.
+struct ReaderMetadata(ArrowReaderMetadata);
+
+impl FileMetadata for ReaderMetadata {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn memory_size(&self) -> usize {
+        // It keeps the footer alive, which the footer's own entry counts as well.
+        self.0.metadata().memory_size()
+    }
+
+    fn extra_info(&self) -> datafusion::common::HashMap<String, String> {
+        Default::default()
+    }
+}
+
+/// `f`'s reader metadata, from the cache, or built from its footer if the footer is
+/// cached (DataFusion's scan caches it, with the page index, on the file's first read);
+/// None if neither is.
+fn reader_metadata(
+    cache: &Arc<FileMetadataCache>,
+    f: &FileMeta,
+) -> Result<Option<ArrowReaderMetadata>> {
+    let key = Path::from(format!("{}#arrow", f.path));
+    let entry = |key: &Path| cache.get(key).filter(|e| e.meta.size == f.size_bytes);
+    if let Some(e) = entry(&key)
+        && let Some(m) = e.file_metadata.as_any().downcast_ref::<ReaderMetadata>()
+    {
+        return Ok(Some(m.0.clone()));
+    }
+    let footer = entry(&Path::from(f.path.as_str())).and_then(|e| {
+        e.file_metadata
+            .as_any()
+            .downcast_ref::<CachedParquetMetaData>()
+            .map(|m| Arc::clone(m.parquet_metadata()))
+    });
+    let Some(footer) = footer else {
+        return Ok(None);
+    };
+    let meta = ArrowReaderMetadata::try_new(footer, ArrowReaderOptions::new())
+        .map_err(|e| datafusion::error::DataFusionError::ParquetError(Box::new(e)))?;
+    let object = ObjectMeta {
+        location: key.clone(),
+        last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        size: f.size_bytes,
+        e_tag: None,
+        version: None,
+    };
+    cache.put(
+        &key,
+        CachedFileMetadataEntry::new(object, Arc::new(ReaderMetadata(meta.clone()))),
+    );
+    Ok(Some(meta))
+}
+
+/// Where each of `projected`'s columns comes from, and the mask of the columns decoded;
+/// None unless the file stores each decoded column, by name, with the same type. Text
+/// series columns (`keys`) are not decoded.
+fn projection(
+    meta: &ArrowReaderMetadata,
+    projected: &SchemaRef,
+    keys: &[String],
+) -> Option<(ProjectionMask, Vec<Source>)> {
+    let file = meta.schema();
+    if projected.fields().is_empty() || file.fields().iter().any(|f| f.data_type().is_nested()) {
+        return None;
+    }
+    let mut roots = Vec::with_capacity(projected.fields().len());
+    for field in projected.fields() {
+        if field.data_type() == &DataType::Utf8
+            && let Some(k) = keys.iter().position(|k| k == field.name())
+        {
+            roots.push(Err(k));
+            continue;
+        }
+        let (i, f) = file.column_with_name(field.name())?;
+        if f.data_type() != field.data_type() {
+            return None;
+        }
+        roots.push(Ok(i));
+    }
+    let mut read: Vec<usize> = roots.iter().filter_map(|r| r.ok()).collect();
+    read.sort_unstable();
+    read.dedup();
+    let sources = roots
+        .iter()
+        .map(|r| match r {
+            Ok(i) => read.binary_search(i).ok().map(Source::File),
+            Err(k) => Some(Source::Key(*k)),
+        })
+        .collect::<Option<Vec<Source>>>()?;
+    let mask = ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), read);
+    Some((mask, sources))
+}
+
+/// A stretch of rows of the time column, with the min and max of its values.
+#[derive(Debug, Clone, PartialEq)]
+struct Zone {
+    rows: Range<u64>,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+/// The time column's pages (or, without a page index, row groups) in row order, with their
+/// min and max; None if the column is not a top-level INT64 column.
+fn time_zones(meta: &ParquetMetaData, time: &str) -> Option<Vec<Zone>> {
+    let schema = meta.file_metadata().schema_descr();
+    let leaf = (0..schema.num_columns()).find(|&i| {
+        let c = schema.column(i);
+        c.path().parts().len() == 1 && c.path().parts()[0] == time
+    })?;
+    let mut zones = vec![];
+    let mut rg_start = 0u64;
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        let rg_end = rg_start + rg.num_rows().max(0) as u64;
+        let pages = meta
+            .column_index()
+            .and_then(|ci| ci.get(g))
+            .and_then(|c| c.get(leaf))
+            .zip(
+                meta.offset_index()
+                    .and_then(|oi| oi.get(g))
+                    .and_then(|o| o.get(leaf)),
+            );
+        match pages {
+            Some((ColumnIndexMetaData::INT64(index), offsets)) => {
+                let locations = offsets.page_locations();
+                for (p, loc) in locations.iter().enumerate() {
+                    let first = rg_start + loc.first_row_index.max(0) as u64;
+                    let last = locations
+                        .get(p + 1)
+                        .map_or(rg_end, |n| rg_start + n.first_row_index.max(0) as u64);
+                    zones.push(Zone {
+                        rows: first..last,
+                        min: index.min_value(p).copied(),
+                        max: index.max_value(p).copied(),
+                    });
+                }
+            }
+            _ => {
+                let (min, max) = match rg.column(leaf).statistics() {
+                    Some(Statistics::Int64(s)) => (s.min_opt().copied(), s.max_opt().copied()),
+                    _ => (None, None),
+                };
+                zones.push(Zone {
+                    rows: rg_start..rg_end,
+                    min,
+                    max,
+                });
+            }
+        }
+        rg_start = rg_end;
+    }
+    Some(zones)
+}
+
+/// The rows of `run` whose time may lie in `range`, given the time column's `zones`.
+///
+/// A zone's min and max bound each of its rows, but a page shared with the neighbouring
+/// series says little about this one's rows in it. The run's times ascend (files are
+/// sorted by series, then time, NULLs first), so its rows in one zone are at most the
+/// first time of its next zone, which is that zone's min when the run holds the whole
+/// zone, and at most the series' latest time; likewise they are at least the last time of
+/// the previous zone, its max when whole.
+fn narrow_run(run: &Run, zones: &[Zone], range: TimeRange) -> Vec<Range<u64>> {
+    let first = zones.partition_point(|z| z.rows.end <= run.rows.start);
+    let parts: Vec<(Range<u64>, &Zone)> = zones[first..]
+        .iter()
+        .take_while(|z| z.rows.start < run.rows.end)
+        .map(|z| {
+            (
+                z.rows.start.max(run.rows.start)..z.rows.end.min(run.rows.end),
+                z,
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        return vec![run.rows.clone()];
+    }
+    let whole = |(r, z): &(Range<u64>, &Zone)| *r == z.rows;
+    let mut hi = vec![i64::MAX; parts.len()];
+    let mut bound = run.latest.unwrap_or(i64::MAX);
+    for (j, part) in parts.iter().enumerate().rev() {
+        hi[j] = part.1.max.unwrap_or(i64::MAX).min(bound);
+        bound = match (whole(part), part.1.min) {
+            (true, Some(m)) => m.min(hi[j]),
+            _ => hi[j],
+        };
+    }
+    let mut out: Vec<Range<u64>> = vec![];
+    let mut bound = i64::MIN;
+    for (j, part) in parts.iter().enumerate() {
+        let lo = part.1.min.unwrap_or(i64::MIN).max(bound);
+        bound = match (whole(part), part.1.max) {
+            (true, Some(m)) => m.max(lo),
+            _ => lo,
+        };
+        // lo > hi: the run has only NULL times there, which no time range holds.
+        if lo <= hi[j] && range.overlaps(lo, hi[j]) {
+            match out.last_mut() {
+                Some(last) if last.end == part.0.start => last.end = part.0.end,
+                _ => out.push(part.0.clone()),
+            }
+        }
+    }
+    out
+}
+
+/// `rows` (ascending) grouped by row group: each group's index and its rows.
+fn row_groups(meta: &ParquetMetaData, rows: &[Rows]) -> Vec<(usize, Vec<Rows>)> {
+    let mut out: Vec<(usize, Vec<Rows>)> = vec![];
+    let mut rg_start = 0u64;
+    let mut i = 0;
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        let rg_end = rg_start + rg.num_rows().max(0) as u64;
+        let mut mine = vec![];
+        while i < rows.len() && rows[i].0.start < rg_end {
+            let (r, series) = &rows[i];
+            mine.push((r.start.max(rg_start)..r.end.min(rg_end), *series));
+            if r.end <= rg_end {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if !mine.is_empty() {
+            out.push((g, mine));
+        }
+        rg_start = rg_end;
+    }
+    out
+}
+
+/// The reader's row groups and selection (relative to those groups' rows, concatenated)
+/// for `groups`, and the selected rows as (row count, series) spans in order.
+fn selection(
+    meta: &ParquetMetaData,
+    groups: &[(usize, Vec<Rows>)],
+) -> (Vec<usize>, RowSelection, Vec<(u64, usize)>) {
+    let starts: Vec<u64> = meta
+        .row_groups()
+        .iter()
+        .scan(0u64, |at, rg| {
+            let s = *at;
+            *at += rg.num_rows().max(0) as u64;
+            Some(s)
+        })
+        .collect();
+    let mut selectors = vec![];
+    let mut spans = vec![];
+    for (g, rows) in groups {
+        let start = starts.get(*g).copied().unwrap_or(0);
+        let end = start + meta.row_group(*g).num_rows().max(0) as u64;
+        let mut at = start;
+        for (r, series) in rows {
+            if r.start > at {
+                selectors.push(RowSelector::skip((r.start - at) as usize));
+            }
+            selectors.push(RowSelector::select((r.end - r.start) as usize));
+            spans.push((r.end - r.start, *series));
+            at = r.end;
+        }
+        if end > at {
+            selectors.push(RowSelector::skip((end - at) as usize));
+        }
+    }
+    (
+        groups.iter().map(|(g, _)| *g).collect(),
+        RowSelection::from(selectors),
+        spans,
+    )
+}
+
+/// Reads [`Item`]s: the selected rows of the projected columns of local files.
+#[derive(Debug)]
+pub(crate) struct SeriesRowsExec {
+    parts: Vec<Vec<Arc<Item>>>,
+    limit: Option<usize>,
+    batch_size: usize,
+    props: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl SeriesRowsExec {
+    fn new(
+        schema: SchemaRef,
+        parts: Vec<Vec<Item>>,
+        limit: Option<usize>,
+        batch_size: usize,
+    ) -> Self {
+        let props = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(parts.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        SeriesRowsExec {
+            parts: parts
+                .into_iter()
+                .map(|p| p.into_iter().map(Arc::new).collect())
+                .collect(),
+            limit,
+            batch_size: batch_size.max(1),
+            props: Arc::new(props),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for SeriesRowsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items: usize = self.parts.iter().map(Vec::len).sum();
+        write!(f, "SeriesRowsExec: files={items}")
+    }
+}
+
+impl ExecutionPlan for SeriesRowsExec {
+    fn name(&self) -> &str {
+        "SeriesRowsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !children.is_empty() {
+            return internal_err!("SeriesRowsExec has no children");
+        }
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let Some(items) = self.parts.get(partition) else {
+            return internal_err!(
+                "SeriesRowsExec has {} partitions, asked for {partition}",
+                self.parts.len()
+            );
+        };
+        let store = context
+            .runtime_env()
+            .object_store(ObjectStoreUrl::parse(HOT_STORE_URL)?)?;
+        let schema = self.schema();
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let selected: Count = MetricBuilder::new(&self.metrics).counter("rows_selected", partition);
+        for item in items {
+            selected.add(item.rows as usize);
+        }
+        let (limit, batch_size) = (self.limit, self.batch_size);
+        let out = Arc::clone(&schema);
+        let metrics = self.metrics.clone();
+        let streams = items.clone().into_iter().map(move |item| {
+            read(
+                Arc::clone(&store),
+                &item,
+                Arc::clone(&out),
+                limit,
+                batch_size,
+                &metrics,
+            )
+        });
+        let stream = futures::stream::iter(streams)
+            .try_flatten()
+            .inspect_ok(move |b| baseline.record_output(b.num_rows()));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// The stream of `item`'s selected rows, as batches of `schema`.
+fn read(
+    store: Arc<dyn ObjectStore>,
+    item: &Item,
+    schema: SchemaRef,
+    limit: Option<usize>,
+    batch_size: usize,
+    metrics: &ExecutionPlanMetricsSet,
+) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
+    let mut at = SpanCursor::default();
+    let (sources, values, spans) = (
+        Arc::clone(&item.sources),
+        Arc::clone(&item.values),
+        Arc::clone(&item.spans),
+    );
+    let mut assemble = move |b: Option<&RecordBatch>, rows: usize| -> Result<RecordBatch> {
+        let taken = at.take(&spans, rows as u64);
+        let columns = sources
+            .iter()
+            .map(|s| match (s, b) {
+                (Source::File(i), Some(b)) => Ok(Arc::clone(b.column(*i))),
+                (Source::Key(k), _) => Ok(key_column(&values, &taken, *k)),
+                (Source::File(_), None) => internal_err!("series read without decoded columns"),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&schema),
+            columns,
+            &options,
+        )?)
+    };
+    if !item.decodes {
+        // Every projected column is a series column: the rows need not be read at all.
+        let total = limit.map_or(item.rows, |l| item.rows.min(l as u64));
+        let batches: Vec<Result<RecordBatch>> = (0..total)
+            .step_by(batch_size)
+            .map(|from| assemble(None, (total - from).min(batch_size as u64) as usize))
+            .collect();
+        return Ok(futures::stream::iter(batches).boxed());
+    }
+    let file = PartitionedFile::new(item.path.clone(), item.size);
+    let reader =
+        DefaultParquetFileReaderFactory::new(store).create_reader(0, file, None, metrics)?;
+    // The metadata is given: the reader only fetches byte ranges.
+    let reader = WithPageIndex(reader);
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, item.meta.clone())
+        .with_projection(item.mask.clone())
+        .with_row_groups(item.row_groups.clone())
+        .with_row_selection(item.selection.clone())
+        .with_batch_size(batch_size);
+    if let Some(l) = limit {
+        builder = builder.with_limit(l);
+    }
+    let stream = builder
+        .build()
+        .map_err(|e| datafusion::error::DataFusionError::ParquetError(Box::new(e)))?;
+    Ok(stream
+        .map(move |b| {
+            let b = b.map_err(|e| datafusion::error::DataFusionError::ParquetError(Box::new(e)))?;
+            assemble(Some(&b), b.num_rows())
+        })
+        .boxed())
+}
+
+/// A position in an item's (row count, series) spans.
+#[derive(Debug, Default)]
+struct SpanCursor {
+    span: usize,
+    /// Rows of the current span already taken.
+    offset: u64,
+}
+
+impl SpanCursor {
+    /// The next `rows` rows as (row count, series) spans.
+    fn take(&mut self, spans: &[(u64, usize)], rows: u64) -> Vec<(u64, usize)> {
+        let mut out = vec![];
+        let mut left = rows;
+        while left > 0 {
+            let Some(&(n, series)) = spans.get(self.span) else {
+                break;
+            };
+            let k = (n - self.offset).min(left);
+            out.push((k, series));
+            left -= k;
+            self.offset += k;
+            if self.offset == n {
+                self.span += 1;
+                self.offset = 0;
+            }
+        }
+        out
+    }
+}
+
+/// Series column `key` of rows whose series are `spans`.
+fn key_column(values: &[Vec<Option<String>>], spans: &[(u64, usize)], key: usize) -> ArrayRef {
+    let value = |s: usize| {
+        values
+            .get(s)
+            .and_then(|v| v.get(key))
+            .and_then(Option::as_ref)
+    };
+    let rows: u64 = spans.iter().map(|(n, _)| n).sum();
+    let bytes: u64 = spans
+        .iter()
+        .map(|&(n, s)| n * value(s).map_or(0, |v| v.len() as u64))
+        .sum();
+    let mut b = StringBuilder::with_capacity(rows as usize, bytes as usize);
+    for &(n, s) in spans {
+        match value(s) {
+            Some(v) => (0..n).for_each(|_| b.append_value(v)),
+            None => (0..n).for_each(|_| b.append_null()),
+        }
+    }
+    Arc::new(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(rows: u64, tails: SeriesTails) -> FileMeta {
+        FileMeta {
+            id: Default::default(),
+            path: "f.parquet".into(),
+            partition: 0,
+            min_time: 0,
+            max_time: 0,
+            rows,
+            size_bytes: 0,
+            tier: Tier::Hot,
+            tails: Some(Arc::new(tails)),
+        }
+    }
+
+    fn tails(keys: &[&str], ranges: &[[u64; 2]], series: &[&str]) -> SeriesTails {
+        SeriesTails {
+            keys: keys.iter().map(|s| s.to_string()).collect(),
+            time: "time".into(),
+            ranges: ranges.to_vec(),
+            series: series.iter().map(|s| s.to_string()).collect(),
+            latest: vec![],
+        }
+    }
+
+    fn keys(pairs: &[(&str, &[&str])]) -> KeyValues {
+        KeyValues(
+            pairs
+                .iter()
+                .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+                .collect(),
+        )
+    }
+
+    /// The row ranges of `runs`.
+    fn rows(runs: Option<Runs>) -> Option<Vec<Range<u64>>> {
+        runs.map(|r| r.runs.into_iter().map(|r| r.rows).collect())
+    }
+
+    #[test]
+    fn runs_of_the_allowed_series() {
+        // Three series of 10, 5 and 7 rows; each one's tail is its last row.
+        let f = file(
+            22,
+            tails(
+                &["host", "dc"],
+                &[[9, 1], [14, 1], [21, 1]],
+                &[r#"["a","x"]"#, r#"["b",null]"#, r#"["c","x"]"#],
+            ),
+        );
+        let b = series_rows(&f, &keys(&[("host", &["b"])]));
+        assert_eq!(
+            b.as_ref().map(|r| r.values.clone()),
+            Some(vec![vec![Some("b".to_string()), None]])
+        );
+        assert_eq!(rows(b), Some(vec![10..15]));
+        assert_eq!(
+            rows(series_rows(&f, &keys(&[("host", &["a", "b"])]))),
+            Some(vec![0..10, 10..15])
+        );
+        assert_eq!(
+            rows(series_rows(&f, &keys(&[("dc", &["x"])]))),
+            Some(vec![0..10, 15..22])
+        );
+        assert_eq!(
+            rows(series_rows(&f, &keys(&[("host", &["zz"])]))),
+            Some(vec![])
+        );
+        // A column that names no series: the file cannot say.
+        assert_eq!(series_rows(&f, &keys(&[("region", &["x"])])), None);
+        // Runs that do not cover the file: not every series is listed.
+        let short = file(30, f.tails.as_deref().cloned().unwrap());
+        assert_eq!(series_rows(&short, &keys(&[("host", &["b"])])), None);
+    }
+
+    fn zone(rows: Range<u64>, min: i64, max: i64) -> Zone {
+        Zone {
+            rows,
+            min: Some(min),
+            max: Some(max),
+        }
+    }
+
+    fn range(min: i64, max: i64) -> TimeRange {
+        TimeRange { min, max }
+    }
+
+    #[test]
+    fn time_bounds_of_a_run_from_its_pages() {
+        // Pages of 4 rows; the run is rows 2..13 with times 100, 110, ... 200, sharing its
+        // first page with the series before (times 0..500) and its last with the one after.
+        let zones = [
+            zone(0..4, 100, 500),
+            zone(4..8, 120, 150),
+            zone(8..12, 160, 190),
+            zone(12..16, 0, 900),
+        ];
+        let run = Run {
+            rows: 2..13,
+            series: 0,
+            latest: Some(200),
+        };
+        // Rows 2..4 are at most 120 (page 2's min): a range from 155 leaves them out; row 12
+        // is at least 190 (page 3's max) and at most 200 (the series' latest).
+        assert_eq!(narrow_run(&run, &zones, range(155, 170)), vec![8..12]);
+        assert_eq!(narrow_run(&run, &zones, range(0, 119)), vec![2..4]);
+        assert_eq!(narrow_run(&run, &zones, range(195, 1000)), vec![12..13]);
+        assert_eq!(
+            narrow_run(&run, &zones, range(201, 1000)),
+            Vec::<Range<u64>>::new()
+        );
+        assert_eq!(narrow_run(&run, &zones, range(121, 155)), vec![4..8]);
+        assert_eq!(narrow_run(&run, &zones, TimeRange::ALL), vec![2..13]);
+        // Without the latest time, the last page's rows are bounded by its max only.
+        let open = Run {
+            latest: None,
+            ..run.clone()
+        };
+        assert_eq!(narrow_run(&open, &zones, range(201, 1000)), vec![12..13]);
+        // Unknown statistics bound nothing.
+        let blind = [Zone {
+            rows: 0..16,
+            min: None,
+            max: None,
+        }];
+        assert_eq!(narrow_run(&run, &blind, range(155, 170)), vec![2..13]);
+    }
+
+    #[test]
+    fn key_columns_follow_the_spans() {
+        let values = vec![
+            vec![Some("a".to_string())],
+            vec![None],
+            vec![Some("c".to_string())],
+        ];
+        let spans = [(2, 0), (1, 1), (3, 2)];
+        let mut at = SpanCursor::default();
+        let first = at.take(&spans, 4);
+        assert_eq!(first, vec![(2, 0), (1, 1), (1, 2)]);
+        assert_eq!(at.take(&spans, 10), vec![(2, 2)]);
+        let col = key_column(&values, &first, 0);
+        let col = col.as_any().downcast_ref::<StringArray>().unwrap();
+        let got: Vec<Option<&str>> = col.iter().collect();
+        assert_eq!(got, vec![Some("a"), Some("a"), None, Some("c")]);
+    }
+}
