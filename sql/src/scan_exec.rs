@@ -187,6 +187,7 @@ impl StorageScanExec {
                 let time = self.spec.def.time_column_def().map(|c| c.name.as_str());
                 let planned = crate::series_scan::plan(
                     ctx.runtime_env().as_ref(),
+                    self.spec.storage.data_dir(),
                     files,
                     &keys,
                     projected,

@@ -32,9 +32,14 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
+use bytes::Bytes;
 #[cfg(test)]
 use datafusion::arrow::array::StringArray;
-use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringBuilder,
+};
+use datafusion::arrow::compute::concat;
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, ScalarValue, internal_err};
@@ -55,6 +60,8 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
 };
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::errors::{ParquetError, Result as ParquetResult};
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use datafusion::parquet::file::statistics::Statistics;
@@ -68,6 +75,7 @@ use datafusion::physical_plan::metrics::{
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
@@ -263,11 +271,28 @@ enum Source {
     /// The value of this series column of each row's series: every row of a run has it,
     /// so it is not decoded.
     Key(usize),
+    /// The time column, decoded before the others ([`Exact`]).
+    Given,
+}
+
+/// How a small read finds its exact rows: it decodes the time column of the selected
+/// rows first (each run's times ascend, so the rows in `range` are one stretch of each
+/// run), then the other columns of those rows only.
+struct Exact {
+    range: TimeRange,
+    /// The time column's index in the file.
+    time_root: usize,
+    /// The columns of the second read: the item's without the time column.
+    mask: ProjectionMask,
+    sources: Arc<[Source]>,
+    decodes: bool,
 }
 
 /// One file's part of a series read: which row groups, which of their rows.
 struct Item {
     path: String,
+    /// The file on local disk, read directly when the selection is small.
+    local: Option<std::path::PathBuf>,
     size: u64,
     meta: ArrowReaderMetadata,
     mask: ProjectionMask,
@@ -275,11 +300,37 @@ struct Item {
     decodes: bool,
     sources: Arc<[Source]>,
     values: Arc<Vec<Vec<Option<String>>>>,
+    /// Set for small local reads of a time range.
+    exact: Option<Arc<Exact>>,
+    /// The time column's values of the selected rows, once [`Exact`] decoded them.
+    given: Option<ArrayRef>,
     row_groups: Vec<usize>,
     selection: RowSelection,
     /// The selected rows in order, as (row count, series) spans.
     spans: Arc<[(u64, usize)]>,
     rows: u64,
+}
+
+impl Item {
+    /// A copy sharing the item's metadata, masks and spans.
+    fn shallow_clone(&self) -> Item {
+        Item {
+            path: self.path.clone(),
+            local: self.local.clone(),
+            size: self.size,
+            meta: self.meta.clone(),
+            mask: self.mask.clone(),
+            decodes: self.decodes,
+            sources: Arc::clone(&self.sources),
+            values: Arc::clone(&self.values),
+            exact: self.exact.clone(),
+            given: self.given.clone(),
+            row_groups: self.row_groups.clone(),
+            selection: self.selection.clone(),
+            spans: Arc::clone(&self.spans),
+            rows: self.rows,
+        }
+    }
 }
 
 impl fmt::Debug for Item {
@@ -305,6 +356,7 @@ pub(crate) struct Planned {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn plan(
     runtime: &RuntimeEnv,
+    data_dir: &std::path::Path,
     files: Vec<FileMeta>,
     keys: &KeyValues,
     projected: &SchemaRef,
@@ -333,7 +385,7 @@ pub(crate) fn plan(
             rest.push(f);
             continue;
         };
-        let Some((mask, sources)) = projection(&meta, projected, &tails.keys) else {
+        let Some((mask, sources, read)) = projection(&meta, projected, &tails.keys) else {
             rest.push(f);
             continue;
         };
@@ -345,10 +397,16 @@ pub(crate) fn plan(
                 matches!(f.data_type(), DataType::Timestamp(TimeUnit::Microsecond, _))
             })
         };
-        let zones = match time.filter(micros) {
-            Some(t) if range != TimeRange::ALL => time_zones(meta.metadata(), t),
-            _ => None,
-        };
+        // The runs are sorted by the time column the tails name.
+        let time = time
+            .filter(|t| *t == tails.time)
+            .filter(micros)
+            .filter(|_| range != TimeRange::ALL);
+        let zones = time.and_then(|t| time_zones(meta.metadata(), t));
+        let exact = time
+            .and_then(|t| meta.schema().index_of(t).ok())
+            .and_then(|root| exact_plan(&meta, &sources, &read, root, range))
+            .map(Arc::new);
         let rows: Vec<Rows> = match zones {
             Some(zones) => runs
                 .runs
@@ -376,17 +434,22 @@ pub(crate) fn plan(
         };
         for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
             let (row_groups, selection, spans) = selection(meta.metadata(), &piece);
+            let rows: u64 = spans.iter().map(|(n, _)| n).sum();
+            let small = rows <= SPLIT_ROWS;
             items.push(Item {
                 path: f.path.clone(),
+                local: small.then(|| data_dir.join(&f.path)),
                 size: f.size_bytes,
                 meta: meta.clone(),
                 mask: mask.clone(),
                 decodes,
                 sources: Arc::clone(&sources),
                 values: Arc::clone(&values),
+                exact: exact.as_ref().filter(|_| small).cloned(),
+                given: None,
                 row_groups,
                 selection,
-                rows: spans.iter().map(|(n, _)| n).sum(),
+                rows,
                 spans: spans.into(),
             });
         }
@@ -478,7 +541,7 @@ fn projection(
     meta: &ArrowReaderMetadata,
     projected: &SchemaRef,
     keys: &[String],
-) -> Option<(ProjectionMask, Vec<Source>)> {
+) -> Option<(ProjectionMask, Vec<Source>, Vec<usize>)> {
     let file = meta.schema();
     if projected.fields().is_empty() || file.fields().iter().any(|f| f.data_type().is_nested()) {
         return None;
@@ -507,8 +570,36 @@ fn projection(
             Err(k) => Some(Source::Key(*k)),
         })
         .collect::<Option<Vec<Source>>>()?;
-    let mask = ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), read);
-    Some((mask, sources))
+    let mask = ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), read.clone());
+    Some((mask, sources, read))
+}
+
+/// The [`Exact`] plan of a read of `read` (file columns, ascending) into `sources`, whose
+/// file column `time_root` is the time column.
+fn exact_plan(
+    meta: &ArrowReaderMetadata,
+    sources: &[Source],
+    read: &[usize],
+    time_root: usize,
+    range: TimeRange,
+) -> Option<Exact> {
+    let time_pos = read.iter().position(|&r| r == time_root)?;
+    let rest: Vec<usize> = read.iter().copied().filter(|&r| r != time_root).collect();
+    let sources: Arc<[Source]> = sources
+        .iter()
+        .map(|s| match *s {
+            Source::File(i) if i == time_pos => Source::Given,
+            Source::File(i) if i > time_pos => Source::File(i - 1),
+            other => other,
+        })
+        .collect();
+    Some(Exact {
+        range,
+        time_root,
+        decodes: !rest.is_empty(),
+        mask: ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), rest),
+        sources,
+    })
 }
 
 /// A stretch of rows of the time column, with the min and max of its values.
@@ -788,11 +879,11 @@ impl ExecutionPlan for SeriesRowsExec {
         let streams = items.clone().into_iter().map(move |item| {
             read(
                 Arc::clone(&store),
-                &item,
+                item,
                 Arc::clone(&out),
                 limit,
                 batch_size,
-                &metrics,
+                metrics.clone(),
             )
         });
         let stream = futures::stream::iter(streams)
@@ -809,28 +900,44 @@ impl ExecutionPlan for SeriesRowsExec {
 /// The stream of `item`'s selected rows, as batches of `schema`.
 fn read(
     store: Arc<dyn ObjectStore>,
-    item: &Item,
+    item: Arc<Item>,
     schema: SchemaRef,
     limit: Option<usize>,
     batch_size: usize,
-    metrics: &ExecutionPlanMetricsSet,
+    metrics: ExecutionPlanMetricsSet,
 ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
+    if item.given.is_none()
+        && let (Some(exact), Some(path)) = (item.exact.clone(), item.local.clone())
+    {
+        // First the time column, then the rest of the rows in the time range.
+        let refined = async move {
+            let item = refine(&item, &exact, &path).await?;
+            read(store, Arc::new(item), schema, limit, batch_size, metrics)
+        };
+        return Ok(futures::stream::once(refined).try_flatten().boxed());
+    }
     let mut at = SpanCursor::default();
-    let (sources, values, spans) = (
+    let mut given_at = 0usize;
+    let (sources, values, spans, given) = (
         Arc::clone(&item.sources),
         Arc::clone(&item.values),
         Arc::clone(&item.spans),
+        item.given.clone(),
     );
     let mut assemble = move |b: Option<&RecordBatch>, rows: usize| -> Result<RecordBatch> {
         let taken = at.take(&spans, rows as u64);
         let columns = sources
             .iter()
-            .map(|s| match (s, b) {
-                (Source::File(i), Some(b)) => Ok(Arc::clone(b.column(*i))),
-                (Source::Key(k), _) => Ok(key_column(&values, &taken, *k)),
-                (Source::File(_), None) => internal_err!("series read without decoded columns"),
+            .map(|s| match (s, b, &given) {
+                (Source::File(i), Some(b), _) => Ok(Arc::clone(b.column(*i))),
+                (Source::Key(k), _, _) => Ok(key_column(&values, &taken, *k)),
+                (Source::Given, _, Some(g)) if given_at + rows <= g.len() => {
+                    Ok(g.slice(given_at, rows))
+                }
+                _ => internal_err!("series read: a column was neither decoded nor given"),
             })
             .collect::<Result<Vec<_>>>()?;
+        given_at += rows;
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(
             Arc::clone(&schema),
@@ -838,8 +945,11 @@ fn read(
             &options,
         )?)
     };
+    if item.rows == 0 {
+        return Ok(futures::stream::empty().boxed());
+    }
     if !item.decodes {
-        // Every projected column is a series column: the rows need not be read at all.
+        // No projected column needs decoding (series columns, a given time column).
         let total = limit.map_or(item.rows, |l| item.rows.min(l as u64));
         let batches: Vec<Result<RecordBatch>> = (0..total)
             .step_by(batch_size)
@@ -847,28 +957,170 @@ fn read(
             .collect();
         return Ok(futures::stream::iter(batches).boxed());
     }
-    let file = PartitionedFile::new(item.path.clone(), item.size);
-    let reader =
-        DefaultParquetFileReaderFactory::new(store).create_reader(0, file, None, metrics)?;
-    // The metadata is given: the reader only fetches byte ranges.
-    let reader = WithPageIndex(reader);
-    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, item.meta.clone())
-        .with_projection(item.mask.clone())
-        .with_row_groups(item.row_groups.clone())
-        .with_row_selection(item.selection.clone())
-        .with_batch_size(batch_size);
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
+        reader(store, &item, &metrics)?,
+        item.meta.clone(),
+    )
+    .with_projection(item.mask.clone())
+    .with_row_groups(item.row_groups.clone())
+    .with_row_selection(item.selection.clone())
+    .with_batch_size(batch_size);
     if let Some(l) = limit {
         builder = builder.with_limit(l);
     }
-    let stream = builder
-        .build()
-        .map_err(|e| datafusion::error::DataFusionError::ParquetError(Box::new(e)))?;
+    let stream = builder.build().map_err(parquet_error)?;
     Ok(stream
         .map(move |b| {
-            let b = b.map_err(|e| datafusion::error::DataFusionError::ParquetError(Box::new(e)))?;
+            let b = b.map_err(parquet_error)?;
             assemble(Some(&b), b.num_rows())
         })
         .boxed())
+}
+
+fn parquet_error(e: ParquetError) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::ParquetError(Box::new(e))
+}
+
+/// A byte-range reader of `item`'s file (the metadata is given: it only fetches bytes).
+fn reader(
+    store: Arc<dyn ObjectStore>,
+    item: &Item,
+    metrics: &ExecutionPlanMetricsSet,
+) -> Result<WithPageIndex> {
+    Ok(match &item.local {
+        Some(path) => WithPageIndex(Box::new(LocalFile::open(path)?)),
+        None => {
+            let file = PartitionedFile::new(item.path.clone(), item.size);
+            let reader = DefaultParquetFileReaderFactory::new(store)
+                .create_reader(0, file, None, metrics)?;
+            WithPageIndex(reader)
+        }
+    })
+}
+
+/// `item` narrowed to the rows whose time lies in `exact.range`: decodes the time column
+/// of its selected rows, keeps of each span the stretch in the range, and gives those
+/// times to the second read, which decodes the other columns of those rows only. Times
+/// with NULLs leave the item as it is.
+async fn refine(item: &Item, exact: &Exact, path: &std::path::Path) -> Result<Item> {
+    let schema = item.meta.metadata().file_metadata().schema_descr();
+    let mut times = ParquetRecordBatchStreamBuilder::new_with_metadata(
+        WithPageIndex(Box::new(LocalFile::open(path)?)),
+        item.meta.clone(),
+    )
+    .with_projection(ProjectionMask::roots(schema, [exact.time_root]))
+    .with_row_groups(item.row_groups.clone())
+    .with_row_selection(item.selection.clone())
+    .with_batch_size(usize::try_from(item.rows).unwrap_or(usize::MAX).max(1))
+    .build()
+    .map_err(parquet_error)?;
+    let mut parts: Vec<ArrayRef> = vec![];
+    while let Some(b) = times.next().await {
+        parts.push(Arc::clone(b.map_err(parquet_error)?.column(0)));
+    }
+    let parts: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+    let all = concat(&parts)?;
+    let unchanged = || Item {
+        exact: None,
+        ..item.shallow_clone()
+    };
+    let Some(t) = all
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .filter(|t| t.null_count() == 0 && t.len() as u64 == item.rows)
+        .filter(|_| item.selection.row_count() as u64 == item.rows)
+    else {
+        return Ok(unchanged());
+    };
+    let v = t.values();
+    let (mut selectors, mut spans, mut keep) = (vec![], vec![], vec![]);
+    let mut at = 0usize;
+    for &(n, series) in item.spans.iter() {
+        let n = n as usize;
+        let run = &v[at..at + n];
+        let lo = run.partition_point(|x| *x < exact.range.min);
+        let hi = run.partition_point(|x| *x <= exact.range.max).max(lo);
+        if lo > 0 {
+            selectors.push(RowSelector::skip(lo));
+        }
+        if hi > lo {
+            selectors.push(RowSelector::select(hi - lo));
+            spans.push(((hi - lo) as u64, series));
+            keep.push(all.slice(at + lo, hi - lo));
+        }
+        if n > hi {
+            selectors.push(RowSelector::skip(n - hi));
+        }
+        at += n;
+    }
+    let keep: Vec<&dyn Array> = keep.iter().map(|a| a.as_ref()).collect();
+    let given = match keep.is_empty() {
+        true => all.slice(0, 0),
+        false => concat(&keep)?,
+    };
+    Ok(Item {
+        mask: exact.mask.clone(),
+        decodes: exact.decodes,
+        sources: Arc::clone(&exact.sources),
+        exact: None,
+        given: Some(given),
+        selection: item.selection.and_then(&RowSelection::from(selectors)),
+        rows: spans.iter().map(|(n, _)| n).sum(),
+        spans: spans.into(),
+        ..item.shallow_clone()
+    })
+}
+
+/// A local file whose byte ranges are read with `pread` on the calling thread.
+///
+/// The object store reads local files in `spawn_blocking`: each read wakes a thread of the
+/// blocking pool, which wakes the runtime's again, and those hand-offs cost more than a
+/// small series read itself (they were a fifth of the server's CPU in a one-host,
+/// one-hour query). Only small selections are read this way: a few pages, normally from
+/// the page cache, so the runtime thread is held for microseconds.
+struct LocalFile(std::fs::File);
+
+impl LocalFile {
+    fn open(path: &std::path::Path) -> Result<LocalFile> {
+        std::fs::File::open(path).map(LocalFile).map_err(|e| {
+            datafusion::error::DataFusionError::Execution(format!(
+                "could not open {}: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    fn read(&self, range: Range<u64>) -> ParquetResult<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let len = usize::try_from(range.end.saturating_sub(range.start))
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        let mut buf = vec![0u8; len];
+        self.0
+            .read_exact_at(&mut buf, range.start)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+impl AsyncFileReader for LocalFile {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, ParquetResult<Bytes>> {
+        Box::pin(futures::future::ready(self.read(range)))
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, ParquetResult<Vec<Bytes>>> {
+        let read = ranges.into_iter().map(|r| self.read(r)).collect();
+        Box::pin(futures::future::ready(read))
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, ParquetResult<Arc<ParquetMetaData>>> {
+        let e = ParquetError::General("a series read is given its metadata".to_string());
+        Box::pin(futures::future::ready(Err(e)))
+    }
 }
 
 /// A position in an item's (row count, series) spans.

@@ -54,6 +54,14 @@ fn reads_only_the_rows_of_the_series_and_hour_asked_for() {
             (360.0..8640.0).contains(&selected),
             "at least the hour's 360 rows, less than the host's 8640:\n{plan}"
         );
+        // The time column of those rows is decoded first, and the rows outside the hour
+        // are not read: the scan returns the hour's rows (and the one at 03:00, as the
+        // scan's time range takes `ts < x` as `ts <= x`).
+        let scan = plan
+            .lines()
+            .find(|l| l.contains("StorageScanExec"))
+            .unwrap_or_default();
+        assert!(scan.contains("output_rows=361,"), "{plan}");
 
         // Hosts no file has, and an IN list of two: only their rows.
         let plan = run(
