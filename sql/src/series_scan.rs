@@ -12,11 +12,16 @@
 //! Here the rows are chosen from what is already in memory:
 //! 1. the runs of the series whose key values the filters allow (`key = 'v'`,
 //!    `key IN (...)`, `key = 'a' OR key = 'b'`), from the manifest's series list;
-//! 2. narrowed to the pages of the time column whose min and max overlap the query's time
-//!    range, from the page index in DataFusion's metadata cache (kept there with the footer
-//!    by the table's reader factory).
+//! 2. narrowed by the query's time range with the time column's page index, from
+//!    DataFusion's metadata cache (kept there with the footer by the table's reader
+//!    factory; see [`narrow_run`]).
 //!
-//! The selected rows of the projected columns are decoded by the Parquet reader directly.
+//! The Parquet reader decodes the selected rows of the projected columns; text series
+//! columns are not decoded but filled with each run's value from the tails. A small
+//! selection is read with `pread` ([`LocalFile`]) and in two steps ([`Exact`]): the time
+//! column first, then the other columns of the rows in the time range only. A large one is
+//! read through the object store, a row group per partition.
+//!
 //! The filters are not applied here: the scan reports them as not applied, so the
 //! `FilterExec` above keeps only the matching rows (a page holds other series' rows and
 //! times just outside the range).
