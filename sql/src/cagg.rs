@@ -925,6 +925,8 @@ pub async fn compile(engine: &crate::engine::Engine, def: &ContinuousAggDef) -> 
     ctx.register_udf(crate::extract::pg_extract_udf(
         strata_pgtypes::tz::TimeZoneSetting::UTC,
     ));
+    // casts the rewrite above turns into calls (`x::char(2)`)
+    ctx.register_udf(crate::bpchar::bpchar_udf());
     let feed = datafusion::datasource::MemTable::try_new(Arc::clone(&feed_schema), vec![vec![]])?;
     ctx.register_table(raw.name.as_str(), Arc::new(feed))?;
     let plan = ctx

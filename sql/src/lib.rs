@@ -12,6 +12,7 @@
 //! - [`jobs`]: policies (refresh, retention, tiering) run on schedule, with their statistics.
 //! - [`error`] maps every failure to a SQLSTATE, in one place.
 
+pub mod bpchar;
 pub mod cagg;
 pub mod catalog;
 pub mod cursor;

@@ -35,6 +35,7 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
     ctx.register_udf(pg_typeof_udf());
     ctx.register_udf(crate::pg_semantics::PgArrayLength::udf());
     ctx.register_udf(crate::json_ops::json_get_udf(false));
+    ctx.register_udf(crate::bpchar::bpchar_udf());
     ctx.register_udf(crate::json_ops::json_get_udf(true));
     ctx.register_udf(crate::json_ops::json_literal_udf(false));
     ctx.register_udf(crate::json_ops::json_literal_udf(true));

@@ -672,7 +672,87 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut RankingBigint);
     let _ = stmt.visit(&mut DistinctOnOrder);
     let _ = stmt.visit(&mut VarcharCasts);
+    let _ = stmt.visit(&mut BpcharCasts);
+    let _ = stmt.visit(&mut UnknownConcat);
     let _ = is_interval;
+}
+
+/// Casts to `char(n)`, `character(n)` and `bpchar` become `pg_bpchar(CAST(x AS varchar),
+/// n)` (`crate::bpchar`), which cuts and tags the value as PostgreSQL's cast does
+/// (DataFusion ignored the length of `char(n)` and refused `character(n)` and `bpchar`).
+struct BpcharCasts;
+
+/// The length a cast to a blank-padded type gives (`char` alone is `char(1)`; -1 for
+/// `bpchar`, which has none), or None for other types. `"char"` (quoted, the one-byte
+/// type of the catalogs) is not one of them.
+fn bpchar_length(t: &ast::DataType) -> Option<i64> {
+    use ast::DataType as D;
+    match t {
+        D::Char(l) | D::Character(l) => match l {
+            None => Some(1),
+            Some(ast::CharacterLength::IntegerLength { length, .. }) => i64::try_from(*length).ok(),
+            Some(ast::CharacterLength::Max) => None,
+        },
+        D::Custom(name, mods) if mods.is_empty() => match name.0.as_slice() {
+            [part] => part
+                .as_ident()
+                .filter(|i| i.value.eq_ignore_ascii_case("bpchar"))
+                .map(|_| -1),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl VisitorMut for BpcharCasts {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let Expr::Cast {
+            data_type, expr, ..
+        } = e
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Some(n) = bpchar_length(data_type) else {
+            return ControlFlow::Continue(());
+        };
+        let text = cast(expr.as_ref().clone(), ast::DataType::Varchar(None));
+        *e = function_call(
+            crate::bpchar::NAME,
+            vec![text, Expr::value(Value::Number(n.to_string(), false))],
+        );
+        ControlFlow::Continue(())
+    }
+}
+
+/// `$1 || $2`: PostgreSQL resolves `unknown || unknown` as `text || text`; DataFusion
+/// cannot infer a type for either side (42883). Both bare parameters are cast to text.
+/// (One bare parameter beside a typed operand is inferred by DataFusion from the other
+/// side, e.g. `$1 || 'x'` or `$1 || ARRAY[1]`.)
+struct UnknownConcat;
+
+impl VisitorMut for UnknownConcat {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let is_param =
+            |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
+        if let Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::StringConcat,
+            right,
+        } = e
+            && is_param(left)
+            && is_param(right)
+        {
+            for side in [left, right] {
+                let inner = std::mem::replace(side.as_mut(), Expr::value(Value::Null));
+                **side = cast(inner, ast::DataType::Text);
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Casts to `varchar`, as PostgreSQL has them. DataFusion knows only the `varchar`
@@ -1077,6 +1157,17 @@ pub fn is_niladic_keyword(i: &ast::Ident) -> bool {
             i.value.to_lowercase().as_str(),
             "current_schema" | "current_role"
         )
+}
+
+/// `CAST(expr AS data_type)` as a sqlparser expression.
+pub(crate) fn cast(expr: Expr, data_type: ast::DataType) -> Expr {
+    Expr::Cast {
+        kind: ast::CastKind::Cast,
+        expr: Box::new(expr),
+        data_type,
+        array: false,
+        format: None,
+    }
 }
 
 /// `name(args...)` as a sqlparser expression.

@@ -3415,7 +3415,12 @@ fn param_types_of_plan(
             && i >= 1
             && let Some(t) = v
         {
-            out[i - 1] = t.clone();
+            // DataFusion's string functions take `Utf8View` (`upper($1)`); the client
+            // sends text either way, decoded as `Utf8`.
+            out[i - 1] = match t {
+                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                t => t,
+            };
         }
     }
     for (i, d) in declared.iter().enumerate() {

@@ -135,6 +135,8 @@ with psycopg.connect(DSN, autocommit=True) as conn:
               "SELECT c FROM (SELECT CASE WHEN true THEN oid END AS c FROM pg_class) s LIMIT 1"):
         describe(conn, q)
     describe(conn, "SELECT $1::oid AS o", [23])  # a declared type stands
+    # Untyped parameters of string functions and of `||` are text.
+    describe(conn, "SELECT $1 || $2 AS c, upper($3) AS u, length($4) AS n")
     # ... and types the placeholder wherever it is used (int8, int4, timestamptz, bool,
     # date, interval, oid)
     describe(conn, "SELECT $1 AS a, $2 * 2 AS b, $3 AS c, $4 AS d, $5 AS e, $6 AS f, $7 AS g",
@@ -206,6 +208,17 @@ with psycopg.connect(DSN, autocommit=True) as conn:
         with cur.copy("COPY (SELECT * FROM codes ORDER BY id) TO STDOUT") as cp:
             print("copy char out:", b"".join(bytes(b) for b in cp))
         expect_error(conn, "INSERT INTO codes (id, code) VALUES (4, 'abcde')")
+        # Casts to char(n) cut and pad; the type modifier (n + 4) is in RowDescription.
+        casts = ("SELECT 'abc'::char(2) AS a, 'ab'::char(4) AS b, CAST('x' AS character(3)) AS c, "
+                 "'xy '::char AS d, 'ab '::bpchar || '|' AS e, pg_typeof('ab'::char(4))::text AS t, "
+                 "length('ab'::char(4)) AS l, 'ab'::char(4) = 'ab' AS eq")
+        query(cur, casts)
+        query(cur, casts, binary=True)
+        cur.execute("SELECT code, 'ab'::char(3) AS c3, v FROM codes LIMIT 1")
+        print("  char modifiers:", [(d.name, d.internal_size) for d in cur.description])
+        query(cur, "SELECT id, code::char(2) AS c2, code::character(6) || '|' AS c6, "
+                   "v::char(5) AS v5 FROM codes ORDER BY id")
+        query(cur, "SELECT %s || %s AS c, upper(%s) AS u, length(%s) AS n", ("a", "b", "c", "abc"))
 
     # Expected errors.
     t1 = t0 + datetime.timedelta(minutes=1)
