@@ -2786,6 +2786,40 @@ async fn deeply_nested_expressions_do_not_crash_the_server() {
         Ok(1),
         "5,000-term AND"
     );
+    // lists of values of any length become IN / NOT IN (10,000 terms overflowed the stack
+    // of DataFusion's optimiser, which joins a filter's conjuncts again left-deep)
+    let ors = terms(20_000, &|i| format!("a = {i}"), " OR ");
+    assert_eq!(
+        count(format!("select count(*) from deep where {ors}")).await,
+        Ok(3),
+        "20,000-term OR"
+    );
+    let ands = terms(20_000, &|i| format!("a <> {i}"), " AND ");
+    assert_eq!(
+        count(format!(
+            "select count(*) from deep where {ands} or a is null"
+        ))
+        .await,
+        Ok(0),
+        "20,000-term AND"
+    );
+    let ands = terms(10_000, &|i| format!("a <> {}", i + 10), " AND ");
+    assert_eq!(
+        count(format!("select count(*) from deep where {ands}")).await,
+        Ok(1),
+        "10,000-term AND"
+    );
+    // any other chain that long is refused, not a crash
+    let other = terms(
+        10_000,
+        &|i| format!("a <> {i} + ts::date - ts::date"),
+        " AND ",
+    );
+    assert_eq!(
+        count(format!("select count(*) from deep where {other}")).await,
+        Err("54001".to_string()),
+        "10,000 terms that are not a list"
+    );
     // mixed: an OR of ANDs, inside a subquery
     let mixed = terms(2000, &|i| format!("(a > {i} AND a < {})", i + 2), " OR ");
     assert_eq!(

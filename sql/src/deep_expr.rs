@@ -17,6 +17,13 @@
 //! - Any expression or set operation still nested more than [`MAX_DEPTH`] levels is
 //!   refused with 54001, as PostgreSQL refuses what exceeds its stack depth limit, and
 //!   taken apart without recursion.
+//! - Balancing is not enough for DataFusion: its filter push-down joins a filter's
+//!   conjuncts again left-deep, and its simplifier then recurses once per term (a
+//!   10,000-term `AND` overflowed a release build's 8 MB stack). So a long `OR` of
+//!   `x = constant` with the same `x` becomes `x IN (...)`, and a long `AND` of `x <>
+//!   constant` becomes `x NOT IN (...)` (the same three-valued logic, NULLs included,
+//!   and one node however long the list); any other chain of more than
+//!   [`MAX_CHAIN_TERMS`] terms is refused with 54001.
 
 use std::ops::ControlFlow;
 
@@ -33,10 +40,18 @@ pub const MAX_DEPTH: usize = 1000;
 /// Chains shorter than this are left as written (EXPLAIN shows them as sent).
 const BALANCE_FROM: usize = 64;
 
+/// The longest `AND`/`OR` chain accepted when it is not a list of values (see the module
+/// documentation); a debug build optimises 5,000 terms within its 16 MB stack.
+pub const MAX_CHAIN_TERMS: usize = 4000;
+
 /// Balances long `AND`/`OR` and `UNION`/`INTERSECT` chains of `stmt`, then refuses it if
 /// an expression or a set operation is still nested more than [`MAX_DEPTH`] levels.
 pub fn guard(stmt: &mut Statement) -> Result<()> {
-    if VisitMut::visit(stmt, &mut Guard { depth: 0 }).is_continue() {
+    let mut g = Guard {
+        depth: 0,
+        too_many_terms: false,
+    };
+    if VisitMut::visit(stmt, &mut g).is_continue() {
         return Ok(());
     }
     // Dropping the statement would recurse as deep as it is nested: take it apart first.
@@ -48,11 +63,18 @@ pub fn guard(stmt: &mut Statement) -> Result<()> {
             modifier: None,
         },
     ));
-    Err(Error::with_hint(
-        SqlState::StatementTooComplex,
+    let what = if g.too_many_terms {
+        format!(
+            "statement too complex (an AND/OR chain of more than {MAX_CHAIN_TERMS} terms that are not one column compared with a list of values)"
+        )
+    } else {
         format!(
             "statement nested too deeply (more than {MAX_DEPTH} levels of expressions or set operations)"
-        ),
+        )
+    };
+    Err(Error::with_hint(
+        SqlState::StatementTooComplex,
+        what,
         "Write long lists of values as IN (...) or = ANY(array).",
     ))
 }
@@ -62,6 +84,8 @@ pub fn guard(stmt: &mut Statement) -> Result<()> {
 /// levels: one walk over the statement.
 struct Guard {
     depth: usize,
+    /// Set when it stopped at a chain of more than [`MAX_CHAIN_TERMS`] terms.
+    too_many_terms: bool,
 }
 
 impl VisitorMut for Guard {
@@ -72,7 +96,10 @@ impl VisitorMut for Guard {
         if self.depth > MAX_DEPTH {
             return ControlFlow::Break(());
         }
-        balance_expr(e);
+        if !balance_expr(e) {
+            self.too_many_terms = true;
+            return ControlFlow::Break(());
+        }
         ControlFlow::Continue(())
     }
 
@@ -90,17 +117,18 @@ impl VisitorMut for Guard {
     }
 }
 
-/// A long `AND`/`OR` chain at `e` rebuilt balanced.
-fn balance_expr(e: &mut Expr) {
+/// A long `AND`/`OR` chain at `e` rebuilt as an `IN` list or balanced; false when it is
+/// too long to be planned safely (more than [`MAX_CHAIN_TERMS`] terms, not a list).
+fn balance_expr(e: &mut Expr) -> bool {
     let op = match e {
         Expr::BinaryOp {
             op: op @ (BinaryOperator::And | BinaryOperator::Or),
             ..
         } => op.clone(),
-        _ => return,
+        _ => return true,
     };
     if chain_len(e) < BALANCE_FROM {
-        return;
+        return true;
     }
     let mut terms = vec![];
     let mut todo = vec![std::mem::replace(e, placeholder())];
@@ -113,7 +141,49 @@ fn balance_expr(e: &mut Expr) {
             other => terms.push(other),
         }
     }
-    *e = balanced(terms, &op);
+    match in_list(terms, &op) {
+        Ok(list) => *e = list,
+        Err(terms) => {
+            let fits = terms.len() <= MAX_CHAIN_TERMS;
+            *e = balanced(terms, &op);
+            return fits;
+        }
+    }
+    true
+}
+
+/// `x = c1 OR x = c2 ...` as `x IN (c1, c2, ...)`, `x <> c1 AND x <> c2 ...` as `x NOT IN
+/// (c1, c2, ...)`: the same `x` throughout, each `c` a literal or a parameter. The terms
+/// back when they are not such a list.
+fn in_list(terms: Vec<Expr>, op: &BinaryOperator) -> std::result::Result<Expr, Vec<Expr>> {
+    let (cmp, negated) = match op {
+        BinaryOperator::Or => (BinaryOperator::Eq, false),
+        BinaryOperator::And => (BinaryOperator::NotEq, true),
+        _ => return Err(terms),
+    };
+    let first = match terms.first() {
+        Some(Expr::BinaryOp { left, op: o, .. }) if *o == cmp => left.as_ref().clone(),
+        _ => return Err(terms),
+    };
+    let is_list = terms.iter().all(|t| {
+        matches!(t, Expr::BinaryOp { left, op: o, right }
+            if *o == cmp && **left == first && matches!(right.as_ref(), Expr::Value(_)))
+    });
+    if !is_list {
+        return Err(terms);
+    }
+    let list = terms
+        .into_iter()
+        .filter_map(|t| match t {
+            Expr::BinaryOp { right, .. } => Some(*right),
+            _ => None,
+        })
+        .collect();
+    Ok(Expr::InList {
+        expr: Box::new(first),
+        list,
+        negated,
+    })
 }
 
 /// A long chain of one `UNION [ALL]` / `INTERSECT [ALL]` in `q`'s body rebuilt balanced.

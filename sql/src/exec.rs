@@ -21,8 +21,12 @@ use tokio::runtime::Handle;
 
 /// Stack size of the server's threads (tokio's default is 2 MB): planning and execution
 /// recurse over expression trees, so a long generated `OR` chain or deeply nested query
-/// needs the room (only the pages touched are resident).
-pub const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+/// needs the room (only the pages touched are resident). `crate::deep_expr` balances
+/// long `AND`/`OR` chains, but DataFusion's filter push-down rebuilds a filter's
+/// conjunction left-deep (`conjunction` folds left), and its expression simplifier then
+/// recurses once per term: a 5,000-term `AND` took about 8 MB of a debug build's stack
+/// while optimising on the connection's thread, hence twice that.
+pub const THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 /// Creates the execution runtime (it lives as long as the process).
 ///
