@@ -16,8 +16,8 @@
 //!   planned with and is dropped when that is no longer the current one.
 //! - **The session's settings.** Any change clears the cache (`Session::rebuild_context`,
 //!   `Session::publish_settings`).
-//! - **The plan itself.** Only plans that read Strata tables and nothing else (no
-//!   pg_catalog or information_schema relations, whose rows are built while planning) and
+//! - **The plan itself.** Only plans that read Strata tables or no table at all (`SELECT
+//!   1`; no pg_catalog or information_schema relations, whose rows are built while planning) and
 //!   call no function that is not immutable are kept. `now()` and `current_setting()`,
 //!   for example, are folded to constants by the optimiser, so their plans cannot be kept;
 //!   nor can plans with a text literal such as `'now'` or `'today'`, which our analyzer
@@ -245,7 +245,6 @@ pub fn cacheable_with_parameters(plan: &LogicalPlan) -> bool {
 }
 
 fn reusable_plan(plan: &LogicalPlan, parameters: bool) -> bool {
-    let mut tables = 0;
     let mut ok = true;
     let walked = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
@@ -255,7 +254,6 @@ fn reusable_plan(plan: &LogicalPlan, parameters: bool) -> bool {
                 ok = false;
                 return Ok(TreeNodeRecursion::Stop);
             }
-            tables += 1;
         }
         if matches!(node, LogicalPlan::Values(_) | LogicalPlan::Extension(_)) {
             // VALUES lists and our own plan nodes: nothing to gain, and an extension node
@@ -291,5 +289,5 @@ fn reusable_plan(plan: &LogicalPlan, parameters: bool) -> bool {
             TreeNodeRecursion::Stop
         })
     });
-    walked.is_ok() && ok && tables > 0
+    walked.is_ok() && ok
 }

@@ -36,14 +36,15 @@ fn keeps_plans_of_repeated_table_queries_only() {
             assert!(first.contains("| a    | 1.0 "), "{first}");
             assert!(second.contains("| a    | 3.0 "), "{second}");
 
-            // Not kept: functions that are not immutable, catalog relations, no table at all,
-            // statements inside a transaction block.
+            // Not kept: functions that are not immutable, catalog relations, statements
+            // inside a transaction block.
             for q in [
                 "SELECT now(), count(*) FROM m",
                 "SELECT count(*) FROM m WHERE random() < 2",
                 "SELECT relname FROM pg_catalog.pg_class",
                 "SELECT table_name FROM information_schema.tables",
-                "SELECT 1 + 1",
+                "SELECT version()",
+                "SELECT current_setting('TimeZone')",
             ] {
                 run(s, q).await;
                 assert_eq!(s.plan_cache().len(), 1, "{q} must not be kept");
@@ -58,15 +59,28 @@ fn keeps_plans_of_repeated_table_queries_only() {
             run(s, "SELECT count(*) FROM m WHERE ts::date < 'Today'").await;
             assert_eq!(s.plan_cache().len(), 1, "relative time words are not kept");
 
+            // A statement without a table is kept (a driver's `SELECT 1` ping), and runs
+            // again from its physical plan.
+            let sum = run(s, "SELECT 1 + 1 AS two").await;
+            let again = run(s, "SELECT 1 + 1 AS two").await;
+            assert!(sum.contains("| 2 "), "{sum}");
+            assert_eq!(sum, again);
+            assert_eq!(
+                s.plan_cache().len(),
+                2,
+                "a statement without tables is kept"
+            );
+            assert_eq!(s.plan_cache().physical_len(), 2);
+
             // DDL makes an entry stale: the same text is planned again and sees the new column.
             let star = "SELECT * FROM m WHERE host = 'a'";
             let before = run(s, star).await;
-            assert_eq!(s.plan_cache().len(), 2);
+            assert_eq!(s.plan_cache().len(), 3);
             run(s, "ALTER TABLE m ADD COLUMN w int4").await;
             let after = run(s, star).await;
             assert!(!before.contains("| w"), "{before}");
             assert!(after.contains("| w"), "{after}");
-            assert_eq!(s.plan_cache().len(), 2);
+            assert_eq!(s.plan_cache().len(), 3);
 
             // A change of settings forgets every plan.
             run(s, "SET TimeZone = 'Europe/Paris'").await;
