@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
@@ -38,9 +38,16 @@ pub fn bpchar_udf() -> ScalarUDF {
     })
 }
 
-/// The length argument: a literal, -1 (or any negative) for none.
+/// The length argument: a literal, -1 (or any negative) for none. `char(0)` is refused
+/// as PostgreSQL refuses it (22023).
 fn length_of(arg: Option<&ScalarValue>) -> Result<Option<usize>> {
     match arg {
+        Some(ScalarValue::Int64(Some(0))) => Err(DataFusionError::External(Box::new(
+            crate::error::Error::user(
+                crate::error::SqlState::InvalidParameterValue,
+                "length for type char must be at least 1",
+            ),
+        ))),
         Some(ScalarValue::Int64(Some(n))) => Ok(usize::try_from(*n).ok()),
         _ => plan_err!("{NAME} takes a constant length"),
     }
@@ -96,10 +103,7 @@ impl ScalarUDFImpl for Bpchar {
             )),
             Some(ColumnarValue::Array(a)) => {
                 let a = a.as_string_opt::<i32>().ok_or_else(|| {
-                    datafusion::common::DataFusionError::Execution(format!(
-                        "{NAME} takes text, got {}",
-                        a.data_type()
-                    ))
+                    DataFusionError::Execution(format!("{NAME} takes text, got {}", a.data_type()))
                 })?;
                 let mut out = StringBuilder::with_capacity(a.len(), a.values().len());
                 for v in a.iter() {
@@ -114,7 +118,22 @@ impl ScalarUDFImpl for Bpchar {
 
 #[cfg(test)]
 mod tests {
-    use super::cut;
+    use super::{cut, length_of};
+    use datafusion::common::ScalarValue;
+
+    #[test]
+    fn a_length_of_zero_is_refused() {
+        let e = length_of(Some(&ScalarValue::Int64(Some(0)))).expect_err("char(0)");
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        assert_eq!(
+            length_of(Some(&ScalarValue::Int64(Some(-1)))).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            length_of(Some(&ScalarValue::Int64(Some(3)))).ok(),
+            Some(Some(3))
+        );
+    }
 
     #[test]
     fn cuts_to_length_and_drops_trailing_blanks() {
@@ -124,6 +143,5 @@ mod tests {
         assert_eq!(cut("ab   x", Some(4)), "ab");
         assert_eq!(cut("éèà", Some(2)), "éè");
         assert_eq!(cut("xy  ", None), "xy");
-        assert_eq!(cut("abc", Some(0)), "");
     }
 }

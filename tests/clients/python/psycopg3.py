@@ -219,6 +219,7 @@ with psycopg.connect(DSN, autocommit=True) as conn:
         query(cur, "SELECT id, code::char(2) AS c2, code::character(6) || '|' AS c6, "
                    "v::char(5) AS v5 FROM codes ORDER BY id")
         query(cur, "SELECT %s || %s AS c, upper(%s) AS u, length(%s) AS n", ("a", "b", "c", "abc"))
+        expect_error(conn, "SELECT 'a'::char(0)")
 
     # Expected errors.
     t1 = t0 + datetime.timedelta(minutes=1)
