@@ -183,15 +183,21 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed
                     data_type,
                 ))));
             }
-            // array -> text: PostgreSQL's array literal (`{a,"b c"}`), not Arrow's `[a, b c]`
+            // array -> text: PostgreSQL's array literal (`{a,"b c"}`), not Arrow's `[a, b c]`;
+            // timestamp/interval -> text: PostgreSQL's output (`2024-01-01 12:00:00+00` in
+            // the session zone, `1 day 02:00:00`), not Arrow's (`2024-01-01T12:00:00Z`)
             if matches!(
                 data_type,
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
             ) && matches!(
                 expr.get_type(schema),
-                Ok(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
+                Ok(DataType::List(_)
+                    | DataType::LargeList(_)
+                    | DataType::FixedSizeList(..)
+                    | DataType::Timestamp(..)
+                    | DataType::Interval(_))
             ) {
-                let text = Arc::new(ScalarUDF::new_from_impl(ArrayText::new(ctx.zone)));
+                let text = Arc::new(ScalarUDF::new_from_impl(PgText::new(ctx.zone)));
                 return Ok(Transformed::yes(Expr::Cast(Cast::new(
                     Box::new(text.call(vec![*expr])),
                     data_type,
@@ -569,26 +575,27 @@ impl ScalarUDFImpl for CheckedUdf {
 // ---------------------------------------------------------------------------------------
 // timestamptz -> wall clock of the session zone
 
-/// `pg_array_text(array)`: an array's PostgreSQL text form, as the wire sends it (element
-/// quoting, `NULL`, nested braces, the session zone for timestamps).
+/// `pg_text(value)`: a value's PostgreSQL text form, as the wire sends it (for arrays:
+/// element quoting, `NULL`, nested braces; for timestamps, the session zone), which is
+/// what PostgreSQL's cast to text gives (the type's output function).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct ArrayText {
+struct PgText {
     zone: TimeZoneSetting,
     sig: Signature,
 }
 
-impl ArrayText {
+impl PgText {
     fn new(zone: TimeZoneSetting) -> Self {
-        ArrayText {
+        PgText {
             zone,
             sig: Signature::any(1, Volatility::Immutable),
         }
     }
 }
 
-impl ScalarUDFImpl for ArrayText {
+impl ScalarUDFImpl for PgText {
     fn name(&self) -> &str {
-        "pg_array_text"
+        "pg_text"
     }
 
     fn signature(&self) -> &Signature {
@@ -618,7 +625,7 @@ impl ScalarUDFImpl for ArrayText {
             buf.clear();
             let present = encoder
                 .encode(a.as_ref(), row, &mut buf)
-                .map_err(|e| DataFusionError::Execution(format!("array to text: {e}")))?;
+                .map_err(|e| DataFusionError::Execution(format!("cast to text: {e}")))?;
             if present {
                 out.append_value(String::from_utf8_lossy(&buf));
             } else {
