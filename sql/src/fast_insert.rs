@@ -54,7 +54,7 @@ fn cell(e: &Expr) -> Option<Cell<'_>> {
             },
             _ => return None,
         },
-        // A cast to `varchar(n)` cuts the value first (`rewrite::VarcharCasts`): planned.
+        // A cast to `varchar(n)` cuts the value first (`rewrite::CharacterCasts`): planned.
         Expr::Cast { data_type, .. }
             if crate::rewrite::varchar_length(data_type).is_some_and(|l| l.is_some()) =>
         {

@@ -545,12 +545,10 @@ impl VisitorMut for IntLiterals {
     /// literal before a declared type (`prepare_typed(.., [INT8])`) is known, and stays
     /// bigint as before.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        let is_param =
-            |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
         if let Expr::BinaryOp { left, op, right } = e
             && is_arithmetic(op)
-            && !is_param(left)
-            && !is_param(right)
+            && !is_placeholder(left)
+            && !is_placeholder(right)
         {
             int4_literal(left);
             int4_literal(right);
@@ -617,8 +615,6 @@ impl VisitorMut for WideDecimalLiterals {
     type Break = ();
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        let is_param =
-            |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
         let is_decimal = |x: &Expr| matches!(x, Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['.', 'e', 'E'])));
         if let Expr::BinaryOp { left, right, .. } = e {
             let numeric = |lit: &mut Box<Expr>| {
@@ -631,9 +627,9 @@ impl VisitorMut for WideDecimalLiterals {
                     format: None,
                 };
             };
-            if is_param(left) && is_decimal(right) {
+            if is_placeholder(left) && is_decimal(right) {
                 numeric(right);
-            } else if is_param(right) && is_decimal(left) {
+            } else if is_placeholder(right) && is_decimal(left) {
                 numeric(left);
             }
             return ControlFlow::Continue(());
@@ -671,16 +667,33 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut TableIsVisible);
     let _ = stmt.visit(&mut RankingBigint);
     let _ = stmt.visit(&mut DistinctOnOrder);
-    let _ = stmt.visit(&mut VarcharCasts);
-    let _ = stmt.visit(&mut BpcharCasts);
+    let _ = stmt.visit(&mut CharacterCasts);
     let _ = stmt.visit(&mut UnknownConcat);
     let _ = is_interval;
 }
 
-/// Casts to `char(n)`, `character(n)` and `bpchar` become `pg_bpchar(CAST(x AS varchar),
-/// n)` (`crate::bpchar`), which cuts and tags the value as PostgreSQL's cast does
-/// (DataFusion ignored the length of `char(n)` and refused `character(n)` and `bpchar`).
-struct BpcharCasts;
+/// Casts to the character types, as PostgreSQL has them.
+///
+/// - `varchar` in any spelling: DataFusion knew only `varchar` (`character varying` and
+///   `char varying` failed with "Unsupported SQL type") and ignored a length; PostgreSQL's
+///   explicit cast to `varchar(n)` cuts the value to `n` characters (`'abc'::varchar(2)`
+///   is `ab`), here `substr(CAST(v AS VARCHAR), 1, n)`. (Parameters declared
+///   `varchar(n)` keep every character, as PostgreSQL ignores the length of a
+///   parameter's type: `PREPARE` drops it before this runs.)
+/// - `char(n)`, `character(n)` and `bpchar` become `pg_bpchar(CAST(x AS varchar), n)`
+///   (`crate::bpchar`), which cuts and tags the value as PostgreSQL's cast does
+///   (DataFusion ignored the length of `char(n)` and refused `character(n)` and `bpchar`).
+struct CharacterCasts;
+
+/// The length of a `varchar` type in any of its spellings (`varchar`, `character
+/// varying`, `char varying`): `Some(None)` when it has none, None for other types.
+pub(crate) fn varchar_length(t: &ast::DataType) -> Option<Option<&ast::CharacterLength>> {
+    use ast::DataType as D;
+    match t {
+        D::Varchar(l) | D::CharacterVarying(l) | D::CharVarying(l) => Some(l.as_ref()),
+        _ => None,
+    }
+}
 
 /// The length a cast to a blank-padded type gives (`char` alone is `char(1)`; -1 for
 /// `bpchar`, which has none), or None for other types. `"char"` (quoted, the one-byte
@@ -704,24 +717,37 @@ fn bpchar_length(t: &ast::DataType) -> Option<i64> {
     }
 }
 
-impl VisitorMut for BpcharCasts {
+impl VisitorMut for CharacterCasts {
     type Break = ();
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        use ast::DataType as D;
         let Expr::Cast {
             data_type, expr, ..
         } = e
         else {
             return ControlFlow::Continue(());
         };
-        let Some(n) = bpchar_length(data_type) else {
-            return ControlFlow::Continue(());
-        };
-        let text = cast(expr.as_ref().clone(), ast::DataType::Varchar(None));
-        *e = function_call(
-            crate::bpchar::NAME,
-            vec![text, Expr::value(Value::Number(n.to_string(), false))],
-        );
+        if let Some(len) = varchar_length(data_type).map(|l| l.cloned()) {
+            *data_type = D::Varchar(None);
+            if let Some(ast::CharacterLength::IntegerLength { length, .. }) = len {
+                let whole = cast(expr.as_ref().clone(), D::Varchar(None));
+                **expr = function_call(
+                    "substr",
+                    vec![
+                        whole,
+                        Expr::value(Value::Number("1".into(), false)),
+                        Expr::value(Value::Number(length.to_string(), false)),
+                    ],
+                );
+            }
+        } else if let Some(n) = bpchar_length(data_type) {
+            let text = cast(expr.as_ref().clone(), D::Varchar(None));
+            *e = function_call(
+                crate::bpchar::NAME,
+                vec![text, Expr::value(Value::Number(n.to_string(), false))],
+            );
+        }
         ControlFlow::Continue(())
     }
 }
@@ -736,15 +762,13 @@ impl VisitorMut for UnknownConcat {
     type Break = ();
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        let is_param =
-            |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
         if let Expr::BinaryOp {
             left,
             op: ast::BinaryOperator::StringConcat,
             right,
         } = e
-            && is_param(left)
-            && is_param(right)
+            && is_placeholder(left)
+            && is_placeholder(right)
         {
             for side in [left, right] {
                 let inner = std::mem::replace(side.as_mut(), Expr::value(Value::Null));
@@ -755,58 +779,9 @@ impl VisitorMut for UnknownConcat {
     }
 }
 
-/// Casts to `varchar`, as PostgreSQL has them. DataFusion knows only the `varchar`
-/// spelling (`character varying` and `char varying` failed with "Unsupported SQL type"),
-/// and ignores a length; PostgreSQL's explicit cast to `varchar(n)` cuts the value to `n`
-/// characters (`'abc'::varchar(2)` is `ab`), here `substr(CAST(v AS VARCHAR), 1, n)`.
-/// (Parameters declared `varchar(n)` keep every character, as PostgreSQL ignores the
-/// length of a parameter's type: `PREPARE` drops it before this runs.)
-struct VarcharCasts;
-
-/// The length of a `varchar` type in any of its spellings (`varchar`, `character
-/// varying`, `char varying`): `Some(None)` when it has none, None for other types.
-pub(crate) fn varchar_length(t: &ast::DataType) -> Option<Option<&ast::CharacterLength>> {
-    use ast::DataType as D;
-    match t {
-        D::Varchar(l) | D::CharacterVarying(l) | D::CharVarying(l) => Some(l.as_ref()),
-        _ => None,
-    }
-}
-
-impl VisitorMut for VarcharCasts {
-    type Break = ();
-
-    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        use ast::DataType as D;
-        let Expr::Cast {
-            data_type, expr, ..
-        } = e
-        else {
-            return ControlFlow::Continue(());
-        };
-        let Some(len) = varchar_length(data_type).map(|l| l.cloned()) else {
-            return ControlFlow::Continue(());
-        };
-        *data_type = D::Varchar(None);
-        if let Some(ast::CharacterLength::IntegerLength { length, .. }) = len {
-            let whole = Expr::Cast {
-                kind: ast::CastKind::Cast,
-                expr: expr.clone(),
-                data_type: D::Varchar(None),
-                array: false,
-                format: None,
-            };
-            **expr = function_call(
-                "substr",
-                vec![
-                    whole,
-                    Expr::value(Value::Number("1".into(), false)),
-                    Expr::value(Value::Number(length.to_string(), false)),
-                ],
-            );
-        }
-        ControlFlow::Continue(())
-    }
+/// Whether `x` is a bare parameter (`$1`).
+fn is_placeholder(x: &Expr) -> bool {
+    matches!(x, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)))
 }
 
 /// `SELECT DISTINCT ON (a, b) ... ORDER BY b, a, ...`: PostgreSQL wants the ORDER BY to

@@ -293,7 +293,9 @@ struct Exact {
     decodes: bool,
 }
 
-/// One file's part of a series read: which row groups, which of their rows.
+/// One file's part of a series read: which row groups, which of their rows. Clones share
+/// the metadata, masks and spans.
+#[derive(Clone)]
 struct Item {
     path: String,
     /// The file on local disk, read directly when the selection is small.
@@ -314,28 +316,6 @@ struct Item {
     /// The selected rows in order, as (row count, series) spans.
     spans: Arc<[(u64, usize)]>,
     rows: u64,
-}
-
-impl Item {
-    /// A copy sharing the item's metadata, masks and spans.
-    fn shallow_clone(&self) -> Item {
-        Item {
-            path: self.path.clone(),
-            local: self.local.clone(),
-            size: self.size,
-            meta: self.meta.clone(),
-            mask: self.mask.clone(),
-            decodes: self.decodes,
-            sources: Arc::clone(&self.sources),
-            values: Arc::clone(&self.values),
-            exact: self.exact.clone(),
-            given: self.given.clone(),
-            row_groups: self.row_groups.clone(),
-            selection: self.selection.clone(),
-            spans: Arc::clone(&self.spans),
-            rows: self.rows,
-        }
-    }
 }
 
 impl fmt::Debug for Item {
@@ -1027,7 +1007,7 @@ async fn refine(item: &Item, exact: &Exact, path: &std::path::Path) -> Result<It
     let all = concat(&parts)?;
     let unchanged = || Item {
         exact: None,
-        ..item.shallow_clone()
+        ..item.clone()
     };
     let Some(t) = all
         .as_primitive_opt::<TimestampMicrosecondType>()
@@ -1071,7 +1051,7 @@ async fn refine(item: &Item, exact: &Exact, path: &std::path::Path) -> Result<It
         selection: item.selection.and_then(&RowSelection::from(selectors)),
         rows: spans.iter().map(|(n, _)| n).sum(),
         spans: spans.into(),
-        ..item.shallow_clone()
+        ..item.clone()
     })
 }
 
