@@ -192,6 +192,11 @@ impl Engine {
         // (docs/performance.md, "Session 7"). Only a GROUP BY with millions of groups
         // would finish faster with the final aggregate split across cores.
         opts.optimizer.repartition_aggregations = false;
+        // A scan reports the rows it expects as an estimate (`crate::row_estimate`); a
+        // scan of one batch or less stays on one partition instead of being spread by a
+        // round-robin repartition.
+        opts.execution
+            .use_row_number_estimates_to_optimize_partitioning = true;
         let catalog = Arc::new(MemoryCatalogProvider::new());
         let public: Arc<dyn SchemaProvider> = match txn {
             Some(t) => Arc::new(crate::txn::SessionSchema::new(Arc::clone(&self.public), t)),

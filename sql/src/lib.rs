@@ -47,6 +47,7 @@ pub mod regcast;
 pub mod rewrite;
 pub mod role_ddl;
 pub mod roles;
+pub mod row_estimate;
 pub mod scan_exec;
 pub mod series_scan;
 pub mod session;

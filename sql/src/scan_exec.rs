@@ -39,12 +39,14 @@ use std::sync::{Arc, OnceLock};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result, internal_err};
+use datafusion::common::{Result, Statistics, internal_err};
 use datafusion::datasource::source::{DataSource, DataSourceExec};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::StatisticsArgs;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
 use datafusion::physical_plan::filter_pushdown::{
@@ -78,6 +80,28 @@ pub struct ScanSpec {
     /// Series columns: read only the rows at each series' latest time where files know
     /// them ([`crate::table::TsTable::latest_rows_only`]).
     pub latest: Option<Arc<[String]>>,
+    /// The series values the query's filters allow, if they name any.
+    pub(crate) keys: Option<Arc<KeyValues>>,
+    /// The rows the scan was expected to read when planned ([`ScanSpec::expected_rows`]).
+    pub expected_rows: u64,
+}
+
+impl ScanSpec {
+    /// The rows this scan would read now, estimated ([`crate::row_estimate`]).
+    pub fn expected_rows(&self) -> Result<u64> {
+        let outline = self
+            .storage
+            .row_outline(self.def.id, self.range)
+            .map_err(crate::error::Error::from)?;
+        let stored = crate::row_estimate::expected_rows(
+            &outline,
+            self.range,
+            self.def.time_column.is_some(),
+            self.keys.as_deref(),
+        );
+        let own: usize = self.overlay.iter().map(RecordBatch::num_rows).sum();
+        Ok(stored + own as u64)
+    }
 }
 
 /// The scan of one Strata table (see the module docs).
@@ -309,6 +333,20 @@ impl ExecutionPlan for StorageScanExec {
         Ok(Arc::new(self.fresh()))
     }
 
+    /// The rows expected when planned, as an estimate (never exact: `count(*)` must not
+    /// be answered from it).
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let mut stats = Statistics::new_unknown(&self.schema());
+        if args.partition().is_none() {
+            stats.num_rows = Precision::Inexact(self.spec.expected_rows as usize);
+        }
+        Ok(Arc::new(stats))
+    }
+
     fn handle_child_pushdown_result(
         &self,
         _phase: FilterPushdownPhase,
@@ -426,6 +464,32 @@ pub fn bind_snapshots(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether each scan of `plan`, a kept plan, still has the partition count its table's
+/// rows call for ([`crate::row_estimate::partitions_for`]): a scan planned on one
+/// partition for a few rows must not stay there once the rows it reads have grown.
+pub fn partitioned_for_current_rows(
+    plan: &Arc<dyn ExecutionPlan>,
+    batch_size: usize,
+    target_partitions: usize,
+) -> Result<bool> {
+    let mut fits = true;
+    plan.apply(|node| {
+        if let Some(s) = node.downcast_ref::<StorageScanExec>() {
+            let now = crate::row_estimate::partitions_for(
+                s.spec.expected_rows()?,
+                batch_size,
+                target_partitions,
+            );
+            if now != s.props.output_partitioning().partition_count() {
+                fits = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(fits)
 }
 
 /// Whether `plan` can be kept and run again through reset copies: its leaves are storage

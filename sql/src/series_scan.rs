@@ -122,6 +122,17 @@ impl KeyValues {
         }
         (!out.is_empty()).then_some(KeyValues(out))
     }
+
+    /// Each column with the values it may take.
+    #[cfg(test)]
+    pub(crate) fn of(pairs: &[(&str, &[&str])]) -> KeyValues {
+        KeyValues(
+            pairs
+                .iter()
+                .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+                .collect(),
+        )
+    }
 }
 
 /// `col = 'v'`, `col IN ('a', 'b')` or an OR of such over one text column: the column's
@@ -1190,12 +1201,7 @@ mod tests {
     }
 
     fn keys(pairs: &[(&str, &[&str])]) -> KeyValues {
-        KeyValues(
-            pairs
-                .iter()
-                .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
-                .collect(),
-        )
+        KeyValues::of(pairs)
     }
 
     /// The row ranges of `runs`.

@@ -1426,7 +1426,20 @@ impl Session {
         if let Some(catalog) = &cache
             && let Some(hit) = self.plans.get(&s, catalog)
         {
-            if let Some(physical) = hit.physical {
+            // A kept plan whose scans were sized for fewer rows than they now read is
+            // planned again.
+            let task = self.task_ctx();
+            let config = task.session_config();
+            let physical = match hit.physical {
+                Some(p) => crate::scan_exec::partitioned_for_current_rows(
+                    &p,
+                    config.batch_size(),
+                    config.target_partitions(),
+                )?
+                .then_some(p),
+                None => None,
+            };
+            if let Some(physical) = physical {
                 let copy = datafusion::physical_plan::execution_plan::reset_plan_states(physical)?;
                 return Ok(self.start_physical(copy, hit.schema));
             }

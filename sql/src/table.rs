@@ -29,7 +29,8 @@ use futures::future::BoxFuture;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
@@ -52,6 +53,7 @@ use strata_storage::manifest::{FileMeta, SeriesTails, Tier};
 
 use crate::file_adapter::FileColumnAdapterFactory;
 use crate::scan_exec::{ScanSpec, StorageScanExec};
+use crate::series_scan::KeyValues;
 use datafusion::datasource::source::DataSource;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use strata_storage::{Storage, TableDef, TimeRange};
@@ -131,6 +133,31 @@ impl TsTable {
     pub fn def(&self) -> &Arc<TableDef> {
         &self.def
     }
+
+    /// The series values `filters` (a scan's, over this table's columns) allow, found as
+    /// the series scan finds them when it runs (`crate::series_scan`).
+    fn series_keys(&self, state: &dyn Session, filters: &[Expr]) -> Option<KeyValues> {
+        let df_schema = DFSchema::try_from(Arc::clone(&self.schema)).ok()?;
+        // A filter's columns may be qualified by the query's name for the table.
+        let unqualified = |e: &Expr| {
+            e.clone()
+                .transform(|e| match e {
+                    Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                        c.name,
+                    )))),
+                    e => Ok(Transformed::no(e)),
+                })
+                .data()
+        };
+        let physical: Vec<_> = filters
+            .iter()
+            .filter_map(|f| {
+                let f = unqualified(f).ok()?;
+                state.create_physical_expr(f, &df_schema).ok()
+            })
+            .collect();
+        KeyValues::from_filters(&physical, &self.schema)
+    }
 }
 
 #[async_trait]
@@ -162,7 +189,7 @@ impl TableProvider for TsTable {
             None => TimeRange::ALL,
         };
         if self.at_execution {
-            let spec = ScanSpec {
+            let mut spec = ScanSpec {
                 storage: Arc::clone(&self.storage),
                 def: Arc::clone(&self.def),
                 schema: Arc::clone(&self.schema),
@@ -171,8 +198,16 @@ impl TableProvider for TsTable {
                 range,
                 overlay: self.overlay.clone(),
                 latest: self.latest.clone(),
+                keys: self.series_keys(state, filters).map(Arc::new),
+                expected_rows: 0,
             };
-            let partitions = state.config().target_partitions();
+            spec.expected_rows = spec.expected_rows()?;
+            let config = state.config();
+            let partitions = crate::row_estimate::partitions_for(
+                spec.expected_rows,
+                config.batch_size(),
+                config.target_partitions(),
+            );
             return Ok(Arc::new(StorageScanExec::new(spec, partitions)?));
         }
         let mut snap = self

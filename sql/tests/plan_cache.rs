@@ -263,3 +263,71 @@ fn statements_with_parameters_are_prepared_once() {
         },
     );
 }
+
+/// The partition count of each storage scan in the physical plan `q` keeps in `s`'s cache.
+fn kept_scan_partitions(t: &TestEngine, s: &strata_sql::Session, q: &str) -> Vec<usize> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::physical_plan::ExecutionPlan;
+    use strata_sql::scan_exec::StorageScanExec;
+
+    let strata_sql::Stmt::Sql(stmt) = s.parse(q).expect("parse").remove(0) else {
+        panic!("{q} is not a SQL statement");
+    };
+    let catalog = t.engine.storage().catalog();
+    let kept = s.plan_cache().get(&stmt, &catalog).expect("a kept plan");
+    let mut counts = vec![];
+    kept.physical
+        .expect("a kept physical plan")
+        .apply(|node| {
+            if let Some(scan) = node.downcast_ref::<StorageScanExec>() {
+                counts.push(scan.properties().output_partitioning().partition_count());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .expect("walk");
+    counts
+}
+
+/// A scan the manifest says reads one batch of rows or less (one host's hour) runs on one
+/// partition, its aggregate in one step; a scan of more rows is spread over the session's
+/// partitions. A kept plan is planned again once the rows its scan reads have grown past
+/// one batch, and answers from all of them.
+#[test]
+fn small_scans_stay_on_one_partition_until_their_rows_grow() {
+    in_session(
+        "CREATE TABLE r (ts timestamptz NOT NULL, host text, v float8); \
+         ALTER TABLE r SET (timescaledb.compress, timescaledb.compress_segmentby = 'host'); \
+         INSERT INTO r SELECT '2024-01-01'::timestamptz + (g / 4) * interval '10 seconds', \
+             'h' || (g % 4), g FROM generate_series(0, 4 * 8640 - 1) g; \
+         CHECKPOINT",
+        async |t, s| {
+            let one_hour = "SELECT host, count(*) AS n FROM r WHERE host = 'h1' \
+                 AND ts >= '2024-01-01 05:00:00+00' AND ts < '2024-01-01 06:00:00+00' GROUP BY host";
+            let whole_day = "SELECT host, count(*) AS n FROM r WHERE host = 'h1' GROUP BY host";
+
+            let plan = run(s, &format!("EXPLAIN {one_hour}")).await;
+            assert!(plan.contains("mode=Single"), "{plan}");
+            assert!(!plan.contains("CoalescePartitionsExec"), "{plan}");
+            let plan = run(s, &format!("EXPLAIN {whole_day}")).await;
+            assert!(plan.contains("mode=Partial"), "{plan}");
+
+            assert!(run(s, one_hour).await.contains("| h1   | 360 |"));
+            assert_eq!(kept_scan_partitions(t, s, one_hour), [1]);
+            assert!(run(s, whole_day).await.contains("| h1   | 8640 |"));
+            assert_eq!(kept_scan_partitions(t, s, whole_day), [2]);
+
+            // Backfill puts 20,000 more rows of h1 in the hour: the kept one-partition plan
+            // no longer fits and is replaced by one spread over both partitions.
+            run(
+                s,
+                "INSERT INTO r SELECT '2024-01-01 05:00:00+00'::timestamptz \
+                     + (g % 3600) * interval '1 second' + interval '1 millisecond', 'h1', g \
+                     FROM generate_series(1, 20000) g; CHECKPOINT",
+            )
+            .await;
+            let again = run(s, one_hour).await;
+            assert!(again.contains("| h1   | 20360 |"), "{again}");
+            assert_eq!(kept_scan_partitions(t, s, one_hour), [2]);
+        },
+    );
+}

@@ -107,6 +107,22 @@ pub struct ReadSnapshot {
     pub files: Vec<FileMeta>,
 }
 
+/// A table's rows in outline ([`Storage::row_outline`]).
+#[derive(Debug, Clone, Default)]
+pub struct RowOutline {
+    /// One entry per memtable partition.
+    pub memtable: Vec<Extent>,
+    pub files: Vec<FileMeta>,
+}
+
+/// Rows held between two times (inclusive, microseconds; both 0 without a time column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub rows: u64,
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
 #[derive(Debug, Default)]
 struct Partition {
     batches: Vec<RecordBatch>,
@@ -805,6 +821,33 @@ impl Storage {
             batches,
             files,
         })
+    }
+
+    /// What a planner may know of a table's rows in `range` without reading them: each
+    /// memtable partition's row count and time extent, and the files' metadata.
+    pub fn row_outline(&self, table: TableId, range: TimeRange) -> Result<RowOutline> {
+        let t = self.table(table)?;
+        let td = t.lock();
+        let timed = td.def.time_column.is_some();
+        let memtable = td
+            .active
+            .values()
+            .chain(td.frozen.values())
+            .filter(|p| !timed || range.overlaps(p.min_time, p.max_time))
+            .map(|p| Extent {
+                rows: p.batches.iter().map(|b| b.num_rows() as u64).sum(),
+                min_time: p.min_time,
+                max_time: p.max_time,
+            })
+            .collect();
+        let files = td
+            .manifest
+            .files
+            .iter()
+            .filter(|f| !timed || range.overlaps(f.min_time, f.max_time))
+            .cloned()
+            .collect();
+        Ok(RowOutline { memtable, files })
     }
 
     /// Starts of the time partitions of a table that hold rows (in memory or in files)

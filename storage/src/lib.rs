@@ -38,8 +38,8 @@ pub use catalog::{
     CatalogState, ContinuousAggDef, RefreshPolicy, RetentionPolicy, TieringPolicy, ViewDef,
 };
 pub use engine::{
-    ChunkInfo, Compactor, KeyGuard, KeyLookup, ReadSnapshot, Storage, StorageConfig, StorageStats,
-    TimeRange, UpdateFn, check_columns, encode_keys,
+    ChunkInfo, Compactor, Extent, KeyGuard, KeyLookup, ReadSnapshot, RowOutline, Storage,
+    StorageConfig, StorageStats, TimeRange, UpdateFn, check_columns, encode_keys,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use schema::{ColumnDef, ColumnDefault, ColumnType, RawSchema, TableDef};
