@@ -112,13 +112,39 @@ pub fn reads_nothing(plan: &Arc<dyn ExecutionPlan>) -> bool {
     only_constants
 }
 
-/// Executes `plan` on the calling task: for plans that [`reads_nothing`].
+/// Whether `plan` is a small read best run where it was asked for: one chain of
+/// operators (no joins or unions), each on one partition, over one storage scan expected
+/// to read at most `batch_size` rows (`crate::row_estimate`: such a scan was planned on
+/// one partition, and a kept plan is planned again when its rows outgrow that). A
+/// dashboard's query for one host's hour is 0.3 ms, and running it on the execution
+/// runtime cost two thread hand-offs (docs/performance.md, "Session 16").
+pub fn small_read(plan: &Arc<dyn ExecutionPlan>, batch_size: usize) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut small = true;
+    let _ = plan.apply(|node| {
+        let fits = node.children().len() <= 1
+            && node.properties().output_partitioning().partition_count() == 1
+            && (!node.children().is_empty()
+                || node
+                    .downcast_ref::<crate::scan_exec::StorageScanExec>()
+                    .is_some_and(|s| s.expected_rows() <= batch_size as u64));
+        if !fits {
+            small = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    small
+}
+
+/// Executes `plan` on the calling task, its scans bound to one storage snapshot per table:
+/// for plans that [`reads_nothing`] or are a [`small_read`].
 pub fn execute_inline(
     plan: Arc<dyn ExecutionPlan>,
     ctx: Arc<TaskContext>,
     schema: SchemaRef,
 ) -> SendableRecordBatchStream {
-    match execute_stream(plan, ctx) {
+    match crate::scan_exec::bind_snapshots(&plan).and_then(|()| execute_stream(plan, ctx)) {
         Ok(s) => Box::pin(RecordBatchStreamAdapter::new(schema, s)),
         Err(e) => Box::pin(RecordBatchStreamAdapter::new(
             schema,

@@ -148,6 +148,11 @@ impl StorageScanExec {
         })
     }
 
+    /// The rows the scan was expected to read when planned.
+    pub fn expected_rows(&self) -> u64 {
+        self.spec.expected_rows
+    }
+
     /// The snapshot [`bind_snapshots`] gave this scan, if any.
     pub fn bound_snapshot(&self) -> Option<&Arc<ReadSnapshot>> {
         self.bound.get()

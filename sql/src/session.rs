@@ -1505,17 +1505,17 @@ impl Session {
     /// Runs a physical plan that has not run before, whose rows the client sees as
     /// `schema`.
     fn start_physical(&self, physical: Arc<dyn ExecutionPlan>, schema: SchemaRef) -> Output {
-        let stream = if crate::exec::reads_nothing(&physical) {
-            crate::exec::execute_inline(
-                physical,
-                self.task_ctx(),
-                Arc::new(schema.as_ref().clone()),
-            )
+        let task = self.task_ctx();
+        let batch_size = task.session_config().batch_size();
+        let stream = if crate::exec::reads_nothing(&physical)
+            || crate::exec::small_read(&physical, batch_size)
+        {
+            crate::exec::execute_inline(physical, task, Arc::new(schema.as_ref().clone()))
         } else {
             crate::exec::execute_physical(
                 self.engine.exec_handle(),
                 physical,
-                self.task_ctx(),
+                task,
                 Arc::new(schema.as_ref().clone()),
             )
         };

@@ -264,8 +264,9 @@ fn statements_with_parameters_are_prepared_once() {
     );
 }
 
-/// The partition count of each storage scan in the physical plan `q` keeps in `s`'s cache.
-fn kept_scan_partitions(t: &TestEngine, s: &strata_sql::Session, q: &str) -> Vec<usize> {
+/// The partition count of each storage scan in the physical plan `q` keeps in `s`'s cache,
+/// and whether that plan runs on the connection's task as a small read.
+fn kept_scans(t: &TestEngine, s: &strata_sql::Session, q: &str) -> (Vec<usize>, bool) {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::physical_plan::ExecutionPlan;
     use strata_sql::scan_exec::StorageScanExec;
@@ -276,8 +277,8 @@ fn kept_scan_partitions(t: &TestEngine, s: &strata_sql::Session, q: &str) -> Vec
     let catalog = t.engine.storage().catalog();
     let kept = s.plan_cache().get(&stmt, &catalog).expect("a kept plan");
     let mut counts = vec![];
-    kept.physical
-        .expect("a kept physical plan")
+    let physical = kept.physical.expect("a kept physical plan");
+    physical
         .apply(|node| {
             if let Some(scan) = node.downcast_ref::<StorageScanExec>() {
                 counts.push(scan.properties().output_partitioning().partition_count());
@@ -285,13 +286,14 @@ fn kept_scan_partitions(t: &TestEngine, s: &strata_sql::Session, q: &str) -> Vec
             Ok(TreeNodeRecursion::Continue)
         })
         .expect("walk");
-    counts
+    (counts, strata_sql::exec::small_read(&physical, 8192))
 }
 
 /// A scan the manifest says reads one batch of rows or less (one host's hour) runs on one
 /// partition, its aggregate in one step; a scan of more rows is spread over the session's
 /// partitions. A kept plan is planned again once the rows its scan reads have grown past
-/// one batch, and answers from all of them.
+/// one batch, and answers from all of them. Only the one-partition plan runs on the
+/// connection's task.
 #[test]
 fn small_scans_stay_on_one_partition_until_their_rows_grow() {
     in_session(
@@ -312,9 +314,9 @@ fn small_scans_stay_on_one_partition_until_their_rows_grow() {
             assert!(plan.contains("mode=Partial"), "{plan}");
 
             assert!(run(s, one_hour).await.contains("| h1   | 360 |"));
-            assert_eq!(kept_scan_partitions(t, s, one_hour), [1]);
+            assert_eq!(kept_scans(t, s, one_hour), (vec![1], true));
             assert!(run(s, whole_day).await.contains("| h1   | 8640 |"));
-            assert_eq!(kept_scan_partitions(t, s, whole_day), [2]);
+            assert_eq!(kept_scans(t, s, whole_day), (vec![2], false));
 
             // Backfill puts 20,000 more rows of h1 in the hour: the kept one-partition plan
             // no longer fits and is replaced by one spread over both partitions.
@@ -327,7 +329,7 @@ fn small_scans_stay_on_one_partition_until_their_rows_grow() {
             .await;
             let again = run(s, one_hour).await;
             assert!(again.contains("| h1   | 20360 |"), "{again}");
-            assert_eq!(kept_scan_partitions(t, s, one_hour), [2]);
+            assert_eq!(kept_scans(t, s, one_hour), (vec![2], false));
         },
     );
 }
