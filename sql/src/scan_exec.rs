@@ -472,8 +472,9 @@ pub fn bind_snapshots(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
 }
 
 /// Whether each scan of `plan`, a kept plan, still has the partition count its table's
-/// rows call for ([`crate::row_estimate::partitions_for`]): a scan planned on one
-/// partition for a few rows must not stay there once the rows it reads have grown.
+/// rows call for ([`crate::row_estimate::partitions_for`]) and is still on the same side
+/// of one batch: a scan planned on one partition for a few rows must not stay there, nor
+/// run on the connection's task, once the rows it reads have grown.
 pub fn partitioned_for_current_rows(
     plan: &Arc<dyn ExecutionPlan>,
     batch_size: usize,
@@ -482,12 +483,14 @@ pub fn partitioned_for_current_rows(
     let mut fits = true;
     plan.apply(|node| {
         if let Some(s) = node.downcast_ref::<StorageScanExec>() {
-            let now = crate::row_estimate::partitions_for(
-                s.spec.expected_rows()?,
-                batch_size,
-                target_partitions,
-            );
-            if now != s.props.output_partitioning().partition_count() {
+            let rows = s.spec.expected_rows()?;
+            let now = crate::row_estimate::partitions_for(rows, batch_size, target_partitions);
+            // On one partition the count never changes, but a scan that was one batch
+            // must not stay a `crate::exec::small_read` once it is more.
+            let one_batch = |r: u64| r <= batch_size as u64;
+            if now != s.props.output_partitioning().partition_count()
+                || one_batch(rows) != one_batch(s.spec.expected_rows)
+            {
                 fits = false;
                 return Ok(TreeNodeRecursion::Stop);
             }

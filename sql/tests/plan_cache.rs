@@ -8,7 +8,14 @@ use common::{TestEngine, run};
 
 /// Runs `body` with a new engine and a session of it that has run `setup`.
 fn in_session(setup: &str, body: impl AsyncFnOnce(&TestEngine, &mut strata_sql::Session)) {
-    let t = TestEngine::new(64 * 1024 * 1024);
+    in_session_on(TestEngine::new(64 * 1024 * 1024), setup, body)
+}
+
+fn in_session_on(
+    t: TestEngine,
+    setup: &str,
+    body: impl AsyncFnOnce(&TestEngine, &mut strata_sql::Session),
+) {
     t.rt.block_on(async {
         let mut s = t.engine.new_session().expect("session");
         run(&mut s, setup).await;
@@ -296,40 +303,61 @@ fn kept_scans(t: &TestEngine, s: &strata_sql::Session, q: &str) -> (Vec<usize>, 
 /// connection's task.
 #[test]
 fn small_scans_stay_on_one_partition_until_their_rows_grow() {
-    in_session(
-        "CREATE TABLE r (ts timestamptz NOT NULL, host text, v float8); \
-         ALTER TABLE r SET (timescaledb.compress, timescaledb.compress_segmentby = 'host'); \
-         INSERT INTO r SELECT '2024-01-01'::timestamptz + (g / 4) * interval '10 seconds', \
-             'h' || (g % 4), g FROM generate_series(0, 4 * 8640 - 1) g; \
-         CHECKPOINT",
+    in_session(FOUR_HOSTS_A_DAY, async |t, s| {
+        let one_hour = ONE_HOUR_OF_H1;
+        let whole_day = "SELECT host, count(*) AS n FROM r WHERE host = 'h1' GROUP BY host";
+
+        let plan = run(s, &format!("EXPLAIN {one_hour}")).await;
+        assert!(plan.contains("mode=Single"), "{plan}");
+        assert!(!plan.contains("CoalescePartitionsExec"), "{plan}");
+        let plan = run(s, &format!("EXPLAIN {whole_day}")).await;
+        assert!(plan.contains("mode=Partial"), "{plan}");
+
+        assert!(run(s, one_hour).await.contains("| h1   | 360 |"));
+        assert_eq!(kept_scans(t, s, one_hour), (vec![1], true));
+        assert!(run(s, whole_day).await.contains("| h1   | 8640 |"));
+        assert_eq!(kept_scans(t, s, whole_day), (vec![2], false));
+
+        // Backfill puts 20,000 more rows of h1 in the hour: the kept one-partition plan
+        // no longer fits and is replaced by one spread over both partitions.
+        run(s, BACKFILL_H1).await;
+        let again = run(s, one_hour).await;
+        assert!(again.contains("| h1   | 20360 |"), "{again}");
+        assert_eq!(kept_scans(t, s, one_hour), (vec![2], false));
+    });
+}
+
+/// With one partition (a one-core machine) every scan is planned on one partition, so a
+/// kept plan's partition count never changes: it is still planned again when its scan's
+/// rows grow past one batch, or the large read would run on the connection's task.
+#[test]
+fn on_one_partition_a_kept_small_read_is_planned_again_when_its_rows_grow() {
+    in_session_on(
+        TestEngine::with_partitions(64 * 1024 * 1024, 1),
+        FOUR_HOSTS_A_DAY,
         async |t, s| {
-            let one_hour = "SELECT host, count(*) AS n FROM r WHERE host = 'h1' \
-                 AND ts >= '2024-01-01 05:00:00+00' AND ts < '2024-01-01 06:00:00+00' GROUP BY host";
-            let whole_day = "SELECT host, count(*) AS n FROM r WHERE host = 'h1' GROUP BY host";
-
-            let plan = run(s, &format!("EXPLAIN {one_hour}")).await;
-            assert!(plan.contains("mode=Single"), "{plan}");
-            assert!(!plan.contains("CoalescePartitionsExec"), "{plan}");
-            let plan = run(s, &format!("EXPLAIN {whole_day}")).await;
-            assert!(plan.contains("mode=Partial"), "{plan}");
-
-            assert!(run(s, one_hour).await.contains("| h1   | 360 |"));
-            assert_eq!(kept_scans(t, s, one_hour), (vec![1], true));
-            assert!(run(s, whole_day).await.contains("| h1   | 8640 |"));
-            assert_eq!(kept_scans(t, s, whole_day), (vec![2], false));
-
-            // Backfill puts 20,000 more rows of h1 in the hour: the kept one-partition plan
-            // no longer fits and is replaced by one spread over both partitions.
-            run(
-                s,
-                "INSERT INTO r SELECT '2024-01-01 05:00:00+00'::timestamptz \
-                     + (g % 3600) * interval '1 second' + interval '1 millisecond', 'h1', g \
-                     FROM generate_series(1, 20000) g; CHECKPOINT",
-            )
-            .await;
-            let again = run(s, one_hour).await;
+            assert!(run(s, ONE_HOUR_OF_H1).await.contains("| h1   | 360 |"));
+            assert_eq!(kept_scans(t, s, ONE_HOUR_OF_H1), (vec![1], true));
+            run(s, BACKFILL_H1).await;
+            let again = run(s, ONE_HOUR_OF_H1).await;
             assert!(again.contains("| h1   | 20360 |"), "{again}");
-            assert_eq!(kept_scans(t, s, one_hour), (vec![2], false));
+            assert_eq!(kept_scans(t, s, ONE_HOUR_OF_H1), (vec![1], false));
         },
     );
 }
+
+/// Four hosts, one row each every 10 seconds for a day, flushed to a file.
+const FOUR_HOSTS_A_DAY: &str = "CREATE TABLE r (ts timestamptz NOT NULL, host text, v float8); \
+     ALTER TABLE r SET (timescaledb.compress, timescaledb.compress_segmentby = 'host'); \
+     INSERT INTO r SELECT '2024-01-01'::timestamptz + (g / 4) * interval '10 seconds', \
+         'h' || (g % 4), g FROM generate_series(0, 4 * 8640 - 1) g; \
+     CHECKPOINT";
+
+/// One host's hour of [`FOUR_HOSTS_A_DAY`]: 360 rows.
+const ONE_HOUR_OF_H1: &str = "SELECT host, count(*) AS n FROM r WHERE host = 'h1' \
+     AND ts >= '2024-01-01 05:00:00+00' AND ts < '2024-01-01 06:00:00+00' GROUP BY host";
+
+/// 20,000 more rows of h1 in [`ONE_HOUR_OF_H1`]'s hour, flushed.
+const BACKFILL_H1: &str = "INSERT INTO r SELECT '2024-01-01 05:00:00+00'::timestamptz \
+     + (g % 3600) * interval '1 second' + interval '1 millisecond', 'h1', g \
+     FROM generate_series(1, 20000) g; CHECKPOINT";

@@ -18,8 +18,14 @@ pub struct TestEngine {
 }
 
 impl TestEngine {
-    /// A fresh engine whose queries may use `query_memory_bytes`.
+    /// A fresh engine whose queries may use `query_memory_bytes`, on two partitions.
     pub fn new(query_memory_bytes: usize) -> TestEngine {
+        TestEngine::with_partitions(query_memory_bytes, 2)
+    }
+
+    /// A fresh engine whose queries may use `query_memory_bytes` and `target_partitions`
+    /// partitions (one, as on a one-core machine).
+    pub fn with_partitions(query_memory_bytes: usize, target_partitions: usize) -> TestEngine {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cfg = StorageConfig::new(dir.path());
         cfg.fsync = FsyncPolicy::Never;
@@ -28,7 +34,7 @@ impl TestEngine {
             storage,
             EngineOptions {
                 query_memory_bytes,
-                target_partitions: 2,
+                target_partitions,
             },
         )
         .expect("engine");
