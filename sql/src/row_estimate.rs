@@ -5,13 +5,14 @@
 //! The estimate decides a scan's partition count ([`partitions_for`]). A dashboard query
 //! for one host over an hour reads a few hundred rows; spread over two partitions it paid
 //! for a second task, a hash repartition and the wake-ups between them, about a seventh
-//! of its time (docs/performance.md, "Session 15"). With one partition, and the estimate
+//! of its time (docs/performance.md, "Session 16"). With one partition, and the estimate
 //! reported to DataFusion as the scan's statistics, the plan stays on one partition and
 //! its aggregate runs in one step.
 //!
-//! The estimate assumes rows are spread evenly over a file's or partition's time extent.
-//! Memtable rows have no series list, so they take the share of rows the named series
-//! have in the files (all of them if no file says).
+//! The estimate assumes a file's rows are spread evenly over its time extent. Every row of
+//! a memtable partition the range overlaps counts: the scan hands them all to the filter
+//! above it (a memtable has no series list or page index to skip by), so a large
+//! memtable never makes a scan look small.
 
 use strata_storage::{RowOutline, TimeRange};
 
@@ -33,39 +34,43 @@ pub(crate) fn expected_rows(
         }
     };
     let mut rows = 0.0;
-    // Rows of the named series against all rows, in files that know their series.
-    let (mut named, mut listed) = (0u64, 0u64);
     for f in &outline.files {
-        let in_file = match keys.and_then(|k| series_rows(f, k)) {
+        let share = share(f.min_time, f.max_time);
+        if share == 0.0 {
+            continue;
+        }
+        // The rows of the file the scan may read, and at least how many of them it reads
+        // if the range is any instant of the file: one per series (a file of a table
+        // without series runs may hold all its rows at one instant).
+        let (in_file, floor) = match keys.and_then(|k| series_rows(f, k)) {
             Some(runs) => {
                 let n: u64 = runs.runs.iter().map(|r| r.rows.end - r.rows.start).sum();
-                named += n;
-                listed += f.rows;
-                n
+                (n, runs.runs.len() as u64)
             }
-            None => f.rows,
+            None => (
+                f.rows,
+                f.tails.as_ref().map_or(f.rows, |t| t.ranges.len() as u64),
+            ),
         };
-        rows += in_file as f64 * share(f.min_time, f.max_time);
+        rows += (in_file as f64 * share).max(floor.min(in_file) as f64);
     }
-    let series_share = match (keys, listed) {
-        (Some(_), 1..) => named as f64 / listed as f64,
-        _ => 1.0,
-    };
     for p in &outline.memtable {
-        rows += p.rows as f64 * series_share * share(p.min_time, p.max_time);
+        if !timed || range.overlaps(p.min_time, p.max_time) {
+            rows += p.rows as f64;
+        }
     }
-    rows.ceil() as u64
+    rows.round() as u64
 }
 
-/// The share of rows between `min` and `max` (inclusive) that fall in `range`, for rows
-/// spread evenly.
+/// The share of rows between `min` and `max` (inclusive) that fall in `range`
+/// (inclusive), for rows spread evenly: a range of one instant takes one instant's share.
 fn time_share(range: TimeRange, min: i64, max: i64) -> f64 {
-    if max <= min {
-        return if range.overlaps(min, max) { 1.0 } else { 0.0 };
+    if !range.overlaps(min, max) {
+        return 0.0;
     }
     let lo = range.min.max(min) as f64;
     let hi = range.max.min(max) as f64;
-    ((hi - lo) / (max as f64 - min as f64)).clamp(0.0, 1.0)
+    ((hi - lo + 1.0) / (max as f64 - min as f64 + 1.0)).clamp(0.0, 1.0)
 }
 
 /// How many partitions a scan of `rows` rows gets: one when a single batch holds them
@@ -127,7 +132,7 @@ mod tests {
     fn a_window_of_a_file_takes_its_share_of_rows() {
         let outline = RowOutline {
             memtable: vec![],
-            files: vec![file(24_000, 0, 24 * HOUR, &[])],
+            files: vec![file(24_000, 0, 24 * HOUR, &["a"])],
         };
         let hour = TimeRange {
             min: 5 * HOUR,
@@ -140,7 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn named_series_take_their_runs_and_memtable_rows_the_same_share() {
+    fn named_series_take_their_runs_instants_a_row_per_series_and_memtables_all_rows() {
         let outline = RowOutline {
             memtable: vec![Extent {
                 rows: 4000,
@@ -153,12 +158,25 @@ mod tests {
         // A quarter of the file's rows are b's, a 24th of them in the hour.
         let hour = TimeRange { min: 0, max: HOUR };
         assert_eq!(expected_rows(&outline, hour, true, Some(&keys)), 250);
-        // The memtable's rows: a quarter again, all four hours of them.
+        // Every row of the memtable: the scan filters them all.
         let later = TimeRange {
             min: 24 * HOUR + 1,
             max: 30 * HOUR,
         };
-        assert_eq!(expected_rows(&outline, later, true, Some(&keys)), 1000);
+        assert_eq!(expected_rows(&outline, later, true, Some(&keys)), 4000);
+        // One instant of the file: at least one row per series (b's, or all four).
+        let instant = TimeRange {
+            min: 5 * HOUR,
+            max: 5 * HOUR,
+        };
+        assert_eq!(expected_rows(&outline, instant, true, Some(&keys)), 1);
+        assert_eq!(expected_rows(&outline, instant, true, None), 4);
+        // A file without series runs may hold all its rows at that instant.
+        let plain = RowOutline {
+            memtable: vec![],
+            files: vec![file(24_000, 0, 24 * HOUR, &[])],
+        };
+        assert_eq!(expected_rows(&plain, instant, true, None), 24_000);
         // A value no file holds reads nothing from files.
         assert_eq!(expected_rows(&outline, hour, true, Some(&hosts(&["z"]))), 0);
     }
