@@ -6,6 +6,10 @@
 //! stall. Queries therefore execute on their own runtime, and batches reach the
 //! connection's task through a small channel. Dropping the stream (cancel, timeout, client
 //! gone) aborts the producer task; DataFusion's own spawned tasks are aborted with it.
+//! Two kinds of plan run on the connection's task instead: plans that read nothing, and
+//! small reads of at most one batch of rows ([`small_read`]), whose work is shorter than
+//! the hand-offs; their series reads `pread` pages, normally from the page cache, on
+//! that task's thread.
 
 use std::sync::Arc;
 

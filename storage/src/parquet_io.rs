@@ -282,7 +282,7 @@ fn is_plain_numeric(t: &DataType) -> bool {
 
 /// Whether the numeric column `col` seems to hold at most `max` distinct values: counted
 /// over up to `4 * max` values at pseudo-random positions (nulls count as their slot's
-/// value). A column with at most `max` values always passes; one with many more
+/// value, so they may add one). A column with at most `max - 1` values always passes; one with many more
 /// shows more than `max` among the samples (3,000 values spread evenly show ~2,800 in
 /// 8,192 samples).
 fn few_distinct(col: &dyn Array, max: usize) -> bool {
@@ -643,6 +643,13 @@ mod tests {
         assert!(!few_distinct(&spread(100_000), 2048));
         // Too short to sample: counted as few (the writer's own fallback still applies).
         assert!(few_distinct(&spread(100_000).slice(0, 2000), 2048));
+        // A slice is sampled within its own rows.
+        assert!(!few_distinct(&spread(100_000).slice(50_000, 50_000), 2048));
+        let repeats = spread(100);
+        let mut values: Vec<f64> = vec![0.5; 50_000];
+        values.extend(repeats.values().iter());
+        let tail = Float64Array::from(values).slice(50_000, 100_000);
+        assert!(few_distinct(&tail, 2048));
     }
 
     proptest::proptest! {
