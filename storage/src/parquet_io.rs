@@ -282,9 +282,9 @@ fn is_plain_numeric(t: &DataType) -> bool {
 
 /// Whether the numeric column `col` seems to hold at most `max` distinct values: counted
 /// over up to `4 * max` values at pseudo-random positions (nulls count as their slot's
-/// value, so they may add one). A column with at most `max - 1` values always passes; one with many more
-/// shows more than `max` among the samples (3,000 values spread evenly show ~2,800 in
-/// 8,192 samples).
+/// value, so they may add one). A column with at most `max - 1` values always passes; one
+/// with many more shows more than `max` among the samples (3,000 values spread evenly
+/// show ~2,800 in 8,192 samples).
 fn few_distinct(col: &dyn Array, max: usize) -> bool {
     fn bits<T: arrow::datatypes::ArrowPrimitiveType>(
         col: &dyn Array,
