@@ -17,9 +17,10 @@ use arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 /// `strata_storage::schema::PG_TYPE_METADATA_KEY`).
 pub const PG_TYPE_METADATA_KEY: &str = "strata.pg_type";
 
-/// Arrow field metadata key holding the declared length `n` of a `char(n)` column (same
-/// value as `strata_storage::schema::CHAR_LENGTH_METADATA_KEY`): values are sent
-/// blank-padded to `n` characters.
+/// Arrow field metadata key holding the declared length `n` of a `char(n)` or `varchar(n)`
+/// column (same value as `strata_storage::schema::CHAR_LENGTH_METADATA_KEY`): `char(n)`
+/// values are sent blank-padded to `n` characters, and both report `n` in their type
+/// modifier ([`type_modifier`]).
 pub const CHAR_LENGTH_METADATA_KEY: &str = "strata.char_length";
 
 /// Arrow field metadata key that datafusion-pg-catalog puts on the `Int32` columns of its
@@ -220,6 +221,36 @@ pub fn pg_type_of_field(field: &Field) -> PgTypeInfo {
     }
 }
 
+/// The type modifier PostgreSQL reports for values of `field` (`pg_attribute.atttypmod`, and
+/// the one RowDescription carries): `n + 4` for `char(n)` and `varchar(n)` (their
+/// [`CHAR_LENGTH_METADATA_KEY`]), `((p << 16) | s) + 4` for a field tagged `numeric` whose
+/// type is `Decimal128(p, s)`, except the `(38, 10)` that stands for an unconstrained
+/// `numeric`; -1 (none) otherwise. Untagged decimals (arithmetic, aggregates) have none, as
+/// in PostgreSQL, where only columns and casts keep a modifier.
+pub fn type_modifier(field: &Field) -> i32 {
+    let Some(t) = tag_type(field) else {
+        return -1;
+    };
+    match (t.oid, field.data_type()) {
+        (oids::BPCHAR | oids::VARCHAR, _) => field
+            .metadata()
+            .get(CHAR_LENGTH_METADATA_KEY)
+            .and_then(|n| n.parse::<i32>().ok())
+            .and_then(|n| n.checked_add(4))
+            .unwrap_or(-1),
+        (oids::NUMERIC, DataType::Decimal128(p, s)) if (*p, *s) != (38, 10) => {
+            numeric_type_modifier(*p, *s)
+        }
+        _ => -1,
+    }
+}
+
+/// `numeric(p, s)`'s type modifier, as PostgreSQL's `numeric` typmodin computes it (the
+/// scale in the low 11 bits, so that a negative scale round-trips).
+pub fn numeric_type_modifier(precision: u8, scale: i8) -> i32 {
+    ((i32::from(precision) << 16) | (i32::from(scale) & 0x7ff)) + 4
+}
+
 /// The metadata tag's type, if the field has a known tag that fits its Arrow type (a
 /// catalog column marked with [`OID_ALIAS_METADATA_KEY`] is tagged `oid`).
 pub(crate) fn tag_type(field: &Field) -> Option<PgTypeInfo> {
@@ -394,6 +425,37 @@ mod tests {
             PG_TYPE_METADATA_KEY.to_string(),
             tag.to_string(),
         )]))
+    }
+
+    #[test]
+    fn type_modifiers_of_lengths_and_numerics() {
+        let with_length = |dt: DataType, tag: &str, n: &str| {
+            let f = tagged(dt, tag);
+            let mut md = f.metadata().clone();
+            md.insert(CHAR_LENGTH_METADATA_KEY.to_string(), n.to_string());
+            f.with_metadata(md)
+        };
+        assert_eq!(
+            type_modifier(&with_length(DataType::Utf8, "varchar", "3")),
+            7
+        );
+        assert_eq!(
+            type_modifier(&with_length(DataType::Utf8, "bpchar", "4")),
+            8
+        );
+        // a length on a field of another type (text) is no modifier
+        assert_eq!(type_modifier(&with_length(DataType::Utf8, "text", "4")), -1);
+        assert_eq!(type_modifier(&tagged(DataType::Utf8, "varchar")), -1);
+        let numeric = |p, s| tagged(DataType::Decimal128(p, s), "numeric");
+        assert_eq!(type_modifier(&numeric(10, 2)), (10 << 16 | 2) + 4);
+        assert_eq!(type_modifier(&numeric(5, 0)), (5 << 16) + 4);
+        assert_eq!(type_modifier(&numeric(5, -2)), 329_730);
+        // unconstrained numeric, and decimals computed by expressions (untagged)
+        assert_eq!(type_modifier(&numeric(38, 10)), -1);
+        assert_eq!(
+            type_modifier(&Field::new("x", DataType::Decimal128(10, 2), true)),
+            -1
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Casts to `char(n)` / `character(n)` / `bpchar`, as PostgreSQL has them.
+//! Casts to `char(n)` / `character(n)` / `bpchar` and to `varchar(n)`, as PostgreSQL has
+//! them.
 //!
 //! A `char(n)` value is kept the way a `char(n)` column keeps it (see
 //! `strata_storage::check_columns`): without trailing blanks, tagged `bpchar` with its
@@ -9,8 +10,13 @@
 //! `char` and `character` without a length are `char(1)`; `bpchar` without one keeps
 //! every character but its trailing blanks (PostgreSQL prints those).
 //!
+//! A cast to `varchar(n)` cuts the same way and keeps trailing blanks within `n`
+//! (`'ab  '::varchar(3)` is `ab `). Both tag the result with its length, which
+//! RowDescription reports as the type modifier (`n + 4`), as PostgreSQL does for a cast.
+//!
 //! The rewrite (`crate::rewrite`) turns `CAST(x AS char(n))` into
-//! `pg_bpchar(CAST(x AS varchar), n)`, `n` = -1 for no length.
+//! `pg_bpchar(CAST(x AS varchar), n)`, `n` = -1 for no length, and `CAST(x AS varchar(n))`
+//! into `pg_varchar(CAST(x AS varchar), n)`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,45 +32,75 @@ use datafusion::logical_expr::{
 /// The function the rewrite calls for a cast to a blank-padded character type.
 pub const NAME: &str = "pg_bpchar";
 
+/// The function the rewrite calls for a cast to `varchar(n)`.
+pub const VARCHAR_NAME: &str = "pg_varchar";
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Bpchar {
     signature: Signature,
+    /// `char(n)` (blank-padded: trailing blanks dropped) rather than `varchar(n)`.
+    padded: bool,
 }
 
 /// The UDF behind casts to `char(n)`.
 pub fn bpchar_udf() -> ScalarUDF {
+    character_udf(true)
+}
+
+/// The UDF behind casts to `varchar(n)`.
+pub fn varchar_udf() -> ScalarUDF {
+    character_udf(false)
+}
+
+fn character_udf(padded: bool) -> ScalarUDF {
     ScalarUDF::new_from_impl(Bpchar {
         signature: Signature::exact(vec![DataType::Utf8, DataType::Int64], Volatility::Immutable),
+        padded,
     })
 }
 
-/// The length argument: a literal, -1 (or any negative) for none. `char(0)` is refused
-/// as PostgreSQL refuses it (22023).
-fn length_of(arg: Option<&ScalarValue>) -> Result<Option<usize>> {
-    match arg {
-        Some(ScalarValue::Int64(Some(0))) => Err(DataFusionError::External(Box::new(
-            crate::error::Error::user(
-                crate::error::SqlState::InvalidParameterValue,
-                "length for type char must be at least 1",
-            ),
-        ))),
-        Some(ScalarValue::Int64(Some(n))) => Ok(usize::try_from(*n).ok()),
-        _ => plan_err!("{NAME} takes a constant length"),
+impl Bpchar {
+    /// The PostgreSQL type name, in messages and in the result's type tag.
+    fn type_name(&self) -> &'static str {
+        if self.padded { "bpchar" } else { "varchar" }
     }
-}
 
-/// `v` as `char(n)` keeps it: at most `n` characters, no trailing blanks.
-fn cut(v: &str, n: Option<usize>) -> &str {
-    let v = match n.and_then(|n| v.char_indices().nth(n)) {
-        Some((end, _)) => &v[..end],
-        None => v,
-    };
-    v.trim_end_matches(' ')
+    /// The length argument: a literal, -1 (or any negative) for none. A length of 0 is
+    /// refused as PostgreSQL refuses it (22023).
+    fn length_of(&self, arg: Option<&ScalarValue>) -> Result<Option<usize>> {
+        match arg {
+            Some(ScalarValue::Int64(Some(0))) => Err(DataFusionError::External(Box::new(
+                crate::error::Error::user(
+                    crate::error::SqlState::InvalidParameterValue,
+                    format!(
+                        "length for type {} must be at least 1",
+                        if self.padded { "char" } else { "varchar" }
+                    ),
+                ),
+            ))),
+            Some(ScalarValue::Int64(Some(n))) => Ok(usize::try_from(*n).ok()),
+            _ => plan_err!("{} takes a constant length", self.name()),
+        }
+    }
+
+    /// `v` as the type keeps it: at most `n` characters, and for `char(n)` no trailing
+    /// blanks.
+    fn cut<'a>(&self, v: &'a str, n: Option<usize>) -> &'a str {
+        let v = match n.and_then(|n| v.char_indices().nth(n)) {
+            Some((end, _)) => &v[..end],
+            None => v,
+        };
+        if self.padded {
+            v.trim_end_matches(' ')
+        } else {
+            v
+        }
+    }
 }
 
 impl ScalarUDFImpl for Bpchar {
     fn name(&self) -> &str {
-        NAME
+        if self.padded { NAME } else { VARCHAR_NAME }
     }
 
     fn signature(&self) -> &Signature {
@@ -76,10 +112,10 @@ impl ScalarUDFImpl for Bpchar {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
-        let n = length_of(args.scalar_arguments.get(1).copied().flatten())?;
+        let n = self.length_of(args.scalar_arguments.get(1).copied().flatten())?;
         let mut md = HashMap::from([(
             strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
-            "bpchar".to_string(),
+            self.type_name().to_string(),
         )]);
         if let Some(n) = n {
             md.insert(
@@ -88,60 +124,97 @@ impl ScalarUDFImpl for Bpchar {
             );
         }
         Ok(Arc::new(
-            Field::new(NAME, DataType::Utf8, true).with_metadata(md),
+            Field::new(self.name(), DataType::Utf8, true).with_metadata(md),
         ))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = match args.args.get(1) {
-            Some(ColumnarValue::Scalar(s)) => length_of(Some(s))?,
-            _ => return exec_err!("{NAME} takes a constant length"),
+            Some(ColumnarValue::Scalar(s)) => self.length_of(Some(s))?,
+            _ => return exec_err!("{} takes a constant length", self.name()),
         };
         match args.args.first() {
+            // an unbounded varchar keeps every value as it is
+            Some(v) if n.is_none() && !self.padded => Ok(v.clone()),
             Some(ColumnarValue::Scalar(ScalarValue::Utf8(v))) => Ok(ColumnarValue::Scalar(
-                ScalarValue::Utf8(v.as_deref().map(|v| cut(v, n).to_string())),
+                ScalarValue::Utf8(v.as_deref().map(|v| self.cut(v, n).to_string())),
             )),
             Some(ColumnarValue::Array(a)) => {
                 let a = a.as_string_opt::<i32>().ok_or_else(|| {
-                    DataFusionError::Execution(format!("{NAME} takes text, got {}", a.data_type()))
+                    DataFusionError::Execution(format!(
+                        "{} takes text, got {}",
+                        self.name(),
+                        a.data_type()
+                    ))
                 })?;
                 let mut out = StringBuilder::with_capacity(a.len(), a.values().len());
                 for v in a.iter() {
-                    out.append_option(v.map(|v| cut(v, n)));
+                    out.append_option(v.map(|v| self.cut(v, n)));
                 }
                 Ok(ColumnarValue::Array(Arc::new(out.finish())))
             }
-            _ => exec_err!("{NAME} takes text"),
+            _ => exec_err!("{} takes text", self.name()),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{cut, length_of};
+    use super::Bpchar;
     use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::Signature;
+
+    fn udf(padded: bool) -> Bpchar {
+        Bpchar {
+            signature: Signature::any(2, datafusion::logical_expr::Volatility::Immutable),
+            padded,
+        }
+    }
 
     #[test]
     fn a_length_of_zero_is_refused() {
-        let e = length_of(Some(&ScalarValue::Int64(Some(0)))).expect_err("char(0)");
-        assert!(e.to_string().contains("at least 1"), "{e}");
+        let (c, v) = (udf(true), udf(false));
+        let e = c
+            .length_of(Some(&ScalarValue::Int64(Some(0))))
+            .expect_err("char(0)");
+        assert!(
+            e.to_string().contains("type char must be at least 1"),
+            "{e}"
+        );
+        let e = v
+            .length_of(Some(&ScalarValue::Int64(Some(0))))
+            .expect_err("varchar(0)");
+        assert!(
+            e.to_string().contains("type varchar must be at least 1"),
+            "{e}"
+        );
         assert_eq!(
-            length_of(Some(&ScalarValue::Int64(Some(-1)))).ok(),
+            c.length_of(Some(&ScalarValue::Int64(Some(-1)))).ok(),
             Some(None)
         );
         assert_eq!(
-            length_of(Some(&ScalarValue::Int64(Some(3)))).ok(),
+            c.length_of(Some(&ScalarValue::Int64(Some(3)))).ok(),
             Some(Some(3))
         );
     }
 
     #[test]
-    fn cuts_to_length_and_drops_trailing_blanks() {
-        assert_eq!(cut("abc", Some(2)), "ab");
-        assert_eq!(cut("ab", Some(4)), "ab");
-        assert_eq!(cut("a  b  ", Some(4)), "a  b");
-        assert_eq!(cut("ab   x", Some(4)), "ab");
-        assert_eq!(cut("éèà", Some(2)), "éè");
-        assert_eq!(cut("xy  ", None), "xy");
+    fn char_cuts_to_length_and_drops_trailing_blanks() {
+        let c = udf(true);
+        assert_eq!(c.cut("abc", Some(2)), "ab");
+        assert_eq!(c.cut("ab", Some(4)), "ab");
+        assert_eq!(c.cut("a  b  ", Some(4)), "a  b");
+        assert_eq!(c.cut("ab   x", Some(4)), "ab");
+        assert_eq!(c.cut("éèà", Some(2)), "éè");
+        assert_eq!(c.cut("xy  ", None), "xy");
+    }
+
+    #[test]
+    fn varchar_cuts_to_length_and_keeps_blanks() {
+        let v = udf(false);
+        assert_eq!(v.cut("abc", Some(2)), "ab");
+        assert_eq!(v.cut("ab  ", Some(3)), "ab ");
+        assert_eq!(v.cut("ab", Some(4)), "ab");
+        assert_eq!(v.cut("éèà", Some(2)), "éè");
     }
 }

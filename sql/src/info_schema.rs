@@ -478,8 +478,11 @@ impl InformationSchema {
 }
 
 fn table_column(table: &str, pos: usize, c: &ColumnDef) -> Vec<Cell> {
+    // an unconstrained numeric (stored as (38, 10)) has no precision or scale
     let numeric = match c.ty {
-        ColumnType::Numeric { precision, scale } => Some((precision, scale)),
+        ColumnType::Numeric { precision, scale } if c.ty != ColumnType::DEFAULT_NUMERIC => {
+            Some((precision, scale))
+        }
         _ => None,
     };
     column_row(

@@ -259,7 +259,7 @@ fn reads_pg_catalog(sel: &ast::Select) -> bool {
 }
 
 /// The PostgreSQL type tag of a select-list expression whose type Strata's plan cannot
-/// carry (it only has Utf8): casts to `varchar`/`json`/`jsonb`/`name`, to an unconstrained
+/// carry (it only has Utf8): casts to `text`/`varchar`/`json`/`jsonb`/`name`, to an unconstrained
 /// `numeric` (stored as `Decimal128(38, 10)`, see `strata_pgtypes::encode`), functions returning
 /// `name`, and `name` columns of the catalog.
 fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
@@ -268,6 +268,8 @@ fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
         Expr::Nested(inner) => type_tag(inner, catalog),
         Expr::Cast { data_type, .. } => match data_type {
             D::Varchar(_) | D::CharacterVarying(_) | D::CharVarying(_) => Some("varchar"),
+            // a char(n) or varchar(n) value cast to text is text: no padding, no length
+            D::Text => Some("text"),
             D::JSON => Some("json"),
             D::JSONB => Some("jsonb"),
             // An unconstrained numeric prints without the storage scale's zeros.
@@ -336,10 +338,13 @@ pub fn apply_type_tags(schema: &SchemaRef, tags: Option<&[Option<&'static str>]>
                 ) =>
             {
                 let mut md = f.metadata().clone();
-                md.insert(
-                    strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
-                    (*t).to_string(),
-                );
+                let key = strata_storage::schema::PG_TYPE_METADATA_KEY;
+                // A cast to another type drops the length of the value's own type
+                // (`code::text` of a char(4) column is not padded to 4).
+                if md.get(key).is_some_and(|old| old != t) {
+                    md.remove(strata_storage::schema::CHAR_LENGTH_METADATA_KEY);
+                }
+                md.insert(key.to_string(), (*t).to_string());
                 f.as_ref().clone().with_metadata(md)
             }
             _ => f.as_ref().clone(),

@@ -36,6 +36,7 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
     ctx.register_udf(crate::pg_semantics::PgArrayLength::udf());
     ctx.register_udf(crate::json_ops::json_get_udf(false));
     ctx.register_udf(crate::bpchar::bpchar_udf());
+    ctx.register_udf(crate::bpchar::varchar_udf());
     ctx.register_udf(crate::json_ops::json_get_udf(true));
     ctx.register_udf(crate::json_ops::json_literal_udf(false));
     ctx.register_udf(crate::json_ops::json_literal_udf(true));
@@ -569,6 +570,81 @@ pub(crate) fn array_udf(
     })
 }
 
+/// `format_type(oid, typmod)`: datafusion-pg-catalog's, except for `numeric`, whose
+/// modifier it prints without a zero scale (`numeric(5)`, where PostgreSQL prints
+/// `numeric(5,0)`, as psql's `\d` shows it) and misreads with a negative scale.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FormatType {
+    inner: datafusion::logical_expr::ScalarUDF,
+}
+
+impl FormatType {
+    fn new(inner: datafusion::logical_expr::ScalarUDF) -> Self {
+        FormatType { inner }
+    }
+}
+
+/// `numeric`'s name with modifier `typmod`, as PostgreSQL's `numeric_typmodout` prints it
+/// (None without one).
+fn numeric_type_name(typmod: i64) -> Option<String> {
+    let m = i32::try_from(typmod).ok()?.checked_sub(4)?;
+    if m < 0 {
+        return None;
+    }
+    let precision = (m >> 16) & 0xffff;
+    // the scale is the low 11 bits, sign-extended
+    let scale = ((m & 0x7ff) ^ 1024) - 1024;
+    Some(format!("numeric({precision},{scale})"))
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for FormatType {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::common::Result<DataType> {
+        self.inner.return_type(args)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        use datafusion::arrow::compute::cast;
+        let n = args.number_rows;
+        let inputs = ColumnarValue::values_to_arrays(&args.args)?;
+        let out = self.inner.invoke_with_args(args)?.into_array(n)?;
+        let [oids, mods] = inputs.as_slice() else {
+            return Ok(ColumnarValue::Array(out));
+        };
+        let oids = cast(oids, &DataType::Int64)?;
+        let mods = cast(mods, &DataType::Int64)?;
+        let (oids, mods) = (
+            oids.as_primitive::<arrow::datatypes::Int64Type>(),
+            mods.as_primitive::<arrow::datatypes::Int64Type>(),
+        );
+        let numeric = i64::from(strata_pgtypes::oid::oids::NUMERIC);
+        if !oids.iter().any(|o| o == Some(numeric)) {
+            return Ok(ColumnarValue::Array(out));
+        }
+        let names = cast(&out, &DataType::Utf8)?;
+        let fixed: StringArray = (0..names.len())
+            .map(|i| {
+                let name = names.as_string::<i32>();
+                let own = (oids.is_valid(i) && oids.value(i) == numeric && mods.is_valid(i))
+                    .then(|| numeric_type_name(mods.value(i)))
+                    .flatten();
+                own.or_else(|| name.is_valid(i).then(|| name.value(i).to_string()))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(fixed)))
+    }
+}
+
 /// Oid of PostgreSQL's `pg_database_owner` role, the owner of schema `public`.
 pub const PG_DATABASE_OWNER: i64 = 6171;
 
@@ -688,6 +764,9 @@ pub fn register_catalog_functions(
             }
             Ok(Arc::new(b.finish()) as ArrayRef)
         },
+    ));
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        FormatType::new(datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf()),
     ));
     ctx.register_udf(array_udf(
         "pg_encoding_to_char",
@@ -898,5 +977,26 @@ mod catalog_tests {
             search_path_schemas(&s),
             vec!["pg_catalog".to_string(), "public".to_string()]
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numeric_type_name;
+
+    #[test]
+    fn numeric_modifiers_print_as_postgresql_prints_them() {
+        let m = |p: u8, s: i8| i64::from(strata_pgtypes::oid::numeric_type_modifier(p, s));
+        assert_eq!(
+            numeric_type_name(m(10, 2)).as_deref(),
+            Some("numeric(10,2)")
+        );
+        assert_eq!(numeric_type_name(m(5, 0)).as_deref(), Some("numeric(5,0)"));
+        assert_eq!(
+            numeric_type_name(m(5, -2)).as_deref(),
+            Some("numeric(5,-2)")
+        );
+        assert_eq!(numeric_type_name(-1), None);
+        assert_eq!(numeric_type_name(3), None);
     }
 }

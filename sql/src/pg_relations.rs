@@ -394,19 +394,14 @@ impl Facts {
                 let mut typmod = vec![];
                 for t in user_tables(&cat) {
                     for (i, c) in t.columns.iter().enumerate() {
-                        let regtype = crate::pg_functions::regtype_name(&c.arrow_field());
-                        let (id, mut m) = type_oid_and_mod(&regtype);
-                        // numeric(p, s); an unconstrained numeric is stored as (38, 10).
-                        if let strata_storage::schema::ColumnType::Numeric { precision, scale } =
-                            c.ty
-                            && c.ty != strata_storage::schema::ColumnType::DEFAULT_NUMERIC
-                        {
-                            m = Some(((i32::from(precision) << 16) | i32::from(scale)) + 4);
-                        }
-                        // varchar(n), char(n): n + VARHDRSZ, as PostgreSQL stores it.
-                        if let Some(n) = c.max_length.and_then(|n| i32::try_from(n).ok()) {
-                            m = Some(n.saturating_add(4));
-                        }
+                        let field = c.arrow_field();
+                        let regtype = crate::pg_functions::regtype_name(&field);
+                        let (id, m) = type_oid_and_mod(&regtype);
+                        // numeric(p, s), varchar(n), char(n): what RowDescription sends too
+                        let m = match strata_pgtypes::oid::type_modifier(&field) {
+                            -1 => m,
+                            declared => Some(declared),
+                        };
                         typid.push(id);
                         typmod.push(m);
                         let (d, u) = info_type(&regtype);

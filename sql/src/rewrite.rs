@@ -677,7 +677,10 @@ pub fn rewrite(stmt: &mut ast::Statement) {
 /// - `varchar` in any spelling: DataFusion knew only `varchar` (`character varying` and
 ///   `char varying` failed with "Unsupported SQL type") and ignored a length; PostgreSQL's
 ///   explicit cast to `varchar(n)` cuts the value to `n` characters (`'abc'::varchar(2)`
-///   is `ab`), here `substr(CAST(v AS VARCHAR), 1, n)`. (Parameters declared
+///   is `ab`), here `pg_varchar(CAST(v AS VARCHAR), n)` (`crate::bpchar`), which also
+///   tags the result with its length for RowDescription's type modifier (`n` = -1: no
+///   length; the cast of a `char(n)` or `varchar(n)` value alone would keep its tag and
+///   length, `crate::pg_semantics`). (Parameters declared
 ///   `varchar(n)` keep every character, as PostgreSQL ignores the length of a
 ///   parameter's type: `PREPARE` drops it before this runs.)
 /// - `char(n)`, `character(n)` and `bpchar` become `pg_bpchar(CAST(x AS varchar), n)`
@@ -729,18 +732,15 @@ impl VisitorMut for CharacterCasts {
             return ControlFlow::Continue(());
         };
         if let Some(len) = varchar_length(data_type).map(|l| l.cloned()) {
-            *data_type = D::Varchar(None);
-            if let Some(ast::CharacterLength::IntegerLength { length, .. }) = len {
-                let whole = cast(expr.as_ref().clone(), D::Varchar(None));
-                **expr = function_call(
-                    "substr",
-                    vec![
-                        whole,
-                        Expr::value(Value::Number("1".into(), false)),
-                        Expr::value(Value::Number(length.to_string(), false)),
-                    ],
-                );
-            }
+            let length = match len {
+                Some(ast::CharacterLength::IntegerLength { length, .. }) => length.to_string(),
+                _ => "-1".to_string(),
+            };
+            let text = cast(expr.as_ref().clone(), D::Varchar(None));
+            *e = function_call(
+                crate::bpchar::VARCHAR_NAME,
+                vec![text, Expr::value(Value::Number(length, false))],
+            );
         } else if let Some(n) = bpchar_length(data_type) {
             let text = cast(expr.as_ref().clone(), D::Varchar(None));
             *e = function_call(

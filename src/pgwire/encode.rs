@@ -42,22 +42,9 @@ pub fn field_infos(schema: &SchemaRef, codes: &[i16]) -> Vec<FieldInfo> {
                 format_of(codes, i),
             )
             .with_type_size(info.typlen)
-            .with_type_modifier(type_modifier(f, info.oid))
+            .with_type_modifier(strata_pgtypes::oid::type_modifier(f))
         })
         .collect()
-}
-
-/// The type modifier PostgreSQL sends for a column (`atttypmod`): `n + 4` for `char(n)`,
-/// -1 (none) otherwise.
-fn type_modifier(f: &Field, oid: u32) -> i32 {
-    if oid != strata_pgtypes::oid::oids::BPCHAR {
-        return -1;
-    }
-    f.metadata()
-        .get(strata_pgtypes::oid::CHAR_LENGTH_METADATA_KEY)
-        .and_then(|n| n.parse::<i32>().ok())
-        .and_then(|n| n.checked_add(4))
-        .unwrap_or(-1)
 }
 
 /// Encodes the rows of one batch.

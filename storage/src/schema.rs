@@ -17,8 +17,9 @@ use crate::ids::TableId;
 /// (`"jsonb"`, `"varchar"`, ...). Absent means "derive it from the Arrow type".
 pub const PG_TYPE_METADATA_KEY: &str = "strata.pg_type";
 
-/// Arrow field metadata key holding the declared length `n` of a `char(n)` column: its
-/// values are stored without trailing spaces and blank-padded to `n` on output.
+/// Arrow field metadata key holding the declared length `n` of a `char(n)` or `varchar(n)`
+/// column. `char(n)` values are stored without trailing spaces and blank-padded to `n` on
+/// output; both report `n` as their type modifier in RowDescription.
 pub const CHAR_LENGTH_METADATA_KEY: &str = "strata.char_length";
 
 /// Timezone string used for `timestamptz` columns (stored as UTC microseconds).
@@ -179,7 +180,7 @@ impl ColumnDef {
     pub fn arrow_field(&self) -> Field {
         let mut md = HashMap::new();
         md.insert(PG_TYPE_METADATA_KEY.to_string(), self.ty.tag().to_string());
-        if let (ColumnType::Bpchar, Some(n)) = (self.ty, self.max_length) {
+        if let (ColumnType::Bpchar | ColumnType::Varchar, Some(n)) = (self.ty, self.max_length) {
             md.insert(CHAR_LENGTH_METADATA_KEY.to_string(), n.to_string());
         }
         Field::new(&self.name, self.ty.arrow_type(), true).with_metadata(md)

@@ -219,6 +219,18 @@ with psycopg.connect(DSN, autocommit=True) as conn:
         query(cur, "SELECT id, code::char(2) AS c2, code::character(6) || '|' AS c6, "
                    "v::char(5) AS v5 FROM codes ORDER BY id")
         query(cur, "SELECT %s || %s AS c, upper(%s) AS u, length(%s) AS n", ("a", "b", "c", "abc"))
+        # Type modifiers of columns and casts: varchar(n)'s length, numeric(p, s)'s
+        # precision and scale (none for an unconstrained numeric or an expression).
+        cur.execute("CREATE TABLE sized (a numeric(10,2), b numeric, f numeric(5), c varchar(3), d varchar)")
+        cur.execute("INSERT INTO sized VALUES (1.5, 2.25, 7, 'ab', 'x')")
+        for binary in (False, True):
+            cur = conn.cursor(binary=binary)
+            cur.execute("SELECT a, b, f, c, d, c::varchar(2) AS c2, 'xyz '::varchar(4) AS x4, "
+                        "c::text AS ct, c::varchar AS cv, a + 1 AS a1, max(a) OVER () AS ma "
+                        "FROM sized")
+            print("  modifiers:", [(d.name, d.type_code, d.display_size, d.precision, d.scale)
+                                   for d in cur.description], cur.fetchall())
+        cur = conn.cursor()
         expect_error(conn, "SELECT 'a'::char(0)")
 
     # Expected errors.
