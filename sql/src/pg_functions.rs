@@ -632,9 +632,9 @@ impl datafusion::logical_expr::ScalarUDFImpl for FormatType {
             return Ok(ColumnarValue::Array(out));
         }
         let names = cast(&out, &DataType::Utf8)?;
+        let name = names.as_string::<i32>();
         let fixed: StringArray = (0..names.len())
             .map(|i| {
-                let name = names.as_string::<i32>();
                 let own = (oids.is_valid(i) && oids.value(i) == numeric && mods.is_valid(i))
                     .then(|| numeric_type_name(mods.value(i)))
                     .flatten();

@@ -679,8 +679,8 @@ pub fn rewrite(stmt: &mut ast::Statement) {
 ///   explicit cast to `varchar(n)` cuts the value to `n` characters (`'abc'::varchar(2)`
 ///   is `ab`), here `pg_varchar(CAST(v AS VARCHAR), n)` (`crate::bpchar`), which also
 ///   tags the result with its length for RowDescription's type modifier (`n` = -1: no
-///   length; the cast of a `char(n)` or `varchar(n)` value alone would keep its tag and
-///   length, `crate::pg_semantics`). (Parameters declared
+///   length; DataFusion's cast alone would keep the tag and length of a `char(n)` or
+///   `varchar(n)` value). (Parameters declared
 ///   `varchar(n)` keep every character, as PostgreSQL ignores the length of a
 ///   parameter's type: `PREPARE` drops it before this runs.)
 /// - `char(n)`, `character(n)` and `bpchar` become `pg_bpchar(CAST(x AS varchar), n)`
