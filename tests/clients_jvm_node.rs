@@ -86,6 +86,11 @@ async fn pgjdbc_metadata_prepared_binary_batch() {
     assert!(out.contains("time_bucket execution 7"), "{out}");
     assert!(out.contains("batch counts: [-2,"), "{out}");
     assert!(out.contains("getPrimaryKeys metrics\n"), "{out}");
+    // numeric(10,2)'s precision and scale and varchar(3)'s length reach pgjdbc
+    assert!(
+        out.contains(" a(10,2,") && out.contains(" v(3,0,3)"),
+        "{out}"
+    );
     assert!(out.contains("\ndone"), "{out}");
 }
 

@@ -241,6 +241,25 @@ public class Transcript {
         } catch (SQLException e) {
             error("duplicate key", e);
         }
+        // Type modifiers: precision, scale and display size of varchar(n), char(n) and
+        // numeric(p, s) columns and casts, none for an unconstrained numeric or an expression.
+        try (Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE sized (a numeric(10,2), b numeric, f numeric(5), "
+                + "v varchar(3), k char(4))");
+            st.execute("INSERT INTO sized VALUES (1.5, 2.25, 7, 'ab', 'x')");
+            ResultSet rs = st.executeQuery("SELECT a, b, f, v, k, v::varchar(2) AS v2, "
+                + "a + 1 AS a1, k::text AS kt FROM sized");
+            ResultSetMetaData sized = rs.getMetaData();
+            StringBuilder h = new StringBuilder("  modifiers:");
+            for (int i = 1; i <= sized.getColumnCount(); i++) {
+                h.append(' ').append(sized.getColumnLabel(i)).append('(')
+                    .append(sized.getPrecision(i)).append(',').append(sized.getScale(i))
+                    .append(',').append(sized.getColumnDisplaySize(i)).append(')');
+            }
+            out("type modifiers");
+            out(h.toString());
+            rs.close();
+        }
         out("done");
     }
 }
