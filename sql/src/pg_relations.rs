@@ -198,10 +198,10 @@ fn info_type(regtype: &str) -> (String, String) {
     (base.to_string(), udt.to_string())
 }
 
-/// `pg_attribute.atttypid` and `atttypmod` of a column of type `regtype` (as
-/// `format_type` prints it): the crate derives them from the Arrow type, which loses
-/// `jsonb`/`json` (text) and a numeric's precision and scale.
-fn type_oid_and_mod(regtype: &str) -> (Option<i32>, Option<i32>) {
+/// `pg_attribute.atttypid` of a column of type `regtype` (as `format_type` prints it):
+/// the crate derives it from the Arrow type, which loses `jsonb`/`json` (text). (The
+/// column's `atttypmod` is `strata_pgtypes::oid::type_modifier`, as in RowDescription.)
+fn type_oid(regtype: &str) -> Option<i32> {
     let base = regtype.split('(').next().unwrap_or(regtype).trim();
     let oid = match base {
         "smallint" => 21,
@@ -223,24 +223,9 @@ fn type_oid_and_mod(regtype: &str) -> (Option<i32>, Option<i32>) {
         "uuid" => 2950,
         "character varying" => 1043,
         "character" => 1042,
-        _ => return (None, None),
+        _ => return None,
     };
-    let args: Vec<i32> = regtype
-        .split_once('(')
-        .map(|(_, r)| {
-            r.trim_end_matches(')')
-                .split(',')
-                .filter_map(|x| x.trim().parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let typmod = match (base, args.as_slice()) {
-        ("numeric", [p, s]) => ((p << 16) | s) + 4,
-        ("numeric", [p]) => (p << 16) + 4,
-        ("character varying" | "character", [n]) => n + 4,
-        _ => -1,
-    };
-    (Some(oid), Some(typmod))
+    Some(oid)
 }
 
 fn user_tables(cat: &CatalogState) -> impl Iterator<Item = &Arc<TableDef>> {
@@ -396,12 +381,9 @@ impl Facts {
                     for (i, c) in t.columns.iter().enumerate() {
                         let field = c.arrow_field();
                         let regtype = crate::pg_functions::regtype_name(&field);
-                        let (id, m) = type_oid_and_mod(&regtype);
+                        let id = type_oid(&regtype);
                         // numeric(p, s), varchar(n), char(n): what RowDescription sends too
-                        let m = match strata_pgtypes::oid::type_modifier(&field) {
-                            -1 => m,
-                            declared => Some(declared),
-                        };
+                        let m = id.map(|_| strata_pgtypes::oid::type_modifier(&field));
                         typid.push(id);
                         typmod.push(m);
                         let (d, u) = info_type(&regtype);
