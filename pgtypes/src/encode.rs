@@ -62,8 +62,7 @@ use arrow::datatypes::{
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::oid::{
-    CHAR_LENGTH_METADATA_KEY, PgTypeInfo, element_type_of, oids, pg_type_of_field, tag_fits,
-    tag_type,
+    PgTypeInfo, char_padding, element_type_of, oids, pg_type_of_field, tag_fits, tag_type,
 };
 use datetime::{PG_EPOCH_DAYS, PG_EPOCH_USECS};
 use numeric::DecDigits;
@@ -509,11 +508,7 @@ impl Enc {
         let tag = tag_type(field).map(|t| t.oid);
         let mut enc = Enc::build(field.data_type(), tag);
         // char(n): blank-padded to n characters
-        if tag == Some(oids::BPCHAR)
-            && let Some(n) = field
-                .metadata()
-                .get(CHAR_LENGTH_METADATA_KEY)
-                .and_then(|n| n.parse().ok())
+        if let Some(n) = char_padding(field)
             && let Enc::Utf8 { kind } | Enc::LargeUtf8 { kind } | Enc::Utf8View { kind } = &mut enc
         {
             *kind = StrKind::Padded(n);

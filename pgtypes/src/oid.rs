@@ -23,6 +23,27 @@ pub const PG_TYPE_METADATA_KEY: &str = "strata.pg_type";
 /// modifier ([`type_modifier`]).
 pub const CHAR_LENGTH_METADATA_KEY: &str = "strata.char_length";
 
+/// Arrow field metadata key holding the length `n` a `bpchar` value without a declared
+/// length is blank-padded to when sent: what PostgreSQL stores for a `char(n)` value keeps
+/// its blanks through `max(code)`, `min(code)` or `code::bpchar`, whose type has no
+/// modifier (-1). Strata keeps `char(n)` values without their blanks, so the padding
+/// travels as this key instead of [`CHAR_LENGTH_METADATA_KEY`], which would also report
+/// `n` as the type modifier.
+pub const CHAR_PAD_METADATA_KEY: &str = "strata.char_pad";
+
+/// The length a field's `bpchar` values are blank-padded to when sent: the declared
+/// length of a `char(n)` column or cast, or the [`CHAR_PAD_METADATA_KEY`] of a value
+/// derived from one.
+pub fn char_padding(field: &Field) -> Option<usize> {
+    if tag_type(field).map(|t| t.oid) != Some(oids::BPCHAR) {
+        return None;
+    }
+    let md = field.metadata();
+    md.get(CHAR_LENGTH_METADATA_KEY)
+        .or_else(|| md.get(CHAR_PAD_METADATA_KEY))
+        .and_then(|n| n.parse().ok())
+}
+
 /// Arrow field metadata key that datafusion-pg-catalog puts on the `Int32` columns of its
 /// catalog tables whose PostgreSQL type is `oid` (`pg_type.typelem`, `pg_attribute.attrelid`,
 /// ...; the value names what the oid refers to, e.g. `"regclass"`). Such a column is
@@ -425,6 +446,31 @@ mod tests {
             PG_TYPE_METADATA_KEY.to_string(),
             tag.to_string(),
         )]))
+    }
+
+    #[test]
+    fn padding_without_a_declared_length_has_no_type_modifier() {
+        let with = |tag: &str, key: &str, n: &str| {
+            let f = tagged(DataType::Utf8, tag);
+            let mut md = f.metadata().clone();
+            md.insert(key.to_string(), n.to_string());
+            f.with_metadata(md)
+        };
+        let padded = with("bpchar", CHAR_PAD_METADATA_KEY, "4");
+        assert_eq!(char_padding(&padded), Some(4));
+        assert_eq!(type_modifier(&padded), -1);
+        let declared = with("bpchar", CHAR_LENGTH_METADATA_KEY, "3");
+        assert_eq!(char_padding(&declared), Some(3));
+        assert_eq!(type_modifier(&declared), 7);
+        // only bpchar values are padded
+        assert_eq!(
+            char_padding(&with("varchar", CHAR_LENGTH_METADATA_KEY, "3")),
+            None
+        );
+        assert_eq!(
+            char_padding(&with("text", CHAR_PAD_METADATA_KEY, "3")),
+            None
+        );
     }
 
     #[test]

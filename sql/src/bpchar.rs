@@ -122,6 +122,18 @@ impl ScalarUDFImpl for Bpchar {
                 strata_storage::schema::CHAR_LENGTH_METADATA_KEY.to_string(),
                 n.to_string(),
             );
+        } else if self.padded
+            && let Some(pad) = args
+                .arg_fields
+                .first()
+                .and_then(|f| strata_pgtypes::oid::char_padding(f))
+        {
+            // `bpchar` without a length keeps a `char(n)` value's blanks, which PostgreSQL
+            // stores (`code::bpchar` of a char(4) prints `ab  `), with no type modifier.
+            md.insert(
+                strata_pgtypes::oid::CHAR_PAD_METADATA_KEY.to_string(),
+                pad.to_string(),
+            );
         }
         Ok(Arc::new(
             Field::new(self.name(), DataType::Utf8, true).with_metadata(md),

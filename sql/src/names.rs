@@ -276,6 +276,10 @@ fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
             D::Numeric(ast::ExactNumberInfo::None) | D::Decimal(ast::ExactNumberInfo::None) => {
                 Some("numeric")
             }
+            // A cast to `numeric(p[, s])` keeps its modifier (RowDescription's typmod), as
+            // a `numeric(p, s)` column does; `(38, 10)` is how an unconstrained numeric is
+            // stored, so that one cast is left untagged and prints all ten places.
+            D::Numeric(info) | D::Decimal(info) if constrained_numeric(info) => Some("numeric"),
             D::Custom(n, _) if n.to_string().eq_ignore_ascii_case("name") => Some("name"),
             _ => None,
         },
@@ -294,6 +298,16 @@ fn type_tag(e: &Expr, catalog: bool) -> Option<&'static str> {
             NAME_COLUMNS.contains(&last.as_str()).then_some("name")
         }
         _ => None,
+    }
+}
+
+/// Whether `numeric(p[, s])`'s modifier is one a cast result keeps as a typmod (all but
+/// the storage type of an unconstrained numeric, `(38, 10)`).
+fn constrained_numeric(info: &ast::ExactNumberInfo) -> bool {
+    match info {
+        ast::ExactNumberInfo::None => false,
+        ast::ExactNumberInfo::Precision(_) => true,
+        ast::ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s) != (38, 10),
     }
 }
 
@@ -334,7 +348,7 @@ pub fn apply_type_tags(schema: &SchemaRef, tags: Option<&[Option<&'static str>]>
                 if matches!(
                     (f.data_type(), *t),
                     (DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8, _)
-                        | (DataType::Decimal128(38, 10), "numeric")
+                        | (DataType::Decimal128(..), "numeric")
                 ) =>
             {
                 let mut md = f.metadata().clone();
@@ -343,6 +357,7 @@ pub fn apply_type_tags(schema: &SchemaRef, tags: Option<&[Option<&'static str>]>
                 // (`code::text` of a char(4) column is not padded to 4).
                 if md.get(key).is_some_and(|old| old != t) {
                     md.remove(strata_storage::schema::CHAR_LENGTH_METADATA_KEY);
+                    md.remove(strata_pgtypes::oid::CHAR_PAD_METADATA_KEY);
                 }
                 md.insert(key.to_string(), (*t).to_string());
                 f.as_ref().clone().with_metadata(md)

@@ -220,36 +220,42 @@ fn is_oid_field(f: &Field) -> bool {
 
 /// [`oid_expr`] for output column `i` of `plan`.
 fn oid_column(plan: &LogicalPlan, i: usize, shape: OidShape) -> bool {
+    trace_column(plan, i, &|e, input| oid_expr(e, input, shape).then_some(())).is_some()
+}
+
+/// What `judge` says of the expression that computes output column `i` of `plan` (with
+/// the plan that expression reads), found through the nodes that pass columns on
+/// unchanged (filters, sorts, limits, aliases, joins, the first branch of a union that
+/// has an answer).
+fn trace_column<T>(
+    plan: &LogicalPlan,
+    i: usize,
+    judge: &dyn Fn(&Expr, &LogicalPlan) -> Option<T>,
+) -> Option<T> {
     match plan {
-        LogicalPlan::Projection(p) => p.expr.get(i).is_some_and(|e| oid_expr(e, &p.input, shape)),
+        LogicalPlan::Projection(p) => p.expr.get(i).and_then(|e| judge(e, &p.input)),
         LogicalPlan::Aggregate(a) => {
             let n_group = a.schema.fields().len() - a.aggr_expr.len();
             match i.checked_sub(n_group) {
-                None => a
-                    .group_expr
-                    .get(i)
-                    .is_some_and(|e| oid_expr(e, &a.input, shape)),
-                Some(j) => a
-                    .aggr_expr
-                    .get(j)
-                    .is_some_and(|e| oid_expr(e, &a.input, shape)),
+                None => a.group_expr.get(i).and_then(|e| judge(e, &a.input)),
+                Some(j) => a.aggr_expr.get(j).and_then(|e| judge(e, &a.input)),
             }
         }
         LogicalPlan::Join(j) => {
             let left = j.left.schema().fields().len();
             match j.join_type {
                 JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => {
-                    oid_column(&j.left, i, shape)
+                    trace_column(&j.left, i, judge)
                 }
                 JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
-                    oid_column(&j.right, i, shape)
+                    trace_column(&j.right, i, judge)
                 }
-                _ if i < left => oid_column(&j.left, i, shape),
-                _ => oid_column(&j.right, i - left, shape),
+                _ if i < left => trace_column(&j.left, i, judge),
+                _ => trace_column(&j.right, i - left, judge),
             }
         }
-        LogicalPlan::RecursiveQuery(r) => oid_column(&r.static_term, i, shape),
-        LogicalPlan::Union(u) => u.inputs.iter().any(|p| oid_column(p, i, shape)),
+        LogicalPlan::RecursiveQuery(r) => trace_column(&r.static_term, i, judge),
+        LogicalPlan::Union(u) => u.inputs.iter().find_map(|p| trace_column(p, i, judge)),
         LogicalPlan::Filter(_)
         | LogicalPlan::Sort(_)
         | LogicalPlan::Limit(_)
@@ -258,9 +264,128 @@ fn oid_column(plan: &LogicalPlan, i: usize, shape: OidShape) -> bool {
         | LogicalPlan::Repartition(_) => plan
             .inputs()
             .first()
-            .is_some_and(|p| oid_column(p, i, shape)),
-        _ => false,
+            .and_then(|p| trace_column(p, i, judge)),
+        _ => None,
     }
+}
+
+/// The PostgreSQL character type of a text value whose field lost it, as a field tag:
+/// `min`/`max` of a `char(n)` value is `bpchar` (no type modifier, but the value keeps
+/// the blanks PostgreSQL stores: [`strata_pgtypes::oid::CHAR_PAD_METADATA_KEY`]), and
+/// `coalesce` of `varchar` values and untyped literals is `varchar` (of a `varchar` and a
+/// `char(n)` too: PostgreSQL casts the `char(n)` to `varchar`). `min`/`max` of a `varchar`
+/// is `text` in PostgreSQL too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CharType {
+    Bpchar { pad: usize },
+    Varchar,
+}
+
+fn char_type(e: &Expr, input: &LogicalPlan) -> Option<CharType> {
+    let tag_of = |x: &Expr| -> Option<String> {
+        let (_, f) = x.to_field(input.schema()).ok()?;
+        f.metadata()
+            .get(strata_storage::schema::PG_TYPE_METADATA_KEY)
+            .cloned()
+    };
+    match e {
+        Expr::Alias(a) => char_type(&a.expr, input),
+        Expr::Column(c) => {
+            let i = input.schema().index_of_column(c).ok()?;
+            trace_column(input, i, &char_type)
+        }
+        Expr::AggregateFunction(f)
+            if matches!(f.func.name(), "min" | "max") && f.params.args.len() == 1 =>
+        {
+            let (_, field) = f.params.args[0].to_field(input.schema()).ok()?;
+            strata_pgtypes::oid::char_padding(&field).map(|pad| CharType::Bpchar { pad })
+        }
+        Expr::ScalarFunction(f) if f.func.name() == "coalesce" => {
+            let mut varchar = false;
+            for a in &f.args {
+                match a {
+                    Expr::Literal(v, _)
+                        if v.is_null()
+                            || matches!(
+                                v.data_type(),
+                                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+                            ) => {}
+                    _ => match tag_of(a).as_deref() {
+                        Some("varchar") => varchar = true,
+                        Some("bpchar") => {}
+                        _ => return None,
+                    },
+                }
+            }
+            varchar.then_some(CharType::Varchar)
+        }
+        _ => None,
+    }
+}
+
+/// Output text columns whose PostgreSQL type is `bpchar` or `varchar` (see [`CharType`])
+/// but whose field says text, tagged in a projection on top of the plan.
+pub fn char_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let targets: Vec<(usize, CharType)> = (0..plan.schema().fields().len())
+        .filter_map(|i| {
+            let f = plan.schema().field(i);
+            let untagged = matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+            ) && !f
+                .metadata()
+                .contains_key(strata_storage::schema::PG_TYPE_METADATA_KEY);
+            untagged
+                .then(|| trace_column(&plan, i, &char_type))
+                .flatten()
+                .map(|t| (i, t))
+        })
+        .collect();
+    tag_outputs(plan, &targets, |md, t| match t {
+        CharType::Bpchar { pad } => {
+            md.insert(tag_key(), "bpchar".to_string());
+            md.insert(
+                strata_pgtypes::oid::CHAR_PAD_METADATA_KEY.to_string(),
+                pad.to_string(),
+            );
+        }
+        CharType::Varchar => {
+            md.insert(tag_key(), "varchar".to_string());
+        }
+    })
+}
+
+fn tag_key() -> String {
+    strata_storage::schema::PG_TYPE_METADATA_KEY.to_string()
+}
+
+/// `plan` under a projection that passes every column on and changes the metadata of
+/// the `targets` columns with `tag`; `plan` itself when there are none.
+fn tag_outputs<T>(
+    plan: LogicalPlan,
+    targets: &[(usize, T)],
+    tag: impl Fn(&mut std::collections::HashMap<String, String>, &T),
+) -> Result<LogicalPlan> {
+    if targets.is_empty() {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .enumerate()
+        .map(|(i, (q, f))| {
+            let c = Expr::Column(datafusion::common::Column::from((q, f)));
+            let Some((_, t)) = targets.iter().find(|(j, _)| *j == i) else {
+                return c;
+            };
+            let mut md = f.metadata().clone();
+            tag(&mut md, t);
+            c.alias_qualified_with_metadata(q.cloned(), f.name(), Some(md.into()))
+        })
+        .collect();
+    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+        .project(exprs)?
+        .build()
 }
 
 /// Output columns that are `oid` or `oid[]` in PostgreSQL but whose field lost the tag:
@@ -288,29 +413,9 @@ pub fn oid_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
             }
         })
         .collect();
-    if targets.is_empty() {
-        return Ok(plan);
-    }
-    let exprs: Vec<Expr> = plan
-        .schema()
-        .iter()
-        .enumerate()
-        .map(|(i, (q, f))| {
-            let c = Expr::Column(datafusion::common::Column::from((q, f)));
-            let Some((_, tag)) = targets.iter().find(|(t, _)| *t == i) else {
-                return c;
-            };
-            let mut md = f.metadata().clone();
-            md.insert(
-                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
-                tag.to_string(),
-            );
-            c.alias_qualified_with_metadata(q.cloned(), f.name(), Some(md.into()))
-        })
-        .collect();
-    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
-        .project(exprs)?
-        .build()
+    tag_outputs(plan, &targets, |md, tag| {
+        md.insert(tag_key(), tag.to_string());
+    })
 }
 
 /// Rewrites a plan's aggregates and mixed float/numeric expressions to PostgreSQL's

@@ -1405,6 +1405,7 @@ impl Session {
             }
         };
         let plan = crate::pg_types::oid_outputs(crate::pg_types::rewrite(plan)?)?;
+        let plan = crate::pg_types::char_outputs(plan)?;
         match &plan {
             LogicalPlan::Ddl(_)
             | LogicalPlan::Dml(_)

@@ -23,7 +23,10 @@ use arrow::datatypes::{
 use chrono::NaiveDate;
 
 use super::*;
-use crate::oid::{PG_TYPE_METADATA_KEY, PgTypeInfo, pg_type_of_field};
+use crate::oid::{
+    CHAR_LENGTH_METADATA_KEY, CHAR_PAD_METADATA_KEY, PG_TYPE_METADATA_KEY, PgTypeInfo,
+    pg_type_of_field,
+};
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -509,6 +512,40 @@ fn text_numeric() {
             s("-1.50"),
             s("0.00"),
         ],
+    );
+}
+
+#[test]
+fn text_bpchar_padding_declared_or_carried() {
+    let with = |tag: &str, key: &str, n: &str| {
+        let f = tagged(DataType::Utf8, tag);
+        let mut md = f.metadata().clone();
+        md.insert(key.to_string(), n.to_string());
+        f.with_metadata(md)
+    };
+    let values = || {
+        arr(StringArray::from(vec![
+            Some("ab"),
+            Some("é"),
+            Some("wxyz"),
+            None,
+        ]))
+    };
+    // char(4), and max(code) of one (no declared length, same blanks)
+    for key in [CHAR_LENGTH_METADATA_KEY, CHAR_PAD_METADATA_KEY] {
+        check(
+            key,
+            values(),
+            with("bpchar", key, "4"),
+            &[s("ab  "), s("é   "), s("wxyz"), None],
+        );
+    }
+    // a varchar is never padded
+    check(
+        "varchar",
+        values(),
+        with("varchar", CHAR_PAD_METADATA_KEY, "4"),
+        &[s("ab"), s("é"), s("wxyz"), None],
     );
 }
 

@@ -216,6 +216,21 @@ with psycopg.connect(DSN, autocommit=True) as conn:
         query(cur, casts, binary=True)
         cur.execute("SELECT code, 'ab'::char(3) AS c3, v FROM codes LIMIT 1")
         print("  char modifiers:", [(d.name, d.internal_size) for d in cur.description])
+        # Values derived from char(n) and varchar(n) columns keep PostgreSQL's types:
+        # max/min and ::bpchar of a char(4) are bpchar with its blanks (no modifier),
+        # coalesce over varchar is varchar, max of a varchar is text.
+        for binary in (False, True):
+            cur = conn.cursor(binary=binary)
+            cur.execute("SELECT max(code) AS mx, min(code) AS mn, max(v) AS mv, "
+                        "min(code::bpchar) AS mb FROM codes")
+            print("  derived:", [(d.name, d.type_code, d.internal_size) for d in cur.description],
+                  cur.fetchall())
+            cur.execute("SELECT id, code::bpchar AS b, coalesce(v, 'z') AS cv, "
+                        "coalesce(v, code) AS vc, coalesce(code, 'z')::text AS ct "
+                        "FROM codes ORDER BY id")
+            print("  derived:", [(d.name, d.type_code, d.internal_size) for d in cur.description],
+                  cur.fetchall())
+        cur = conn.cursor()
         query(cur, "SELECT id, code::char(2) AS c2, code::character(6) || '|' AS c6, "
                    "v::char(5) AS v5 FROM codes ORDER BY id")
         query(cur, "SELECT %s || %s AS c, upper(%s) AS u, length(%s) AS n", ("a", "b", "c", "abc"))
@@ -226,7 +241,8 @@ with psycopg.connect(DSN, autocommit=True) as conn:
         for binary in (False, True):
             cur = conn.cursor(binary=binary)
             cur.execute("SELECT a, b, f, c, d, c::varchar(2) AS c2, 'xyz '::varchar(4) AS x4, "
-                        "c::text AS ct, c::varchar AS cv, a + 1 AS a1, max(a) OVER () AS ma "
+                        "c::text AS ct, c::varchar AS cv, a + 1 AS a1, max(a) OVER () AS ma, "
+                        "b::numeric(6,3) AS b3, 1.5::numeric(4,1) AS l4, f::decimal(7) AS f7 "
                         "FROM sized")
             print("  modifiers:", [(d.name, d.type_code, d.display_size, d.precision, d.scale)
                                    for d in cur.description], cur.fetchall())
