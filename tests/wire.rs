@@ -2924,3 +2924,81 @@ async fn explain_execute_shows_the_prepared_statements_plan() {
         assert_eq!(sqlstate(&e), state, "{sql}");
     }
 }
+
+/// Queries over files big enough that the hot store maps their column chunks instead of
+/// reading them (`strata_sql::hot_store`, requests of 256 KiB and more) answer as the same
+/// rows did from memory, and again after a restart.
+#[tokio::test]
+async fn large_file_scans_answer_as_the_memtable_did() {
+    const N: i64 = 300_000;
+    let mut s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE big (ts timestamptz NOT NULL, host text, v float8, n bigint);
+         INSERT INTO big SELECT '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 second',
+             'h' || (g % 10), (g % 1000) / 10.0, g FROM generate_series(0, 299999) g",
+    )
+    .await
+    .expect("load");
+
+    // Expected answers, from the same formula as the INSERT.
+    let mut groups = vec![(0i64, 0i64, f64::MAX, f64::MIN); 10];
+    let (mut day_rows, mut day_sum) = (0i64, 0i64);
+    for g in 0..N {
+        let v = (g % 1000) as f64 / 10.0;
+        let e = &mut groups[(g % 10) as usize];
+        e.0 += 1;
+        e.1 += g;
+        e.2 = e.2.min(v);
+        e.3 = e.3.max(v);
+        if (86_400..172_800).contains(&g) {
+            day_rows += 1;
+            day_sum += g;
+        }
+    }
+    let by_host: Vec<Vec<Option<String>>> = groups
+        .iter()
+        .enumerate()
+        .map(|(h, (n, sum, lo, hi))| {
+            vec![
+                Some(format!("h{h}")),
+                Some(n.to_string()),
+                Some(sum.to_string()),
+                Some(lo.to_string()),
+                Some(hi.to_string()),
+            ]
+        })
+        .collect();
+    let queries: Vec<(&str, Vec<Vec<Option<String>>>)> = vec![
+        (
+            "SELECT host, count(*), sum(n), min(v), max(v) FROM big GROUP BY host ORDER BY host",
+            by_host,
+        ),
+        (
+            "SELECT count(*), sum(n) FROM big \
+             WHERE ts >= '2024-01-02 00:00:00+00' AND ts < '2024-01-03 00:00:00+00'",
+            vec![vec![Some(day_rows.to_string()), Some(day_sum.to_string())]],
+        ),
+        (
+            "SELECT host, v FROM big WHERE n = 123457",
+            vec![vec![Some("h7".into()), Some("45.7".into())]],
+        ),
+    ];
+
+    let mut k = Checks::default();
+    for stage in ["memtable", "after CHECKPOINT", "after restart"] {
+        match stage {
+            "after CHECKPOINT" => c.batch_execute("CHECKPOINT").await.expect("checkpoint"),
+            "after restart" => s.restart(),
+            _ => {}
+        }
+        let c = s.connect().await;
+        for (sql, want) in &queries {
+            match simple_rows(&c, sql).await {
+                Ok(got) => k.eq(&format!("{stage}: {sql}"), &got, want),
+                Err(e) => k.fail(format!("{stage}: {sql}: {e:?}")),
+            }
+        }
+    }
+    k.finish(&s);
+}

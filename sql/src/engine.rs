@@ -15,7 +15,6 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use object_store::local::LocalFileSystem;
 use strata_storage::catalog::CatalogState;
 use strata_storage::{Storage, ViewDef};
 use url::Url;
@@ -81,7 +80,7 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(options.query_memory_bytes, 1.0)
             .build_arc()?;
-        let hot = LocalFileSystem::new_with_prefix(storage.data_dir())
+        let hot = crate::hot_store::HotStore::new(storage.data_dir())
             .map_err(|e| Error::DataFusion(DataFusionError::ObjectStore(Box::new(e))))?;
         let url = Url::parse(HOT_STORE_URL)
             .map_err(|e| Error::DataFusion(DataFusionError::External(Box::new(e))))?;

@@ -29,6 +29,7 @@ pub mod fast_scan;
 pub mod file_adapter;
 pub mod functions;
 pub mod gapfill;
+pub mod hot_store;
 pub mod info_schema;
 pub mod jobs;
 pub mod json_ops;
