@@ -10,8 +10,9 @@
 //! [`MAP_AT_LEAST`] bytes or more maps the parts of the file they cover and hands out
 //! slices of the mappings, so the Parquet decoder reads the page cache in place. Small
 //! requests (a footer, one series' pages) stay on `LocalFileSystem`'s `pread`: a mapping
-//! costs system calls, page-table entries and an unmap, more than copying a few
-//! kilobytes (measured in docs/performance.md, "Session 19").
+//! costs an `open`, an `mmap` and an unmap, which a copy of a few kilobytes does not
+//! need (not measured on its own; session 17's direct reads, which also opened the file
+//! per request, made the one-host queries slower).
 //!
 //! object_store has no memory-mapped store of its own, hence this wrapper.
 
@@ -19,7 +20,6 @@ use std::fmt;
 use std::fs::File;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -37,7 +37,7 @@ pub const MAP_AT_LEAST: u64 = 256 * 1024;
 /// The hot tier's object store (see the module docs).
 #[derive(Debug)]
 pub struct HotStore {
-    local: Arc<LocalFileSystem>,
+    local: LocalFileSystem,
     map_at_least: u64,
 }
 
@@ -45,7 +45,7 @@ impl HotStore {
     /// A store rooted at the data directory `root`.
     pub fn new(root: impl AsRef<std::path::Path>) -> object_store::Result<HotStore> {
         Ok(HotStore {
-            local: Arc::new(LocalFileSystem::new_with_prefix(root)?),
+            local: LocalFileSystem::new_with_prefix(root)?,
             map_at_least: MAP_AT_LEAST,
         })
     }
