@@ -12,7 +12,10 @@
 //! - `STRATA_BENCH_RUNS` timed runs per query after one warm-up run (5; the median is shown);
 //! - `STRATA_BENCH_CONNS` client connections while loading (2);
 //! - `STRATA_BENCH_PG=0` skips PostgreSQL, `STRATA_BENCH_DUCKDB=0` skips DuckDB;
-//! - `STRATA_BENCH_FSYNC` `always` (default) or `never` for Strata (PostgreSQL: fsync on).
+//! - `STRATA_BENCH_FSYNC` `always` (default) or `never` for Strata (PostgreSQL: fsync on);
+//! - `STRATA_BENCH_KEEP_DIR=DIR` moves Strata's data directory to `DIR` (which must not
+//!   exist) after its run instead of deleting it, to profile the same files later
+//!   (`strata serve --data-dir DIR`).
 //!
 //! What it does, per system in turn (never two at once):
 //! 1. **Load**: the first half of the rows by COPY FROM STDIN (text, 64 k rows per COPY),
@@ -772,7 +775,21 @@ fn main() {
         .arg(child.id().to_string())
         .status();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&sdir);
+    match std::env::var_os("STRATA_BENCH_KEEP_DIR") {
+        Some(keep) => match std::fs::rename(&sdir, &keep) {
+            Ok(()) => notes.push(format!(
+                "Strata's data directory kept in {}",
+                Path::new(&keep).display()
+            )),
+            Err(e) => notes.push(format!(
+                "could not keep Strata's data directory in {}: {e}",
+                Path::new(&keep).display()
+            )),
+        },
+        None => {
+            let _ = std::fs::remove_dir_all(&sdir);
+        }
+    }
 
     // PostgreSQL 15.
     let mut pg: Vec<Outcome> = queries.iter().map(|_| Outcome::Skipped).collect();
