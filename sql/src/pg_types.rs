@@ -13,13 +13,15 @@
 //! (an alias), so the nodes above it still resolve; their schemas are recomputed.
 
 use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::DFSchema;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, JoinType, LogicalPlan, cast};
+use datafusion::logical_expr::{
+    Aggregate, Expr, ExprSchemable, JoinType, LogicalPlan, Operator, WindowFunctionDefinition, cast,
+};
 
 /// The argument cast an aggregate needs, if any.
 fn needed_cast(f: &AggregateFunction, agg: &Aggregate) -> Option<DataType> {
@@ -108,6 +110,145 @@ fn rounded_integer_casts(plan: LogicalPlan) -> Result<LogicalPlan> {
             other => other,
         },
     )
+}
+
+/// `char(n)` semantics that depend on the blanks Strata does not store (a `char(n)` value
+/// is kept without its trailing blanks, see `crate::bpchar`):
+/// - a string literal compared with a `char(n)` value is a `char(n)` in PostgreSQL, whose
+///   trailing blanks do not count (`code = 'ab  '` finds `ab`): the literal's trailing
+///   blanks are dropped (`=`, `<>`, `<`, `<=`, `>`, `>=`, `IS [NOT] DISTINCT FROM`, `IN`);
+/// - `octet_length`, `concat`, `concat_ws`, `format` and `LIKE` see the padded value in
+///   PostgreSQL (`octet_length('ab'::char(4))` is 4, `concat(code, '|')` is `ab  |`): the
+///   value is padded to `n` with `rpad` there.
+///
+/// Other uses (`||`, `length`, casts to text, `upper`) see the value without its blanks
+/// in PostgreSQL too. A literal typed text (`'ab '::text`) cannot be told from an untyped
+/// one after planning and is trimmed as well.
+fn padded_chars(plan: LogicalPlan) -> Result<LogicalPlan> {
+    rewrite_matching(
+        plan,
+        |x, schema| padded_char_use(x, schema).is_some(),
+        |x, schema| padded_char_use(&x, schema).unwrap_or(x),
+    )
+}
+
+/// The declared length of a `char(n)` value (a column, a cast, `max` of one).
+fn char_length_of(e: &Expr, schema: &DFSchema) -> Option<usize> {
+    let (_, f) = e.to_field(schema).ok()?;
+    strata_pgtypes::oid::char_padding(&f)
+}
+
+/// A string literal (possibly under a cast) whose trailing blanks are dropped, if it has
+/// any.
+fn blank_trimmed_literal(e: &Expr) -> Option<Expr> {
+    match e {
+        Expr::Literal(v, md) => {
+            let t = match v {
+                ScalarValue::Utf8(Some(t))
+                | ScalarValue::Utf8View(Some(t))
+                | ScalarValue::LargeUtf8(Some(t)) => t,
+                _ => return None,
+            };
+            let trimmed = t.trim_end_matches(' ');
+            if trimmed.len() == t.len() {
+                return None;
+            }
+            let v = match v {
+                ScalarValue::Utf8View(_) => ScalarValue::Utf8View(Some(trimmed.to_string())),
+                ScalarValue::LargeUtf8(_) => ScalarValue::LargeUtf8(Some(trimmed.to_string())),
+                _ => ScalarValue::Utf8(Some(trimmed.to_string())),
+            };
+            Some(Expr::Literal(v, md.clone()))
+        }
+        Expr::Cast(c) => blank_trimmed_literal(&c.expr).map(|inner| {
+            let mut c = c.clone();
+            c.expr = Box::new(inner);
+            Expr::Cast(c)
+        }),
+        _ => None,
+    }
+}
+
+/// `e` rewritten for the blanks of a `char(n)` value it uses (see [`padded_chars`]).
+fn padded_char_use(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let padded = |x: &Expr| -> Option<Expr> {
+        let n = char_length_of(x, schema)?;
+        Some(datafusion::functions::unicode::expr_fn::rpad(vec![
+            x.clone(),
+            datafusion::logical_expr::lit(n as i64),
+        ]))
+    };
+    match e {
+        Expr::BinaryExpr(b)
+            if matches!(
+                b.op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::IsDistinctFrom
+                    | Operator::IsNotDistinctFrom
+            ) =>
+        {
+            let mut b = b.clone();
+            if char_length_of(&b.left, schema).is_some() {
+                b.right = Box::new(blank_trimmed_literal(&b.right)?);
+            } else if char_length_of(&b.right, schema).is_some() {
+                b.left = Box::new(blank_trimmed_literal(&b.left)?);
+            } else {
+                return None;
+            }
+            Some(Expr::BinaryExpr(b))
+        }
+        Expr::InList(l) if char_length_of(&l.expr, schema).is_some() => {
+            let list = changed_items(&l.list, |_, v| blank_trimmed_literal(v))?;
+            let mut l = l.clone();
+            l.list = list;
+            Some(Expr::InList(l))
+        }
+        Expr::Like(l) => {
+            let mut l = l.clone();
+            l.expr = Box::new(padded(&l.expr)?);
+            Some(Expr::Like(l))
+        }
+        Expr::ScalarFunction(f)
+            if matches!(
+                f.func.name(),
+                "octet_length" | "concat" | "concat_ws" | "format"
+            ) =>
+        {
+            // The separator of `concat_ws` and the format string of `format` are `text`.
+            let first = usize::from(!matches!(f.func.name(), "octet_length" | "concat"));
+            let args = changed_items(&f.args, |i, a| (i >= first).then(|| padded(a)).flatten())?;
+            let mut f = f.clone();
+            f.args = args;
+            Some(Expr::ScalarFunction(f))
+        }
+        _ => None,
+    }
+}
+
+/// `items` with each one `change` (given its index) has a replacement for replaced; None if
+/// none has.
+fn changed_items(
+    items: &[Expr],
+    change: impl Fn(usize, &Expr) -> Option<Expr>,
+) -> Option<Vec<Expr>> {
+    let mut changed = false;
+    let out = items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| match change(i, x) {
+            Some(y) => {
+                changed = true;
+                y
+            }
+            None => x.clone(),
+        })
+        .collect();
+    changed.then_some(out)
 }
 
 /// Replaces every expression of `plan` (subqueries included) for which `is_target` holds,
@@ -254,6 +395,13 @@ fn trace_column<T>(
                 _ => trace_column(&j.right, i - left, judge),
             }
         }
+        LogicalPlan::Window(w) => {
+            let n_input = w.input.schema().fields().len();
+            match i.checked_sub(n_input) {
+                None => trace_column(&w.input, i, judge),
+                Some(j) => w.window_expr.get(j).and_then(|e| judge(e, &w.input)),
+            }
+        }
         LogicalPlan::RecursiveQuery(r) => trace_column(&r.static_term, i, judge),
         LogicalPlan::Union(u) => u.inputs.iter().find_map(|p| trace_column(p, i, judge)),
         LogicalPlan::Filter(_)
@@ -300,6 +448,16 @@ fn char_type(e: &Expr, input: &LogicalPlan) -> Option<CharType> {
             let (_, field) = f.params.args[0].to_field(input.schema()).ok()?;
             strata_pgtypes::oid::char_padding(&field).map(|pad| CharType::Bpchar { pad })
         }
+        // `max(code) OVER (...)`: the same as the aggregate.
+        Expr::WindowFunction(w) => match &w.fun {
+            WindowFunctionDefinition::AggregateUDF(f)
+                if matches!(f.name(), "min" | "max") && w.params.args.len() == 1 =>
+            {
+                let (_, field) = w.params.args[0].to_field(input.schema()).ok()?;
+                strata_pgtypes::oid::char_padding(&field).map(|pad| CharType::Bpchar { pad })
+            }
+            _ => None,
+        },
         Expr::ScalarFunction(f) if f.func.name() == "coalesce" => {
             let mut varchar = false;
             for a in &f.args {
@@ -423,6 +581,7 @@ pub fn oid_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = crate::pg_semantics::float_over_numeric(plan)?;
     let plan = rounded_integer_casts(whole_numbers(plan)?)?;
+    let plan = padded_chars(plan)?;
     if !plan_needs_rewrite(&plan) {
         return Ok(plan);
     }

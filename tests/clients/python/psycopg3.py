@@ -204,6 +204,7 @@ with psycopg.connect(DSN, autocommit=True) as conn:
             cp.write(b"3\t\xc3\xa9 \tn\n")
         query(cur, "SELECT id, code, flag, v FROM codes ORDER BY id")
         query(cur, "SELECT id, code, flag FROM codes WHERE code = %s ORDER BY id", ("ab",), binary=True)
+        query(cur, "SELECT id FROM codes WHERE code = 'ab  ' OR code IN ('wxyz ') ORDER BY id")
         query(cur, "SELECT code, length(code), code || '|' AS c FROM codes WHERE id = 3")
         with cur.copy("COPY (SELECT * FROM codes ORDER BY id) TO STDOUT") as cp:
             print("copy char out:", b"".join(bytes(b) for b in cp))
@@ -226,7 +227,9 @@ with psycopg.connect(DSN, autocommit=True) as conn:
             print("  derived:", [(d.name, d.type_code, d.internal_size) for d in cur.description],
                   cur.fetchall())
             cur.execute("SELECT id, code::bpchar AS b, coalesce(v, 'z') AS cv, "
-                        "coalesce(v, code) AS vc, coalesce(code, 'z')::text AS ct "
+                        "coalesce(v, code) AS vc, coalesce(code, 'z')::text AS ct, "
+                        "max(code) OVER () AS wm, min(code) OVER (ORDER BY id) AS wn, "
+                        "octet_length(code) AS ol, concat(code, '|') AS cc "
                         "FROM codes ORDER BY id")
             print("  derived:", [(d.name, d.type_code, d.internal_size) for d in cur.description],
                   cur.fetchall())
