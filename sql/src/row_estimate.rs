@@ -109,6 +109,7 @@ mod tests {
                     .map(|s| serde_json::to_string(&[s]).unwrap())
                     .collect(),
                 latest: vec![],
+                lookup: Default::default(),
             })
         });
         FileMeta {

@@ -240,6 +240,16 @@ pub(crate) fn series_rows(f: &FileMeta, keys: &KeyValues) -> Option<Runs> {
             .collect(),
         _ => None,
     };
+    // The positions of the kept series, found through the tails' lookup; if none is
+    // found, every name is parsed below.
+    if let Some(names) = &names {
+        let mut found: Vec<usize> = names.iter().flat_map(|n| t.position(n)).collect();
+        if !found.is_empty() {
+            found.sort_unstable();
+            found.dedup();
+            return runs_at(f, t, &found, latest);
+        }
+    }
     let names = names.filter(|n| t.series.iter().any(|s| n.contains(s)));
     let mut out = Runs::default();
     let mut start = 0u64;
@@ -274,6 +284,54 @@ pub(crate) fn series_rows(f: &FileMeta, keys: &KeyValues) -> Option<Runs> {
     }
     // The runs must cover the file, or the list is not of every series in it.
     (start == f.rows).then_some(out)
+}
+
+/// The runs of the series at `positions` (ascending) of `t`, the tails of `f`; None if
+/// the tails do not describe the file (as [`series_rows`] checks them).
+fn runs_at(
+    f: &FileMeta,
+    t: &SeriesTails,
+    positions: &[usize],
+    latest: Option<&Vec<i64>>,
+) -> Option<Runs> {
+    if !tails_cover(f, t) {
+        return None;
+    }
+    let end_of = |i: usize| t.ranges.get(i).map(|[first, n]| first + n);
+    let mut out = Runs::default();
+    for &i in positions {
+        let start = match i.checked_sub(1) {
+            Some(prev) => end_of(prev)?,
+            None => 0,
+        };
+        let values: Vec<Option<String>> = serde_json::from_str(t.series.get(i)?).ok()?;
+        if values.len() != t.keys.len() {
+            return None;
+        }
+        out.runs.push(Run {
+            rows: start..end_of(i)?,
+            series: out.values.len(),
+            latest: latest.and_then(|l| l.get(i).copied()),
+        });
+        out.values.push(values);
+    }
+    Some(out)
+}
+
+/// Whether the runs of `t` ascend and cover every row of `f` (each series' run ends where
+/// its latest rows end, and the next begins there).
+fn tails_cover(f: &FileMeta, t: &SeriesTails) -> bool {
+    let mut start = 0u64;
+    for [first, n] in &t.ranges {
+        let Some(end) = first.checked_add(*n) else {
+            return false;
+        };
+        if *first < start || end > f.rows {
+            return false;
+        }
+        start = end;
+    }
+    start == f.rows
 }
 
 /// Selected rows of one series: the row range and the series' index in [`Runs::values`].
@@ -1197,6 +1255,7 @@ mod tests {
             ranges: ranges.to_vec(),
             series: series.iter().map(|s| s.to_string()).collect(),
             latest: vec![],
+            lookup: Default::default(),
         }
     }
 
@@ -1207,6 +1266,29 @@ mod tests {
     /// The row ranges of `runs`.
     fn rows(runs: Option<Runs>) -> Option<Vec<Range<u64>>> {
         runs.map(|r| r.runs.into_iter().map(|r| r.rows).collect())
+    }
+
+    #[test]
+    fn runs_of_one_key_are_found_through_the_lookup() {
+        // 1000 series of 3 rows each, named by one column.
+        let names: Vec<String> = (0..1000).map(|i| format!(r#"["h{i}"]"#)).collect();
+        let ranges: Vec<[u64; 2]> = (0..1000u64).map(|i| [i * 3 + 2, 1]).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let f = file(3000, tails(&["host"], &ranges, &refs));
+        let r = series_rows(&f, &keys(&[("host", &["h999", "h0", "h500", "nope"])]));
+        assert_eq!(
+            r.as_ref().map(|r| r.values.clone()),
+            Some(vec![
+                vec![Some("h0".to_string())],
+                vec![Some("h500".to_string())],
+                vec![Some("h999".to_string())]
+            ])
+        );
+        assert_eq!(rows(r), Some(vec![0..3, 1500..1503, 2997..3000]));
+        // Tails that do not cover the file: the file cannot say, found by name or not.
+        let short = file(3001, tails(&["host"], &ranges, &refs));
+        assert_eq!(series_rows(&short, &keys(&[("host", &["h1"])])), None);
+        assert_eq!(series_rows(&short, &keys(&[("host", &["nope"])])), None);
     }
 
     #[test]

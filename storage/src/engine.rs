@@ -1517,6 +1517,7 @@ async fn write_file(
                             ranges: t.ranges,
                             series: t.series,
                             latest: t.latest,
+                            lookup: Default::default(),
                         })
                     })
             }

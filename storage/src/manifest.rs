@@ -101,6 +101,56 @@ pub struct SeriesTails {
     /// space-separated string.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "numbers_text")]
     pub latest: Vec<i64>,
+    /// Where each entry of `series` is, built on first use ([`SeriesTails::position`]).
+    #[serde(skip)]
+    pub lookup: SeriesLookup,
+}
+
+/// [`SeriesTails::series`] sorted by a hash of each name, so that a query for a few
+/// series finds their runs in a file of thousands without comparing every name (a
+/// one-host query over 1000-host files spent ~10 % of its time doing that). Built once
+/// per file's tails, on first use; 16 bytes per series.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesLookup(std::sync::Arc<std::sync::OnceLock<Vec<(u64, u32)>>>);
+
+/// The lookup is derived from the other fields: equal tails are equal whatever it holds.
+impl PartialEq for SeriesLookup {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+fn name_hash(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same name hashes the same in every lookup.
+    let mut h = std::hash::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
+}
+
+impl SeriesTails {
+    /// The positions in `series` (and `ranges`) of the entries equal to `name`, ascending
+    /// (one, unless the list repeats a name).
+    pub fn position(&self, name: &str) -> Vec<usize> {
+        let sorted = self.lookup.0.get_or_init(|| {
+            let mut v: Vec<(u64, u32)> = self
+                .series
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((name_hash(s), u32::try_from(i).ok()?)))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let h = name_hash(name);
+        let from = sorted.partition_point(|(x, _)| *x < h);
+        sorted[from..]
+            .iter()
+            .take_while(|(x, _)| *x == h)
+            .map(|(_, i)| *i as usize)
+            .filter(|&i| self.series.get(i).is_some_and(|s| s == name))
+            .collect()
+    }
 }
 
 /// [`SeriesTails::series`] as text: one entry per line.
@@ -287,6 +337,32 @@ mod tests {
     }
 
     #[test]
+    fn series_positions_are_found_by_name() {
+        let series: Vec<String> = (0..3000)
+            .map(|i| format!(r#"["host_{i}"]"#))
+            .chain([r#"["host_7"]"#.to_string()])
+            .collect();
+        let t = SeriesTails {
+            keys: vec!["host".into()],
+            time: "ts".into(),
+            ranges: (0..series.len() as u64).map(|i| [i, 1]).collect(),
+            series,
+            latest: vec![],
+            lookup: Default::default(),
+        };
+        assert_eq!(t.position(r#"["host_2999"]"#), vec![2999]);
+        assert_eq!(t.position(r#"["host_0"]"#), vec![0]);
+        // A repeated name is found at each of its positions; a missing one nowhere.
+        assert_eq!(t.position(r#"["host_7"]"#), vec![7, 3000]);
+        assert!(t.position(r#"["host_3000"]"#).is_empty());
+        assert!(t.position("host_1").is_empty());
+        // A clone shares the lookup built by the first query.
+        let c = t.clone();
+        assert_eq!(c.position(r#"["host_12"]"#), vec![12]);
+        assert_eq!(c, t);
+    }
+
+    #[test]
     fn series_tails_round_trip_as_text_and_are_optional() {
         let f = file(Some(SeriesTails {
             keys: vec!["host".into(), "dc".into()],
@@ -298,6 +374,7 @@ mod tests {
                 r#"[null,"y"]"#.into(),
             ],
             latest: vec![5, 9, -3],
+            lookup: Default::default(),
         }));
         let json = serde_json::to_string(&f).unwrap();
         assert!(json.contains(r#""ranges":"9+1 40+3 99+1""#), "{json}");
