@@ -192,13 +192,19 @@ fn padded_char_use(e: &Expr, schema: &DFSchema) -> Option<Expr> {
                     | Operator::IsNotDistinctFrom
             ) =>
         {
-            let mut b = b.clone();
-            if char_length_of(&b.left, schema).is_some() {
-                b.right = Box::new(blank_trimmed_literal(&b.right)?);
-            } else if char_length_of(&b.right, schema).is_some() {
-                b.left = Box::new(blank_trimmed_literal(&b.left)?);
-            } else {
+            // Nothing is cloned unless there is a literal to trim: this runs on every
+            // comparison of every plan.
+            let char_left = char_length_of(&b.left, schema).is_some();
+            if !char_left && char_length_of(&b.right, schema).is_none() {
                 return None;
+            }
+            let literal = if char_left { &b.right } else { &b.left };
+            let trimmed = Box::new(blank_trimmed_literal(literal)?);
+            let mut b = b.clone();
+            if char_left {
+                b.right = trimmed;
+            } else {
+                b.left = trimmed;
             }
             Some(Expr::BinaryExpr(b))
         }
@@ -209,8 +215,9 @@ fn padded_char_use(e: &Expr, schema: &DFSchema) -> Option<Expr> {
             Some(Expr::InList(l))
         }
         Expr::Like(l) => {
+            let expr = Box::new(padded(&l.expr)?);
             let mut l = l.clone();
-            l.expr = Box::new(padded(&l.expr)?);
+            l.expr = expr;
             Some(Expr::Like(l))
         }
         Expr::ScalarFunction(f)

@@ -321,17 +321,7 @@ fn runs_at(
 /// Whether the runs of `t` ascend and cover every row of `f` (each series' run ends where
 /// its latest rows end, and the next begins there).
 fn tails_cover(f: &FileMeta, t: &SeriesTails) -> bool {
-    let mut start = 0u64;
-    for [first, n] in &t.ranges {
-        let Some(end) = first.checked_add(*n) else {
-            return false;
-        };
-        if *first < start || end > f.rows {
-            return false;
-        }
-        start = end;
-    }
-    start == f.rows
+    t.rows_covered() == Some(f.rows)
 }
 
 /// Selected rows of one series: the row range and the series' index in [`Runs::values`].

@@ -110,8 +110,18 @@ pub struct SeriesTails {
 /// series finds their runs in a file of thousands without comparing every name (a
 /// one-host query over 1000-host files spent ~10 % of its time doing that). Built once
 /// per file's tails, on first use; 16 bytes per series.
+/// Also whether `ranges` ascend, and where the last one ends ([`SeriesTails::rows_covered`]).
 #[derive(Debug, Clone, Default)]
-pub struct SeriesLookup(std::sync::Arc<std::sync::OnceLock<Vec<(u64, u32)>>>);
+pub struct SeriesLookup(std::sync::Arc<std::sync::OnceLock<Lookup>>);
+
+#[derive(Debug)]
+struct Lookup {
+    /// (hash of a name, its position), sorted.
+    by_hash: Vec<(u64, u32)>,
+    /// The end of the last run if the runs ascend (each starts at or after the end of the
+    /// one before); None if they do not.
+    covered: Option<u64>,
+}
 
 /// The lookup is derived from the other fields: equal tails are equal whatever it holds.
 impl PartialEq for SeriesLookup {
@@ -132,16 +142,7 @@ impl SeriesTails {
     /// The positions in `series` (and `ranges`) of the entries equal to `name`, ascending
     /// (one, unless the list repeats a name).
     pub fn position(&self, name: &str) -> Vec<usize> {
-        let sorted = self.lookup.0.get_or_init(|| {
-            let mut v: Vec<(u64, u32)> = self
-                .series
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| Some((name_hash(s), u32::try_from(i).ok()?)))
-                .collect();
-            v.sort_unstable();
-            v
-        });
+        let sorted = &self.lookup().by_hash;
         let h = name_hash(name);
         let from = sorted.partition_point(|(x, _)| *x < h);
         sorted[from..]
@@ -150,6 +151,31 @@ impl SeriesTails {
             .map(|(_, i)| *i as usize)
             .filter(|&i| self.series.get(i).is_some_and(|s| s == name))
             .collect()
+    }
+
+    /// The rows the runs cover from row 0, if they ascend: the tails describe a file of
+    /// `n` rows only if this is `Some(n)`. Checked once per file's tails.
+    pub fn rows_covered(&self) -> Option<u64> {
+        self.lookup().covered
+    }
+
+    fn lookup(&self) -> &Lookup {
+        self.lookup.0.get_or_init(|| {
+            let mut by_hash: Vec<(u64, u32)> = self
+                .series
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((name_hash(s), u32::try_from(i).ok()?)))
+                .collect();
+            by_hash.sort_unstable();
+            let mut covered = Some(0u64);
+            for [first, n] in &self.ranges {
+                covered = covered
+                    .filter(|start| first >= start)
+                    .and_then(|_| first.checked_add(*n));
+            }
+            Lookup { by_hash, covered }
+        })
     }
 }
 
@@ -358,8 +384,17 @@ mod tests {
         assert!(t.position("host_1").is_empty());
         // A clone shares the lookup built by the first query.
         let c = t.clone();
+        assert!(c.lookup.0.get().is_some());
         assert_eq!(c.position(r#"["host_12"]"#), vec![12]);
-        assert_eq!(c, t);
+        assert_eq!(t.rows_covered(), Some(3001));
+        // Runs that go back cover nothing.
+        let back = SeriesTails {
+            ranges: vec![[5, 1], [3, 1]],
+            series: vec![r#"["a"]"#.into(), r#"["b"]"#.into()],
+            lookup: Default::default(),
+            ..t
+        };
+        assert_eq!(back.rows_covered(), None);
     }
 
     #[test]
