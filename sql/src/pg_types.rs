@@ -139,7 +139,7 @@ fn char_length_of(e: &Expr, schema: &DFSchema) -> Option<usize> {
 }
 
 /// A string literal (possibly under a cast) whose trailing blanks are dropped, if it has
-/// any.
+/// any, or a bare parameter whose blanks are dropped when it is bound.
 fn blank_trimmed_literal(e: &Expr) -> Option<Expr> {
     match e {
         Expr::Literal(v, md) => {
@@ -160,6 +160,15 @@ fn blank_trimmed_literal(e: &Expr) -> Option<Expr> {
             };
             Some(Expr::Literal(v, md.clone()))
         }
+        // A parameter (`code = $1`): its value is not known until Bind, so its trailing
+        // blanks are dropped when the statement runs, as PostgreSQL does for a parameter
+        // it types `char(n)` from the comparison, or one sent as `varchar` (pgjdbc's
+        // `setString`). A cast one (`$1::text`) is left alone, like a cast literal.
+        Expr::Placeholder(_) => Some(datafusion::functions::string::expr_fn::rtrim(vec![
+            e.clone(),
+            datafusion::logical_expr::lit(" "),
+        ])),
+        Expr::Cast(c) if matches!(c.expr.as_ref(), Expr::Placeholder(_)) => None,
         Expr::Cast(c) => blank_trimmed_literal(&c.expr).map(|inner| {
             let mut c = c.clone();
             c.expr = Box::new(inner);

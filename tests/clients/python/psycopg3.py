@@ -205,6 +205,12 @@ with psycopg.connect(DSN, autocommit=True) as conn:
         query(cur, "SELECT id, code, flag, v FROM codes ORDER BY id")
         query(cur, "SELECT id, code, flag FROM codes WHERE code = %s ORDER BY id", ("ab",), binary=True)
         query(cur, "SELECT id FROM codes WHERE code = 'ab  ' OR code IN ('wxyz ') ORDER BY id")
+        # A parameter compared with char(n) loses its trailing blanks (sent untyped, it is
+        # typed char(n)); cast to text, it keeps them.
+        query(cur, "SELECT id FROM codes WHERE code = %s OR code IN (%s, %s) ORDER BY id",
+              ("ab  ", "zz ", "wxyz "))
+        query(cur, "SELECT id FROM codes WHERE code = %s ORDER BY id", ("ab  ",), prepare=True)
+        query(cur, "SELECT count(*) AS n FROM codes WHERE code = %s::text", ("ab ",))
         query(cur, "SELECT code, length(code), code || '|' AS c FROM codes WHERE id = 3")
         with cur.copy("COPY (SELECT * FROM codes ORDER BY id) TO STDOUT") as cp:
             print("copy char out:", b"".join(bytes(b) for b in cp))
