@@ -230,27 +230,22 @@ pub(crate) fn series_rows(f: &FileMeta, keys: &KeyValues) -> Option<Runs> {
     }
     let latest = (t.latest.len() == t.ranges.len()).then_some(&t.latest);
     // One series column: a series is kept if its stored name is the name a kept value
-    // would have (`parquet_io::series_tails` writes them with the same `serde_json`), and
-    // only kept series are parsed. If no name matches, every name is parsed, so a change
-    // in how names are written costs time, not rows.
-    let names: Option<HashSet<String>> = match constraints.as_slice() {
-        [Some(allowed)] => allowed
+    // would have (`parquet_io::series_tails` writes them with the same `serde_json`),
+    // found through the tails' lookup, and only kept series are parsed. If no name
+    // matches, every name is parsed below, so a change in how names are written costs
+    // time, not rows.
+    if let [Some(allowed)] = constraints.as_slice() {
+        let mut found: Vec<usize> = allowed
             .iter()
-            .map(|v| serde_json::to_string(&[v]).ok())
-            .collect(),
-        _ => None,
-    };
-    // The positions of the kept series, found through the tails' lookup; if none is
-    // found, every name is parsed below.
-    if let Some(names) = &names {
-        let mut found: Vec<usize> = names.iter().flat_map(|n| t.position(n)).collect();
+            .filter_map(|v| serde_json::to_string(&[v]).ok())
+            .flat_map(|n| t.position(&n))
+            .collect();
         if !found.is_empty() {
             found.sort_unstable();
             found.dedup();
             return runs_at(f, t, &found, latest);
         }
     }
-    let names = names.filter(|n| t.series.iter().any(|s| n.contains(s)));
     let mut out = Runs::default();
     let mut start = 0u64;
     for (i, ([first, n], name)) in t.ranges.iter().zip(&t.series).enumerate() {
@@ -258,10 +253,6 @@ pub(crate) fn series_rows(f: &FileMeta, keys: &KeyValues) -> Option<Runs> {
         let end = first.checked_add(*n)?;
         if *first < start || end > f.rows {
             return None;
-        }
-        if names.as_ref().is_some_and(|n| !n.contains(name)) {
-            start = end;
-            continue;
         }
         let values: Vec<Option<String>> = serde_json::from_str(name).ok()?;
         if values.len() != constraints.len() {
