@@ -6,8 +6,7 @@
 //! u8      record kind tag   (1 = Insert, 2 = InsertMany, 3 = Upsert; others are reserved)
 //! Insert:
 //!   u64 LE  table id
-//!   ...     Arrow IPC stream (schema + exactly one batch), compressed with
-//!           lz4_flex::compress_prepend_size (u32 LE uncompressed size, then an LZ4 block)
+//!   ...     body: an Arrow IPC stream (schema + exactly one batch)
 //! InsertMany (a raw batch and the derived rows of its continuous aggregates, atomically):
 //!   u32 LE  entry count, then per entry:
 //!   u64 LE  table id, u32 LE body length, body as in Insert
@@ -17,15 +16,29 @@
 //!   ...     body as in Insert
 //! ```
 //!
+//! A body is written as an Arrow IPC stream whose buffers are compressed with LZ4 (the IPC
+//! format's own `LZ4_FRAME` buffer compression); it starts with the IPC continuation
+//! marker `0xFFFFFFFF`. Segments written before that change hold bodies that are the whole
+//! IPC stream compressed as one LZ4 block (`lz4_flex::compress_prepend_size`: u32 LE
+//! uncompressed size, then the block); such a size is never `0xFFFFFFFF` (the stream would
+//! be 4 GiB), so the first four bytes tell the two apart and both are read.
+//!
+//! Why per buffer: compressing the whole stream needed the uncompressed stream in memory
+//! first (a copy of every row into fresh pages), then the compressed copy, then a third
+//! copy behind the record's prefix. The IPC writer compresses each column's buffer
+//! straight from the batch into the record, which is written once (docs/performance.md,
+//! "Session 22").
+//!
 //! The IPC stream carries the full schema, so field and schema metadata survive the round trip.
 
 use std::io::Cursor;
 use std::path::PathBuf;
 
+use arrow::ipc::CompressionType;
 use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::record_batch::RecordBatch;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::ids::TableId;
@@ -64,12 +77,27 @@ pub enum WalRecord {
     },
 }
 
-fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut writer = StreamWriter::try_new(Vec::new(), batch.schema_ref())?;
+/// The first bytes of an Arrow IPC stream message (the continuation marker), which start
+/// every body written since buffers are compressed inside the stream.
+const IPC_CONTINUATION: [u8; 4] = [0xFF; 4];
+
+/// Appends `batch` to `out` as a body: an Arrow IPC stream with LZ4-compressed buffers.
+fn encode_batch_into(out: &mut Vec<u8>, batch: &RecordBatch) -> Result<()> {
+    let options =
+        IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?;
+    let mut writer = StreamWriter::try_new_with_options(&mut *out, batch.schema_ref(), options)?;
     writer.write(batch)?;
     writer.finish()?;
-    let ipc = writer.into_inner()?;
-    Ok(lz4_flex::compress_prepend_size(&ipc))
+    Ok(())
+}
+
+/// A record buffer with room for `prefix` bytes and the bodies of `batches`. Reserving
+/// their uncompressed size up front means the buffer never grows (and is never copied)
+/// while the bodies are written; the pages beyond what the compressed bodies use are never
+/// touched.
+fn record_buffer<'a>(prefix: usize, batches: impl Iterator<Item = &'a RecordBatch>) -> Vec<u8> {
+    let bodies: usize = batches.map(|b| b.get_array_memory_size() + 1024).sum();
+    Vec::with_capacity(prefix + bodies)
 }
 
 impl WalRecord {
@@ -77,50 +105,49 @@ impl WalRecord {
     pub fn encode(&self) -> Result<Bytes> {
         match self {
             WalRecord::InsertMany { entries } => {
-                let bodies = entries
-                    .iter()
-                    .map(|(_, b)| encode_batch(b))
-                    .collect::<Result<Vec<_>>>()?;
-                let len: usize = bodies.iter().map(|b| b.len() + 12).sum();
-                let mut out = BytesMut::with_capacity(1 + 4 + len);
-                out.put_u8(TAG_INSERT_MANY);
-                out.put_u32_le(entries.len() as u32);
-                for ((table, _), body) in entries.iter().zip(bodies) {
-                    out.put_u64_le(table.as_u64());
-                    out.put_u32_le(body.len() as u32);
-                    out.put_slice(&body);
+                let mut out =
+                    record_buffer(1 + 4 + entries.len() * 12, entries.iter().map(|(_, b)| b));
+                out.push(TAG_INSERT_MANY);
+                out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+                for (table, batch) in entries {
+                    out.extend_from_slice(&table.as_u64().to_le_bytes());
+                    let at = out.len();
+                    out.extend_from_slice(&[0; 4]);
+                    encode_batch_into(&mut out, batch)?;
+                    let len = u32::try_from(out.len() - at - 4).map_err(|_| {
+                        Error::InvalidInput("a batch of over 4 GiB in one WAL record".into())
+                    })?;
+                    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
                 }
-                Ok(out.freeze())
+                Ok(Bytes::from(out))
             }
             WalRecord::Upsert {
                 table,
                 key_columns,
                 batch,
             } => {
-                let compressed = encode_batch(batch)?;
                 let names: usize = key_columns.iter().map(|k| k.len() + 2).sum();
-                let mut out = BytesMut::with_capacity(PREFIX_LEN + 2 + names + compressed.len());
-                out.put_u8(TAG_UPSERT);
-                out.put_u64_le(table.as_u64());
+                let mut out = record_buffer(PREFIX_LEN + 2 + names, std::iter::once(batch));
+                out.push(TAG_UPSERT);
+                out.extend_from_slice(&table.as_u64().to_le_bytes());
                 let n = u16::try_from(key_columns.len())
                     .map_err(|_| Error::InvalidInput("too many key columns".into()))?;
-                out.put_u16_le(n);
+                out.extend_from_slice(&n.to_le_bytes());
                 for k in key_columns {
                     let l = u16::try_from(k.len())
                         .map_err(|_| Error::InvalidInput("key column name too long".into()))?;
-                    out.put_u16_le(l);
-                    out.put_slice(k.as_bytes());
+                    out.extend_from_slice(&l.to_le_bytes());
+                    out.extend_from_slice(k.as_bytes());
                 }
-                out.put_slice(&compressed);
-                Ok(out.freeze())
+                encode_batch_into(&mut out, batch)?;
+                Ok(Bytes::from(out))
             }
             WalRecord::Insert { table, batch } => {
-                let compressed = encode_batch(batch)?;
-                let mut out = BytesMut::with_capacity(PREFIX_LEN + compressed.len());
-                out.put_u8(TAG_INSERT);
-                out.put_u64_le(table.as_u64());
-                out.put_slice(&compressed);
-                Ok(out.freeze())
+                let mut out = record_buffer(PREFIX_LEN, std::iter::once(batch));
+                out.push(TAG_INSERT);
+                out.extend_from_slice(&table.as_u64().to_le_bytes());
+                encode_batch_into(&mut out, batch)?;
+                Ok(Bytes::from(out))
             }
         }
     }
@@ -206,6 +233,9 @@ impl WalRecord {
 }
 
 fn decode_batch(body: &[u8]) -> Result<RecordBatch> {
+    if body.starts_with(&IPC_CONTINUATION) {
+        return read_one_batch(body);
+    }
     let (size, block) = lz4_flex::block::uncompressed_size(body)
         .map_err(|e| corrupt(format!("bad LZ4 size prefix: {e}")))?;
     if size > block.len().saturating_mul(MAX_LZ4_RATIO).saturating_add(64) {
@@ -216,6 +246,11 @@ fn decode_batch(body: &[u8]) -> Result<RecordBatch> {
     }
     let ipc = lz4_flex::decompress_size_prepended(body)
         .map_err(|e| corrupt(format!("LZ4 decompression failed: {e}")))?;
+    read_one_batch(&ipc)
+}
+
+/// The one batch of an Arrow IPC stream (buffers compressed or not).
+fn read_one_batch(ipc: &[u8]) -> Result<RecordBatch> {
     let mut reader = StreamReader::try_new(Cursor::new(ipc), None)
         .map_err(|e| corrupt(format!("bad Arrow IPC stream: {e}")))?;
     let batch = match reader.next() {

@@ -537,6 +537,65 @@ fn record_decode_rejects_garbage() {
     ));
 }
 
+/// Segments written before bodies were compressed buffer by buffer hold the whole IPC
+/// stream as one LZ4 block behind its size: such records still decode, and new ones are
+/// IPC streams whose buffers are compressed (smaller than the plain stream).
+#[test]
+fn whole_stream_lz4_bodies_of_older_segments_still_decode() {
+    let batch = sample_batch();
+    let mut plain = Vec::new();
+    {
+        let mut w =
+            arrow::ipc::writer::StreamWriter::try_new(&mut plain, batch.schema_ref()).unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+    }
+    let mut old = vec![1u8];
+    old.extend_from_slice(&11u64.to_le_bytes());
+    old.extend_from_slice(&lz4_flex::compress_prepend_size(&plain));
+    let expected = WalRecord::Insert {
+        table: TableId::new(11),
+        batch: batch.clone(),
+    };
+    assert_eq!(WalRecord::decode(&old).unwrap(), expected);
+
+    let new = expected.encode().unwrap();
+    assert_eq!(
+        &new[9..13],
+        &[0xFF; 4],
+        "a new body starts as an IPC stream"
+    );
+    assert_ne!(
+        &new[9..],
+        &plain[..],
+        "the new body's buffers are compressed"
+    );
+    let repetitive = RecordBatch::try_new(
+        batch.schema(),
+        batch
+            .columns()
+            .iter()
+            .map(|c| {
+                let parts: Vec<&dyn arrow::array::Array> = (0..200).map(|_| c.as_ref()).collect();
+                arrow::compute::concat(&parts).unwrap()
+            })
+            .collect(),
+    )
+    .unwrap();
+    let rec = WalRecord::Insert {
+        table: TableId::new(11),
+        batch: repetitive.clone(),
+    };
+    let bytes = rec.encode().unwrap();
+    assert!(
+        bytes.len() * 4 < repetitive.get_array_memory_size(),
+        "{} bytes for {} bytes of repeated rows",
+        bytes.len(),
+        repetitive.get_array_memory_size()
+    );
+    assert_eq!(WalRecord::decode(&bytes).unwrap(), rec);
+}
+
 #[tokio::test]
 async fn records_round_trip_through_the_wal() {
     let tmp = tempfile::tempdir().unwrap();
