@@ -5,7 +5,8 @@
 //! cargo bench --bench copy_parse
 //! ```
 //! Parameters: `STRATA_BENCH_ROWS` (default 1,000,000). Prints rows/s and MB/s per format
-//! (best of 3 runs).
+//! (best of 3 runs): text and CSV with two-decimal metrics, and text with full-precision
+//! metrics (random doubles printed shortest, mostly 16-17 significant digits).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -31,8 +32,12 @@ fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(f))
 }
 
-fn data(n: usize, csv: bool) -> Vec<u8> {
+/// Rows of TSBS-cpu-like text. `full`: each metric printed as the shortest text that
+/// reads back as the double (up to 17 significant digits, as TSBS's generator and most
+/// drivers print float8 values); otherwise two decimals.
+fn data(n: usize, csv: bool, full: bool) -> Vec<u8> {
     let d = if csv { ',' } else { '\t' };
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut s = String::with_capacity(n * 120);
     for i in 0..n {
         let secs = 1_704_067_200 + (i / 100) as i64 * 10;
@@ -41,7 +46,15 @@ fn data(n: usize, csv: bool) -> Vec<u8> {
             .format("%Y-%m-%d %H:%M:%S+00");
         let _ = write!(s, "{ts}{d}host_{}{d}us-east-1{d}us-east-1a", i % 100);
         for m in 0..10 {
-            let _ = write!(s, "{d}{}.{}", (i * 7 + m) % 100, (i + m) % 100);
+            if full {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = (x >> 11) as f64 / (1u64 << 53) as f64 * 100.0;
+                let _ = write!(s, "{d}{v}");
+            } else {
+                let _ = write!(s, "{d}{}.{}", (i * 7 + m) % 100, (i + m) % 100);
+            }
         }
         s.push('\n');
     }
@@ -56,8 +69,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    for csv in [false, true] {
-        let bytes = data(n, csv);
+    for (csv, full) in [(false, false), (true, false), (false, true)] {
+        let bytes = data(n, csv, full);
         let mut best = f64::MAX;
         for _ in 0..3 {
             let t = Instant::now();
@@ -85,7 +98,11 @@ fn main() {
         }
         println!(
             "copy_parse {}: {n} rows, {:.1} MB: {:.2} M rows/s, {:.0} MB/s",
-            if csv { "csv " } else { "text" },
+            match (csv, full) {
+                (true, _) => "csv ",
+                (false, false) => "text",
+                (false, true) => "text, 17-digit floats",
+            },
             bytes.len() as f64 / 1e6,
             n as f64 / best / 1e6,
             bytes.len() as f64 / best / 1e6

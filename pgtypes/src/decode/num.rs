@@ -155,13 +155,29 @@ fn is_inf_literal(t: &[u8]) -> bool {
 /// glibc's strtod accepts) are not supported.
 #[inline]
 pub(crate) fn parse_f64(b: &[u8]) -> Result<f64, DecodeError> {
-    if let Some((m, frac, neg)) = simple_decimal(b)
+    let simple = simple_decimal(b);
+    if let Some((m, frac, neg)) = simple
         && m <= (1u64 << 53)
         && frac <= 22
     {
         // Clinger's fast path: both operands exact, one correctly rounded division.
         let v = m as f64 / POW10_F64[frac];
         return Ok(if neg { -v } else { v });
+    }
+    parse_f64_general(b, simple.is_some())
+}
+
+/// [`parse_f64`] beyond Clinger's fast path, kept out of line so that the fast path stays
+/// small where COPY inlines it. `plain`: `b` is `[-]digits[.digits]` (at most 19 digits).
+#[inline(never)]
+fn parse_f64_general(b: &[u8], plain: bool) -> Result<f64, DecodeError> {
+    // A plain decimal with more digits than a double holds exactly is how drivers and
+    // generators print most float8 values (up to 17 significant digits). lexical-core
+    // rounds it correctly straight from the bytes, where std's parser needs a `&str` (a
+    // UTF-8 check of every value) after trimming. Such input can neither overflow nor
+    // underflow, so the range checks below have nothing to add.
+    if plain && let Ok(v) = lexical_core::parse::<f64>(b) {
+        return Ok(v);
     }
     let t = trim_pg(b);
     let s = std::str::from_utf8(t).map_err(|_| DecodeError::syntax("double precision", b))?;
@@ -182,12 +198,22 @@ pub(crate) fn parse_f64(b: &[u8]) -> Result<f64, DecodeError> {
 /// `float4in`: like [`parse_f64`] but parsed directly as `f32` (no double rounding).
 #[inline]
 pub(crate) fn parse_f32(b: &[u8]) -> Result<f32, DecodeError> {
-    if let Some((m, frac, neg)) = simple_decimal(b)
+    let simple = simple_decimal(b);
+    if let Some((m, frac, neg)) = simple
         && m <= (1u64 << 24)
         && frac <= 10
     {
         let v = m as f32 / POW10_F32[frac];
         return Ok(if neg { -v } else { v });
+    }
+    parse_f32_general(b, simple.is_some())
+}
+
+/// [`parse_f32`] beyond the fast path (see [`parse_f64_general`]).
+#[inline(never)]
+fn parse_f32_general(b: &[u8], plain: bool) -> Result<f32, DecodeError> {
+    if plain && let Ok(v) = lexical_core::parse::<f32>(b) {
+        return Ok(v);
     }
     let t = trim_pg(b);
     let s = std::str::from_utf8(t).map_err(|_| DecodeError::syntax("real", b))?;

@@ -926,3 +926,38 @@ fn random_inputs_do_not_panic() {
         }
     }
 }
+
+/// float8/float4 input with more significant digits than the fast path takes (how drivers
+/// print most doubles) rounds exactly like the standard library's correctly rounded
+/// parser, for random doubles in shortest, 17-digit and 19-digit decimal forms.
+#[test]
+fn long_float_mantissas_round_like_std() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut checked = 0;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // a random 53-bit mantissa scaled into [0, 1e7): printed without exponent
+        let v = (x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((x % 11) as i32 - 3);
+        for s in [format!("{v}"), format!("{v:.17}"), format!("{v:.19}")] {
+            let want: f64 = s.parse().expect("std parses its own output");
+            let got = num::parse_f64(s.as_bytes()).expect("valid float8");
+            assert_eq!(got.to_bits(), want.to_bits(), "float8 {s}");
+            let want32: f32 = s.parse().expect("std parses its own output");
+            let got32 = num::parse_f32(s.as_bytes()).expect("valid float4");
+            assert_eq!(got32.to_bits(), want32.to_bits(), "float4 {s}");
+            checked += 1;
+        }
+    }
+    assert!(checked == 60_000, "only {checked} values checked");
+    // out-of-line forms still take the general path
+    assert_eq!(
+        num::parse_f64(b" 12345678901234567.5 ").ok(),
+        Some(12345678901234567.5)
+    );
+    assert_eq!(
+        num::parse_f64(b"-0.12345678901234567890123").ok(),
+        Some(-0.12345678901234568)
+    );
+}
