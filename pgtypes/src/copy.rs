@@ -5,7 +5,8 @@
 //! `batch_rows` rows as they fill, and [`CopyParser::finish`] returns the rest after
 //! `CopyDone`.
 //!
-//! Rows are scanned with a byte-class table directly on the chunk; field values are
+//! Rows are scanned directly on the chunk, 16 bytes at a time for the next delimiter,
+//! line end, escape or quote (`copy/stops.rs`); field values are
 //! parsed straight into typed Arrow builders ([`ColumnBuilder`]), so numbers and
 //! timestamps never allocate. Only a field that contains escapes (text format) or inner
 //! quotes (CSV) is copied, into a reused scratch buffer. Only the incomplete trailing row of
@@ -50,6 +51,9 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use crate::decode::{ColumnBuilder, DecodeError};
 
 pub mod binary;
+mod stops;
+
+use stops::{StopCursor, StopSet};
 
 /// COPY data format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,10 +189,10 @@ pub struct CopyParser {
     carry: Vec<u8>,
     scratch: Vec<u8>,
     spans: Vec<Span>,
-    /// Byte classes that stop the fast scan outside quotes.
-    stop: [bool; 256],
-    /// Byte classes that stop the scan inside CSV quotes.
-    stop_q: [bool; 256],
+    /// Bytes that stop the fast scan outside quotes.
+    stop: StopSet,
+    /// Bytes that stop the scan inside CSV quotes.
+    stop_q: StopSet,
     line: u64,
     rows: u64,
     in_batch: usize,
@@ -220,21 +224,16 @@ impl CopyParser {
             .map(|f| ColumnBuilder::new(f, batch_rows, session_tz))
             .collect();
         let nullable = schema.fields().iter().map(|f| f.is_nullable()).collect();
-        let mut stop = [false; 256];
-        let mut stop_q = [false; 256];
-        stop[options.delimiter as usize] = true;
-        stop[b'\n' as usize] = true;
-        stop[b'\r' as usize] = true;
-        match options.format {
-            CopyFormat::Text => stop[b'\\' as usize] = true,
-            CopyFormat::Csv => {
-                stop[options.quote as usize] = true;
-                stop_q[options.quote as usize] = true;
-                stop_q[options.escape as usize] = true;
-                stop_q[b'\n' as usize] = true;
-                stop_q[b'\r' as usize] = true;
+        let (stop, stop_q) = match options.format {
+            CopyFormat::Text => {
+                let stop = StopSet::new([options.delimiter, b'\n', b'\r', b'\\']);
+                (stop, stop)
             }
-        }
+            CopyFormat::Csv => (
+                StopSet::new([options.delimiter, b'\n', b'\r', options.quote]),
+                StopSet::new([options.quote, options.escape, b'\n', b'\r']),
+            ),
+        };
         CopyParser {
             header_pending: options.header,
             null_needs_escape: options.null.as_bytes().contains(&b'\\'),
@@ -357,11 +356,13 @@ impl CopyParser {
     fn parse_rows(&mut self, data: &[u8], eof: bool) -> Result<usize, CopyError> {
         let mut pos = 0;
         let csv = self.opts.format == CopyFormat::Csv;
+        let mut cur = StopCursor::new();
+        let mut cur_q = StopCursor::new();
         while pos < data.len() && !self.done {
             let scan = if csv {
-                self.scan_csv(data, pos, eof)?
+                self.scan_csv(data, pos, eof, &mut cur, &mut cur_q)?
             } else {
-                self.scan_text(data, pos, eof)?
+                self.scan_text(data, pos, eof, &mut cur)?
             };
             let Scan::Row {
                 content_end,
@@ -413,7 +414,13 @@ impl CopyParser {
 
     /// Text format: find field boundaries of the row starting at `pos`.
     #[inline]
-    fn scan_text(&mut self, data: &[u8], pos: usize, eof: bool) -> Result<Scan, CopyError> {
+    fn scan_text(
+        &mut self,
+        data: &[u8],
+        pos: usize,
+        eof: bool,
+        cur: &mut StopCursor,
+    ) -> Result<Scan, CopyError> {
         self.spans.clear();
         let n = data.len();
         let delim = self.opts.delimiter;
@@ -421,10 +428,7 @@ impl CopyParser {
         let mut fstart = pos;
         let mut esc = 0u32;
         loop {
-            match data[i..].iter().position(|&c| self.stop[c as usize]) {
-                Some(k) => i += k,
-                None => i = n,
-            }
+            i = cur.next(&self.stop, data, i);
             if i >= n {
                 if eof {
                     self.spans.push(Span {
@@ -515,7 +519,14 @@ impl CopyParser {
 
     /// CSV: find field boundaries of the row starting at `pos`, honouring quotes.
     #[inline]
-    fn scan_csv(&mut self, data: &[u8], pos: usize, eof: bool) -> Result<Scan, CopyError> {
+    fn scan_csv(
+        &mut self,
+        data: &[u8],
+        pos: usize,
+        eof: bool,
+        cur: &mut StopCursor,
+        cur_q: &mut StopCursor,
+    ) -> Result<Scan, CopyError> {
         self.spans.clear();
         let n = data.len();
         let delim = self.opts.delimiter;
@@ -529,10 +540,7 @@ impl CopyParser {
         let mut fstart = pos;
         let mut marks = 0u32;
         loop {
-            match data[i..].iter().position(|&c| self.stop[c as usize]) {
-                Some(k) => i += k,
-                None => i = n,
-            }
+            i = cur.next(&self.stop, data, i);
             if i >= n {
                 if eof {
                     self.spans.push(Span {
@@ -555,10 +563,7 @@ impl CopyParser {
                 i += 1;
                 // inside quotes
                 loop {
-                    match data[i..].iter().position(|&c| self.stop_q[c as usize]) {
-                        Some(k) => i += k,
-                        None => i = n,
-                    }
+                    i = cur_q.next(&self.stop_q, data, i);
                     if i >= n {
                         if eof {
                             return Err(self.line_error(

@@ -17,3 +17,6 @@ pub mod decode;
 pub mod encode;
 pub mod oid;
 pub mod tz;
+
+#[cfg(test)]
+mod test_rng;

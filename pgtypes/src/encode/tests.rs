@@ -1773,17 +1773,7 @@ fn encode_with_len_frames_values() {
 // numeric_send, the hex without its `\x`). On mismatch the test writes our lines to
 // the temp dir (`rs_NAME.txt`) for diffing.
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let x = self.0;
-        (x ^ (x >> 29)).wrapping_mul(0xbf58476d1ce4e5b9) ^ (x >> 32)
-    }
-}
+use crate::test_rng::Lcg;
 
 fn fnv(lines: &[String]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
