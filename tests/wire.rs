@@ -1102,6 +1102,75 @@ async fn copy_from_stdin_text_100k() {
     k.finish(&s);
 }
 
+/// float8 and float4 values printed with all their digits (as drivers and TSBS's generator
+/// print them: 16-17 significant digits, past the exact fast path) arrive over COPY, text
+/// and CSV, as the same bits Rust's correctly rounded parser gives, read back in binary.
+#[tokio::test]
+async fn copy_full_precision_floats_round_exactly() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    let mut k = Checks::default();
+    c.batch_execute("create table cf (ts timestamptz not null, id bigint, d float8, r real)")
+        .await
+        .unwrap();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut text = String::new();
+    let mut csv = String::new();
+    let mut want = std::collections::BTreeMap::new();
+    for i in 0..4000i64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = (x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((x % 9) as i32 - 2);
+        let v = if i % 3 == 0 { -v } else { v };
+        // shortest round-trip text, and 19 fractional digits (rounded on input)
+        let printed = if i % 2 == 0 {
+            format!("{v}")
+        } else {
+            format!("{v:.19}")
+        };
+        let d: f64 = printed.parse().unwrap();
+        let r: f32 = printed.parse().unwrap();
+        want.insert(i, (d.to_bits(), r.to_bits()));
+        let line = |sep: char| {
+            format!(
+                "2024-01-01 00:00:{:02}+00{sep}{i}{sep}{printed}{sep}{printed}\n",
+                i % 60
+            )
+        };
+        if i % 2 == 0 {
+            text.push_str(&line('\t'));
+        } else {
+            csv.push_str(&line(','));
+        }
+    }
+    if let Err(e) = copy_in_chunks(&c, "COPY cf FROM STDIN", text.as_bytes()).await {
+        k.fail(format!("COPY text: {e:?}"));
+    }
+    if let Err(e) = copy_in_chunks(&c, "COPY cf FROM STDIN (FORMAT csv)", csv.as_bytes()).await {
+        k.fail(format!("COPY csv: {e:?}"));
+    }
+    match c.query("select id, d, r from cf order by id", &[]).await {
+        Ok(rows) => {
+            k.eq("rows", rows.len(), want.len());
+            let mut wrong = 0;
+            for row in &rows {
+                let id: i64 = row.get(0);
+                let got = (
+                    row.get::<_, f64>(1).to_bits(),
+                    row.get::<_, f32>(2).to_bits(),
+                );
+                if want.get(&id) != Some(&got) {
+                    wrong += 1;
+                }
+            }
+            k.eq("values not rounded as Rust's parser rounds them", wrong, 0);
+        }
+        Err(e) => k.fail(format!("select: {e:?}")),
+    }
+    k.finish(&s);
+}
+
 /// CSV with HEADER, NULL and DELIMITER options, quoted fields.
 #[tokio::test]
 async fn copy_from_stdin_csv_options() {
