@@ -2,6 +2,8 @@
 //!
 //! - `wal`: WAL append + fsync, one writer and 16 concurrent writers (group commit:
 //!   the 16 share `fdatasync`s, so per-append cost should fall well below one sync);
+//! - `wal_record`: a 64 k-row batch (one COPY batch) encoded as a WAL record and decoded
+//!   again, with random metrics of two decimals and of full precision;
 //! - `insert_values`: a 1000-row literal `INSERT ... VALUES` recognised and built into an
 //!   Arrow batch (what the fast INSERT path does per statement);
 //! - `copy_parse`: COPY text and CSV rows parsed into Arrow batches;
@@ -25,7 +27,7 @@ use strata_pgtypes::copy::{CopyOptions, CopyParser};
 use strata_pgtypes::encode::{ColumnEncoder, TextOptions};
 use strata_pgtypes::tz::TimeZoneSetting;
 use strata_storage::ids::TableId;
-use strata_storage::wal::{FsyncPolicy, Wal, WalConfig};
+use strata_storage::wal::{FsyncPolicy, Wal, WalConfig, WalRecord};
 use strata_storage::{ColumnDef, ColumnType, TableDef};
 
 const START: i64 = 1_704_067_200;
@@ -111,6 +113,49 @@ fn wal(c: &mut Criterion) {
             }
         })
     });
+    g.finish();
+}
+
+/// A 64 k-row TSBS batch whose metrics are random, rounded to `decimals` when given.
+fn random_metrics_batch(n: usize, decimals: Option<i32>) -> RecordBatch {
+    let mut seed = 7u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let v = (seed >> 11) as f64 / (1u64 << 53) as f64 * 100.0;
+        match decimals {
+            Some(d) => (v * 10f64.powi(d)).round() / 10f64.powi(d),
+            None => v,
+        }
+    };
+    let batch = tsbs_batch(n);
+    let mut cols: Vec<ArrayRef> = batch.columns()[..4].to_vec();
+    for _ in 0..10 {
+        cols.push(Arc::new(Float64Array::from_iter_values(
+            (0..n).map(|_| next()),
+        )));
+    }
+    RecordBatch::try_new(batch.schema(), cols).expect("batch")
+}
+
+fn wal_record(c: &mut Criterion) {
+    let mut g = c.benchmark_group("wal_record");
+    g.sample_size(20);
+    for (name, decimals) in [("two_decimals", Some(2)), ("full_precision", None)] {
+        let record = WalRecord::Insert {
+            table: TableId::new(1),
+            batch: random_metrics_batch(65_536, decimals),
+        };
+        g.throughput(Throughput::Elements(65_536));
+        g.bench_function(format!("encode_64k_rows_{name}"), |b| {
+            b.iter(|| record.encode().expect("encode").len())
+        });
+        let bytes = record.encode().expect("encode");
+        g.bench_function(format!("decode_64k_rows_{name}"), |b| {
+            b.iter(|| WalRecord::decode(&bytes).expect("decode"))
+        });
+    }
     g.finish();
 }
 
@@ -297,5 +342,13 @@ fn time_bucket(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, wal, insert_values, copy_parse, encode, time_bucket);
+criterion_group!(
+    benches,
+    wal,
+    wal_record,
+    insert_values,
+    copy_parse,
+    encode,
+    time_bucket
+);
 criterion_main!(benches);

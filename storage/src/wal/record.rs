@@ -16,28 +16,54 @@
 //!   ...     body as in Insert
 //! ```
 //!
-//! A body is written as an Arrow IPC stream whose buffers are compressed with LZ4 (the IPC
-//! format's own `LZ4_FRAME` buffer compression); it starts with the IPC continuation
-//! marker `0xFFFFFFFF`. Segments written before that change hold bodies that are the whole
-//! IPC stream compressed as one LZ4 block (`lz4_flex::compress_prepend_size`: u32 LE
-//! uncompressed size, then the block); such a size is never `0xFFFFFFFF` (the stream would
-//! be 4 GiB), so the first four bytes tell the two apart and both are read.
+//! A body is one of three forms, told apart by its first eight bytes:
 //!
-//! Why per buffer: compressing the whole stream needed the uncompressed stream in memory
-//! first (a copy of every row into fresh pages), then the compressed copy, then a third
-//! copy behind the record's prefix. The IPC writer compresses each column's buffer
-//! straight from the batch into the record, which is written once (docs/performance.md,
-//! "Session 22").
+//! ```text
+//! split body (since session 24):
+//!   8 bytes  0xFF x 8
+//!   u32 LE   column count n, then n bytes: 1 = the column is in part A, 0 = in part B
+//!   u32 LE   length of part A, then part A: an Arrow IPC stream, buffers LZ4-compressed
+//!   ...      part B to the end of the body: an Arrow IPC stream, buffers stored plain
+//! one stream (since session 22): an Arrow IPC stream, its buffers LZ4-compressed or plain
+//!   (the stream's own header says which); it starts with the continuation marker 0xFFFFFFFF
+//!   followed by a positive metadata length, so never with eight 0xFF bytes
+//! whole-stream LZ4 (older segments): u32 LE uncompressed size, then the whole IPC stream
+//!   as one LZ4 block (`lz4_flex::compress_prepend_size`); such a size is never 0xFFFFFFFF
+//!   (the stream would be 4 GiB)
+//! ```
+//!
+//! All three are read; new records are written as a split body when some columns are worth
+//! compressing and others are not, and as one stream otherwise.
+//!
+//! Which columns are compressed: LZ4 is cheap where it finds long matches (timestamps, tag
+//! strings: a 64 k-row column shrinks 4-10x in well under a millisecond) and expensive
+//! where it finds many short ones. Float metrics rounded to a few decimals shrink only to
+//! about 0.6 of their size at roughly 5 ns of CPU per byte saved, and LZ4's frame
+//! encoder spends a millisecond per 64 k values even on floats it cannot shrink at all;
+//! that was 17-20 % of a COPY's server CPU (docs/performance.md, "Session 23"). Writing a
+//! byte to the WAL costs far less than 5 ns, so a column is compressed only when LZ4
+//! halves a sample of it (its first 4 KiB, [`worth_compressing`]). Columns under 64 bytes
+//! (a few rows) are stored plain: the stream's framing outweighs anything LZ4 could save.
+//!
+//! Why per buffer, not the whole stream: compressing the whole stream needed the
+//! uncompressed stream in memory first (a copy of every row into fresh pages), then the
+//! compressed copy, then a third copy behind the record's prefix. The IPC writer writes
+//! each column's buffer (compressed or not) straight from the batch into the record, which
+//! is written once (docs/performance.md, "Session 22").
 //!
 //! The IPC stream carries the full schema, so field and schema metadata survive the round trip.
 
 use std::io::Cursor;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Schema;
 
 use arrow::ipc::CompressionType;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
@@ -78,17 +104,93 @@ pub enum WalRecord {
 }
 
 /// The first bytes of an Arrow IPC stream message (the continuation marker), which start
-/// every body written since buffers are compressed inside the stream.
+/// every one-stream body.
 const IPC_CONTINUATION: [u8; 4] = [0xFF; 4];
+/// The first bytes of a split body: a continuation marker followed by a metadata length of
+/// -1, which no IPC stream has.
+const SPLIT_MARKER: [u8; 8] = [0xFF; 8];
+/// How much of a column LZ4 tries before the column's buffers are compressed.
+const SAMPLE_BYTES: usize = 4096;
+/// Below this many bytes a column is stored plain whatever LZ4 would make of it.
+const MIN_SAMPLE_BYTES: usize = 64;
 
-/// Appends `batch` to `out` as a body: an Arrow IPC stream with LZ4-compressed buffers.
-fn encode_batch_into(out: &mut Vec<u8>, batch: &RecordBatch) -> Result<()> {
-    let options =
-        IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?;
+/// Whether LZ4 repays its CPU on `array`: it must halve the first [`SAMPLE_BYTES`] of the
+/// column's values. Types whose bytes are not one values buffer (booleans, nested,
+/// dictionaries; rare in time-series tables) are compressed when they hold at least
+/// [`SAMPLE_BYTES`], as every column was before.
+fn worth_compressing(array: &dyn Array) -> bool {
+    let data = array.to_data();
+    if let Some(width) = data.data_type().primitive_width()
+        && let Some(buffer) = data.buffers().first()
+    {
+        let start = (data.offset() * width).min(buffer.len());
+        let end = ((data.offset() + data.len()) * width).min(buffer.len());
+        return sample_halves(&buffer.as_slice()[start..end]);
+    }
+    if let Some(strings) = array.as_string_opt::<i32>() {
+        return sample_halves(value_bytes(strings.value_data(), strings.value_offsets()));
+    }
+    if let Some(strings) = array.as_string_opt::<i64>() {
+        return sample_halves(value_bytes(strings.value_data(), strings.value_offsets()));
+    }
+    if let Some(bytes) = array.as_binary_opt::<i32>() {
+        return sample_halves(value_bytes(bytes.value_data(), bytes.value_offsets()));
+    }
+    data.get_slice_memory_size()
+        .is_ok_and(|size| size >= SAMPLE_BYTES)
+}
+
+/// The bytes of a (possibly sliced) string or binary array's values.
+fn value_bytes<'a, O: Copy + TryInto<usize>>(data: &'a [u8], offsets: &[O]) -> &'a [u8] {
+    let at = |o: Option<&O>| o.and_then(|&o| o.try_into().ok()).unwrap_or(0);
+    let (start, end) = (at(offsets.first()), at(offsets.last()));
+    data.get(start..end.max(start)).unwrap_or(&[])
+}
+
+fn sample_halves(values: &[u8]) -> bool {
+    let sample = &values[..values.len().min(SAMPLE_BYTES)];
+    sample.len() >= MIN_SAMPLE_BYTES && lz4_flex::block::compress(sample).len() * 2 <= sample.len()
+}
+
+/// Appends `batch` to `out` as one Arrow IPC stream, its buffers LZ4-compressed or plain.
+fn write_stream(out: &mut Vec<u8>, batch: &RecordBatch, compress: bool) -> Result<()> {
+    let options = if compress {
+        IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?
+    } else {
+        IpcWriteOptions::default()
+    };
     let mut writer = StreamWriter::try_new_with_options(&mut *out, batch.schema_ref(), options)?;
     writer.write(batch)?;
     writer.finish()?;
     Ok(())
+}
+
+/// Appends `batch` to `out` as a body (see the module documentation): the columns worth
+/// compressing LZ4-compressed, the others plain.
+fn encode_batch_into(out: &mut Vec<u8>, batch: &RecordBatch) -> Result<()> {
+    let compress: Vec<bool> = batch
+        .columns()
+        .iter()
+        .map(|c| worth_compressing(c.as_ref()))
+        .collect();
+    let (packed, plain): (Vec<usize>, Vec<usize>) = (0..compress.len()).partition(|&i| compress[i]);
+    if plain.is_empty() || packed.is_empty() {
+        return write_stream(out, batch, plain.is_empty() && !packed.is_empty());
+    }
+    let too_wide = || Error::InvalidInput("a WAL record of over 4 GiB".into());
+    out.extend_from_slice(&SPLIT_MARKER);
+    out.extend_from_slice(
+        &u32::try_from(compress.len())
+            .map_err(|_| too_wide())?
+            .to_le_bytes(),
+    );
+    out.extend(compress.iter().map(|&c| u8::from(c)));
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write_stream(out, &batch.project(&packed)?, true)?;
+    let len = u32::try_from(out.len() - at - 4).map_err(|_| too_wide())?;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    write_stream(out, &batch.project(&plain)?, false)
 }
 
 /// A record buffer with room for `prefix` bytes and the bodies of `batches`. Reserving
@@ -96,7 +198,10 @@ fn encode_batch_into(out: &mut Vec<u8>, batch: &RecordBatch) -> Result<()> {
 /// while the bodies are written; the pages beyond what the compressed bodies use are never
 /// touched.
 fn record_buffer<'a>(prefix: usize, batches: impl Iterator<Item = &'a RecordBatch>) -> Vec<u8> {
-    let bodies: usize = batches.map(|b| b.get_array_memory_size() + 1024).sum();
+    // Room for the split body's two schema messages as well as the buffers.
+    let bodies: usize = batches
+        .map(|b| b.get_array_memory_size() + 2048 + 64 * b.num_columns())
+        .sum();
     Vec::with_capacity(prefix + bodies)
 }
 
@@ -233,6 +338,9 @@ impl WalRecord {
 }
 
 fn decode_batch(body: &[u8]) -> Result<RecordBatch> {
+    if let Some(split) = body.strip_prefix(&SPLIT_MARKER) {
+        return decode_split(split);
+    }
     if body.starts_with(&IPC_CONTINUATION) {
         return read_one_batch(body);
     }
@@ -247,6 +355,62 @@ fn decode_batch(body: &[u8]) -> Result<RecordBatch> {
     let ipc = lz4_flex::decompress_size_prepended(body)
         .map_err(|e| corrupt(format!("LZ4 decompression failed: {e}")))?;
     read_one_batch(&ipc)
+}
+
+/// A split body after its marker: the column flags, part A and part B, put back together
+/// in the table's column order.
+fn decode_split(body: &[u8]) -> Result<RecordBatch> {
+    let (n, rest) = body
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("split body is shorter than its column count".to_string()))?;
+    let n = u32::from_le_bytes(*n) as usize;
+    if rest.len() < n {
+        return Err(corrupt(
+            "split body is shorter than its column flags".to_string(),
+        ));
+    }
+    let (flags, rest) = rest.split_at(n);
+    let (len, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("split body is shorter than its first part's length".to_string()))?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(corrupt("split body's first part is truncated".to_string()));
+    }
+    let (a, b) = rest.split_at(len);
+    let (a, b) = (read_one_batch(a)?, read_one_batch(b)?);
+    let in_a = flags.iter().filter(|&&f| f == 1).count();
+    if flags.iter().any(|&f| f > 1)
+        || a.num_columns() != in_a
+        || b.num_columns() != n - in_a
+        || a.num_rows() != b.num_rows()
+    {
+        return Err(corrupt(format!(
+            "split body's parts ({} and {} columns, {} and {} rows) do not match its {n} column flags",
+            a.num_columns(),
+            b.num_columns(),
+            a.num_rows(),
+            b.num_rows()
+        )));
+    }
+    let mut from_a = a.schema_ref().fields().iter().zip(a.columns());
+    let mut from_b = b.schema_ref().fields().iter().zip(b.columns());
+    let mut fields = Vec::with_capacity(n);
+    let mut columns = Vec::with_capacity(n);
+    for &f in flags {
+        let next = if f == 1 { from_a.next() } else { from_b.next() };
+        let (field, column) =
+            next.ok_or_else(|| corrupt("split body's parts are missing a column".to_string()))?;
+        fields.push(field.clone());
+        columns.push(column.clone());
+    }
+    let schema = Schema::new_with_metadata(fields, a.schema_ref().metadata().clone());
+    RecordBatch::try_new_with_options(
+        Arc::new(schema),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(a.num_rows())),
+    )
+    .map_err(|e| corrupt(format!("split body does not form a batch: {e}")))
 }
 
 /// The one batch of an Arrow IPC stream (buffers compressed or not).

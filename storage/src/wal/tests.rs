@@ -538,8 +538,9 @@ fn record_decode_rejects_garbage() {
 }
 
 /// Segments written before bodies were compressed buffer by buffer hold the whole IPC
-/// stream as one LZ4 block behind its size: such records still decode, and new ones are
-/// IPC streams whose buffers are compressed (smaller than the plain stream).
+/// stream as one LZ4 block behind its size, and sessions 22-23 one stream with every buffer
+/// compressed: such records still decode. New bodies of a few
+/// rows are plain IPC streams; of many repeated rows, one stream with compressed buffers.
 #[test]
 fn whole_stream_lz4_bodies_of_older_segments_still_decode() {
     let batch = sample_batch();
@@ -559,16 +560,29 @@ fn whole_stream_lz4_bodies_of_older_segments_still_decode() {
     };
     assert_eq!(WalRecord::decode(&old).unwrap(), expected);
 
+    // Sessions 22-23 wrote one IPC stream with every buffer compressed.
+    let mut all_lz4 = vec![1u8];
+    all_lz4.extend_from_slice(&11u64.to_le_bytes());
+    {
+        let options = arrow::ipc::writer::IpcWriteOptions::default()
+            .try_with_compression(Some(arrow::ipc::CompressionType::LZ4_FRAME))
+            .unwrap();
+        let mut w = arrow::ipc::writer::StreamWriter::try_new_with_options(
+            &mut all_lz4,
+            batch.schema_ref(),
+            options,
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+    }
+    assert_eq!(WalRecord::decode(&all_lz4).unwrap(), expected);
+
     let new = expected.encode().unwrap();
     assert_eq!(
-        &new[9..13],
-        &[0xFF; 4],
-        "a new body starts as an IPC stream"
-    );
-    assert_ne!(
         &new[9..],
         &plain[..],
-        "the new body's buffers are compressed"
+        "a batch of a few rows is one plain IPC stream"
     );
     let repetitive = RecordBatch::try_new(
         batch.schema(),
@@ -641,6 +655,121 @@ fn upsert_round_trip_and_truncation() {
         assert!(
             matches!(WalRecord::decode(&bytes[..cut]), Err(Error::Corrupt { .. })),
             "cut at {cut}"
+        );
+    }
+}
+
+/// A batch of `rows` rows: timestamps ten seconds apart for 100 hosts (which LZ4 shrinks
+/// many times), host names, and metrics that are random full-precision doubles (which it
+/// cannot shrink), starting `offset` rows into larger arrays so that sliced columns are
+/// sampled and written from their offset.
+fn mixed_batch(rows: usize, offset: usize) -> RecordBatch {
+    let total = rows + offset;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+    };
+    let schema = Schema::new(vec![
+        Field::new("m1", DataType::Float64, true),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            false,
+        )
+        .with_metadata(HashMap::from([("k".to_string(), "v".to_string())])),
+        Field::new("host", DataType::Utf8, true),
+        Field::new("m2", DataType::Float64, true),
+    ])
+    .with_metadata(HashMap::from([("table".to_string(), "cpu".to_string())]));
+    let m1: Float64Array = (0..total).map(|i| (i % 7 != 0).then(|| next())).collect();
+    let m2: Float64Array = (0..total).map(|_| Some(next())).collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(m1),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(
+                (0..total).map(|i| 1_700_000_000_000_000 + (i / 100) as i64 * 10_000_000),
+            )
+            .with_timezone("+00:00"),
+        ),
+        Arc::new(StringArray::from_iter_values(
+            (0..total).map(|i| format!("host_{}", i % 100)),
+        )),
+        Arc::new(m2),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns)
+        .unwrap()
+        .slice(offset, rows)
+}
+
+/// Columns LZ4 halves go into the compressed part of a split body, random doubles into the
+/// plain part; the batch comes back whole, in column order, with its metadata, and is
+/// smaller than the plain stream.
+#[test]
+fn split_bodies_compress_only_what_lz4_shrinks() {
+    for offset in [0, 3] {
+        let batch = mixed_batch(5000, offset);
+        let record = WalRecord::Upsert {
+            table: TableId::new(8),
+            key_columns: vec!["ts".into()],
+            batch: batch.clone(),
+        };
+        let bytes = record.encode().unwrap();
+        let body = &bytes[1 + 8 + 2 + 2 + 2..];
+        assert_eq!(&body[..8], &[0xFF; 8], "a split body");
+        assert_eq!(&body[8..12], &4u32.to_le_bytes());
+        assert_eq!(
+            &body[12..16],
+            &[0, 1, 1, 0],
+            "timestamps and hosts compressed"
+        );
+        assert_eq!(WalRecord::decode(&bytes).unwrap(), record);
+        let mut plain = Vec::new();
+        {
+            let mut w =
+                arrow::ipc::writer::StreamWriter::try_new(&mut plain, batch.schema_ref()).unwrap();
+            w.write(&batch).unwrap();
+            w.finish().unwrap();
+        }
+        let floats = 2 * 5000 * 8;
+        assert!(
+            body.len() < floats + (plain.len() - floats) / 2,
+            "{} bytes, plain stream {} bytes",
+            body.len(),
+            plain.len()
+        );
+    }
+}
+
+/// Every truncation of a split body, and flags that do not match its parts, are reported
+/// as corruption, never a panic or a wrong batch.
+#[test]
+fn damaged_split_bodies_are_corrupt() {
+    let record = WalRecord::InsertMany {
+        entries: vec![
+            (TableId::new(1), mixed_batch(300, 0)),
+            (TableId::new(2), sample_batch()),
+        ],
+    };
+    let bytes = record.encode().unwrap();
+    assert_eq!(&bytes[1 + 4 + 8 + 4..][..8], &[0xFF; 8], "a split body");
+    assert_eq!(WalRecord::decode(&bytes).unwrap(), record);
+    for cut in 1..bytes.len() {
+        assert!(
+            matches!(WalRecord::decode(&bytes[..cut]), Err(Error::Corrupt { .. })),
+            "cut at {cut}"
+        );
+    }
+    let flags = 1 + 4 + 8 + 4 + 8 + 4;
+    for (at, value) in [(flags, 1u8), (flags + 1, 0), (flags + 2, 2), (flags - 4, 5)] {
+        let mut bad = bytes.to_vec();
+        bad[at] = value;
+        let err = WalRecord::decode(&bad).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { .. }),
+            "byte {at} = {value}: {err}"
         );
     }
 }
