@@ -3318,9 +3318,12 @@ impl Prepared {
         }
     }
 
-    /// Also describes as `oid` the parameters of a planned query that DataFusion typed
-    /// from an oid column (`WHERE oid = $1`: the placeholder takes the column's field, oid
-    /// mark included).
+    /// Also describes as `oid` or `bpchar` the parameters of a planned query that
+    /// DataFusion typed from an oid or `char(n)` column (`WHERE oid = $1`, `WHERE code =
+    /// $1`: the placeholder takes the column's field, type tag included), as PostgreSQL
+    /// infers the parameter's type from the column. A `bpchar` parameter has no length
+    /// (PostgreSQL's has no modifier either) and is read as text; the plan drops its
+    /// trailing blanks (`pg_types::blank_trimmed_literal`).
     fn with_inferred_oid_params(mut self) -> Self {
         let PreparedKind::Plan(plan) = &self.kind else {
             return self;
@@ -3329,12 +3332,26 @@ impl Prepared {
             return self;
         };
         for (id, f) in fields {
-            if let Some(f) = f
-                && strata_pgtypes::oid::pg_type_of_field(&f) == strata_pgtypes::oid::PgTypeInfo::OID
-                && let Some(i) = crate::params::param_number(&id)
-                && let Some(p) = i.checked_sub(1).and_then(|i| self.param_fields.get_mut(i))
-            {
+            let Some(f) = f else { continue };
+            let Some(p) = crate::params::param_number(&id)
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| self.param_fields.get_mut(i))
+            else {
+                continue;
+            };
+            let oid = strata_pgtypes::oid::pg_type_of_field(&f).oid;
+            if oid == strata_pgtypes::oid::PgTypeInfo::OID.oid {
                 *p = as_oid(p.clone());
+            } else if oid == strata_pgtypes::oid::PgTypeInfo::BPCHAR.oid
+                && p.data_type() == &DataType::Utf8
+                && !p
+                    .metadata()
+                    .contains_key(strata_storage::schema::PG_TYPE_METADATA_KEY)
+            {
+                *p = p.clone().with_metadata(std::collections::HashMap::from([(
+                    strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                    "bpchar".to_string(),
+                )]));
             }
         }
         self

@@ -100,6 +100,15 @@ async def main():
                 1, "x", 0.5, True, decimal.Decimal("1.5"), datetime.date(2020, 2, 29),
                 t0, datetime.timedelta(days=2, seconds=3), b"ab", 2 ** 40, -3, 0.75)
 
+    # A parameter compared with a char(n) column is typed bpchar, as PostgreSQL infers it;
+    # asyncpg sends it as text, and its trailing blanks do not count.
+    await conn.execute("CREATE TABLE codes (id int, code char(4), v varchar(3))")
+    await conn.execute("INSERT INTO codes VALUES (1, 'ab', 'x'), (2, 'wxyz', 'abc')")
+    await query(conn, "SELECT id, code FROM codes WHERE code = $1 ORDER BY id", "ab ")
+    await query(conn, "SELECT id FROM codes WHERE code = $1 OR v = $2 ORDER BY id", "wxyz", "x")
+    await query(conn, "SELECT id FROM codes WHERE code IN ($1, $2) ORDER BY id", "ab", "wxyz  ")
+    await query(conn, "SELECT id FROM codes WHERE code = $1::text ORDER BY id", "ab  ")
+
     # fetchrow / fetchval, prepared statement reuse.
     stmt = await conn.prepare("SELECT max(value), min(ts) FROM readings WHERE device = $1")
     for d in ("dev1", "dev2", "nope"):
