@@ -804,6 +804,29 @@ impl ColumnBuilder {
         self.append_text_bytes(s.as_bytes())
     }
 
+    /// Whether the column takes text as it is (`text`, `varchar`, `char(n)`: not json,
+    /// bytea or a number), so that [`append_checked_text`](Self::append_checked_text)
+    /// applies.
+    #[inline]
+    pub fn takes_plain_text(&self) -> bool {
+        matches!(self.inner, Inner::Str(_)) && !matches!(self.ct.kind, Kind::Json | Kind::Jsonb)
+    }
+
+    /// Appends a value of a column that [`takes_plain_text`](Self::takes_plain_text),
+    /// already known to be UTF-8 without NUL: COPY checks the complete rows of a buffer at
+    /// once, so such fields need no check of their own. Other columns are left alone
+    /// (false).
+    #[inline]
+    pub fn append_checked_text(&mut self, s: &str) -> bool {
+        match &mut self.inner {
+            Inner::Str(bd) if !matches!(self.ct.kind, Kind::Json | Kind::Jsonb) => {
+                bd.append_value(s);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Like [`append_text`](Self::append_text) for raw bytes (COPY data); text columns
     /// validate UTF-8 (22021 on invalid bytes or NUL).
     #[inline]

@@ -601,3 +601,64 @@ fn random_payloads_chunking_invariant() {
 // Throughput (run with: cargo test -p strata-pgtypes --release -- --ignored --nocapture copy_throughput)
 
 // The COPY parsing throughput benchmark lives in `benches/copy_parse.rs`.
+
+/// Text fields of rows checked as a whole (`checked_rows`) and fields checked one by one
+/// (after the last line end, or with escapes) give the same values; invalid UTF-8 or a raw
+/// NUL anywhere in a buffer is still refused with 22021 on its own line, however the data
+/// is split.
+#[test]
+fn text_fields_checked_by_buffer_or_by_field() {
+    assert_eq!(checked_rows(b"a\tb\nc\td"), "a\tb\n");
+    assert_eq!(checked_rows(b"a\r\n\xc3\xa9\n\xc3"), "a\r\n\u{e9}\n");
+    assert_eq!(checked_rows(b"no line end"), "");
+    assert_eq!(checked_rows(b"a\0b\nc\n"), "");
+    assert_eq!(checked_rows(b"\xff\n"), "");
+
+    let s = schema_avw_text();
+    for (opts, data) in [
+        (
+            CopyOptions::text(),
+            &b"1\t\xc3\xa9t\xc3\xa9\t\xe2\x82\xac\n2\tx\\ty\t\xf0\x9f\x98\x80\n3\tz\t\xc3\xa9"[..],
+        ),
+        (
+            CopyOptions::csv(),
+            &b"1,\xc3\xa9t\xc3\xa9,\"\xe2\x82\xac,\"\n2,\"x\"\"y\",\xf0\x9f\x98\x80\n3,z,\xc3\xa9"
+                [..],
+        ),
+    ] {
+        let want = vec![
+            r(&[
+                "1",
+                "\u{e9}t\u{e9}",
+                if opts.format == CopyFormat::Csv {
+                    "\u{20ac},"
+                } else {
+                    "\u{20ac}"
+                },
+            ]),
+            r(&[
+                "2",
+                if opts.format == CopyFormat::Csv {
+                    "x\"y"
+                } else {
+                    "x\ty"
+                },
+                "\u{1f600}",
+            ]),
+            r(&["3", "z", "\u{e9}"]),
+        ];
+        assert_eq!(rows(&parse_all(&s, &opts, &[data], 10).unwrap()), want);
+        check_splits(&s, &opts, data, false);
+    }
+
+    for (data, line) in [
+        (&b"1\ta\t1\n2\tb\xff\t2\n"[..], 2),
+        (&b"1\ta\xc3\t1\n2\tb\t2\n"[..], 1),
+        (&b"1\ta\t1\n2\tb\0c\t2\n"[..], 2),
+        (&b"1\ta\t1\n2\tb\t2\n3\tc\xe2\x82"[..], 3),
+    ] {
+        let e = parse_all(&schema_avw(true), &CopyOptions::text(), &[data], 10).unwrap_err();
+        assert_eq!((e.sqlstate, e.line), ("22021", line), "{e:?}");
+        check_splits(&schema_avw(true), &CopyOptions::text(), data, false);
+    }
+}
