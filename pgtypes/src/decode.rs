@@ -818,13 +818,14 @@ impl ColumnBuilder {
     /// (false).
     #[inline]
     pub fn append_checked_text(&mut self, s: &str) -> bool {
-        match &mut self.inner {
-            Inner::Str(bd) if !matches!(self.ct.kind, Kind::Json | Kind::Jsonb) => {
-                bd.append_value(s);
-                true
-            }
-            _ => false,
+        if !self.takes_plain_text() {
+            return false;
         }
+        let Inner::Str(bd) = &mut self.inner else {
+            return false;
+        };
+        bd.append_value(s);
+        true
     }
 
     /// Like [`append_text`](Self::append_text) for raw bytes (COPY data); text columns

@@ -2843,7 +2843,7 @@ impl Session {
                 });
                 Ok(
                     Prepared::new(stmt, param_types, result_schema, PreparedKind::Plan(plan))
-                        .with_inferred_oid_params(),
+                        .with_inferred_param_types(),
                 )
             }
             // Planned as the EXPLAIN of the statement it executes, arguments given.
@@ -3324,7 +3324,7 @@ impl Prepared {
     /// infers the parameter's type from the column. A `bpchar` parameter has no length
     /// (PostgreSQL's has no modifier either) and is read as text; the plan drops its
     /// trailing blanks (`pg_types::blank_trimmed_literal`).
-    fn with_inferred_oid_params(mut self) -> Self {
+    fn with_inferred_param_types(mut self) -> Self {
         let PreparedKind::Plan(plan) = &self.kind else {
             return self;
         };

@@ -119,10 +119,11 @@ const MIN_SAMPLE_BYTES: usize = 64;
 /// dictionaries; rare in time-series tables) are compressed when they hold at least
 /// [`SAMPLE_BYTES`], as every column was before.
 fn worth_compressing(array: &dyn Array) -> bool {
-    let data = array.to_data();
-    if let Some(width) = data.data_type().primitive_width()
-        && let Some(buffer) = data.buffers().first()
-    {
+    if let Some(width) = array.data_type().primitive_width() {
+        let data = array.to_data();
+        let Some(buffer) = data.buffers().first() else {
+            return false;
+        };
         let start = (data.offset() * width).min(buffer.len());
         let end = ((data.offset() + data.len()) * width).min(buffer.len());
         return sample_halves(&buffer.as_slice()[start..end]);
@@ -136,7 +137,9 @@ fn worth_compressing(array: &dyn Array) -> bool {
     if let Some(bytes) = array.as_binary_opt::<i32>() {
         return sample_halves(value_bytes(bytes.value_data(), bytes.value_offsets()));
     }
-    data.get_slice_memory_size()
+    array
+        .to_data()
+        .get_slice_memory_size()
         .is_ok_and(|size| size >= SAMPLE_BYTES)
 }
 
@@ -177,20 +180,40 @@ fn encode_batch_into(out: &mut Vec<u8>, batch: &RecordBatch) -> Result<()> {
     if plain.is_empty() || packed.is_empty() {
         return write_stream(out, batch, plain.is_empty() && !packed.is_empty());
     }
-    let too_wide = || Error::InvalidInput("a WAL record of over 4 GiB".into());
     out.extend_from_slice(&SPLIT_MARKER);
-    out.extend_from_slice(
-        &u32::try_from(compress.len())
-            .map_err(|_| too_wide())?
-            .to_le_bytes(),
-    );
+    let n = u32::try_from(compress.len())
+        .map_err(|_| Error::InvalidInput("too many columns for a WAL record".into()))?;
+    out.extend_from_slice(&n.to_le_bytes());
     out.extend(compress.iter().map(|&c| u8::from(c)));
+    write_len_prefixed(out, |out| write_stream(out, &batch.project(&packed)?, true))?;
+    write_stream(out, &batch.project(&plain)?, false)
+}
+
+/// Appends what `write` appends to `out`, behind its length as a u32 LE.
+fn write_len_prefixed(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
-    write_stream(out, &batch.project(&packed)?, true)?;
-    let len = u32::try_from(out.len() - at - 4).map_err(|_| too_wide())?;
+    write(out)?;
+    let len = u32::try_from(out.len() - at - 4)
+        .map_err(|_| Error::InvalidInput("a batch of over 4 GiB in one WAL record".into()))?;
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    write_stream(out, &batch.project(&plain)?, false)
+    Ok(())
+}
+
+/// Splits a u32 LE length and that many bytes off the front of `body` (`what` names them
+/// in the corruption error).
+fn take_len_prefixed<'a>(body: &'a [u8], what: &str) -> Result<(&'a [u8], &'a [u8])> {
+    let (len, rest) = body
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt(format!("{what} is shorter than its length")))?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(corrupt(format!("{what} is truncated")));
+    }
+    Ok(rest.split_at(len))
 }
 
 /// A record buffer with room for `prefix` bytes and the bodies of `batches`. Reserving
@@ -216,13 +239,7 @@ impl WalRecord {
                 out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
                 for (table, batch) in entries {
                     out.extend_from_slice(&table.as_u64().to_le_bytes());
-                    let at = out.len();
-                    out.extend_from_slice(&[0; 4]);
-                    encode_batch_into(&mut out, batch)?;
-                    let len = u32::try_from(out.len() - at - 4).map_err(|_| {
-                        Error::InvalidInput("a batch of over 4 GiB in one WAL record".into())
-                    })?;
-                    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+                    write_len_prefixed(&mut out, |out| encode_batch_into(out, batch))?;
                 }
                 Ok(Bytes::from(out))
             }
@@ -282,14 +299,7 @@ impl WalRecord {
                     let (t, r) = body.split_first_chunk::<8>().ok_or_else(|| {
                         corrupt("multi-insert entry is shorter than its table id".to_string())
                     })?;
-                    let (l, r) = r.split_first_chunk::<4>().ok_or_else(|| {
-                        corrupt("multi-insert entry is shorter than its length".to_string())
-                    })?;
-                    let l = u32::from_le_bytes(*l) as usize;
-                    if r.len() < l {
-                        return Err(corrupt("multi-insert entry is truncated".to_string()));
-                    }
-                    let (b, r) = r.split_at(l);
+                    let (b, r) = take_len_prefixed(r, "multi-insert entry")?;
                     entries.push((TableId::new(u64::from_le_bytes(*t)), decode_batch(b)?));
                     body = r;
                 }
@@ -370,14 +380,7 @@ fn decode_split(body: &[u8]) -> Result<RecordBatch> {
         ));
     }
     let (flags, rest) = rest.split_at(n);
-    let (len, rest) = rest
-        .split_first_chunk::<4>()
-        .ok_or_else(|| corrupt("split body is shorter than its first part's length".to_string()))?;
-    let len = u32::from_le_bytes(*len) as usize;
-    if rest.len() < len {
-        return Err(corrupt("split body's first part is truncated".to_string()));
-    }
-    let (a, b) = rest.split_at(len);
+    let (a, b) = take_len_prefixed(rest, "split body's first part")?;
     let (a, b) = (read_one_batch(a)?, read_one_batch(b)?);
     let in_a = flags.iter().filter(|&&f| f == 1).count();
     if flags.iter().any(|&f| f > 1)
