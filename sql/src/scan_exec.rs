@@ -25,9 +25,15 @@
 //!
 //! **Filters.** The filters DataFusion's `FilterPushdown` rule offers (the query's `WHERE`,
 //! and in its second phase the dynamic filters of joins and top-k sorts) are kept and handed
-//! to the Parquet sources when they are built, for pruning and as row filters on local
-//! files. The scan reports every filter as not applied, because the memtable rows are not
-//! filtered: the `FilterExec` above stays.
+//! to each source when it is built: to the Parquet sources for pruning, and as row filters
+//! on local files. The scan applies the query's own filters exactly and says so, so no
+//! `FilterExec` stays above it: a source that does not apply a filter itself (the memtable
+//! rows, cold files, the series reads of [`crate::series_scan`]) has its batches filtered
+//! by the scan ([`Residual`]). Hot files' row filters already keep only matching rows;
+//! filtering their batches again cost a `FilterExec` 10 % of a twelve-hour aggregate over
+//! all hosts and 70 us of a one-host query's 0.67 ms (docs/performance.md, "Session 25").
+//! Dynamic filters are only ever a hint (their producer still filters), and volatile
+//! ones (`random()`) are left to the `FilterExec`, which evaluates them once per row.
 //!
 //! **Re-execution.** An instance keeps the snapshot and the sources of its execution;
 //! `reset_state` (DataFusion's `reset_plan_states`) gives a fresh one. A cached plan is
@@ -37,7 +43,9 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::cast::as_boolean_array;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -45,14 +53,18 @@ use datafusion::common::{Result, Statistics, internal_err};
 use datafusion::datasource::source::{DataSource, DataSourceExec};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::utils::conjunction;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_plan::StatisticsArgs;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
 };
-use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, Metric, MetricBuilder, MetricValue, MetricsSet,
+};
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -115,14 +127,68 @@ pub struct StorageScanExec {
     bound: OnceLock<Arc<ReadSnapshot>>,
     /// The sources of this execution, built when the first partition is opened.
     inputs: OnceLock<Inputs>,
+    /// This execution's own metrics (rows out, after the filters it applies).
+    metrics: ExecutionPlanMetricsSet,
 }
 
-/// What one execution reads: the sources, and for each output partition the
-/// (source, source partition) pairs it streams one after the other.
+/// What one execution reads: the sources, each with the filters it does not apply
+/// itself, and for each output partition the (source, source partition) pairs it streams
+/// one after the other.
 #[derive(Debug)]
 struct Inputs {
-    sources: Vec<Arc<dyn ExecutionPlan>>,
+    sources: Vec<(Arc<dyn ExecutionPlan>, Residual)>,
     parts: Vec<Vec<(usize, usize)>>,
+}
+
+/// The conjunction of the scan's filters a source leaves to the scan (None: the source
+/// returns only matching rows).
+#[derive(Debug, Clone, Default)]
+struct Residual(Option<Arc<dyn PhysicalExpr>>);
+
+impl Residual {
+    /// The filters of `filters` whose pushdown answer is not `Yes`.
+    fn of(filters: &[Arc<dyn PhysicalExpr>], answers: &[PushedDown]) -> Self {
+        let left: Vec<_> = filters
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !matches!(answers.get(*i), Some(PushedDown::Yes)))
+            .map(|(_, f)| Arc::clone(f))
+            .collect();
+        Residual((!left.is_empty()).then(|| conjunction(left)))
+    }
+
+    /// `stream` with only the rows these filters keep (a row whose filter is NULL is not
+    /// kept), batches left empty dropped; counted in `output_rows`.
+    fn apply(
+        &self,
+        stream: SendableRecordBatchStream,
+        output_rows: Count,
+    ) -> SendableRecordBatchStream {
+        let schema = stream.schema();
+        let predicate = self.0.clone();
+        let kept = stream.filter_map(move |batch| {
+            let out = match (batch, &predicate) {
+                (Ok(b), Some(p)) => filter_batch(p.as_ref(), b).transpose(),
+                (other, _) => Some(other),
+            };
+            if let Some(Ok(b)) = &out {
+                output_rows.add(b.num_rows());
+            }
+            futures::future::ready(out)
+        });
+        Box::pin(RecordBatchStreamAdapter::new(schema, kept))
+    }
+}
+
+/// The rows of `batch` for which `predicate` is true; None when there are none.
+fn filter_batch(predicate: &dyn PhysicalExpr, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+    let mask = as_boolean_array(&mask)?;
+    match mask.true_count() {
+        0 => Ok(None),
+        n if n == batch.num_rows() => Ok(Some(batch)),
+        _ => Ok(Some(filter_record_batch(&batch, mask)?)),
+    }
 }
 
 impl StorageScanExec {
@@ -145,6 +211,7 @@ impl StorageScanExec {
             props: Arc::new(props),
             bound: OnceLock::new(),
             inputs: OnceLock::new(),
+            metrics: ExecutionPlanMetricsSet::new(),
         })
     }
 
@@ -166,6 +233,7 @@ impl StorageScanExec {
             props: Arc::clone(&self.props),
             bound: OnceLock::new(),
             inputs: OnceLock::new(),
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
@@ -226,7 +294,10 @@ impl StorageScanExec {
                     ctx.session_config().batch_size(),
                     n,
                 )?;
-                sources.extend(planned.exec);
+                // The series reads choose rows by runs and pages: other series' rows and
+                // times just outside the range come along, filtered here.
+                let all = Residual::of(&self.filters, &[]);
+                sources.extend(planned.exec.into_iter().map(|e| (e, all.clone())));
                 planned.rest
             }
             None => files,
@@ -241,7 +312,7 @@ impl StorageScanExec {
             &files,
             self.spec.latest.as_deref(),
         )? {
-            let source = self.with_filters(source, options.as_ref())?;
+            let (source, residual) = self.with_filters(source, options.as_ref())?;
             // What DataFusion's EnforceDistribution does for a planned file scan: fewer
             // files than partitions are split into byte ranges scanned in parallel.
             let source = match options.optimizer.repartition_file_scans {
@@ -250,13 +321,16 @@ impl StorageScanExec {
                     .unwrap_or(source),
                 false => source,
             };
-            sources.push(Arc::new(DataSourceExec::new(source)) as Arc<dyn ExecutionPlan>);
+            sources.push((
+                Arc::new(DataSourceExec::new(source)) as Arc<dyn ExecutionPlan>,
+                residual,
+            ));
         }
         // Partitions of all sources, dealt round-robin over the output partitions.
         let mut parts = vec![vec![]; n];
         let mut next = 0;
         for (s, source) in sources.iter().enumerate() {
-            for p in 0..source.output_partitioning().partition_count() {
+            for p in 0..source.0.output_partitioning().partition_count() {
                 parts[next % n].push((s, p));
                 next += 1;
             }
@@ -264,18 +338,19 @@ impl StorageScanExec {
         Ok(Inputs { sources, parts })
     }
 
-    /// `source` with the pushed filters as its predicate (Parquet: pruning and row
-    /// filters); a source that takes none is returned as it is.
+    /// `source` with the pushed filters as its predicate (Parquet: pruning, and row
+    /// filters on local files), and the filters it does not apply to every row.
     fn with_filters(
         &self,
         source: Arc<dyn DataSource>,
         options: &ConfigOptions,
-    ) -> Result<Arc<dyn DataSource>> {
+    ) -> Result<(Arc<dyn DataSource>, Residual)> {
         if self.filters.is_empty() {
-            return Ok(source);
+            return Ok((source, Residual::default()));
         }
         let pushed = source.try_pushdown_filters(self.filters.clone(), options)?;
-        Ok(pushed.updated_node.unwrap_or(source))
+        let residual = Residual::of(&self.filters, &pushed.filters);
+        Ok((pushed.updated_node.unwrap_or(source), residual))
     }
 }
 
@@ -363,14 +438,30 @@ impl ExecutionPlan for StorageScanExec {
             .into_iter()
             .map(|f| f.filter)
             .collect();
-        let answer = vec![PushedDown::No; offered.len()];
-        if offered.is_empty() {
+        // Applied here (module docs): a static, non-volatile filter of a scan without a
+        // row limit (a limit would be counted before the scan's own filtering).
+        let exact = |f: &Arc<dyn PhysicalExpr>| {
+            self.spec.limit.is_none()
+                && !is_volatile(f)
+                && !f
+                    .exists(|e| Ok(e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some()))
+                    .unwrap_or(true)
+        };
+        let answer: Vec<PushedDown> = offered
+            .iter()
+            .map(|f| match exact(f) {
+                true => PushedDown::Yes,
+                false => PushedDown::No,
+            })
+            .collect();
+        let kept: Vec<_> = offered.into_iter().filter(|f| !is_volatile(f)).collect();
+        if kept.is_empty() {
             return Ok(FilterPushdownPropagation::with_parent_pushdown_result(
                 answer,
             ));
         }
         let mut scan = self.fresh();
-        scan.filters.extend(offered);
+        scan.filters.extend(kept);
         Ok(
             FilterPushdownPropagation::with_parent_pushdown_result(answer)
                 .with_updated_node(Arc::new(scan) as _),
@@ -393,9 +484,16 @@ impl ExecutionPlan for StorageScanExec {
                 self.inputs.get_or_init(|| built)
             }
         };
+        let output_rows = MetricBuilder::new(&self.metrics).output_rows(partition);
         let streams = inputs.parts[partition]
             .iter()
-            .map(|&(s, p)| inputs.sources[s].execute(p, Arc::clone(&context)))
+            .map(|&(s, p)| {
+                let (source, residual) = &inputs.sources[s];
+                Ok(residual.apply(
+                    source.execute(p, Arc::clone(&context))?,
+                    output_rows.clone(),
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema(),
@@ -405,12 +503,26 @@ impl ExecutionPlan for StorageScanExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         let inputs = self.inputs.get()?;
-        let mut all = MetricsSet::new();
-        for m in inputs.sources.iter().filter_map(|s| s.metrics()) {
+        // The scan's own `output_rows` are the rows its filters keep; its sources' are
+        // summed as `source_rows` (the rows the files returned: the in-memory source
+        // keeps no count).
+        let mut all = self.metrics.clone_inner();
+        let source_rows = Count::new();
+        for m in inputs.sources.iter().filter_map(|(s, _)| s.metrics()) {
             for metric in m.iter() {
-                all.push(Arc::clone(metric));
+                match metric.value() {
+                    MetricValue::OutputRows(n) => source_rows.add(n.value()),
+                    _ => all.push(Arc::clone(metric)),
+                }
             }
         }
+        all.push(Arc::new(Metric::new(
+            MetricValue::Count {
+                name: "source_rows".into(),
+                count: source_rows,
+            },
+            None,
+        )));
         Some(all)
     }
 }

@@ -22,9 +22,8 @@
 //! column first, then the other columns of the rows in the time range only. A large one is
 //! read through the object store, a row group per partition.
 //!
-//! The filters are not applied here: the scan reports them as not applied, so the
-//! `FilterExec` above keeps only the matching rows (a page holds other series' rows and
-//! times just outside the range).
+//! The filters are not applied here: [`crate::scan_exec::StorageScanExec`] filters these
+//! batches itself (a page holds other series' rows and times just outside the range).
 //!
 //! A file takes DataFusion's path instead when this cannot be exact: no series list (too
 //! many series, or an older file), a file on the cold tier (its rows are fetched as ranged

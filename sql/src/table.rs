@@ -325,11 +325,11 @@ pub(crate) fn scan_sources(
             runtime.object_store(&store_url)?,
             runtime.cache_manager.get_file_metadata_cache(),
         ));
-        // No predicate here: the filters stay in a FilterExec above the scan (they are
-        // Inexact), and DataFusion's FilterPushdown rule hands them to the scan for
-        // pruning (and as a row filter on local files). Setting them here as well made
-        // every file evaluate each conjunct twice. Plans built without the physical
-        // optimizer run that rule themselves (see `cagg`).
+        // No predicate here: DataFusion's FilterPushdown rule hands the filters of the
+        // FilterExec above to the scan, for pruning and as a row filter on local files
+        // (`scan_exec` then applies them itself, and the FilterExec goes). Setting them
+        // here as well made every file evaluate each conjunct twice. Plans built without
+        // the physical optimizer run that rule themselves (see `cagg`).
         let source = ParquetSource::new(Arc::clone(schema))
             // Strata writes no bloom filters (series are found by the sort order and
             // the page index), so there is nothing to look up per row group.

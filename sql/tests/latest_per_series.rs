@@ -139,7 +139,7 @@ fn reads_only_the_latest_rows_of_series_sorted_files() {
             let scanned = plan
                 .split("StorageScanExec")
                 .nth(1)
-                .and_then(|s| s.split("output_rows=").nth(1))
+                .and_then(|s| s.split("source_rows=").nth(1))
                 .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
                 .and_then(|n| n.parse::<u64>().ok());
             assert_eq!(scanned, Some(rows), "{q}\n{plan}");

@@ -55,13 +55,17 @@ fn reads_only_the_rows_of_the_series_and_hour_asked_for() {
             "at least the hour's 360 rows, less than the host's 8640:\n{plan}"
         );
         // The time column of those rows is decoded first, and the rows outside the hour
-        // are not read: the scan returns the hour's rows (and the one at 03:00, as the
-        // scan's time range takes `ts < x` as `ts <= x`).
+        // are not read: the file returns the hour's rows (and the one at 03:00, as the
+        // series read's time range takes `ts < x` as `ts <= x`), and the scan's own filter
+        // keeps the hour's.
         let scan = plan
             .lines()
             .find(|l| l.contains("StorageScanExec"))
             .unwrap_or_default();
-        assert!(scan.contains("output_rows=361,"), "{plan}");
+        assert!(
+            scan.contains("source_rows=361") && scan.contains("output_rows=360,"),
+            "{plan}"
+        );
 
         // Hosts no file has, and an IN list of two: only their rows.
         let plan = run(
