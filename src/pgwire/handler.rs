@@ -769,7 +769,7 @@ impl SimpleQueryHandler for Inner {
     {
         let state = conn(client)?;
         let mut session = state.session.lock().await;
-        let stmts = match session.parse(query) {
+        let stmts = match session.parse_shared(query) {
             Ok(s) => s,
             Err(e) => {
                 session.note_error();
