@@ -30,10 +30,10 @@
 //! `FilterExec` stays above it: a source that does not apply a filter itself (the memtable
 //! rows, cold files, the series reads of [`crate::series_scan`]) has its batches filtered
 //! by the scan ([`Residual`]). Hot files' row filters already keep only matching rows;
-//! filtering their batches again cost a `FilterExec` 10 % of a twelve-hour aggregate over
-//! all hosts and 70 us of a one-host query's 0.67 ms (docs/performance.md, "Session 25").
-//! Dynamic filters are only ever a hint (their producer still filters), and volatile
-//! ones (`random()`) are left to the `FilterExec`, which evaluates them once per row.
+//! filtering their batches again in a `FilterExec` cost 8-10 % of the CPU of a
+//! twelve-hour aggregate over all hosts (docs/performance.md, "Session 25"). Dynamic
+//! filters are only ever a hint (their producer still filters), and volatile ones
+//! (`random()`) are left to the `FilterExec`, which evaluates them once per row.
 //!
 //! **Re-execution.** An instance keeps the snapshot and the sources of its execution;
 //! `reset_state` (DataFusion's `reset_plan_states`) gives a fresh one. A cached plan is
@@ -340,6 +340,11 @@ impl StorageScanExec {
 
     /// `source` with the pushed filters as its predicate (Parquet: pruning, and row
     /// filters on local files), and the filters it does not apply to every row.
+    ///
+    /// A Parquet source's "applied" rests on its row filter taking every conjunct, which
+    /// holds for Strata's column types and `crate::file_adapter` (docs/architecture.md,
+    /// "For the next engineer", session 25): DataFusion leaves out a conjunct it cannot
+    /// build a row filter for without saying so.
     fn with_filters(
         &self,
         source: Arc<dyn DataSource>,
