@@ -180,6 +180,13 @@ impl Residual {
     }
 }
 
+/// Whether `f` is or holds a dynamic filter (a join's or a top-k sort's), which its
+/// producer updates while the query runs.
+fn is_dynamic(f: &Arc<dyn PhysicalExpr>) -> bool {
+    f.exists(|e| Ok(e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some()))
+        .unwrap_or(true)
+}
+
 /// The rows of `batch` for which `predicate` is true; None when there are none.
 fn filter_batch(predicate: &dyn PhysicalExpr, batch: RecordBatch) -> Result<Option<RecordBatch>> {
     let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
@@ -241,10 +248,7 @@ impl StorageScanExec {
     /// producer updates while the query runs.
     fn has_dynamic_filter(&self) -> bool {
         // (DataFusion's `DynamicFilterTracking::classify` would also subscribe to them.)
-        self.filters.iter().any(|f| {
-            f.exists(|e| Ok(e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some()))
-                .unwrap_or(true)
-        })
+        self.filters.iter().any(is_dynamic)
     }
 
     fn build(&self, ctx: &TaskContext) -> Result<Inputs> {
@@ -444,22 +448,22 @@ impl ExecutionPlan for StorageScanExec {
             .map(|f| f.filter)
             .collect();
         // Applied here (module docs): a static, non-volatile filter of a scan without a
-        // row limit (a limit would be counted before the scan's own filtering).
-        let exact = |f: &Arc<dyn PhysicalExpr>| {
-            self.spec.limit.is_none()
-                && !is_volatile(f)
-                && !f
-                    .exists(|e| Ok(e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some()))
-                    .unwrap_or(true)
-        };
-        let answer: Vec<PushedDown> = offered
-            .iter()
-            .map(|f| match exact(f) {
-                true => PushedDown::Yes,
-                false => PushedDown::No,
-            })
-            .collect();
-        let kept: Vec<_> = offered.into_iter().filter(|f| !is_volatile(f)).collect();
+        // row limit (a limit would be counted before the scan's own filtering). Volatile
+        // filters are not kept: the FilterExec evaluates them, once per row.
+        let mut answer = Vec::with_capacity(offered.len());
+        let mut kept = Vec::with_capacity(offered.len());
+        for f in offered {
+            let volatile = is_volatile(&f);
+            answer.push(
+                match self.spec.limit.is_none() && !volatile && !is_dynamic(&f) {
+                    true => PushedDown::Yes,
+                    false => PushedDown::No,
+                },
+            );
+            if !volatile {
+                kept.push(f);
+            }
+        }
         if kept.is_empty() {
             return Ok(FilterPushdownPropagation::with_parent_pushdown_result(
                 answer,
