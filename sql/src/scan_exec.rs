@@ -28,8 +28,8 @@
 //! to each source when it is built: to the Parquet sources for pruning, and as row filters
 //! on local files. The scan applies the query's own filters exactly and says so, so no
 //! `FilterExec` stays above it: a source that does not apply a filter itself (the memtable
-//! rows, cold files, the series reads of [`crate::series_scan`]) has its batches filtered
-//! by the scan ([`Residual`]). Hot files' row filters already keep only matching rows;
+//! rows, cold files) has its batches filtered by the scan ([`Residual`]); the series reads
+//! of [`crate::series_scan`] apply them as they read. Hot files' row filters already keep only matching rows;
 //! filtering their batches again in a `FilterExec` cost 8-10 % of the CPU of a
 //! twelve-hour aggregate over all hosts (docs/performance.md, "Session 25"). Dynamic
 //! filters are only ever a hint (their producer still filters), and volatile ones
@@ -291,6 +291,7 @@ impl StorageScanExec {
                     self.spec.storage.data_dir(),
                     files,
                     &keys,
+                    &self.filters,
                     projected,
                     time,
                     self.spec.range,
@@ -298,10 +299,8 @@ impl StorageScanExec {
                     ctx.session_config().batch_size(),
                     n,
                 )?;
-                // The series reads choose rows by runs and pages: other series' rows and
-                // times just outside the range come along, filtered here.
-                let all = Residual::of(&self.filters, &[]);
-                sources.extend(planned.exec.into_iter().map(|e| (e, all.clone())));
+                // The series reads apply the filters themselves.
+                sources.extend(planned.exec.into_iter().map(|e| (e, Residual::default())));
                 planned.rest
             }
             None => files,

@@ -18,12 +18,16 @@
 //!
 //! The Parquet reader decodes the selected rows of the projected columns; text series
 //! columns are not decoded but filled with each run's value from the tails. A small
-//! selection is read with `pread` ([`LocalFile`]) and in two steps ([`Exact`]): the time
-//! column first, then the other columns of the rows in the time range only. A large one is
-//! read through the object store, a row group per partition.
+//! selection of a time range is read with `pread` ([`LocalFile`]) and in two steps
+//! ([`Exact`]): the columns the filters read first (the time column, and `usage_user` of
+//! `usage_user > 90`), on which the filters are evaluated, then the other columns of the
+//! rows kept only. A large one is read through the object store, a row group per
+//! partition, and its rows filtered once decoded.
 //!
-//! The filters are not applied here: [`crate::scan_exec::StorageScanExec`] filters these
-//! batches itself (a page holds other series' rows and times just outside the range).
+//! The filters are applied here, exactly: a page holds other series' rows and times just
+//! outside the range, and the scan ([`crate::scan_exec::StorageScanExec`]) relies on these
+//! rows being the ones its filters keep. Conjuncts the runs imply (`hostname = 'h1'` for
+//! the runs of `h1`: [`unimplied`]) are not evaluated again.
 //!
 //! A file takes DataFusion's path instead when this cannot be exact: no series list (too
 //! many series, or an older file), a file on the cold tier (its rows are fetched as ranged
@@ -40,11 +44,12 @@ use bytes::Bytes;
 #[cfg(test)]
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, RecordBatchOptions,
+    StringBuilder,
 };
-use datafusion::arrow::compute::concat;
-use datafusion::arrow::datatypes::TimestampMicrosecondType;
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::compute::{concat, filter, filter_record_batch, prep_null_mask_filter};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use datafusion::common::cast::as_boolean_array;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::datasource::listing::PartitionedFile;
@@ -70,6 +75,7 @@ use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column, InListExpr, Literal};
+use datafusion::physical_expr::utils::{collect_columns, conjunction, reassign_expr_columns};
 use datafusion::physical_expr::{
     EquivalenceProperties, Partitioning, PhysicalExpr, split_conjunction,
 };
@@ -325,21 +331,41 @@ enum Source {
     /// The value of this series column of each row's series: every row of a run has it,
     /// so it is not decoded.
     Key(usize),
-    /// The time column, decoded before the others ([`Exact`]).
-    Given,
+    /// The column at this position among those decoded first ([`Exact`]).
+    Given(usize),
 }
 
-/// How a small read finds its exact rows: it decodes the time column of the selected
-/// rows first (each run's times ascend, so the rows in `range` are one stretch of each
-/// run), then the other columns of those rows only.
+/// How a small read finds its exact rows: it decodes the columns the filters read (the
+/// time column and, say, `usage_user` of `usage_user > 90`) of the selected rows first,
+/// evaluates the filters on them, then decodes the other columns of the rows kept only.
 struct Exact {
-    range: TimeRange,
-    /// The time column's index in the file.
-    time_root: usize,
-    /// The columns of the second read: the item's without the time column.
+    /// The file columns decoded first, ascending.
+    first: Vec<usize>,
+    /// The filters over the first read's columns and the series columns.
+    filter: FirstFilter,
+    /// The columns of the second read: the item's without the first read's.
     mask: ProjectionMask,
     sources: Arc<[Source]>,
     decodes: bool,
+}
+
+/// The filters an [`Exact`] read evaluates on its first read's rows.
+struct FirstFilter {
+    /// Over `schema`.
+    predicate: Arc<dyn PhysicalExpr>,
+    /// The columns the predicate reads, in the scan's order.
+    schema: SchemaRef,
+    /// Where each of `schema`'s columns comes from: [`Source::Given`] or [`Source::Key`].
+    columns: Vec<Source>,
+}
+
+/// Which of a read's rows the query keeps.
+#[derive(Clone)]
+enum Keep {
+    /// The query's filters the runs do not imply, over the scan's schema.
+    Filter(Arc<dyn PhysicalExpr>),
+    /// One value per row read, from an [`Exact`] read's first step.
+    Mask(BooleanArray),
 }
 
 /// One file's part of a series read: which row groups, which of their rows. Clones share
@@ -358,8 +384,10 @@ struct Item {
     values: Arc<Vec<Vec<Option<String>>>>,
     /// Set for small local reads of a time range.
     exact: Option<Arc<Exact>>,
-    /// The time column's values of the selected rows, once [`Exact`] decoded them.
-    given: Option<ArrayRef>,
+    /// The first read's columns of the rows kept, once [`Exact`] decoded them.
+    given: Option<Arc<[ArrayRef]>>,
+    /// Which of the rows read the query keeps, unless all.
+    keep: Option<Keep>,
     row_groups: Vec<usize>,
     selection: RowSelection,
     /// The selected rows in order, as (row count, series) spans.
@@ -393,6 +421,7 @@ pub(crate) fn plan(
     data_dir: &std::path::Path,
     files: Vec<FileMeta>,
     keys: &KeyValues,
+    filters: &[Arc<dyn PhysicalExpr>],
     projected: &SchemaRef,
     time: Option<&str>,
     range: TimeRange,
@@ -437,9 +466,10 @@ pub(crate) fn plan(
             .filter(micros)
             .filter(|_| range != TimeRange::ALL);
         let zones = time.and_then(|t| time_zones(meta.metadata(), t));
+        let filter = unimplied(filters, projected, &tails.keys);
         let exact = time
-            .and_then(|t| meta.schema().index_of(t).ok())
-            .and_then(|root| exact_plan(&meta, &sources, &read, root, range))
+            .zip(filter.as_ref())
+            .and_then(|(_, f)| exact_plan(&meta, &sources, &read, f, projected))
             .map(Arc::new);
         let rows: Vec<Rows> = match zones {
             Some(zones) => runs
@@ -481,6 +511,7 @@ pub(crate) fn plan(
                 values: Arc::clone(&values),
                 exact: exact.as_ref().filter(|_| small).cloned(),
                 given: None,
+                keep: filter.clone().map(Keep::Filter),
                 row_groups,
                 selection,
                 rows,
@@ -608,30 +639,90 @@ fn projection(
     Some((mask, sources, read))
 }
 
-/// The [`Exact`] plan of a read of `read` (file columns, ascending) into `sources`, whose
-/// file column `time_root` is the time column.
+/// The conjunction of the conjuncts of `filters` (over `schema`) that the runs chosen by
+/// [`KeyValues`] do not imply: a conjunct [`allowed_values`] reads on one of the file's
+/// series columns `keys` holds for every row of those runs. None if every conjunct is
+/// implied.
+fn unimplied(
+    filters: &[Arc<dyn PhysicalExpr>],
+    schema: &SchemaRef,
+    keys: &[String],
+) -> Option<Arc<dyn PhysicalExpr>> {
+    let left: Vec<Arc<dyn PhysicalExpr>> = filters
+        .iter()
+        .flat_map(split_conjunction)
+        .filter(|c| !allowed_values(c, schema).is_some_and(|(col, _)| keys.contains(&col)))
+        .cloned()
+        .collect();
+    (!left.is_empty()).then(|| conjunction(left))
+}
+
+/// The [`Exact`] plan of a read of `read` (file columns, ascending) into `sources`, the
+/// scan's `projected` columns, filtered by `filter` (over `projected`); None if the
+/// filter reads a column this read cannot give it.
 fn exact_plan(
     meta: &ArrowReaderMetadata,
     sources: &[Source],
     read: &[usize],
-    time_root: usize,
-    range: TimeRange,
+    filter: &Arc<dyn PhysicalExpr>,
+    projected: &SchemaRef,
 ) -> Option<Exact> {
-    let time_pos = read.iter().position(|&r| r == time_root)?;
-    let rest: Vec<usize> = read.iter().copied().filter(|&r| r != time_root).collect();
-    let sources: Arc<[Source]> = sources
+    let mut used: Vec<Column> = collect_columns(filter).into_iter().collect();
+    used.sort_by_key(|c| c.index());
+    let mut first = vec![];
+    for c in &used {
+        if projected.fields().get(c.index())?.name() != c.name() {
+            return None;
+        }
+        match sources.get(c.index())? {
+            Source::File(i) => first.push(*read.get(*i)?),
+            Source::Key(_) => {}
+            Source::Given(_) => return None,
+        }
+    }
+    first.sort_unstable();
+    first.dedup();
+    let rest: Vec<usize> = read
         .iter()
-        .map(|s| match *s {
-            Source::File(i) if i == time_pos => Source::Given,
-            Source::File(i) if i > time_pos => Source::File(i - 1),
+        .copied()
+        .filter(|r| first.binary_search(r).is_err())
+        .collect();
+    let moved = |s: Source| -> Option<Source> {
+        Some(match s {
+            Source::File(i) => {
+                let root = *read.get(i)?;
+                match first.binary_search(&root) {
+                    Ok(j) => Source::Given(j),
+                    Err(_) => Source::File(rest.binary_search(&root).ok()?),
+                }
+            }
             other => other,
         })
-        .collect();
+    };
+    let sources: Arc<[Source]> = sources
+        .iter()
+        .map(|s| moved(*s))
+        .collect::<Option<Vec<_>>>()?
+        .into();
+    let schema = Arc::new(Schema::new(
+        used.iter()
+            .map(|c| Arc::clone(&projected.fields()[c.index()]))
+            .collect::<Vec<_>>(),
+    ));
+    let columns = used
+        .iter()
+        .map(|c| sources.get(c.index()).copied())
+        .collect::<Option<Vec<_>>>()?;
+    let predicate = reassign_expr_columns(Arc::clone(filter), &schema).ok()?;
     Some(Exact {
-        range,
-        time_root,
         decodes: !rest.is_empty(),
         mask: ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), rest),
+        first,
+        filter: FirstFilter {
+            predicate,
+            schema,
+            columns,
+        },
         sources,
     })
 }
@@ -943,12 +1034,47 @@ fn read(
     if item.given.is_none()
         && let (Some(exact), Some(path)) = (item.exact.clone(), item.local.clone())
     {
-        // First the time column, then the rest of the rows in the time range.
+        // First the columns the filters read, then the rest of the rows they keep.
         let refined = async move {
             let item = refine(&item, &exact, &path).await?;
             read(store, Arc::new(item), schema, limit, batch_size, metrics)
         };
         return Ok(futures::stream::once(refined).try_flatten().boxed());
+    }
+    if let Some(keep) = item.keep.clone() {
+        // The rows as read, then the ones kept; a limit counts the rows kept.
+        let all = Item {
+            keep: None,
+            exact: None,
+            ..(*item).clone()
+        };
+        let rows = read(store, Arc::new(all), schema, None, batch_size, metrics)?;
+        let mut at = 0usize;
+        let kept = rows
+            .scan(limit.unwrap_or(usize::MAX), move |left, b| {
+                let out = match *left {
+                    0 => None,
+                    _ => Some(b.and_then(|b| {
+                        let n = b.num_rows();
+                        at += n;
+                        let b = match &keep {
+                            Keep::Filter(f) => filter_rows(f.as_ref(), b)?,
+                            Keep::Mask(m) if at <= m.len() => mask_rows(&m.slice(at - n, n), b)?,
+                            Keep::Mask(_) => {
+                                return internal_err!("series read: more rows than its mask");
+                            }
+                        };
+                        Ok(b.map(|b| {
+                            let b = b.slice(0, b.num_rows().min(*left));
+                            *left -= b.num_rows();
+                            b
+                        }))
+                    })),
+                };
+                futures::future::ready(out)
+            })
+            .try_filter_map(|b| futures::future::ready(Ok(b)));
+        return Ok(kept.boxed());
     }
     let mut at = SpanCursor::default();
     let mut given_at = 0usize;
@@ -965,8 +1091,10 @@ fn read(
             .map(|s| match (s, b, &given) {
                 (Source::File(i), Some(b), _) => Ok(Arc::clone(b.column(*i))),
                 (Source::Key(k), _, _) => Ok(key_column(&values, &taken, *k)),
-                (Source::Given, _, Some(g)) if given_at + rows <= g.len() => {
-                    Ok(g.slice(given_at, rows))
+                (Source::Given(j), _, Some(g))
+                    if g.get(*j).is_some_and(|g| given_at + rows <= g.len()) =>
+                {
+                    Ok(g[*j].slice(given_at, rows))
                 }
                 _ => internal_err!("series read: a column was neither decoded nor given"),
             })
@@ -1032,76 +1160,173 @@ fn reader(
     })
 }
 
-/// `item` narrowed to the rows whose time lies in `exact.range`: decodes the time column
-/// of its selected rows, keeps of each span the stretch in the range, and gives those
-/// times to the second read, which decodes the other columns of those rows only. Times
-/// with NULLs leave the item as it is.
+/// The rows of `batch` for which `predicate` is true (NULL is not); None when there are
+/// none.
+fn filter_rows(predicate: &dyn PhysicalExpr, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    mask_rows(&kept_rows(predicate, &batch)?, batch)
+}
+
+/// The rows of `batch` `mask` (no NULLs) keeps; None when there are none.
+fn mask_rows(mask: &BooleanArray, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    Ok(match mask.true_count() {
+        0 => None,
+        n if n == batch.num_rows() => Some(batch),
+        _ => Some(filter_record_batch(&batch, mask)?),
+    })
+}
+
+/// Which rows of `batch` `predicate` keeps: true where it is true, false where it is
+/// false or NULL.
+fn kept_rows(predicate: &dyn PhysicalExpr, batch: &RecordBatch) -> Result<BooleanArray> {
+    let mask = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
+    let mask = as_boolean_array(&mask)?;
+    Ok(match mask.null_count() {
+        0 => mask.clone(),
+        _ => prep_null_mask_filter(mask),
+    })
+}
+
+/// `item` narrowed to the rows its filters keep: decodes the first read's columns
+/// (`exact.first`) of its selected rows, evaluates the filters on them, and gives the
+/// kept rows' values to the second read, which decodes the other columns of those rows
+/// only.
 async fn refine(item: &Item, exact: &Exact, path: &std::path::Path) -> Result<Item> {
     let schema = item.meta.metadata().file_metadata().schema_descr();
-    let mut times = ParquetRecordBatchStreamBuilder::new_with_metadata(
-        WithPageIndex(Box::new(LocalFile::open(path)?)),
-        item.meta.clone(),
-    )
-    .with_projection(ProjectionMask::roots(schema, [exact.time_root]))
-    .with_row_groups(item.row_groups.clone())
-    .with_row_selection(item.selection.clone())
-    .with_batch_size(usize::try_from(item.rows).unwrap_or(usize::MAX).max(1))
-    .build()
-    .map_err(parquet_error)?;
-    let mut parts: Vec<ArrayRef> = vec![];
-    while let Some(b) = times.next().await {
-        parts.push(Arc::clone(b.map_err(parquet_error)?.column(0)));
-    }
-    let parts: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-    let all = concat(&parts)?;
     let unchanged = || Item {
         exact: None,
         ..item.clone()
     };
-    let Some(t) = all
-        .as_primitive_opt::<TimestampMicrosecondType>()
-        .filter(|t| t.null_count() == 0 && t.len() as u64 == item.rows)
-        .filter(|_| item.selection.row_count() as u64 == item.rows)
-    else {
+    let rows = usize::try_from(item.rows).unwrap_or(usize::MAX);
+    if rows == 0 || item.selection.row_count() != rows {
         return Ok(unchanged());
-    };
-    let v = t.values();
-    let (mut selectors, mut spans, mut keep) = (vec![], vec![], vec![]);
-    let mut at = 0usize;
-    for &(n, series) in item.spans.iter() {
-        let n = n as usize;
-        let run = &v[at..at + n];
-        let lo = run.partition_point(|x| *x < exact.range.min);
-        let hi = run.partition_point(|x| *x <= exact.range.max).max(lo);
-        if lo > 0 {
-            selectors.push(RowSelector::skip(lo));
-        }
-        if hi > lo {
-            selectors.push(RowSelector::select(hi - lo));
-            spans.push(((hi - lo) as u64, series));
-            keep.push(all.slice(at + lo, hi - lo));
-        }
-        if n > hi {
-            selectors.push(RowSelector::skip(n - hi));
-        }
-        at += n;
     }
-    let keep: Vec<&dyn Array> = keep.iter().map(|a| a.as_ref()).collect();
-    let given = match keep.is_empty() {
-        true => all.slice(0, 0),
-        false => concat(&keep)?,
+    let mut first = ParquetRecordBatchStreamBuilder::new_with_metadata(
+        WithPageIndex(Box::new(LocalFile::open(path)?)),
+        item.meta.clone(),
+    )
+    .with_projection(ProjectionMask::roots(schema, exact.first.iter().copied()))
+    .with_row_groups(item.row_groups.clone())
+    .with_row_selection(item.selection.clone())
+    .with_batch_size(rows.max(1))
+    .build()
+    .map_err(parquet_error)?;
+    let mut parts: Vec<RecordBatch> = vec![];
+    while let Some(b) = first.next().await {
+        parts.push(b.map_err(parquet_error)?);
+    }
+    let columns: Vec<ArrayRef> = match parts.as_slice() {
+        [one] => one.columns().to_vec(),
+        _ => (0..exact.first.len())
+            .map(|c| {
+                let arrays: Vec<&dyn Array> = parts.iter().map(|b| b.column(c).as_ref()).collect();
+                match arrays.is_empty() {
+                    true => internal_err!("series read: no rows decoded"),
+                    false => Ok(concat(&arrays)?),
+                }
+            })
+            .collect::<Result<_>>()?,
+    };
+    if columns.len() != exact.first.len() || columns.iter().any(|c| c.len() != rows) {
+        return Ok(unchanged());
+    }
+    // The filters over the selected rows: the decoded columns, and the series columns
+    // filled from the spans.
+    let filtered = exact
+        .filter
+        .columns
+        .iter()
+        .map(|s| match s {
+            Source::Given(j) => match columns.get(*j) {
+                Some(c) => Ok(Arc::clone(c)),
+                None => internal_err!("series read: a filter column was not decoded"),
+            },
+            Source::Key(k) => Ok(key_column(&item.values, &item.spans, *k)),
+            Source::File(_) => internal_err!("series read: a filter column was not decoded"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    let batch =
+        RecordBatch::try_new_with_options(Arc::clone(&exact.filter.schema), filtered, &options)?;
+    let kept = kept_rows(exact.filter.predicate.as_ref(), &batch)?;
+    // Rows kept one or two at a time (`usage_user > 90`) are cheaper to decode as the
+    // stretch from each series' first kept row to its last and filter afterwards: the
+    // Parquet reader's cost per selected run, for each column, is more than decoding a
+    // few rows (docs/performance.md, "Session 21").
+    let runs = kept.values().set_slices().count();
+    let (mask, post) = match runs > 0 && kept.true_count() < runs * MIN_SELECTED_RUN {
+        true => {
+            let hull = hulls(&kept, &item.spans);
+            let post = filter(&kept, &hull)?;
+            (hull, Some(Keep::Mask(post.as_boolean().clone())))
+        }
+        false => (kept, None),
+    };
+    // The rows to decode as selectors over the selected rows, and as (rows, series) spans.
+    let (mut selectors, mut spans) = (vec![], vec![]);
+    let mut at = 0usize;
+    let mut cursor = SpanCursor::default();
+    for (start, end) in mask.values().set_slices() {
+        if start > at {
+            selectors.push(RowSelector::skip(start - at));
+            cursor.take(&item.spans, (start - at) as u64);
+        }
+        selectors.push(RowSelector::select(end - start));
+        spans.extend(cursor.take(&item.spans, (end - start) as u64));
+        at = end;
+    }
+    if rows > at {
+        selectors.push(RowSelector::skip(rows - at));
+    }
+    let given = match mask.true_count() {
+        n if n == rows => columns,
+        _ => columns
+            .iter()
+            .map(|c| Ok(filter(c.as_ref(), &mask)?))
+            .collect::<Result<_>>()?,
     };
     Ok(Item {
         mask: exact.mask.clone(),
         decodes: exact.decodes,
         sources: Arc::clone(&exact.sources),
         exact: None,
-        given: Some(given),
+        keep: post,
+        given: Some(given.into()),
         selection: item.selection.and_then(&RowSelection::from(selectors)),
         rows: spans.iter().map(|(n, _)| n).sum(),
         spans: spans.into(),
         ..item.clone()
     })
+}
+
+/// The mean length of the runs of rows an [`Exact`] read keeps below which it decodes
+/// each series' stretch of kept rows whole and filters it after (arrow-rs's own reader
+/// makes the same choice, at the same length, between a selection and a mask).
+const MIN_SELECTED_RUN: usize = 32;
+
+/// For each of the `spans` (row count, series) of `kept`'s rows, the rows from its first
+/// kept row to its last.
+fn hulls(kept: &BooleanArray, spans: &[(u64, usize)]) -> BooleanArray {
+    let mut out = BooleanBufferBuilder::new(kept.len());
+    let mut at = 0usize;
+    for &(n, _) in spans {
+        let n = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(kept.len() - at);
+        let span = kept.values().slice(at, n);
+        let mut set = span.set_slices();
+        let first = set.next();
+        match (first, set.last().or(first)) {
+            (Some((start, _)), Some((_, end))) => {
+                out.append_n(start, false);
+                out.append_n(end - start, true);
+                out.append_n(n - end, false);
+            }
+            _ => out.append_n(n, false),
+        }
+        at += n;
+    }
+    out.append_n(kept.len() - at, false);
+    BooleanArray::new(out.finish(), None)
 }
 
 /// A local file whose byte ranges are read with `pread` on the calling thread.
@@ -1358,6 +1583,24 @@ mod tests {
             max: None,
         }];
         assert_eq!(narrow_run(&run, &blind, range(155, 170)), vec![2..13]);
+    }
+
+    #[test]
+    fn hulls_span_each_series_kept_rows() {
+        // Two series of 5 and 4 rows, then one of 3 with no row kept.
+        let kept = BooleanArray::from(vec![
+            false, true, false, true, false, // first kept 1, last 3
+            true, false, false, false, // only the first row
+            false, false, false,
+        ]);
+        let got: Vec<bool> = hulls(&kept, &[(5, 0), (4, 1), (3, 2)])
+            .values()
+            .iter()
+            .collect();
+        let want = [
+            false, true, true, true, false, true, false, false, false, false, false, false,
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]
