@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Builder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Decimal128Builder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
@@ -160,6 +160,14 @@ impl ScalarUDFImpl for PgExtract {
             }
         };
         let ts = micros.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        if field == "epoch" {
+            // Microseconds since 1970 as stored, whatever the time zone: no calendar
+            // fields to compute (Grafana's `$__timeGroup` extracts it from every row).
+            let epoch: Decimal128Array = ts.unary(i128::from);
+            return Ok(ColumnarValue::Array(Arc::new(
+                epoch.with_precision_and_scale(38, scale)?,
+            )));
+        }
         let mut b = Decimal128Builder::with_capacity(n).with_precision_and_scale(38, scale)?;
         for i in 0..n {
             if ts.is_null(i) {

@@ -99,6 +99,42 @@ fn keeps_plans_of_repeated_table_queries_only() {
 /// A repeated query runs the physical plan it was given the first time, and still reads
 /// the rows written since; plans holding filters computed while they run (a top-k sort's)
 /// are planned again.
+/// EXTRACT reads the session's time zone only: its plans are kept (Grafana's
+/// `$__timeGroup` is `floor(extract(epoch from ts)/300)*300`), and a new time zone clears
+/// the cache.
+#[test]
+fn keeps_plans_that_read_the_time_zone_until_it_changes() {
+    in_session(
+        "CREATE TABLE m (ts timestamptz NOT NULL, host text, v float8); \
+             INSERT INTO m VALUES ('2024-01-01 00:00:00+00', 'a', 1)",
+        async |_, s| {
+            let q = "SELECT extract(hour from ts), floor(extract(epoch from ts) / 300) * 300 \
+                     FROM m ORDER BY ts LIMIT 1";
+            let utc = run(s, q).await;
+            assert_eq!(s.plan_cache().len(), 1, "EXTRACT is kept");
+            run(s, "SET TimeZone = 'Asia/Tokyo'").await;
+            assert!(
+                s.plan_cache().is_empty(),
+                "a setting's change clears the cache"
+            );
+            let tokyo = run(s, q).await;
+            assert!(
+                utc.contains("| 0 ") && utc.contains("| 1704067200 "),
+                "{utc}"
+            );
+            assert!(
+                tokyo.contains("| 9 ") && tokyo.contains("| 1704067200 "),
+                "{tokyo}"
+            );
+            assert_eq!(
+                s.plan_cache().len(),
+                1,
+                "planned again in the new time zone"
+            );
+        },
+    );
+}
+
 #[test]
 fn keeps_physical_plans_without_dynamic_filters() {
     in_session(
