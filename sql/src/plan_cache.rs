@@ -52,7 +52,7 @@ use crate::table::TsTable;
 /// time zone: Grafana's `$__timeGroup` (`floor(extract(epoch from ts)/300)*300`) was
 /// planned anew for every refresh, ~3 ms of a 4 ms query (docs/performance.md,
 /// "Session 26").
-const SETTINGS_ONLY: &[&str] = &["pg_extract"];
+pub(crate) const SETTINGS_ONLY: &[&str] = &["pg_extract"];
 
 /// At most this many plans per session; a full cache starts over.
 const CAPACITY: usize = 128;

@@ -3033,6 +3033,36 @@ impl Session {
         }
     }
 
+    /// `plan` (made when its statement was prepared) with the functions that read the
+    /// session's settings ([`crate::plan_cache::SETTINGS_ONLY`]) taken from the current
+    /// context: they were built with the settings of the context the statement was
+    /// prepared in, and a `SET TimeZone` since must change `EXTRACT`'s answer, as in
+    /// PostgreSQL.
+    fn with_current_settings(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        use datafusion::execution::FunctionRegistry;
+        use datafusion::logical_expr::Expr;
+        use datafusion::logical_expr::expr::ScalarFunction;
+        let swapped = plan.transform_up_with_subqueries(|node| {
+            node.map_expressions(|e| {
+                e.transform_up(|e| match e {
+                    Expr::ScalarFunction(f)
+                        if crate::plan_cache::SETTINGS_ONLY.contains(&f.func.name()) =>
+                    {
+                        match self.ctx.udf(f.func.name()) {
+                            Ok(udf) if !Arc::ptr_eq(&udf, &f.func) => Ok(Transformed::yes(
+                                Expr::ScalarFunction(ScalarFunction::new_udf(udf, f.args)),
+                            )),
+                            _ => Ok(Transformed::no(Expr::ScalarFunction(f))),
+                        }
+                    }
+                    other => Ok(Transformed::no(other)),
+                })
+            })
+        })?;
+        Ok(swapped.data)
+    }
+
     /// Executes a prepared statement with parameter values.
     pub async fn execute_prepared(
         &mut self,
@@ -3077,6 +3107,7 @@ impl Session {
                         params.into_iter().map(Into::into).collect(),
                     ))?
                 };
+                let plan = self.with_current_settings(plan)?;
                 // The names were worked out once, at prepare time.
                 let described = p.result_schema.clone();
                 self.execute_plan(plan, move |schema| match described {
