@@ -43,9 +43,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::cast::as_boolean_array;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -73,7 +71,7 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use strata_storage::{ReadSnapshot, Storage, TableDef, TimeRange};
 
-use crate::series_scan::KeyValues;
+use crate::series_scan::{KeyValues, filter_rows};
 
 /// What a scan reads, fixed when it is planned.
 #[derive(Debug)]
@@ -168,7 +166,7 @@ impl Residual {
         let predicate = self.0.clone();
         let kept = stream.filter_map(move |batch| {
             let out = match (batch, &predicate) {
-                (Ok(b), Some(p)) => filter_batch(p.as_ref(), b).transpose(),
+                (Ok(b), Some(p)) => filter_rows(p.as_ref(), b).transpose(),
                 (other, _) => Some(other),
             };
             if let Some(Ok(b)) = &out {
@@ -185,17 +183,6 @@ impl Residual {
 fn is_dynamic(f: &Arc<dyn PhysicalExpr>) -> bool {
     f.exists(|e| Ok(e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some()))
         .unwrap_or(true)
-}
-
-/// The rows of `batch` for which `predicate` is true; None when there are none.
-fn filter_batch(predicate: &dyn PhysicalExpr, batch: RecordBatch) -> Result<Option<RecordBatch>> {
-    let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
-    let mask = as_boolean_array(&mask)?;
-    match mask.true_count() {
-        0 => Ok(None),
-        n if n == batch.num_rows() => Ok(Some(batch)),
-        _ => Ok(Some(filter_record_batch(&batch, mask)?)),
-    }
 }
 
 impl StorageScanExec {

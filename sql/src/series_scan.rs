@@ -1161,8 +1161,11 @@ fn reader(
 }
 
 /// The rows of `batch` for which `predicate` is true (NULL is not); None when there are
-/// none.
-fn filter_rows(predicate: &dyn PhysicalExpr, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+/// none. (Also the scan's own filtering of sources that do not filter: `Residual`.)
+pub(crate) fn filter_rows(
+    predicate: &dyn PhysicalExpr,
+    batch: RecordBatch,
+) -> Result<Option<RecordBatch>> {
     mask_rows(&kept_rows(predicate, &batch)?, batch)
 }
 
