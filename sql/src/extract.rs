@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
 use strata_pgtypes::tz::TimeZoneSetting;
@@ -216,4 +216,134 @@ pub fn pg_extract_udf(tz: TimeZoneSetting) -> ScalarUDF {
         sig: Signature::any(2, Volatility::Stable),
         tz,
     })
+}
+
+/// `floor(extract(epoch from ts) / step) * factor` for constants `step` (in whole
+/// microseconds, > 0) and `factor` (an unscaled `numeric` at `scale`):
+/// `pg_epoch_steps(ts, step_micros, factor, precision, scale)`, a `numeric(precision,
+/// scale)`. A bare `floor(...)` is the same with `factor` 1 and scale 0.
+///
+/// Grafana's PostgreSQL data source groups every time series panel by
+/// `floor(extract(epoch from ts)/300)*300` (`$__timeGroup`). As written, that is
+/// `numeric` arithmetic on every row: a `Decimal128` division, a `floor`, a cast and a
+/// multiplication, each with `i128` divisions or precision checks, more than half of the
+/// CPU of a panel over many rows. The epoch is the stored microseconds, so the number of
+/// whole steps is one integer floor division, exact for every value, and the product an
+/// `i64` times an `i64`, which always fits `numeric(38, s)`. The rewrite
+/// (`pg_types::epoch_steps`) gives the call the type the expression had, so clients see
+/// the same type and values. Not a user-callable function: only the rewrite builds it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct EpochSteps {
+    sig: Signature,
+}
+
+/// The constant `i`-th argument of a `pg_epoch_steps` call.
+fn int_arg(args: &[Option<&ScalarValue>], i: usize) -> Option<i64> {
+    match args.get(i).copied().flatten() {
+        Some(ScalarValue::Int64(Some(v))) => Some(*v),
+        _ => None,
+    }
+}
+
+/// Precision and scale of a `pg_epoch_steps` call's result.
+fn steps_type(args: &[Option<&ScalarValue>]) -> Option<(u8, i8)> {
+    let p = u8::try_from(int_arg(args, 3)?).ok()?;
+    let s = i8::try_from(int_arg(args, 4)?).ok()?;
+    (1..=38).contains(&p).then_some((p, s))
+}
+
+impl ScalarUDFImpl for EpochSteps {
+    fn name(&self) -> &str {
+        "pg_epoch_steps"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Decimal128(38, 0))
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: ReturnFieldArgs<'_>,
+    ) -> Result<Arc<arrow::datatypes::Field>> {
+        let Some((p, s)) = steps_type(args.scalar_arguments) else {
+            return plan_err!("pg_epoch_steps needs a constant precision and scale");
+        };
+        Ok(Arc::new(arrow::datatypes::Field::new(
+            self.name(),
+            DataType::Decimal128(p, s),
+            true,
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let DataType::Decimal128(p, s) = args.return_field.data_type().clone() else {
+            return exec_err!("pg_epoch_steps: unexpected return type");
+        };
+        let constant = |i: usize| match args.args.get(i) {
+            Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(v)))) => Some(*v),
+            _ => None,
+        };
+        let (Some(step), Some(factor)) = (constant(1).filter(|s| *s > 0), constant(2)) else {
+            return exec_err!("pg_epoch_steps needs a positive constant step and a factor");
+        };
+        let arr: ArrayRef = args.args[0].clone().into_array(args.number_rows)?;
+        if !matches!(arr.data_type(), DataType::Timestamp(..)) {
+            return exec_err!("pg_epoch_steps needs a timestamp, not {}", arr.data_type());
+        }
+        // The same conversion to microseconds as `EXTRACT` makes.
+        let micros = cast(&arr, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+        let ts = micros.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let factor = i128::from(factor);
+        let out: Decimal128Array = ts
+            .unary(|us| i128::from(us.div_euclid(step)) * factor)
+            .with_precision_and_scale(p, s)?;
+        // |i64 * i64| < 10^38: only a narrower type can overflow.
+        if p < 38 {
+            out.validate_decimal_precision(p)?;
+        }
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `pg_epoch_steps(ts, step_micros, factor, precision, scale)`; see [`EpochSteps`].
+pub fn epoch_steps(ts: Expr, step_micros: i64, factor: i64, precision: u8, scale: i8) -> Expr {
+    let udf = Arc::new(ScalarUDF::new_from_impl(EpochSteps {
+        sig: Signature::any(5, Volatility::Immutable),
+    }));
+    let lit = |v: i64| Expr::Literal(ScalarValue::Int64(Some(v)), None);
+    Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+        udf,
+        vec![
+            ts,
+            lit(step_micros),
+            lit(factor),
+            lit(i64::from(precision)),
+            lit(i64::from(scale)),
+        ],
+    ))
+}
+
+/// The arguments of a `pg_epoch_steps` call: time, step, factor, precision, scale.
+pub fn epoch_steps_args(e: &Expr) -> Option<(&Expr, i64, i64, u8, i8)> {
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    if f.func.name() != "pg_epoch_steps" || f.args.len() != 5 {
+        return None;
+    }
+    let int = |i: usize| match &f.args[i] {
+        Expr::Literal(ScalarValue::Int64(Some(v)), _) => Some(*v),
+        _ => None,
+    };
+    Some((
+        &f.args[0],
+        int(1)?,
+        int(2)?,
+        u8::try_from(int(3)?).ok()?,
+        i8::try_from(int(4)?).ok()?,
+    ))
 }

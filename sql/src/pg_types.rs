@@ -87,9 +87,122 @@ fn whole_numbers(plan: LogicalPlan) -> Result<LogicalPlan> {
         plan,
         |x, schema| fractional_whole_number(x, schema).is_some(),
         |x, schema| match fractional_whole_number(&x, schema) {
-            Some((prec, _)) => cast(x, DataType::Decimal128(prec, 0)),
+            Some((prec, _)) => match epoch_step_micros(&x, schema) {
+                Some((ts, step)) => crate::extract::epoch_steps(ts, step, 1, prec, 0),
+                None => cast(x, DataType::Decimal128(prec, 0)),
+            },
             None => x,
         },
+    )
+}
+
+/// Of `floor(extract(epoch from ts) / step)`, for a timestamp `ts` and a positive
+/// constant `step` with at most six decimals (Grafana's `$__timeGroup`): `ts` and the
+/// step in microseconds. [`whole_numbers`] plans it as `pg_epoch_steps`, an integer
+/// floor division of the stored microseconds (see [`crate::extract::epoch_steps`]).
+fn epoch_step_micros(e: &Expr, schema: &DFSchema) -> Option<(Expr, i64)> {
+    let Expr::ScalarFunction(floor) = e else {
+        return None;
+    };
+    if floor.func.name() != "floor" {
+        return None;
+    }
+    let Some(Expr::BinaryExpr(div)) = floor.args.first() else {
+        return None;
+    };
+    if div.op != Operator::Divide {
+        return None;
+    }
+    let Expr::ScalarFunction(extract) = div.left.as_ref() else {
+        return None;
+    };
+    if extract.func.name() != "pg_extract" || extract.args.len() != 2 {
+        return None;
+    }
+    match extract.args.first() {
+        Some(Expr::Literal(ScalarValue::Utf8(Some(f)), _)) if f.eq_ignore_ascii_case("epoch") => {}
+        _ => return None,
+    }
+    let ts = &extract.args[1];
+    if !matches!(ts.get_type(schema).ok()?, DataType::Timestamp(..)) {
+        return None;
+    }
+    let (unscaled, scale) = exact_constant(&div.right)?;
+    // The step in microseconds, if whole and positive.
+    let micros = if scale <= 6 {
+        unscaled.checked_mul(10i128.checked_pow(u32::try_from(6 - scale).ok()?)?)?
+    } else {
+        let d = 10i128.checked_pow(u32::try_from(scale - 6).ok()?)?;
+        (unscaled % d == 0).then_some(unscaled / d)?
+    };
+    let micros = i64::try_from(micros).ok().filter(|m| *m > 0)?;
+    Some((ts.clone(), micros))
+}
+
+/// `pg_epoch_steps(..) * c` (or `c * ..`) for a constant `c`: the `*step` of
+/// `$__timeGroup`, folded into the call's factor (an `i64` product that always fits
+/// `numeric(38, s)`), with the multiplication's type. Left alone when the product's
+/// type is not the one exact multiplication gives (scales added).
+fn scaled_epoch_steps(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let Expr::BinaryExpr(mul) = e else {
+        return None;
+    };
+    if mul.op != Operator::Multiply {
+        return None;
+    }
+    let (steps, c) = match (
+        crate::extract::epoch_steps_args(&mul.left),
+        crate::extract::epoch_steps_args(&mul.right),
+    ) {
+        (Some(a), None) => (a, &mul.right),
+        (None, Some(a)) => (a, &mul.left),
+        _ => return None,
+    };
+    let (ts, step, factor, _, scale) = steps;
+    let (c, c_scale) = exact_constant(c)?;
+    let c = i64::try_from(c).ok()?;
+    let DataType::Decimal128(p, s) = e.get_type(schema).ok()? else {
+        return None;
+    };
+    if i16::from(s) != i16::from(scale) + i16::from(c_scale) {
+        return None;
+    }
+    Some(crate::extract::epoch_steps(
+        ts.clone(),
+        step,
+        factor.checked_mul(c)?,
+        p,
+        s,
+    ))
+}
+
+/// An integer or numeric constant as its unscaled value and scale.
+fn exact_constant(e: &Expr) -> Option<(i128, i8)> {
+    match constant(e)? {
+        ScalarValue::Decimal128(Some(v), _, s) => Some((v, s)),
+        ScalarValue::Int64(Some(v)) => Some((i128::from(v), 0)),
+        ScalarValue::Int32(Some(v)) => Some((i128::from(v), 0)),
+        ScalarValue::Int16(Some(v)) => Some((i128::from(v), 0)),
+        _ => None,
+    }
+}
+
+/// The value of a literal, possibly under casts (type coercion casts the `300` of `/ 300`
+/// to `int4` and then to `numeric`).
+fn constant(e: &Expr) -> Option<ScalarValue> {
+    match e {
+        Expr::Literal(v, _) => Some(v.clone()),
+        Expr::Cast(c) => constant(&c.expr)?.cast_to(c.field.data_type()).ok(),
+        _ => None,
+    }
+}
+
+/// See [`scaled_epoch_steps`]; after [`whole_numbers`], which makes the calls.
+fn scaled_epoch_steps_in(plan: LogicalPlan) -> Result<LogicalPlan> {
+    rewrite_matching(
+        plan,
+        |x, schema| scaled_epoch_steps(x, schema).is_some(),
+        |x, schema| scaled_epoch_steps(&x, schema).unwrap_or(x),
     )
 }
 
@@ -596,7 +709,7 @@ pub fn oid_outputs(plan: LogicalPlan) -> Result<LogicalPlan> {
 /// result types.
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = crate::pg_semantics::float_over_numeric(plan)?;
-    let plan = rounded_integer_casts(whole_numbers(plan)?)?;
+    let plan = rounded_integer_casts(scaled_epoch_steps_in(whole_numbers(plan)?)?)?;
     let plan = padded_chars(plan)?;
     if !plan_needs_rewrite(&plan) {
         return Ok(plan);
