@@ -12,6 +12,7 @@
 //! (timestamps rendered with `.000000`, float8 `4` as `4.0`), and the text output is the
 //! contract psql/psycopg/pgjdbc users see. This crate owns that contract.
 
+pub mod calendar;
 pub mod copy;
 pub mod decode;
 pub mod encode;

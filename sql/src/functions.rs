@@ -2,14 +2,17 @@
 //! `first` and `last`; and `avg`, DataFusion's with a faster grouped accumulator.
 //!
 //! Register them on a context with [`register_all`] (or on a `SessionState` with
-//! [`register_all_state`]). DataFusion's own `date_bin`, `date_trunc`, `extract`/`date_part`
-//! and `now()` are used as they are; `tests.rs` pins how they compare with PostgreSQL.
+//! [`register_all_state`]). `date_trunc` is PostgreSQL's (`date_trunc.rs`: every unit and
+//! alias, the time zone form, intervals, the session time zone); DataFusion's own
+//! `date_bin`, `extract`/`date_part` and `now()` are used as they are; `tests.rs` pins how
+//! they compare with PostgreSQL.
 //!
 //! Errors a user can cause carry their SQLSTATE (a [`crate::error::Error::User`] inside
 //! `DataFusionError::External`), with TimescaleDB's messages, e.g. `period must be greater
 //! than 0` (22023) or `month intervals cannot have day or time component` (0A000).
 
 mod avg;
+mod date_trunc;
 mod first_last;
 mod time_bucket;
 
@@ -25,6 +28,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use date_trunc::{DateTrunc, date_trunc_udf};
 pub use first_last::FirstLast;
 pub(crate) use time_bucket::Bucketer;
 pub use time_bucket::TimeBucket;
@@ -48,6 +52,8 @@ pub fn last_udaf() -> Arc<AggregateUDF> {
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut v = vec![
         time_bucket_udf(),
+        // in UTC; a session registers its own zone's (`Engine::session_context`)
+        Arc::new(date_trunc_udf(strata_pgtypes::tz::TimeZoneSetting::UTC)),
         crate::gapfill::time_bucket_gapfill_udf(),
         crate::gapfill::locf_udf(),
         crate::gapfill::interpolate_udf(),

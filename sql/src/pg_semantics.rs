@@ -9,9 +9,10 @@
 //! - a string literal cast to `timestamptz`/`timestamp`/`date` (explicit, or implicit as in
 //!   `ts > '2024-07-01 12:00'`) is parsed with PostgreSQL's input syntax, a timestamptz
 //!   without an explicit zone being local time in `Z` (DST rules included);
-//! - the argument of `date_trunc`, `date_part`, `to_char` and of casts to `timestamp`,
-//!   `date` and `time` is relabelled to zone `Z` (a metadata-only cast: the UTC values are
-//!   unchanged); `date_trunc`'s result is relabelled back, so types do not change.
+//! - the argument of `date_part`, `to_char` and of casts to `timestamp`, `date` and `time`
+//!   is relabelled to zone `Z` (a metadata-only cast: the UTC values are unchanged).
+//!   (`date_trunc` is Strata's own and reads the session zone itself:
+//!   `functions/date_trunc.rs`.)
 //!
 //! **Integer overflow and division by zero.** `+ - * / %`, unary minus and `abs` on
 //! integers become checked functions that raise 22003 `integer out of range` (`smallint`,
@@ -241,26 +242,20 @@ fn rewrite_function(
 ) -> Result<Transformed<Expr>> {
     let name = f.func.name().to_ascii_lowercase();
     match name.as_str() {
-        "date_trunc" | "datetrunc" | "date_part" | "datepart" | "to_char" => {
-            let mut original = None;
+        "date_part" | "datepart" | "to_char" => {
             let mut changed = false;
             for a in f.args.iter_mut() {
-                if let Some((r, t)) = relabel(a, schema, ctx) {
+                if let Some((r, _)) = relabel(a, schema, ctx) {
                     *a = r;
-                    original.get_or_insert(t);
                     changed = true;
                 }
             }
-            if !changed {
-                return Ok(Transformed::no(Expr::ScalarFunction(f)));
-            }
             let e = Expr::ScalarFunction(f);
-            match (name.as_str(), original) {
-                ("date_trunc" | "datetrunc", Some(t)) => {
-                    Ok(Transformed::yes(Expr::Cast(Cast::new(Box::new(e), t))))
-                }
-                _ => Ok(Transformed::yes(e)),
-            }
+            Ok(if changed {
+                Transformed::yes(e)
+            } else {
+                Transformed::no(e)
+            })
         }
         "abs" if f.args.len() == 1 => match f.args[0].get_type(schema) {
             Ok(t) if is_int(&t) => Ok(Transformed::yes(ctx.rule.udf(CheckedOp::Abs).call(f.args))),

@@ -12,20 +12,7 @@ pub(crate) const PG_EPOCH_DAYS: i64 = 10_957;
 /// Microseconds from the Unix epoch to the PostgreSQL epoch.
 pub(crate) const PG_EPOCH_USECS: i64 = PG_EPOCH_DAYS * USECS_PER_DAY;
 
-/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01
-/// (H. Hinnant's `civil_from_days`). Year 0 is 1 BC.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+pub(crate) use crate::calendar::civil_from_days;
 
 /// Zero-padded to at least `width` digits.
 fn write_padded(out: &mut Vec<u8>, v: u64, width: usize) {

@@ -1325,7 +1325,7 @@ async fn first_last_with_partial_aggregation_skipped() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// DataFusion's own date/time functions against PostgreSQL 17 (UTC session)
+// Date/time functions against PostgreSQL 17 (UTC session): DataFusion's own, and date_trunc
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1426,21 +1426,22 @@ async fn builtin_datetime_functions_match_postgres() {
         .await,
         (DataType::Float64, "1715776496.5".into())
     );
-    // date_trunc on a date gives a timestamp without time zone (PostgreSQL: timestamptz
-    // 2024-05-15 00:00:00+00).
+    // date_trunc is Strata's (functions/date_trunc.rs): a date gives a timestamptz at
+    // midnight in the session zone, as in PostgreSQL (DataFusion's: a nanosecond timestamp
+    // without time zone) ...
     assert_eq!(
         value(&ctx, "SELECT date_trunc('day', DATE '2024-05-15')").await,
         (
-            DataType::Timestamp(TimeUnit::Nanosecond, None),
-            "2024-05-15 00:00:00".into()
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            "2024-05-15 00:00:00+00".into()
         )
     );
-    // date_trunc on a timestamptz truncates on the wall clock of the value's Arrow time zone,
-    // not of the session: a "+05:30" value is truncated at +05:30 midnight (PostgreSQL in a
-    // UTC session: 2024-05-14 00:00:00+00).
+    // ... and a timestamptz is truncated on the session's wall clock, whatever the zone of
+    // its Arrow type (DataFusion's truncates a "+05:30" value at +05:30 midnight):
+    // 2024-05-14 21:50 UTC is on 2024-05-14 in a UTC session.
     assert_eq!(
         value(&ctx, "SELECT date_trunc('day', arrow_cast(TIMESTAMPTZ '2024-05-15 03:20:00+05:30', 'Timestamp(Microsecond, Some(\"+05:30\"))'))").await.1,
-        "2024-05-14 18:30:00+00"
+        "2024-05-14 00:00:00+00"
     );
     // now() is a nanosecond timestamptz in the session time zone.
     assert_eq!(

@@ -42,6 +42,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use strata_pgtypes::calendar;
 use strata_pgtypes::tz::TimeZoneSetting;
 
 use crate::error::{Error, SqlState};
@@ -73,6 +74,19 @@ fn timestamp_out_of_range() -> DataFusionError {
 
 fn date_out_of_range() -> DataFusionError {
     user_error(SqlState::DatetimeFieldOverflow, "date out of range")
+}
+
+/// The order of a function's second argument (its time) if every other argument is
+/// constant, for functions that never decrease when the time grows.
+pub(super) fn order_of_second_argument(inputs: &[ExprProperties]) -> SortProperties {
+    let others_constant = inputs
+        .iter()
+        .enumerate()
+        .all(|(i, p)| i == 1 || p.sort_properties == SortProperties::Singleton);
+    match inputs.get(1) {
+        Some(ts) if others_constant => ts.sort_properties,
+        _ => SortProperties::Unordered,
+    }
 }
 
 /// The `time_bucket` scalar function. See the module documentation.
@@ -116,14 +130,7 @@ impl ScalarUDFImpl for TimeBucket {
     /// grows (even with month offsets, whose clamping is monotone), so it keeps the order of
     /// `ts` (not strictly: many values share a bucket).
     fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
-        let others_constant = inputs
-            .iter()
-            .enumerate()
-            .all(|(i, p)| i == 1 || p.sort_properties == SortProperties::Singleton);
-        Ok(match inputs.get(1) {
-            Some(ts) if others_constant => ts.sort_properties,
-            _ => SortProperties::Unordered,
-        })
+        Ok(order_of_second_argument(inputs))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -278,29 +285,16 @@ fn coerce_arguments(arg_types: &[DataType]) -> Result<Vec<DataType>> {
 // Calendar helpers (proleptic Gregorian, days since 1970-01-01)
 // ---------------------------------------------------------------------------------------------
 
-/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
+/// Days since 1970-01-01 of a civil date, on `i64` months and days (month 1..=12).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    // callers pass a month in 1..=12 and a day in 1..=31
+    calendar::days_from_civil(y, m as u32, d as u32)
 }
 
 /// Civil date (year, month 1..=12, day 1..=31) of a day number since 1970-01-01.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let (y, m, d) = calendar::civil_from_days(z);
+    (y, i64::from(m), i64::from(d))
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
