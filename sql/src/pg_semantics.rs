@@ -924,7 +924,8 @@ impl ScalarUDFImpl for IntervalScale {
 /// the other side's type is known, a string literal compared with a list becomes that
 /// list (its PostgreSQL array syntax parsed, the elements cast to the element type).
 /// Likewise `ix.indisprimary = 'f'` (SQLAlchemy 1.4's `get_indexes`): a string literal
-/// compared with a boolean is read as a boolean (`'t'`, `'off'`, ...; 22P02 otherwise).
+/// compared with a boolean is read as a boolean (`'t'`, `'off'`, ...; 22P02 otherwise),
+/// and one compared with a timestamp or date as that type.
 #[derive(Debug)]
 pub struct UntypedLiteralComparison;
 
@@ -978,8 +979,28 @@ impl datafusion::logical_expr::planner::ExprPlanner for UntypedLiteralComparison
                 ))),
             }
         };
+        // A date/time expression compared with a string literal: the literal is read as
+        // that type (with PostgreSQL's input syntax, in `PgSemantics`), as PostgreSQL
+        // types an unknown literal. DataFusion's coercion would read it as a nanosecond
+        // timestamp first, limited to the years 1677-2262 (`ts < '1500-01-01'` failed).
+        let temporal_of = |e: &Expr| match e.get_type(schema) {
+            Ok(t @ (DataType::Timestamp(..) | DataType::Date32)) => Some(t),
+            _ => None,
+        };
+        let as_temporal = |e: &Expr, t: &DataType| {
+            string_literal(e)?;
+            Some(Expr::Cast(Cast::new(Box::new(e.clone()), t.clone())))
+        };
         let mut expr = expr;
-        if let Some(t) = list_of(&expr.left)
+        if let Some(t) = temporal_of(&expr.left)
+            && let Some(l) = as_temporal(&expr.right, &t)
+        {
+            expr.right = l;
+        } else if let Some(t) = temporal_of(&expr.right)
+            && let Some(l) = as_temporal(&expr.left, &t)
+        {
+            expr.left = l;
+        } else if let Some(t) = list_of(&expr.left)
             && let Some(l) = as_list(&expr.right, &t)
         {
             expr.right = l;
