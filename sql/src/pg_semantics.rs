@@ -208,6 +208,15 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed
         }
         Expr::ScalarFunction(f) => rewrite_function(f, schema, ctx),
         Expr::BinaryExpr(b) => rewrite_binary(b, schema, ctx),
+        Expr::Between(mut b) if matches!(b.expr.get_type(schema), Ok(DataType::Interval(_))) => {
+            // compared by length, as in `rewrite_binary`
+            let key = Arc::new(ScalarUDF::new_from_impl(IntervalKey::new()));
+            for e in [&mut b.expr, &mut b.low, &mut b.high] {
+                let inner = std::mem::replace(e.as_mut(), Expr::Literal(ScalarValue::Null, None));
+                **e = key.call(vec![inner]);
+            }
+            Ok(Transformed::yes(Expr::Between(b)))
+        }
         Expr::Negative(inner) => match inner.get_type(schema) {
             Ok(t) if is_int(&t) => Ok(Transformed::yes(
                 ctx.rule.udf(CheckedOp::Neg).call(vec![*inner]),
@@ -283,7 +292,33 @@ fn narrow_to_int4(e: &Expr, schema: &DFSchema) -> Option<Expr> {
     }
 }
 
+/// `= <> < <= > >=` and `IS [NOT] DISTINCT FROM`.
+pub(crate) fn is_comparison(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
+}
+
 fn rewrite_binary(b: BinaryExpr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed<Expr>> {
+    if is_comparison(b.op)
+        && let (Ok(DataType::Interval(_)), Ok(DataType::Interval(_))) =
+            (b.left.get_type(schema), b.right.get_type(schema))
+    {
+        let key = Arc::new(ScalarUDF::new_from_impl(IntervalKey::new()));
+        return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(key.call(vec![*b.left])),
+            b.op,
+            Box::new(key.call(vec![*b.right])),
+        ))));
+    }
     let op = match b.op {
         Operator::Plus => CheckedOp::Add,
         Operator::Minus => CheckedOp::Sub,
@@ -810,6 +845,69 @@ impl IntervalScale {
                 Volatility::Immutable,
             ),
         })
+    }
+}
+
+/// PostgreSQL compares intervals by their length with 30-day months and 24-hour days
+/// (`interval_cmp_value`): `'1 day' = '24 hours'`, `'1 mon' < '31 days'`. Arrow compares
+/// the fields one after the other (months, then days, then nanoseconds), so `'25 hours' >
+/// '1 day'` was false, and `now() - ts > interval '1 day'` (a difference of timestamps is
+/// all nanoseconds) never true. Both sides of a comparison of intervals become this key:
+/// the length in nanoseconds, an `i128` (as `numeric(38, 0)`), exact for every interval.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IntervalKey {
+    sig: Signature,
+}
+
+impl IntervalKey {
+    fn new() -> Self {
+        IntervalKey {
+            sig: Signature::exact(
+                vec![DataType::Interval(
+                    arrow::datatypes::IntervalUnit::MonthDayNano,
+                )],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for IntervalKey {
+    fn name(&self) -> &str {
+        "pg_interval_key"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Decimal128(38, 0))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        const NS_PER_DAY: i128 = 86_400 * 1_000_000_000;
+        let key = |iv: arrow::datatypes::IntervalMonthDayNano| {
+            (i128::from(iv.months) * 30 + i128::from(iv.days)) * NS_PER_DAY
+                + i128::from(iv.nanoseconds)
+        };
+        match &args.args[0] {
+            ColumnarValue::Scalar(ScalarValue::IntervalMonthDayNano(v)) => Ok(
+                ColumnarValue::Scalar(ScalarValue::Decimal128(v.map(key), 38, 0)),
+            ),
+            ColumnarValue::Array(a) => {
+                let out: arrow::array::Decimal128Array = a
+                    .as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>()
+                    .unary(key);
+                Ok(ColumnarValue::Array(Arc::new(
+                    out.with_precision_and_scale(38, 0)?,
+                )))
+            }
+            other => datafusion::common::exec_err!(
+                "pg_interval_key: unexpected argument {:?}",
+                other.data_type()
+            ),
+        }
     }
 }
 

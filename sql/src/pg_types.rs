@@ -301,19 +301,7 @@ fn padded_char_use(e: &Expr, schema: &DFSchema) -> Option<Expr> {
         ]))
     };
     match e {
-        Expr::BinaryExpr(b)
-            if matches!(
-                b.op,
-                Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-                    | Operator::IsDistinctFrom
-                    | Operator::IsNotDistinctFrom
-            ) =>
-        {
+        Expr::BinaryExpr(b) if crate::pg_semantics::is_comparison(b.op) => {
             // Nothing is cloned unless there is a literal to trim: this runs on every
             // comparison of every plan.
             let char_left = char_length_of(&b.left, schema).is_some();
