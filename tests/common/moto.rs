@@ -40,11 +40,21 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let ok = Command::new("curl")
-            .args(["-sf", "-X", "PUT", &format!("{}/{bucket}", self.endpoint())])
-            .status()
-            .expect("curl");
-        assert!(ok.success(), "could not create bucket {bucket}");
+        // The port can accept before the server answers (seen on a loaded machine): retry.
+        let created = || {
+            Command::new("curl")
+                .args(["-sf", "-X", "PUT", &format!("{}/{bucket}", self.endpoint())])
+                .status()
+                .expect("curl")
+                .success()
+        };
+        while !created() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "could not create bucket {bucket}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// `http://127.0.0.1:<port>`.
