@@ -113,7 +113,32 @@ impl AnalyzerRule for PgSemantics {
 }
 
 fn rewrite_plan(plan: LogicalPlan, ctx: &Ctx<'_>) -> Result<Transformed<LogicalPlan>> {
-    rewrite_node_exprs(plan, |e, schema| rewrite_expr(e, schema, ctx))
+    rewrite_node_exprs(plan, |e, schema| rewrite_expr(e, schema, ctx))?
+        .transform_data(sort_intervals_by_length)
+}
+
+/// `ORDER BY` an interval sorts by its length, as PostgreSQL does (see [`IntervalKey`]);
+/// the Sort node only orders, so its output is unchanged.
+fn sort_intervals_by_length(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Sort(mut sort) = plan else {
+        return Ok(Transformed::no(plan));
+    };
+    let schema = Arc::clone(sort.input.schema());
+    let mut changed = false;
+    for s in sort.expr.iter_mut() {
+        // the key is numeric: a second pass finds nothing to wrap
+        if matches!(s.expr.get_type(&schema), Ok(DataType::Interval(_))) {
+            let key = Arc::new(ScalarUDF::new_from_impl(IntervalKey::new()));
+            s.expr = key.call(vec![s.expr.clone()]);
+            changed = true;
+        }
+    }
+    let plan = LogicalPlan::Sort(sort);
+    Ok(if changed {
+        Transformed::yes(plan)
+    } else {
+        Transformed::no(plan)
+    })
 }
 
 /// Rewrites the expressions of one plan node bottom-up with `f`, which sees the node's
