@@ -226,6 +226,166 @@ pub fn declared_casts(s: &Statement, casts: &[Option<ast::DataType>]) -> Option<
     w.changed.then_some(out)
 }
 
+/// Date/time literals among the arguments of the functions in FROM
+/// (`generate_series('2024-01-01 00:00+00'::timestamptz, '2024-01-02', '1 hour')`) read
+/// with PostgreSQL's input syntax in the session zone and written back in ISO 8601.
+/// DataFusion evaluates a table function's arguments while it plans, with Arrow's casts,
+/// before our analyzer could parse them (`pg_semantics::parse_datetime_literal`): Arrow
+/// does not read `+00` offsets, `May 15 2024` or a local time in the session zone. A
+/// string argument next to a timestamptz literal is read as one too (PostgreSQL resolves
+/// it from the function's signature), and `generate_series`' step an interval. Values Arrow's
+/// nanosecond timestamps cannot hold are left as written (their error stands).
+pub fn table_function_datetimes(s: &mut Statement, zone: strata_pgtypes::tz::TimeZoneSetting) {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use strata_pgtypes::decode::{ScalarLike, parse_text_value};
+    /// The Arrow type of a date/time SQL type PostgreSQL's input syntax reads.
+    fn target(t: &ast::DataType) -> Option<DataType> {
+        match t {
+            ast::DataType::Timestamp(_, tz) => Some(DataType::Timestamp(
+                TimeUnit::Microsecond,
+                matches!(tz, ast::TimezoneInfo::WithTimeZone | ast::TimezoneInfo::Tz)
+                    .then(|| "+00:00".into()),
+            )),
+            ast::DataType::Date => Some(DataType::Date32),
+            _ => None,
+        }
+    }
+    /// `'text'::type`, `CAST('text' AS type)` or `type 'text'`: the text, the type and
+    /// its Arrow type.
+    fn typed_literal(e: &mut Expr) -> Option<(&mut String, ast::DataType, DataType)> {
+        match e {
+            Expr::Cast {
+                expr,
+                data_type,
+                format: None,
+                ..
+            } => {
+                let t = target(data_type)?;
+                match expr.as_mut() {
+                    Expr::Value(v) => match &mut v.value {
+                        Value::SingleQuotedString(s) => Some((s, data_type.clone(), t)),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            Expr::TypedString(ts) => {
+                let t = target(&ts.data_type)?;
+                match &mut ts.value.value {
+                    Value::SingleQuotedString(s) => Some((s, ts.data_type.clone(), t)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+    fn untyped(e: &mut Expr) -> Option<&mut String> {
+        match e {
+            Expr::Value(v) => match &mut v.value {
+                Value::SingleQuotedString(s) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    /// ISO 8601 text of `s` read as `t`, or None if it is not one or out of Arrow's range.
+    fn iso(s: &str, t: &DataType, zone: strata_pgtypes::tz::TimeZoneSetting) -> Option<String> {
+        let field = Field::new("v", t.clone(), true);
+        let us = match parse_text_value(s, &field, zone).ok()? {
+            ScalarLike::Date(d) => {
+                let d = chrono::NaiveDate::from_num_days_from_ce_opt(d.checked_add(719_163)?)?;
+                return (1678..=2261)
+                    .contains(&chrono::Datelike::year(&d))
+                    .then(|| d.format("%Y-%m-%d").to_string());
+            }
+            ScalarLike::TimestampMicros(us) | ScalarLike::TimestamptzMicros(us) => us,
+            _ => return None,
+        };
+        let dt = chrono::DateTime::from_timestamp_micros(us)?;
+        if !(1678..=2261).contains(&chrono::Datelike::year(&dt)) {
+            return None;
+        }
+        Some(
+            match t {
+                DataType::Timestamp(_, Some(_)) => dt.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"),
+                _ => dt.format("%Y-%m-%dT%H:%M:%S%.6f"),
+            }
+            .to_string(),
+        )
+    }
+    struct W(strata_pgtypes::tz::TimeZoneSetting);
+    impl VisitorMut for W {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &mut ast::TableFactor) -> ControlFlow<()> {
+            let (name, args) = match t {
+                ast::TableFactor::Table {
+                    name,
+                    args: Some(a),
+                    ..
+                } => (name, &mut a.args),
+                ast::TableFactor::Function { name, args, .. } => (name, args),
+                _ => return ControlFlow::Continue(()),
+            };
+            let series = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series"));
+            let mut exprs: Vec<&mut Expr> = args
+                .iter_mut()
+                .filter_map(|a| match a {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            let mut common: Option<(ast::DataType, DataType)> = None;
+            for e in exprs.iter_mut() {
+                if let Some((text, sql, t)) = typed_literal(e) {
+                    if let Some(v) = iso(text, &t, self.0) {
+                        *text = v;
+                    }
+                    common.get_or_insert((sql, t));
+                }
+            }
+            if let Some((sql, t @ DataType::Timestamp(..))) = &common {
+                for (i, e) in exprs.iter_mut().enumerate() {
+                    if series && i == 2 {
+                        // the step of a series of timestamps is an interval
+                        if untyped(e).is_some() {
+                            let text = std::mem::replace(*e, Expr::Value(Value::Null.into()));
+                            **e = Expr::Cast {
+                                kind: ast::CastKind::DoubleColon,
+                                expr: Box::new(text),
+                                data_type: ast::DataType::Interval {
+                                    fields: None,
+                                    precision: None,
+                                },
+                                array: false,
+                                format: None,
+                            };
+                        }
+                        continue;
+                    }
+                    if let Some(text) = untyped(e)
+                        && let Some(v) = iso(text, t, self.0)
+                    {
+                        // typed: DataFusion's generate_series takes no text
+                        **e = Expr::Cast {
+                            kind: ast::CastKind::DoubleColon,
+                            expr: Box::new(Expr::Value(Value::SingleQuotedString(v).into())),
+                            data_type: sql.clone(),
+                            array: false,
+                            format: None,
+                        };
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(s, &mut W(zone));
+}
+
 /// The parameters among the arguments of the functions in FROM (`generate_series(1, $1)`,
 /// `generate_series($1::timestamptz, $2, $3::interval)`), each with the type PostgreSQL
 /// gives it: its own cast, else the type of the other arguments (an integer literal is

@@ -1370,6 +1370,7 @@ impl Session {
             crate::rewrite::qualify_pg_catalog(&mut s, &pg.table_names());
         }
         crate::rewrite::rewrite(&mut s);
+        crate::params::table_function_datetimes(&mut s, self.settings.tz);
         let is_aggregate = |name: &str| state.aggregate_functions().contains_key(name);
         crate::rewrite::correlated_subqueries(&mut s, &is_aggregate);
         let plan = match state
