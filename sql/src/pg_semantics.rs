@@ -128,8 +128,7 @@ fn sort_intervals_by_length(plan: LogicalPlan) -> Result<Transformed<LogicalPlan
     for s in sort.expr.iter_mut() {
         // the key is numeric: a second pass finds nothing to wrap
         if matches!(s.expr.get_type(&schema), Ok(DataType::Interval(_))) {
-            let key = Arc::new(ScalarUDF::new_from_impl(IntervalKey::new()));
-            s.expr = key.call(vec![s.expr.clone()]);
+            s.expr = interval_key(s.expr.clone());
             changed = true;
         }
     }
@@ -235,10 +234,9 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed
         Expr::BinaryExpr(b) => rewrite_binary(b, schema, ctx),
         Expr::Between(mut b) if matches!(b.expr.get_type(schema), Ok(DataType::Interval(_))) => {
             // compared by length, as in `rewrite_binary`
-            let key = Arc::new(ScalarUDF::new_from_impl(IntervalKey::new()));
             for e in [&mut b.expr, &mut b.low, &mut b.high] {
                 let inner = std::mem::replace(e.as_mut(), Expr::Literal(ScalarValue::Null, None));
-                **e = key.call(vec![inner]);
+                **e = interval_key(inner);
             }
             Ok(Transformed::yes(Expr::Between(b)))
         }
@@ -252,19 +250,16 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed
     }
 }
 
-/// `expr` cast to the session zone if it is a timestamptz labelled with another zone:
-/// (the relabelled expression, the original type).
-fn relabel(expr: &Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Option<(Expr, DataType)> {
+/// `expr` cast to the session zone if it is a timestamptz labelled with another zone.
+fn relabel(expr: &Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Option<Expr> {
     let label = ctx.label.as_ref()?;
-    let t = expr.get_type(schema).ok()?;
-    match &t {
-        DataType::Timestamp(unit, Some(tz)) if tz.as_ref() != label.as_ref() => Some((
-            Expr::Cast(Cast::new(
+    match expr.get_type(schema).ok()? {
+        DataType::Timestamp(unit, Some(tz)) if tz.as_ref() != label.as_ref() => {
+            Some(Expr::Cast(Cast::new(
                 Box::new(expr.clone()),
-                DataType::Timestamp(*unit, Some(Arc::clone(label))),
-            )),
-            t,
-        )),
+                DataType::Timestamp(unit, Some(Arc::clone(label))),
+            )))
+        }
         _ => None,
     }
 }
@@ -279,7 +274,7 @@ fn rewrite_function(
         "date_part" | "datepart" | "to_char" => {
             let mut changed = false;
             for a in f.args.iter_mut() {
-                if let Some((r, _)) = relabel(a, schema, ctx) {
+                if let Some(r) = relabel(a, schema, ctx) {
                     *a = r;
                     changed = true;
                 }
@@ -337,11 +332,10 @@ fn rewrite_binary(b: BinaryExpr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Tra
         && let (Ok(DataType::Interval(_)), Ok(DataType::Interval(_))) =
             (b.left.get_type(schema), b.right.get_type(schema))
     {
-        let key = Arc::new(ScalarUDF::new_from_impl(IntervalKey::new()));
         return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
-            Box::new(key.call(vec![*b.left])),
+            Box::new(interval_key(*b.left)),
             b.op,
-            Box::new(key.call(vec![*b.right])),
+            Box::new(interval_key(*b.right)),
         ))));
     }
     let op = match b.op {
@@ -882,6 +876,11 @@ impl IntervalScale {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct IntervalKey {
     sig: Signature,
+}
+
+/// `pg_interval_key(e)`: the length of interval `e`, to compare or sort by.
+fn interval_key(e: Expr) -> Expr {
+    Arc::new(ScalarUDF::new_from_impl(IntervalKey::new())).call(vec![e])
 }
 
 impl IntervalKey {

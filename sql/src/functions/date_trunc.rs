@@ -32,10 +32,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, IntervalMonthDayNanoArray, PrimitiveArray, new_null_array,
 };
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
-    Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
+    ArrowPrimitiveType, DataType, Date32Type, IntervalMonthDayNano, IntervalMonthDayNanoType,
+    IntervalUnit, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
@@ -383,6 +382,15 @@ fn map_values(
     Ok(PrimitiveArray::new(out.into(), nulls))
 }
 
+/// `value` as the array type `coerce_types` gave it (microsecond timestamps and times,
+/// month-day-nano intervals, dates).
+fn coerced<T: ArrowPrimitiveType>(value: &ArrayRef) -> Result<&PrimitiveArray<T>> {
+    match value.as_primitive_opt::<T>() {
+        Some(v) => Ok(v),
+        None => exec_err!("date_trunc: unexpected argument type {}", value.data_type()),
+    }
+}
+
 /// `date_trunc` of timestamp values without time zone.
 fn trunc_naive(unit: Unit, v: &PrimitiveArray<TimestampMicrosecondType>) -> Result<ArrayRef> {
     Ok(Arc::new(trunc_zoned(unit, TimeZoneSetting::UTC, v)?))
@@ -694,27 +702,22 @@ impl DateTrunc {
         match value.data_type() {
             DataType::Interval(_) => {
                 let unit = unit_for(unit, Kind::Interval)?;
-                let v = cast(value, &DataType::Interval(IntervalUnit::MonthDayNano))?;
-                let out: IntervalMonthDayNanoArray = v
-                    .as_primitive::<IntervalMonthDayNanoType>()
+                let out: IntervalMonthDayNanoArray = coerced::<IntervalMonthDayNanoType>(value)?
                     .unary(|iv| trunc_interval(unit, iv));
                 Ok(Arc::new(out))
             }
             DataType::Time64(_) => {
                 // a time is the interval since midnight
                 let unit = unit_for(unit, Kind::Interval)?;
-                let v = cast(value, &DataType::Time64(TimeUnit::Microsecond))?;
-                let out: IntervalMonthDayNanoArray = v
-                    .as_primitive::<Time64MicrosecondType>()
+                let out: IntervalMonthDayNanoArray = coerced::<Time64MicrosecondType>(value)?
                     .unary(|us| trunc_interval(unit, IntervalMonthDayNano::new(0, 0, us * 1_000)));
                 Ok(Arc::new(out))
             }
             DataType::Timestamp(_, None) if zone.is_none() => {
                 let unit = unit_for(unit, Kind::Timestamp)?;
-                let v = cast(value, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-                trunc_naive(unit, v.as_primitive())
+                trunc_naive(unit, coerced(value)?)
             }
-            DataType::Timestamp(..) | DataType::Date32 | DataType::Null => {
+            DataType::Timestamp(..) | DataType::Date32 => {
                 let unit = unit_for(unit, Kind::Timestamptz)?;
                 let utc = self.as_timestamptz(value)?;
                 let out = trunc_zoned(unit, zone.unwrap_or(self.tz), &utc)?;
@@ -733,15 +736,12 @@ impl DateTrunc {
             }
             let r = self.tz.local_to_utc_usecs(t);
             if r < MIN_TIMESTAMP {
-                return Err(user_error(
-                    SqlState::DatetimeFieldOverflow,
-                    "timestamp out of range",
-                ));
+                return Err(out_of_range());
             }
             Ok(r)
         };
         match value.data_type() {
-            DataType::Date32 => value.as_primitive::<Date32Type>().try_unary(|d| {
+            DataType::Date32 => coerced::<Date32Type>(value)?.try_unary(|d| {
                 if d == i32::MAX {
                     return Ok(i64::MAX);
                 }
@@ -758,14 +758,10 @@ impl DateTrunc {
                 local(t).map_err(|_| range())
             }),
             DataType::Timestamp(_, None) => {
-                let v = cast(value, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-                v.as_primitive::<TimestampMicrosecondType>()
-                    .try_unary(local)
+                coerced::<TimestampMicrosecondType>(value)?.try_unary(local)
             }
-            _ => {
-                let v = cast(value, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-                Ok(v.as_primitive::<TimestampMicrosecondType>().clone())
-            }
+            // a timestamptz: its values are UTC whatever its label (an Arc clone)
+            _ => Ok(coerced::<TimestampMicrosecondType>(value)?.clone()),
         }
     }
 
