@@ -301,7 +301,18 @@ fn clean_datafusion_message(e: &DataFusionError) -> String {
         }
         other => other.to_string(),
     };
-    let mut s = msg.as_str();
+    let s = clean_prefixes(&msg);
+    if matches!(root, DataFusionError::ArrowError(e, _) if matches!(**e, arrow::error::ArrowError::DivideByZero))
+        || msg.contains("Divide by zero")
+    {
+        return "division by zero".to_string();
+    }
+    pg_message(s.trim())
+}
+
+/// `msg` without DataFusion's and Arrow's category prefixes ("Arrow error: Cast error: ").
+fn clean_prefixes(msg: &str) -> &str {
+    let mut s = msg;
     for prefix in [
         "Error during planning: ",
         "Execution error: ",
@@ -320,12 +331,7 @@ fn clean_datafusion_message(e: &DataFusionError) -> String {
             s = rest;
         }
     }
-    if matches!(root, DataFusionError::ArrowError(e, _) if matches!(**e, arrow::error::ArrowError::DivideByZero))
-        || msg.contains("Divide by zero")
-    {
-        return "division by zero".to_string();
-    }
-    pg_message(s.trim())
+    s
 }
 
 /// `YYYY-MM-DD...` with numbers in the right places: a well-formed date whose fields are
@@ -370,6 +376,10 @@ fn pg_message(s: &str) -> String {
     if let Some(rest) = s.strip_prefix("Ambiguous reference to unqualified field ") {
         return format!("column reference \"{}\" is ambiguous", rest.trim());
     }
+    // "Can't cast value 3000000000 to type Int32" (a number too large for an integer type)
+    if let Some(ty) = cast_overflow_type(s) {
+        return format!("{ty} out of range");
+    }
     if s.starts_with("LIMIT must be >= 0") {
         return "LIMIT must not be negative".to_string();
     }
@@ -402,6 +412,20 @@ fn pg_message(s: &str) -> String {
     s.to_string()
 }
 
+/// The PostgreSQL name of the integer type of Arrow's "Can't cast value N to type IntX"
+/// when N is a number (a value out of the type's range, 22003 in PostgreSQL).
+fn cast_overflow_type(s: &str) -> Option<&'static str> {
+    let rest = s.strip_prefix("Can't cast value ")?;
+    let (value, ty) = rest.split_once(" to type ")?;
+    value.parse::<f64>().ok()?;
+    match ty.trim() {
+        "Int16" => Some("smallint"),
+        "Int32" => Some("integer"),
+        "Int64" => Some("bigint"),
+        _ => None,
+    }
+}
+
 fn root_error(e: &DataFusionError) -> &DataFusionError {
     let mut cur = e;
     loop {
@@ -426,6 +450,9 @@ pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
     // arrives as an internal error from some planning paths).
     if lower.starts_with("invalid function '") || lower.contains(": invalid function '") {
         return SqlState::UndefinedFunction;
+    }
+    if cast_overflow_type(clean_prefixes(&msg)).is_some() {
+        return SqlState::NumericValueOutOfRange;
     }
     match root {
         DataFusionError::SQL(..) => SqlState::SyntaxError,

@@ -11,9 +11,11 @@
 //! `DataFusionError::External`), with TimescaleDB's messages, e.g. `period must be greater
 //! than 0` (22023) or `month intervals cannot have day or time component` (0A000).
 
+mod at_time_zone;
 mod avg;
 mod date_trunc;
 mod first_last;
+mod rint;
 mod time_bucket;
 
 #[cfg(test)]
@@ -21,17 +23,51 @@ mod tests;
 
 use std::sync::Arc;
 
-use datafusion::common::Result;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use at_time_zone::at_time_zone_udf;
 pub use date_trunc::{DateTrunc, date_trunc_udf};
 pub use first_last::FirstLast;
+pub use rint::rint_udf;
 pub(crate) use time_bucket::Bucketer;
 pub use time_bucket::TimeBucket;
+
+/// Whether an argument is text (or an untyped NULL) for a function's signature.
+pub(crate) fn is_text(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
+    )
+}
+
+/// PostgreSQL's 42883 `function name(types) does not exist` for arguments a function of
+/// ours does not take (DataFusion's own error is an internal one with Arrow's types).
+pub(crate) fn no_such_function(name: &str, arg_types: &[DataType]) -> DataFusionError {
+    let names: Vec<String> = arg_types
+        .iter()
+        .map(|t| match t {
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "text".to_string(),
+            DataType::Null => "unknown".to_string(),
+            t => crate::pg_functions::regtype_name(&arrow::datatypes::Field::new(
+                "",
+                t.clone(),
+                true,
+            )),
+        })
+        .collect();
+    DataFusionError::from(crate::error::Error::with_hint(
+        crate::error::SqlState::UndefinedFunction,
+        format!("function {name}({}) does not exist", names.join(", ")),
+        "No function matches the given name and argument types. You might need to add \
+         explicit type casts.",
+    ))
+}
 
 /// `time_bucket(bucket_width, ts [, origin | offset | timezone [, origin [, offset]]])`.
 pub fn time_bucket_udf() -> Arc<ScalarUDF> {
@@ -52,8 +88,10 @@ pub fn last_udaf() -> Arc<AggregateUDF> {
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut v = vec![
         time_bucket_udf(),
+        rint_udf(),
         // in UTC; a session registers its own zone's (`Engine::session_context`)
         Arc::new(date_trunc_udf(strata_pgtypes::tz::TimeZoneSetting::UTC)),
+        Arc::new(at_time_zone_udf(strata_pgtypes::tz::TimeZoneSetting::UTC)),
         crate::gapfill::time_bucket_gapfill_udf(),
         crate::gapfill::locf_udf(),
         crate::gapfill::interpolate_udf(),

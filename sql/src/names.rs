@@ -40,6 +40,7 @@ fn figure_colname(e: &Expr) -> Option<String> {
         Expr::Exists { .. } => "exists".into(),
         Expr::Array(_) => "array".into(),
         Expr::Extract { .. } => "extract".into(),
+        Expr::AtTimeZone { .. } => "timezone".into(),
         Expr::Ceil { .. } => "ceil".into(),
         Expr::Floor { .. } => "floor".into(),
         Expr::Position { .. } => "position".into(),

@@ -207,22 +207,56 @@ fn scaled_epoch_steps_in(plan: LogicalPlan) -> Result<LogicalPlan> {
 }
 
 /// A numeric cast to an integer type rounds half away from zero in PostgreSQL
-/// (`2.5::int` is 3); DataFusion's cast truncates: the argument is rounded first.
+/// (`2.5::int` is 3), a float's rounds half to even (`rint`: `2.5::float8::int` is 2,
+/// `3.5::float8::int` 4), and `round(x)` of a float is `rint` as well; DataFusion's cast
+/// truncates and its `round` takes halves away from zero: the argument is rounded first.
 fn rounded_integer_casts(plan: LogicalPlan) -> Result<LogicalPlan> {
     rewrite_matching(
         plan,
-        |x, schema| {
-            matches!(x, Expr::Cast(c) if c.field.data_type().is_integer()
-                && matches!(c.expr.get_type(schema), Ok(DataType::Decimal128(_, s)) if s > 0))
-        },
-        |x, _| match x {
-            Expr::Cast(mut c) => {
+        |x, schema| rounding(x, schema).is_some(),
+        |x, schema| match (rounding(&x, schema), x) {
+            (Some(Rounding::Numeric), Expr::Cast(mut c)) => {
                 c.expr = Box::new(datafusion::functions::math::expr_fn::round(vec![*c.expr]));
                 Expr::Cast(c)
             }
-            other => other,
+            (Some(Rounding::Float), Expr::Cast(mut c)) => {
+                c.expr = Box::new(crate::functions::rint_udf().call(vec![*c.expr]));
+                Expr::Cast(c)
+            }
+            (Some(Rounding::Float), Expr::ScalarFunction(f)) => {
+                crate::functions::rint_udf().call(f.args)
+            }
+            (_, other) => other,
         },
     )
+}
+
+enum Rounding {
+    Numeric,
+    Float,
+}
+
+/// How [`rounded_integer_casts`] rounds `e`, if it is a cast of a fractional number to an
+/// integer type or `round` of one float.
+fn rounding(e: &Expr, schema: &DFSchema) -> Option<Rounding> {
+    match e {
+        Expr::Cast(c) if c.field.data_type().is_integer() => match c.expr.get_type(schema).ok()? {
+            DataType::Decimal128(_, s) if s > 0 => Some(Rounding::Numeric),
+            DataType::Float64 | DataType::Float32 => Some(Rounding::Float),
+            _ => None,
+        },
+        Expr::ScalarFunction(f)
+            if f.args.len() == 1
+                && f.func.name() == "round"
+                && matches!(
+                    f.args[0].get_type(schema),
+                    Ok(DataType::Float64 | DataType::Float32)
+                ) =>
+        {
+            Some(Rounding::Float)
+        }
+        _ => None,
+    }
 }
 
 /// `char(n)` semantics that depend on the blanks Strata does not store (a `char(n)` value

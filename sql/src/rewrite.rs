@@ -375,6 +375,35 @@ impl VisitorMut for Literals {
                     ],
                 )
             }),
+            // PostgreSQL's `timezone(zone, ts)` (`functions/at_time_zone.rs`); DataFusion's
+            // AT TIME ZONE relabels the instant and leaves the wall clock as it was. An
+            // untyped literal operand is a timestamptz, as PostgreSQL resolves it.
+            Expr::AtTimeZone {
+                timestamp,
+                time_zone,
+            } => {
+                let ts = match literal_text(timestamp) {
+                    Some(t) => {
+                        let dt = ast::DataType::Timestamp(None, ast::TimezoneInfo::WithTimeZone);
+                        pg_literal(t, &dt).unwrap_or_else(|| Expr::Cast {
+                            kind: ast::CastKind::Cast,
+                            expr: timestamp.clone(),
+                            data_type: dt,
+                            array: false,
+                            format: None,
+                        })
+                    }
+                    None => (**timestamp).clone(),
+                };
+                Some(function_call("timezone", vec![(**time_zone).clone(), ts]))
+            }
+            // `-INTERVAL '1 day'`: DataFusion negates an interval literal by prefixing its
+            // text with `-`, which negates only the first field of the canonical form
+            // (`-0 months 1 days ...` is one day): negated here, every field.
+            Expr::UnaryOp {
+                op: ast::UnaryOperator::Minus,
+                expr,
+            } => interval_parts(expr).and_then(|iv| scale_interval(iv, -1)),
             Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
                 literal_text(&iv.value).and_then(|t| {
                     pg_literal(
@@ -1398,6 +1427,12 @@ fn select_list(stmt: &mut ast::Statement) {
                     alias,
                 };
             }
+            ast::SelectItem::UnnamedExpr(e) if named_by_its_operand(e) => {
+                *item = ast::SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: ast::Ident::with_quote('"', name.as_str()),
+                };
+            }
             ast::SelectItem::ExprWithAlias { alias: a, .. }
                 if (dup || wildcard) && !ordered.contains(name) =>
             {
@@ -1405,6 +1440,20 @@ fn select_list(stmt: &mut ast::Statement) {
             }
             _ => {}
         }
+    }
+}
+
+/// Whether DataFusion names `e` after its operand: a cast (`ts::date` is `m.ts`, as the
+/// column itself; `2.5::float8::int8` and `2.5::float4::int2` are both `2.5`) or `AT TIME
+/// ZONE` (planned as a cast). Such an item is given its PostgreSQL name as an alias
+/// (`ts::date AS ts`), so that it does not collide with its operand or a sibling in
+/// DataFusion's unique-name check, and so that `ORDER BY ts` means the output column,
+/// as in PostgreSQL.
+fn named_by_its_operand(e: &Expr) -> bool {
+    match e {
+        Expr::Cast { .. } | Expr::AtTimeZone { .. } => true,
+        Expr::Nested(inner) => named_by_its_operand(inner),
+        _ => false,
     }
 }
 

@@ -45,6 +45,7 @@ use strata_pgtypes::calendar::{civil_from_days, days_from_civil};
 use strata_pgtypes::tz::TimeZoneSetting;
 
 use crate::error::{Error, SqlState};
+use crate::functions::{is_text, no_such_function};
 
 const USECS_PER_SEC: i64 = 1_000_000;
 const USECS_PER_MINUTE: i64 = 60 * USECS_PER_SEC;
@@ -512,34 +513,6 @@ pub fn date_trunc_udf(tz: TimeZoneSetting) -> ScalarUDF {
     ScalarUDF::new_from_impl(DateTrunc::new(tz))
 }
 
-fn is_text(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
-    )
-}
-
-fn no_such_function(arg_types: &[DataType]) -> DataFusionError {
-    let names: Vec<String> = arg_types
-        .iter()
-        .map(|t| match t {
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "text".to_string(),
-            DataType::Null => "unknown".to_string(),
-            t => crate::pg_functions::regtype_name(&arrow::datatypes::Field::new(
-                "",
-                t.clone(),
-                true,
-            )),
-        })
-        .collect();
-    DataFusionError::from(Error::with_hint(
-        SqlState::UndefinedFunction,
-        format!("function date_trunc({}) does not exist", names.join(", ")),
-        "No function matches the given name and argument types. You might need to add \
-         explicit type casts.",
-    ))
-}
-
 impl ScalarUDFImpl for DateTrunc {
     fn name(&self) -> &str {
         "date_trunc"
@@ -601,7 +574,7 @@ impl ScalarUDFImpl for DateTrunc {
             {
                 DataType::Interval(IntervalUnit::MonthDayNano)
             }
-            _ => return Err(no_such_function(arg_types)),
+            _ => return Err(no_such_function("date_trunc", arg_types)),
         })
     }
 
