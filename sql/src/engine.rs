@@ -239,6 +239,7 @@ impl Engine {
         ctx.register_udf(crate::extract::pg_extract_udf(settings.tz));
         ctx.register_udf(crate::functions::date_trunc_udf(settings.tz));
         ctx.register_udf(crate::functions::at_time_zone_udf(settings.tz));
+        ctx.register_udf(crate::functions::age_udf(settings.tz));
         ctx.add_analyzer_rule(Arc::new(crate::pg_semantics::PgSemantics::new()));
         ctx.register_udf(crate::pg_semantics::IntervalScale::udf(false));
         ctx.register_udf(crate::pg_semantics::IntervalScale::udf(true));

@@ -1,5 +1,8 @@
 //! Strata's SQL functions beyond DataFusion's built-ins: TimescaleDB's `time_bucket`,
-//! `first` and `last`; and `avg`, DataFusion's with a faster grouped accumulator.
+//! `first` and `last`; and `avg`, DataFusion's with a faster grouped accumulator;
+//! PostgreSQL's `AT TIME ZONE` (`timezone`), `age`, `make_interval`, `percentile_disc`,
+//! `mode` and the `rint` rounding of floats, which DataFusion lacks or computes
+//! differently.
 //!
 //! Register them on a context with [`register_all`] (or on a `SessionState` with
 //! [`register_all_state`]). `date_trunc` is PostgreSQL's (`date_trunc.rs`: every unit and
@@ -11,10 +14,13 @@
 //! `DataFusionError::External`), with TimescaleDB's messages, e.g. `period must be greater
 //! than 0` (22023) or `month intervals cannot have day or time component` (0A000).
 
+mod age;
 mod at_time_zone;
 mod avg;
 mod date_trunc;
 mod first_last;
+mod make_interval;
+mod ordered_set;
 mod rint;
 mod time_bucket;
 
@@ -31,9 +37,12 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use age::age_udf;
 pub use at_time_zone::at_time_zone_udf;
 pub use date_trunc::{DateTrunc, date_trunc_udf};
 pub use first_last::FirstLast;
+pub use make_interval::make_interval_udf;
+pub use ordered_set::OrderedSet;
 pub use rint::rint_udf;
 pub(crate) use time_bucket::Bucketer;
 pub use time_bucket::TimeBucket;
@@ -92,6 +101,8 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         // in UTC; a session registers its own zone's (`Engine::session_context`)
         Arc::new(date_trunc_udf(strata_pgtypes::tz::TimeZoneSetting::UTC)),
         Arc::new(at_time_zone_udf(strata_pgtypes::tz::TimeZoneSetting::UTC)),
+        Arc::new(age_udf(strata_pgtypes::tz::TimeZoneSetting::UTC)),
+        make_interval_udf(),
         crate::gapfill::time_bucket_gapfill_udf(),
         crate::gapfill::locf_udf(),
         crate::gapfill::interpolate_udf(),
@@ -134,6 +145,8 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         last_udaf(),
         variance_udaf(),
         approx_count_distinct_udaf(),
+        Arc::new(AggregateUDF::new_from_impl(OrderedSet::percentile_disc())),
+        Arc::new(AggregateUDF::new_from_impl(OrderedSet::mode())),
     ]
 }
 

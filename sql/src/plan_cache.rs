@@ -49,11 +49,11 @@ use crate::table::TsTable;
 /// Functions that are stable (not immutable) only because they read the session's
 /// settings, which are fixed in their instance when the session's context is built: a
 /// change of settings clears the cache, so their plans can be kept. `EXTRACT` and
-/// `date_trunc` (and `timezone`, `AT TIME ZONE`, for a date) read the
+/// `date_trunc` (and `timezone`, `AT TIME ZONE`, and `age`, for a timestamptz or date) read the
 /// time zone: Grafana's `$__timeGroup` (`floor(extract(epoch from ts)/300)*300`) was
 /// planned anew for every refresh, ~3 ms of a 4 ms query (docs/performance.md,
 /// "Session 26").
-pub(crate) const SETTINGS_ONLY: &[&str] = &["pg_extract", "date_trunc", "timezone"];
+pub(crate) const SETTINGS_ONLY: &[&str] = &["pg_extract", "date_trunc", "timezone", "age"];
 
 /// At most this many plans per session; a full cache starts over.
 const CAPACITY: usize = 128;

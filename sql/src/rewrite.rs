@@ -219,6 +219,137 @@ impl VisitorMut for DefaultCollation {
 /// `timezone => ...`) turned into the positional form our function takes:
 /// `(width, ts, origin)`, `(width, ts, offset)`, or `(width, ts, timezone, origin, offset)`
 /// (NULL origin / offset = the default, as in TimescaleDB's 5-argument function).
+/// PostgreSQL functions and keywords whose form DataFusion does not take:
+///
+/// - `make_interval(years, months, weeks, days, hours, mins, secs)`, each argument
+///   optional and usually named (`make_interval(hours => 3)`): the call is given all
+///   seven, positionally, the missing ones 0 (`functions/make_interval.rs`);
+/// - `age(x)`: `age(CURRENT_DATE, x)`, PostgreSQL's definition (`functions/age.rs`);
+/// - `mod(a, b)`: `a % b` (DataFusion has no `mod`; PostgreSQL's is `%` for every type);
+/// - `LOCALTIMESTAMP` / `LOCALTIME` (keywords, read as column names by the parser):
+///   `now()` as a `timestamp` / `time` of the session zone.
+///
+/// The output column keeps PostgreSQL's name (`make_interval`, `age`, `mod`,
+/// `localtimestamp`): names are taken from the statement before these rewrites.
+struct PgFunctionForms;
+
+impl VisitorMut for PgFunctionForms {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let keyword = match e {
+            Expr::Identifier(i) if i.quote_style.is_none() => Some(i.value.to_ascii_lowercase()),
+            Expr::Function(f)
+                if f.name.0.len() == 1 && matches!(f.args, ast::FunctionArguments::None) =>
+            {
+                f.name.0[0].as_ident().map(|i| i.value.to_ascii_lowercase())
+            }
+            _ => None,
+        };
+        if let Some(keyword) = keyword {
+            let t = match keyword.as_str() {
+                "localtimestamp" => ast::DataType::Timestamp(None, ast::TimezoneInfo::None),
+                "localtime" => ast::DataType::Time(None, ast::TimezoneInfo::None),
+                _ => return ControlFlow::Continue(()),
+            };
+            *e = Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(function_call("now", vec![])),
+                data_type: t,
+                array: false,
+                format: None,
+            };
+            return ControlFlow::Continue(());
+        }
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        if f.name.0.len() != 1 || f.over.is_some() || f.filter.is_some() {
+            return ControlFlow::Continue(());
+        }
+        let Some(name) = f.name.0[0].as_ident().map(|i| i.value.to_ascii_lowercase()) else {
+            return ControlFlow::Continue(());
+        };
+        let ast::FunctionArguments::List(list) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let Some((positional, mut named)) = split_args(&list.args) else {
+            return ControlFlow::Continue(());
+        };
+        let replacement = match (name.as_str(), positional.len(), named.len()) {
+            ("mod", 2, 0) => Some(Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(positional[0].clone()),
+                op: ast::BinaryOperator::Modulo,
+                right: Box::new(positional[1].clone()),
+            }))),
+            ("age", 1, 0) => Some(function_call(
+                "age",
+                vec![current_date(), positional[0].clone()],
+            )),
+            ("make_interval", p, _) if p <= 7 && !(p == 7 && named.is_empty()) => {
+                const PARAMS: [&str; 7] =
+                    ["years", "months", "weeks", "days", "hours", "mins", "secs"];
+                let mut args = positional;
+                for param in &PARAMS[args.len()..] {
+                    let given = named.iter().position(|(k, _)| k == param);
+                    args.push(match given {
+                        Some(i) => named.remove(i).1,
+                        None => Expr::value(Value::Number("0".into(), false)),
+                    });
+                }
+                // an unknown or repeated name: left for the planner to report
+                named
+                    .is_empty()
+                    .then(|| function_call("make_interval", args))
+            }
+            _ => None,
+        };
+        if let Some(r) = replacement {
+            *e = r;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A call's arguments as the positional ones, then the named ones (lowercased names);
+/// None for a form left for the planner to report (a positional argument after a named
+/// one, `*`, a name that is not an identifier).
+fn split_args(args: &[ast::FunctionArg]) -> Option<(Vec<Expr>, Vec<(String, Expr)>)> {
+    let mut positional = vec![];
+    let mut named: Vec<(String, Expr)> = vec![];
+    for a in args {
+        match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) if named.is_empty() => {
+                positional.push(x.clone())
+            }
+            ast::FunctionArg::Named {
+                name,
+                arg: ast::FunctionArgExpr::Expr(x),
+                ..
+            } => named.push((name.value.to_lowercase(), x.clone())),
+            ast::FunctionArg::ExprNamed {
+                name: Expr::Identifier(i),
+                arg: ast::FunctionArgExpr::Expr(x),
+                ..
+            } => named.push((i.value.to_lowercase(), x.clone())),
+            _ => return None,
+        }
+    }
+    Some((positional, named))
+}
+
+/// `CURRENT_DATE`, as the parser gives it (a function without an argument list).
+fn current_date() -> Expr {
+    let mut f = function_call("CURRENT_DATE", vec![]);
+    if let Expr::Function(f) = &mut f {
+        f.args = ast::FunctionArguments::None;
+    }
+    f
+}
+
 struct NamedTimeBucketArgs;
 
 impl VisitorMut for NamedTimeBucketArgs {
@@ -247,27 +378,9 @@ impl VisitorMut for NamedTimeBucketArgs {
         {
             return ControlFlow::Continue(());
         }
-        let mut positional = vec![];
-        let mut named: Vec<(String, Expr)> = vec![];
-        for a in &list.args {
-            match a {
-                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
-                    positional.push(x.clone())
-                }
-                ast::FunctionArg::Named {
-                    name,
-                    arg: ast::FunctionArgExpr::Expr(x),
-                    ..
-                } => named.push((name.value.to_lowercase(), x.clone())),
-                ast::FunctionArg::ExprNamed {
-                    name: Expr::Identifier(i),
-                    arg: ast::FunctionArgExpr::Expr(x),
-                    ..
-                } => named.push((i.value.to_lowercase(), x.clone())),
-                // Anything else: leave it for the planner to report.
-                _ => return ControlFlow::Continue(()),
-            }
-        }
+        let Some((mut positional, mut named)) = split_args(&list.args) else {
+            return ControlFlow::Continue(());
+        };
         let mut take = |n: &str| {
             named
                 .iter()
@@ -688,6 +801,7 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     alias_scalar_subqueries(stmt);
     let _ = stmt.visit(&mut DefaultCollation);
     let _ = stmt.visit(&mut NamedTimeBucketArgs);
+    let _ = stmt.visit(&mut PgFunctionForms);
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
     let _ = stmt.visit(&mut SetFunctionColumnNames);
