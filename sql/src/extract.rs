@@ -13,7 +13,9 @@ use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Decimal128Builder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, ScalarValue, exec_err, plan_err};
+
+use crate::error::{Error, SqlState};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -95,6 +97,121 @@ fn extract(
     })
 }
 
+/// What [`extract_interval`] says of a field an interval has no value for.
+enum NoIntervalField {
+    /// a date field of PostgreSQL's (`dow`, `week`, ...): 0A000 `not supported`
+    NotSupported,
+    /// 22023 `not recognized`
+    NotRecognized,
+}
+
+/// Value of `field` of an interval (PostgreSQL's `interval_part`, fields as
+/// `interval2itm` computes them: C's truncating division, so each keeps the interval's
+/// sign), as an unscaled integer at `scale_of(field)`.
+fn extract_interval(
+    field: &str,
+    months: i32,
+    days: i32,
+    micros: i64,
+) -> Result<i128, NoIntervalField> {
+    const USECS_PER_SEC: i128 = 1_000_000;
+    let (months, days, time) = (i128::from(months), i128::from(days), i128::from(micros));
+    let year = months / 12;
+    let in_min = time % (60 * USECS_PER_SEC);
+    Ok(match field {
+        "year" | "years" => year,
+        "month" | "months" => months % 12,
+        "day" | "days" => days,
+        "hour" | "hours" => time / (3600 * USECS_PER_SEC),
+        "minute" | "minutes" => time / (60 * USECS_PER_SEC) % 60,
+        "second" | "seconds" | "millisecond" | "milliseconds" | "microsecond" | "microseconds" => {
+            in_min
+        }
+        "quarter" => months % 12 / 3 + 1,
+        "decade" => year / 10,
+        "century" => year / 100,
+        "millennium" => year / 1000,
+        // a year is 365.25 days, a month 30, a day 24 hours (`DAYS_PER_YEAR`, ...)
+        "epoch" => {
+            time + (year * 31_557_600 + months % 12 * 2_592_000 + days * 86_400) * USECS_PER_SEC
+        }
+        "dow" | "dayofweek" | "isodow" | "doy" | "dayofyear" | "week" | "weeks" | "isoyear"
+        | "timezone" | "timezone_hour" | "timezone_minute" | "julian" => {
+            return Err(NoIntervalField::NotSupported);
+        }
+        _ => return Err(NoIntervalField::NotRecognized),
+    })
+}
+
+/// `EXTRACT` of an interval, or of a duration (the difference of two timestamps, which
+/// PostgreSQL gives as an interval of days and time, `justify_hours`).
+fn extract_intervals(field: &str, arr: &ArrayRef, scale: i8) -> Result<ColumnarValue> {
+    use datafusion::arrow::datatypes::{
+        DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+        DurationSecondType, IntervalMonthDayNanoType,
+    };
+    const USECS_PER_DAY: i64 = 86_400_000_000;
+    let parts: Vec<Option<(i32, i32, i64)>> = match arr.data_type() {
+        DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano) => arr
+            .as_primitive::<IntervalMonthDayNanoType>()
+            .iter()
+            .map(|v| v.map(|v| (v.months, v.days, v.nanoseconds / 1000)))
+            .collect(),
+        DataType::Duration(unit) => {
+            let micros: Vec<Option<i64>> = match unit {
+                TimeUnit::Microsecond => arr
+                    .as_primitive::<DurationMicrosecondType>()
+                    .iter()
+                    .collect(),
+                TimeUnit::Nanosecond => arr
+                    .as_primitive::<DurationNanosecondType>()
+                    .iter()
+                    .map(|v| v.map(|v| v / 1000))
+                    .collect(),
+                TimeUnit::Millisecond => arr
+                    .as_primitive::<DurationMillisecondType>()
+                    .iter()
+                    .map(|v| v.map(|v| v.saturating_mul(1000)))
+                    .collect(),
+                TimeUnit::Second => arr
+                    .as_primitive::<DurationSecondType>()
+                    .iter()
+                    .map(|v| v.map(|v| v.saturating_mul(1_000_000)))
+                    .collect(),
+            };
+            micros
+                .into_iter()
+                .map(|v| v.map(|us| (0, (us / USECS_PER_DAY) as i32, us % USECS_PER_DAY)))
+                .collect()
+        }
+        other => return exec_err!("EXTRACT from {other}"),
+    };
+    let mut b =
+        Decimal128Builder::with_capacity(parts.len()).with_precision_and_scale(38, scale)?;
+    for p in parts {
+        let Some((months, days, micros)) = p else {
+            b.append_null();
+            continue;
+        };
+        match extract_interval(field, months, days, micros) {
+            Ok(v) => b.append_value(v),
+            Err(e) => {
+                let (state, what) = match e {
+                    NoIntervalField::NotSupported => (SqlState::FeatureNotSupported, "supported"),
+                    NoIntervalField::NotRecognized => {
+                        (SqlState::InvalidParameterValue, "recognized")
+                    }
+                };
+                return Err(DataFusionError::from(Error::user(
+                    state,
+                    format!("unit \"{field}\" not {what} for type interval"),
+                )));
+            }
+        }
+    }
+    Ok(ColumnarValue::Array(Arc::new(b.finish())))
+}
+
 impl ScalarUDFImpl for PgExtract {
     fn name(&self) -> &str {
         "pg_extract"
@@ -139,6 +256,12 @@ impl ScalarUDFImpl for PgExtract {
         };
         let n = args.number_rows;
         let arr: ArrayRef = args.args[1].clone().into_array(n)?;
+        if matches!(
+            arr.data_type(),
+            DataType::Interval(_) | DataType::Duration(_)
+        ) {
+            return extract_intervals(&field, &arr, scale);
+        }
         let (micros, is_tz, is_date): (ArrayRef, bool, bool) = match arr.data_type() {
             DataType::Timestamp(_, tz) => (
                 cast(&arr, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
@@ -155,7 +278,7 @@ impl ScalarUDFImpl for PgExtract {
             ),
             other => {
                 return exec_err!(
-                    "EXTRACT from {other} is not supported; extract from a timestamp, timestamptz or date"
+                    "EXTRACT from {other} is not supported; extract from a timestamp, timestamptz, date or interval"
                 );
             }
         };

@@ -29,7 +29,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array, StringBuild
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{
-    DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+    DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    IntervalMonthDayNano, IntervalUnit, TimeUnit,
 };
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
@@ -210,7 +211,9 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed
             }
             // array -> text: PostgreSQL's array literal (`{a,"b c"}`), not Arrow's `[a, b c]`;
             // timestamp/interval -> text: PostgreSQL's output (`2024-01-01 12:00:00+00` in
-            // the session zone, `1 day 02:00:00`), not Arrow's (`2024-01-01T12:00:00Z`)
+            // the session zone, `1 day 02:00:00`), not Arrow's (`2024-01-01T12:00:00Z`);
+            // float -> text: PostgreSQL's (`0`, `1e+20`, `NaN`), not Arrow's (`0.0`,
+            // `100000000000000000000`), also where `||` casts a float to text
             if matches!(
                 data_type,
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
@@ -220,7 +223,9 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, ctx: &Ctx<'_>) -> Result<Transformed
                     | DataType::LargeList(_)
                     | DataType::FixedSizeList(..)
                     | DataType::Timestamp(..)
-                    | DataType::Interval(_))
+                    | DataType::Interval(_)
+                    | DataType::Float32
+                    | DataType::Float64)
             ) {
                 let text = Arc::new(ScalarUDF::new_from_impl(PgText::new(ctx.zone)));
                 return Ok(Transformed::yes(Expr::Cast(Cast::new(
@@ -858,7 +863,7 @@ impl IntervalScale {
             divide,
             sig: Signature::exact(
                 vec![
-                    DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano),
+                    DataType::Interval(IntervalUnit::MonthDayNano),
                     DataType::Float64,
                 ],
                 Volatility::Immutable,
@@ -887,9 +892,7 @@ impl IntervalKey {
     fn new() -> Self {
         IntervalKey {
             sig: Signature::exact(
-                vec![DataType::Interval(
-                    arrow::datatypes::IntervalUnit::MonthDayNano,
-                )],
+                vec![DataType::Interval(IntervalUnit::MonthDayNano)],
                 Volatility::Immutable,
             ),
         }
@@ -911,7 +914,7 @@ impl ScalarUDFImpl for IntervalKey {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         const NS_PER_DAY: i128 = 86_400 * 1_000_000_000;
-        let key = |iv: arrow::datatypes::IntervalMonthDayNano| {
+        let key = |iv: IntervalMonthDayNano| {
             (i128::from(iv.months) * 30 + i128::from(iv.days)) * NS_PER_DAY
                 + i128::from(iv.nanoseconds)
         };
@@ -950,10 +953,10 @@ fn tsround(v: f64) -> f64 {
 /// PostgreSQL 15 `interval_mul` (`divide` = false, factor applied by multiplication) or
 /// `interval_div`; `iv` in Arrow's months/days/nanoseconds (µs precision).
 fn scale_interval(
-    iv: arrow::datatypes::IntervalMonthDayNano,
+    iv: IntervalMonthDayNano,
     factor: f64,
     divide: bool,
-) -> Result<arrow::datatypes::IntervalMonthDayNano> {
+) -> Result<IntervalMonthDayNano> {
     const DAYS_PER_MONTH: f64 = 30.0;
     const SECS_PER_DAY: f64 = 86_400.0;
     if divide && factor == 0.0 {
@@ -988,9 +991,7 @@ fn scale_interval(
     let nanos = (t as i64)
         .checked_mul(1000)
         .ok_or_else(interval_out_of_range)?;
-    Ok(arrow::datatypes::IntervalMonthDayNano::new(
-        months, days, nanos,
-    ))
+    Ok(IntervalMonthDayNano::new(months, days, nanos))
 }
 
 impl ScalarUDFImpl for IntervalScale {
@@ -1007,9 +1008,7 @@ impl ScalarUDFImpl for IntervalScale {
     }
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Interval(
-            arrow::datatypes::IntervalUnit::MonthDayNano,
-        ))
+        Ok(DataType::Interval(IntervalUnit::MonthDayNano))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -1063,6 +1062,23 @@ impl datafusion::logical_expr::planner::ExprPlanner for UntypedLiteralComparison
     > {
         use datafusion::logical_expr::planner::PlannerResult;
         use sqlparser::ast::BinaryOperator as B;
+        if expr.op == B::Plus {
+            // `ts + '1 hour'`: PostgreSQL has `timestamp + interval` only, so the literal is
+            // an interval (DataFusion could not coerce `timestamp + Utf8`). `ts - '...'`
+            // is `ts - ts` in PostgreSQL and `date + '...'` ambiguous: both left alone.
+            let is_timestamp = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Timestamp(..)));
+            let mut expr = expr;
+            if is_timestamp(&expr.left)
+                && let Some(iv) = interval_literal(&expr.right)?
+            {
+                expr.right = iv;
+            } else if is_timestamp(&expr.right)
+                && let Some(iv) = interval_literal(&expr.left)?
+            {
+                expr.left = iv;
+            }
+            return Ok(PlannerResult::Original(expr));
+        }
         if !matches!(
             expr.op,
             B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq
@@ -1140,6 +1156,29 @@ impl datafusion::logical_expr::planner::ExprPlanner for UntypedLiteralComparison
             expr.left = b;
         }
         Ok(PlannerResult::Original(expr))
+    }
+}
+
+/// A string literal read as an interval with PostgreSQL's input syntax.
+fn interval_literal(e: &Expr) -> Result<Option<Expr>> {
+    let Some(text) = string_literal(e) else {
+        return Ok(None);
+    };
+    let field = Field::new("v", DataType::Interval(IntervalUnit::MonthDayNano), true);
+    match parse_text_value(text, &field, TimeZoneSetting::UTC) {
+        Ok(ScalarLike::IntervalMDN {
+            months,
+            days,
+            nanos,
+        }) => Ok(Some(Expr::Literal(
+            ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(months, days, nanos))),
+            None,
+        ))),
+        Ok(_) => Ok(None),
+        Err(e) => Err(DataFusionError::from(Error::user(
+            crate::dml::sqlstate_of_code(e.sqlstate),
+            e.message,
+        ))),
     }
 }
 

@@ -341,6 +341,45 @@ fn split_args(args: &[ast::FunctionArg]) -> Option<(Vec<Expr>, Vec<(String, Expr
     Some((positional, named))
 }
 
+/// `FETCH FIRST n ROWS ONLY` (the SQL standard's `LIMIT`, which DataFusion refuses) is
+/// `LIMIT n`; `FETCH FIRST ROW ONLY` is `LIMIT 1`. `WITH TIES` and `PERCENT` are left
+/// for DataFusion to refuse.
+struct FetchFirst;
+
+impl VisitorMut for FetchFirst {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+        let Some(fetch) = &q.fetch else {
+            return ControlFlow::Continue(());
+        };
+        if fetch.with_ties || fetch.percent {
+            return ControlFlow::Continue(());
+        }
+        let n = fetch
+            .quantity
+            .clone()
+            .unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+        match &mut q.limit_clause {
+            None => {
+                q.limit_clause = Some(ast::LimitClause::LimitOffset {
+                    limit: Some(n),
+                    offset: None,
+                    limit_by: vec![],
+                })
+            }
+            Some(ast::LimitClause::LimitOffset {
+                limit: limit @ None,
+                ..
+            }) => *limit = Some(n),
+            // `LIMIT` and `FETCH` together: PostgreSQL refuses it, so does DataFusion
+            Some(_) => return ControlFlow::Continue(()),
+        }
+        q.fetch = None;
+        ControlFlow::Continue(())
+    }
+}
+
 /// `CURRENT_DATE`, as the parser gives it (a function without an argument list).
 fn current_date() -> Expr {
     let mut f = function_call("CURRENT_DATE", vec![]);
@@ -802,6 +841,7 @@ pub fn rewrite(stmt: &mut ast::Statement) {
     let _ = stmt.visit(&mut DefaultCollation);
     let _ = stmt.visit(&mut NamedTimeBucketArgs);
     let _ = stmt.visit(&mut PgFunctionForms);
+    let _ = stmt.visit(&mut FetchFirst);
     let _ = stmt.visit(&mut Literals);
     let _ = stmt.visit(&mut IntLiterals);
     let _ = stmt.visit(&mut SetFunctionColumnNames);
