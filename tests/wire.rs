@@ -2518,6 +2518,53 @@ async fn restart_keeps_rows() {
     k.finish(&s);
 }
 
+/// `CREATE TABLE ... AS` and `ALTER TABLE ... RENAME TO` are in the catalog on disk: after
+/// a kill -9 the copied table has its rows and the renamed table its rows (checkpointed and
+/// from the WAL, which names tables by id) under the new name only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctas_and_rename_survive_kill9() {
+    let mut s = TestServer::start();
+    let mut k = Checks::default();
+    {
+        let c = s.connect().await;
+        c.batch_execute("create table r (ts timestamptz not null, id bigint, s text)")
+            .await
+            .unwrap();
+        insert_range(&c, "r", 0, 100).await.expect("insert 0..100");
+        let r = c
+            .batch_execute("CHECKPOINT; create table r_copy as select id, s from r where id < 10")
+            .await;
+        k.ok("CREATE TABLE AS", r.is_ok(), &r);
+        let r = c.batch_execute("alter table r rename to r2").await;
+        k.ok("ALTER TABLE RENAME TO", r.is_ok(), &r);
+        let r = c
+            .execute(
+                "insert into r2 (ts, id, s) values ('2030-01-01 00:00:00+00', 100, 'late')",
+                &[],
+            )
+            .await;
+        k.ok("insert into the renamed table", r.is_ok(), &r);
+    }
+    s.kill9();
+    s.restart();
+    {
+        let c = s.connect().await;
+        k.eq(
+            "rows of the renamed table",
+            count(&c, "select count(*) from r2").await,
+            101,
+        );
+        k.eq(
+            "rows of the copy",
+            count(&c, "select count(*) from r_copy").await,
+            10,
+        );
+        let old = c.query("select count(*) from r", &[]).await;
+        k.ok("the old name is gone", old.is_err(), &old);
+    }
+    k.finish(&s);
+}
+
 async fn insert_range(
     c: &Client,
     table: &str,

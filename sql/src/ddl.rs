@@ -217,9 +217,6 @@ pub fn literal_string(e: &Expr) -> Option<String> {
 /// `CREATE TABLE`. Returns false if it already existed and IF NOT EXISTS was given.
 pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
     let name = object_name(&ct.name)?;
-    if ct.query.is_some() {
-        return Err(Error::unsupported("CREATE TABLE ... AS"));
-    }
     if storage.catalog().relation_exists(&name) {
         if ct.if_not_exists {
             return Ok(false);
@@ -300,9 +297,22 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
             format!("multiple primary keys for table \"{name}\" are not allowed"),
         ));
     }
+    create_with_columns(storage, name, columns, primary_key, &ct.table_options).await?;
+    Ok(true)
+}
+
+/// Creates table `name` with `columns` (checked for repeated names by the caller), its
+/// time column the first NOT NULL timestamp/timestamptz column unless `options` name one.
+async fn create_with_columns(
+    storage: &Storage,
+    name: String,
+    columns: Vec<ColumnDef>,
+    primary_key: Vec<String>,
+    options: &CreateTableOptions,
+) -> Result<()> {
     let mut def = TableDef {
         id: Default::default(),
-        name: name.clone(),
+        name,
         columns,
         time_column: None,
         partition_micros: DEFAULT_PARTITION_MICROS,
@@ -317,10 +327,167 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
         .columns
         .iter()
         .position(|c| c.ty.is_timestamp() && !c.nullable);
-    apply_tsdb_options(&mut def, &ct.table_options)?;
+    apply_tsdb_options(&mut def, options)?;
     check_primary_key(&def)?;
     storage.create_table(def).await?;
+    Ok(())
+}
+
+/// The table of `CREATE TABLE name [(names)] AS query`: a column per output column of the
+/// query (`schema`, with PostgreSQL's names and type tags), named as the query names them
+/// unless `ct` lists names, of the PostgreSQL type the query's column has, nullable (as
+/// PostgreSQL creates them). False if it exists and `IF NOT EXISTS` was given.
+pub async fn create_table_as(
+    storage: &Storage,
+    ct: &CreateTable,
+    schema: &arrow::datatypes::Schema,
+) -> Result<bool> {
+    let name = object_name(&ct.name)?;
+    if storage.catalog().relation_exists(&name) {
+        if ct.if_not_exists {
+            return Ok(false);
+        }
+        return Err(Error::user(
+            SqlState::DuplicateTable,
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    if ct.columns.len() > schema.fields().len() {
+        return Err(Error::user(
+            SqlState::SyntaxError,
+            "too many column names were specified",
+        ));
+    }
+    let mut columns: Vec<ColumnDef> = vec![];
+    for (i, f) in schema.fields().iter().enumerate() {
+        let cname = match ct.columns.get(i) {
+            Some(c) => ident_name(&c.name),
+            None => f.name().clone(),
+        };
+        if columns.iter().any(|x| x.name == cname) {
+            return Err(Error::user(
+                SqlState::DuplicateColumn,
+                format!("column \"{cname}\" specified more than once"),
+            ));
+        }
+        let (ty, max_length) = column_type_of_field(f).ok_or_else(|| {
+            Error::user(
+                SqlState::FeatureNotSupported,
+                format!(
+                    "column \"{cname}\" has type {}, which a table cannot store; cast it \
+                     (for example to text) in the query",
+                    strata_pgtypes::oid::pg_type_of_field(f).name
+                ),
+            )
+        })?;
+        columns.push(ColumnDef {
+            name: cname,
+            ty,
+            nullable: true,
+            default: None,
+            max_length,
+        });
+    }
+    if columns.is_empty() {
+        return Err(Error::user(
+            SqlState::InvalidTableDefinition,
+            "a table needs at least one column",
+        ));
+    }
+    create_with_columns(storage, name, columns, vec![], &ct.table_options).await?;
     Ok(true)
+}
+
+/// Refuses to `action` table `name` while a view or continuous aggregate reads it: they
+/// name their tables in their SQL text (PostgreSQL's follow the table by its oid).
+pub fn check_no_dependents(storage: &Storage, name: &str, action: &str) -> Result<()> {
+    let cat = storage.catalog();
+    let reads = |sql: &str| -> bool {
+        let Ok(stmts) =
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql)
+        else {
+            // unparsable: assume it might
+            return true;
+        };
+        let mut found = false;
+        let _ = ast::visit_relations(&stmts, |r| {
+            if r.0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(ident_name)
+                .as_deref()
+                == Some(name)
+            {
+                found = true;
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        found
+    };
+    let dependent = cat
+        .views
+        .iter()
+        .find(|v| reads(&v.sql))
+        .map(|v| ("view", v.name.clone()))
+        .or_else(|| {
+            cat.caggs
+                .iter()
+                .find(|c| c.source == name)
+                .map(|c| ("materialized view", c.name.clone()))
+        });
+    match dependent {
+        Some((kind, dep)) => Err(Error::with_hint(
+            SqlState::DependentObjectsStillExist,
+            format!("cannot {action} table \"{name}\" because {kind} \"{dep}\" depends on it"),
+            format!("Drop {kind} \"{dep}\" first, {action} the table, then create it again."),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The column type (and declared length) that stores values of a query's output column.
+fn column_type_of_field(f: &arrow::datatypes::Field) -> Option<(ColumnType, Option<u32>)> {
+    use strata_pgtypes::oid::{CHAR_LENGTH_METADATA_KEY, oids};
+    let t = strata_pgtypes::oid::pg_type_of_field(f);
+    let length = || {
+        f.metadata()
+            .get(CHAR_LENGTH_METADATA_KEY)
+            .and_then(|n| n.parse::<u32>().ok())
+    };
+    Some(match t.oid {
+        oids::INT2 => (ColumnType::Int2, None),
+        oids::INT4 => (ColumnType::Int4, None),
+        oids::INT8 => (ColumnType::Int8, None),
+        oids::FLOAT4 => (ColumnType::Float4, None),
+        oids::FLOAT8 => (ColumnType::Float8, None),
+        // a column or cast with a modifier keeps it; other numerics are unconstrained
+        oids::NUMERIC => match f.data_type() {
+            arrow::datatypes::DataType::Decimal128(precision, scale)
+                if strata_pgtypes::oid::type_modifier(f) != -1 =>
+            {
+                (
+                    ColumnType::Numeric {
+                        precision: *precision,
+                        scale: *scale,
+                    },
+                    None,
+                )
+            }
+            _ => (ColumnType::DEFAULT_NUMERIC, None),
+        },
+        oids::TEXT | oids::NAME => (ColumnType::Text, None),
+        oids::VARCHAR => (ColumnType::Varchar, length()),
+        oids::BPCHAR => (ColumnType::Bpchar, length()),
+        oids::BOOL => (ColumnType::Bool, None),
+        oids::BYTEA => (ColumnType::Bytea, None),
+        oids::DATE => (ColumnType::Date, None),
+        oids::TIMESTAMP => (ColumnType::Timestamp, None),
+        oids::TIMESTAMPTZ => (ColumnType::Timestamptz, None),
+        oids::INTERVAL => (ColumnType::Interval, None),
+        oids::JSON => (ColumnType::Json, None),
+        oids::JSONB => (ColumnType::Jsonb, None),
+        _ => return None,
+    })
 }
 
 /// `ALTER TABLE name ADD [CONSTRAINT c] PRIMARY KEY (columns)`: the stored rows are checked

@@ -570,6 +570,10 @@ impl Session {
                 if ct.external || ct.location.is_some() || ct.file_format.is_some() {
                     return Err(external_table_refused());
                 }
+                if let Some(q) = &ct.query {
+                    // boxed: its future would enlarge every statement's
+                    return Box::pin(self.create_table_as(ct, q)).await;
+                }
                 ddl::create_table(&storage, ct).await?;
                 Ok(command("CREATE TABLE"))
             }
@@ -765,6 +769,19 @@ impl Session {
                                 ddl::apply_layout_option(&mut changed, &key, value)?;
                             }
                             storage.update_table_def(changed).await?;
+                        }
+                        ast::AlterTableOperation::RenameTable {
+                            table_name: ast::RenameTableNameKind::To(to),
+                        } if at.operations.len() == 1 => {
+                            let to = object_name(to)?;
+                            ddl::check_no_dependents(&storage, &name, "rename")?;
+                            if storage.catalog().relation_exists(&to) {
+                                return Err(Error::user(
+                                    SqlState::DuplicateTable,
+                                    format!("relation \"{to}\" already exists"),
+                                ));
+                            }
+                            storage.rename_table(&name, &to).await?;
                         }
                         other => return Err(Error::unsupported(format!("ALTER TABLE {other}"))),
                     }
@@ -2460,6 +2477,47 @@ impl Session {
     }
 
     /// INSERT through the fast path when possible, else DataFusion.
+    /// `CREATE TABLE name [(names)] AS query`: the table gets the query's columns (see
+    /// [`ddl::create_table_as`]) and its rows; the tag is `SELECT n`, as in PostgreSQL. If
+    /// writing the rows fails, the new table is dropped again.
+    async fn create_table_as(&mut self, ct: &ast::CreateTable, q: &ast::Query) -> Result<Output> {
+        let storage = self.engine.storage();
+        let query = Statement::Query(Box::new(q.clone()));
+        let plan = self.plan(query).await?;
+        let schema = crate::names::pg_client_schema(q, &Arc::new(plan.schema().as_arrow().clone()));
+        if !ddl::create_table_as(&storage, ct, &schema).await? {
+            (self.notice_fn())(format!(
+                "relation \"{}\" already exists, skipping",
+                object_name(&ct.name)?
+            ));
+            return Ok(command("CREATE TABLE AS"));
+        }
+        let name = object_name(&ct.name)?;
+        let written = async {
+            let Some(def) = storage.catalog().table(&name).cloned() else {
+                return Err(Error::user(
+                    SqlState::UndefinedTable,
+                    format!("relation \"{name}\" does not exist"),
+                ));
+            };
+            let targets: Vec<usize> = (0..def.columns.len()).collect();
+            match dml::insert_from_plan(&self.ctx, &def, &targets, plan, self.settings.tz).await? {
+                Some(batch) => self.write_rows(&def, batch, None).await,
+                None => Ok(0),
+            }
+        }
+        .await;
+        match written {
+            Ok(n) => Ok(command(format!("SELECT {n}"))),
+            Err(e) => {
+                if let Err(d) = storage.drop_table(&name).await {
+                    tracing::warn!(table = %name, error = %d, "CREATE TABLE AS: dropping the new table after a failed write");
+                }
+                Err(e)
+            }
+        }
+    }
+
     async fn insert(&self, ins: &ast::Insert, params: Option<&[ScalarValue]>) -> Result<u64> {
         if ins.returning.is_some() {
             return Err(Error::unsupported("INSERT ... RETURNING"));

@@ -502,6 +502,38 @@ impl Storage {
         Ok(())
     }
 
+    /// Renames a table (`ALTER TABLE from RENAME TO to`): its definition and the retention
+    /// and tiering policies that name it. Its files, manifest and WAL records are keyed by
+    /// its id and stay as they are. Views and continuous aggregates name their tables in
+    /// their SQL: the caller refuses a rename they depend on.
+    pub async fn rename_table(&self, from: &str, to: &str) -> Result<Arc<TableDef>> {
+        let _m = self.maintenance.lock().await;
+        let _g = self.gate.write().await;
+        let mut cat = (*self.catalog()).clone();
+        if cat.relation_exists(to) {
+            return Err(Error::TableExists(to.to_string()));
+        }
+        let Some(pos) = cat.tables.iter().position(|t| t.name == from) else {
+            return Err(Error::TableNotFound(from.to_string()));
+        };
+        let mut def = (*cat.tables[pos]).clone();
+        def.name = to.to_string();
+        let def = Arc::new(def);
+        cat.tables[pos] = Arc::clone(&def);
+        for p in cat.retention.iter_mut().filter(|p| p.relation == from) {
+            p.relation = to.to_string();
+        }
+        for p in cat.tiering.iter_mut().filter(|p| p.relation == from) {
+            p.relation = to.to_string();
+        }
+        catalog::store(&self.config.data_dir, &cat)?;
+        if let Ok(t) = self.table(def.id) {
+            t.lock().def = Arc::clone(&def);
+        }
+        *self.catalog.write() = Arc::new(cat);
+        Ok(def)
+    }
+
     /// Adds a nullable column; existing rows read NULL (no rewrite of files).
     pub async fn add_column(&self, table: &str, col: ColumnDef) -> Result<Arc<TableDef>> {
         let _m = self.maintenance.lock().await;
