@@ -30,6 +30,7 @@ pub enum SqlState {
     UniqueViolation,
     CardinalityViolation,
     DivisionByZero,
+    InvalidArgumentForPowerFunction,
     FeatureNotSupported,
     QueryCanceled,
     OutOfMemory,
@@ -84,6 +85,7 @@ impl SqlState {
             SqlState::UniqueViolation => "23505",
             SqlState::CardinalityViolation => "21000",
             SqlState::DivisionByZero => "22012",
+            SqlState::InvalidArgumentForPowerFunction => "2201F",
             SqlState::DependentObjectsStillExist => "2BP01",
             SqlState::ProgramLimitExceeded => "54000",
             SqlState::StatementTooComplex => "54001",
@@ -137,6 +139,7 @@ impl SqlState {
         SqlState::UniqueViolation,
         SqlState::CardinalityViolation,
         SqlState::DivisionByZero,
+        SqlState::InvalidArgumentForPowerFunction,
         SqlState::FeatureNotSupported,
         SqlState::QueryCanceled,
         SqlState::OutOfMemory,
@@ -313,7 +316,7 @@ fn clean_datafusion_message(e: &DataFusionError) -> String {
 /// `msg` without DataFusion's and Arrow's category prefixes ("Arrow error: Cast error: ").
 fn clean_prefixes(msg: &str) -> &str {
     let mut s = msg;
-    for prefix in [
+    const PREFIXES: [&str; 13] = [
         "Error during planning: ",
         "Execution error: ",
         "Schema error: ",
@@ -326,10 +329,11 @@ fn clean_prefixes(msg: &str) -> &str {
         "Cast error: ",
         "Parser error: ",
         "Divide by zero error",
-    ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
-            s = rest;
-        }
+        "External error: ",
+    ];
+    // nested categories ("Arrow error: External error: Execution error: ...")
+    while let Some(rest) = PREFIXES.iter().find_map(|p| s.strip_prefix(p)) {
+        s = rest;
     }
     s
 }
@@ -433,6 +437,12 @@ fn root_error(e: &DataFusionError) -> &DataFusionError {
             DataFusionError::Context(_, inner) => cur = inner,
             DataFusionError::Shared(inner) => cur = inner,
             DataFusionError::Diagnostic(_, inner) => cur = inner,
+            // a DataFusion error carried as an external one (a function's error raised
+            // inside another operator): its own category and message
+            DataFusionError::External(inner) => match inner.downcast_ref::<DataFusionError>() {
+                Some(d) => cur = d,
+                None => return cur,
+            },
             _ => return cur,
         }
     }
@@ -453,6 +463,10 @@ pub fn sqlstate_of_datafusion(e: &DataFusionError) -> SqlState {
     }
     if cast_overflow_type(clean_prefixes(&msg)).is_some() {
         return SqlState::NumericValueOutOfRange;
+    }
+    // DataFusion's `sqrt` raises PostgreSQL's message for a negative argument
+    if lower.contains("cannot take square root of a negative number") {
+        return SqlState::InvalidArgumentForPowerFunction;
     }
     match root {
         DataFusionError::SQL(..) => SqlState::SyntaxError,

@@ -324,3 +324,217 @@ impl ScalarUDFImpl for JsonBuildObject {
         })
     }
 }
+
+/// PostgreSQL's JSON constructors DataFusion lacks, in their json or jsonb form:
+/// - `to_json(v)` / `to_jsonb(v)`: a value as JSON (see [`push_json_value`]; SQL NULL
+///   stays NULL);
+/// - `json_build_array(...)` / `jsonb_build_array(...)`: `[v1, v2]`;
+/// - `jsonb_build_object(k1, v1, ...)`: `{"k1": v1}` with jsonb's key order (shorter keys
+///   first, then bytewise; a repeated key keeps its last value), where
+///   `json_build_object` keeps the order given and writes `{"k1" : v1}`;
+/// - `pg_json_array(list, jsonb)`: what `json_agg(x [ORDER BY ...])` and `jsonb_agg`
+///   become (`rewrite::PgFunctionForms` turns them into `array_agg`, whose ordering and
+///   partial aggregation DataFusion already does right, under this function): the list
+///   as a JSON array, NULL elements `null`, NULL for no rows.
+///
+/// The results are text tagged json/jsonb, so clients get the type they expect (psycopg
+/// decodes them into Python objects).
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum JsonCtor {
+    ToJson,
+    BuildArray,
+    BuildObject,
+    ArrayOf,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct JsonConstructor {
+    kind: JsonCtor,
+    jsonb: bool,
+    signature: Signature,
+}
+
+/// Every constructor of [`JsonConstructor`].
+pub fn json_constructor_udfs() -> Vec<ScalarUDF> {
+    let variadic = || {
+        Signature::one_of(
+            vec![
+                datafusion::logical_expr::TypeSignature::VariadicAny,
+                datafusion::logical_expr::TypeSignature::Nullary,
+            ],
+            Volatility::Stable,
+        )
+    };
+    let mut v = vec![];
+    for jsonb in [false, true] {
+        v.push((
+            JsonCtor::ToJson,
+            jsonb,
+            Signature::any(1, Volatility::Stable),
+        ));
+        v.push((JsonCtor::BuildArray, jsonb, variadic()));
+        v.push((
+            JsonCtor::ArrayOf,
+            jsonb,
+            Signature::any(1, Volatility::Stable),
+        ));
+    }
+    v.push((JsonCtor::BuildObject, true, variadic()));
+    v.into_iter()
+        .map(|(kind, jsonb, signature)| {
+            ScalarUDF::new_from_impl(JsonConstructor {
+                kind,
+                jsonb,
+                signature,
+            })
+        })
+        .collect()
+}
+
+fn is_json_field(f: &Field) -> bool {
+    f.metadata()
+        .get(strata_storage::schema::PG_TYPE_METADATA_KEY)
+        .is_some_and(|t| t == "json" || t == "jsonb")
+}
+
+/// jsonb's order of object keys: shorter first, then bytewise.
+fn jsonb_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+impl ScalarUDFImpl for JsonConstructor {
+    fn name(&self) -> &str {
+        match (self.kind, self.jsonb) {
+            (JsonCtor::ToJson, false) => "to_json",
+            (JsonCtor::ToJson, true) => "to_jsonb",
+            (JsonCtor::BuildArray, false) => "json_build_array",
+            (JsonCtor::BuildArray, true) => "jsonb_build_array",
+            (JsonCtor::BuildObject, _) => "jsonb_build_object",
+            (JsonCtor::ArrayOf, false) => "pg_json_array",
+            (JsonCtor::ArrayOf, true) => "pg_jsonb_array",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        if self.kind == JsonCtor::BuildObject && !args.arg_fields.len().is_multiple_of(2) {
+            return Err(datafusion::error::DataFusionError::External(Box::new(
+                crate::error::Error::user(
+                    crate::error::SqlState::InvalidParameterValue,
+                    "argument list must have even number of elements".to_string(),
+                ),
+            )));
+        }
+        let tag = if self.jsonb { "jsonb" } else { "json" };
+        Ok(Arc::new(
+            Field::new(self.name(), DataType::Utf8, true).with_metadata(HashMap::from([(
+                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+                tag.to_string(),
+            )])),
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let is_json: Vec<bool> = args.arg_fields.iter().map(|f| is_json_field(f)).collect();
+        let (kind, jsonb) = (self.kind, self.jsonb);
+        crate::pg_functions::invoke_on_arrays(&args.args, args.number_rows, |arrays, n| {
+            let mut out = StringBuilder::with_capacity(n, n * 16);
+            for i in 0..n {
+                match kind {
+                    JsonCtor::ToJson => {
+                        let a = &arrays[0];
+                        if a.logical_nulls().is_some_and(|nulls| nulls.is_null(i)) {
+                            out.append_null();
+                            continue;
+                        }
+                        let mut s = String::new();
+                        push_json_value(&mut s, a, i, is_json[0])?;
+                        out.append_value(s);
+                    }
+                    JsonCtor::BuildArray => {
+                        let mut s = String::from("[");
+                        for (k, a) in arrays.iter().enumerate() {
+                            if k > 0 {
+                                s.push_str(", ");
+                            }
+                            push_json_value(&mut s, a, i, is_json[k])?;
+                        }
+                        s.push(']');
+                        out.append_value(s);
+                    }
+                    JsonCtor::BuildObject => {
+                        let mut pairs: Vec<(String, String)> = vec![];
+                        for (k, pair) in arrays.chunks(2).enumerate() {
+                            let [key, value] = pair else { continue };
+                            if key.logical_nulls().is_some_and(|nulls| nulls.is_null(i)) {
+                                return Err(datafusion::error::DataFusionError::External(
+                                    Box::new(crate::error::Error::user(
+                                        crate::error::SqlState::InvalidParameterValue,
+                                        format!("argument {} cannot be null", 2 * k + 1),
+                                    )),
+                                ));
+                            }
+                            let key = cast_utf8(key)?.as_string::<i32>().value(i).to_string();
+                            let mut v = String::new();
+                            push_json_value(&mut v, value, i, is_json[2 * k + 1])?;
+                            match pairs.iter_mut().find(|(k, _)| *k == key) {
+                                Some(p) => p.1 = v,
+                                None => pairs.push((key, v)),
+                            }
+                        }
+                        pairs.sort_by(|a, b| jsonb_key_order(&a.0, &b.0));
+                        let mut s = String::from("{");
+                        for (k, (key, v)) in pairs.iter().enumerate() {
+                            if k > 0 {
+                                s.push_str(", ");
+                            }
+                            s.push_str(&serde_json::Value::from(key.as_str()).to_string());
+                            s.push_str(": ");
+                            s.push_str(v);
+                        }
+                        s.push('}');
+                        out.append_value(s);
+                    }
+                    JsonCtor::ArrayOf => {
+                        let a = &arrays[0];
+                        if a.logical_nulls().is_some_and(|nulls| nulls.is_null(i)) {
+                            out.append_null();
+                            continue;
+                        }
+                        let (values, item_json) = match a.data_type() {
+                            DataType::List(item) => {
+                                (a.as_list::<i32>().value(i), is_json_field(item))
+                            }
+                            DataType::LargeList(item) => {
+                                (a.as_list::<i64>().value(i), is_json_field(item))
+                            }
+                            other => {
+                                return datafusion::common::exec_err!(
+                                    "{}: a list expected, not {other}",
+                                    if jsonb { "jsonb_agg" } else { "json_agg" }
+                                );
+                            }
+                        };
+                        let mut s = String::from("[");
+                        for k in 0..values.len() {
+                            if k > 0 {
+                                s.push_str(", ");
+                            }
+                            push_json_value(&mut s, &values, k, item_json || is_json[0])?;
+                        }
+                        s.push(']');
+                        out.append_value(s);
+                    }
+                }
+            }
+            Ok(Arc::new(out.finish()) as ArrayRef)
+        })
+    }
+}

@@ -41,6 +41,9 @@ pub fn register(ctx: &SessionContext, settings: Arc<parking_lot::RwLock<Settings
     ctx.register_udf(crate::json_ops::json_literal_udf(false));
     ctx.register_udf(crate::json_ops::json_literal_udf(true));
     ctx.register_udf(crate::json_ops::json_build_object_udf());
+    for f in crate::json_ops::json_constructor_udfs() {
+        ctx.register_udf(f);
+    }
     // `current_setting(name [, missing_ok])`: an unknown name is 42704 unless missing_ok.
     let settings_for_set = Arc::clone(&settings);
     let s = settings;

@@ -227,7 +227,9 @@ impl VisitorMut for DefaultCollation {
 /// - `age(x)`: `age(CURRENT_DATE, x)`, PostgreSQL's definition (`functions/age.rs`);
 /// - `mod(a, b)`: `a % b` (DataFusion has no `mod`; PostgreSQL's is `%` for every type);
 /// - `LOCALTIMESTAMP` / `LOCALTIME` (keywords, read as column names by the parser):
-///   `now()` as a `timestamp` / `time` of the session zone.
+///   `now()` as a `timestamp` / `time` of the session zone;
+/// - `json_agg(x ...)` / `jsonb_agg(x ...)`: `pg_json[b]_array(array_agg(x ...))`
+///   (`json_ops::JsonConstructor`).
 ///
 /// The output column keeps PostgreSQL's name (`make_interval`, `age`, `mod`,
 /// `localtimestamp`): names are taken from the statement before these rewrites.
@@ -264,15 +266,31 @@ impl VisitorMut for PgFunctionForms {
         let Expr::Function(f) = e else {
             return ControlFlow::Continue(());
         };
-        if f.name.0.len() != 1 || f.over.is_some() || f.filter.is_some() {
+        if f.name.0.len() != 1 {
             return ControlFlow::Continue(());
         }
         let Some(name) = f.name.0[0].as_ident().map(|i| i.value.to_ascii_lowercase()) else {
             return ControlFlow::Continue(());
         };
+        let aggregate = name == "json_agg" || name == "jsonb_agg";
+        if !aggregate && (f.over.is_some() || f.filter.is_some()) {
+            return ControlFlow::Continue(());
+        }
         let ast::FunctionArguments::List(list) = &f.args else {
             return ControlFlow::Continue(());
         };
+        if (name == "json_agg" || name == "jsonb_agg") && list.args.len() == 1 {
+            // `array_agg` with the same argument, ORDER BY, FILTER and window, as JSON
+            let mut agg = f.clone();
+            agg.name = ast::ObjectName::from(vec![ast::Ident::new("array_agg")]);
+            let wrapper = if name == "json_agg" {
+                "pg_json_array"
+            } else {
+                "pg_jsonb_array"
+            };
+            *e = function_call(wrapper, vec![Expr::Function(agg)]);
+            return ControlFlow::Continue(());
+        }
         if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
             return ControlFlow::Continue(());
         }
