@@ -217,14 +217,8 @@ pub fn literal_string(e: &Expr) -> Option<String> {
 /// `CREATE TABLE`. Returns false if it already existed and IF NOT EXISTS was given.
 pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
     let name = object_name(&ct.name)?;
-    if storage.catalog().relation_exists(&name) {
-        if ct.if_not_exists {
-            return Ok(false);
-        }
-        return Err(Error::user(
-            SqlState::DuplicateTable,
-            format!("relation \"{name}\" already exists"),
-        ));
+    if !is_new_relation(storage, &name, ct.if_not_exists)? {
+        return Ok(false);
     }
     if ct.columns.is_empty() {
         return Err(Error::user(
@@ -301,6 +295,21 @@ pub async fn create_table(storage: &Storage, ct: &CreateTable) -> Result<bool> {
     Ok(true)
 }
 
+/// Whether `name` is free for a new table: false if it exists and `IF NOT EXISTS` was
+/// given, 42P07 if it exists otherwise.
+fn is_new_relation(storage: &Storage, name: &str, if_not_exists: bool) -> Result<bool> {
+    if !storage.catalog().relation_exists(name) {
+        return Ok(true);
+    }
+    if if_not_exists {
+        return Ok(false);
+    }
+    Err(Error::user(
+        SqlState::DuplicateTable,
+        format!("relation \"{name}\" already exists"),
+    ))
+}
+
 /// Creates table `name` with `columns` (checked for repeated names by the caller), its
 /// time column the first NOT NULL timestamp/timestamptz column unless `options` name one.
 async fn create_with_columns(
@@ -343,14 +352,8 @@ pub async fn create_table_as(
     schema: &arrow::datatypes::Schema,
 ) -> Result<bool> {
     let name = object_name(&ct.name)?;
-    if storage.catalog().relation_exists(&name) {
-        if ct.if_not_exists {
-            return Ok(false);
-        }
-        return Err(Error::user(
-            SqlState::DuplicateTable,
-            format!("relation \"{name}\" already exists"),
-        ));
+    if !is_new_relation(storage, &name, ct.if_not_exists)? {
+        return Ok(false);
     }
     if ct.columns.len() > schema.fields().len() {
         return Err(Error::user(

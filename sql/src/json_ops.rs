@@ -171,13 +171,7 @@ impl ScalarUDFImpl for JsonLiteral {
     }
 
     fn return_field_from_args(&self, _args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
-        let tag = if self.jsonb { "jsonb" } else { "json" };
-        Ok(Arc::new(
-            Field::new(self.name(), DataType::Utf8, true).with_metadata(HashMap::from([(
-                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
-                tag.to_string(),
-            )])),
-        ))
+        Ok(json_field(self.name(), self.jsonb))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -186,6 +180,17 @@ impl ScalarUDFImpl for JsonLiteral {
             None => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
         }
     }
+}
+
+/// A text result field tagged json or jsonb, so clients are told that type.
+fn json_field(name: &str, jsonb: bool) -> FieldRef {
+    let tag = if jsonb { "jsonb" } else { "json" };
+    Arc::new(
+        Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([(
+            strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
+            tag.to_string(),
+        )])),
+    )
 }
 
 /// `json_build_object(k1, v1, k2, v2, ...)` (SQLAlchemy's `get_columns` builds identity
@@ -275,12 +280,7 @@ impl ScalarUDFImpl for JsonBuildObject {
                 ),
             )));
         }
-        Ok(Arc::new(
-            Field::new(self.name(), DataType::Utf8, true).with_metadata(HashMap::from([(
-                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
-                "json".to_string(),
-            )])),
-        ))
+        Ok(json_field(self.name(), false))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -432,13 +432,7 @@ impl ScalarUDFImpl for JsonConstructor {
                 ),
             )));
         }
-        let tag = if self.jsonb { "jsonb" } else { "json" };
-        Ok(Arc::new(
-            Field::new(self.name(), DataType::Utf8, true).with_metadata(HashMap::from([(
-                strata_storage::schema::PG_TYPE_METADATA_KEY.to_string(),
-                tag.to_string(),
-            )])),
-        ))
+        Ok(json_field(self.name(), self.jsonb))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -412,4 +412,21 @@ with psycopg.connect(DSN, autocommit=True) as conn, conn.cursor() as cur:
         print("unnamed, no parameter", n, [show_row(r) for r in cur.fetchall()])
         cur.execute("INSERT INTO metrics (ts, host, usage) VALUES (%s, 'a', %s)",
                     (datetime.datetime(2025, 1, 1, n, tzinfo=UTC), float(n)))
+# PostgreSQL functions Strata computes itself, with server-side parameters, as a statement
+# prepared once and executed again: AT TIME ZONE, make_interval, age, percentile_disc,
+# json_agg (decoded by psycopg from its json type), float rounding.
+with psycopg.connect(DSN, autocommit=True) as conn, conn.cursor() as cur:
+    for prepare in (False, True):
+        cur.execute("SELECT %s::timestamptz AT TIME ZONE %s",
+                    ("2024-07-01 12:00+00", "Asia/Tokyo"), prepare=prepare)
+        print("at time zone", prepare, show_row(cur.fetchone()))
+        cur.execute("SELECT make_interval(days => %s, secs => %s), age(%s::timestamp, %s::timestamp)",
+                    (3, 1.5, "2024-03-01", "2024-01-15"), prepare=prepare)
+        print("make_interval, age", prepare, show_row(cur.fetchone()))
+        cur.execute("SELECT percentile_disc(%s) WITHIN GROUP (ORDER BY usage), json_agg(host ORDER BY ts) "
+                    "FROM metrics WHERE ts < %s",
+                    (0.5, datetime.datetime(2025, 1, 1, tzinfo=UTC)), prepare=prepare)
+        print("percentile_disc, json_agg", prepare, show_row(cur.fetchone()))
+        cur.execute("SELECT round(%s::float8), %s::float8::int4", (2.5, 3.5), prepare=prepare)
+        print("rint", prepare, show_row(cur.fetchone()))
 print("done")
